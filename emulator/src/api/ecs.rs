@@ -1,0 +1,166 @@
+//! ECS on awsJson1.1: one `match` from operation name to backend method.
+//! Operations of the ECS model that the emulator does not implement answer
+//! with an `UnsupportedFeatureException` naming the operation; names that
+//! are not in the model answer `UnknownOperationException`.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{ApiError, RequestContext};
+use crate::app::App;
+use crate::services::ecs::{Caller, EcsError};
+
+pub const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113";
+
+/// Every operation of the ECS model (botocore's 77 plus the Gateway ones).
+pub const MODEL_OPERATIONS: [&str; 88] = [
+    "AssociateGatewayWithCluster", "ContinueServiceDeployment", "CreateCapacityProvider",
+    "CreateCluster", "CreateDaemon", "CreateExpressGatewayService", "CreateGateway",
+    "CreateService", "CreateTaskSet", "DeleteAccountSetting", "DeleteAttributes",
+    "DeleteCapacityProvider", "DeleteCluster", "DeleteDaemon", "DeleteDaemonTaskDefinition",
+    "DeleteExpressGatewayService", "DeleteGateway", "DeleteService", "DeleteTaskDefinitions",
+    "DeleteTaskSet", "DeregisterContainerInstance", "DeregisterTaskDefinition",
+    "DescribeCapacityProviders", "DescribeClusters", "DescribeContainerInstances",
+    "DescribeDaemon", "DescribeDaemonDeployments", "DescribeDaemonRevisions",
+    "DescribeDaemonTaskDefinition", "DescribeExpressGatewayService", "DescribeGateway",
+    "DescribeGatewayResources", "DescribeGatewayRoute", "DescribeServiceDeployments",
+    "DescribeServiceRevisions", "DescribeServices", "DescribeTaskDefinition", "DescribeTaskSets",
+    "DescribeTasks", "DisassociateGatewayFromCluster", "DiscoverPollEndpoint", "ExecuteCommand",
+    "GetTaskProtection", "ListAccountSettings", "ListAttributes", "ListClusters",
+    "ListContainerInstances", "ListDaemonDeployments", "ListDaemonTaskDefinitions", "ListDaemons",
+    "ListGatewayClusterAssociations", "ListGatewayRoutes", "ListGateways",
+    "ListServiceDeployments", "ListServices", "ListServicesByNamespace", "ListTagsForResource",
+    "ListTaskDefinitionFamilies", "ListTaskDefinitions", "ListTasks", "PutAccountSetting",
+    "PutAccountSettingDefault", "PutAttributes", "PutClusterCapacityProviders",
+    "RegisterContainerInstance", "RegisterDaemonTaskDefinition", "RegisterTaskDefinition",
+    "RunTask", "StartTask", "StopServiceDeployment", "StopTask", "SubmitAttachmentStateChanges",
+    "SubmitContainerStateChange", "SubmitTaskStateChange", "TagResource", "UntagResource",
+    "UpdateCapacityProvider", "UpdateCluster", "UpdateClusterSettings", "UpdateContainerAgent",
+    "UpdateContainerInstancesState", "UpdateDaemon", "UpdateExpressGatewayService",
+    "UpdateGateway", "UpdateService", "UpdateServicePrimaryTaskSet", "UpdateTaskProtection",
+    "UpdateTaskSet",
+];
+
+impl From<EcsError> for ApiError {
+    fn from(e: EcsError) -> Self {
+        if e.is_server_fault() {
+            ApiError::server(e.code(), e.to_string())
+        } else {
+            ApiError::client(e.code(), e.to_string())
+        }
+    }
+}
+
+/// Decodes an awsJson request body: an empty body is `{}`; anything but a
+/// JSON object, or a member of the wrong type, is a SerializationException.
+pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let text = body.trim_ascii();
+    let text: &[u8] = if text.is_empty() { b"{}" } else { text };
+    if text.first() != Some(&b'{') {
+        return Err(ApiError::client(
+            "SerializationException",
+            "The request body must be a JSON object.",
+        ));
+    }
+    serde_json::from_slice(text).map_err(|e| {
+        ApiError::client(
+            "SerializationException",
+            format!("Could not read the request body: {e}"),
+        )
+    })
+}
+
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(value).map_err(|e| ApiError::server("ServerException", e.to_string()))
+}
+
+fn caller(app: &App, ctx: &RequestContext) -> Caller {
+    Caller {
+        region: ctx.region.clone(),
+        account: app.account_id().to_string(),
+        principal: format!("arn:aws:iam::{}:root", app.account_id()),
+    }
+}
+
+/// Decodes, calls, encodes.
+macro_rules! call {
+    ($body:expr, |$req:ident| $call:expr) => {{
+        let $req = decode($body)?;
+        encode(&$call.map_err(ApiError::from)?)
+    }};
+}
+
+pub async fn handle(app: &App, ctx: &RequestContext, op: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let ecs = app.ecs();
+    let c = caller(app, ctx);
+    match op {
+        "CreateCluster" => call!(body, |r| ecs.create_cluster(&c, r)),
+        "DescribeClusters" => call!(body, |r| ecs.describe_clusters(&c, r)),
+        "ListClusters" => call!(body, |r| ecs.list_clusters(&c, r)),
+        "DeleteCluster" => call!(body, |r| ecs.delete_cluster(&c, r)),
+        "UpdateCluster" => call!(body, |r| ecs.update_cluster(&c, r)),
+        "UpdateClusterSettings" => call!(body, |r| ecs.update_cluster_settings(&c, r)),
+        "PutClusterCapacityProviders" => call!(body, |r| ecs.put_cluster_capacity_providers(&c, r)),
+        "DescribeCapacityProviders" => call!(body, |r| ecs.describe_capacity_providers(&c, r)),
+        "RegisterTaskDefinition" => call!(body, |r| ecs.register_task_definition(&c, r, body.len())),
+        "DescribeTaskDefinition" => call!(body, |r| ecs.describe_task_definition(&c, r)),
+        "ListTaskDefinitions" => call!(body, |r| ecs.list_task_definitions(&c, r)),
+        "ListTaskDefinitionFamilies" => call!(body, |r| ecs.list_task_definition_families(&c, r)),
+        "DeregisterTaskDefinition" => call!(body, |r| ecs.deregister_task_definition(&c, r)),
+        "DeleteTaskDefinitions" => call!(body, |r| ecs.delete_task_definitions(&c, r)),
+        "RunTask" => call!(body, |r| ecs.run_task(&c, r)),
+        "StopTask" => call!(body, |r| ecs.stop_task(&c, r)),
+        "DescribeTasks" => call!(body, |r| ecs.describe_tasks(&c, r)),
+        "ListTasks" => call!(body, |r| ecs.list_tasks(&c, r)),
+        "TagResource" => call!(body, |r| ecs.tag_resource(&c, r)),
+        "UntagResource" => call!(body, |r| ecs.untag_resource(&c, r)),
+        "ListTagsForResource" => call!(body, |r| ecs.list_tags_for_resource(&c, r)),
+        "ListAccountSettings" => call!(body, |r| ecs.list_account_settings(&c, r)),
+        "PutAccountSetting" => call!(body, |r| ecs.put_account_setting(&c, r)),
+        "PutAccountSettingDefault" => call!(body, |r| ecs.put_account_setting_default(&c, r)),
+        "DeleteAccountSetting" => call!(body, |r| ecs.delete_account_setting(&c, r)),
+        "ListContainerInstances" => call!(body, |r| ecs.list_container_instances(&c, r)),
+        "DescribeContainerInstances" => call!(body, |r| ecs.describe_container_instances(&c, r)),
+        other if MODEL_OPERATIONS.contains(&other) => Err(ApiError::client(
+            "UnsupportedFeatureException",
+            format!("fargate-local does not support the ECS operation {other} yet."),
+        )),
+        other => Err(ApiError::client(
+            "UnknownOperationException",
+            format!("The operation '{other}' is not an operation of the ECS API."),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::ecs::clusters::DescribeClustersRequest;
+
+    #[test]
+    fn bodies_decode_strictly() {
+        let cases: [(&[u8], bool); 6] = [
+            (b"", true),
+            (b"  {}  ", true),
+            (b"{\"clusters\":[\"a\"]}", true),
+            (b"[\"a\"]", false),
+            (b"{\"clusters\":\"a\"}", false),
+            (b"{not json", false),
+        ];
+        for (body, ok) in cases {
+            let got = decode::<DescribeClustersRequest>(body);
+            assert_eq!(got.is_ok(), ok, "{}", String::from_utf8_lossy(body));
+            if let Err(e) = got {
+                assert_eq!(e.code, "SerializationException");
+            }
+        }
+    }
+
+    #[test]
+    fn operation_list_has_no_duplicates() {
+        let mut ops = MODEL_OPERATIONS.to_vec();
+        ops.sort();
+        ops.dedup();
+        assert_eq!(ops.len(), MODEL_OPERATIONS.len());
+    }
+}

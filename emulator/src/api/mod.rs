@@ -1,0 +1,243 @@
+//! The HTTP edge: the only layer that knows HTTP and the AWS wire protocols.
+//! One port serves every service; a request is routed by its shape:
+//!
+//! - `POST /` with `X-Amz-Target: <prefix>.<Operation>`: awsJson1.1, routed
+//!   by the target prefix (ECS today);
+//! - `/_fargate-local/...`: the emulator's own endpoints (health, reset).
+//!
+//! Every error leaves through [`ApiError`]'s `IntoResponse`, the one place an
+//! error becomes an HTTP response.
+
+pub mod ecs;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::app::App;
+
+/// The largest awsJson request body accepted.
+pub const MAX_JSON_BODY: usize = 4 * 1024 * 1024;
+
+pub const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// An AWS-shaped error: `__type` and `message` in the body, the same code in
+/// `X-Amzn-ErrorType`, 400 for client faults and 500 for server faults.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn client(code: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub fn server(code: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "__type": self.code, "message": self.message });
+        let mut resp = (self.status, body.to_string()).into_response();
+        let h = resp.headers_mut();
+        h.insert("content-type", HeaderValue::from_static(JSON_CONTENT_TYPE));
+        if let Ok(v) = HeaderValue::from_str(&self.code) {
+            h.insert("x-amzn-errortype", v);
+        }
+        resp
+    }
+}
+
+/// What the api layer learns from the request itself.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub request_id: String,
+    /// From the SigV4 credential scope, else the configured region.
+    pub region: String,
+    pub access_key: Option<String>,
+}
+
+impl RequestContext {
+    pub fn from_headers(headers: &HeaderMap, default_region: &str) -> Self {
+        let (access_key, region) = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(sigv4_scope)
+            .map(|(k, r)| (Some(k), r))
+            .unwrap_or((None, default_region.to_string()));
+        RequestContext {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            region,
+            access_key,
+        }
+    }
+}
+
+/// The access key and region of a SigV4 `Authorization` header:
+/// `AWS4-HMAC-SHA256 Credential=<key>/<date>/<region>/<service>/aws4_request, ...`.
+pub fn sigv4_scope(auth: &str) -> Option<(String, String)> {
+    let rest = auth.strip_prefix("AWS4-HMAC-SHA256")?;
+    let cred = rest
+        .split(',')
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix("Credential="))?;
+    let mut parts = cred.split('/');
+    let key = parts.next()?.to_string();
+    let _date = parts.next()?;
+    let region = parts.next()?.to_string();
+    (!region.is_empty() && !key.is_empty()).then_some((key, region))
+}
+
+pub fn router(app: App) -> Router {
+    Router::new().fallback(dispatch).with_state(app)
+}
+
+/// Wraps a successful awsJson body.
+pub fn json_response(body: Vec<u8>, request_id: &str) -> Response {
+    let mut resp = (StatusCode::OK, body).into_response();
+    let h = resp.headers_mut();
+    h.insert("content-type", HeaderValue::from_static(JSON_CONTENT_TYPE));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+fn with_request_id(mut resp: Response, request_id: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        resp.headers_mut().insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::client(
+            "SerializationException",
+            format!("The request body is larger than {limit} bytes or could not be read."),
+        )
+    })
+}
+
+async fn dispatch(State(app): State<App>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let ctx = RequestContext::from_headers(&parts.headers, app.region());
+    let path = parts.uri.path().to_string();
+
+    if path.starts_with("/_fargate-local/") {
+        return internal(&app, &parts.method, &path).await;
+    }
+
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let Some(target) = target else {
+        let err = ApiError::client(
+            "UnknownOperationException",
+            "This endpoint serves AWS JSON protocol requests: send POST / with an X-Amz-Target header.",
+        );
+        return with_request_id(err.into_response(), &ctx.request_id);
+    };
+    if parts.method != Method::POST || path != "/" {
+        let err = ApiError::client(
+            "UnknownOperationException",
+            format!("{} {path} is not an AWS JSON protocol request; use POST /.", parts.method),
+        );
+        return with_request_id(err.into_response(), &ctx.request_id);
+    }
+    let body = match read_body(body, MAX_JSON_BODY).await {
+        Ok(b) => b,
+        Err(e) => return with_request_id(e.into_response(), &ctx.request_id),
+    };
+    let (prefix, op) = target.split_once('.').unwrap_or((target.as_str(), ""));
+    let result = match prefix {
+        ecs::TARGET_PREFIX => ecs::handle(&app, &ctx, op, &body).await,
+        _ => Err(ApiError::client(
+            "UnknownOperationException",
+            format!("The target prefix '{prefix}' is not served by fargate-local."),
+        )),
+    };
+    let resp = match result {
+        Ok(bytes) => json_response(bytes, &ctx.request_id),
+        Err(e) => {
+            if e.status.is_server_error() {
+                tracing::error!(target = %target, code = %e.code, message = %e.message, "request failed");
+            } else {
+                tracing::debug!(target = %target, code = %e.code, message = %e.message, "request refused");
+            }
+            e.into_response()
+        }
+    };
+    with_request_id(resp, &ctx.request_id)
+}
+
+/// `/_fargate-local/health` and `/_fargate-local/reset`.
+async fn internal(app: &App, method: &Method, path: &str) -> Response {
+    match (method, path) {
+        (&Method::GET, "/_fargate-local/health") => {
+            let body = serde_json::json!({
+                "status": "ok",
+                "version": env!("CARGO_PKG_VERSION"),
+                "docker": app.docker_status(),
+            });
+            (StatusCode::OK, [("content-type", "application/json")], body.to_string()).into_response()
+        }
+        (&Method::POST, "/_fargate-local/reset") => match app.reset().await {
+            Ok(()) => (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                "{\"reset\":true}".to_string(),
+            )
+                .into_response(),
+            Err(e) => ApiError::server("ServerException", e.to_string()).into_response(),
+        },
+        _ => ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "NotFound".into(),
+            message: format!("{method} {path} is not an endpoint of fargate-local."),
+        }
+        .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_comes_from_the_credential_scope() {
+        let cases = [
+            (
+                "AWS4-HMAC-SHA256 Credential=AKID/20261128/eu-west-1/ecs/aws4_request, SignedHeaders=host, Signature=x",
+                Some(("AKID", "eu-west-1")),
+            ),
+            ("AWS4-HMAC-SHA256 Credential=AKID/20261128", None),
+            ("Bearer x", None),
+        ];
+        for (header, want) in cases {
+            let got = sigv4_scope(header);
+            assert_eq!(
+                got.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+                want,
+                "{header}"
+            );
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Command-line and environment configuration (`FARGATE_LOCAL_*`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fargate-local",
+    version,
+    about = "A local AWS ECS-on-Fargate emulator: the ECS API on one endpoint, tasks as real Docker containers."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the AWS APIs and run tasks on the local Docker engine.
+    Serve(ServeArgs),
+    /// Remove every Docker container, network and volume labelled
+    /// fargate-local.managed=true (of any emulator instance).
+    Cleanup,
+    /// The process of a task's infrastructure container (internal).
+    #[command(hide = true)]
+    Infra,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Loopback only by default.
+    #[arg(long, env = "FARGATE_LOCAL_LISTEN", default_value = "127.0.0.1:4566")]
+    pub listen: SocketAddr,
+
+    /// Directory of the durable state (default: $XDG_DATA_HOME/fargate-local,
+    /// or ~/.local/share/fargate-local).
+    #[arg(long, env = "FARGATE_LOCAL_DATA_DIR", conflicts_with = "in_memory")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Keep no state on disk; every task is removed when the emulator exits.
+    #[arg(long, env = "FARGATE_LOCAL_IN_MEMORY")]
+    pub in_memory: bool,
+
+    /// The AWS account id in every ARN.
+    #[arg(long, env = "FARGATE_LOCAL_ACCOUNT_ID", default_value = "000000000000")]
+    pub account_id: String,
+
+    /// The region used when a request is not signed (signed requests carry
+    /// their region in the SigV4 credential scope).
+    #[arg(long, env = "FARGATE_LOCAL_REGION", default_value = "us-east-1")]
+    pub region: String,
+
+    /// Host address on which tasks' container ports are published.
+    #[arg(long, env = "FARGATE_LOCAL_PUBLISH_ADDRESS", default_value = "127.0.0.1")]
+    pub publish_address: String,
+
+    /// fsync every state write (survives power loss; slower). Without it a
+    /// write survives a crash of the emulator.
+    #[arg(long, env = "FARGATE_LOCAL_FSYNC")]
+    pub fsync: bool,
+
+    /// Seconds a STOPPED task stays describable (AWS keeps them about an hour).
+    #[arg(long, env = "FARGATE_LOCAL_STOPPED_TASK_RETENTION", default_value_t = 3600)]
+    pub stopped_task_retention: u64,
+}
+
+impl ServeArgs {
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        if self.in_memory {
+            return None;
+        }
+        Some(self.data_dir.clone().unwrap_or_else(default_data_dir))
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
+        return PathBuf::from(x).join("fargate-local");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".local/share/fargate-local")
+}

@@ -1,0 +1,192 @@
+//! Amazon Resource Names for ECS resources: building them and taking them
+//! apart. Parsing is lenient where AWS is (a bare name or id is accepted
+//! wherever an ARN is) and strict about the service and resource type.
+
+/// The partition, region and account every ARN of this emulator carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub region: String,
+    pub account: String,
+}
+
+impl Scope {
+    pub fn new(region: impl Into<String>, account: impl Into<String>) -> Self {
+        Scope {
+            region: region.into(),
+            account: account.into(),
+        }
+    }
+
+    fn ecs(&self, resource: &str) -> String {
+        format!("arn:aws:ecs:{}:{}:{resource}", self.region, self.account)
+    }
+    pub fn cluster(&self, name: &str) -> String {
+        self.ecs(&format!("cluster/{name}"))
+    }
+    pub fn task_definition(&self, family: &str, revision: i32) -> String {
+        self.ecs(&format!("task-definition/{family}:{revision}"))
+    }
+    pub fn task(&self, cluster: &str, task_id: &str) -> String {
+        self.ecs(&format!("task/{cluster}/{task_id}"))
+    }
+    pub fn container(&self, cluster: &str, task_id: &str, uuid: &str) -> String {
+        self.ecs(&format!("container/{cluster}/{task_id}/{uuid}"))
+    }
+    pub fn service(&self, cluster: &str, name: &str) -> String {
+        self.ecs(&format!("service/{cluster}/{name}"))
+    }
+    pub fn capacity_provider(&self, name: &str) -> String {
+        self.ecs(&format!("capacity-provider/{name}"))
+    }
+    pub fn iam_root(&self) -> String {
+        format!("arn:aws:iam::{}:root", self.account)
+    }
+}
+
+/// A parsed `arn:<partition>:<service>:<region>:<account>:<resource>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arn<'a> {
+    pub partition: &'a str,
+    pub service: &'a str,
+    pub region: &'a str,
+    pub account: &'a str,
+    pub resource: &'a str,
+}
+
+pub fn parse(s: &str) -> Option<Arn<'_>> {
+    let mut parts = s.splitn(6, ':');
+    if parts.next()? != "arn" {
+        return None;
+    }
+    let arn = Arn {
+        partition: parts.next()?,
+        service: parts.next()?,
+        region: parts.next()?,
+        account: parts.next()?,
+        resource: parts.next()?,
+    };
+    if arn.partition.is_empty() || arn.service.is_empty() || arn.resource.is_empty() {
+        return None;
+    }
+    Some(arn)
+}
+
+/// The cluster name from a cluster name or ARN.
+pub fn cluster_name(s: &str) -> Option<&str> {
+    if s.starts_with("arn:") {
+        let arn = parse(s)?;
+        if arn.service != "ecs" {
+            return None;
+        }
+        let name = arn.resource.strip_prefix("cluster/")?;
+        (!name.is_empty() && !name.contains('/')).then_some(name)
+    } else {
+        Some(s)
+    }
+}
+
+/// A reference to a task: its id, and the cluster when the ARN names one.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TaskRef<'a> {
+    pub cluster: Option<&'a str>,
+    pub id: &'a str,
+}
+
+pub fn task_ref(s: &str) -> Option<TaskRef<'_>> {
+    if s.starts_with("arn:") {
+        let arn = parse(s)?;
+        if arn.service != "ecs" {
+            return None;
+        }
+        let rest = arn.resource.strip_prefix("task/")?;
+        match rest.split_once('/') {
+            Some((cluster, id)) if !id.contains('/') && !id.is_empty() => Some(TaskRef {
+                cluster: Some(cluster),
+                id,
+            }),
+            // The old ARN format without the cluster.
+            None if !rest.is_empty() => Some(TaskRef {
+                cluster: None,
+                id: rest,
+            }),
+            _ => None,
+        }
+    } else if !s.is_empty() && !s.contains('/') {
+        Some(TaskRef { cluster: None, id: s })
+    } else {
+        None
+    }
+}
+
+/// A reference to a task definition: family with an optional revision.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TaskDefinitionRef<'a> {
+    pub family: &'a str,
+    pub revision: Option<&'a str>,
+}
+
+pub fn task_definition_ref(s: &str) -> Option<TaskDefinitionRef<'_>> {
+    let body = if s.starts_with("arn:") {
+        let arn = parse(s)?;
+        if arn.service != "ecs" {
+            return None;
+        }
+        arn.resource.strip_prefix("task-definition/")?
+    } else {
+        s
+    };
+    match body.split_once(':') {
+        Some((family, rev)) => Some(TaskDefinitionRef {
+            family,
+            revision: Some(rev),
+        }),
+        None => Some(TaskDefinitionRef {
+            family: body,
+            revision: None,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds() {
+        let s = Scope::new("eu-west-1", "000000000000");
+        assert_eq!(s.cluster("dev"), "arn:aws:ecs:eu-west-1:000000000000:cluster/dev");
+        assert_eq!(
+            s.task_definition("web", 3),
+            "arn:aws:ecs:eu-west-1:000000000000:task-definition/web:3"
+        );
+        assert_eq!(s.task("dev", "abc"), "arn:aws:ecs:eu-west-1:000000000000:task/dev/abc");
+    }
+
+    fn check_task(input: &str, expected: Option<(Option<&str>, &str)>) {
+        let got = task_ref(input).map(|r| (r.cluster, r.id));
+        assert_eq!(got, expected, "{input}");
+    }
+
+    #[test]
+    fn task_refs() {
+        check_task("abc", Some((None, "abc")));
+        check_task("arn:aws:ecs:us-east-1:1:task/dev/abc", Some((Some("dev"), "abc")));
+        check_task("arn:aws:ecs:us-east-1:1:task/abc", Some((None, "abc")));
+        check_task("arn:aws:ecs:us-east-1:1:cluster/abc", None);
+        check_task("arn:aws:s3:us-east-1:1:task/dev/abc", None);
+        check_task("a/b", None);
+        check_task("", None);
+    }
+
+    #[test]
+    fn cluster_and_td_refs() {
+        assert_eq!(cluster_name("dev"), Some("dev"));
+        assert_eq!(cluster_name("arn:aws:ecs:r:1:cluster/dev"), Some("dev"));
+        assert_eq!(cluster_name("arn:aws:ecs:r:1:task/dev"), None);
+        assert_eq!(cluster_name("arn:aws"), None);
+        let r = task_definition_ref("arn:aws:ecs:r:1:task-definition/web:2").unwrap();
+        assert_eq!((r.family, r.revision), ("web", Some("2")));
+        let r = task_definition_ref("web").unwrap();
+        assert_eq!((r.family, r.revision), ("web", None));
+    }
+}

@@ -1,0 +1,10 @@
+//! fargate-local: a local AWS ECS-on-Fargate emulator. See ARCHITECTURE.md
+//! for the map of the crate.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod runtime;
+pub mod services;
+pub mod store;

@@ -1,0 +1,77 @@
+//! The `fargate-local` binary: parses the command line and runs a command.
+
+use clap::Parser;
+use fargate_local::config::{Cli, Command};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Infra => rt.block_on(fargate_local::runtime::infra::serve()),
+        Command::Cleanup => {
+            init_logging();
+            rt.block_on(cleanup())
+        }
+        Command::Serve(args) => {
+            init_logging();
+            rt.block_on(serve(args))
+        }
+    }
+}
+
+fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("FARGATE_LOCAL_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn serve(args: fargate_local::config::ServeArgs) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let app = fargate_local::app::App::start(args.clone()).await?;
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        data_dir = ?args.data_dir(),
+        instance = %app.instance().id,
+        "fargate-local is serving"
+    );
+    let router = fargate_local::api::router(app.clone());
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("shutting down");
+    app.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+async fn cleanup() -> anyhow::Result<()> {
+    use fargate_local::runtime::Instance;
+    use fargate_local::runtime::docker::{DockerOptions, DockerRuntime};
+    let d = DockerRuntime::connect(
+        Instance {
+            id: "cleanup".into(),
+            ephemeral: true,
+        },
+        DockerOptions {
+            publish_address: "127.0.0.1".into(),
+            network_name: String::new(),
+        },
+    )
+    .await?;
+    let n = d.remove_all_managed().await?;
+    println!("removed {n} container(s) and every managed network and volume");
+    Ok(())
+}

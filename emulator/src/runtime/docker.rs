@@ -1,0 +1,871 @@
+//! `ContainerRuntime` on the Docker Engine API, through bollard. This is the
+//! only module that imports bollard.
+//!
+//! One user-defined bridge network per emulator instance carries every task;
+//! each task is an infrastructure container on it, and the task's containers
+//! join that container's network namespace (awsvpc: one address per task,
+//! shared `localhost`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::errors::Error as DockerError;
+use bollard::models::{
+    ContainerCreateBody, HealthConfig, HostConfig, NetworkCreateRequest, PortBinding,
+    ResourcesUlimits, VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder,
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder,
+    StopContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use tokio::sync::{OnceCell, mpsc};
+
+use super::{
+    ContainerRuntime, ContainerSpec, ContainerState, EventKind, HostPort, ImageInfo, InfraInfo,
+    InfraSpec, Instance, LABEL_CONTAINER, LABEL_EPHEMERAL, LABEL_INSTANCE, LABEL_MANAGED,
+    LABEL_TASK_ARN, ManagedContainer, RuntimeError, RuntimeEvent,
+};
+use crate::domain::status::Health;
+
+fn err(e: DockerError) -> RuntimeError {
+    match e {
+        DockerError::DockerResponseServerError {
+            status_code: 404,
+            message,
+        } => RuntimeError::NotFound(message),
+        DockerError::DockerResponseServerError { message, .. } => RuntimeError::Docker(message),
+        DockerError::DockerStreamError { error } => RuntimeError::Docker(error),
+        DockerError::IOError { err } => RuntimeError::Unavailable(err.to_string()),
+        DockerError::SocketNotFoundError(s) => RuntimeError::Unavailable(s),
+        DockerError::HyperResponseError { err } => RuntimeError::Unavailable(err.to_string()),
+        DockerError::RequestTimeoutError => RuntimeError::Unavailable("request timed out".into()),
+        other => RuntimeError::Docker(other.to_string()),
+    }
+}
+
+fn is_not_found(e: &DockerError) -> bool {
+    matches!(
+        e,
+        DockerError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+/// Where published ports are bound on the host.
+#[derive(Debug, Clone)]
+pub struct DockerOptions {
+    pub publish_address: String,
+    pub network_name: String,
+}
+
+struct Inner {
+    docker: Docker,
+    instance: Instance,
+    opts: DockerOptions,
+    network: OnceCell<()>,
+    infra_image: OnceCell<String>,
+}
+
+#[derive(Clone)]
+pub struct DockerRuntime {
+    inner: Arc<Inner>,
+}
+
+impl DockerRuntime {
+    /// Connects (honouring `DOCKER_HOST`) and negotiates the API version,
+    /// without which an older engine refuses every versioned call.
+    pub async fn connect(instance: Instance, opts: DockerOptions) -> Result<Self, RuntimeError> {
+        let docker = Docker::connect_with_local_defaults()
+            .map_err(err)?
+            .with_timeout(Duration::from_secs(600));
+        let docker = docker.negotiate_version().await.map_err(err)?;
+        Ok(DockerRuntime {
+            inner: Arc::new(Inner {
+                docker,
+                instance,
+                opts,
+                network: OnceCell::new(),
+                infra_image: OnceCell::new(),
+            }),
+        })
+    }
+
+    pub fn docker(&self) -> &Docker {
+        &self.inner.docker
+    }
+
+    fn instance_filter(&self) -> HashMap<String, Vec<String>> {
+        let mut f = HashMap::new();
+        f.insert(
+            "label".to_string(),
+            vec![format!("{LABEL_INSTANCE}={}", self.inner.instance.id)],
+        );
+        f
+    }
+
+    async fn infra_image(&self) -> Result<String, RuntimeError> {
+        self.inner
+            .infra_image
+            .get_or_try_init(|| super::infra::ensure_image(&self.inner.docker))
+            .await
+            .cloned()
+    }
+
+    /// Builds the infrastructure image now, so the first RunTask does not
+    /// wait for it.
+    pub async fn prepare(&self) -> Result<(), RuntimeError> {
+        self.infra_image().await?;
+        self.ensure_network().await
+    }
+
+    async fn pull(&self, image: &str) -> Result<(), RuntimeError> {
+        let (name, tag) = split_tag(image);
+        let mut opts = CreateImageOptionsBuilder::default().from_image(name);
+        if let Some(tag) = tag {
+            opts = opts.tag(tag);
+        } else if !name.contains('@') {
+            opts = opts.tag("latest");
+        }
+        let mut stream = self.inner.docker.create_image(Some(opts.build()), None, None);
+        while let Some(item) = stream.next().await {
+            item.map_err(err)?;
+        }
+        Ok(())
+    }
+
+    async fn local_image(&self, image: &str) -> Result<Option<ImageInfo>, RuntimeError> {
+        match self.inner.docker.inspect_image(image).await {
+            Ok(info) => {
+                let digest = info
+                    .repo_digests
+                    .iter()
+                    .flatten()
+                    .find_map(|d| d.split_once('@').map(|(_, d)| d.to_string()))
+                    .or(info.id);
+                Ok(Some(ImageInfo {
+                    reference: image.to_string(),
+                    digest,
+                }))
+            }
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    /// Removes every Docker object of dead in-memory instances and this
+    /// instance's network, used by the `cleanup` command.
+    pub async fn remove_all_managed(&self) -> Result<usize, RuntimeError> {
+        let mut f = HashMap::new();
+        f.insert("label".to_string(), vec![format!("{LABEL_MANAGED}=true")]);
+        let mut n = 0;
+        let list = self
+            .inner
+            .docker
+            .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&f).build()))
+            .await
+            .map_err(err)?;
+        for c in list {
+            if let Some(id) = c.id {
+                let _ = self.remove_container(&id).await;
+                n += 1;
+            }
+        }
+        self.remove_managed_volumes(&f).await?;
+        let nets = self
+            .inner
+            .docker
+            .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&f).build()))
+            .await
+            .map_err(err)?;
+        for net in nets {
+            if let Some(id) = net.id {
+                let _ = self.inner.docker.remove_network(&id).await;
+            }
+        }
+        Ok(n)
+    }
+
+    async fn remove_managed_volumes(&self, f: &HashMap<String, Vec<String>>) -> Result<(), RuntimeError> {
+        let vols = self
+            .inner
+            .docker
+            .list_volumes(Some(ListVolumesOptionsBuilder::default().filters(f).build()))
+            .await
+            .map_err(err)?;
+        for v in vols.volumes.into_iter().flatten() {
+            let _ = self.remove_volume(&v.name).await;
+        }
+        Ok(())
+    }
+
+    /// Removes Docker objects left by in-memory instances that ended without
+    /// cleaning up (their owner process no longer holds its lock file).
+    pub async fn sweep_dead_instances(&self, is_dead: impl Fn(&str) -> bool) {
+        let mut f = HashMap::new();
+        f.insert("label".to_string(), vec![format!("{LABEL_EPHEMERAL}=true")]);
+        let Ok(list) = self
+            .inner
+            .docker
+            .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&f).build()))
+            .await
+        else {
+            return;
+        };
+        let mut dead = std::collections::BTreeSet::new();
+        for c in list {
+            let inst = c.labels.as_ref().and_then(|l| l.get(LABEL_INSTANCE)).cloned().unwrap_or_default();
+            if inst != self.inner.instance.id && is_dead(&inst) {
+                if let Some(id) = c.id {
+                    tracing::info!(container = %id, instance = %inst, "removing container of an ended instance");
+                    let _ = self.remove_container(&id).await;
+                }
+                dead.insert(inst);
+            }
+        }
+        for inst in dead {
+            let mut f = HashMap::new();
+            f.insert("label".to_string(), vec![format!("{LABEL_INSTANCE}={inst}")]);
+            let _ = self.remove_managed_volumes(&f).await;
+            if let Ok(nets) = self
+                .inner
+                .docker
+                .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&f).build()))
+                .await
+            {
+                for net in nets {
+                    if let Some(id) = net.id {
+                        let _ = self.inner.docker.remove_network(&id).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Force-removes every container, volume and network of this instance.
+    pub async fn remove_instance_objects(&self) -> Result<(), RuntimeError> {
+        let f = self.instance_filter();
+        let list = self
+            .inner
+            .docker
+            .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&f).build()))
+            .await
+            .map_err(err)?;
+        let removals = list
+            .into_iter()
+            .filter_map(|c| c.id)
+            .map(|id| async move { self.remove_container(&id).await });
+        futures_util::future::join_all(removals).await;
+        self.remove_managed_volumes(&f).await?;
+        self.remove_network().await
+    }
+
+    /// Removes this instance's volumes whose task is not in `known`.
+    pub async fn remove_orphan_volumes(&self, known: &std::collections::HashSet<String>) {
+        let Ok(vols) = self
+            .inner
+            .docker
+            .list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&self.instance_filter()).build()))
+            .await
+        else {
+            return;
+        };
+        for v in vols.volumes.into_iter().flatten() {
+            let task = v.labels.get(LABEL_TASK_ARN).cloned().unwrap_or_default();
+            if !known.contains(&task) {
+                let _ = self.remove_volume(&v.name).await;
+            }
+        }
+    }
+}
+
+/// Splits `repo[:tag]` at the tag's colon (a colon before the last slash
+/// belongs to a registry port). Digest references have no tag.
+pub fn split_tag(image: &str) -> (&str, Option<&str>) {
+    if image.contains('@') {
+        return (image, None);
+    }
+    let slash = image.rfind('/').map_or(0, |i| i + 1);
+    match image[slash..].rfind(':') {
+        Some(i) => (&image[..slash + i], Some(&image[slash + i + 1..])),
+        None => (image, None),
+    }
+}
+
+/// `<account>.dkr.ecr.<region>.amazonaws.com/repo:tag` becomes `repo:tag`,
+/// so a task definition written for AWS runs on a locally built image.
+pub fn ecr_local_name(image: &str) -> Option<&str> {
+    let (host, rest) = image.split_once('/')?;
+    let is_ecr = host.contains(".dkr.ecr.")
+        && (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"));
+    (is_ecr && !rest.is_empty()).then_some(rest)
+}
+
+fn health_config(h: &super::plan::HealthPlan) -> HealthConfig {
+    const NS: i64 = 1_000_000_000;
+    HealthConfig {
+        test: Some(h.test.clone()),
+        interval: Some(i64::from(h.interval_secs) * NS),
+        timeout: Some(i64::from(h.timeout_secs) * NS),
+        retries: Some(i64::from(h.retries)),
+        start_period: Some(i64::from(h.start_period_secs) * NS),
+        start_interval: None,
+    }
+}
+
+fn hash(labels: &BTreeMap<String, String>) -> HashMap<String, String> {
+    labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+#[async_trait]
+impl ContainerRuntime for DockerRuntime {
+    async fn ensure_network(&self) -> Result<(), RuntimeError> {
+        self.inner
+            .network
+            .get_or_try_init(|| async {
+                let name = &self.inner.opts.network_name;
+                match self.inner.docker.inspect_network(name, None).await {
+                    Ok(_) => return Ok(()),
+                    Err(e) if is_not_found(&e) => {}
+                    Err(e) => return Err(err(e)),
+                }
+                let req = NetworkCreateRequest {
+                    name: name.clone(),
+                    driver: Some("bridge".into()),
+                    labels: Some(hash(&self.inner.instance.labels())),
+                    ..Default::default()
+                };
+                match self.inner.docker.create_network(req).await {
+                    Ok(_) => Ok(()),
+                    // Another start-up created it first.
+                    Err(DockerError::DockerResponseServerError {
+                        status_code: 409, ..
+                    }) => Ok(()),
+                    Err(e) => Err(err(e)),
+                }
+            })
+            .await
+            .map(|_| ())
+    }
+
+    async fn create_infra(&self, spec: &InfraSpec) -> Result<InfraInfo, RuntimeError> {
+        let image = self.infra_image().await?;
+        let mut bindings = HashMap::new();
+        let mut exposed = Vec::new();
+        for (port, proto) in &spec.ports {
+            let key = format!("{port}/{proto}");
+            exposed.push(key.clone());
+            bindings.insert(
+                key,
+                Some(vec![PortBinding {
+                    host_ip: Some(self.inner.opts.publish_address.clone()),
+                    host_port: Some(String::new()),
+                }]),
+            );
+        }
+        let body = ContainerCreateBody {
+            image: Some(image),
+            cmd: Some(vec!["infra".into()]),
+            hostname: Some(spec.hostname.clone()),
+            labels: Some(hash(&spec.labels)),
+            exposed_ports: Some(exposed),
+            host_config: Some(HostConfig {
+                network_mode: Some(self.inner.opts.network_name.clone()),
+                port_bindings: Some(bindings),
+                cap_add: Some(vec!["NET_ADMIN".into()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+        self.inner
+            .docker
+            .create_container(Some(opts), body)
+            .await
+            .map_err(err)?;
+        self.inner
+            .docker
+            .start_container(&spec.name, None)
+            .await
+            .map_err(err)?;
+        self.inspect_infra(&spec.name)
+            .await?
+            .ok_or_else(|| RuntimeError::Docker("the infrastructure container vanished".into()))
+    }
+
+    async fn inspect_infra(&self, name: &str) -> Result<Option<InfraInfo>, RuntimeError> {
+        let info = match self.inner.docker.inspect_container(name, None).await {
+            Ok(i) => i,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(err(e)),
+        };
+        let settings = info.network_settings.unwrap_or_default();
+        let endpoint = settings
+            .networks
+            .as_ref()
+            .and_then(|n| n.get(&self.inner.opts.network_name))
+            .cloned()
+            .unwrap_or_default();
+        let mut host_ports = Vec::new();
+        for (key, binding) in settings.ports.into_iter().flatten() {
+            let Some((port, proto)) = key.split_once('/') else { continue };
+            let Ok(port) = port.parse() else { continue };
+            for b in binding.into_iter().flatten() {
+                // Docker lists an IPv6 binding too; keep the configured one.
+                let ip = b.host_ip.unwrap_or_default();
+                if ip.contains(':') {
+                    continue;
+                }
+                if let Some(hp) = b.host_port.and_then(|p| p.parse().ok()) {
+                    host_ports.push(HostPort {
+                        container_port: port,
+                        protocol: proto.to_string(),
+                        host_ip: ip,
+                        host_port: hp,
+                    });
+                }
+            }
+        }
+        host_ports.sort_by_key(|h| (h.container_port, h.protocol.clone()));
+        Ok(Some(InfraInfo {
+            id: info.id.unwrap_or_default(),
+            ip: endpoint.ip_address.unwrap_or_default(),
+            mac: endpoint.mac_address.unwrap_or_default(),
+            host_ports,
+        }))
+    }
+
+    async fn ensure_image(&self, image: &str) -> Result<ImageInfo, RuntimeError> {
+        if let Some(info) = self.local_image(image).await? {
+            return Ok(info);
+        }
+        if let Some(local) = ecr_local_name(image) {
+            if let Some(info) = self.local_image(local).await? {
+                return Ok(info);
+            }
+        }
+        self.pull(image).await?;
+        self.local_image(image)
+            .await?
+            .ok_or_else(|| RuntimeError::Docker(format!("image {image} is missing after the pull")))
+    }
+
+    async fn create_volume(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<(), RuntimeError> {
+        let req = VolumeCreateRequest {
+            name: Some(name.to_string()),
+            labels: Some(hash(labels)),
+            ..Default::default()
+        };
+        self.inner.docker.create_volume(req).await.map_err(err)?;
+        Ok(())
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
+        match self
+            .inner
+            .docker
+            .remove_volume(name, Some(RemoveVolumeOptionsBuilder::default().force(true).build()))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
+        let mounts: Vec<String> = spec
+            .volumes
+            .iter()
+            .map(|(vol, path, ro)| format!("{vol}:{path}{}", if *ro { ":ro" } else { "" }))
+            .collect();
+        let volumes_from: Vec<String> = spec
+            .volumes_from
+            .iter()
+            .map(|(c, ro)| format!("{c}{}", if *ro { ":ro" } else { "" }))
+            .collect();
+        let host = HostConfig {
+            network_mode: Some(format!("container:{}", spec.network_of)),
+            binds: (!mounts.is_empty()).then_some(mounts),
+            volumes_from: (!volumes_from.is_empty()).then_some(volumes_from),
+            readonly_rootfs: Some(spec.readonly_rootfs),
+            ulimits: (!spec.ulimits.is_empty()).then(|| {
+                spec.ulimits
+                    .iter()
+                    .map(|(n, s, h)| ResourcesUlimits {
+                        name: Some(n.clone()),
+                        soft: Some(*s),
+                        hard: Some(*h),
+                    })
+                    .collect()
+            }),
+            cpu_shares: spec.cpu_shares,
+            nano_cpus: spec.nano_cpus,
+            memory: spec.memory_bytes,
+            memory_reservation: spec.memory_reservation_bytes,
+            log_config: spec.log_driver.as_ref().map(|(d, o)| bollard::models::HostConfigLogConfig {
+                typ: Some(d.clone()),
+                config: Some(o.clone()),
+            }),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            labels: Some(hash(&spec.labels)),
+            entrypoint: spec.entry_point.clone(),
+            cmd: spec.command.clone(),
+            env: Some(spec.env.clone()),
+            working_dir: spec.working_dir.clone(),
+            user: spec.user.clone(),
+            healthcheck: spec.health.as_ref().map(health_config).or_else(|| {
+                // Fargate ignores a HEALTHCHECK baked into the image.
+                Some(HealthConfig {
+                    test: Some(vec!["NONE".into()]),
+                    ..Default::default()
+                })
+            }),
+            tty: Some(spec.tty),
+            open_stdin: Some(spec.open_stdin),
+            stop_timeout: Some(i64::from(spec.stop_timeout)),
+            host_config: Some(host),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+        let resp = self
+            .inner
+            .docker
+            .create_container(Some(opts), body)
+            .await
+            .map_err(err)?;
+        Ok(resp.id)
+    }
+
+    async fn start_container(&self, name: &str) -> Result<(), RuntimeError> {
+        self.inner.docker.start_container(name, None).await.map_err(err)
+    }
+
+    async fn stop_container(&self, name: &str, timeout_secs: u32) -> Result<(), RuntimeError> {
+        let opts = StopContainerOptionsBuilder::default()
+            .t(timeout_secs.min(i32::MAX as u32) as i32)
+            .build();
+        match self.inner.docker.stop_container(name, Some(opts)).await {
+            Ok(()) => Ok(()),
+            // 304: already stopped.
+            Err(DockerError::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    async fn inspect_container(&self, name: &str) -> Result<Option<ContainerState>, RuntimeError> {
+        let info = match self.inner.docker.inspect_container(name, None).await {
+            Ok(i) => i,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(err(e)),
+        };
+        let s = info.state.unwrap_or_default();
+        let running = s.running.unwrap_or(false);
+        Ok(Some(ContainerState {
+            running,
+            exit_code: if running {
+                None
+            } else {
+                s.exit_code.map(|c| c as i32)
+            },
+            oom_killed: s.oom_killed.unwrap_or(false),
+            health: s
+                .health
+                .and_then(|h| h.status)
+                .map(|st| Health::from_docker(&st.to_string())),
+            error: s.error.filter(|e| !e.is_empty()),
+        }))
+    }
+
+    async fn remove_container(&self, name: &str) -> Result<(), RuntimeError> {
+        let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        match self.inner.docker.remove_container(name, Some(opts)).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            // 409: removal already in progress.
+            Err(DockerError::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(()),
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    async fn logs_tail(&self, name: &str, lines: usize) -> Result<Vec<String>, RuntimeError> {
+        let opts = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(&lines.to_string())
+            .build();
+        let mut stream = self.inner.docker.logs(name, Some(opts));
+        let mut text = String::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(out) => text.push_str(&out.to_string()),
+                Err(e) if is_not_found(&e) => return Ok(Vec::new()),
+                // A container whose log driver keeps nothing locally.
+                Err(DockerError::DockerResponseServerError {
+                    status_code: 501, ..
+                }) => return Ok(Vec::new()),
+                Err(e) => return Err(err(e)),
+            }
+        }
+        let mut out: Vec<String> = text.lines().map(str::to_string).collect();
+        if out.len() > lines {
+            out.drain(..out.len() - lines);
+        }
+        Ok(out)
+    }
+
+    async fn list_managed(&self) -> Result<Vec<ManagedContainer>, RuntimeError> {
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&self.instance_filter())
+            .build();
+        let list = self.inner.docker.list_containers(Some(opts)).await.map_err(err)?;
+        Ok(list
+            .into_iter()
+            .map(|c| ManagedContainer {
+                id: c.id.unwrap_or_default(),
+                running: c
+                    .state
+                    .is_some_and(|s| s.to_string().eq_ignore_ascii_case("running")),
+                labels: c.labels.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn remove_network(&self) -> Result<(), RuntimeError> {
+        match self
+            .inner
+            .docker
+            .remove_network(&self.inner.opts.network_name)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    fn events(&self) -> BoxStream<'static, RuntimeEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let docker = self.inner.docker.clone();
+        let filter = self.instance_filter();
+        tokio::spawn(async move {
+            // Replaying from a little before now closes the window between
+            // start-up and the stream's first byte; duplicates are harmless.
+            let mut since = chrono::Utc::now().timestamp() - 2;
+            let mut first = true;
+            loop {
+                let mut filters = filter.clone();
+                filters.insert("type".into(), vec!["container".into()]);
+                filters.insert(
+                    "event".into(),
+                    vec!["die".into(), "health_status".into(), "oom".into()],
+                );
+                let opts = EventsOptionsBuilder::default()
+                    .since(&since.to_string())
+                    .filters(&filters)
+                    .build();
+                let mut stream = docker.events(Some(opts));
+                if !first && tx.send(RuntimeEvent::Resync).is_err() {
+                    return;
+                }
+                first = false;
+                while let Some(item) = stream.next().await {
+                    let Ok(ev) = item else { break };
+                    if let Some(t) = ev.time {
+                        since = since.max(t);
+                    }
+                    let Some(actor) = ev.actor else { continue };
+                    let attrs = actor.attributes.unwrap_or_default();
+                    let (Some(task), Some(container)) =
+                        (attrs.get(LABEL_TASK_ARN), attrs.get(LABEL_CONTAINER))
+                    else {
+                        continue;
+                    };
+                    let action = ev.action.unwrap_or_default();
+                    let kind = if action == "die" {
+                        EventKind::Died
+                    } else if action == "oom" {
+                        EventKind::Oom
+                    } else if let Some(s) = action.strip_prefix("health_status: ") {
+                        EventKind::Health(Health::from_docker(s.trim()))
+                    } else {
+                        continue;
+                    };
+                    let msg = RuntimeEvent::Container {
+                        task_arn: task.clone(),
+                        container: container.clone(),
+                        kind,
+                    };
+                    if tx.send(msg).is_err() {
+                        return;
+                    }
+                }
+                if tx.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
+            .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_split_after_the_last_slash() {
+        let cases = [
+            ("busybox", ("busybox", None)),
+            ("busybox:1.36", ("busybox", Some("1.36"))),
+            ("localhost:5000/app", ("localhost:5000/app", None)),
+            ("localhost:5000/app:v2", ("localhost:5000/app", Some("v2"))),
+            ("repo@sha256:abc", ("repo@sha256:abc", None)),
+        ];
+        for (input, want) in cases {
+            assert_eq!(split_tag(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn ecr_uris_map_to_local_names() {
+        let cases = [
+            ("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.2", Some("web:1.2")),
+            ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/api", Some("team/api")),
+            ("docker.io/library/busybox", None),
+            ("busybox", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(ecr_local_name(input), want, "{input}");
+        }
+    }
+}
+
+/// A `DockerRuntime` connected on first use, so the emulator answers API
+/// calls before (and without) the engine; a failed connection is retried on
+/// the next use.
+#[derive(Clone)]
+pub struct LazyDocker {
+    cell: Arc<OnceCell<DockerRuntime>>,
+    instance: Instance,
+    opts: DockerOptions,
+}
+
+impl LazyDocker {
+    pub fn new(instance: Instance, opts: DockerOptions) -> Self {
+        LazyDocker {
+            cell: Arc::new(OnceCell::new()),
+            instance,
+            opts,
+        }
+    }
+
+    pub async fn get(&self) -> Result<&DockerRuntime, RuntimeError> {
+        self.cell
+            .get_or_try_init(|| DockerRuntime::connect(self.instance.clone(), self.opts.clone()))
+            .await
+    }
+
+    /// Whether a connection has been made.
+    pub fn connected(&self) -> bool {
+        self.cell.initialized()
+    }
+}
+
+#[async_trait]
+impl ContainerRuntime for LazyDocker {
+    async fn ensure_network(&self) -> Result<(), RuntimeError> {
+        self.get().await?.ensure_network().await
+    }
+    async fn create_infra(&self, spec: &InfraSpec) -> Result<InfraInfo, RuntimeError> {
+        self.get().await?.create_infra(spec).await
+    }
+    async fn inspect_infra(&self, name: &str) -> Result<Option<InfraInfo>, RuntimeError> {
+        self.get().await?.inspect_infra(name).await
+    }
+    async fn ensure_image(&self, image: &str) -> Result<ImageInfo, RuntimeError> {
+        self.get().await?.ensure_image(image).await
+    }
+    async fn create_volume(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<(), RuntimeError> {
+        self.get().await?.create_volume(name, labels).await
+    }
+    async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
+        self.get().await?.remove_volume(name).await
+    }
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
+        self.get().await?.create_container(spec).await
+    }
+    async fn start_container(&self, name: &str) -> Result<(), RuntimeError> {
+        self.get().await?.start_container(name).await
+    }
+    async fn stop_container(&self, name: &str, timeout_secs: u32) -> Result<(), RuntimeError> {
+        self.get().await?.stop_container(name, timeout_secs).await
+    }
+    async fn inspect_container(&self, name: &str) -> Result<Option<ContainerState>, RuntimeError> {
+        self.get().await?.inspect_container(name).await
+    }
+    async fn remove_container(&self, name: &str) -> Result<(), RuntimeError> {
+        self.get().await?.remove_container(name).await
+    }
+    async fn logs_tail(&self, name: &str, lines: usize) -> Result<Vec<String>, RuntimeError> {
+        self.get().await?.logs_tail(name, lines).await
+    }
+    async fn list_managed(&self) -> Result<Vec<ManagedContainer>, RuntimeError> {
+        self.get().await?.list_managed().await
+    }
+    async fn remove_network(&self) -> Result<(), RuntimeError> {
+        self.get().await?.remove_network().await
+    }
+    fn events(&self) -> BoxStream<'static, RuntimeEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let this = self.clone();
+        tokio::spawn(async move {
+            let docker = loop {
+                match this.get().await {
+                    Ok(d) => break d.clone(),
+                    Err(_) => {
+                        if tx.is_closed() {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                }
+            };
+            let mut events = docker.events();
+            while let Some(ev) = events.next().await {
+                if tx.send(ev).is_err() {
+                    return;
+                }
+            }
+        });
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
+            .boxed()
+    }
+}

@@ -1,0 +1,164 @@
+//! The task's infrastructure container: an image built on the spot from the
+//! emulator's own binary (and the shared libraries it has loaded), so no
+//! registry is ever needed. Its process, `fargate-local infra`, holds the
+//! task's network namespace until it is told to stop.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use bollard::Docker;
+use bollard::query_parameters::BuildImageOptionsBuilder;
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+use super::RuntimeError;
+
+pub const IMAGE_REPO: &str = "fargate-local-infra";
+
+/// The files an image needs to run this binary: the binary, its ELF
+/// interpreter, and every shared object mapped into this process.
+fn runtime_files() -> Result<(PathBuf, Vec<PathBuf>), RuntimeError> {
+    let exe = std::fs::read_link("/proc/self/exe")
+        .map_err(|e| RuntimeError::Docker(format!("cannot find the emulator binary: {e}")))?;
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let mut libs = BTreeSet::new();
+    for line in maps.lines() {
+        if let Some(path) = line.split_whitespace().nth(5) {
+            if path.starts_with('/') && path.contains(".so") && Path::new(path).exists() {
+                libs.insert(PathBuf::from(path));
+            }
+        }
+    }
+    if let Some(interp) = elf_interpreter(Path::new("/proc/self/exe")) {
+        libs.insert(PathBuf::from(interp));
+    }
+    Ok((exe, libs.into_iter().collect()))
+}
+
+/// The PT_INTERP path of a 64-bit ELF file, if it has one.
+fn elf_interpreter(path: &Path) -> Option<String> {
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut head = vec![0u8; 64];
+    f.read_exact(&mut head).ok()?;
+    if &head[..4] != b"\x7fELF" || head[4] != 2 {
+        return None;
+    }
+    let u16_at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
+    let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap()) as usize;
+    let phoff = u64_at(&head, 0x20);
+    let phentsize = u16_at(&head, 0x36);
+    let phnum = u16_at(&head, 0x38);
+    let data = std::fs::read(path).ok()?;
+    for i in 0..phnum {
+        let ph = data.get(phoff + i * phentsize..phoff + (i + 1) * phentsize)?;
+        if u32::from_le_bytes(ph[0..4].try_into().ok()?) == 3 {
+            let off = u64_at(ph, 8);
+            let size = u64_at(ph, 32);
+            let raw = data.get(off..off + size)?;
+            let s = std::str::from_utf8(raw).ok()?.trim_end_matches('\0');
+            return Some(s.to_string());
+        }
+    }
+    None
+}
+
+/// A tag that changes whenever the binary does.
+fn image_tag(exe: &Path) -> String {
+    let meta = std::fs::metadata("/proc/self/exe").or_else(|_| std::fs::metadata(exe));
+    let mut h = Sha256::new();
+    h.update(env!("CARGO_PKG_VERSION"));
+    if let Ok(m) = meta {
+        h.update(m.len().to_le_bytes());
+        if let Ok(t) = m.modified() {
+            if let Ok(d) = t.duration_since(std::time::UNIX_EPOCH) {
+                h.update(d.as_nanos().to_le_bytes());
+            }
+        }
+    }
+    format!("{IMAGE_REPO}:{}", &hex::encode(h.finalize())[..16])
+}
+
+fn build_context(exe: &Path, libs: &[PathBuf]) -> Result<Vec<u8>, RuntimeError> {
+    let io = |e: std::io::Error| RuntimeError::Docker(format!("building the infrastructure image: {e}"));
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.follow_symlinks(true);
+    let dockerfile = "FROM scratch\n\
+        COPY rootfs/ /\n\
+        LABEL fargate-local.managed=true\n\
+        ENTRYPOINT [\"/fargate-local\"]\n\
+        CMD [\"infra\"]\n";
+    let mut header = tar::Header::new_gnu();
+    header.set_size(dockerfile.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
+        .map_err(io)?;
+    // /proc/self/exe reads the running binary even if the file was replaced.
+    let bin = std::fs::read("/proc/self/exe").or_else(|_| std::fs::read(exe)).map_err(io)?;
+    let mut header = tar::Header::new_gnu();
+    header.set_size(bin.len() as u64);
+    header.set_mode(0o755);
+    header.set_cksum();
+    tar.append_data(&mut header, "rootfs/fargate-local", bin.as_slice())
+        .map_err(io)?;
+    for lib in libs {
+        let rel = lib.strip_prefix("/").unwrap_or(lib);
+        tar.append_path_with_name(lib, Path::new("rootfs").join(rel))
+            .map_err(io)?;
+    }
+    tar.into_inner().map_err(io)
+}
+
+/// Builds the image unless this binary's image already exists; returns its
+/// tag.
+pub async fn ensure_image(docker: &Docker) -> Result<String, RuntimeError> {
+    let (exe, libs) = runtime_files()?;
+    let tag = image_tag(&exe);
+    if docker.inspect_image(&tag).await.is_ok() {
+        return Ok(tag);
+    }
+    tracing::info!(image = %tag, "building the task infrastructure image from this binary");
+    let context = tokio::task::spawn_blocking(move || build_context(&exe, &libs))
+        .await
+        .map_err(|e| RuntimeError::Docker(e.to_string()))??;
+    let opts = BuildImageOptionsBuilder::default()
+        .dockerfile("Dockerfile")
+        .t(&tag)
+        .rm(true)
+        .forcerm(true)
+        .build();
+    let mut stream = docker.build_image(opts, None, Some(bollard::body_full(context.into())));
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| RuntimeError::Docker(format!("building {tag}: {e}")))?;
+        if let Some(e) = info.error_detail.and_then(|d| d.message) {
+            return Err(RuntimeError::Docker(format!("building {tag}: {e}")));
+        }
+    }
+    Ok(tag)
+}
+
+/// The process of the infrastructure container: hold the namespace until
+/// SIGTERM or SIGINT.
+pub async fn serve() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn finds_this_binarys_interpreter_and_libraries() {
+        let (exe, libs) = super::runtime_files().unwrap();
+        assert!(exe.exists());
+        // A dynamically linked test binary has an interpreter and libc.
+        assert!(libs.iter().any(|l| l.to_string_lossy().contains("ld-linux")), "{libs:?}");
+        assert!(libs.iter().any(|l| l.to_string_lossy().contains("libc.so")), "{libs:?}");
+    }
+}

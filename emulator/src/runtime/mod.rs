@@ -1,0 +1,448 @@
+//! Tasks on Docker. `plan` turns a task definition into a `TaskPlan` (pure);
+//! a supervisor per task walks the plan through the `ContainerRuntime` trait
+//! and reports what happens as `TaskUpdate`s; `docker` is the one
+//! implementation of the trait and the only module that imports bollard.
+//!
+//! The runtime knows nothing of the ECS wire format: the ECS backend turns
+//! updates into task fields.
+
+pub mod docker;
+pub mod infra;
+pub mod plan;
+pub mod supervisor;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::domain::status::{ContainerStatus, Health, StopCode, TaskStatus};
+use plan::{ContainerPlan, HealthPlan, TaskPlan};
+
+/// Labels every Docker object of the emulator carries.
+pub const LABEL_MANAGED: &str = "fargate-local.managed";
+pub const LABEL_INSTANCE: &str = "fargate-local.instance";
+pub const LABEL_EPHEMERAL: &str = "fargate-local.ephemeral";
+pub const LABEL_TASK_ARN: &str = "fargate-local.task-arn";
+pub const LABEL_CONTAINER: &str = "fargate-local.container-name";
+pub const LABEL_ROLE: &str = "fargate-local.role";
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("the Docker engine is not reachable: {0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Docker(String),
+}
+
+/// Which emulator a Docker object belongs to.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub id: String,
+    /// In-memory instances cannot re-adopt anything after they end.
+    pub ephemeral: bool,
+}
+
+impl Instance {
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        let mut l = BTreeMap::new();
+        l.insert(LABEL_MANAGED.into(), "true".into());
+        l.insert(LABEL_INSTANCE.into(), self.id.clone());
+        if self.ephemeral {
+            l.insert(LABEL_EPHEMERAL.into(), "true".into());
+        }
+        l
+    }
+}
+
+/// A published port of a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostPort {
+    pub container_port: u16,
+    pub protocol: String,
+    pub host_ip: String,
+    pub host_port: u16,
+}
+
+#[derive(Debug, Clone)]
+pub struct InfraSpec {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub ports: Vec<(u16, String)>,
+    pub hostname: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct InfraInfo {
+    pub id: String,
+    pub ip: String,
+    pub mac: String,
+    pub host_ports: Vec<HostPort>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImageInfo {
+    /// The reference that resolved locally (after ECR mapping).
+    pub reference: String,
+    pub digest: Option<String>,
+}
+
+/// Everything Docker needs to create one task container.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    pub labels: BTreeMap<String, String>,
+    pub entry_point: Option<Vec<String>>,
+    pub command: Option<Vec<String>>,
+    pub env: Vec<String>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+    pub network_of: String,
+    pub health: Option<HealthPlan>,
+    pub readonly_rootfs: bool,
+    pub ulimits: Vec<(String, i64, i64)>,
+    /// (Docker volume name, container path, read only).
+    pub volumes: Vec<(String, String, bool)>,
+    /// (Docker container, read only).
+    pub volumes_from: Vec<(String, bool)>,
+    pub cpu_shares: Option<i64>,
+    pub nano_cpus: Option<i64>,
+    pub memory_bytes: Option<i64>,
+    pub memory_reservation_bytes: Option<i64>,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub stop_timeout: u32,
+    /// Docker log driver and options; `None` keeps the engine's default.
+    pub log_driver: Option<(String, HashMap<String, String>)>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ContainerState {
+    pub running: bool,
+    pub exit_code: Option<i32>,
+    pub oom_killed: bool,
+    pub health: Option<Health>,
+    pub error: Option<String>,
+}
+
+/// A managed container found on the engine.
+#[derive(Debug, Clone)]
+pub struct ManagedContainer {
+    pub id: String,
+    pub labels: HashMap<String, String>,
+    pub running: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    Died,
+    Health(Health),
+    Oom,
+}
+
+#[derive(Debug, Clone)]
+pub enum RuntimeEvent {
+    Container {
+        task_arn: String,
+        container: String,
+        kind: EventKind,
+    },
+    /// The event stream broke and was re-established: events may be lost, so
+    /// every supervisor re-inspects its containers.
+    Resync,
+}
+
+/// What the supervisor needs from a container engine.
+#[async_trait]
+pub trait ContainerRuntime: Send + Sync {
+    async fn ensure_network(&self) -> Result<(), RuntimeError>;
+    async fn create_infra(&self, spec: &InfraSpec) -> Result<InfraInfo, RuntimeError>;
+    async fn inspect_infra(&self, name: &str) -> Result<Option<InfraInfo>, RuntimeError>;
+    /// Finds the image locally (mapping an ECR URI to a local name when the
+    /// URI itself is absent) and pulls it only when there is none.
+    async fn ensure_image(&self, image: &str) -> Result<ImageInfo, RuntimeError>;
+    async fn create_volume(&self, name: &str, labels: &BTreeMap<String, String>)
+    -> Result<(), RuntimeError>;
+    async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError>;
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String, RuntimeError>;
+    async fn start_container(&self, name: &str) -> Result<(), RuntimeError>;
+    async fn stop_container(&self, name: &str, timeout_secs: u32) -> Result<(), RuntimeError>;
+    async fn inspect_container(&self, name: &str) -> Result<Option<ContainerState>, RuntimeError>;
+    async fn remove_container(&self, name: &str) -> Result<(), RuntimeError>;
+    async fn logs_tail(&self, name: &str, lines: usize) -> Result<Vec<String>, RuntimeError>;
+    async fn list_managed(&self) -> Result<Vec<ManagedContainer>, RuntimeError>;
+    async fn remove_network(&self) -> Result<(), RuntimeError>;
+    /// Container events of this instance, reconnecting on its own.
+    fn events(&self) -> BoxStream<'static, RuntimeEvent>;
+}
+
+/// A change the supervisor reports; the ECS backend turns it into task fields.
+#[derive(Debug, Clone)]
+pub enum TaskUpdate {
+    Status(TaskStatus),
+    Provisioned {
+        ip: String,
+        mac: String,
+        host_ports: Vec<HostPort>,
+    },
+    PullStarted,
+    PullStopped,
+    Image {
+        container: String,
+        digest: Option<String>,
+    },
+    Container {
+        container: String,
+        status: ContainerStatus,
+        exit_code: Option<i32>,
+        reason: Option<String>,
+    },
+    Health {
+        container: String,
+        health: Health,
+    },
+    /// The task is going to stop (unless it already is): sets desiredStatus,
+    /// stopCode, stoppedReason and stoppingAt the first time.
+    StopRequested {
+        code: StopCode,
+        reason: String,
+    },
+    ExecutionStopped,
+    Logs {
+        container: String,
+        lines: Vec<String>,
+    },
+}
+
+pub type UpdateSender = mpsc::UnboundedSender<(String, Vec<TaskUpdate>)>;
+
+/// What a supervisor receives.
+#[derive(Debug)]
+pub enum Control {
+    Stop { code: StopCode, reason: String },
+    Event { container: String, kind: EventKind },
+    Resync,
+}
+
+/// Resolves what a container's environment needs from outside the plan
+/// (secrets, env files). The default resolver uses the plan's `environment`
+/// only. An error is the `stoppedReason` the task ends with.
+#[async_trait]
+pub trait EnvResolver: Send + Sync {
+    async fn resolve(
+        &self,
+        plan: &TaskPlan,
+        container: &ContainerPlan,
+    ) -> Result<Vec<(String, String)>, String>;
+}
+
+pub struct PlainEnv;
+
+#[async_trait]
+impl EnvResolver for PlainEnv {
+    async fn resolve(
+        &self,
+        _plan: &TaskPlan,
+        container: &ContainerPlan,
+    ) -> Result<Vec<(String, String)>, String> {
+        Ok(container.environment.clone())
+    }
+}
+
+/// How a supervisor starts: a fresh task, or one found running after a
+/// restart of the emulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    Launch,
+    Adopt { last_status: TaskStatus, stopping: bool },
+}
+
+struct Inner {
+    backend: Arc<dyn ContainerRuntime>,
+    instance: Instance,
+    updates: UpdateSender,
+    env: Mutex<Arc<dyn EnvResolver>>,
+    supervisors: Mutex<HashMap<String, (mpsc::UnboundedSender<Control>, Option<JoinHandle<()>>)>>,
+}
+
+/// A cheap handle to the task runtime.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+impl Runtime {
+    pub fn new(backend: Arc<dyn ContainerRuntime>, instance: Instance, updates: UpdateSender) -> Self {
+        let rt = Runtime {
+            inner: Arc::new(Inner {
+                backend,
+                instance,
+                updates,
+                env: Mutex::new(Arc::new(PlainEnv)),
+                supervisors: Mutex::new(HashMap::new()),
+            }),
+        };
+        rt.spawn_event_pump();
+        rt
+    }
+
+    pub fn instance(&self) -> &Instance {
+        &self.inner.instance
+    }
+
+    pub fn backend(&self) -> &Arc<dyn ContainerRuntime> {
+        &self.inner.backend
+    }
+
+    /// Installs the resolver used for containers created from now on.
+    pub fn set_env_resolver(&self, resolver: Arc<dyn EnvResolver>) {
+        *self.inner.env.lock().unwrap_or_else(|p| p.into_inner()) = resolver;
+    }
+
+    fn spawn_event_pump(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let mut events = self.inner.backend.events();
+        tokio::spawn(async move {
+            use futures_util::StreamExt;
+            while let Some(ev) = events.next().await {
+                let Some(inner) = weak.upgrade() else { break };
+                let sups = inner.supervisors.lock().unwrap_or_else(|p| p.into_inner());
+                match ev {
+                    RuntimeEvent::Container {
+                        task_arn,
+                        container,
+                        kind,
+                    } => {
+                        if let Some((tx, _)) = sups.get(&task_arn) {
+                            let _ = tx.send(Control::Event { container, kind });
+                        }
+                    }
+                    RuntimeEvent::Resync => {
+                        for (tx, _) in sups.values() {
+                            let _ = tx.send(Control::Resync);
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// Starts supervising a task. A task already supervised is left alone.
+    pub fn launch(&self, plan: TaskPlan, start: Start) {
+        let mut sups = self.inner.supervisors.lock().unwrap_or_else(|p| p.into_inner());
+        if sups.contains_key(&plan.task_arn) {
+            return;
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let arn = plan.task_arn.clone();
+        let env = self.inner.env.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let sup = supervisor::Supervisor::new(
+            plan,
+            self.inner.backend.clone(),
+            self.inner.instance.clone(),
+            self.inner.updates.clone(),
+            env,
+            rx,
+        );
+        let weak = Arc::downgrade(&self.inner);
+        let arn2 = arn.clone();
+        let handle = tokio::spawn(async move {
+            sup.run(start).await;
+            if let Some(inner) = weak.upgrade() {
+                inner
+                    .supervisors
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&arn2);
+            }
+        });
+        sups.insert(arn, (tx, Some(handle)));
+    }
+
+    /// Asks a task's supervisor to stop it. Returns false when no supervisor
+    /// runs it (it has already stopped).
+    pub fn stop(&self, task_arn: &str, code: StopCode, reason: &str) -> bool {
+        let sups = self.inner.supervisors.lock().unwrap_or_else(|p| p.into_inner());
+        match sups.get(task_arn) {
+            Some((tx, _)) => tx
+                .send(Control::Stop {
+                    code,
+                    reason: reason.to_string(),
+                })
+                .is_ok(),
+            None => false,
+        }
+    }
+
+    pub fn is_supervised(&self, task_arn: &str) -> bool {
+        self.inner
+            .supervisors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(task_arn)
+    }
+
+    /// Stops every supervised task and waits until each has finished
+    /// (containers removed).
+    pub async fn stop_all(&self, code: StopCode, reason: &str) {
+        let handles: Vec<JoinHandle<()>> = {
+            let mut sups = self.inner.supervisors.lock().unwrap_or_else(|p| p.into_inner());
+            sups.values_mut()
+                .filter_map(|(tx, h)| {
+                    let _ = tx.send(Control::Stop {
+                        code,
+                        reason: reason.to_string(),
+                    });
+                    h.take()
+                })
+                .collect()
+        };
+        for h in handles {
+            let _ = h.await;
+        }
+    }
+
+    /// Ends every supervisor at once, leaving its containers as they are.
+    pub fn abort_all(&self) {
+        let mut sups = self.inner.supervisors.lock().unwrap_or_else(|p| p.into_inner());
+        for (_, (_, h)) in sups.drain() {
+            if let Some(h) = h {
+                h.abort();
+            }
+        }
+    }
+
+    /// Waits for supervisors that are already stopping on their own.
+    pub async fn join_all(&self) {
+        let handles: Vec<JoinHandle<()>> = {
+            let mut sups = self.inner.supervisors.lock().unwrap_or_else(|p| p.into_inner());
+            sups.values_mut().filter_map(|(_, h)| h.take()).collect()
+        };
+        for h in handles {
+            let _ = h.await;
+        }
+    }
+
+    /// Removes managed containers of this instance that belong to no known
+    /// task, and volumes with them.
+    pub async fn remove_orphans(&self, known: &std::collections::HashSet<String>) {
+        let Ok(list) = self.inner.backend.list_managed().await else {
+            return;
+        };
+        for c in list {
+            let ours = c.labels.get(LABEL_INSTANCE) == Some(&self.inner.instance.id);
+            let task = c.labels.get(LABEL_TASK_ARN).cloned().unwrap_or_default();
+            if ours && !known.contains(&task) {
+                tracing::info!(container = %c.id, task = %task, "removing orphaned container");
+                let _ = self.inner.backend.remove_container(&c.id).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! `EcsError`: every error the ECS backend answers with. Each variant's text is
+//! the message AWS sends; `code` gives the exception name.
+
+#[derive(Debug, thiserror::Error)]
+pub enum EcsError {
+    /// An unknown cluster.
+    #[error("Cluster not found.")]
+    ClusterNotFound,
+    /// Bad input that AWS reports as ClientException.
+    #[error("{0}")]
+    Client(String),
+    /// Bad input that AWS reports as InvalidParameterException.
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error("{0}")]
+    ResourceNotFound(String),
+    #[error("{0}")]
+    ResourceInUse(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    UnsupportedFeature(String),
+    #[error("{0}")]
+    ClusterContainsTasks(String),
+    #[error("{0}")]
+    ClusterContainsServices(String),
+    #[error("{0}")]
+    ClusterContainsCapacityProvider(String),
+    #[error("Service not found.")]
+    ServiceNotFound,
+    #[error("Service was not ACTIVE.")]
+    ServiceNotActive,
+    #[error("{0}")]
+    TargetNotConnected(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// A fault of the emulator itself (the state database failed, ...).
+    #[error("{0}")]
+    Server(String),
+}
+
+impl EcsError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            EcsError::ClusterNotFound => "ClusterNotFoundException",
+            EcsError::Client(_) => "ClientException",
+            EcsError::InvalidParameter(_) => "InvalidParameterException",
+            EcsError::ResourceNotFound(_) => "ResourceNotFoundException",
+            EcsError::ResourceInUse(_) => "ResourceInUseException",
+            EcsError::Conflict(_) => "ConflictException",
+            EcsError::UnsupportedFeature(_) => "UnsupportedFeatureException",
+            EcsError::ClusterContainsTasks(_) => "ClusterContainsTasksException",
+            EcsError::ClusterContainsServices(_) => "ClusterContainsServicesException",
+            EcsError::ClusterContainsCapacityProvider(_) => {
+                "ClusterContainsCapacityProviderException"
+            }
+            EcsError::ServiceNotFound => "ServiceNotFoundException",
+            EcsError::ServiceNotActive => "ServiceNotActiveException",
+            EcsError::TargetNotConnected(_) => "TargetNotConnectedException",
+            EcsError::LimitExceeded(_) => "LimitExceededException",
+            EcsError::Server(_) => "ServerException",
+        }
+    }
+
+    pub fn is_server_fault(&self) -> bool {
+        matches!(self, EcsError::Server(_))
+    }
+
+    pub fn client(msg: impl Into<String>) -> Self {
+        EcsError::Client(msg.into())
+    }
+
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        EcsError::InvalidParameter(msg.into())
+    }
+}
+
+impl From<crate::store::StoreError> for EcsError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(error = %e, "state store write failed");
+        EcsError::Server(format!("The state store failed: {e}"))
+    }
+}

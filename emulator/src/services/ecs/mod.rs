@@ -1,0 +1,333 @@
+//! The ECS backend: one method per ECS operation (named after it in
+//! snake_case), split by resource family. State lives in memory behind one
+//! std mutex, partitioned by region as AWS partitions it, and every change is
+//! written to the store before the method returns.
+//!
+//! Tasks are run by the runtime; its `TaskUpdate`s come back through
+//! `apply_updates`, the only place task status fields change after RunTask.
+
+pub mod clusters;
+pub mod error;
+pub mod model;
+pub mod settings;
+pub mod task_definitions;
+pub mod tasks;
+pub mod validation;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::domain::arn::Scope;
+use crate::runtime::plan::TaskPlan;
+use crate::runtime::{Runtime, TaskUpdate};
+use crate::store::{Op, Store};
+pub use error::EcsError;
+use model::{Cluster, Setting, Tag, Task, TaskDefinition};
+
+pub type Result<T> = std::result::Result<T, EcsError>;
+
+const KIND_CLUSTER: &str = "ecs.cluster";
+const KIND_TASK_DEFINITION: &str = "ecs.task-definition";
+const KIND_TASK: &str = "ecs.task";
+const KIND_SETTING: &str = "ecs.account-setting";
+
+/// Who is calling and where: the region comes from the request's SigV4
+/// credential scope.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub region: String,
+    pub account: String,
+    /// The principal ARN used for `registeredBy` and account settings.
+    pub principal: String,
+}
+
+impl Caller {
+    pub fn scope(&self) -> Scope {
+        Scope::new(self.region.clone(), self.account.clone())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskDefinitionRecord {
+    pub td: TaskDefinition,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+/// A task: its wire form, the plan it runs, and what only the emulator
+/// needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub task: Task,
+    pub plan: TaskPlan,
+    /// The last lines each container wrote, kept when it was removed.
+    #[serde(default)]
+    pub last_logs: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub client_token: Option<String>,
+}
+
+#[derive(Default)]
+pub(crate) struct RegionState {
+    pub clusters: BTreeMap<String, Cluster>,
+    /// family -> revision -> definition
+    pub families: BTreeMap<String, BTreeMap<i32, TaskDefinitionRecord>>,
+    /// task id -> task
+    pub tasks: HashMap<String, TaskRecord>,
+    /// (principal or "" for the account default, name) -> setting
+    pub settings: BTreeMap<(String, String), Setting>,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub regions: HashMap<String, RegionState>,
+}
+
+impl State {
+    pub fn region(&mut self, region: &str) -> &mut RegionState {
+        self.regions.entry(region.to_string()).or_default()
+    }
+}
+
+/// A change to a task, announced to whoever watches (the service scheduler).
+#[derive(Debug, Clone)]
+pub struct TaskChanged {
+    pub region: String,
+    pub task_arn: String,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    store: Store,
+    account: String,
+    default_region: String,
+    runtime: Runtime,
+    changes: broadcast::Sender<TaskChanged>,
+}
+
+/// A cheap handle to the ECS backend.
+#[derive(Clone)]
+pub struct Ecs {
+    inner: Arc<Inner>,
+}
+
+impl Ecs {
+    /// Loads the stored state. Task updates from the runtime arrive on
+    /// `updates`; the backend applies them until the channel closes.
+    pub fn load(
+        store: Store,
+        account: String,
+        default_region: String,
+        runtime: Runtime,
+        updates: mpsc::UnboundedReceiver<(String, Vec<TaskUpdate>)>,
+    ) -> std::result::Result<Ecs, crate::store::StoreError> {
+        let mut state = State::default();
+        for (key, c) in store.load::<Cluster>(KIND_CLUSTER)? {
+            let (region, name) = key.split_once('/').unwrap_or(("", &key));
+            state.region(region).clusters.insert(name.to_string(), c);
+        }
+        for (key, r) in store.load::<TaskDefinitionRecord>(KIND_TASK_DEFINITION)? {
+            let region = key.split_once('/').map_or("", |(r, _)| r);
+            let family = r.td.family.clone().unwrap_or_default();
+            let rev = r.td.revision.unwrap_or(0);
+            state
+                .region(region)
+                .families
+                .entry(family)
+                .or_default()
+                .insert(rev, r);
+        }
+        for (_, t) in store.load::<TaskRecord>(KIND_TASK)? {
+            let region = t.plan.region.clone();
+            state.region(&region).tasks.insert(t.plan.task_id.clone(), t);
+        }
+        for (key, s) in store.load::<Setting>(KIND_SETTING)? {
+            let mut parts = key.splitn(3, '/');
+            let region = parts.next().unwrap_or("");
+            let principal = parts.next().unwrap_or("").to_string();
+            let name = parts.next().unwrap_or("").to_string();
+            state.region(region).settings.insert((principal, name), s);
+        }
+        let (changes, _) = broadcast::channel(1024);
+        let ecs = Ecs {
+            inner: Arc::new(Inner {
+                state: Mutex::new(state),
+                store,
+                account,
+                default_region,
+                runtime,
+                changes,
+            }),
+        };
+        let weak = Arc::downgrade(&ecs.inner);
+        tokio::spawn(async move {
+            let mut updates = updates;
+            while let Some((arn, list)) = updates.recv().await {
+                let Some(inner) = weak.upgrade() else { break };
+                Ecs { inner }.apply_updates(&arn, list);
+            }
+        });
+        Ok(ecs)
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
+
+    pub fn account(&self) -> &str {
+        &self.inner.account
+    }
+
+    pub fn default_region(&self) -> &str {
+        &self.inner.default_region
+    }
+
+    /// Subscribes to task changes.
+    pub fn watch_tasks(&self) -> broadcast::Receiver<TaskChanged> {
+        self.inner.changes.subscribe()
+    }
+
+    pub(crate) fn announce(&self, region: &str, task_arn: &str) {
+        let _ = self.inner.changes.send(TaskChanged {
+            region: region.to_string(),
+            task_arn: task_arn.to_string(),
+        });
+    }
+
+    pub(crate) fn cluster_op(region: &str, c: &Cluster) -> Op<'static> {
+        Op::put(
+            KIND_CLUSTER,
+            format!("{region}/{}", c.cluster_name.as_deref().unwrap_or("")),
+            c,
+        )
+    }
+
+    pub(crate) fn task_definition_op(region: &str, r: &TaskDefinitionRecord) -> Op<'static> {
+        Op::put(
+            KIND_TASK_DEFINITION,
+            format!(
+                "{region}/{}:{}",
+                r.td.family.as_deref().unwrap_or(""),
+                r.td.revision.unwrap_or(0)
+            ),
+            r,
+        )
+    }
+
+    pub(crate) fn task_op(r: &TaskRecord) -> Op<'static> {
+        Op::put(KIND_TASK, r.plan.task_arn.clone(), r)
+    }
+
+    pub(crate) fn task_delete_op(arn: &str) -> Op<'static> {
+        Op::delete(KIND_TASK, arn.to_string())
+    }
+
+    pub(crate) fn setting_op(region: &str, principal: &str, s: &Setting) -> Op<'static> {
+        Op::put(
+            KIND_SETTING,
+            format!("{region}/{principal}/{}", s.name.as_deref().unwrap_or("")),
+            s,
+        )
+    }
+
+    pub(crate) fn setting_delete_op(region: &str, principal: &str, name: &str) -> Op<'static> {
+        Op::delete(KIND_SETTING, format!("{region}/{principal}/{name}"))
+    }
+
+    /// Clears every ECS resource (the reset endpoint). Tasks must have been
+    /// stopped first.
+    pub fn reset(&self) -> Result<()> {
+        let mut st = self.lock();
+        self.inner.store.clear_prefix("ecs.")?;
+        *st = State::default();
+        Ok(())
+    }
+
+    /// Every task that is not STOPPED, with its plan: for re-adoption.
+    pub fn live_tasks(&self) -> Vec<TaskRecord> {
+        let st = self.lock();
+        st.regions
+            .values()
+            .flat_map(|r| r.tasks.values())
+            .filter(|t| t.task.last_status.as_deref() != Some("STOPPED"))
+            .cloned()
+            .collect()
+    }
+
+    /// Every task ARN the backend knows.
+    pub fn all_task_arns(&self) -> std::collections::HashSet<String> {
+        let st = self.lock();
+        st.regions
+            .values()
+            .flat_map(|r| r.tasks.values())
+            .map(|t| t.plan.task_arn.clone())
+            .collect()
+    }
+}
+
+/// An opaque pagination token over a sorted list.
+pub fn paginate<T: Clone>(
+    items: &[T],
+    next_token: Option<&str>,
+    max_results: Option<i32>,
+    limit: i32,
+) -> Result<(Vec<T>, Option<String>)> {
+    let start = match next_token.filter(|t| !t.is_empty()) {
+        None => 0,
+        Some(t) => base64::engine::general_purpose::STANDARD
+            .decode(t)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.strip_prefix("fl1:").and_then(|n| n.parse::<usize>().ok()))
+            .ok_or_else(|| EcsError::invalid("Invalid nextToken."))?,
+    };
+    let max = match max_results {
+        None => limit as usize,
+        Some(m) if (1..=limit).contains(&m) => m as usize,
+        Some(_) => {
+            return Err(EcsError::invalid(format!(
+                "maxResults must be between 1 and {limit}."
+            )));
+        }
+    };
+    let page: Vec<T> = items.iter().skip(start).take(max).cloned().collect();
+    let next = (start + page.len() < items.len())
+        .then(|| base64::engine::general_purpose::STANDARD.encode(format!("fl1:{}", start + page.len())));
+    Ok((page, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_walk_the_whole_list() {
+        let items: Vec<i32> = (0..25).collect();
+        let mut token = None;
+        let mut seen = Vec::new();
+        loop {
+            let (page, next) = paginate(&items, token.as_deref(), Some(10), 100).unwrap();
+            seen.extend(page);
+            match next {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        assert_eq!(seen, items);
+        assert!(paginate(&items, Some("garbage"), None, 100).is_err());
+        assert!(paginate(&items, None, Some(0), 100).is_err());
+        assert!(paginate(&items, None, Some(101), 100).is_err());
+    }
+}

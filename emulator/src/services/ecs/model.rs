@@ -1,0 +1,493 @@
+//! ECS wire shapes: the members of the botocore model that the emulator reads
+//! or writes, with the model's member names and JSON types. Requests decode
+//! into these, responses encode from them, and stored state uses the same
+//! types so that what is described is exactly what was stored.
+//!
+//! Unset members are left out of responses, as AWS does. Sub-shapes the
+//! emulator only stores and echoes (linuxParameters, repositoryCredentials,
+//! ...) are kept as JSON values.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_with::skip_serializing_none;
+
+use crate::domain::time::Timestamp;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyValuePair {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+impl KeyValuePair {
+    pub fn new(name: &str, value: impl Into<String>) -> Self {
+        KeyValuePair {
+            name: Some(name.to_string()),
+            value: Some(value.into()),
+        }
+    }
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub arn: Option<String>,
+    pub reason: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl Failure {
+    pub fn missing(arn: impl Into<String>) -> Self {
+        Failure {
+            arn: Some(arn.into()),
+            reason: Some("MISSING".into()),
+            detail: None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- clusters
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSetting {
+    pub name: Option<String>,
+    pub value: Option<String>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CapacityProviderStrategyItem {
+    pub capacity_provider: String,
+    pub weight: Option<i32>,
+    pub base: Option<i32>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cluster {
+    pub cluster_arn: Option<String>,
+    pub cluster_name: Option<String>,
+    pub configuration: Option<Value>,
+    pub status: Option<String>,
+    pub registered_container_instances_count: Option<i32>,
+    pub running_tasks_count: Option<i32>,
+    pub pending_tasks_count: Option<i32>,
+    pub active_services_count: Option<i32>,
+    pub statistics: Option<Vec<KeyValuePair>>,
+    pub tags: Option<Vec<Tag>>,
+    pub settings: Option<Vec<ClusterSetting>>,
+    pub capacity_providers: Option<Vec<String>>,
+    pub default_capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+    pub attachments: Option<Vec<Attachment>>,
+    pub attachments_status: Option<String>,
+    pub service_connect_defaults: Option<Value>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CapacityProvider {
+    pub capacity_provider_arn: Option<String>,
+    pub name: Option<String>,
+    pub status: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+// ---------------------------------------------------------------- task definitions
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PortMapping {
+    pub container_port: Option<i32>,
+    pub host_port: Option<i32>,
+    pub protocol: Option<String>,
+    pub name: Option<String>,
+    pub app_protocol: Option<String>,
+    pub container_port_range: Option<String>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheck {
+    pub command: Vec<String>,
+    pub interval: Option<i32>,
+    pub timeout: Option<i32>,
+    pub retries: Option<i32>,
+    pub start_period: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerDependency {
+    pub container_name: String,
+    pub condition: String,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MountPoint {
+    pub source_volume: Option<String>,
+    pub container_path: Option<String>,
+    pub read_only: Option<bool>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeFrom {
+    pub source_container: Option<String>,
+    pub read_only: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ulimit {
+    pub name: String,
+    pub soft_limit: i64,
+    pub hard_limit: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvironmentFile {
+    pub value: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Secret {
+    pub name: String,
+    pub value_from: String,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogConfiguration {
+    pub log_driver: String,
+    pub options: Option<BTreeMap<String, String>>,
+    pub secret_options: Option<Vec<Secret>>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FirelensConfiguration {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub options: Option<BTreeMap<String, String>>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerDefinition {
+    pub name: Option<String>,
+    pub image: Option<String>,
+    pub repository_credentials: Option<Value>,
+    pub cpu: Option<i32>,
+    pub memory: Option<i32>,
+    pub memory_reservation: Option<i32>,
+    pub links: Option<Vec<String>>,
+    pub port_mappings: Option<Vec<PortMapping>>,
+    pub essential: Option<bool>,
+    pub restart_policy: Option<Value>,
+    pub entry_point: Option<Vec<String>>,
+    pub command: Option<Vec<String>>,
+    pub environment: Option<Vec<KeyValuePair>>,
+    pub environment_files: Option<Vec<EnvironmentFile>>,
+    pub mount_points: Option<Vec<MountPoint>>,
+    pub volumes_from: Option<Vec<VolumeFrom>>,
+    pub linux_parameters: Option<Value>,
+    pub secrets: Option<Vec<Secret>>,
+    pub depends_on: Option<Vec<ContainerDependency>>,
+    pub start_timeout: Option<i32>,
+    pub stop_timeout: Option<i32>,
+    pub version_consistency: Option<String>,
+    pub hostname: Option<String>,
+    pub user: Option<String>,
+    pub working_directory: Option<String>,
+    pub disable_networking: Option<bool>,
+    pub privileged: Option<bool>,
+    pub readonly_root_filesystem: Option<bool>,
+    pub dns_servers: Option<Vec<String>>,
+    pub dns_search_domains: Option<Vec<String>>,
+    pub extra_hosts: Option<Value>,
+    pub docker_security_options: Option<Vec<String>>,
+    pub interactive: Option<bool>,
+    pub pseudo_terminal: Option<bool>,
+    pub docker_labels: Option<BTreeMap<String, String>>,
+    pub ulimits: Option<Vec<Ulimit>>,
+    pub log_configuration: Option<LogConfiguration>,
+    pub health_check: Option<HealthCheck>,
+    pub system_controls: Option<Value>,
+    pub resource_requirements: Option<Value>,
+    pub firelens_configuration: Option<FirelensConfiguration>,
+    pub credential_specs: Option<Vec<String>>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Volume {
+    pub name: Option<String>,
+    pub host: Option<Value>,
+    pub docker_volume_configuration: Option<Value>,
+    pub efs_volume_configuration: Option<Value>,
+    pub fsx_windows_file_server_volume_configuration: Option<Value>,
+    pub configured_at_launch: Option<bool>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attribute {
+    pub name: String,
+    pub value: Option<String>,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EphemeralStorage {
+    #[serde(rename = "sizeInGiB")]
+    pub size_in_gib: i32,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimePlatform {
+    pub cpu_architecture: Option<String>,
+    pub operating_system_family: Option<String>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskDefinition {
+    pub task_definition_arn: Option<String>,
+    pub container_definitions: Option<Vec<ContainerDefinition>>,
+    pub family: Option<String>,
+    pub task_role_arn: Option<String>,
+    pub execution_role_arn: Option<String>,
+    pub network_mode: Option<String>,
+    pub revision: Option<i32>,
+    pub volumes: Option<Vec<Volume>>,
+    pub status: Option<String>,
+    pub requires_attributes: Option<Vec<Attribute>>,
+    pub placement_constraints: Option<Vec<Value>>,
+    pub compatibilities: Option<Vec<String>>,
+    pub runtime_platform: Option<RuntimePlatform>,
+    pub requires_compatibilities: Option<Vec<String>>,
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+    pub inference_accelerators: Option<Vec<Value>>,
+    pub pid_mode: Option<String>,
+    pub ipc_mode: Option<String>,
+    pub proxy_configuration: Option<Value>,
+    pub registered_at: Option<Timestamp>,
+    pub deregistered_at: Option<Timestamp>,
+    pub delete_requested_at: Option<Timestamp>,
+    pub registered_by: Option<String>,
+    pub ephemeral_storage: Option<EphemeralStorage>,
+    pub enable_fault_injection: Option<bool>,
+}
+
+// ---------------------------------------------------------------- tasks
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsVpcConfiguration {
+    #[serde(default)]
+    pub subnets: Vec<String>,
+    pub security_groups: Option<Vec<String>>,
+    pub assign_public_ip: Option<String>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkConfiguration {
+    pub awsvpc_configuration: Option<AwsVpcConfiguration>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerOverride {
+    pub name: Option<String>,
+    pub command: Option<Vec<String>>,
+    pub environment: Option<Vec<KeyValuePair>>,
+    pub environment_files: Option<Vec<EnvironmentFile>>,
+    pub cpu: Option<i32>,
+    pub memory: Option<i32>,
+    pub memory_reservation: Option<i32>,
+    pub resource_requirements: Option<Value>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskOverride {
+    pub container_overrides: Option<Vec<ContainerOverride>>,
+    pub cpu: Option<String>,
+    pub inference_accelerator_overrides: Option<Vec<Value>>,
+    pub execution_role_arn: Option<String>,
+    pub memory: Option<String>,
+    pub task_role_arn: Option<String>,
+    pub ephemeral_storage: Option<EphemeralStorage>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    pub id: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    pub details: Option<Vec<KeyValuePair>>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkBinding {
+    #[serde(rename = "bindIP")]
+    pub bind_ip: Option<String>,
+    pub container_port: Option<i32>,
+    pub host_port: Option<i32>,
+    pub protocol: Option<String>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkInterface {
+    pub attachment_id: Option<String>,
+    pub private_ipv4_address: Option<String>,
+    pub ipv6_address: Option<String>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedAgent {
+    pub last_started_at: Option<Timestamp>,
+    pub name: Option<String>,
+    pub reason: Option<String>,
+    pub last_status: Option<String>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Container {
+    pub container_arn: Option<String>,
+    pub task_arn: Option<String>,
+    pub name: Option<String>,
+    pub image: Option<String>,
+    pub image_digest: Option<String>,
+    pub runtime_id: Option<String>,
+    pub last_status: Option<String>,
+    pub exit_code: Option<i32>,
+    pub reason: Option<String>,
+    pub network_bindings: Option<Vec<NetworkBinding>>,
+    pub network_interfaces: Option<Vec<NetworkInterface>>,
+    pub health_status: Option<String>,
+    pub managed_agents: Option<Vec<ManagedAgent>>,
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+    pub memory_reservation: Option<String>,
+    pub gpu_ids: Option<Vec<String>>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskEphemeralStorage {
+    #[serde(rename = "sizeInGiB")]
+    pub size_in_gib: Option<i32>,
+    pub kms_key_id: Option<String>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Task {
+    pub attachments: Option<Vec<Attachment>>,
+    pub attributes: Option<Vec<Attribute>>,
+    pub availability_zone: Option<String>,
+    pub capacity_provider_name: Option<String>,
+    pub cluster_arn: Option<String>,
+    pub connectivity: Option<String>,
+    pub connectivity_at: Option<Timestamp>,
+    pub containers: Option<Vec<Container>>,
+    pub cpu: Option<String>,
+    pub created_at: Option<Timestamp>,
+    pub desired_status: Option<String>,
+    pub enable_execute_command: Option<bool>,
+    pub execution_stopped_at: Option<Timestamp>,
+    pub group: Option<String>,
+    pub health_status: Option<String>,
+    pub last_status: Option<String>,
+    pub launch_type: Option<String>,
+    pub memory: Option<String>,
+    pub overrides: Option<TaskOverride>,
+    pub platform_version: Option<String>,
+    pub platform_family: Option<String>,
+    pub pull_started_at: Option<Timestamp>,
+    pub pull_stopped_at: Option<Timestamp>,
+    pub started_at: Option<Timestamp>,
+    pub started_by: Option<String>,
+    pub stop_code: Option<String>,
+    pub stopped_at: Option<Timestamp>,
+    pub stopped_reason: Option<String>,
+    pub stopping_at: Option<Timestamp>,
+    pub tags: Option<Vec<Tag>>,
+    pub task_arn: Option<String>,
+    pub task_definition_arn: Option<String>,
+    pub version: Option<i64>,
+    pub ephemeral_storage: Option<EphemeralStorage>,
+    pub fargate_ephemeral_storage: Option<TaskEphemeralStorage>,
+}
+
+// ---------------------------------------------------------------- account settings
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Setting {
+    pub name: Option<String>,
+    pub value: Option<String>,
+    pub principal_arn: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}

@@ -1,0 +1,979 @@
+//! Tasks: RunTask (Fargate validation, the task record, the plan handed to
+//! the runtime), StopTask, DescribeTasks, ListTasks, and `apply_updates`,
+//! which turns the runtime's reports into task fields.
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{
+    Attachment, Attribute, CapacityProviderStrategyItem, Container, ContainerOverride,
+    EphemeralStorage, Failure, KeyValuePair, NetworkBinding, NetworkConfiguration,
+    NetworkInterface, Tag, Task, TaskEphemeralStorage, TaskOverride,
+};
+use super::validation::{check_tags, fargate_pair_valid};
+use super::{Caller, Ecs, EcsError, Result, TaskRecord, paginate};
+use crate::domain::status::{ContainerStatus, Health, StopCode, TaskStatus, task_health};
+use crate::domain::{arn, ids, time};
+use crate::runtime::plan::{PlanInput, parse_cpu, parse_memory, plan_task};
+use crate::runtime::{Start, TaskUpdate};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunTaskRequest {
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+    pub cluster: Option<String>,
+    pub count: Option<i32>,
+    #[serde(rename = "enableECSManagedTags")]
+    pub enable_ecs_managed_tags: Option<bool>,
+    pub enable_execute_command: Option<bool>,
+    pub group: Option<String>,
+    pub launch_type: Option<String>,
+    pub network_configuration: Option<NetworkConfiguration>,
+    pub overrides: Option<TaskOverride>,
+    pub placement_constraints: Option<serde_json::Value>,
+    pub placement_strategy: Option<serde_json::Value>,
+    pub platform_version: Option<String>,
+    pub propagate_tags: Option<String>,
+    pub reference_id: Option<String>,
+    pub started_by: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+    pub task_definition: Option<String>,
+    pub client_token: Option<String>,
+    pub volume_configurations: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RunTaskResponse {
+    pub tasks: Vec<Task>,
+    pub failures: Vec<Failure>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StopTaskRequest {
+    pub cluster: Option<String>,
+    pub task: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StopTaskResponse {
+    pub task: Task,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeTasksRequest {
+    pub cluster: Option<String>,
+    pub tasks: Option<Vec<String>>,
+    pub include: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DescribeTasksResponse {
+    pub tasks: Vec<Task>,
+    pub failures: Vec<Failure>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTasksRequest {
+    pub cluster: Option<String>,
+    pub container_instance: Option<String>,
+    pub family: Option<String>,
+    pub next_token: Option<String>,
+    pub max_results: Option<i32>,
+    pub started_by: Option<String>,
+    pub service_name: Option<String>,
+    pub desired_status: Option<String>,
+    pub launch_type: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTasksResponse {
+    pub task_arns: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// What RunTask (and the service scheduler) asks for, after validation.
+#[derive(Debug, Clone)]
+pub struct TaskLaunch {
+    pub cluster: String,
+    pub task_definition: String,
+    pub count: i32,
+    pub capacity_provider: Option<String>,
+    pub group: Option<String>,
+    pub started_by: Option<String>,
+    pub overrides: Option<TaskOverride>,
+    pub network: NetworkConfiguration,
+    pub platform_version: Option<String>,
+    pub tags: Vec<Tag>,
+    pub propagate_tags: Option<String>,
+    pub enable_ecs_managed_tags: bool,
+    pub enable_execute_command: bool,
+    pub client_token: Option<String>,
+}
+
+const OVERRIDES_LIMIT: usize = 8192;
+
+fn check_network(nc: &Option<NetworkConfiguration>) -> Result<NetworkConfiguration> {
+    let Some(nc) = nc else {
+        return Err(EcsError::invalid(
+            "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
+        ));
+    };
+    let Some(vpc) = &nc.awsvpc_configuration else {
+        return Err(EcsError::invalid(
+            "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
+        ));
+    };
+    if vpc.subnets.is_empty() {
+        return Err(EcsError::invalid("subnets can not be empty."));
+    }
+    if vpc.subnets.len() > 16 {
+        return Err(EcsError::invalid("subnets can have at most 16 items."));
+    }
+    if vpc.security_groups.as_ref().is_some_and(|s| s.len() > 5) {
+        return Err(EcsError::invalid("securityGroups can have at most 5 items."));
+    }
+    if let Some(ip) = &vpc.assign_public_ip {
+        if ip != "ENABLED" && ip != "DISABLED" {
+            return Err(EcsError::invalid(format!(
+                "Invalid value for assignPublicIp: {ip}. Valid values are ENABLED and DISABLED."
+            )));
+        }
+    }
+    Ok(nc.clone())
+}
+
+fn check_overrides(ov: &TaskOverride, container_names: &[String]) -> Result<()> {
+    let len = serde_json::to_vec(ov).map(|v| v.len()).unwrap_or(0);
+    if len > OVERRIDES_LIMIT {
+        return Err(EcsError::invalid(format!(
+            "Container Overrides length must be at most {OVERRIDES_LIMIT}"
+        )));
+    }
+    for co in ov.container_overrides.iter().flatten() {
+        let name = co.name.as_deref().unwrap_or("");
+        if !container_names.iter().any(|n| n == name) {
+            return Err(EcsError::invalid(format!(
+                "Override for container named {name} is not a container in the TaskDefinition."
+            )));
+        }
+        for kv in co.environment.iter().flatten() {
+            if kv.name.as_deref().unwrap_or("").trim().is_empty() {
+                return Err(EcsError::client("Environment variable name cannot be null or blank."));
+            }
+        }
+    }
+    if ov.cpu.is_some() || ov.memory.is_some() {
+        let cpu = ov.cpu.as_deref().map(|c| parse_cpu(c).ok_or_else(|| EcsError::client("Invalid 'cpu' setting for task."))).transpose()?;
+        let mem = ov.memory.as_deref().map(|m| parse_memory(m).ok_or_else(|| EcsError::client("Invalid 'memory' setting for task."))).transpose()?;
+        let _ = (cpu, mem);
+    }
+    if let Some(e) = &ov.ephemeral_storage {
+        if !(21..=200).contains(&e.size_in_gib) {
+            return Err(EcsError::client(
+                "The ephemeral storage size must be between 21 and 200 GiB.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Ecs {
+    pub fn run_task(&self, caller: &Caller, req: RunTaskRequest) -> Result<RunTaskResponse> {
+        let td_ref = req
+            .task_definition
+            .clone()
+            .ok_or_else(|| EcsError::invalid("taskDefinition must not be null."))?;
+        let count = req.count.unwrap_or(1);
+        if !(1..=10).contains(&count) {
+            return Err(EcsError::invalid("count must be between 1 and 10."));
+        }
+        if let Some(tags) = &req.tags {
+            check_tags(tags)?;
+        }
+        if req.launch_type.is_some() && req.capacity_provider_strategy.is_some() {
+            return Err(EcsError::invalid(
+                "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.",
+            ));
+        }
+        if let Some(pv) = req.platform_version.as_deref() {
+            if !["LATEST", "1.4.0", "1.3.0"].contains(&pv) {
+                return Err(EcsError::Client(format!(
+                    "The specified platform version '{pv}' does not exist."
+                )));
+            }
+        }
+        let cluster_ref = req.cluster.clone().unwrap_or_else(|| "default".into());
+
+        // Which capacity: FARGATE, or a failure AWS reports in `failures`.
+        let (capacity_provider, launch_failure) = {
+            let mut st = self.lock();
+            let region = st.region(&caller.region);
+            let cluster = region.active_cluster(&cluster_ref)?;
+            let strategy = req
+                .capacity_provider_strategy
+                .clone()
+                .filter(|s| !s.is_empty())
+                .or_else(|| {
+                    if req.launch_type.is_none() {
+                        cluster
+                            .default_capacity_provider_strategy
+                            .clone()
+                            .filter(|s| !s.is_empty())
+                    } else {
+                        None
+                    }
+                });
+            match (req.launch_type.as_deref(), strategy) {
+                (Some("FARGATE"), _) => (None, None),
+                (Some(other), _) if !["EC2", "EXTERNAL", "MANAGED_INSTANCES"].contains(&other) => {
+                    return Err(EcsError::invalid(format!("Invalid launch type: {other}")));
+                }
+                (Some(_), _) => (None, Some("No Container Instances were found in your cluster.")),
+                (None, Some(strategy)) => {
+                    let associated = cluster.capacity_providers.clone().unwrap_or_default();
+                    for item in &strategy {
+                        if !associated.contains(&item.capacity_provider) {
+                            return Err(EcsError::invalid(format!(
+                                "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again. Capacity provider: {}",
+                                item.capacity_provider
+                            )));
+                        }
+                    }
+                    // The provider with a base runs first; otherwise the
+                    // heaviest weight.
+                    let chosen = strategy
+                        .iter()
+                        .find(|i| i.base.unwrap_or(0) > 0)
+                        .or_else(|| strategy.iter().max_by_key(|i| i.weight.unwrap_or(0)))
+                        .map(|i| i.capacity_provider.clone());
+                    (chosen, None)
+                }
+                (None, None) => (None, Some("No Container Instances were found in your cluster.")),
+            }
+        };
+        if let Some(reason) = launch_failure {
+            // Resolve the cluster and definition first so that their errors win.
+            let mut st = self.lock();
+            let region = st.region(&caller.region);
+            let cluster_arn = region.active_cluster(&cluster_ref)?.cluster_arn.clone();
+            region
+                .task_definition(&td_ref)
+                .ok_or_else(|| EcsError::client("TaskDefinition not found."))?;
+            return Ok(RunTaskResponse {
+                tasks: Vec::new(),
+                failures: vec![Failure {
+                    arn: cluster_arn,
+                    reason: Some(reason.into()),
+                    detail: None,
+                }],
+            });
+        }
+        let launch = TaskLaunch {
+            cluster: cluster_ref,
+            task_definition: td_ref,
+            count,
+            capacity_provider,
+            group: req.group,
+            started_by: req.started_by,
+            overrides: req.overrides,
+            network: NetworkConfiguration::default(),
+            platform_version: req.platform_version,
+            tags: req.tags.unwrap_or_default(),
+            propagate_tags: req.propagate_tags,
+            enable_ecs_managed_tags: req.enable_ecs_managed_tags.unwrap_or(false),
+            enable_execute_command: req.enable_execute_command.unwrap_or(false),
+            client_token: req.client_token,
+        };
+        let tasks = self.launch_tasks(caller, launch, req.network_configuration)?;
+        Ok(RunTaskResponse {
+            tasks,
+            failures: Vec::new(),
+        })
+    }
+
+    /// Creates, stores and starts `count` Fargate tasks. Shared by RunTask and
+    /// the service scheduler.
+    pub fn launch_tasks(
+        &self,
+        caller: &Caller,
+        mut launch: TaskLaunch,
+        network: Option<NetworkConfiguration>,
+    ) -> Result<Vec<Task>> {
+        let scope = caller.scope();
+        let mut st = self.lock();
+        let region = st.region(&caller.region);
+        let cluster = region.active_cluster(&launch.cluster)?.clone();
+        let cluster_name = cluster.cluster_name.clone().unwrap_or_default();
+        let cluster_arn = cluster.cluster_arn.clone().unwrap_or_default();
+
+        // Idempotency: the same client token returns the same tasks.
+        if let Some(token) = &launch.client_token {
+            let existing: Vec<Task> = region
+                .tasks
+                .values()
+                .filter(|t| t.client_token.as_deref() == Some(token.as_str()))
+                .map(|t| t.task.clone())
+                .collect();
+            if !existing.is_empty() {
+                return Ok(existing);
+            }
+        }
+
+        let record = region
+            .task_definition(&launch.task_definition)
+            .ok_or_else(|| EcsError::client("TaskDefinition not found."))?
+            .clone();
+        if record.td.status.as_deref() != Some("ACTIVE") {
+            return Err(EcsError::client("TaskDefinition is inactive"));
+        }
+        let td = &record.td;
+        if !td.compatibilities.iter().flatten().any(|c| c == "FARGATE") {
+            return Err(EcsError::invalid("Task definition does not support launch_type FARGATE."));
+        }
+        launch.network = check_network(&network)?;
+        let names: Vec<String> = td
+            .container_definitions
+            .iter()
+            .flatten()
+            .filter_map(|c| c.name.clone())
+            .collect();
+        if let Some(ov) = &launch.overrides {
+            check_overrides(ov, &names)?;
+            let cpu = ov.cpu.as_deref().or(td.cpu.as_deref()).and_then(parse_cpu).unwrap_or(0);
+            let mem = ov
+                .memory
+                .as_deref()
+                .or(td.memory.as_deref())
+                .and_then(parse_memory)
+                .unwrap_or(0);
+            if (ov.cpu.is_some() || ov.memory.is_some()) && !fargate_pair_valid(cpu, mem) {
+                return Err(EcsError::client(format!(
+                    "No Fargate configuration exists for given values: {cpu} CPU, {mem} memory. See the Amazon ECS documentation for the valid values."
+                )));
+            }
+        }
+
+        let mut tags = launch.tags.clone();
+        if launch.propagate_tags.as_deref() == Some("TASK_DEFINITION") {
+            for t in &record.tags {
+                if !tags.iter().any(|x| x.key == t.key) {
+                    tags.push(t.clone());
+                }
+            }
+        }
+        if launch.enable_ecs_managed_tags {
+            tags.push(Tag {
+                key: Some("aws:ecs:clusterName".into()),
+                value: Some(cluster_name.clone()),
+            });
+        }
+
+        let now = time::now();
+        let subnet = launch
+            .network
+            .awsvpc_configuration
+            .as_ref()
+            .and_then(|v| v.subnets.first().cloned())
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        let mut ops = Vec::new();
+        let mut plans = Vec::new();
+        for _ in 0..launch.count {
+            let task_id = ids::task_id();
+            let task_arn = scope.task(&cluster_name, &task_id);
+            let plan = plan_task(PlanInput {
+                task_definition: td,
+                overrides: launch.overrides.as_ref(),
+                task_arn: task_arn.clone(),
+                task_id: task_id.clone(),
+                cluster_arn: cluster_arn.clone(),
+                cluster_name: cluster_name.clone(),
+                region: caller.region.clone(),
+                container_arn: &|_| scope.container(&cluster_name, &task_id, &ids::uuid()),
+                runtime_id: &|| ids::runtime_id(&task_id),
+                enable_execute_command: launch.enable_execute_command,
+            });
+            let containers: Vec<Container> = plan
+                .containers
+                .iter()
+                .map(|c| Container {
+                    container_arn: Some(c.container_arn.clone()),
+                    task_arn: Some(task_arn.clone()),
+                    name: Some(c.name.clone()),
+                    image: Some(c.image.clone()),
+                    last_status: Some("PENDING".into()),
+                    network_interfaces: Some(Vec::new()),
+                    health_status: Some("UNKNOWN".into()),
+                    cpu: Some(c.cpu_units.unwrap_or(0).to_string()),
+                    memory: c.memory_mib.map(|m| m.to_string()),
+                    memory_reservation: c.memory_reservation_mib.map(|m| m.to_string()),
+                    managed_agents: plan.enable_execute_command.then(|| {
+                        vec![super::model::ManagedAgent {
+                            name: Some("ExecuteCommandAgent".into()),
+                            last_status: Some("PENDING".into()),
+                            ..Default::default()
+                        }]
+                    }),
+                    ..Default::default()
+                })
+                .collect();
+            let container_overrides: Vec<ContainerOverride> = names
+                .iter()
+                .map(|n| {
+                    launch
+                        .overrides
+                        .as_ref()
+                        .and_then(|o| o.container_overrides.as_ref())
+                        .and_then(|l| l.iter().find(|c| c.name.as_deref() == Some(n)))
+                        .cloned()
+                        .unwrap_or(ContainerOverride {
+                            name: Some(n.clone()),
+                            ..Default::default()
+                        })
+                })
+                .collect();
+            let mut overrides = launch.overrides.clone().unwrap_or_default();
+            overrides.container_overrides = Some(container_overrides);
+            overrides.inference_accelerator_overrides.get_or_insert_with(Vec::new);
+            let storage = launch
+                .overrides
+                .as_ref()
+                .and_then(|o| o.ephemeral_storage.clone())
+                .or_else(|| td.ephemeral_storage.clone())
+                .map_or(20, |e| e.size_in_gib);
+            let task = Task {
+                attachments: Some(vec![Attachment {
+                    id: Some(ids::uuid()),
+                    kind: Some("ElasticNetworkInterface".into()),
+                    status: Some("PRECREATED".into()),
+                    details: Some(vec![KeyValuePair::new("subnetId", subnet.clone())]),
+                }]),
+                attributes: Some(vec![Attribute {
+                    name: "ecs.cpu-architecture".into(),
+                    value: Some("x86_64".into()),
+                    ..Default::default()
+                }]),
+                availability_zone: Some(format!("{}a", caller.region)),
+                capacity_provider_name: launch.capacity_provider.clone(),
+                cluster_arn: Some(cluster_arn.clone()),
+                containers: Some(containers),
+                cpu: plan.cpu_units.map(|c| c.to_string()),
+                created_at: Some(now),
+                desired_status: Some("RUNNING".into()),
+                enable_execute_command: Some(launch.enable_execute_command),
+                group: Some(
+                    launch
+                        .group
+                        .clone()
+                        .unwrap_or_else(|| format!("family:{}", plan.family)),
+                ),
+                health_status: Some("UNKNOWN".into()),
+                last_status: Some(TaskStatus::Provisioning.as_str().into()),
+                launch_type: Some("FARGATE".into()),
+                memory: plan.memory_mib.map(|m| m.to_string()),
+                overrides: Some(overrides),
+                platform_version: Some(
+                    match launch.platform_version.as_deref() {
+                        None | Some("LATEST") => "1.4.0",
+                        Some(v) => v,
+                    }
+                    .to_string(),
+                ),
+                platform_family: Some("Linux".into()),
+                started_by: launch.started_by.clone(),
+                tags: Some(tags.clone()),
+                task_arn: Some(task_arn.clone()),
+                task_definition_arn: td.task_definition_arn.clone(),
+                version: Some(1),
+                ephemeral_storage: Some(EphemeralStorage {
+                    size_in_gib: storage,
+                }),
+                fargate_ephemeral_storage: Some(TaskEphemeralStorage {
+                    size_in_gib: Some(storage),
+                    kms_key_id: None,
+                }),
+                ..Default::default()
+            };
+            let rec = TaskRecord {
+                task: task.clone(),
+                plan: plan.clone(),
+                last_logs: Default::default(),
+                client_token: launch.client_token.clone(),
+            };
+            ops.push(Self::task_op(&rec));
+            region.tasks.insert(task_id, rec);
+            plans.push(plan);
+            out.push(task);
+        }
+        self.store().write(ops)?;
+        drop(st);
+        for plan in plans {
+            self.announce(&caller.region, &plan.task_arn);
+            self.runtime().launch(plan, Start::Launch);
+        }
+        Ok(out)
+    }
+
+    pub fn stop_task(&self, caller: &Caller, req: StopTaskRequest) -> Result<StopTaskResponse> {
+        let reference = req
+            .task
+            .ok_or_else(|| EcsError::invalid("task must not be null."))?;
+        let reason = req.reason.unwrap_or_else(|| "Task stopped by user".into());
+        let cluster_ref = req.cluster.unwrap_or_else(|| "default".into());
+        let (task, supervised) = {
+            let mut st = self.lock();
+            let region = st.region(&caller.region);
+            let cluster = region.active_cluster(&cluster_ref)?;
+            let cluster_arn = cluster.cluster_arn.clone().unwrap_or_default();
+            let tref = arn::task_ref(&reference)
+                .ok_or_else(|| EcsError::invalid("The referenced task was not found."))?;
+            let rec = region
+                .tasks
+                .get_mut(tref.id)
+                .filter(|r| r.task.cluster_arn.as_deref() == Some(cluster_arn.as_str()))
+                .ok_or_else(|| EcsError::invalid("The referenced task was not found."))?;
+            if rec.task.desired_status.as_deref() != Some("STOPPED") {
+                let now = time::now();
+                let t = &mut rec.task;
+                t.desired_status = Some("STOPPED".into());
+                t.stop_code = Some(StopCode::UserInitiated.as_str().into());
+                t.stopped_reason = Some(reason.clone());
+                t.stopping_at = Some(now);
+                t.version = Some(t.version.unwrap_or(0) + 1);
+                self.store().write(vec![Self::task_op(rec)])?;
+            }
+            let supervised = self.runtime().is_supervised(&rec.plan.task_arn);
+            (rec.task.clone(), supervised)
+        };
+        let arn = task.task_arn.clone().unwrap_or_default();
+        if !self.runtime().stop(&arn, StopCode::UserInitiated, &reason)
+            && !supervised
+            && task.last_status.as_deref() != Some("STOPPED")
+        {
+            // Nothing runs it (the engine was unreachable): it is simply over.
+            self.apply_updates(
+                &arn,
+                vec![
+                    TaskUpdate::StopRequested {
+                        code: StopCode::UserInitiated,
+                        reason: reason.clone(),
+                    },
+                    TaskUpdate::Status(TaskStatus::Stopped),
+                ],
+            );
+        }
+        self.announce(&caller.region, &arn);
+        Ok(StopTaskResponse { task })
+    }
+
+    pub fn describe_tasks(&self, caller: &Caller, req: DescribeTasksRequest) -> Result<DescribeTasksResponse> {
+        let refs = req
+            .tasks
+            .ok_or_else(|| EcsError::invalid("tasks must not be null."))?;
+        if refs.len() > 100 {
+            return Err(EcsError::invalid("tasks can have at most 100 items."));
+        }
+        if refs.is_empty() {
+            return Err(EcsError::invalid("Tasks cannot be empty."));
+        }
+        let with_tags = req.include.unwrap_or_default().iter().any(|i| i == "TAGS");
+        let cluster_ref = req.cluster.unwrap_or_else(|| "default".into());
+        let mut st = self.lock();
+        let region = st.region(&caller.region);
+        let cluster = region.active_cluster(&cluster_ref)?;
+        let cluster_arn = cluster.cluster_arn.clone().unwrap_or_default();
+        let cluster_name = cluster.cluster_name.clone().unwrap_or_default();
+        let mut tasks = Vec::new();
+        let mut failures = Vec::new();
+        for reference in refs {
+            let found = arn::task_ref(&reference).and_then(|r| {
+                region
+                    .tasks
+                    .get(r.id)
+                    .filter(|t| t.task.cluster_arn.as_deref() == Some(cluster_arn.as_str()))
+            });
+            match found {
+                Some(rec) => {
+                    let mut t = rec.task.clone();
+                    if !with_tags {
+                        t.tags = None;
+                    }
+                    tasks.push(t);
+                }
+                None => {
+                    let arn = if reference.starts_with("arn:") {
+                        reference
+                    } else {
+                        caller.scope().task(&cluster_name, &reference)
+                    };
+                    failures.push(Failure::missing(arn));
+                }
+            }
+        }
+        Ok(DescribeTasksResponse { tasks, failures })
+    }
+
+    pub fn list_tasks(&self, caller: &Caller, req: ListTasksRequest) -> Result<ListTasksResponse> {
+        if let Some(f) = &req.family {
+            if !super::validation::valid_name(f) {
+                return Err(EcsError::invalid("family must match ^[a-zA-Z0-9\\-_]+$"));
+            }
+        }
+        let desired = req.desired_status.unwrap_or_else(|| "RUNNING".into());
+        if !["RUNNING", "PENDING", "STOPPED"].contains(&desired.as_str()) {
+            return Err(EcsError::invalid(format!("Invalid desiredStatus: {desired}")));
+        }
+        let cluster_ref = req.cluster.unwrap_or_else(|| "default".into());
+        let mut st = self.lock();
+        let region = st.region(&caller.region);
+        let cluster_arn = region
+            .active_cluster(&cluster_ref)?
+            .cluster_arn
+            .clone()
+            .unwrap_or_default();
+        if let Some(svc) = &req.service_name {
+            if !region.service_exists(&cluster_arn, svc) {
+                return Err(EcsError::ServiceNotFound);
+            }
+        }
+        let mut matching: Vec<&TaskRecord> = region
+            .tasks
+            .values()
+            .filter(|r| {
+                let t = &r.task;
+                t.cluster_arn.as_deref() == Some(cluster_arn.as_str())
+                    && t.desired_status.as_deref() == Some(desired.as_str())
+                    && req.family.as_deref().is_none_or(|f| r.plan.family == f)
+                    && req
+                        .started_by
+                        .as_deref()
+                        .is_none_or(|s| t.started_by.as_deref() == Some(s))
+                    && req
+                        .service_name
+                        .as_deref()
+                        .is_none_or(|s| t.group.as_deref() == Some(format!("service:{s}").as_str()))
+                    && req
+                        .launch_type
+                        .as_deref()
+                        .is_none_or(|l| t.launch_type.as_deref() == Some(l))
+                    && req.container_instance.is_none()
+            })
+            .collect();
+        matching.sort_by(|a, b| {
+            a.task
+                .created_at
+                .partial_cmp(&b.task.created_at)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then_with(|| a.plan.task_arn.cmp(&b.plan.task_arn))
+        });
+        let arns: Vec<String> = matching.iter().map(|r| r.plan.task_arn.clone()).collect();
+        let (task_arns, next_token) =
+            paginate(&arns, req.next_token.as_deref(), req.max_results, 100)?;
+        Ok(ListTasksResponse {
+            task_arns,
+            next_token,
+        })
+    }
+
+    /// Applies the runtime's reports to a task; bumps `version` once per
+    /// batch that changed anything.
+    pub fn apply_updates(&self, task_arn: &str, updates: Vec<TaskUpdate>) {
+        let Some(tref) = arn::task_ref(task_arn) else { return };
+        let region_name = arn::parse(task_arn).map(|a| a.region.to_string()).unwrap_or_default();
+        let mut st = self.lock();
+        let region = st.region(&region_name);
+        let Some(rec) = region.tasks.get_mut(tref.id) else { return };
+        let before = rec.task.clone();
+        let logs_before = rec.last_logs.len();
+        for u in updates {
+            apply(rec, u);
+        }
+        let changed = rec.task != before;
+        if changed {
+            rec.task.version = Some(before.version.unwrap_or(0) + 1);
+        }
+        if changed || rec.last_logs.len() != logs_before {
+            if let Err(e) = self.store().write(vec![Self::task_op(rec)]) {
+                tracing::error!(task = %task_arn, error = %e, "could not store a task update");
+            }
+        }
+        drop(st);
+        if changed {
+            self.announce(&region_name, task_arn);
+        }
+    }
+
+    /// Supervises again every task that was live when the emulator stopped,
+    /// and removes managed containers that belong to no task.
+    pub async fn recover(&self) {
+        let live = self.live_tasks();
+        for rec in &live {
+            let last = rec
+                .task
+                .last_status
+                .as_deref()
+                .and_then(TaskStatus::parse)
+                .unwrap_or(TaskStatus::Provisioning);
+            let stopping = rec.task.desired_status.as_deref() == Some("STOPPED");
+            tracing::info!(task = %rec.plan.task_arn, status = last.as_str(), "re-adopting task");
+            self.runtime().launch(
+                rec.plan.clone(),
+                Start::Adopt {
+                    last_status: last,
+                    stopping,
+                },
+            );
+        }
+        self.runtime().remove_orphans(&self.all_task_arns()).await;
+    }
+
+    /// Forgets STOPPED tasks that stopped more than `retention_secs` ago, as
+    /// AWS does after about an hour.
+    pub fn prune_stopped(&self, retention_secs: f64) {
+        let cutoff = time::now() - retention_secs;
+        let mut st = self.lock();
+        let mut ops = Vec::new();
+        for region in st.regions.values_mut() {
+            region.tasks.retain(|_, r| {
+                let old = r.task.last_status.as_deref() == Some("STOPPED")
+                    && r.task.stopped_at.is_some_and(|t| t < cutoff);
+                if old {
+                    ops.push(Self::task_delete_op(&r.plan.task_arn));
+                }
+                !old
+            });
+        }
+        if let Err(e) = self.store().write(ops) {
+            tracing::error!(error = %e, "could not prune stopped tasks");
+        }
+    }
+
+    /// A task's record (for the metadata endpoint and exec).
+    pub fn task_record(&self, task_arn: &str) -> Option<TaskRecord> {
+        let tref = arn::task_ref(task_arn)?;
+        let region = arn::parse(task_arn)?.region.to_string();
+        let mut st = self.lock();
+        st.region(&region).tasks.get(tref.id).cloned()
+    }
+
+    /// Writes a task's tags (TagResource / UntagResource).
+    pub(crate) fn set_task_tags(&self, caller: &Caller, task_id: &str, f: impl FnOnce(&mut Vec<Tag>)) -> Result<()> {
+        let mut st = self.lock();
+        let region = st.region(&caller.region);
+        let rec = region
+            .tasks
+            .get_mut(task_id)
+            .ok_or_else(|| EcsError::ResourceNotFound("The specified task could not be found.".into()))?;
+        f(rec.task.tags.get_or_insert_with(Vec::new));
+        self.store().write(vec![Self::task_op(rec)])?;
+        Ok(())
+    }
+}
+
+impl super::RegionState {
+    /// Whether a service of this name exists in the cluster. Services arrive
+    /// with the service scheduler; until then there are none.
+    pub(crate) fn service_exists(&self, _cluster_arn: &str, _name: &str) -> bool {
+        false
+    }
+}
+
+fn container_mut<'a>(task: &'a mut Task, name: &str) -> Option<&'a mut Container> {
+    task.containers
+        .iter_mut()
+        .flatten()
+        .find(|c| c.name.as_deref() == Some(name))
+}
+
+fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
+    let now = time::now();
+    let task = &mut rec.task;
+    match u {
+        TaskUpdate::Status(s) => {
+            let current = task.last_status.as_deref().and_then(TaskStatus::parse);
+            if current.is_some_and(|c| !c.can_move_to(s)) {
+                return;
+            }
+            task.last_status = Some(s.as_str().into());
+            match s {
+                TaskStatus::Running => {
+                    task.started_at.get_or_insert(now);
+                    let exec = rec.plan.enable_execute_command;
+                    for c in task.containers.iter_mut().flatten() {
+                        if exec && c.last_status.as_deref() == Some("RUNNING") {
+                            for a in c.managed_agents.iter_mut().flatten() {
+                                a.last_status = Some("RUNNING".into());
+                                a.last_started_at = Some(now);
+                            }
+                        }
+                    }
+                }
+                TaskStatus::Stopping => {
+                    task.stopping_at.get_or_insert(now);
+                }
+                TaskStatus::Deprovisioning => {
+                    for a in task.attachments.iter_mut().flatten() {
+                        a.status = Some("DETACHED".into());
+                    }
+                }
+                TaskStatus::Stopped => {
+                    task.stopped_at.get_or_insert(now);
+                    task.execution_stopped_at.get_or_insert(now);
+                    task.stopping_at.get_or_insert(now);
+                    task.desired_status = Some("STOPPED".into());
+                    task.connectivity = Some("DISCONNECTED".into());
+                    task.connectivity_at = Some(now);
+                    for a in task.attachments.iter_mut().flatten() {
+                        a.status = Some("DELETED".into());
+                    }
+                    for c in task.containers.iter_mut().flatten() {
+                        if c.last_status.as_deref() != Some("STOPPED") {
+                            c.last_status = Some("STOPPED".into());
+                        }
+                        for a in c.managed_agents.iter_mut().flatten() {
+                            a.last_status = Some("STOPPED".into());
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        TaskUpdate::Provisioned { ip, mac, host_ports } => {
+            if task.last_status.as_deref() == Some("PROVISIONING") {
+                task.last_status = Some(TaskStatus::Pending.as_str().into());
+            }
+            task.connectivity = Some("CONNECTED".into());
+            task.connectivity_at = Some(now);
+            let region = rec.plan.region.clone();
+            let mut attachment_id = None;
+            for a in task.attachments.iter_mut().flatten() {
+                a.status = Some("ATTACHED".into());
+                attachment_id = a.id.clone();
+                let subnet = a
+                    .details
+                    .iter()
+                    .flatten()
+                    .find(|d| d.name.as_deref() == Some("subnetId"))
+                    .and_then(|d| d.value.clone())
+                    .unwrap_or_default();
+                a.details = Some(vec![
+                    KeyValuePair::new("subnetId", subnet),
+                    KeyValuePair::new("networkInterfaceId", ids::eni_id()),
+                    KeyValuePair::new("macAddress", mac.clone()),
+                    KeyValuePair::new(
+                        "privateDnsName",
+                        format!("ip-{}.{region}.compute.internal", ip.replace('.', "-")),
+                    ),
+                    KeyValuePair::new("privateIPv4Address", ip.clone()),
+                ]);
+            }
+            let plan = rec.plan.clone();
+            for c in task.containers.iter_mut().flatten() {
+                c.network_interfaces = Some(vec![NetworkInterface {
+                    attachment_id: attachment_id.clone(),
+                    private_ipv4_address: Some(ip.clone()),
+                    ipv6_address: None,
+                }]);
+                let name = c.name.clone().unwrap_or_default();
+                let bindings: Vec<NetworkBinding> = plan
+                    .ports
+                    .iter()
+                    .filter(|p| p.container == name)
+                    .filter_map(|p| {
+                        let hp = host_ports
+                            .iter()
+                            .find(|h| h.container_port == p.container_port && h.protocol == p.protocol)?;
+                        Some(NetworkBinding {
+                            bind_ip: Some(hp.host_ip.clone()),
+                            container_port: Some(i32::from(p.container_port)),
+                            host_port: Some(i32::from(hp.host_port)),
+                            protocol: Some(p.protocol.clone()),
+                        })
+                    })
+                    .collect();
+                c.network_bindings = Some(bindings);
+            }
+        }
+        TaskUpdate::PullStarted => {
+            task.pull_started_at.get_or_insert(now);
+        }
+        TaskUpdate::PullStopped => {
+            task.pull_stopped_at.get_or_insert(now);
+        }
+        TaskUpdate::Image { container, digest } => {
+            if let Some(c) = container_mut(task, &container) {
+                c.image_digest = digest;
+            }
+        }
+        TaskUpdate::Container {
+            container,
+            status,
+            exit_code,
+            reason,
+        } => {
+            let runtime_id = rec
+                .plan
+                .container(&container)
+                .map(|c| c.runtime_id.clone());
+            if let Some(c) = container_mut(task, &container) {
+                if c.last_status.as_deref() == Some("STOPPED") && status != ContainerStatus::Stopped {
+                    return;
+                }
+                c.last_status = Some(status.as_str().into());
+                if status != ContainerStatus::Pending && reason.as_deref().is_none_or(|r| !r.starts_with("Cannot")) {
+                    c.runtime_id = runtime_id;
+                }
+                if exit_code.is_some() {
+                    c.exit_code = exit_code;
+                }
+                if let Some(r) = reason {
+                    c.reason = Some(r.chars().take(1024).collect());
+                }
+            }
+        }
+        TaskUpdate::Health { container, health } => {
+            if let Some(c) = container_mut(task, &container) {
+                c.health_status = Some(health.as_str().into());
+            }
+            let plan = &rec.plan;
+            let essential_with_checks = plan
+                .containers
+                .iter()
+                .filter(|c| c.essential && c.health_check.is_some())
+                .map(|c| {
+                    task.containers
+                        .iter()
+                        .flatten()
+                        .find(|x| x.name.as_deref() == Some(c.name.as_str()))
+                        .and_then(|x| x.health_status.as_deref())
+                        .map_or(Health::Unknown, |h| match h {
+                            "HEALTHY" => Health::Healthy,
+                            "UNHEALTHY" => Health::Unhealthy,
+                            _ => Health::Unknown,
+                        })
+                });
+            task.health_status = Some(task_health(essential_with_checks).as_str().into());
+        }
+        TaskUpdate::StopRequested { code, reason } => {
+            task.desired_status = Some("STOPPED".into());
+            if task.stop_code.is_none() {
+                task.stop_code = Some(code.as_str().into());
+            }
+            if task.stopped_reason.is_none() {
+                task.stopped_reason = Some(reason);
+            }
+            task.stopping_at.get_or_insert(now);
+        }
+        TaskUpdate::ExecutionStopped => {
+            task.execution_stopped_at.get_or_insert(now);
+        }
+        TaskUpdate::Logs { container, lines } => {
+            rec.last_logs.insert(container, lines);
+        }
+    }
+}

@@ -1,0 +1,723 @@
+//! RegisterTaskDefinition validation and normalisation for Fargate, with the
+//! messages AWS sends. Pure: a request in, a normalised task definition or an
+//! `EcsError` out.
+
+use std::collections::HashSet;
+
+use super::EcsError;
+use super::model::{ContainerDefinition, Tag, TaskDefinition};
+use crate::runtime::plan::{parse_cpu, parse_memory};
+
+type Result<T> = std::result::Result<T, EcsError>;
+
+/// 1 to 255 letters, digits, hyphens and underscores: families, container
+/// names, cluster names.
+pub fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 255
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Tag rules of the ECS API.
+pub fn check_tags(tags: &[Tag]) -> Result<()> {
+    if tags.len() > 50 {
+        return Err(EcsError::invalid(
+            "Too many tags. A resource can have a maximum of 50 tags.",
+        ));
+    }
+    let mut seen = HashSet::new();
+    for t in tags {
+        let key = t.key.as_deref().unwrap_or("");
+        if key.is_empty() || key.len() > 128 {
+            return Err(EcsError::invalid(
+                "Tag keys must be between 1 and 128 characters in length.",
+            ));
+        }
+        if t.value.as_deref().unwrap_or("").len() > 256 {
+            return Err(EcsError::invalid(
+                "Tag values must be between 0 and 256 characters in length.",
+            ));
+        }
+        if key.to_ascii_lowercase().starts_with("aws:") {
+            return Err(EcsError::invalid(
+                "Tag keys may not begin with the reserved prefix 'aws:'.",
+            ));
+        }
+        if !seen.insert(key) {
+            return Err(EcsError::invalid(format!("Duplicate tag key: {key}")));
+        }
+    }
+    Ok(())
+}
+
+/// The valid Fargate (cpu units, memory MiB) pairs.
+pub fn fargate_pair_valid(cpu: u32, memory: u32) -> bool {
+    let range = |lo: u32, hi: u32, step: u32| memory >= lo && memory <= hi && (memory - lo) % step == 0;
+    match cpu {
+        256 => [512, 1024, 2048].contains(&memory),
+        512 => range(1024, 4096, 1024),
+        1024 => range(2048, 8192, 1024),
+        2048 => range(4096, 16384, 1024),
+        4096 => range(8192, 30720, 1024),
+        8192 => range(16384, 61440, 4096),
+        16384 => range(32768, 122880, 8192),
+        _ => false,
+    }
+}
+
+pub fn is_ecr_image(image: &str) -> bool {
+    crate::runtime::docker::ecr_local_name(image).is_some()
+}
+
+fn client(msg: impl Into<String>) -> EcsError {
+    EcsError::client(msg)
+}
+
+fn check_container(c: &ContainerDefinition, awsvpc: bool, fargate: bool) -> Result<()> {
+    let name = c.name.as_deref().unwrap_or("");
+    if name.is_empty() {
+        return Err(client("Container.name should not be null or empty."));
+    }
+    if !valid_name(name) {
+        return Err(client("Container.name contains invalid characters."));
+    }
+    if c.image.as_deref().unwrap_or("").trim().is_empty() {
+        return Err(client("Container.image should not be null or empty."));
+    }
+    if c.cpu.is_some_and(|v| v < 0) {
+        return Err(client(format!("Invalid 'cpu' setting for container '{name}'.")));
+    }
+    if c.memory.is_some_and(|v| v < 6) {
+        return Err(client(format!(
+            "Invalid 'memory' setting for container '{name}'. The minimum is 6 MiB."
+        )));
+    }
+    if let (Some(m), Some(r)) = (c.memory, c.memory_reservation) {
+        if r > m {
+            return Err(client(format!(
+                "Invalid 'memoryReservation' setting for container '{name}'. memoryReservation must be less than or equal to memory."
+            )));
+        }
+    }
+    for pm in c.port_mappings.iter().flatten() {
+        let port = pm.container_port.unwrap_or(0);
+        if pm.container_port_range.is_none() && !(1..=65535).contains(&port) {
+            return Err(client(format!("Invalid 'containerPort' setting for container '{name}'.")));
+        }
+        if let Some(p) = pm.protocol.as_deref() {
+            if p != "tcp" && p != "udp" {
+                return Err(EcsError::invalid(format!(
+                    "Invalid protocol '{p}' for container '{name}'. Valid values are tcp and udp."
+                )));
+            }
+        }
+        if awsvpc {
+            if let Some(hp) = pm.host_port {
+                if hp != port && pm.container_port_range.is_none() {
+                    return Err(client(
+                        "When networkMode=awsvpc, the host ports and container ports in port mappings must match.",
+                    ));
+                }
+            }
+        }
+    }
+    if awsvpc {
+        if c.hostname.is_some() {
+            return Err(client(
+                "hostname is not supported on container when networkMode=awsvpc.",
+            ));
+        }
+        if c.links.as_ref().is_some_and(|l| !l.is_empty()) {
+            return Err(client("links are not supported when networkMode=awsvpc."));
+        }
+    }
+    if fargate && c.privileged == Some(true) {
+        return Err(client(
+            "Fargate does not support privileged containers. Remove the privileged parameter and try again.",
+        ));
+    }
+    for (what, v) in [("startTimeout", c.start_timeout), ("stopTimeout", c.stop_timeout)] {
+        if let Some(v) = v {
+            if fargate && !(2..=120).contains(&v) {
+                return Err(client(format!(
+                    "Invalid '{what}' setting for container '{name}'. For Fargate the value must be between 2 and 120 seconds."
+                )));
+            }
+        }
+    }
+    if let Some(h) = &c.health_check {
+        match h.command.first().map(String::as_str) {
+            Some("CMD" | "CMD-SHELL") if h.command.len() >= 2 => {}
+            Some("NONE") => {}
+            _ => {
+                return Err(client(format!(
+                    "Invalid 'healthCheck' setting for container '{name}'. The command must start with CMD or CMD-SHELL."
+                )));
+            }
+        }
+        let ranges = [
+            ("interval", h.interval, 5, 300),
+            ("timeout", h.timeout, 2, 60),
+            ("retries", h.retries, 1, 10),
+            ("startPeriod", h.start_period, 0, 300),
+        ];
+        for (what, v, lo, hi) in ranges {
+            if let Some(v) = v {
+                if !(lo..=hi).contains(&v) {
+                    return Err(client(format!(
+                        "Invalid 'healthCheck.{what}' setting for container '{name}'. It must be between {lo} and {hi}."
+                    )));
+                }
+            }
+        }
+    }
+    for u in c.ulimits.iter().flatten() {
+        const NAMES: [&str; 15] = [
+            "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
+            "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
+        ];
+        if !NAMES.contains(&u.name.as_str()) {
+            return Err(EcsError::invalid(format!("Invalid ulimit name: {}", u.name)));
+        }
+        if u.soft_limit > u.hard_limit {
+            return Err(client(format!(
+                "Invalid ulimit '{}' for container '{name}': the soft limit cannot exceed the hard limit.",
+                u.name
+            )));
+        }
+    }
+    // Environment variable and secret names.
+    let mut env_names = HashSet::new();
+    for kv in c.environment.iter().flatten() {
+        let n = kv.name.as_deref().unwrap_or("");
+        if n.trim().is_empty() {
+            return Err(client("Environment variable name cannot be null or blank."));
+        }
+        env_names.insert(n);
+    }
+    let mut secret_names = HashSet::new();
+    for s in c.secrets.iter().flatten() {
+        if !secret_names.insert(s.name.as_str()) {
+            return Err(client(format!(
+                "Duplicate secret names found: {}. Each secret name must be unique.",
+                s.name
+            )));
+        }
+        if env_names.contains(s.name.as_str()) {
+            return Err(client(format!(
+                "The secret name must be unique and not shared with any new or existing environment variables set on the container, such as '{}'.",
+                s.name
+            )));
+        }
+    }
+    if let Some(files) = &c.environment_files {
+        if files.len() > 10 {
+            return Err(client(format!(
+                "Too many environment files for container '{name}'. A container can have up to 10 environment files."
+            )));
+        }
+        for f in files {
+            if f.kind != "s3" {
+                return Err(EcsError::invalid(format!(
+                    "Invalid environment file type '{}'. The only supported type is s3.",
+                    f.kind
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks a RegisterTaskDefinition request and fills in the defaults AWS
+/// fills in. `td` holds the request's members; the caller sets the ARN,
+/// revision, status and registration fields.
+pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Result<TaskDefinition> {
+    if raw_len > 65536 {
+        return Err(client(format!(
+            "Actual length: '{raw_len}'. Max allowed length is '65536' bytes."
+        )));
+    }
+    let family = td.family.clone().unwrap_or_default();
+    if family.trim().is_empty() {
+        return Err(client("Family can not be blank."));
+    }
+    if !valid_name(&family) {
+        return Err(client("Family contains invalid characters."));
+    }
+    let requires = td.requires_compatibilities.clone().unwrap_or_default();
+    for r in &requires {
+        if !["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"].contains(&r.as_str()) {
+            return Err(EcsError::invalid(format!("Invalid compatibility value: {r}")));
+        }
+    }
+    let fargate = requires.iter().any(|r| r == "FARGATE");
+    let network_mode = td.network_mode.clone().unwrap_or_else(|| "bridge".into());
+    if !["bridge", "host", "awsvpc", "none"].contains(&network_mode.as_str()) {
+        return Err(EcsError::invalid(format!("Invalid networkMode: {network_mode}")));
+    }
+    let awsvpc = network_mode == "awsvpc";
+    let containers = td.container_definitions.clone().unwrap_or_default();
+    if containers.is_empty() {
+        return Err(client("Container list cannot be empty."));
+    }
+    if containers.len() > 10 {
+        return Err(client("Too many containers."));
+    }
+    if fargate {
+        if !awsvpc {
+            return Err(client("Fargate only supports network mode \u{2018}awsvpc\u{2019}."));
+        }
+        if td.cpu.is_none() {
+            return Err(client("Fargate requires that 'cpu' be defined at the task level."));
+        }
+        if td.memory.is_none() {
+            return Err(client("Fargate requires that 'memory' be defined at the task level."));
+        }
+        if td.ipc_mode.is_some() {
+            return Err(client("Tasks using the Fargate launch type do not support ipcMode."));
+        }
+        if let Some(p) = td.pid_mode.as_deref() {
+            if p != "task" {
+                return Err(client(format!(
+                    "Tasks using the Fargate launch type do not support pidMode '{p}'. The supported value for pidMode is 'task'."
+                )));
+            }
+        }
+    }
+    // Task-level cpu and memory are stored as unit and MiB strings.
+    let cpu = match td.cpu.as_deref() {
+        None => None,
+        Some(s) => Some(parse_cpu(s).ok_or_else(|| client("Invalid 'cpu' setting for task."))?),
+    };
+    let memory = match td.memory.as_deref() {
+        None => None,
+        Some(s) => Some(parse_memory(s).ok_or_else(|| client("Invalid 'memory' setting for task."))?),
+    };
+    td.cpu = cpu.map(|c| c.to_string());
+    td.memory = memory.map(|m| m.to_string());
+    if fargate {
+        let (c, m) = (cpu.unwrap_or(0), memory.unwrap_or(0));
+        if !fargate_pair_valid(c, m) {
+            return Err(client(format!(
+                "No Fargate configuration exists for given values: {c} CPU, {m} memory. See the Amazon ECS documentation for the valid values."
+            )));
+        }
+    }
+    if let Some(e) = &td.ephemeral_storage {
+        if !(21..=200).contains(&e.size_in_gib) {
+            return Err(client(
+                "The ephemeral storage size must be between 21 and 200 GiB.",
+            ));
+        }
+    }
+
+    let mut names = HashSet::new();
+    for c in &containers {
+        check_container(c, awsvpc, fargate)?;
+        let name = c.name.as_deref().unwrap_or("");
+        if !names.insert(name.to_string()) {
+            return Err(client(format!(
+                "Duplicate container name '{name}'. Container names must be unique within a task definition."
+            )));
+        }
+        if fargate && is_ecr_image(c.image.as_deref().unwrap_or("")) && td.execution_role_arn.is_none() {
+            return Err(client(
+                "Fargate requires task definition to have execution role ARN to support ECR images.",
+            ));
+        }
+        if let Some(log) = &c.log_configuration {
+            const DRIVERS: [&str; 8] = [
+                "json-file", "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "awsfirelens",
+            ];
+            if !DRIVERS.contains(&log.log_driver.as_str()) {
+                return Err(EcsError::invalid(format!(
+                    "Invalid log driver '{}'.",
+                    log.log_driver
+                )));
+            }
+            if fargate && !["awslogs", "splunk", "awsfirelens"].contains(&log.log_driver.as_str()) {
+                return Err(client(format!(
+                    "Fargate only supports log drivers awslogs, splunk and awsfirelens; '{}' is not supported.",
+                    log.log_driver
+                )));
+            }
+            if log.log_driver == "awslogs" {
+                if fargate && td.execution_role_arn.is_none() {
+                    return Err(client(
+                        "Fargate requires task definition to have execution role ARN to support log driver awslogs.",
+                    ));
+                }
+                let opts = log.options.clone().unwrap_or_default();
+                let missing: Vec<&str> = ["awslogs-region", "awslogs-group"]
+                    .into_iter()
+                    .filter(|k| !opts.contains_key(*k))
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(client(format!(
+                        "Log driver awslogs requires options: {}",
+                        missing.join(", ")
+                    )));
+                }
+            }
+        }
+        if c.secrets.as_ref().is_some_and(|s| !s.is_empty()) && fargate && td.execution_role_arn.is_none() {
+            return Err(client(
+                "Fargate requires task definition to have execution role ARN to support secrets.",
+            ));
+        }
+    }
+    let uses_firelens = containers.iter().any(|c| {
+        c.log_configuration
+            .as_ref()
+            .is_some_and(|l| l.log_driver == "awsfirelens")
+    });
+    let routers = containers.iter().filter(|c| c.firelens_configuration.is_some()).count();
+    if routers > 0 && !uses_firelens {
+        return Err(client(
+            "When a firelensConfiguration object is specified, at least one container has to be configured with the awsfirelens log driver.",
+        ));
+    }
+    if uses_firelens && routers == 0 {
+        return Err(client(
+            "When awsfirelens log driver is specified in log configuration, a firelens configuration object must be configured in one of the containers.",
+        ));
+    }
+    if routers > 1 {
+        return Err(client(
+            "At most one container in a task definition can have a firelensConfiguration.",
+        ));
+    }
+    if let Some(sum) = containers
+        .iter()
+        .map(|c| c.cpu.unwrap_or(0).max(0) as u64)
+        .reduce(|a, b| a + b)
+    {
+        if let Some(task_cpu) = cpu {
+            if sum > u64::from(task_cpu) {
+                return Err(client(
+                    "The sum of all container 'cpu' values cannot be greater than the value of the task 'cpu'.",
+                ));
+            }
+        }
+    }
+    if let Some(task_mem) = memory {
+        for c in &containers {
+            let m = c.memory.or(c.memory_reservation).unwrap_or(0).max(0) as u32;
+            if m > task_mem {
+                return Err(client(format!(
+                    "Invalid 'memory' setting for container '{}'. The container memory must not exceed the task memory.",
+                    c.name.as_deref().unwrap_or("")
+                )));
+            }
+        }
+    } else if !fargate {
+        for c in &containers {
+            if c.memory.is_none() && c.memory_reservation.is_none() {
+                return Err(client(format!(
+                    "Invalid setting for container '{}'. At least one of 'memory' or 'memoryReservation' must be specified.",
+                    c.name.as_deref().unwrap_or("")
+                )));
+            }
+        }
+    }
+    // Essential containers and dependencies.
+    if !containers.iter().any(|c| c.essential.unwrap_or(true)) {
+        return Err(client("Task definition doesn't have any essential container."));
+    }
+    for c in &containers {
+        for d in c.depends_on.iter().flatten() {
+            let Some(target) = containers
+                .iter()
+                .find(|o| o.name.as_deref() == Some(d.container_name.as_str()))
+            else {
+                return Err(client(format!(
+                    "Cannot depend on container + '{}' because it does not exist",
+                    d.container_name
+                )));
+            };
+            match d.condition.as_str() {
+                "START" | "HEALTHY" => {}
+                "COMPLETE" | "SUCCESS" => {
+                    if target.essential.unwrap_or(true) {
+                        return Err(client(
+                            "A dependency container with SUCCESS or COMPLETE condition cannot be an essential container",
+                        ));
+                    }
+                }
+                other => {
+                    return Err(EcsError::invalid(format!(
+                        "Invalid dependency condition '{other}'. Valid values are START, COMPLETE, SUCCESS and HEALTHY."
+                    )));
+                }
+            }
+            if d.container_name == c.name.as_deref().unwrap_or("") {
+                return Err(client(format!(
+                    "Container '{}' cannot depend on itself.",
+                    d.container_name
+                )));
+            }
+        }
+    }
+    if has_cycle(&containers) {
+        return Err(client("The container dependencies contain a cycle."));
+    }
+    // Volumes.
+    let volume_names: HashSet<String> = td
+        .volumes
+        .iter()
+        .flatten()
+        .filter_map(|v| v.name.clone())
+        .collect();
+    for v in td.volumes.iter().flatten() {
+        let n = v.name.as_deref().unwrap_or("");
+        if !valid_name(n) {
+            return Err(client("Volume name contains invalid characters or is empty."));
+        }
+        if fargate && v.host.as_ref().is_some_and(|h| h.get("sourcePath").is_some()) {
+            return Err(client(
+                "Fargate compatible task definitions do not support sourcePath in host volumes.",
+            ));
+        }
+    }
+    for c in &containers {
+        for m in c.mount_points.iter().flatten() {
+            let src = m.source_volume.as_deref().unwrap_or("");
+            if !volume_names.contains(src) {
+                return Err(client(format!(
+                    "Invalid 'mountPoints' setting for container '{}'. Volume '{src}' is not defined in the task definition.",
+                    c.name.as_deref().unwrap_or("")
+                )));
+            }
+        }
+        for vf in c.volumes_from.iter().flatten() {
+            let src = vf.source_container.as_deref().unwrap_or("");
+            if !names.contains(src) {
+                return Err(client(format!(
+                    "Invalid 'volumesFrom' setting for container '{}'. Container '{src}' does not exist.",
+                    c.name.as_deref().unwrap_or("")
+                )));
+            }
+        }
+    }
+
+    // Defaults AWS fills in.
+    let mut filled = containers;
+    for c in &mut filled {
+        if c.essential.is_none() {
+            c.essential = Some(true);
+        }
+        for pm in c.port_mappings.iter_mut().flatten() {
+            if awsvpc && pm.host_port.is_none() && pm.container_port_range.is_none() {
+                pm.host_port = pm.container_port;
+            }
+            if pm.protocol.is_none() {
+                pm.protocol = Some("tcp".into());
+            }
+        }
+        // AWS echoes these lists as empty when they were not given.
+        c.port_mappings.get_or_insert_with(Vec::new);
+        c.environment.get_or_insert_with(Vec::new);
+        c.mount_points.get_or_insert_with(Vec::new);
+        c.volumes_from.get_or_insert_with(Vec::new);
+        if c.cpu.is_none() {
+            c.cpu = Some(0);
+        }
+        if fargate {
+            c.system_controls.get_or_insert(serde_json::Value::Array(Vec::new()));
+        }
+    }
+    td.container_definitions = Some(filled);
+    td.network_mode = Some(network_mode);
+    td.volumes.get_or_insert_with(Vec::new);
+    td.placement_constraints.get_or_insert_with(Vec::new);
+    td.requires_compatibilities = Some(requires);
+    Ok(td)
+}
+
+fn has_cycle(containers: &[ContainerDefinition]) -> bool {
+    fn visit(
+        name: &str,
+        containers: &[ContainerDefinition],
+        stack: &mut Vec<String>,
+        done: &mut HashSet<String>,
+    ) -> bool {
+        if stack.iter().any(|s| s == name) {
+            return true;
+        }
+        if done.contains(name) {
+            return false;
+        }
+        stack.push(name.to_string());
+        let c = containers.iter().find(|c| c.name.as_deref() == Some(name));
+        for d in c.and_then(|c| c.depends_on.as_ref()).into_iter().flatten() {
+            if visit(&d.container_name, containers, stack, done) {
+                return true;
+            }
+        }
+        stack.pop();
+        done.insert(name.to_string());
+        false
+    }
+    let mut done = HashSet::new();
+    containers.iter().any(|c| {
+        visit(
+            c.name.as_deref().unwrap_or(""),
+            containers,
+            &mut Vec::new(),
+            &mut done,
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::ecs::model::{ContainerDependency, LogConfiguration, PortMapping};
+
+    fn base() -> TaskDefinition {
+        TaskDefinition {
+            family: Some("web".into()),
+            network_mode: Some("awsvpc".into()),
+            requires_compatibilities: Some(vec!["FARGATE".into()]),
+            cpu: Some("256".into()),
+            memory: Some("512".into()),
+            container_definitions: Some(vec![ContainerDefinition {
+                name: Some("app".into()),
+                image: Some("busybox".into()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }
+    }
+
+    fn check(f: impl FnOnce(&mut TaskDefinition), expected: Option<&str>) {
+        let mut td = base();
+        f(&mut td);
+        let got = normalize_task_definition(td, 100).err().map(|e| e.to_string());
+        assert_eq!(got.as_deref(), expected);
+    }
+
+    fn c0(td: &mut TaskDefinition) -> &mut ContainerDefinition {
+        &mut td.container_definitions.as_mut().unwrap()[0]
+    }
+
+    #[test]
+    fn fargate_rules() {
+        check(|_| {}, None);
+        check(
+            |td| td.network_mode = None,
+            Some("Fargate only supports network mode \u{2018}awsvpc\u{2019}."),
+        );
+        check(
+            |td| td.cpu = None,
+            Some("Fargate requires that 'cpu' be defined at the task level."),
+        );
+        check(
+            |td| td.memory = Some("256".into()),
+            Some("No Fargate configuration exists for given values: 256 CPU, 256 memory. See the Amazon ECS documentation for the valid values."),
+        );
+        check(|td| td.cpu = Some("1 vCPU".into()), Some("No Fargate configuration exists for given values: 1024 CPU, 512 memory. See the Amazon ECS documentation for the valid values."));
+        check(|td| td.family = Some("a b".into()), Some("Family contains invalid characters."));
+        check(|td| td.container_definitions = Some(vec![]), Some("Container list cannot be empty."));
+        check(
+            |td| {
+                let c = c0(td).clone();
+                td.container_definitions = Some((0..11).map(|i| ContainerDefinition { name: Some(format!("c{i}")), ..c.clone() }).collect());
+            },
+            Some("Too many containers."),
+        );
+        check(|td| c0(td).essential = Some(false), Some("Task definition doesn't have any essential container."));
+        check(|td| c0(td).image = None, Some("Container.image should not be null or empty."));
+        check(|td| c0(td).name = Some("a.b".into()), Some("Container.name contains invalid characters."));
+        check(
+            |td| {
+                c0(td).port_mappings = Some(vec![PortMapping {
+                    container_port: Some(80),
+                    host_port: Some(8080),
+                    ..Default::default()
+                }])
+            },
+            Some("When networkMode=awsvpc, the host ports and container ports in port mappings must match."),
+        );
+        check(
+            |td| c0(td).cpu = Some(512),
+            Some("The sum of all container 'cpu' values cannot be greater than the value of the task 'cpu'."),
+        );
+        check(
+            |td| {
+                c0(td).depends_on = Some(vec![ContainerDependency {
+                    container_name: "nope".into(),
+                    condition: "START".into(),
+                }])
+            },
+            Some("Cannot depend on container + 'nope' because it does not exist"),
+        );
+        check(
+            |td| {
+                c0(td).log_configuration = Some(LogConfiguration {
+                    log_driver: "awslogs".into(),
+                    options: None,
+                    secret_options: None,
+                })
+            },
+            Some("Fargate requires task definition to have execution role ARN to support log driver awslogs."),
+        );
+        check(
+            |td| c0(td).image = Some("1.dkr.ecr.us-east-1.amazonaws.com/web:1".into()),
+            Some("Fargate requires task definition to have execution role ARN to support ECR images."),
+        );
+        check(|td| c0(td).hostname = Some("h".into()), Some("hostname is not supported on container when networkMode=awsvpc."));
+    }
+
+    #[test]
+    fn success_dependency_may_not_be_essential() {
+        let mut td = base();
+        let mut init = c0(&mut td).clone();
+        init.name = Some("init".into());
+        c0(&mut td).depends_on = Some(vec![ContainerDependency {
+            container_name: "init".into(),
+            condition: "SUCCESS".into(),
+        }]);
+        td.container_definitions.as_mut().unwrap().push(init);
+        let e = normalize_task_definition(td.clone(), 1).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "A dependency container with SUCCESS or COMPLETE condition cannot be an essential container"
+        );
+        td.container_definitions.as_mut().unwrap()[1].essential = Some(false);
+        assert!(normalize_task_definition(td, 1).is_ok());
+    }
+
+    #[test]
+    fn defaults_are_filled() {
+        let mut td = base();
+        c0(&mut td).port_mappings = Some(vec![PortMapping {
+            container_port: Some(80),
+            ..Default::default()
+        }]);
+        let td = normalize_task_definition(td, 1).unwrap();
+        let c = &td.container_definitions.unwrap()[0];
+        assert_eq!(c.essential, Some(true));
+        let pm = &c.port_mappings.as_ref().unwrap()[0];
+        assert_eq!((pm.host_port, pm.protocol.as_deref()), (Some(80), Some("tcp")));
+    }
+
+    #[test]
+    fn fargate_pairs() {
+        let cases = [
+            (256, 512, true),
+            (256, 4096, false),
+            (512, 3072, true),
+            (1024, 8192, true),
+            (4096, 30720, true),
+            (8192, 20480, true),
+            (8192, 18432, false),
+            (16384, 40960, true),
+            (300, 512, false),
+        ];
+        for (c, m, ok) in cases {
+            assert_eq!(fargate_pair_valid(c, m), ok, "{c}/{m}");
+        }
+    }
+}
