@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what the tests need on a fresh Debian machine with Docker:
+# Debian packages, a Python virtualenv with the pinned AWS CLI and botocore,
+# and the locally built test images (no registry is needed or used).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+for pkg in busybox-static wrk; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need_apt[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  echo "setup: the Docker engine is not reachable (docker info failed); start it and retry" >&2
+  exit 1
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.requirements-test
+if [ ! -f "$stamp" ] || ! cmp -s requirements-test.txt "$stamp"; then
+  echo "setup: installing requirements-test.txt into .venv"
+  .venv/bin/pip install -q -r requirements-test.txt
+  cp requirements-test.txt "$stamp"
+fi
+
+scripts/build-test-images.sh
