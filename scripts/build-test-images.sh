@@ -10,7 +10,13 @@ build() { # name dir [files to copy into the context...]
   ctx=$(mktemp -d)
   cp -r "$dir"/. "$ctx"/
   for f in "$@"; do cp "$f" "$ctx"/; done
-  docker build -q -t "$name" "$ctx" >/dev/null
+  local out
+  if ! out=$(docker build -q -t "$name" "$ctx" 2>&1); then
+    echo "$out" >&2
+    rm -rf "$ctx"
+    echo "setup: building $name failed" >&2
+    return 1
+  fi
   rm -rf "$ctx"
   echo "setup: image $name ready"
 }

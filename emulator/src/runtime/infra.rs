@@ -24,10 +24,12 @@ fn runtime_files() -> Result<(PathBuf, Vec<PathBuf>), RuntimeError> {
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
     let mut libs = BTreeSet::new();
     for line in maps.lines() {
-        if let Some(path) = line.split_whitespace().nth(5) {
-            if path.starts_with('/') && path.contains(".so") && Path::new(path).exists() {
-                libs.insert(PathBuf::from(path));
-            }
+        if let Some(path) = line.split_whitespace().nth(5)
+            && path.starts_with('/')
+            && path.contains(".so")
+            && Path::new(path).exists()
+        {
+            libs.insert(PathBuf::from(path));
         }
     }
     if let Some(interp) = elf_interpreter(Path::new("/proc/self/exe")) {
@@ -70,17 +72,18 @@ fn image_tag(exe: &Path) -> String {
     h.update(env!("CARGO_PKG_VERSION"));
     if let Ok(m) = meta {
         h.update(m.len().to_le_bytes());
-        if let Ok(t) = m.modified() {
-            if let Ok(d) = t.duration_since(std::time::UNIX_EPOCH) {
-                h.update(d.as_nanos().to_le_bytes());
-            }
+        if let Ok(t) = m.modified()
+            && let Ok(d) = t.duration_since(std::time::UNIX_EPOCH)
+        {
+            h.update(d.as_nanos().to_le_bytes());
         }
     }
     format!("{IMAGE_REPO}:{}", &hex::encode(h.finalize())[..16])
 }
 
 fn build_context(exe: &Path, libs: &[PathBuf]) -> Result<Vec<u8>, RuntimeError> {
-    let io = |e: std::io::Error| RuntimeError::Docker(format!("building the infrastructure image: {e}"));
+    let io =
+        |e: std::io::Error| RuntimeError::Docker(format!("building the infrastructure image: {e}"));
     let mut tar = tar::Builder::new(Vec::new());
     tar.follow_symlinks(true);
     let dockerfile = "FROM scratch\n\
@@ -95,7 +98,9 @@ fn build_context(exe: &Path, libs: &[PathBuf]) -> Result<Vec<u8>, RuntimeError> 
     tar.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
         .map_err(io)?;
     // /proc/self/exe reads the running binary even if the file was replaced.
-    let bin = std::fs::read("/proc/self/exe").or_else(|_| std::fs::read(exe)).map_err(io)?;
+    let bin = std::fs::read("/proc/self/exe")
+        .or_else(|_| std::fs::read(exe))
+        .map_err(io)?;
     let mut header = tar::Header::new_gnu();
     header.set_size(bin.len() as u64);
     header.set_mode(0o755);
@@ -158,7 +163,14 @@ mod tests {
         let (exe, libs) = super::runtime_files().unwrap();
         assert!(exe.exists());
         // A dynamically linked test binary has an interpreter and libc.
-        assert!(libs.iter().any(|l| l.to_string_lossy().contains("ld-linux")), "{libs:?}");
-        assert!(libs.iter().any(|l| l.to_string_lossy().contains("libc.so")), "{libs:?}");
+        assert!(
+            libs.iter()
+                .any(|l| l.to_string_lossy().contains("ld-linux")),
+            "{libs:?}"
+        );
+        assert!(
+            libs.iter().any(|l| l.to_string_lossy().contains("libc.so")),
+            "{libs:?}"
+        );
     }
 }

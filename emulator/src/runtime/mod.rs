@@ -76,6 +76,8 @@ pub struct InfraSpec {
     pub labels: BTreeMap<String, String>,
     pub ports: Vec<(u16, String)>,
     pub hostname: String,
+    /// Environment of the infrastructure process.
+    pub env: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -168,8 +170,11 @@ pub trait ContainerRuntime: Send + Sync {
     /// Finds the image locally (mapping an ECR URI to a local name when the
     /// URI itself is absent) and pulls it only when there is none.
     async fn ensure_image(&self, image: &str) -> Result<ImageInfo, RuntimeError>;
-    async fn create_volume(&self, name: &str, labels: &BTreeMap<String, String>)
-    -> Result<(), RuntimeError>;
+    async fn create_volume(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<(), RuntimeError>;
     async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError>;
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String, RuntimeError>;
     async fn start_container(&self, name: &str) -> Result<(), RuntimeError>;
@@ -231,28 +236,108 @@ pub enum Control {
     Resync,
 }
 
-/// Resolves what a container's environment needs from outside the plan
-/// (secrets, env files). The default resolver uses the plan's `environment`
-/// only. An error is the `stoppedReason` the task ends with.
+/// A transform around the runtime: secrets and env files, the metadata
+/// endpoint, log routing and the like plug in here instead of special paths
+/// inside the supervisor. Hooks run in the order they were added; every
+/// method has a do-nothing default.
 #[async_trait]
-pub trait EnvResolver: Send + Sync {
-    async fn resolve(
+pub trait TaskHook: Send + Sync {
+    /// Runs once before any container is created. An error is the
+    /// `stoppedReason` the task ends with (stopCode TaskFailedToStart).
+    async fn before_create(&self, _plan: &TaskPlan) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Adds to or changes a container's environment, which starts as the
+    /// plan's `environment`. An error ends the task as `before_create` does.
+    async fn environment(
+        &self,
+        _plan: &TaskPlan,
+        _container: &ContainerPlan,
+        _env: &mut Vec<(String, String)>,
+    ) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Adjusts the Docker spec of a task container (log driver, mounts...).
+    fn container_spec(
+        &self,
+        _plan: &TaskPlan,
+        _container: &ContainerPlan,
+        _spec: &mut ContainerSpec,
+    ) {
+    }
+
+    /// Adjusts the spec of the task's infrastructure container.
+    fn infra_spec(&self, _plan: &TaskPlan, _spec: &mut InfraSpec) {}
+
+    /// The task reached RUNNING.
+    async fn running(&self, _plan: &TaskPlan) {}
+
+    /// Every container has stopped; runs before the containers are removed
+    /// and before the task shows STOPPED (flush what they wrote, revoke what
+    /// they were given).
+    async fn stopped(&self, _plan: &TaskPlan) {}
+}
+
+/// The hooks of one emulator, in order.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    list: Vec<Arc<dyn TaskHook>>,
+}
+
+impl Hooks {
+    pub fn new(list: Vec<Arc<dyn TaskHook>>) -> Self {
+        Hooks { list }
+    }
+
+    pub async fn before_create(&self, plan: &TaskPlan) -> Result<(), String> {
+        for h in &self.list {
+            h.before_create(plan).await?;
+        }
+        Ok(())
+    }
+
+    /// The container's final environment.
+    pub async fn environment(
         &self,
         plan: &TaskPlan,
         container: &ContainerPlan,
-    ) -> Result<Vec<(String, String)>, String>;
-}
-
-pub struct PlainEnv;
-
-#[async_trait]
-impl EnvResolver for PlainEnv {
-    async fn resolve(
-        &self,
-        _plan: &TaskPlan,
-        container: &ContainerPlan,
     ) -> Result<Vec<(String, String)>, String> {
-        Ok(container.environment.clone())
+        let mut env = container.environment.clone();
+        for h in &self.list {
+            h.environment(plan, container, &mut env).await?;
+        }
+        Ok(env)
+    }
+
+    pub fn container_spec(
+        &self,
+        plan: &TaskPlan,
+        container: &ContainerPlan,
+        spec: &mut ContainerSpec,
+    ) {
+        for h in &self.list {
+            h.container_spec(plan, container, spec);
+        }
+    }
+
+    pub fn infra_spec(&self, plan: &TaskPlan, spec: &mut InfraSpec) {
+        for h in &self.list {
+            h.infra_spec(plan, spec);
+        }
+    }
+
+    pub async fn running(&self, plan: &TaskPlan) {
+        for h in &self.list {
+            h.running(plan).await;
+        }
+    }
+
+    pub async fn stopped(&self, plan: &TaskPlan) {
+        for h in &self.list {
+            h.stopped(plan).await;
+        }
     }
 }
 
@@ -261,15 +346,21 @@ impl EnvResolver for PlainEnv {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
     Launch,
-    Adopt { last_status: TaskStatus, stopping: bool },
+    Adopt {
+        last_status: TaskStatus,
+        stopping: bool,
+    },
 }
+
+/// A supervisor's control channel and, until someone waits for it, its task.
+type SupervisorHandle = (mpsc::UnboundedSender<Control>, Option<JoinHandle<()>>);
 
 struct Inner {
     backend: Arc<dyn ContainerRuntime>,
     instance: Instance,
     updates: UpdateSender,
-    env: Mutex<Arc<dyn EnvResolver>>,
-    supervisors: Mutex<HashMap<String, (mpsc::UnboundedSender<Control>, Option<JoinHandle<()>>)>>,
+    hooks: Mutex<Hooks>,
+    supervisors: Mutex<HashMap<String, SupervisorHandle>>,
 }
 
 /// A cheap handle to the task runtime.
@@ -279,13 +370,17 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    pub fn new(backend: Arc<dyn ContainerRuntime>, instance: Instance, updates: UpdateSender) -> Self {
+    pub fn new(
+        backend: Arc<dyn ContainerRuntime>,
+        instance: Instance,
+        updates: UpdateSender,
+    ) -> Self {
         let rt = Runtime {
             inner: Arc::new(Inner {
                 backend,
                 instance,
                 updates,
-                env: Mutex::new(Arc::new(PlainEnv)),
+                hooks: Mutex::new(Hooks::default()),
                 supervisors: Mutex::new(HashMap::new()),
             }),
         };
@@ -301,9 +396,14 @@ impl Runtime {
         &self.inner.backend
     }
 
-    /// Installs the resolver used for containers created from now on.
-    pub fn set_env_resolver(&self, resolver: Arc<dyn EnvResolver>) {
-        *self.inner.env.lock().unwrap_or_else(|p| p.into_inner()) = resolver;
+    /// Adds a hook for tasks launched from now on.
+    pub fn add_hook(&self, hook: Arc<dyn TaskHook>) {
+        self.inner
+            .hooks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .list
+            .push(hook);
     }
 
     fn spawn_event_pump(&self) {
@@ -336,19 +436,28 @@ impl Runtime {
 
     /// Starts supervising a task. A task already supervised is left alone.
     pub fn launch(&self, plan: TaskPlan, start: Start) {
-        let mut sups = self.inner.supervisors.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sups = self
+            .inner
+            .supervisors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if sups.contains_key(&plan.task_arn) {
             return;
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let arn = plan.task_arn.clone();
-        let env = self.inner.env.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let hooks = self
+            .inner
+            .hooks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let sup = supervisor::Supervisor::new(
             plan,
             self.inner.backend.clone(),
             self.inner.instance.clone(),
             self.inner.updates.clone(),
-            env,
+            hooks,
             rx,
         );
         let weak = Arc::downgrade(&self.inner);
@@ -369,7 +478,11 @@ impl Runtime {
     /// Asks a task's supervisor to stop it. Returns false when no supervisor
     /// runs it (it has already stopped).
     pub fn stop(&self, task_arn: &str, code: StopCode, reason: &str) -> bool {
-        let sups = self.inner.supervisors.lock().unwrap_or_else(|p| p.into_inner());
+        let sups = self
+            .inner
+            .supervisors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         match sups.get(task_arn) {
             Some((tx, _)) => tx
                 .send(Control::Stop {
@@ -393,7 +506,11 @@ impl Runtime {
     /// (containers removed).
     pub async fn stop_all(&self, code: StopCode, reason: &str) {
         let handles: Vec<JoinHandle<()>> = {
-            let mut sups = self.inner.supervisors.lock().unwrap_or_else(|p| p.into_inner());
+            let mut sups = self
+                .inner
+                .supervisors
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             sups.values_mut()
                 .filter_map(|(tx, h)| {
                     let _ = tx.send(Control::Stop {
@@ -411,7 +528,11 @@ impl Runtime {
 
     /// Ends every supervisor at once, leaving its containers as they are.
     pub fn abort_all(&self) {
-        let mut sups = self.inner.supervisors.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sups = self
+            .inner
+            .supervisors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         for (_, (_, h)) in sups.drain() {
             if let Some(h) = h {
                 h.abort();
@@ -422,7 +543,11 @@ impl Runtime {
     /// Waits for supervisors that are already stopping on their own.
     pub async fn join_all(&self) {
         let handles: Vec<JoinHandle<()>> = {
-            let mut sups = self.inner.supervisors.lock().unwrap_or_else(|p| p.into_inner());
+            let mut sups = self
+                .inner
+                .supervisors
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             sups.values_mut().filter_map(|(_, h)| h.take()).collect()
         };
         for h in handles {

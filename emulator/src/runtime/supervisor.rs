@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::plan::{Condition, ContainerPlan, TaskPlan};
 use super::{
-    ContainerRuntime, ContainerSpec, Control, EnvResolver, EventKind, InfraSpec, Instance,
+    ContainerRuntime, ContainerSpec, Control, EventKind, Hooks, InfraSpec, Instance,
     LABEL_CONTAINER, LABEL_ROLE, LABEL_TASK_ARN, RuntimeError, Start, TaskUpdate, UpdateSender,
 };
 use crate::domain::status::{ContainerStatus, Health, StopCode, TaskStatus};
@@ -77,7 +77,7 @@ pub struct Supervisor {
     rt: Arc<dyn ContainerRuntime>,
     instance: Instance,
     updates: UpdateSender,
-    env: Arc<dyn EnvResolver>,
+    hooks: Hooks,
     rx: mpsc::UnboundedReceiver<Control>,
     cs: Vec<CState>,
     status: TaskStatus,
@@ -90,7 +90,7 @@ impl Supervisor {
         rt: Arc<dyn ContainerRuntime>,
         instance: Instance,
         updates: UpdateSender,
-        env: Arc<dyn EnvResolver>,
+        hooks: Hooks,
         rx: mpsc::UnboundedReceiver<Control>,
     ) -> Self {
         let now = Instant::now();
@@ -112,7 +112,7 @@ impl Supervisor {
             rt,
             instance,
             updates,
-            env,
+            hooks,
             rx,
             cs,
             status: TaskStatus::Provisioning,
@@ -146,11 +146,10 @@ impl Supervisor {
                 stopping,
             } => self.adopt(last_status, stopping).await,
         };
-        match stop {
-            Some(stop) => self.teardown(stop).await,
-            // The runtime went away (the emulator is shutting down): leave the
-            // task running so the next start re-adopts it.
-            None => {}
+        // Without a stop, the runtime went away (the emulator is shutting
+        // down): the task keeps running so the next start re-adopts it.
+        if let Some(stop) = stop {
+            self.teardown(stop).await;
         }
     }
 
@@ -182,7 +181,7 @@ impl Supervisor {
         let mut labels = self.labels();
         labels.insert(LABEL_ROLE.into(), "infra".into());
         labels.insert(LABEL_CONTAINER.into(), INFRA.into());
-        let spec = InfraSpec {
+        let mut spec = InfraSpec {
             name: self.infra.clone(),
             labels,
             ports: self
@@ -191,8 +190,13 @@ impl Supervisor {
                 .iter()
                 .map(|p| (p.container_port, p.protocol.clone()))
                 .collect(),
-            hostname: format!("ip-{}", &self.plan.task_id[..8.min(self.plan.task_id.len())]),
+            hostname: format!(
+                "ip-{}",
+                &self.plan.task_id[..8.min(self.plan.task_id.len())]
+            ),
+            env: Vec::new(),
         };
+        self.hooks.infra_spec(&self.plan, &mut spec);
         let info = self
             .rt
             .create_infra(&spec)
@@ -241,9 +245,13 @@ impl Supervisor {
         self.send(vec![TaskUpdate::PullStopped]);
 
         // Environments (secrets and env files are fetched here).
+        self.hooks
+            .before_create(&self.plan)
+            .await
+            .map_err(|reason| StopReq::new(StopCode::TaskFailedToStart, reason))?;
         let mut envs = Vec::new();
         for c in &self.plan.containers {
-            match self.env.resolve(&self.plan, c).await {
+            match self.hooks.environment(&self.plan, c).await {
                 Ok(env) => envs.push(env),
                 Err(reason) => {
                     return Err(StopReq::new(StopCode::TaskFailedToStart, reason));
@@ -254,7 +262,15 @@ impl Supervisor {
         // Create every container up front; volumesFrom sources first.
         for i in creation_order(&self.plan) {
             let c = &self.plan.containers[i];
-            let spec = container_spec(&self.plan, c, &envs[i], &images[i], &self.infra, &self.labels());
+            let mut spec = container_spec(
+                &self.plan,
+                c,
+                &envs[i],
+                &images[i],
+                &self.infra,
+                &self.labels(),
+            );
+            self.hooks.container_spec(&self.plan, c, &mut spec);
             if let Err(e) = self.rt.create_container(&spec).await {
                 let reason = format!("CannotCreateContainerError: {e}");
                 self.send(vec![TaskUpdate::Container {
@@ -292,7 +308,8 @@ impl Supervisor {
                         return DepState::Fail(format!(
                             "CannotStartContainerError: dependency container {} exited with code {} and the condition is SUCCESS",
                             d.container,
-                            dep.exit_code.map_or("unknown".to_string(), |c| c.to_string())
+                            dep.exit_code
+                                .map_or("unknown".to_string(), |c| c.to_string())
                         ));
                     }
                     stopped
@@ -308,17 +325,17 @@ impl Supervisor {
                 }
             };
             if !met {
-                if d.condition != Condition::Start {
-                    if let Some(t) = dep_plan.start_timeout_secs {
-                        let at = dep.since + Duration::from_secs(u64::from(t));
-                        if Instant::now() >= at {
-                            return DepState::Fail(format!(
+                if d.condition != Condition::Start
+                    && let Some(t) = dep_plan.start_timeout_secs
+                {
+                    let at = dep.since + Duration::from_secs(u64::from(t));
+                    if Instant::now() >= at {
+                        return DepState::Fail(format!(
                                 "CannotStartContainerError: timed out after {t}s waiting for dependency container {} to reach {:?}",
                                 d.container, d.condition
                             ).replace("Complete", "COMPLETE").replace("Success", "SUCCESS").replace("Healthy", "HEALTHY"));
-                        }
-                        deadline = Some(deadline.map_or(at, |d: Instant| d.min(at)));
                     }
+                    deadline = Some(deadline.map_or(at, |d: Instant| d.min(at)));
                 }
                 return DepState::Wait(deadline);
             }
@@ -345,7 +362,8 @@ impl Supervisor {
                     }
                     DepState::Ready => {
                         progressed = true;
-                        let name = container_name(&self.plan.task_id, &self.plan.containers[i].name);
+                        let name =
+                            container_name(&self.plan.task_id, &self.plan.containers[i].name);
                         match self.rt.start_container(&name).await {
                             Ok(()) => {
                                 self.cs[i].status = ContainerStatus::Running;
@@ -376,7 +394,12 @@ impl Supervisor {
         }
     }
 
-    fn never_ran(&mut self, i: usize, exit_code: Option<i32>, reason: String) -> Result<(), StopReq> {
+    fn never_ran(
+        &mut self,
+        i: usize,
+        exit_code: Option<i32>,
+        reason: String,
+    ) -> Result<(), StopReq> {
         let c = &mut self.cs[i];
         c.status = ContainerStatus::Stopped;
         c.exit_code = exit_code;
@@ -414,6 +437,7 @@ impl Supervisor {
             };
             if self.all_started() && self.status < TaskStatus::Running {
                 self.set_status(TaskStatus::Activating);
+                self.hooks.running(&self.plan).await;
                 self.set_status(TaskStatus::Running);
             }
             let msg = match deadline {
@@ -423,7 +447,7 @@ impl Supervisor {
                 },
                 None => self.rx.recv().await,
             };
-            let Some(msg) = msg else { return None };
+            let msg = msg?;
             if let Some(stop) = self.handle(msg).await {
                 return Some(stop);
             }
@@ -448,9 +472,13 @@ impl Supervisor {
                 match kind {
                     EventKind::Died => self.on_exit(i).await,
                     EventKind::Health(h) => {
-                        if self.cs[i].health != h && self.plan.containers[i].health_check.is_some() {
+                        if self.cs[i].health != h && self.plan.containers[i].health_check.is_some()
+                        {
                             self.cs[i].health = h;
-                            self.send(vec![TaskUpdate::Health { container, health: h }]);
+                            self.send(vec![TaskUpdate::Health {
+                                container,
+                                health: h,
+                            }]);
                         }
                         None
                     }
@@ -460,13 +488,13 @@ impl Supervisor {
             Control::Resync => {
                 for i in 0..self.cs.len() {
                     if self.cs[i].status == ContainerStatus::Running {
-                        let name = container_name(&self.plan.task_id, &self.plan.containers[i].name);
-                        if let Ok(st) = self.rt.inspect_container(&name).await {
-                            if st.as_ref().is_none_or(|s| !s.running) {
-                                if let Some(stop) = self.on_exit(i).await {
-                                    return Some(stop);
-                                }
-                            }
+                        let name =
+                            container_name(&self.plan.task_id, &self.plan.containers[i].name);
+                        if let Ok(st) = self.rt.inspect_container(&name).await
+                            && st.as_ref().is_none_or(|s| !s.running)
+                            && let Some(stop) = self.on_exit(i).await
+                        {
+                            return Some(stop);
                         }
                     }
                 }
@@ -491,7 +519,10 @@ impl Supervisor {
                 Some("OutOfMemoryError: Container killed due to memory usage".to_string()),
             ),
             Some(s) => (s.exit_code, None),
-            None => (None, Some("The container was removed outside of fargate-local".to_string())),
+            None => (
+                None,
+                Some("The container was removed outside of fargate-local".to_string()),
+            ),
         };
         self.cs[i].status = ContainerStatus::Stopped;
         self.cs[i].exit_code = exit_code;
@@ -537,7 +568,10 @@ impl Supervisor {
             }
         }
         if stopping {
-            return Some(StopReq::new(StopCode::UserInitiated, "Task stopped by user"));
+            return Some(StopReq::new(
+                StopCode::UserInitiated,
+                "Task stopped by user",
+            ));
         }
         if !infra_alive || (missing && last_status >= TaskStatus::Running) {
             for i in 0..self.cs.len() {
@@ -547,7 +581,9 @@ impl Supervisor {
                         container: self.plan.containers[i].name.clone(),
                         status: ContainerStatus::Stopped,
                         exit_code: None,
-                        reason: Some("The container disappeared while fargate-local was not running".into()),
+                        reason: Some(
+                            "The container disappeared while fargate-local was not running".into(),
+                        ),
                     }]);
                 }
             }
@@ -564,7 +600,9 @@ impl Supervisor {
         }
         // Report health as found, and exits that happened while we were away.
         for i in 0..self.cs.len() {
-            if self.plan.containers[i].health_check.is_some() && self.cs[i].status == ContainerStatus::Running {
+            if self.plan.containers[i].health_check.is_some()
+                && self.cs[i].status == ContainerStatus::Running
+            {
                 self.send(vec![TaskUpdate::Health {
                     container: self.plan.containers[i].name.clone(),
                     health: self.cs[i].health,
@@ -591,15 +629,18 @@ impl Supervisor {
 
         for wave in self.plan.stop_waves() {
             let idx: Vec<usize> = wave.iter().filter_map(|n| self.index(n)).collect();
-            let stops = idx.iter().filter(|&&i| self.cs[i].status == ContainerStatus::Running).map(|&i| {
-                let rt = self.rt.clone();
-                let name = container_name(&self.plan.task_id, &self.plan.containers[i].name);
-                let timeout = self.plan.containers[i].stop_timeout_secs;
-                async move {
-                    let _ = rt.stop_container(&name, timeout).await;
-                    (i, rt.inspect_container(&name).await.ok().flatten())
-                }
-            });
+            let stops = idx
+                .iter()
+                .filter(|&&i| self.cs[i].status == ContainerStatus::Running)
+                .map(|&i| {
+                    let rt = self.rt.clone();
+                    let name = container_name(&self.plan.task_id, &self.plan.containers[i].name);
+                    let timeout = self.plan.containers[i].stop_timeout_secs;
+                    async move {
+                        let _ = rt.stop_container(&name, timeout).await;
+                        (i, rt.inspect_container(&name).await.ok().flatten())
+                    }
+                });
             for (i, state) in futures_util::future::join_all(stops).await {
                 self.cs[i].status = ContainerStatus::Stopped;
                 let exit_code = state.as_ref().and_then(|s| s.exit_code);
@@ -636,6 +677,7 @@ impl Supervisor {
             self.send(never);
         }
         self.send(vec![TaskUpdate::ExecutionStopped]);
+        self.hooks.stopped(&self.plan).await;
         self.set_status(TaskStatus::Deprovisioning);
 
         // Keep the last lines of output, then remove everything.
@@ -644,13 +686,13 @@ impl Supervisor {
                 continue;
             }
             let name = container_name(&self.plan.task_id, &c.name);
-            if let Ok(lines) = self.rt.logs_tail(&name, KEPT_LOG_LINES).await {
-                if !lines.is_empty() {
-                    self.send(vec![TaskUpdate::Logs {
-                        container: c.name.clone(),
-                        lines,
-                    }]);
-                }
+            if let Ok(lines) = self.rt.logs_tail(&name, KEPT_LOG_LINES).await
+                && !lines.is_empty()
+            {
+                self.send(vec![TaskUpdate::Logs {
+                    container: c.name.clone(),
+                    lines,
+                }]);
             }
         }
         for c in &self.plan.containers {
@@ -663,7 +705,10 @@ impl Supervisor {
             tracing::warn!(container = %self.infra, error = %e, "could not remove infrastructure container");
         }
         for v in &self.plan.volumes {
-            let _ = self.rt.remove_volume(&volume_name(&self.plan.task_id, v)).await;
+            let _ = self
+                .rt
+                .remove_volume(&volume_name(&self.plan.task_id, v))
+                .await;
         }
         self.set_status(TaskStatus::Stopped);
     }
@@ -712,7 +757,10 @@ pub fn container_spec(
     labels.insert("com.amazonaws.ecs.cluster".into(), plan.cluster_arn.clone());
     labels.insert("com.amazonaws.ecs.container-name".into(), c.name.clone());
     labels.insert("com.amazonaws.ecs.task-arn".into(), plan.task_arn.clone());
-    labels.insert("com.amazonaws.ecs.task-definition-family".into(), plan.family.clone());
+    labels.insert(
+        "com.amazonaws.ecs.task-definition-family".into(),
+        plan.family.clone(),
+    );
     labels.insert(
         "com.amazonaws.ecs.task-definition-version".into(),
         plan.revision.to_string(),
@@ -756,9 +804,7 @@ pub fn container_spec(
             .map(|(src, ro)| (container_name(&plan.task_id, src), *ro))
             .collect(),
         cpu_shares: c.cpu_units.filter(|u| *u > 0).map(|u| i64::from(u.max(2))),
-        nano_cpus: plan
-            .cpu_units
-            .map(|u| i64::from(u) * 1_000_000_000 / 1024),
+        nano_cpus: plan.cpu_units.map(|u| i64::from(u) * 1_000_000_000 / 1024),
         memory_bytes: memory_mib.map(|m| i64::from(m) * 1024 * 1024),
         memory_reservation_bytes: c.memory_reservation_mib.map(|m| i64::from(m) * 1024 * 1024),
         tty: c.pseudo_terminal,
