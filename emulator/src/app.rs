@@ -67,14 +67,28 @@ impl App {
                         id
                     }
                 };
-                (store, Instance { id, ephemeral: false }, None)
+                (
+                    store,
+                    Instance {
+                        id,
+                        ephemeral: false,
+                    },
+                    None,
+                )
             }
             None => {
                 let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
                 std::fs::create_dir_all(locks_dir())?;
                 let f = File::create(locks_dir().join(format!("{id}.lock")))?;
                 f.lock()?;
-                (Store::in_memory(), Instance { id, ephemeral: true }, Some(f))
+                (
+                    Store::in_memory(),
+                    Instance {
+                        id,
+                        ephemeral: true,
+                    },
+                    Some(f),
+                )
             }
         };
         let docker = LazyDocker::new(
@@ -118,7 +132,8 @@ impl App {
                         tracing::error!(error = %e, "could not prepare the Docker engine for tasks");
                     }
                     app.inner.ecs.recover().await;
-                    d.remove_orphan_volumes(&app.inner.ecs.all_task_arns()).await;
+                    d.remove_orphan_volumes(&app.inner.ecs.all_task_arns())
+                        .await;
                     d.sweep_dead_instances(instance_ended).await;
                 }
                 Err(e) => tracing::warn!(
@@ -186,7 +201,9 @@ impl App {
     /// next start to re-adopt.
     pub async fn shutdown(&self) {
         self.inner.runtime.abort_all();
-        let Ok(d) = self.inner.docker.get().await else { return };
+        let Ok(d) = self.inner.docker.get().await else {
+            return;
+        };
         if !self.inner.instance.ephemeral && !self.inner.ecs.live_tasks().is_empty() {
             return;
         }

@@ -53,7 +53,11 @@ pub struct ServeArgs {
     pub region: String,
 
     /// Host address on which tasks' container ports are published.
-    #[arg(long, env = "FARGATE_LOCAL_PUBLISH_ADDRESS", default_value = "127.0.0.1")]
+    #[arg(
+        long,
+        env = "FARGATE_LOCAL_PUBLISH_ADDRESS",
+        default_value = "127.0.0.1"
+    )]
     pub publish_address: String,
 
     /// fsync every state write (survives power loss; slower). Without it a
@@ -62,7 +66,11 @@ pub struct ServeArgs {
     pub fsync: bool,
 
     /// Seconds a STOPPED task stays describable (AWS keeps them about an hour).
-    #[arg(long, env = "FARGATE_LOCAL_STOPPED_TASK_RETENTION", default_value_t = 3600)]
+    #[arg(
+        long,
+        env = "FARGATE_LOCAL_STOPPED_TASK_RETENTION",
+        default_value_t = 3600
+    )]
     pub stopped_task_retention: u64,
 }
 
@@ -79,6 +87,8 @@ fn default_data_dir() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
         return PathBuf::from(x).join("fargate-local");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".local/share/fargate-local")
 }

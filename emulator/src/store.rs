@@ -134,11 +134,12 @@ impl Store {
             .unwrap_or_default();
         rows.into_iter()
             .map(|(key, bytes)| {
-                let value = serde_json::from_slice(&bytes).map_err(|source| StoreError::Decode {
-                    kind: kind.to_string(),
-                    key: key.clone(),
-                    source,
-                })?;
+                let value =
+                    serde_json::from_slice(&bytes).map_err(|source| StoreError::Decode {
+                        kind: kind.to_string(),
+                        key: key.clone(),
+                        source,
+                    })?;
                 Ok((key, value))
             })
             .collect()
@@ -164,7 +165,8 @@ impl Store {
                     "INSERT INTO documents (kind, key, value) VALUES (?1, ?2, ?3)
                      ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value",
                 )?;
-                let mut del = tx.prepare_cached("DELETE FROM documents WHERE kind = ?1 AND key = ?2")?;
+                let mut del =
+                    tx.prepare_cached("DELETE FROM documents WHERE kind = ?1 AND key = ?2")?;
                 for op in &ops {
                     match op {
                         Op::Put { kind, key, value } => {
@@ -195,9 +197,11 @@ impl Store {
     pub fn meta(&self, name: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .with_conn(|c| {
-                c.query_row("SELECT value FROM meta WHERE name = ?1", params![name], |r| {
-                    r.get(0)
-                })
+                c.query_row(
+                    "SELECT value FROM meta WHERE name = ?1",
+                    params![name],
+                    |r| r.get(0),
+                )
                 .optional()
             })?
             .flatten())

@@ -158,7 +158,10 @@ async fn dispatch(State(app): State<App>, req: Request) -> Response {
     if parts.method != Method::POST || path != "/" {
         let err = ApiError::client(
             "UnknownOperationException",
-            format!("{} {path} is not an AWS JSON protocol request; use POST /.", parts.method),
+            format!(
+                "{} {path} is not an AWS JSON protocol request; use POST /.",
+                parts.method
+            ),
         );
         return with_request_id(err.into_response(), &ctx.request_id);
     }
@@ -197,7 +200,12 @@ async fn internal(app: &App, method: &Method, path: &str) -> Response {
                 "version": env!("CARGO_PKG_VERSION"),
                 "docker": app.docker_status(),
             });
-            (StatusCode::OK, [("content-type", "application/json")], body.to_string()).into_response()
+            (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                body.to_string(),
+            )
+                .into_response()
         }
         (&Method::POST, "/_fargate-local/reset") => match app.reset().await {
             Ok(()) => (

@@ -112,7 +112,10 @@ pub fn task_ref(s: &str) -> Option<TaskRef<'_>> {
             _ => None,
         }
     } else if !s.is_empty() && !s.contains('/') {
-        Some(TaskRef { cluster: None, id: s })
+        Some(TaskRef {
+            cluster: None,
+            id: s,
+        })
     } else {
         None
     }
@@ -154,12 +157,18 @@ mod tests {
     #[test]
     fn builds() {
         let s = Scope::new("eu-west-1", "000000000000");
-        assert_eq!(s.cluster("dev"), "arn:aws:ecs:eu-west-1:000000000000:cluster/dev");
+        assert_eq!(
+            s.cluster("dev"),
+            "arn:aws:ecs:eu-west-1:000000000000:cluster/dev"
+        );
         assert_eq!(
             s.task_definition("web", 3),
             "arn:aws:ecs:eu-west-1:000000000000:task-definition/web:3"
         );
-        assert_eq!(s.task("dev", "abc"), "arn:aws:ecs:eu-west-1:000000000000:task/dev/abc");
+        assert_eq!(
+            s.task("dev", "abc"),
+            "arn:aws:ecs:eu-west-1:000000000000:task/dev/abc"
+        );
     }
 
     fn check_task(input: &str, expected: Option<(Option<&str>, &str)>) {
@@ -170,7 +179,10 @@ mod tests {
     #[test]
     fn task_refs() {
         check_task("abc", Some((None, "abc")));
-        check_task("arn:aws:ecs:us-east-1:1:task/dev/abc", Some((Some("dev"), "abc")));
+        check_task(
+            "arn:aws:ecs:us-east-1:1:task/dev/abc",
+            Some((Some("dev"), "abc")),
+        );
         check_task("arn:aws:ecs:us-east-1:1:task/abc", Some((None, "abc")));
         check_task("arn:aws:ecs:us-east-1:1:cluster/abc", None);
         check_task("arn:aws:s3:us-east-1:1:task/dev/abc", None);

@@ -42,7 +42,10 @@ mod tests {
     fn shapes() {
         let t = task_id();
         assert_eq!(t.len(), 32);
-        assert!(t.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(
+            t.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
         let r = runtime_id(&t);
         let (a, b) = r.split_once('-').unwrap();
         assert_eq!(a, t);

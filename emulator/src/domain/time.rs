@@ -21,7 +21,10 @@ pub fn rfc3339(ts: Timestamp) -> String {
 mod tests {
     #[test]
     fn formats() {
-        assert_eq!(super::rfc3339(1700000000.5), "2023-11-14T22:13:20.500000000Z");
+        assert_eq!(
+            super::rfc3339(1700000000.5),
+            "2023-11-14T22:13:20.500000000Z"
+        );
         let n = super::now();
         assert_eq!((n * 1000.0).round() / 1000.0, n);
     }

@@ -135,7 +135,10 @@ impl DockerRuntime {
         } else if !name.contains('@') {
             opts = opts.tag("latest");
         }
-        let mut stream = self.inner.docker.create_image(Some(opts.build()), None, None);
+        let mut stream = self
+            .inner
+            .docker
+            .create_image(Some(opts.build()), None, None);
         while let Some(item) = stream.next().await {
             item.map_err(err)?;
         }
@@ -170,7 +173,12 @@ impl DockerRuntime {
         let list = self
             .inner
             .docker
-            .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&f).build()))
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&f)
+                    .build(),
+            ))
             .await
             .map_err(err)?;
         for c in list {
@@ -183,7 +191,9 @@ impl DockerRuntime {
         let nets = self
             .inner
             .docker
-            .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&f).build()))
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::default().filters(&f).build(),
+            ))
             .await
             .map_err(err)?;
         for net in nets {
@@ -194,11 +204,16 @@ impl DockerRuntime {
         Ok(n)
     }
 
-    async fn remove_managed_volumes(&self, f: &HashMap<String, Vec<String>>) -> Result<(), RuntimeError> {
+    async fn remove_managed_volumes(
+        &self,
+        f: &HashMap<String, Vec<String>>,
+    ) -> Result<(), RuntimeError> {
         let vols = self
             .inner
             .docker
-            .list_volumes(Some(ListVolumesOptionsBuilder::default().filters(f).build()))
+            .list_volumes(Some(
+                ListVolumesOptionsBuilder::default().filters(f).build(),
+            ))
             .await
             .map_err(err)?;
         for v in vols.volumes.into_iter().flatten() {
@@ -215,14 +230,24 @@ impl DockerRuntime {
         let Ok(list) = self
             .inner
             .docker
-            .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&f).build()))
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&f)
+                    .build(),
+            ))
             .await
         else {
             return;
         };
         let mut dead = std::collections::BTreeSet::new();
         for c in list {
-            let inst = c.labels.as_ref().and_then(|l| l.get(LABEL_INSTANCE)).cloned().unwrap_or_default();
+            let inst = c
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(LABEL_INSTANCE))
+                .cloned()
+                .unwrap_or_default();
             if inst != self.inner.instance.id && is_dead(&inst) {
                 if let Some(id) = c.id {
                     tracing::info!(container = %id, instance = %inst, "removing container of an ended instance");
@@ -233,12 +258,17 @@ impl DockerRuntime {
         }
         for inst in dead {
             let mut f = HashMap::new();
-            f.insert("label".to_string(), vec![format!("{LABEL_INSTANCE}={inst}")]);
+            f.insert(
+                "label".to_string(),
+                vec![format!("{LABEL_INSTANCE}={inst}")],
+            );
             let _ = self.remove_managed_volumes(&f).await;
             if let Ok(nets) = self
                 .inner
                 .docker
-                .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&f).build()))
+                .list_networks(Some(
+                    ListNetworksOptionsBuilder::default().filters(&f).build(),
+                ))
                 .await
             {
                 for net in nets {
@@ -256,7 +286,12 @@ impl DockerRuntime {
         let list = self
             .inner
             .docker
-            .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&f).build()))
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&f)
+                    .build(),
+            ))
             .await
             .map_err(err)?;
         let removals = list
@@ -273,7 +308,11 @@ impl DockerRuntime {
         let Ok(vols) = self
             .inner
             .docker
-            .list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&self.instance_filter()).build()))
+            .list_volumes(Some(
+                ListVolumesOptionsBuilder::default()
+                    .filters(&self.instance_filter())
+                    .build(),
+            ))
             .await
         else {
             return;
@@ -385,7 +424,9 @@ impl ContainerRuntime for DockerRuntime {
             }),
             ..Default::default()
         };
-        let opts = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+        let opts = CreateContainerOptionsBuilder::default()
+            .name(&spec.name)
+            .build();
         self.inner
             .docker
             .create_container(Some(opts), body)
@@ -416,7 +457,9 @@ impl ContainerRuntime for DockerRuntime {
             .unwrap_or_default();
         let mut host_ports = Vec::new();
         for (key, binding) in settings.ports.into_iter().flatten() {
-            let Some((port, proto)) = key.split_once('/') else { continue };
+            let Some((port, proto)) = key.split_once('/') else {
+                continue;
+            };
             let Ok(port) = port.parse() else { continue };
             for b in binding.into_iter().flatten() {
                 // Docker lists an IPv6 binding too; keep the configured one.
@@ -476,7 +519,10 @@ impl ContainerRuntime for DockerRuntime {
         match self
             .inner
             .docker
-            .remove_volume(name, Some(RemoveVolumeOptionsBuilder::default().force(true).build()))
+            .remove_volume(
+                name,
+                Some(RemoveVolumeOptionsBuilder::default().force(true).build()),
+            )
             .await
         {
             Ok(()) => Ok(()),
@@ -515,9 +561,11 @@ impl ContainerRuntime for DockerRuntime {
             nano_cpus: spec.nano_cpus,
             memory: spec.memory_bytes,
             memory_reservation: spec.memory_reservation_bytes,
-            log_config: spec.log_driver.as_ref().map(|(d, o)| bollard::models::HostConfigLogConfig {
-                typ: Some(d.clone()),
-                config: Some(o.clone()),
+            log_config: spec.log_driver.as_ref().map(|(d, o)| {
+                bollard::models::HostConfigLogConfig {
+                    typ: Some(d.clone()),
+                    config: Some(o.clone()),
+                }
             }),
             ..Default::default()
         };
@@ -542,7 +590,9 @@ impl ContainerRuntime for DockerRuntime {
             host_config: Some(host),
             ..Default::default()
         };
-        let opts = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+        let opts = CreateContainerOptionsBuilder::default()
+            .name(&spec.name)
+            .build();
         let resp = self
             .inner
             .docker
@@ -553,7 +603,11 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     async fn start_container(&self, name: &str) -> Result<(), RuntimeError> {
-        self.inner.docker.start_container(name, None).await.map_err(err)
+        self.inner
+            .docker
+            .start_container(name, None)
+            .await
+            .map_err(err)
     }
 
     async fn stop_container(&self, name: &str, timeout_secs: u32) -> Result<(), RuntimeError> {
@@ -596,7 +650,10 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     async fn remove_container(&self, name: &str) -> Result<(), RuntimeError> {
-        let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        let opts = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
         match self.inner.docker.remove_container(name, Some(opts)).await {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
@@ -639,7 +696,12 @@ impl ContainerRuntime for DockerRuntime {
             .all(true)
             .filters(&self.instance_filter())
             .build();
-        let list = self.inner.docker.list_containers(Some(opts)).await.map_err(err)?;
+        let list = self
+            .inner
+            .docker
+            .list_containers(Some(opts))
+            .await
+            .map_err(err)?;
         Ok(list
             .into_iter()
             .map(|c| ManagedContainer {
@@ -753,8 +815,14 @@ mod tests {
     #[test]
     fn ecr_uris_map_to_local_names() {
         let cases = [
-            ("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.2", Some("web:1.2")),
-            ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/api", Some("team/api")),
+            (
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.2",
+                Some("web:1.2"),
+            ),
+            (
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/api",
+                Some("team/api"),
+            ),
             ("docker.io/library/busybox", None),
             ("busybox", None),
         ];

@@ -80,7 +80,8 @@ fn image_tag(exe: &Path) -> String {
 }
 
 fn build_context(exe: &Path, libs: &[PathBuf]) -> Result<Vec<u8>, RuntimeError> {
-    let io = |e: std::io::Error| RuntimeError::Docker(format!("building the infrastructure image: {e}"));
+    let io =
+        |e: std::io::Error| RuntimeError::Docker(format!("building the infrastructure image: {e}"));
     let mut tar = tar::Builder::new(Vec::new());
     tar.follow_symlinks(true);
     let dockerfile = "FROM scratch\n\
@@ -95,7 +96,9 @@ fn build_context(exe: &Path, libs: &[PathBuf]) -> Result<Vec<u8>, RuntimeError> 
     tar.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
         .map_err(io)?;
     // /proc/self/exe reads the running binary even if the file was replaced.
-    let bin = std::fs::read("/proc/self/exe").or_else(|_| std::fs::read(exe)).map_err(io)?;
+    let bin = std::fs::read("/proc/self/exe")
+        .or_else(|_| std::fs::read(exe))
+        .map_err(io)?;
     let mut header = tar::Header::new_gnu();
     header.set_size(bin.len() as u64);
     header.set_mode(0o755);
@@ -158,7 +161,14 @@ mod tests {
         let (exe, libs) = super::runtime_files().unwrap();
         assert!(exe.exists());
         // A dynamically linked test binary has an interpreter and libc.
-        assert!(libs.iter().any(|l| l.to_string_lossy().contains("ld-linux")), "{libs:?}");
-        assert!(libs.iter().any(|l| l.to_string_lossy().contains("libc.so")), "{libs:?}");
+        assert!(
+            libs.iter()
+                .any(|l| l.to_string_lossy().contains("ld-linux")),
+            "{libs:?}"
+        );
+        assert!(
+            libs.iter().any(|l| l.to_string_lossy().contains("libc.so")),
+            "{libs:?}"
+        );
     }
 }

@@ -168,8 +168,11 @@ pub trait ContainerRuntime: Send + Sync {
     /// Finds the image locally (mapping an ECR URI to a local name when the
     /// URI itself is absent) and pulls it only when there is none.
     async fn ensure_image(&self, image: &str) -> Result<ImageInfo, RuntimeError>;
-    async fn create_volume(&self, name: &str, labels: &BTreeMap<String, String>)
-    -> Result<(), RuntimeError>;
+    async fn create_volume(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<(), RuntimeError>;
     async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError>;
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String, RuntimeError>;
     async fn start_container(&self, name: &str) -> Result<(), RuntimeError>;
@@ -261,7 +264,10 @@ impl EnvResolver for PlainEnv {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
     Launch,
-    Adopt { last_status: TaskStatus, stopping: bool },
+    Adopt {
+        last_status: TaskStatus,
+        stopping: bool,
+    },
 }
 
 struct Inner {
@@ -279,7 +285,11 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    pub fn new(backend: Arc<dyn ContainerRuntime>, instance: Instance, updates: UpdateSender) -> Self {
+    pub fn new(
+        backend: Arc<dyn ContainerRuntime>,
+        instance: Instance,
+        updates: UpdateSender,
+    ) -> Self {
         let rt = Runtime {
             inner: Arc::new(Inner {
                 backend,
@@ -336,13 +346,22 @@ impl Runtime {
 
     /// Starts supervising a task. A task already supervised is left alone.
     pub fn launch(&self, plan: TaskPlan, start: Start) {
-        let mut sups = self.inner.supervisors.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sups = self
+            .inner
+            .supervisors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if sups.contains_key(&plan.task_arn) {
             return;
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let arn = plan.task_arn.clone();
-        let env = self.inner.env.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let env = self
+            .inner
+            .env
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let sup = supervisor::Supervisor::new(
             plan,
             self.inner.backend.clone(),
@@ -369,7 +388,11 @@ impl Runtime {
     /// Asks a task's supervisor to stop it. Returns false when no supervisor
     /// runs it (it has already stopped).
     pub fn stop(&self, task_arn: &str, code: StopCode, reason: &str) -> bool {
-        let sups = self.inner.supervisors.lock().unwrap_or_else(|p| p.into_inner());
+        let sups = self
+            .inner
+            .supervisors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         match sups.get(task_arn) {
             Some((tx, _)) => tx
                 .send(Control::Stop {
@@ -393,7 +416,11 @@ impl Runtime {
     /// (containers removed).
     pub async fn stop_all(&self, code: StopCode, reason: &str) {
         let handles: Vec<JoinHandle<()>> = {
-            let mut sups = self.inner.supervisors.lock().unwrap_or_else(|p| p.into_inner());
+            let mut sups = self
+                .inner
+                .supervisors
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             sups.values_mut()
                 .filter_map(|(tx, h)| {
                     let _ = tx.send(Control::Stop {
@@ -411,7 +438,11 @@ impl Runtime {
 
     /// Ends every supervisor at once, leaving its containers as they are.
     pub fn abort_all(&self) {
-        let mut sups = self.inner.supervisors.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sups = self
+            .inner
+            .supervisors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         for (_, (_, h)) in sups.drain() {
             if let Some(h) = h {
                 h.abort();
@@ -422,7 +453,11 @@ impl Runtime {
     /// Waits for supervisors that are already stopping on their own.
     pub async fn join_all(&self) {
         let handles: Vec<JoinHandle<()>> = {
-            let mut sups = self.inner.supervisors.lock().unwrap_or_else(|p| p.into_inner());
+            let mut sups = self
+                .inner
+                .supervisors
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             sups.values_mut().filter_map(|(_, h)| h.take()).collect()
         };
         for h in handles {

@@ -349,7 +349,13 @@ pub fn plan_task(input: PlanInput<'_>) -> TaskPlan {
         .container_definitions
         .iter()
         .flatten()
-        .map(|def| container_plan(def, overrides_for(def.name.as_deref().unwrap_or("")), &input))
+        .map(|def| {
+            container_plan(
+                def,
+                overrides_for(def.name.as_deref().unwrap_or("")),
+                &input,
+            )
+        })
         .collect();
     let mut ports = Vec::new();
     for def in td.container_definitions.iter().flatten() {
@@ -446,7 +452,12 @@ mod tests {
         for (s, want) in cases {
             assert_eq!(parse_cpu(s), want, "{s}");
         }
-        let cases = [("512", Some(512)), ("1GB", Some(1024)), ("2 gb", Some(2048)), ("", None)];
+        let cases = [
+            ("512", Some(512)),
+            ("1GB", Some(1024)),
+            ("2 gb", Some(2048)),
+            ("", None),
+        ];
         for (s, want) in cases {
             assert_eq!(parse_memory(s), want, "{s}");
         }
@@ -455,7 +466,10 @@ mod tests {
     #[test]
     fn overrides_apply() {
         let mut web = def("web");
-        web.environment = Some(vec![KeyValuePair::new("A", "1"), KeyValuePair::new("B", "2")]);
+        web.environment = Some(vec![
+            KeyValuePair::new("A", "1"),
+            KeyValuePair::new("B", "2"),
+        ]);
         web.command = Some(vec!["old".into()]);
         let td = TaskDefinition {
             family: Some("f".into()),
@@ -468,7 +482,10 @@ mod tests {
             container_overrides: Some(vec![ContainerOverride {
                 name: Some("web".into()),
                 command: Some(vec!["new".into()]),
-                environment: Some(vec![KeyValuePair::new("B", "3"), KeyValuePair::new("C", "4")]),
+                environment: Some(vec![
+                    KeyValuePair::new("B", "3"),
+                    KeyValuePair::new("C", "4"),
+                ]),
                 ..Default::default()
             }]),
             memory: Some("1024".into()),

@@ -191,7 +191,10 @@ impl Supervisor {
                 .iter()
                 .map(|p| (p.container_port, p.protocol.clone()))
                 .collect(),
-            hostname: format!("ip-{}", &self.plan.task_id[..8.min(self.plan.task_id.len())]),
+            hostname: format!(
+                "ip-{}",
+                &self.plan.task_id[..8.min(self.plan.task_id.len())]
+            ),
         };
         let info = self
             .rt
@@ -254,7 +257,14 @@ impl Supervisor {
         // Create every container up front; volumesFrom sources first.
         for i in creation_order(&self.plan) {
             let c = &self.plan.containers[i];
-            let spec = container_spec(&self.plan, c, &envs[i], &images[i], &self.infra, &self.labels());
+            let spec = container_spec(
+                &self.plan,
+                c,
+                &envs[i],
+                &images[i],
+                &self.infra,
+                &self.labels(),
+            );
             if let Err(e) = self.rt.create_container(&spec).await {
                 let reason = format!("CannotCreateContainerError: {e}");
                 self.send(vec![TaskUpdate::Container {
@@ -292,7 +302,8 @@ impl Supervisor {
                         return DepState::Fail(format!(
                             "CannotStartContainerError: dependency container {} exited with code {} and the condition is SUCCESS",
                             d.container,
-                            dep.exit_code.map_or("unknown".to_string(), |c| c.to_string())
+                            dep.exit_code
+                                .map_or("unknown".to_string(), |c| c.to_string())
                         ));
                     }
                     stopped
@@ -345,7 +356,8 @@ impl Supervisor {
                     }
                     DepState::Ready => {
                         progressed = true;
-                        let name = container_name(&self.plan.task_id, &self.plan.containers[i].name);
+                        let name =
+                            container_name(&self.plan.task_id, &self.plan.containers[i].name);
                         match self.rt.start_container(&name).await {
                             Ok(()) => {
                                 self.cs[i].status = ContainerStatus::Running;
@@ -376,7 +388,12 @@ impl Supervisor {
         }
     }
 
-    fn never_ran(&mut self, i: usize, exit_code: Option<i32>, reason: String) -> Result<(), StopReq> {
+    fn never_ran(
+        &mut self,
+        i: usize,
+        exit_code: Option<i32>,
+        reason: String,
+    ) -> Result<(), StopReq> {
         let c = &mut self.cs[i];
         c.status = ContainerStatus::Stopped;
         c.exit_code = exit_code;
@@ -448,9 +465,13 @@ impl Supervisor {
                 match kind {
                     EventKind::Died => self.on_exit(i).await,
                     EventKind::Health(h) => {
-                        if self.cs[i].health != h && self.plan.containers[i].health_check.is_some() {
+                        if self.cs[i].health != h && self.plan.containers[i].health_check.is_some()
+                        {
                             self.cs[i].health = h;
-                            self.send(vec![TaskUpdate::Health { container, health: h }]);
+                            self.send(vec![TaskUpdate::Health {
+                                container,
+                                health: h,
+                            }]);
                         }
                         None
                     }
@@ -460,7 +481,8 @@ impl Supervisor {
             Control::Resync => {
                 for i in 0..self.cs.len() {
                     if self.cs[i].status == ContainerStatus::Running {
-                        let name = container_name(&self.plan.task_id, &self.plan.containers[i].name);
+                        let name =
+                            container_name(&self.plan.task_id, &self.plan.containers[i].name);
                         if let Ok(st) = self.rt.inspect_container(&name).await {
                             if st.as_ref().is_none_or(|s| !s.running) {
                                 if let Some(stop) = self.on_exit(i).await {
@@ -491,7 +513,10 @@ impl Supervisor {
                 Some("OutOfMemoryError: Container killed due to memory usage".to_string()),
             ),
             Some(s) => (s.exit_code, None),
-            None => (None, Some("The container was removed outside of fargate-local".to_string())),
+            None => (
+                None,
+                Some("The container was removed outside of fargate-local".to_string()),
+            ),
         };
         self.cs[i].status = ContainerStatus::Stopped;
         self.cs[i].exit_code = exit_code;
@@ -537,7 +562,10 @@ impl Supervisor {
             }
         }
         if stopping {
-            return Some(StopReq::new(StopCode::UserInitiated, "Task stopped by user"));
+            return Some(StopReq::new(
+                StopCode::UserInitiated,
+                "Task stopped by user",
+            ));
         }
         if !infra_alive || (missing && last_status >= TaskStatus::Running) {
             for i in 0..self.cs.len() {
@@ -547,7 +575,9 @@ impl Supervisor {
                         container: self.plan.containers[i].name.clone(),
                         status: ContainerStatus::Stopped,
                         exit_code: None,
-                        reason: Some("The container disappeared while fargate-local was not running".into()),
+                        reason: Some(
+                            "The container disappeared while fargate-local was not running".into(),
+                        ),
                     }]);
                 }
             }
@@ -564,7 +594,9 @@ impl Supervisor {
         }
         // Report health as found, and exits that happened while we were away.
         for i in 0..self.cs.len() {
-            if self.plan.containers[i].health_check.is_some() && self.cs[i].status == ContainerStatus::Running {
+            if self.plan.containers[i].health_check.is_some()
+                && self.cs[i].status == ContainerStatus::Running
+            {
                 self.send(vec![TaskUpdate::Health {
                     container: self.plan.containers[i].name.clone(),
                     health: self.cs[i].health,
@@ -591,15 +623,18 @@ impl Supervisor {
 
         for wave in self.plan.stop_waves() {
             let idx: Vec<usize> = wave.iter().filter_map(|n| self.index(n)).collect();
-            let stops = idx.iter().filter(|&&i| self.cs[i].status == ContainerStatus::Running).map(|&i| {
-                let rt = self.rt.clone();
-                let name = container_name(&self.plan.task_id, &self.plan.containers[i].name);
-                let timeout = self.plan.containers[i].stop_timeout_secs;
-                async move {
-                    let _ = rt.stop_container(&name, timeout).await;
-                    (i, rt.inspect_container(&name).await.ok().flatten())
-                }
-            });
+            let stops = idx
+                .iter()
+                .filter(|&&i| self.cs[i].status == ContainerStatus::Running)
+                .map(|&i| {
+                    let rt = self.rt.clone();
+                    let name = container_name(&self.plan.task_id, &self.plan.containers[i].name);
+                    let timeout = self.plan.containers[i].stop_timeout_secs;
+                    async move {
+                        let _ = rt.stop_container(&name, timeout).await;
+                        (i, rt.inspect_container(&name).await.ok().flatten())
+                    }
+                });
             for (i, state) in futures_util::future::join_all(stops).await {
                 self.cs[i].status = ContainerStatus::Stopped;
                 let exit_code = state.as_ref().and_then(|s| s.exit_code);
@@ -663,7 +698,10 @@ impl Supervisor {
             tracing::warn!(container = %self.infra, error = %e, "could not remove infrastructure container");
         }
         for v in &self.plan.volumes {
-            let _ = self.rt.remove_volume(&volume_name(&self.plan.task_id, v)).await;
+            let _ = self
+                .rt
+                .remove_volume(&volume_name(&self.plan.task_id, v))
+                .await;
         }
         self.set_status(TaskStatus::Stopped);
     }
@@ -712,7 +750,10 @@ pub fn container_spec(
     labels.insert("com.amazonaws.ecs.cluster".into(), plan.cluster_arn.clone());
     labels.insert("com.amazonaws.ecs.container-name".into(), c.name.clone());
     labels.insert("com.amazonaws.ecs.task-arn".into(), plan.task_arn.clone());
-    labels.insert("com.amazonaws.ecs.task-definition-family".into(), plan.family.clone());
+    labels.insert(
+        "com.amazonaws.ecs.task-definition-family".into(),
+        plan.family.clone(),
+    );
     labels.insert(
         "com.amazonaws.ecs.task-definition-version".into(),
         plan.revision.to_string(),
@@ -756,9 +797,7 @@ pub fn container_spec(
             .map(|(src, ro)| (container_name(&plan.task_id, src), *ro))
             .collect(),
         cpu_shares: c.cpu_units.filter(|u| *u > 0).map(|u| i64::from(u.max(2))),
-        nano_cpus: plan
-            .cpu_units
-            .map(|u| i64::from(u) * 1_000_000_000 / 1024),
+        nano_cpus: plan.cpu_units.map(|u| i64::from(u) * 1_000_000_000 / 1024),
         memory_bytes: memory_mib.map(|m| i64::from(m) * 1024 * 1024),
         memory_reservation_bytes: c.memory_reservation_mib.map(|m| i64::from(m) * 1024 * 1024),
         tty: c.pseudo_terminal,

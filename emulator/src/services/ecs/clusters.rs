@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::model::{CapacityProviderStrategyItem, Cluster, ClusterSetting, Failure, KeyValuePair, Tag};
+use super::model::{
+    CapacityProviderStrategyItem, Cluster, ClusterSetting, Failure, KeyValuePair, Tag,
+};
 use super::validation::{check_tags, valid_name};
 use super::{Caller, Ecs, EcsError, RegionState, Result, paginate};
 use crate::domain::arn;
@@ -262,8 +264,15 @@ impl Ecs {
         out
     }
 
-    pub fn create_cluster(&self, caller: &Caller, req: CreateClusterRequest) -> Result<ClusterResponse> {
-        let name = req.cluster_name.clone().unwrap_or_else(|| "default".to_string());
+    pub fn create_cluster(
+        &self,
+        caller: &Caller,
+        req: CreateClusterRequest,
+    ) -> Result<ClusterResponse> {
+        let name = req
+            .cluster_name
+            .clone()
+            .unwrap_or_else(|| "default".to_string());
         if !valid_name(&name) {
             return Err(EcsError::invalid(
                 "Cluster name can have at most 255 characters, and can contain letters (uppercase and lowercase), numbers, underscores and hyphens.",
@@ -274,7 +283,10 @@ impl Ecs {
         let settings = req.settings.clone().unwrap_or_default();
         check_settings(&settings)?;
         let providers = req.capacity_providers.clone().unwrap_or_default();
-        let strategy = req.default_capacity_provider_strategy.clone().unwrap_or_default();
+        let strategy = req
+            .default_capacity_provider_strategy
+            .clone()
+            .unwrap_or_default();
         check_capacity_providers(&providers, &strategy)?;
 
         let mut st = self.lock();
@@ -303,7 +315,8 @@ impl Ecs {
         };
         cluster.settings = Some(std::mem::take(&mut all_settings));
         merge_settings(&mut cluster, &settings);
-        self.store().write(vec![Self::cluster_op(&caller.region, &cluster)])?;
+        self.store()
+            .write(vec![Self::cluster_op(&caller.region, &cluster)])?;
         let out = Self::full_cluster(region, &cluster);
         region.clusters.insert(name, cluster);
         Ok(ClusterResponse { cluster: out })
@@ -316,7 +329,15 @@ impl Ecs {
     ) -> Result<DescribeClustersResponse> {
         let include = req.include.unwrap_or_default();
         for i in &include {
-            if !["ATTACHMENTS", "CONFIGURATIONS", "SETTINGS", "STATISTICS", "TAGS"].contains(&i.as_str()) {
+            if ![
+                "ATTACHMENTS",
+                "CONFIGURATIONS",
+                "SETTINGS",
+                "STATISTICS",
+                "TAGS",
+            ]
+            .contains(&i.as_str())
+            {
                 return Err(EcsError::invalid(format!("Invalid include value: {i}")));
             }
         }
@@ -345,7 +366,11 @@ impl Ecs {
         Ok(DescribeClustersResponse { clusters, failures })
     }
 
-    pub fn list_clusters(&self, caller: &Caller, req: ListClustersRequest) -> Result<ListClustersResponse> {
+    pub fn list_clusters(
+        &self,
+        caller: &Caller,
+        req: ListClustersRequest,
+    ) -> Result<ListClustersResponse> {
         let mut st = self.lock();
         let region = st.region(&caller.region);
         let arns: Vec<String> = region
@@ -362,7 +387,11 @@ impl Ecs {
         })
     }
 
-    pub fn delete_cluster(&self, caller: &Caller, req: DeleteClusterRequest) -> Result<ClusterResponse> {
+    pub fn delete_cluster(
+        &self,
+        caller: &Caller,
+        req: DeleteClusterRequest,
+    ) -> Result<ClusterResponse> {
         let reference = req
             .cluster
             .ok_or_else(|| EcsError::invalid("cluster must not be null."))?;
@@ -386,7 +415,8 @@ impl Ecs {
         }
         let mut deleted = cluster;
         deleted.status = Some("INACTIVE".into());
-        self.store().write(vec![Self::cluster_op(&caller.region, &deleted)])?;
+        self.store()
+            .write(vec![Self::cluster_op(&caller.region, &deleted)])?;
         let out = Self::full_cluster(region, &deleted);
         region
             .clusters
@@ -405,13 +435,18 @@ impl Ecs {
         let region = st.region(&caller.region);
         let mut cluster = region.active_cluster(&reference)?.clone();
         f(&mut cluster)?;
-        self.store().write(vec![Self::cluster_op(&caller.region, &cluster)])?;
+        self.store()
+            .write(vec![Self::cluster_op(&caller.region, &cluster)])?;
         let out = Self::full_cluster(region, &cluster);
         *region.active_cluster_mut(&reference)? = cluster;
         Ok(ClusterResponse { cluster: out })
     }
 
-    pub fn update_cluster(&self, caller: &Caller, req: UpdateClusterRequest) -> Result<ClusterResponse> {
+    pub fn update_cluster(
+        &self,
+        caller: &Caller,
+        req: UpdateClusterRequest,
+    ) -> Result<ClusterResponse> {
         let settings = req.settings.unwrap_or_default();
         check_settings(&settings)?;
         self.mutate_cluster(caller, req.cluster, |c| {
@@ -449,9 +484,9 @@ impl Ecs {
         let providers = req
             .capacity_providers
             .ok_or_else(|| EcsError::invalid("capacityProviders must not be null."))?;
-        let strategy = req
-            .default_capacity_provider_strategy
-            .ok_or_else(|| EcsError::invalid("defaultCapacityProviderStrategy must not be null."))?;
+        let strategy = req.default_capacity_provider_strategy.ok_or_else(|| {
+            EcsError::invalid("defaultCapacityProviderStrategy must not be null.")
+        })?;
         check_capacity_providers(&providers, &strategy)?;
         self.mutate_cluster(caller, req.cluster, |c| {
             c.capacity_providers = Some(providers);
@@ -476,7 +511,8 @@ impl Ecs {
             .ok_or(EcsError::ClusterNotFound)?;
         let mut updated = cluster.clone();
         f(updated.tags.get_or_insert_with(Vec::new));
-        self.store().write(vec![Op::from(Self::cluster_op(&caller.region, &updated))])?;
+        self.store()
+            .write(vec![Op::from(Self::cluster_op(&caller.region, &updated))])?;
         *cluster = updated;
         Ok(())
     }

@@ -143,7 +143,10 @@ impl Ecs {
         }
         for (_, t) in store.load::<TaskRecord>(KIND_TASK)? {
             let region = t.plan.region.clone();
-            state.region(&region).tasks.insert(t.plan.task_id.clone(), t);
+            state
+                .region(&region)
+                .tasks
+                .insert(t.plan.task_id.clone(), t);
         }
         for (key, s) in store.load::<Setting>(KIND_SETTING)? {
             let mut parts = key.splitn(3, '/');
@@ -303,8 +306,9 @@ pub fn paginate<T: Clone>(
         }
     };
     let page: Vec<T> = items.iter().skip(start).take(max).cloned().collect();
-    let next = (start + page.len() < items.len())
-        .then(|| base64::engine::general_purpose::STANDARD.encode(format!("fl1:{}", start + page.len())));
+    let next = (start + page.len() < items.len()).then(|| {
+        base64::engine::general_purpose::STANDARD.encode(format!("fl1:{}", start + page.len()))
+    });
     Ok((page, next))
 }
 

@@ -55,18 +55,32 @@ pub struct SettingResponse {
 const SETTINGS: [(&str, &str, &[&str]); 11] = [
     ("serviceLongArnFormat", "enabled", &["enabled", "disabled"]),
     ("taskLongArnFormat", "enabled", &["enabled", "disabled"]),
-    ("containerInstanceLongArnFormat", "enabled", &["enabled", "disabled"]),
+    (
+        "containerInstanceLongArnFormat",
+        "enabled",
+        &["enabled", "disabled"],
+    ),
     ("awsvpcTrunking", "disabled", &["enabled", "disabled"]),
-    ("containerInsights", "disabled", &["enabled", "disabled", "enhanced"]),
+    (
+        "containerInsights",
+        "disabled",
+        &["enabled", "disabled", "enhanced"],
+    ),
     ("fargateFIPSMode", "disabled", &["enabled", "disabled"]),
     ("tagResourceAuthorization", "on", &["on", "off"]),
     ("fargateTaskRetirementWaitPeriod", "7", &["0", "7", "14"]),
     ("guardDutyActivate", "off", &["on", "off"]),
-    ("defaultLogDriverMode", "non-blocking", &["blocking", "non-blocking"]),
+    (
+        "defaultLogDriverMode",
+        "non-blocking",
+        &["blocking", "non-blocking"],
+    ),
     ("fargateEventWindows", "disabled", &["enabled", "disabled"]),
 ];
 
-fn setting_spec(name: &str) -> Result<&'static (&'static str, &'static str, &'static [&'static str])> {
+fn setting_spec(
+    name: &str,
+) -> Result<&'static (&'static str, &'static str, &'static [&'static str])> {
     SETTINGS
         .iter()
         .find(|(n, _, _)| *n == name)
@@ -237,19 +251,31 @@ impl Ecs {
                 _ => None,
             };
             if let Some(s) = setting {
-                if req.value.as_deref().is_none_or(|v| s.value.as_deref() == Some(v)) {
+                if req
+                    .value
+                    .as_deref()
+                    .is_none_or(|v| s.value.as_deref() == Some(v))
+                {
                     out.push(s);
                 }
             }
         }
-        let (settings, next_token) = paginate(&out, req.next_token.as_deref(), req.max_results, 10)?;
+        let (settings, next_token) =
+            paginate(&out, req.next_token.as_deref(), req.max_results, 10)?;
         Ok(ListAccountSettingsResponse {
             settings,
             next_token,
         })
     }
 
-    fn put_setting(&self, caller: &Caller, key_principal: String, shown: String, name: String, value: String) -> Result<SettingResponse> {
+    fn put_setting(
+        &self,
+        caller: &Caller,
+        key_principal: String,
+        shown: String,
+        name: String,
+        value: String,
+    ) -> Result<SettingResponse> {
         check_setting(&name, &value)?;
         let setting = Setting {
             name: Some(name.clone()),
@@ -259,34 +285,70 @@ impl Ecs {
         };
         let mut st = self.lock();
         let region = st.region(&caller.region);
-        self.store()
-            .write(vec![Self::setting_op(&caller.region, &key_principal, &setting)])?;
-        region.settings.insert((key_principal, name), setting.clone());
+        self.store().write(vec![Self::setting_op(
+            &caller.region,
+            &key_principal,
+            &setting,
+        )])?;
+        region
+            .settings
+            .insert((key_principal, name), setting.clone());
         Ok(SettingResponse { setting })
     }
 
-    pub fn put_account_setting(&self, caller: &Caller, req: PutAccountSettingRequest) -> Result<SettingResponse> {
-        let name = req.name.ok_or_else(|| EcsError::invalid("name must not be null."))?;
-        let value = req.value.ok_or_else(|| EcsError::invalid("value must not be null."))?;
+    pub fn put_account_setting(
+        &self,
+        caller: &Caller,
+        req: PutAccountSettingRequest,
+    ) -> Result<SettingResponse> {
+        let name = req
+            .name
+            .ok_or_else(|| EcsError::invalid("name must not be null."))?;
+        let value = req
+            .value
+            .ok_or_else(|| EcsError::invalid("value must not be null."))?;
         let principal = Self::principal(caller, req.principal_arn);
         self.put_setting(caller, principal.clone(), principal, name, value)
     }
 
-    pub fn put_account_setting_default(&self, caller: &Caller, req: PutAccountSettingRequest) -> Result<SettingResponse> {
-        let name = req.name.ok_or_else(|| EcsError::invalid("name must not be null."))?;
-        let value = req.value.ok_or_else(|| EcsError::invalid("value must not be null."))?;
-        self.put_setting(caller, String::new(), caller.scope().iam_root(), name, value)
+    pub fn put_account_setting_default(
+        &self,
+        caller: &Caller,
+        req: PutAccountSettingRequest,
+    ) -> Result<SettingResponse> {
+        let name = req
+            .name
+            .ok_or_else(|| EcsError::invalid("name must not be null."))?;
+        let value = req
+            .value
+            .ok_or_else(|| EcsError::invalid("value must not be null."))?;
+        self.put_setting(
+            caller,
+            String::new(),
+            caller.scope().iam_root(),
+            name,
+            value,
+        )
     }
 
-    pub fn delete_account_setting(&self, caller: &Caller, req: DeleteAccountSettingRequest) -> Result<SettingResponse> {
-        let name = req.name.ok_or_else(|| EcsError::invalid("name must not be null."))?;
+    pub fn delete_account_setting(
+        &self,
+        caller: &Caller,
+        req: DeleteAccountSettingRequest,
+    ) -> Result<SettingResponse> {
+        let name = req
+            .name
+            .ok_or_else(|| EcsError::invalid("name must not be null."))?;
         let (_, default, _) = setting_spec(&name)?;
         let principal = Self::principal(caller, req.principal_arn);
         let mut st = self.lock();
         let region = st.region(&caller.region);
         let removed = region.settings.remove(&(principal.clone(), name.clone()));
-        self.store()
-            .write(vec![Self::setting_delete_op(&caller.region, &principal, &name)])?;
+        self.store().write(vec![Self::setting_delete_op(
+            &caller.region,
+            &principal,
+            &name,
+        )])?;
         let setting = removed.unwrap_or(Setting {
             name: Some(name),
             value: Some(default.to_string()),
@@ -298,10 +360,17 @@ impl Ecs {
 
     // ------------------------------------------------------------ tags
 
-    fn with_tags(&self, caller: &Caller, resource_arn: &str, f: impl FnOnce(&mut Vec<Tag>)) -> Result<()> {
+    fn with_tags(
+        &self,
+        caller: &Caller,
+        resource_arn: &str,
+        f: impl FnOnce(&mut Vec<Tag>),
+    ) -> Result<()> {
         match resource(resource_arn)? {
             Resource::Cluster(name) => self.set_cluster_tags(caller, name, f),
-            Resource::TaskDefinition(family, rev) => self.set_task_definition_tags(caller, family, rev, f),
+            Resource::TaskDefinition(family, rev) => {
+                self.set_task_definition_tags(caller, family, rev, f)
+            }
             Resource::Task(id) => self.set_task_tags(caller, id, f),
             Resource::Service(cluster, name) => self.set_service_tags(caller, cluster, name, f),
             Resource::CapacityProvider => Err(EcsError::invalid(
@@ -314,7 +383,9 @@ impl Ecs {
         let arn = req
             .resource_arn
             .ok_or_else(|| EcsError::invalid("resourceArn must not be null."))?;
-        let tags = req.tags.ok_or_else(|| EcsError::invalid("tags must not be null."))?;
+        let tags = req
+            .tags
+            .ok_or_else(|| EcsError::invalid("tags must not be null."))?;
         check_tags(&tags)?;
         let mut result = Ok(());
         self.with_tags(caller, &arn, |existing| {
@@ -439,7 +510,9 @@ impl Ecs {
             .container_instances
             .ok_or_else(|| EcsError::invalid("containerInstances must not be null."))?;
         if refs.len() > 100 {
-            return Err(EcsError::invalid("containerInstances can have at most 100 items."));
+            return Err(EcsError::invalid(
+                "containerInstances can have at most 100 items.",
+            ));
         }
         let mut st = self.lock();
         let cluster = st
@@ -475,6 +548,8 @@ impl Ecs {
         _name: &str,
         _f: impl FnOnce(&mut Vec<Tag>),
     ) -> Result<()> {
-        Err(EcsError::ResourceNotFound("The specified resource could not be found.".into()))
+        Err(EcsError::ResourceNotFound(
+            "The specified resource could not be found.".into(),
+        ))
     }
 }

@@ -98,7 +98,10 @@ fn requires_attributes(td: &TaskDefinition) -> Vec<Attribute> {
     if td.task_role_arn.is_some() {
         names.push("com.amazonaws.ecs.capability.task-iam-role");
     }
-    if containers.iter().any(|c| c.depends_on.as_ref().is_some_and(|d| !d.is_empty())) {
+    if containers
+        .iter()
+        .any(|c| c.depends_on.as_ref().is_some_and(|d| !d.is_empty()))
+    {
         names.push("ecs.capability.container-ordering");
     }
     if containers.iter().any(|c| c.health_check.is_some()) {
@@ -114,14 +117,23 @@ fn requires_attributes(td: &TaskDefinition) -> Vec<Attribute> {
         names.push("ecs.capability.execution-role-awslogs");
         names.push("com.amazonaws.ecs.capability.docker-remote-api.1.19");
     }
-    if containers.iter().any(|c| is_ecr_image(c.image.as_deref().unwrap_or(""))) {
+    if containers
+        .iter()
+        .any(|c| is_ecr_image(c.image.as_deref().unwrap_or("")))
+    {
         names.push("com.amazonaws.ecs.capability.ecr-auth");
         names.push("ecs.capability.execution-role-ecr-pull");
     }
-    if containers.iter().any(|c| c.environment_files.as_ref().is_some_and(|f| !f.is_empty())) {
+    if containers
+        .iter()
+        .any(|c| c.environment_files.as_ref().is_some_and(|f| !f.is_empty()))
+    {
         names.push("ecs.capability.env-files.s3");
     }
-    if containers.iter().any(|c| c.firelens_configuration.is_some()) {
+    if containers
+        .iter()
+        .any(|c| c.firelens_configuration.is_some())
+    {
         names.push("ecs.capability.firelens.fluentbit");
         names.push("com.amazonaws.ecs.capability.logging-driver.awsfirelens");
     }
@@ -215,7 +227,11 @@ impl Ecs {
         };
         self.store()
             .write(vec![Self::task_definition_op(&caller.region, &record)])?;
-        region.families.entry(family).or_default().insert(revision, record);
+        region
+            .families
+            .entry(family)
+            .or_default()
+            .insert(revision, record);
         Ok(TaskDefinitionResponse {
             task_definition: td,
             tags: Some(tags),
@@ -298,7 +314,9 @@ impl Ecs {
                     .is_none_or(|p| f.starts_with(p))
             })
             .filter(|(_, revs)| {
-                let active = revs.values().any(|r| r.td.status.as_deref() == Some("ACTIVE"));
+                let active = revs
+                    .values()
+                    .any(|r| r.td.status.as_deref() == Some("ACTIVE"));
                 match status.as_str() {
                     "ACTIVE" => active,
                     "INACTIVE" => !active,
@@ -424,7 +442,9 @@ impl Ecs {
             .families
             .get_mut(family)
             .and_then(|r| r.get_mut(&revision))
-            .ok_or_else(|| EcsError::ResourceNotFound("The specified resource could not be found.".into()))?;
+            .ok_or_else(|| {
+                EcsError::ResourceNotFound("The specified resource could not be found.".into())
+            })?;
         let mut updated = record.clone();
         f(&mut updated.tags);
         self.store()

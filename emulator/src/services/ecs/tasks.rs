@@ -135,7 +135,9 @@ fn check_network(nc: &Option<NetworkConfiguration>) -> Result<NetworkConfigurati
         return Err(EcsError::invalid("subnets can have at most 16 items."));
     }
     if vpc.security_groups.as_ref().is_some_and(|s| s.len() > 5) {
-        return Err(EcsError::invalid("securityGroups can have at most 5 items."));
+        return Err(EcsError::invalid(
+            "securityGroups can have at most 5 items.",
+        ));
     }
     if let Some(ip) = &vpc.assign_public_ip {
         if ip != "ENABLED" && ip != "DISABLED" {
@@ -163,13 +165,28 @@ fn check_overrides(ov: &TaskOverride, container_names: &[String]) -> Result<()> 
         }
         for kv in co.environment.iter().flatten() {
             if kv.name.as_deref().unwrap_or("").trim().is_empty() {
-                return Err(EcsError::client("Environment variable name cannot be null or blank."));
+                return Err(EcsError::client(
+                    "Environment variable name cannot be null or blank.",
+                ));
             }
         }
     }
     if ov.cpu.is_some() || ov.memory.is_some() {
-        let cpu = ov.cpu.as_deref().map(|c| parse_cpu(c).ok_or_else(|| EcsError::client("Invalid 'cpu' setting for task."))).transpose()?;
-        let mem = ov.memory.as_deref().map(|m| parse_memory(m).ok_or_else(|| EcsError::client("Invalid 'memory' setting for task."))).transpose()?;
+        let cpu = ov
+            .cpu
+            .as_deref()
+            .map(|c| {
+                parse_cpu(c).ok_or_else(|| EcsError::client("Invalid 'cpu' setting for task."))
+            })
+            .transpose()?;
+        let mem = ov
+            .memory
+            .as_deref()
+            .map(|m| {
+                parse_memory(m)
+                    .ok_or_else(|| EcsError::client("Invalid 'memory' setting for task."))
+            })
+            .transpose()?;
         let _ = (cpu, mem);
     }
     if let Some(e) = &ov.ephemeral_storage {
@@ -233,7 +250,10 @@ impl Ecs {
                 (Some(other), _) if !["EC2", "EXTERNAL", "MANAGED_INSTANCES"].contains(&other) => {
                     return Err(EcsError::invalid(format!("Invalid launch type: {other}")));
                 }
-                (Some(_), _) => (None, Some("No Container Instances were found in your cluster.")),
+                (Some(_), _) => (
+                    None,
+                    Some("No Container Instances were found in your cluster."),
+                ),
                 (None, Some(strategy)) => {
                     let associated = cluster.capacity_providers.clone().unwrap_or_default();
                     for item in &strategy {
@@ -253,7 +273,10 @@ impl Ecs {
                         .map(|i| i.capacity_provider.clone());
                     (chosen, None)
                 }
-                (None, None) => (None, Some("No Container Instances were found in your cluster.")),
+                (None, None) => (
+                    None,
+                    Some("No Container Instances were found in your cluster."),
+                ),
             }
         };
         if let Some(reason) = launch_failure {
@@ -333,7 +356,9 @@ impl Ecs {
         }
         let td = &record.td;
         if !td.compatibilities.iter().flatten().any(|c| c == "FARGATE") {
-            return Err(EcsError::invalid("Task definition does not support launch_type FARGATE."));
+            return Err(EcsError::invalid(
+                "Task definition does not support launch_type FARGATE.",
+            ));
         }
         launch.network = check_network(&network)?;
         let names: Vec<String> = td
@@ -344,7 +369,12 @@ impl Ecs {
             .collect();
         if let Some(ov) = &launch.overrides {
             check_overrides(ov, &names)?;
-            let cpu = ov.cpu.as_deref().or(td.cpu.as_deref()).and_then(parse_cpu).unwrap_or(0);
+            let cpu = ov
+                .cpu
+                .as_deref()
+                .or(td.cpu.as_deref())
+                .and_then(parse_cpu)
+                .unwrap_or(0);
             let mem = ov
                 .memory
                 .as_deref()
@@ -439,7 +469,9 @@ impl Ecs {
                 .collect();
             let mut overrides = launch.overrides.clone().unwrap_or_default();
             overrides.container_overrides = Some(container_overrides);
-            overrides.inference_accelerator_overrides.get_or_insert_with(Vec::new);
+            overrides
+                .inference_accelerator_overrides
+                .get_or_insert_with(Vec::new);
             let storage = launch
                 .overrides
                 .as_ref()
@@ -571,7 +603,11 @@ impl Ecs {
         Ok(StopTaskResponse { task })
     }
 
-    pub fn describe_tasks(&self, caller: &Caller, req: DescribeTasksRequest) -> Result<DescribeTasksResponse> {
+    pub fn describe_tasks(
+        &self,
+        caller: &Caller,
+        req: DescribeTasksRequest,
+    ) -> Result<DescribeTasksResponse> {
         let refs = req
             .tasks
             .ok_or_else(|| EcsError::invalid("tasks must not be null."))?;
@@ -626,7 +662,9 @@ impl Ecs {
         }
         let desired = req.desired_status.unwrap_or_else(|| "RUNNING".into());
         if !["RUNNING", "PENDING", "STOPPED"].contains(&desired.as_str()) {
-            return Err(EcsError::invalid(format!("Invalid desiredStatus: {desired}")));
+            return Err(EcsError::invalid(format!(
+                "Invalid desiredStatus: {desired}"
+            )));
         }
         let cluster_ref = req.cluster.unwrap_or_else(|| "default".into());
         let mut st = self.lock();
@@ -683,11 +721,17 @@ impl Ecs {
     /// Applies the runtime's reports to a task; bumps `version` once per
     /// batch that changed anything.
     pub fn apply_updates(&self, task_arn: &str, updates: Vec<TaskUpdate>) {
-        let Some(tref) = arn::task_ref(task_arn) else { return };
-        let region_name = arn::parse(task_arn).map(|a| a.region.to_string()).unwrap_or_default();
+        let Some(tref) = arn::task_ref(task_arn) else {
+            return;
+        };
+        let region_name = arn::parse(task_arn)
+            .map(|a| a.region.to_string())
+            .unwrap_or_default();
         let mut st = self.lock();
         let region = st.region(&region_name);
-        let Some(rec) = region.tasks.get_mut(tref.id) else { return };
+        let Some(rec) = region.tasks.get_mut(tref.id) else {
+            return;
+        };
         let before = rec.task.clone();
         let logs_before = rec.last_logs.len();
         for u in updates {
@@ -762,13 +806,17 @@ impl Ecs {
     }
 
     /// Writes a task's tags (TagResource / UntagResource).
-    pub(crate) fn set_task_tags(&self, caller: &Caller, task_id: &str, f: impl FnOnce(&mut Vec<Tag>)) -> Result<()> {
+    pub(crate) fn set_task_tags(
+        &self,
+        caller: &Caller,
+        task_id: &str,
+        f: impl FnOnce(&mut Vec<Tag>),
+    ) -> Result<()> {
         let mut st = self.lock();
         let region = st.region(&caller.region);
-        let rec = region
-            .tasks
-            .get_mut(task_id)
-            .ok_or_else(|| EcsError::ResourceNotFound("The specified task could not be found.".into()))?;
+        let rec = region.tasks.get_mut(task_id).ok_or_else(|| {
+            EcsError::ResourceNotFound("The specified task could not be found.".into())
+        })?;
         f(rec.task.tags.get_or_insert_with(Vec::new));
         self.store().write(vec![Self::task_op(rec)])?;
         Ok(())
@@ -843,7 +891,11 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
                 _ => {}
             }
         }
-        TaskUpdate::Provisioned { ip, mac, host_ports } => {
+        TaskUpdate::Provisioned {
+            ip,
+            mac,
+            host_ports,
+        } => {
             if task.last_status.as_deref() == Some("PROVISIONING") {
                 task.last_status = Some(TaskStatus::Pending.as_str().into());
             }
@@ -885,9 +937,9 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
                     .iter()
                     .filter(|p| p.container == name)
                     .filter_map(|p| {
-                        let hp = host_ports
-                            .iter()
-                            .find(|h| h.container_port == p.container_port && h.protocol == p.protocol)?;
+                        let hp = host_ports.iter().find(|h| {
+                            h.container_port == p.container_port && h.protocol == p.protocol
+                        })?;
                         Some(NetworkBinding {
                             bind_ip: Some(hp.host_ip.clone()),
                             container_port: Some(i32::from(p.container_port)),
@@ -916,16 +968,16 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
             exit_code,
             reason,
         } => {
-            let runtime_id = rec
-                .plan
-                .container(&container)
-                .map(|c| c.runtime_id.clone());
+            let runtime_id = rec.plan.container(&container).map(|c| c.runtime_id.clone());
             if let Some(c) = container_mut(task, &container) {
-                if c.last_status.as_deref() == Some("STOPPED") && status != ContainerStatus::Stopped {
+                if c.last_status.as_deref() == Some("STOPPED") && status != ContainerStatus::Stopped
+                {
                     return;
                 }
                 c.last_status = Some(status.as_str().into());
-                if status != ContainerStatus::Pending && reason.as_deref().is_none_or(|r| !r.starts_with("Cannot")) {
+                if status != ContainerStatus::Pending
+                    && reason.as_deref().is_none_or(|r| !r.starts_with("Cannot"))
+                {
                     c.runtime_id = runtime_id;
                 }
                 if exit_code.is_some() {

@@ -53,7 +53,8 @@ pub fn check_tags(tags: &[Tag]) -> Result<()> {
 
 /// The valid Fargate (cpu units, memory MiB) pairs.
 pub fn fargate_pair_valid(cpu: u32, memory: u32) -> bool {
-    let range = |lo: u32, hi: u32, step: u32| memory >= lo && memory <= hi && (memory - lo) % step == 0;
+    let range =
+        |lo: u32, hi: u32, step: u32| memory >= lo && memory <= hi && (memory - lo) % step == 0;
     match cpu {
         256 => [512, 1024, 2048].contains(&memory),
         512 => range(1024, 4096, 1024),
@@ -86,7 +87,9 @@ fn check_container(c: &ContainerDefinition, awsvpc: bool, fargate: bool) -> Resu
         return Err(client("Container.image should not be null or empty."));
     }
     if c.cpu.is_some_and(|v| v < 0) {
-        return Err(client(format!("Invalid 'cpu' setting for container '{name}'.")));
+        return Err(client(format!(
+            "Invalid 'cpu' setting for container '{name}'."
+        )));
     }
     if c.memory.is_some_and(|v| v < 6) {
         return Err(client(format!(
@@ -103,7 +106,9 @@ fn check_container(c: &ContainerDefinition, awsvpc: bool, fargate: bool) -> Resu
     for pm in c.port_mappings.iter().flatten() {
         let port = pm.container_port.unwrap_or(0);
         if pm.container_port_range.is_none() && !(1..=65535).contains(&port) {
-            return Err(client(format!("Invalid 'containerPort' setting for container '{name}'.")));
+            return Err(client(format!(
+                "Invalid 'containerPort' setting for container '{name}'."
+            )));
         }
         if let Some(p) = pm.protocol.as_deref() {
             if p != "tcp" && p != "udp" {
@@ -137,7 +142,10 @@ fn check_container(c: &ContainerDefinition, awsvpc: bool, fargate: bool) -> Resu
             "Fargate does not support privileged containers. Remove the privileged parameter and try again.",
         ));
     }
-    for (what, v) in [("startTimeout", c.start_timeout), ("stopTimeout", c.stop_timeout)] {
+    for (what, v) in [
+        ("startTimeout", c.start_timeout),
+        ("stopTimeout", c.stop_timeout),
+    ] {
         if let Some(v) = v {
             if fargate && !(2..=120).contains(&v) {
                 return Err(client(format!(
@@ -174,11 +182,27 @@ fn check_container(c: &ContainerDefinition, awsvpc: bool, fargate: bool) -> Resu
     }
     for u in c.ulimits.iter().flatten() {
         const NAMES: [&str; 15] = [
-            "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
-            "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
+            "core",
+            "cpu",
+            "data",
+            "fsize",
+            "locks",
+            "memlock",
+            "msgqueue",
+            "nice",
+            "nofile",
+            "nproc",
+            "rss",
+            "rtprio",
+            "rttime",
+            "sigpending",
+            "stack",
         ];
         if !NAMES.contains(&u.name.as_str()) {
-            return Err(EcsError::invalid(format!("Invalid ulimit name: {}", u.name)));
+            return Err(EcsError::invalid(format!(
+                "Invalid ulimit name: {}",
+                u.name
+            )));
         }
         if u.soft_limit > u.hard_limit {
             return Err(client(format!(
@@ -248,13 +272,17 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
     let requires = td.requires_compatibilities.clone().unwrap_or_default();
     for r in &requires {
         if !["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"].contains(&r.as_str()) {
-            return Err(EcsError::invalid(format!("Invalid compatibility value: {r}")));
+            return Err(EcsError::invalid(format!(
+                "Invalid compatibility value: {r}"
+            )));
         }
     }
     let fargate = requires.iter().any(|r| r == "FARGATE");
     let network_mode = td.network_mode.clone().unwrap_or_else(|| "bridge".into());
     if !["bridge", "host", "awsvpc", "none"].contains(&network_mode.as_str()) {
-        return Err(EcsError::invalid(format!("Invalid networkMode: {network_mode}")));
+        return Err(EcsError::invalid(format!(
+            "Invalid networkMode: {network_mode}"
+        )));
     }
     let awsvpc = network_mode == "awsvpc";
     let containers = td.container_definitions.clone().unwrap_or_default();
@@ -266,16 +294,24 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
     }
     if fargate {
         if !awsvpc {
-            return Err(client("Fargate only supports network mode \u{2018}awsvpc\u{2019}."));
+            return Err(client(
+                "Fargate only supports network mode \u{2018}awsvpc\u{2019}.",
+            ));
         }
         if td.cpu.is_none() {
-            return Err(client("Fargate requires that 'cpu' be defined at the task level."));
+            return Err(client(
+                "Fargate requires that 'cpu' be defined at the task level.",
+            ));
         }
         if td.memory.is_none() {
-            return Err(client("Fargate requires that 'memory' be defined at the task level."));
+            return Err(client(
+                "Fargate requires that 'memory' be defined at the task level.",
+            ));
         }
         if td.ipc_mode.is_some() {
-            return Err(client("Tasks using the Fargate launch type do not support ipcMode."));
+            return Err(client(
+                "Tasks using the Fargate launch type do not support ipcMode.",
+            ));
         }
         if let Some(p) = td.pid_mode.as_deref() {
             if p != "task" {
@@ -292,7 +328,9 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
     };
     let memory = match td.memory.as_deref() {
         None => None,
-        Some(s) => Some(parse_memory(s).ok_or_else(|| client("Invalid 'memory' setting for task."))?),
+        Some(s) => {
+            Some(parse_memory(s).ok_or_else(|| client("Invalid 'memory' setting for task."))?)
+        }
     };
     td.cpu = cpu.map(|c| c.to_string());
     td.memory = memory.map(|m| m.to_string());
@@ -321,14 +359,24 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
                 "Duplicate container name '{name}'. Container names must be unique within a task definition."
             )));
         }
-        if fargate && is_ecr_image(c.image.as_deref().unwrap_or("")) && td.execution_role_arn.is_none() {
+        if fargate
+            && is_ecr_image(c.image.as_deref().unwrap_or(""))
+            && td.execution_role_arn.is_none()
+        {
             return Err(client(
                 "Fargate requires task definition to have execution role ARN to support ECR images.",
             ));
         }
         if let Some(log) = &c.log_configuration {
             const DRIVERS: [&str; 8] = [
-                "json-file", "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "awsfirelens",
+                "json-file",
+                "syslog",
+                "journald",
+                "gelf",
+                "fluentd",
+                "awslogs",
+                "splunk",
+                "awsfirelens",
             ];
             if !DRIVERS.contains(&log.log_driver.as_str()) {
                 return Err(EcsError::invalid(format!(
@@ -361,7 +409,10 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
                 }
             }
         }
-        if c.secrets.as_ref().is_some_and(|s| !s.is_empty()) && fargate && td.execution_role_arn.is_none() {
+        if c.secrets.as_ref().is_some_and(|s| !s.is_empty())
+            && fargate
+            && td.execution_role_arn.is_none()
+        {
             return Err(client(
                 "Fargate requires task definition to have execution role ARN to support secrets.",
             ));
@@ -372,7 +423,10 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
             .as_ref()
             .is_some_and(|l| l.log_driver == "awsfirelens")
     });
-    let routers = containers.iter().filter(|c| c.firelens_configuration.is_some()).count();
+    let routers = containers
+        .iter()
+        .filter(|c| c.firelens_configuration.is_some())
+        .count();
     if routers > 0 && !uses_firelens {
         return Err(client(
             "When a firelensConfiguration object is specified, at least one container has to be configured with the awsfirelens log driver.",
@@ -423,7 +477,9 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
     }
     // Essential containers and dependencies.
     if !containers.iter().any(|c| c.essential.unwrap_or(true)) {
-        return Err(client("Task definition doesn't have any essential container."));
+        return Err(client(
+            "Task definition doesn't have any essential container.",
+        ));
     }
     for c in &containers {
         for d in c.depends_on.iter().flatten() {
@@ -472,9 +528,15 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
     for v in td.volumes.iter().flatten() {
         let n = v.name.as_deref().unwrap_or("");
         if !valid_name(n) {
-            return Err(client("Volume name contains invalid characters or is empty."));
+            return Err(client(
+                "Volume name contains invalid characters or is empty.",
+            ));
         }
-        if fargate && v.host.as_ref().is_some_and(|h| h.get("sourcePath").is_some()) {
+        if fargate
+            && v.host
+                .as_ref()
+                .is_some_and(|h| h.get("sourcePath").is_some())
+        {
             return Err(client(
                 "Fargate compatible task definitions do not support sourcePath in host volumes.",
             ));
@@ -524,7 +586,8 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
             c.cpu = Some(0);
         }
         if fargate {
-            c.system_controls.get_or_insert(serde_json::Value::Array(Vec::new()));
+            c.system_controls
+                .get_or_insert(serde_json::Value::Array(Vec::new()));
         }
     }
     td.container_definitions = Some(filled);
@@ -594,7 +657,9 @@ mod tests {
     fn check(f: impl FnOnce(&mut TaskDefinition), expected: Option<&str>) {
         let mut td = base();
         f(&mut td);
-        let got = normalize_task_definition(td, 100).err().map(|e| e.to_string());
+        let got = normalize_task_definition(td, 100)
+            .err()
+            .map(|e| e.to_string());
         assert_eq!(got.as_deref(), expected);
     }
 
@@ -615,21 +680,50 @@ mod tests {
         );
         check(
             |td| td.memory = Some("256".into()),
-            Some("No Fargate configuration exists for given values: 256 CPU, 256 memory. See the Amazon ECS documentation for the valid values."),
+            Some(
+                "No Fargate configuration exists for given values: 256 CPU, 256 memory. See the Amazon ECS documentation for the valid values.",
+            ),
         );
-        check(|td| td.cpu = Some("1 vCPU".into()), Some("No Fargate configuration exists for given values: 1024 CPU, 512 memory. See the Amazon ECS documentation for the valid values."));
-        check(|td| td.family = Some("a b".into()), Some("Family contains invalid characters."));
-        check(|td| td.container_definitions = Some(vec![]), Some("Container list cannot be empty."));
+        check(
+            |td| td.cpu = Some("1 vCPU".into()),
+            Some(
+                "No Fargate configuration exists for given values: 1024 CPU, 512 memory. See the Amazon ECS documentation for the valid values.",
+            ),
+        );
+        check(
+            |td| td.family = Some("a b".into()),
+            Some("Family contains invalid characters."),
+        );
+        check(
+            |td| td.container_definitions = Some(vec![]),
+            Some("Container list cannot be empty."),
+        );
         check(
             |td| {
                 let c = c0(td).clone();
-                td.container_definitions = Some((0..11).map(|i| ContainerDefinition { name: Some(format!("c{i}")), ..c.clone() }).collect());
+                td.container_definitions = Some(
+                    (0..11)
+                        .map(|i| ContainerDefinition {
+                            name: Some(format!("c{i}")),
+                            ..c.clone()
+                        })
+                        .collect(),
+                );
             },
             Some("Too many containers."),
         );
-        check(|td| c0(td).essential = Some(false), Some("Task definition doesn't have any essential container."));
-        check(|td| c0(td).image = None, Some("Container.image should not be null or empty."));
-        check(|td| c0(td).name = Some("a.b".into()), Some("Container.name contains invalid characters."));
+        check(
+            |td| c0(td).essential = Some(false),
+            Some("Task definition doesn't have any essential container."),
+        );
+        check(
+            |td| c0(td).image = None,
+            Some("Container.image should not be null or empty."),
+        );
+        check(
+            |td| c0(td).name = Some("a.b".into()),
+            Some("Container.name contains invalid characters."),
+        );
         check(
             |td| {
                 c0(td).port_mappings = Some(vec![PortMapping {
@@ -638,11 +732,15 @@ mod tests {
                     ..Default::default()
                 }])
             },
-            Some("When networkMode=awsvpc, the host ports and container ports in port mappings must match."),
+            Some(
+                "When networkMode=awsvpc, the host ports and container ports in port mappings must match.",
+            ),
         );
         check(
             |td| c0(td).cpu = Some(512),
-            Some("The sum of all container 'cpu' values cannot be greater than the value of the task 'cpu'."),
+            Some(
+                "The sum of all container 'cpu' values cannot be greater than the value of the task 'cpu'.",
+            ),
         );
         check(
             |td| {
@@ -661,13 +759,20 @@ mod tests {
                     secret_options: None,
                 })
             },
-            Some("Fargate requires task definition to have execution role ARN to support log driver awslogs."),
+            Some(
+                "Fargate requires task definition to have execution role ARN to support log driver awslogs.",
+            ),
         );
         check(
             |td| c0(td).image = Some("1.dkr.ecr.us-east-1.amazonaws.com/web:1".into()),
-            Some("Fargate requires task definition to have execution role ARN to support ECR images."),
+            Some(
+                "Fargate requires task definition to have execution role ARN to support ECR images.",
+            ),
         );
-        check(|td| c0(td).hostname = Some("h".into()), Some("hostname is not supported on container when networkMode=awsvpc."));
+        check(
+            |td| c0(td).hostname = Some("h".into()),
+            Some("hostname is not supported on container when networkMode=awsvpc."),
+        );
     }
 
     #[test]
@@ -700,7 +805,10 @@ mod tests {
         let c = &td.container_definitions.unwrap()[0];
         assert_eq!(c.essential, Some(true));
         let pm = &c.port_mappings.as_ref().unwrap()[0];
-        assert_eq!((pm.host_port, pm.protocol.as_deref()), (Some(80), Some("tcp")));
+        assert_eq!(
+            (pm.host_port, pm.protocol.as_deref()),
+            (Some(80), Some("tcp"))
+        );
     }
 
     #[test]
