@@ -490,10 +490,10 @@ impl ContainerRuntime for DockerRuntime {
         if let Some(info) = self.local_image(image).await? {
             return Ok(info);
         }
-        if let Some(local) = ecr_local_name(image) {
-            if let Some(info) = self.local_image(local).await? {
-                return Ok(info);
-            }
+        if let Some(local) = ecr_local_name(image)
+            && let Some(info) = self.local_image(local).await?
+        {
+            return Ok(info);
         }
         self.pull(image).await?;
         self.local_image(image)
@@ -644,7 +644,7 @@ impl ContainerRuntime for DockerRuntime {
             health: s
                 .health
                 .and_then(|h| h.status)
-                .map(|st| Health::from_docker(&st.to_string())),
+                .map(|st| Health::from_docker(st.as_ref())),
             error: s.error.filter(|e| !e.is_empty()),
         }))
     }

@@ -24,10 +24,12 @@ fn runtime_files() -> Result<(PathBuf, Vec<PathBuf>), RuntimeError> {
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
     let mut libs = BTreeSet::new();
     for line in maps.lines() {
-        if let Some(path) = line.split_whitespace().nth(5) {
-            if path.starts_with('/') && path.contains(".so") && Path::new(path).exists() {
-                libs.insert(PathBuf::from(path));
-            }
+        if let Some(path) = line.split_whitespace().nth(5)
+            && path.starts_with('/')
+            && path.contains(".so")
+            && Path::new(path).exists()
+        {
+            libs.insert(PathBuf::from(path));
         }
     }
     if let Some(interp) = elf_interpreter(Path::new("/proc/self/exe")) {
@@ -70,10 +72,10 @@ fn image_tag(exe: &Path) -> String {
     h.update(env!("CARGO_PKG_VERSION"));
     if let Ok(m) = meta {
         h.update(m.len().to_le_bytes());
-        if let Ok(t) = m.modified() {
-            if let Ok(d) = t.duration_since(std::time::UNIX_EPOCH) {
-                h.update(d.as_nanos().to_le_bytes());
-            }
+        if let Ok(t) = m.modified()
+            && let Ok(d) = t.duration_since(std::time::UNIX_EPOCH)
+        {
+            h.update(d.as_nanos().to_le_bytes());
         }
     }
     format!("{IMAGE_REPO}:{}", &hex::encode(h.finalize())[..16])

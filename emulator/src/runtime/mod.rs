@@ -270,12 +270,15 @@ pub enum Start {
     },
 }
 
+/// A supervisor's control channel and, while it runs, its task.
+type SupervisorHandle = (mpsc::UnboundedSender<Control>, Option<JoinHandle<()>>);
+
 struct Inner {
     backend: Arc<dyn ContainerRuntime>,
     instance: Instance,
     updates: UpdateSender,
     env: Mutex<Arc<dyn EnvResolver>>,
-    supervisors: Mutex<HashMap<String, (mpsc::UnboundedSender<Control>, Option<JoinHandle<()>>)>>,
+    supervisors: Mutex<HashMap<String, SupervisorHandle>>,
 }
 
 /// A cheap handle to the task runtime.

@@ -146,11 +146,10 @@ impl Supervisor {
                 stopping,
             } => self.adopt(last_status, stopping).await,
         };
-        match stop {
-            Some(stop) => self.teardown(stop).await,
-            // The runtime went away (the emulator is shutting down): leave the
-            // task running so the next start re-adopts it.
-            None => {}
+        // With no stop the runtime went away (the emulator is shutting
+        // down): the task is left running so the next start re-adopts it.
+        if let Some(stop) = stop {
+            self.teardown(stop).await;
         }
     }
 
@@ -319,17 +318,17 @@ impl Supervisor {
                 }
             };
             if !met {
-                if d.condition != Condition::Start {
-                    if let Some(t) = dep_plan.start_timeout_secs {
-                        let at = dep.since + Duration::from_secs(u64::from(t));
-                        if Instant::now() >= at {
-                            return DepState::Fail(format!(
+                if d.condition != Condition::Start
+                    && let Some(t) = dep_plan.start_timeout_secs
+                {
+                    let at = dep.since + Duration::from_secs(u64::from(t));
+                    if Instant::now() >= at {
+                        return DepState::Fail(format!(
                                 "CannotStartContainerError: timed out after {t}s waiting for dependency container {} to reach {:?}",
                                 d.container, d.condition
                             ).replace("Complete", "COMPLETE").replace("Success", "SUCCESS").replace("Healthy", "HEALTHY"));
-                        }
-                        deadline = Some(deadline.map_or(at, |d: Instant| d.min(at)));
                     }
+                    deadline = Some(deadline.map_or(at, |d: Instant| d.min(at)));
                 }
                 return DepState::Wait(deadline);
             }
@@ -440,7 +439,7 @@ impl Supervisor {
                 },
                 None => self.rx.recv().await,
             };
-            let Some(msg) = msg else { return None };
+            let msg = msg?;
             if let Some(stop) = self.handle(msg).await {
                 return Some(stop);
             }
@@ -483,12 +482,11 @@ impl Supervisor {
                     if self.cs[i].status == ContainerStatus::Running {
                         let name =
                             container_name(&self.plan.task_id, &self.plan.containers[i].name);
-                        if let Ok(st) = self.rt.inspect_container(&name).await {
-                            if st.as_ref().is_none_or(|s| !s.running) {
-                                if let Some(stop) = self.on_exit(i).await {
-                                    return Some(stop);
-                                }
-                            }
+                        if let Ok(st) = self.rt.inspect_container(&name).await
+                            && st.as_ref().is_none_or(|s| !s.running)
+                            && let Some(stop) = self.on_exit(i).await
+                        {
+                            return Some(stop);
                         }
                     }
                 }
@@ -679,13 +677,13 @@ impl Supervisor {
                 continue;
             }
             let name = container_name(&self.plan.task_id, &c.name);
-            if let Ok(lines) = self.rt.logs_tail(&name, KEPT_LOG_LINES).await {
-                if !lines.is_empty() {
-                    self.send(vec![TaskUpdate::Logs {
-                        container: c.name.clone(),
-                        lines,
-                    }]);
-                }
+            if let Ok(lines) = self.rt.logs_tail(&name, KEPT_LOG_LINES).await
+                && !lines.is_empty()
+            {
+                self.send(vec![TaskUpdate::Logs {
+                    container: c.name.clone(),
+                    lines,
+                }]);
             }
         }
         for c in &self.plan.containers {

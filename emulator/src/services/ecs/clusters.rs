@@ -10,7 +10,6 @@ use super::model::{
 use super::validation::{check_tags, valid_name};
 use super::{Caller, Ecs, EcsError, RegionState, Result, paginate};
 use crate::domain::arn;
-use crate::store::Op;
 
 pub const FARGATE_PROVIDERS: [&str; 2] = ["FARGATE", "FARGATE_SPOT"];
 
@@ -291,12 +290,12 @@ impl Ecs {
 
         let mut st = self.lock();
         let region = st.region(&caller.region);
-        if let Some(existing) = region.clusters.get(&name) {
-            if existing.status.as_deref() == Some("ACTIVE") {
-                // CreateCluster is idempotent for an existing cluster.
-                let out = Self::full_cluster(region, existing);
-                return Ok(ClusterResponse { cluster: out });
-            }
+        if let Some(existing) = region.clusters.get(&name)
+            && existing.status.as_deref() == Some("ACTIVE")
+        {
+            // CreateCluster is idempotent for an existing cluster.
+            let out = Self::full_cluster(region, existing);
+            return Ok(ClusterResponse { cluster: out });
         }
         let mut all_settings = vec![ClusterSetting {
             name: Some("containerInsights".into()),
@@ -512,7 +511,7 @@ impl Ecs {
         let mut updated = cluster.clone();
         f(updated.tags.get_or_insert_with(Vec::new));
         self.store()
-            .write(vec![Op::from(Self::cluster_op(&caller.region, &updated))])?;
+            .write(vec![Self::cluster_op(&caller.region, &updated)])?;
         *cluster = updated;
         Ok(())
     }

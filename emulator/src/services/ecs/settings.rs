@@ -250,14 +250,13 @@ impl Ecs {
                 }),
                 _ => None,
             };
-            if let Some(s) = setting {
-                if req
+            if let Some(s) = setting
+                && req
                     .value
                     .as_deref()
                     .is_none_or(|v| s.value.as_deref() == Some(v))
-                {
-                    out.push(s);
-                }
+            {
+                out.push(s);
             }
         }
         let (settings, next_token) =

@@ -139,12 +139,13 @@ fn check_network(nc: &Option<NetworkConfiguration>) -> Result<NetworkConfigurati
             "securityGroups can have at most 5 items.",
         ));
     }
-    if let Some(ip) = &vpc.assign_public_ip {
-        if ip != "ENABLED" && ip != "DISABLED" {
-            return Err(EcsError::invalid(format!(
-                "Invalid value for assignPublicIp: {ip}. Valid values are ENABLED and DISABLED."
-            )));
-        }
+    if let Some(ip) = &vpc.assign_public_ip
+        && ip != "ENABLED"
+        && ip != "DISABLED"
+    {
+        return Err(EcsError::invalid(format!(
+            "Invalid value for assignPublicIp: {ip}. Valid values are ENABLED and DISABLED."
+        )));
     }
     Ok(nc.clone())
 }
@@ -189,12 +190,12 @@ fn check_overrides(ov: &TaskOverride, container_names: &[String]) -> Result<()> 
             .transpose()?;
         let _ = (cpu, mem);
     }
-    if let Some(e) = &ov.ephemeral_storage {
-        if !(21..=200).contains(&e.size_in_gib) {
-            return Err(EcsError::client(
-                "The ephemeral storage size must be between 21 and 200 GiB.",
-            ));
-        }
+    if let Some(e) = &ov.ephemeral_storage
+        && !(21..=200).contains(&e.size_in_gib)
+    {
+        return Err(EcsError::client(
+            "The ephemeral storage size must be between 21 and 200 GiB.",
+        ));
     }
     Ok(())
 }
@@ -217,12 +218,12 @@ impl Ecs {
                 "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.",
             ));
         }
-        if let Some(pv) = req.platform_version.as_deref() {
-            if !["LATEST", "1.4.0", "1.3.0"].contains(&pv) {
-                return Err(EcsError::Client(format!(
-                    "The specified platform version '{pv}' does not exist."
-                )));
-            }
+        if let Some(pv) = req.platform_version.as_deref()
+            && !["LATEST", "1.4.0", "1.3.0"].contains(&pv)
+        {
+            return Err(EcsError::Client(format!(
+                "The specified platform version '{pv}' does not exist."
+            )));
         }
         let cluster_ref = req.cluster.clone().unwrap_or_else(|| "default".into());
 
@@ -655,10 +656,10 @@ impl Ecs {
     }
 
     pub fn list_tasks(&self, caller: &Caller, req: ListTasksRequest) -> Result<ListTasksResponse> {
-        if let Some(f) = &req.family {
-            if !super::validation::valid_name(f) {
-                return Err(EcsError::invalid("family must match ^[a-zA-Z0-9\\-_]+$"));
-            }
+        if let Some(f) = &req.family
+            && !super::validation::valid_name(f)
+        {
+            return Err(EcsError::invalid("family must match ^[a-zA-Z0-9\\-_]+$"));
         }
         let desired = req.desired_status.unwrap_or_else(|| "RUNNING".into());
         if !["RUNNING", "PENDING", "STOPPED"].contains(&desired.as_str()) {
@@ -674,10 +675,10 @@ impl Ecs {
             .cluster_arn
             .clone()
             .unwrap_or_default();
-        if let Some(svc) = &req.service_name {
-            if !region.service_exists(&cluster_arn, svc) {
-                return Err(EcsError::ServiceNotFound);
-            }
+        if let Some(svc) = &req.service_name
+            && !region.service_exists(&cluster_arn, svc)
+        {
+            return Err(EcsError::ServiceNotFound);
         }
         let mut matching: Vec<&TaskRecord> = region
             .tasks
@@ -741,10 +742,10 @@ impl Ecs {
         if changed {
             rec.task.version = Some(before.version.unwrap_or(0) + 1);
         }
-        if changed || rec.last_logs.len() != logs_before {
-            if let Err(e) = self.store().write(vec![Self::task_op(rec)]) {
-                tracing::error!(task = %task_arn, error = %e, "could not store a task update");
-            }
+        if (changed || rec.last_logs.len() != logs_before)
+            && let Err(e) = self.store().write(vec![Self::task_op(rec)])
+        {
+            tracing::error!(task = %task_arn, error = %e, "could not store a task update");
         }
         drop(st);
         if changed {

@@ -53,8 +53,9 @@ pub fn check_tags(tags: &[Tag]) -> Result<()> {
 
 /// The valid Fargate (cpu units, memory MiB) pairs.
 pub fn fargate_pair_valid(cpu: u32, memory: u32) -> bool {
-    let range =
-        |lo: u32, hi: u32, step: u32| memory >= lo && memory <= hi && (memory - lo) % step == 0;
+    let range = |lo: u32, hi: u32, step: u32| {
+        memory >= lo && memory <= hi && (memory - lo).is_multiple_of(step)
+    };
     match cpu {
         256 => [512, 1024, 2048].contains(&memory),
         512 => range(1024, 4096, 1024),
@@ -96,12 +97,12 @@ fn check_container(c: &ContainerDefinition, awsvpc: bool, fargate: bool) -> Resu
             "Invalid 'memory' setting for container '{name}'. The minimum is 6 MiB."
         )));
     }
-    if let (Some(m), Some(r)) = (c.memory, c.memory_reservation) {
-        if r > m {
-            return Err(client(format!(
-                "Invalid 'memoryReservation' setting for container '{name}'. memoryReservation must be less than or equal to memory."
-            )));
-        }
+    if let (Some(m), Some(r)) = (c.memory, c.memory_reservation)
+        && r > m
+    {
+        return Err(client(format!(
+            "Invalid 'memoryReservation' setting for container '{name}'. memoryReservation must be less than or equal to memory."
+        )));
     }
     for pm in c.port_mappings.iter().flatten() {
         let port = pm.container_port.unwrap_or(0);
@@ -110,21 +111,22 @@ fn check_container(c: &ContainerDefinition, awsvpc: bool, fargate: bool) -> Resu
                 "Invalid 'containerPort' setting for container '{name}'."
             )));
         }
-        if let Some(p) = pm.protocol.as_deref() {
-            if p != "tcp" && p != "udp" {
-                return Err(EcsError::invalid(format!(
-                    "Invalid protocol '{p}' for container '{name}'. Valid values are tcp and udp."
-                )));
-            }
+        if let Some(p) = pm.protocol.as_deref()
+            && p != "tcp"
+            && p != "udp"
+        {
+            return Err(EcsError::invalid(format!(
+                "Invalid protocol '{p}' for container '{name}'. Valid values are tcp and udp."
+            )));
         }
-        if awsvpc {
-            if let Some(hp) = pm.host_port {
-                if hp != port && pm.container_port_range.is_none() {
-                    return Err(client(
-                        "When networkMode=awsvpc, the host ports and container ports in port mappings must match.",
-                    ));
-                }
-            }
+        if awsvpc
+            && let Some(hp) = pm.host_port
+            && hp != port
+            && pm.container_port_range.is_none()
+        {
+            return Err(client(
+                "When networkMode=awsvpc, the host ports and container ports in port mappings must match.",
+            ));
         }
     }
     if awsvpc {
@@ -146,12 +148,13 @@ fn check_container(c: &ContainerDefinition, awsvpc: bool, fargate: bool) -> Resu
         ("startTimeout", c.start_timeout),
         ("stopTimeout", c.stop_timeout),
     ] {
-        if let Some(v) = v {
-            if fargate && !(2..=120).contains(&v) {
-                return Err(client(format!(
-                    "Invalid '{what}' setting for container '{name}'. For Fargate the value must be between 2 and 120 seconds."
-                )));
-            }
+        if let Some(v) = v
+            && fargate
+            && !(2..=120).contains(&v)
+        {
+            return Err(client(format!(
+                "Invalid '{what}' setting for container '{name}'. For Fargate the value must be between 2 and 120 seconds."
+            )));
         }
     }
     if let Some(h) = &c.health_check {
@@ -171,12 +174,12 @@ fn check_container(c: &ContainerDefinition, awsvpc: bool, fargate: bool) -> Resu
             ("startPeriod", h.start_period, 0, 300),
         ];
         for (what, v, lo, hi) in ranges {
-            if let Some(v) = v {
-                if !(lo..=hi).contains(&v) {
-                    return Err(client(format!(
-                        "Invalid 'healthCheck.{what}' setting for container '{name}'. It must be between {lo} and {hi}."
-                    )));
-                }
+            if let Some(v) = v
+                && !(lo..=hi).contains(&v)
+            {
+                return Err(client(format!(
+                    "Invalid 'healthCheck.{what}' setting for container '{name}'. It must be between {lo} and {hi}."
+                )));
             }
         }
     }
@@ -313,12 +316,12 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
                 "Tasks using the Fargate launch type do not support ipcMode.",
             ));
         }
-        if let Some(p) = td.pid_mode.as_deref() {
-            if p != "task" {
-                return Err(client(format!(
-                    "Tasks using the Fargate launch type do not support pidMode '{p}'. The supported value for pidMode is 'task'."
-                )));
-            }
+        if let Some(p) = td.pid_mode.as_deref()
+            && p != "task"
+        {
+            return Err(client(format!(
+                "Tasks using the Fargate launch type do not support pidMode '{p}'. The supported value for pidMode is 'task'."
+            )));
         }
     }
     // Task-level cpu and memory are stored as unit and MiB strings.
@@ -342,12 +345,12 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
             )));
         }
     }
-    if let Some(e) = &td.ephemeral_storage {
-        if !(21..=200).contains(&e.size_in_gib) {
-            return Err(client(
-                "The ephemeral storage size must be between 21 and 200 GiB.",
-            ));
-        }
+    if let Some(e) = &td.ephemeral_storage
+        && !(21..=200).contains(&e.size_in_gib)
+    {
+        return Err(client(
+            "The ephemeral storage size must be between 21 and 200 GiB.",
+        ));
     }
 
     let mut names = HashSet::new();
@@ -446,14 +449,12 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
         .iter()
         .map(|c| c.cpu.unwrap_or(0).max(0) as u64)
         .reduce(|a, b| a + b)
+        && let Some(task_cpu) = cpu
+        && sum > u64::from(task_cpu)
     {
-        if let Some(task_cpu) = cpu {
-            if sum > u64::from(task_cpu) {
-                return Err(client(
-                    "The sum of all container 'cpu' values cannot be greater than the value of the task 'cpu'.",
-                ));
-            }
-        }
+        return Err(client(
+            "The sum of all container 'cpu' values cannot be greater than the value of the task 'cpu'.",
+        ));
     }
     if let Some(task_mem) = memory {
         for c in &containers {
