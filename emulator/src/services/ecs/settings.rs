@@ -128,6 +128,16 @@ pub struct ListTagsForResourceResponse {
 #[derive(Debug, Serialize)]
 pub struct Empty {}
 
+/// ListTagsForResource does not model ResourceNotFoundException (TagResource
+/// and UntagResource do), so an ARN naming nothing is an invalid parameter
+/// there; botocore would otherwise raise a generic ClientError.
+fn not_found_as_invalid(e: EcsError) -> EcsError {
+    match e {
+        EcsError::ResourceNotFound(m) => EcsError::InvalidParameter(m),
+        e => e,
+    }
+}
+
 /// The ECS resource an ARN names.
 enum Resource<'a> {
     Cluster(&'a str),
@@ -425,7 +435,8 @@ impl Ecs {
             .resource_arn
             .ok_or_else(|| EcsError::invalid("resourceArn must not be null."))?;
         let mut tags = Vec::new();
-        self.with_tags(caller, &arn, |existing| tags = existing.clone())?;
+        self.with_tags(caller, &arn, |existing| tags = existing.clone())
+            .map_err(not_found_as_invalid)?;
         Ok(ListTagsForResourceResponse { tags })
     }
 
@@ -550,5 +561,27 @@ impl Ecs {
         Err(EcsError::ResourceNotFound(
             "The specified resource could not be found.".into(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_tags_answers_only_modeled_errors() {
+        let cases = [
+            (
+                EcsError::ResourceNotFound("gone".into()),
+                "InvalidParameterException",
+            ),
+            (EcsError::ClusterNotFound, "ClusterNotFoundException"),
+            (EcsError::invalid("bad"), "InvalidParameterException"),
+        ];
+        for (e, code) in cases {
+            let text = e.to_string();
+            let got = not_found_as_invalid(e);
+            assert_eq!((got.code(), got.to_string()), (code, text));
+        }
     }
 }
