@@ -164,6 +164,19 @@ def test_run_task_errors(ecs, cluster, task_definition):
     )
 
 
+def test_run_task_on_capacity_the_cluster_lacks(ecs, cluster, task_definition):
+    """EC2 capacity does not exist here: RunTask answers 200 with a failure
+    naming the cluster, as ECS does for a cluster without instances."""
+    out = ecs.call(
+        "RunTask",
+        {"cluster": cluster, "taskDefinition": task_definition, "launchType": "EC2"},
+    )
+    assert out["tasks"] == []
+    [f] = out["failures"]
+    assert f["arn"].endswith(f":cluster/{cluster}")
+    assert f["reason"] == "No Container Instances were found in your cluster."
+
+
 def test_stop_task(ecs, cluster, task_definition):
     t = run_task(ecs, cluster, task_definition)
     out = ecs.call("StopTask", {"cluster": cluster, "task": t["taskArn"]})

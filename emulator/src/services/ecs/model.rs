@@ -491,3 +491,110 @@ pub struct Setting {
     #[serde(rename = "type")]
     pub kind: Option<String>,
 }
+
+// ---------------------------------------------------------------- enums
+
+/// The value lists of the model's enum shapes that requests carry, in the
+/// model's order (botocore 1.44.8), named after their shapes. Responses
+/// must never hold a value outside them, so requests are checked against
+/// them before anything is stored.
+pub mod enums {
+    pub const CLUSTER_FIELD: &[&str] = &[
+        "ATTACHMENTS",
+        "CONFIGURATIONS",
+        "SETTINGS",
+        "STATISTICS",
+        "TAGS",
+    ];
+    pub const CAPACITY_PROVIDER_FIELD: &[&str] = &["TAGS"];
+    pub const TASK_DEFINITION_FIELD: &[&str] = &["TAGS"];
+    pub const TASK_FIELD: &[&str] = &["TAGS"];
+    pub const CONTAINER_INSTANCE_FIELD: &[&str] = &["TAGS", "CONTAINER_INSTANCE_HEALTH"];
+    pub const TASK_DEFINITION_STATUS: &[&str] = &["ACTIVE", "INACTIVE", "DELETE_IN_PROGRESS"];
+    pub const TASK_DEFINITION_FAMILY_STATUS: &[&str] = &["ACTIVE", "INACTIVE", "ALL"];
+    pub const SORT_ORDER: &[&str] = &["ASC", "DESC"];
+    pub const DESIRED_STATUS: &[&str] = &["RUNNING", "PENDING", "STOPPED"];
+    pub const LAUNCH_TYPE: &[&str] = &["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"];
+    pub const CONTAINER_INSTANCE_STATUS: &[&str] = &[
+        "ACTIVE",
+        "DRAINING",
+        "REGISTERING",
+        "DEREGISTERING",
+        "REGISTRATION_FAILED",
+    ];
+    pub const PROPAGATE_TAGS: &[&str] = &["TASK_DEFINITION", "SERVICE", "NONE"];
+    pub const ASSIGN_PUBLIC_IP: &[&str] = &["ENABLED", "DISABLED"];
+    pub const CLUSTER_SETTING_NAME: &[&str] = &["containerInsights"];
+    pub const EXECUTE_COMMAND_LOGGING: &[&str] = &["NONE", "DEFAULT", "OVERRIDE"];
+    pub const NETWORK_MODE: &[&str] = &["bridge", "host", "awsvpc", "none"];
+    pub const COMPATIBILITY: &[&str] = &["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"];
+    pub const PID_MODE: &[&str] = &["host", "task"];
+    pub const IPC_MODE: &[&str] = &["host", "task", "none"];
+    pub const CPU_ARCHITECTURE: &[&str] = &["X86_64", "ARM64"];
+    pub const OS_FAMILY: &[&str] = &[
+        "WINDOWS_SERVER_2019_FULL",
+        "WINDOWS_SERVER_2019_CORE",
+        "WINDOWS_SERVER_2016_FULL",
+        "WINDOWS_SERVER_2004_CORE",
+        "WINDOWS_SERVER_2022_CORE",
+        "WINDOWS_SERVER_2022_FULL",
+        "WINDOWS_SERVER_2025_CORE",
+        "WINDOWS_SERVER_2025_FULL",
+        "WINDOWS_SERVER_20H2_CORE",
+        "LINUX",
+    ];
+    pub const TRANSPORT_PROTOCOL: &[&str] = &["tcp", "udp"];
+    pub const APPLICATION_PROTOCOL: &[&str] = &["http", "http2", "grpc"];
+    pub const CONTAINER_CONDITION: &[&str] = &["START", "COMPLETE", "SUCCESS", "HEALTHY"];
+    pub const LOG_DRIVER: &[&str] = &[
+        "json-file",
+        "syslog",
+        "journald",
+        "gelf",
+        "fluentd",
+        "awslogs",
+        "splunk",
+        "awsfirelens",
+    ];
+    pub const ULIMIT_NAME: &[&str] = &[
+        "core",
+        "cpu",
+        "data",
+        "fsize",
+        "locks",
+        "memlock",
+        "msgqueue",
+        "nice",
+        "nofile",
+        "nproc",
+        "rss",
+        "rtprio",
+        "rttime",
+        "sigpending",
+        "stack",
+    ];
+    pub const ENVIRONMENT_FILE_TYPE: &[&str] = &["s3"];
+    pub const VERSION_CONSISTENCY: &[&str] = &["enabled", "disabled"];
+    pub const RESOURCE_TYPE: &[&str] = &["GPU", "InferenceAccelerator", "NeuronDevice"];
+    pub const FIRELENS_CONFIGURATION_TYPE: &[&str] = &["fluentd", "fluentbit"];
+    pub const SCOPE: &[&str] = &["task", "shared"];
+    pub const EFS_TRANSIT_ENCRYPTION: &[&str] = &["ENABLED", "DISABLED"];
+    pub const EFS_AUTHORIZATION_CONFIG_IAM: &[&str] = &["ENABLED", "DISABLED"];
+    pub const TASK_DEFINITION_PLACEMENT_CONSTRAINT_TYPE: &[&str] = &["memberOf"];
+    pub const PROXY_CONFIGURATION_TYPE: &[&str] = &["APPMESH"];
+    pub const PLACEMENT_CONSTRAINT_TYPE: &[&str] = &["distinctInstance", "memberOf"];
+    pub const PLACEMENT_STRATEGY_TYPE: &[&str] = &["random", "spread", "binpack"];
+    pub const SETTING_NAME: &[&str] = &[
+        "serviceLongArnFormat",
+        "taskLongArnFormat",
+        "containerInstanceLongArnFormat",
+        "awsvpcTrunking",
+        "containerInsights",
+        "fargateFIPSMode",
+        "tagResourceAuthorization",
+        "fargateTaskRetirementWaitPeriod",
+        "guardDutyActivate",
+        "defaultLogDriverMode",
+        "fargateEventWindows",
+    ];
+}

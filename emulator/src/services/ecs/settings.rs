@@ -5,8 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::clusters::FARGATE_PROVIDERS;
+use super::model::enums;
 use super::model::{CapacityProvider, Failure, Setting, Tag};
-use super::validation::check_tags;
+use super::validation::{check_enum, check_enum_list, check_enum_opt, check_tags};
 use super::{Caller, Ecs, EcsError, Result, paginate};
 use crate::domain::arn;
 
@@ -81,10 +82,11 @@ const SETTINGS: [(&str, &str, &[&str]); 11] = [
 fn setting_spec(
     name: &str,
 ) -> Result<&'static (&'static str, &'static str, &'static [&'static str])> {
+    check_enum("name", name, enums::SETTING_NAME)?;
     SETTINGS
         .iter()
         .find(|(n, _, _)| *n == name)
-        .ok_or_else(|| EcsError::invalid(format!("Invalid setting name: {name}")))
+        .ok_or_else(|| EcsError::Server(format!("The setting {name} has no default.")))
 }
 
 fn check_setting(name: &str, value: &str) -> Result<()> {
@@ -457,6 +459,11 @@ impl Ecs {
         caller: &Caller,
         req: DescribeCapacityProvidersRequest,
     ) -> Result<DescribeCapacityProvidersResponse> {
+        check_enum_list(
+            "include",
+            req.include.as_deref(),
+            enums::CAPACITY_PROVIDER_FIELD,
+        )?;
         if let Some(c) = &req.cluster {
             let mut st = self.lock();
             st.region(&caller.region).active_cluster(c)?;
@@ -502,6 +509,11 @@ impl Ecs {
         caller: &Caller,
         req: ListContainerInstancesRequest,
     ) -> Result<ListContainerInstancesResponse> {
+        check_enum_opt(
+            "status",
+            req.status.as_deref(),
+            enums::CONTAINER_INSTANCE_STATUS,
+        )?;
         let mut st = self.lock();
         st.region(&caller.region)
             .active_cluster(req.cluster.as_deref().unwrap_or("default"))?;
@@ -516,6 +528,11 @@ impl Ecs {
         caller: &Caller,
         req: DescribeContainerInstancesRequest,
     ) -> Result<DescribeContainerInstancesResponse> {
+        check_enum_list(
+            "include",
+            req.include.as_deref(),
+            enums::CONTAINER_INSTANCE_FIELD,
+        )?;
         let refs = req
             .container_instances
             .ok_or_else(|| EcsError::invalid("containerInstances must not be null."))?;
@@ -567,6 +584,18 @@ impl Ecs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_setting_name_of_the_model_has_a_default() {
+        let names: Vec<&str> = SETTINGS.iter().map(|(n, _, _)| *n).collect();
+        assert_eq!(names, enums::SETTING_NAME);
+        let e = setting_spec("nope").unwrap_err();
+        assert_eq!(e.code(), "InvalidParameterException");
+        assert!(
+            e.to_string()
+                .starts_with("name should be one of [serviceLongArnFormat,")
+        );
+    }
 
     #[test]
     fn list_tags_answers_only_modeled_errors() {
