@@ -34,6 +34,20 @@ def test_tags_on_a_task(ecs, running_task):
     _tag_roundtrip(ecs, running_task["taskArn"])
 
 
+def test_a_tag_without_a_value(ecs, task_definition):
+    """Tag.value is optional in the model; a bare key must come back without
+    a null anywhere."""
+    name = unique("bare")
+    c = ecs.call("CreateCluster", {"clusterName": name, "tags": [{"key": "flag"}]})["cluster"]
+    assert c["tags"] == [{"key": "flag"}]
+    assert ecs.call("ListTagsForResource", {"resourceArn": c["clusterArn"]})["tags"] == [{"key": "flag"}]
+    td = ecs.call("RegisterTaskDefinition", fargate_td(unique("bare"), tags=[{"key": "flag"}]))
+    assert td["tags"] == [{"key": "flag"}]
+    arn = td["taskDefinition"]["taskDefinitionArn"]
+    ecs.call("TagResource", {"resourceArn": arn, "tags": [{"key": "other"}]})
+    assert ecs.call("ListTagsForResource", {"resourceArn": arn})["tags"] == [{"key": "flag"}, {"key": "other"}]
+
+
 def test_tag_errors(ecs, cluster):
     arn = ecs.call("DescribeClusters", {"clusters": [cluster]})["clusters"][0]["clusterArn"]
     ghost_cluster = f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/{unique('nope')}"

@@ -12,6 +12,7 @@ import pytest
 from scenario import IMAGE, fargate_td, unique
 
 EXEC_ROLE = "arn:aws:iam::000000000000:role/ecsTaskExecutionRole"
+S3FILES = "arn:aws:s3files:us-east-1:000000000000:file-system/fs-0123456789abcdef0"
 
 
 def rich_td(family: str) -> dict:
@@ -28,7 +29,11 @@ def rich_td(family: str) -> dict:
         "pidMode": "task",
         "runtimePlatform": {"cpuArchitecture": "X86_64", "operatingSystemFamily": "LINUX"},
         "ephemeralStorage": {"sizeInGiB": 30},
-        "volumes": [{"name": "scratch"}],
+        "volumes": [
+            {"name": "scratch"},
+            {"name": "files", "s3filesVolumeConfiguration": {"fileSystemArn": S3FILES, "rootDirectory": "/"}},
+        ],
+        "trustedExecutionConfiguration": {"isolationMode": "SHARED"},
         "tags": [{"key": "team", "value": "conf"}],
         "containerDefinitions": [
             {
@@ -89,6 +94,10 @@ def test_register_a_rich_definition(ecs):
     pm = web["portMappings"][0]
     assert pm["hostPort"] == 8080 and pm["protocol"] == "tcp"
     assert out["tags"] == [{"key": "team", "value": "conf"}]
+    # Members the emulator only stores come back as they were sent.
+    assert td["trustedExecutionConfiguration"] == {"isolationMode": "SHARED"}
+    files = next(v for v in td["volumes"] if v["name"] == "files")
+    assert files["s3filesVolumeConfiguration"] == {"fileSystemArn": S3FILES, "rootDirectory": "/"}
     again = ecs.call("RegisterTaskDefinition", rich_td(family))
     assert again["taskDefinition"]["revision"] == 2
 

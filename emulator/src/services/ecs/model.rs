@@ -15,6 +15,9 @@ use serde_with::skip_serializing_none;
 
 use crate::domain::time::Timestamp;
 
+/// A tag. `value` is optional in the model (a tag may be a bare key); an
+/// unset one is left out rather than sent as `null`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tag {
     #[serde(default)]
@@ -258,6 +261,7 @@ pub struct Volume {
     pub docker_volume_configuration: Option<Value>,
     pub efs_volume_configuration: Option<Value>,
     pub fsx_windows_file_server_volume_configuration: Option<Value>,
+    pub s3files_volume_configuration: Option<Value>,
     pub configured_at_launch: Option<bool>,
 }
 
@@ -317,6 +321,7 @@ pub struct TaskDefinition {
     pub registered_by: Option<String>,
     pub ephemeral_storage: Option<EphemeralStorage>,
     pub enable_fault_injection: Option<bool>,
+    pub trusted_execution_configuration: Option<Value>,
 }
 
 // ---------------------------------------------------------------- tasks
@@ -584,6 +589,7 @@ pub mod enums {
     pub const PROXY_CONFIGURATION_TYPE: &[&str] = &["APPMESH"];
     pub const PLACEMENT_CONSTRAINT_TYPE: &[&str] = &["distinctInstance", "memberOf"];
     pub const PLACEMENT_STRATEGY_TYPE: &[&str] = &["random", "spread", "binpack"];
+    pub const ISOLATION_MODE: &[&str] = &["SHARED", "ISOLATED_SANDBOX", "CONFIDENTIAL_SANDBOX"];
     pub const SETTING_NAME: &[&str] = &[
         "serviceLongArnFormat",
         "taskLongArnFormat",
@@ -597,4 +603,62 @@ pub mod enums {
         "defaultLogDriverMode",
         "fargateEventWindows",
     ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every shape, left empty, encodes to `{}`: an unset member is left
+    /// out, never sent as `null` (SDKs accept null, AWS never sends it).
+    #[test]
+    fn unset_members_are_left_out() {
+        fn check<T: Default + Serialize>(name: &str) {
+            let got = serde_json::to_string(&T::default()).unwrap();
+            assert_eq!(got, "{}", "{name}");
+        }
+        check::<Cluster>("Cluster");
+        check::<ClusterSetting>("ClusterSetting");
+        check::<CapacityProvider>("CapacityProvider");
+        check::<PortMapping>("PortMapping");
+        check::<MountPoint>("MountPoint");
+        check::<VolumeFrom>("VolumeFrom");
+        check::<Volume>("Volume");
+        check::<RuntimePlatform>("RuntimePlatform");
+        check::<TaskDefinition>("TaskDefinition");
+        check::<NetworkConfiguration>("NetworkConfiguration");
+        check::<ContainerOverride>("ContainerOverride");
+        check::<TaskOverride>("TaskOverride");
+        check::<Attachment>("Attachment");
+        check::<NetworkBinding>("NetworkBinding");
+        check::<NetworkInterface>("NetworkInterface");
+        check::<ManagedAgent>("ManagedAgent");
+        check::<Container>("Container");
+        check::<TaskEphemeralStorage>("TaskEphemeralStorage");
+        check::<Task>("Task");
+        check::<Setting>("Setting");
+        let cases = [
+            (
+                serde_json::to_string(&Tag {
+                    key: Some("k".into()),
+                    value: None,
+                }),
+                r#"{"key":"k"}"#,
+            ),
+            (
+                serde_json::to_string(&KeyValuePair {
+                    name: Some("n".into()),
+                    value: None,
+                }),
+                r#"{"name":"n"}"#,
+            ),
+            (
+                serde_json::to_string(&Failure::missing("a")),
+                r#"{"arn":"a","reason":"MISSING"}"#,
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got.unwrap(), want);
+        }
+    }
 }

@@ -137,6 +137,11 @@ fn check_task_definition_enums(td: &TaskDefinition) -> Result<()> {
         )?;
     }
     check_enum_in(
+        td.trusted_execution_configuration.as_ref(),
+        &["isolationMode"],
+        enums::ISOLATION_MODE,
+    )?;
+    check_enum_in(
         td.proxy_configuration.as_ref(),
         &["type"],
         enums::PROXY_CONFIGURATION_TYPE,
