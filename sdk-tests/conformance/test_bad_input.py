@@ -162,7 +162,8 @@ def test_fifty_concurrent_run_tasks(ecs, emulator, task_definition):
         ecs.call("StopTask", {"cluster": cluster, "task": arn})
     wait_for(ecs, cluster, started, "STOPPED", timeout=120)
     assert ecs.call("ListTasks", {"cluster": cluster})["taskArns"] == []
-    assert sorted(ecs.call("ListTasks", {"cluster": cluster, "desiredStatus": "STOPPED"})["taskArns"]) == sorted(started)
+    stopped = ecs.call("ListTasks", {"cluster": cluster, "desiredStatus": "STOPPED"})["taskArns"]
+    assert sorted(stopped) == sorted(started)
     left = subprocess.run(
         [
             "docker", "ps", "-a",

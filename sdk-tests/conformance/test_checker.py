@@ -8,6 +8,7 @@ from botocore.awsrequest import HeadersDict
 from wire import CONTENT_TYPE, MODEL, ConformanceError, check_input, check_response, walk
 
 GOOD_HEADERS = {"Content-Type": CONTENT_TYPE, "x-amzn-RequestId": "0d3c6d2e-1111-2222-3333-444455556666"}
+ERR_HEADERS = dict(GOOD_HEADERS, **{"X-Amzn-ErrorType": "ClientException"})
 
 
 def reported(problems: list[str], *needles: str) -> None:
@@ -101,6 +102,11 @@ def test_headers_and_body_shape_are_checked():
 def test_error_checks_fail_on_bad_errors():
     # No __type at all.
     reported(_resp(400, {"message": "x"}).problems, "error body has no __type")
+    # No X-Amzn-ErrorType header.
+    reported(
+        _resp(400, {"__type": "ClientException", "message": "x"}, headers=GOOD_HEADERS).problems,
+        "no X-Amzn-ErrorType header",
+    )
     # Capital Message only, a code that is not modeled for the operation,
     # a disagreeing header, an unsanitised type and a stray 'code'.
     r = _resp(
@@ -119,11 +125,15 @@ def test_error_checks_fail_on_bad_errors():
     )
     # A client exception sent as 500, and ServerException sent as 400.
     reported(
-        _resp(500, {"__type": "ClientException", "message": "x"}).problems,
+        _resp(500, {"__type": "ClientException", "message": "x"}, headers=ERR_HEADERS).problems,
         "ClientException came with HTTP 500, the model says 400",
     )
     reported(
-        _resp(400, {"__type": "ServerException", "message": "x"}).problems,
+        _resp(
+            400,
+            {"__type": "ServerException", "message": "x"},
+            headers=dict(GOOD_HEADERS, **{"X-Amzn-ErrorType": "ServerException"}),
+        ).problems,
         "ServerException came with HTTP 400, the model says 500",
     )
     # Protocol codes are refused unless a test allows them, and then carry
@@ -143,10 +153,11 @@ def test_error_checks_fail_on_bad_errors():
     assert _resp(
         400,
         {"__type": "SerializationException", "message": "x"},
+        headers=dict(GOOD_HEADERS, **{"X-Amzn-ErrorType": "SerializationException"}),
         allowed_generic=frozenset({"SerializationException"}),
     ).problems == []
     # A well-formed modeled error passes.
-    assert _resp(400, {"__type": "ClientException", "message": "Bad."}).problems == []
+    assert _resp(400, {"__type": "ClientException", "message": "Bad."}, headers=ERR_HEADERS).problems == []
 
 
 def test_botocore_parser_failures_are_reported():

@@ -10,7 +10,8 @@ What it checks (reference ecs-api.md section 2.3):
   botocore's own JSON parser on it;
 - error: `__type` present, lowercase `message`, the code one of the
   operation's modeled errors (the generic protocol codes only where a test
-  says so), `X-Amzn-ErrorType` agrees, 400 for client faults and 500 for
+  says so), `X-Amzn-ErrorType` present and agreeing, 400 for client
+  faults and 500 for
   ServerException, and botocore's parser reading the same code and message.
 
 It deliberately does not import awscli: that package swaps `botocore` for its
@@ -250,8 +251,12 @@ def _check_error(r: Response, op_model, allowed_generic: frozenset[str]) -> None
         p.append(f"error message is not a non-empty string: {body['message']!r}")
     if "code" in body:
         p.append("error body carries 'code' (Go and Rust SDKs would read it before __type)")
+    # Optional on the wire, but the emulator always sends it and smithy-rs
+    # and Go read it before the body, so it must be there and agree.
     header = r.headers.get("x-amzn-errortype")
-    if header is not None and sanitize_code(header) != code:
+    if header is None:
+        p.append("no X-Amzn-ErrorType header")
+    elif sanitize_code(header) != code:
         p.append(f"X-Amzn-ErrorType {header!r} disagrees with __type {code!r}")
     modeled = {s.name for s in op_model.error_shapes} if op_model else set()
     if code not in modeled and code not in allowed_generic:
