@@ -14,6 +14,17 @@ IMAGE = "fargate-local-test/busybox:latest"
 #: A container that exits at once on SIGTERM: the shell traps it while
 #: waiting on a background sleep, so StopTask finishes in well under a second.
 SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait"]
+#: The ECS operations the emulator implements; every other model operation
+#: must answer one of its modeled errors.
+IMPLEMENTED = {
+    "CreateCluster", "DescribeClusters", "ListClusters", "DeleteCluster", "UpdateCluster",
+    "UpdateClusterSettings", "PutClusterCapacityProviders", "DescribeCapacityProviders",
+    "RegisterTaskDefinition", "DescribeTaskDefinition", "ListTaskDefinitions",
+    "ListTaskDefinitionFamilies", "DeregisterTaskDefinition", "DeleteTaskDefinitions", "RunTask",
+    "StopTask", "DescribeTasks", "ListTasks", "TagResource", "UntagResource",
+    "ListTagsForResource", "ListAccountSettings", "PutAccountSetting", "PutAccountSettingDefault",
+    "DeleteAccountSetting", "ListContainerInstances", "DescribeContainerInstances",
+}  # fmt: skip
 SUBNETS = {"awsvpcConfiguration": {"subnets": ["subnet-0conformance"], "assignPublicIp": "DISABLED"}}
 
 

@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-from scenario import SUBNETS, unique, wait_for
-from wire import MODEL, TARGET_PREFIX, ConformanceError
+from scenario import IMPLEMENTED, SUBNETS, unique, wait_for
+from wire import MODEL, PROTOCOL_ERRORS, TARGET_PREFIX, ConformanceError
 
 SER = "SerializationException"
 UNKNOWN_OP = "UnknownOperationException"
@@ -61,6 +61,19 @@ def test_wrong_member_types(ecs, op, params):
     # The request is what a hand-written client might send, not an SDK, so
     # it is not validated against the input shape; the answer still is.
     expect(ecs.raw(json.dumps(params).encode(), op=op), SER)
+
+
+WITH_REQUIRED = sorted(op for op in IMPLEMENTED if MODEL.operation_model(op).input_shape.required_members)
+
+
+@pytest.mark.parametrize("op", WITH_REQUIRED)
+def test_missing_required_members(ecs, op):
+    """`{}` where the model requires members: the service's own validation
+    answers, with one of the operation's modeled errors (not a protocol
+    error, not a 500)."""
+    r = ecs.raw(b"{}", op=op, allowed_generic=frozenset())
+    assert r.problems == [], f"{r.describe()}\n  " + "\n  ".join(r.problems)
+    assert r.status == 400 and r.code not in PROTOCOL_ERRORS, r.describe()
 
 
 def test_an_empty_body_is_an_empty_object(ecs):

@@ -7,17 +7,9 @@ import time
 
 import pytest
 
+from scenario import IMPLEMENTED
 from wire import MODEL
 
-IMPLEMENTED = {
-    "CreateCluster", "DescribeClusters", "ListClusters", "DeleteCluster", "UpdateCluster",
-    "UpdateClusterSettings", "PutClusterCapacityProviders", "DescribeCapacityProviders",
-    "RegisterTaskDefinition", "DescribeTaskDefinition", "ListTaskDefinitions",
-    "ListTaskDefinitionFamilies", "DeregisterTaskDefinition", "DeleteTaskDefinitions", "RunTask",
-    "StopTask", "DescribeTasks", "ListTasks", "TagResource", "UntagResource",
-    "ListTagsForResource", "ListAccountSettings", "PutAccountSetting", "PutAccountSettingDefault",
-    "DeleteAccountSetting", "ListContainerInstances", "DescribeContainerInstances",
-}  # fmt: skip
 OTHERS = sorted(set(MODEL.operation_names) - IMPLEMENTED)
 
 

@@ -3,17 +3,8 @@ response the suite received. Each was checked when it arrived; this checks
 that the suite as a whole covered what it claims to cover, including tasks
 in their later lifecycle states, and re-walks all of them once more."""
 
+from scenario import IMPLEMENTED
 from wire import check_response
-
-IMPLEMENTED = {
-    "CreateCluster", "DescribeClusters", "ListClusters", "DeleteCluster", "UpdateCluster",
-    "UpdateClusterSettings", "PutClusterCapacityProviders", "DescribeCapacityProviders",
-    "RegisterTaskDefinition", "DescribeTaskDefinition", "ListTaskDefinitions",
-    "ListTaskDefinitionFamilies", "DeregisterTaskDefinition", "DeleteTaskDefinitions", "RunTask",
-    "StopTask", "DescribeTasks", "ListTasks", "TagResource", "UntagResource",
-    "ListTagsForResource", "ListAccountSettings", "PutAccountSetting", "PutAccountSettingDefault",
-    "DeleteAccountSetting", "ListContainerInstances", "DescribeContainerInstances",
-}  # fmt: skip
 
 
 def _tasks(r):
