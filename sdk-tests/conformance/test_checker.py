@@ -2,6 +2,11 @@
 must be reported. No emulator is needed."""
 
 import json
+import re
+import sys
+from pathlib import Path
+
+import botocore
 
 from botocore.awsrequest import HeadersDict
 
@@ -176,3 +181,14 @@ def test_scenario_inputs_are_checked():
         except ConformanceError:
             continue
         raise AssertionError(f"{bad} passed input validation")
+
+
+def test_the_model_is_the_pinned_botocore():
+    """The walk is only as good as its model: the pinned botocore, never the
+    older copy awscli vendors (importing awscli swaps it in)."""
+    assert "awscli" not in sys.modules
+    reqs = (Path(__file__).resolve().parents[2] / "requirements-test.txt").read_text()
+    pinned = re.search(r"^botocore==(\S+)$", reqs, re.M).group(1)
+    assert botocore.__version__ == pinned
+    assert MODEL.metadata["targetPrefix"] == "AmazonEC2ContainerServiceV20141113"
+    assert len(MODEL.operation_names) == 88

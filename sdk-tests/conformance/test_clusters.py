@@ -3,6 +3,7 @@ UpdateCluster, UpdateClusterSettings, PutClusterCapacityProviders and
 DescribeCapacityProviders, each on its happy path and its modeled errors."""
 
 from scenario import SUBNETS, run_task, unique, wait_for
+from wire import Client
 
 ACCOUNT = "000000000000"
 NOT_FOUND = "Cluster not found."
@@ -245,3 +246,15 @@ def test_run_task_needs_the_cluster(ecs, task_definition):
         "ClusterNotFoundException",
         NOT_FOUND,
     )
+
+
+def test_the_region_comes_from_the_credential_scope(ecs, emulator):
+    """SDKs send the region only in the SigV4 credential scope."""
+    eu = Client(emulator.endpoint, region="eu-west-1")
+    name = unique("eu")
+    arn = eu.call("CreateCluster", {"clusterName": name})["cluster"]["clusterArn"]
+    assert arn.startswith("arn:aws:ecs:eu-west-1:"), arn
+    assert arn in eu.call("ListClusters", {})["clusterArns"]
+    assert not any(a.endswith(f"/{name}") for a in ecs.call("ListClusters", {})["clusterArns"])
+    eu.call("DeleteCluster", {"cluster": name})
+    ecs.log.extend(eu.log)
