@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from scenario import docker_containers, fargate_td, run_task, unique, wait_for
+from scenario import docker_objects, fargate_td, run_task, unique, wait_for
 from wire import Client
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,9 +102,10 @@ def emulator():
             proc.kill()
             proc.wait()
             raise AssertionError(f"the emulator did not stop within 60 s of SIGINT:\n{emu.log()[-3000:]}")
-        left = docker_containers(f"fargate-local.instance={emu.instance}")
+        left = {k: v for k, v in docker_objects(f"fargate-local.instance={emu.instance}").items() if v}
+        tail = emu.log()[-3000:]
         log_path.unlink(missing_ok=True)
-        assert not left, f"containers of instance {emu.instance} left after shutdown: {left}"
+        assert not left, f"Docker objects of instance {emu.instance} left after shutdown: {left}\n{tail}"
 
 
 @pytest.fixture(scope="session")

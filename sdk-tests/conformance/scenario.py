@@ -28,14 +28,18 @@ IMPLEMENTED = {
 SUBNETS = {"awsvpcConfiguration": {"subnets": ["subnet-0conformance"], "assignPublicIp": "DISABLED"}}
 
 
-def docker_containers(label: str) -> list[str]:
-    out = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label={label}"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return out.split()
+def docker_objects(label: str) -> dict[str, list[str]]:
+    """The containers, networks and volumes carrying `label`."""
+    lists = {
+        "containers": ["docker", "ps", "-aq"],
+        "networks": ["docker", "network", "ls", "-q"],
+        "volumes": ["docker", "volume", "ls", "-q"],
+    }
+    out = {}
+    for kind, cmd in lists.items():
+        res = subprocess.run(cmd + ["--filter", f"label={label}"], check=True, capture_output=True, text=True)
+        out[kind] = res.stdout.split()
+    return out
 
 
 def unique(prefix: str) -> str:
