@@ -1072,3 +1072,35 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(body: serde_json::Value, expected: Option<&str>) {
+        let req: RunTaskRequest = serde_json::from_value(body).unwrap();
+        let got = check_run_task_enums(&req).err().map(|e| e.to_string());
+        assert_eq!(got.as_deref(), expected);
+    }
+
+    #[test]
+    fn run_task_enums() {
+        check(serde_json::json!({"launchType": "FARGATE"}), None);
+        check(
+            serde_json::json!({"propagateTags": "ALL"}),
+            Some("propagateTags should be one of [TASK_DEFINITION,SERVICE,NONE]"),
+        );
+        check(
+            serde_json::json!({"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s"], "assignPublicIp": "YES"}}}),
+            Some("assignPublicIp should be one of [ENABLED,DISABLED]"),
+        );
+        check(
+            serde_json::json!({"placementStrategy": [{"type": "spread"}, {"type": "pack"}]}),
+            Some("type should be one of [random,spread,binpack]"),
+        );
+        check(
+            serde_json::json!({"overrides": {"containerOverrides": [{"name": "a", "environmentFiles": [{"value": "v", "type": "ftp"}]}]}}),
+            Some("type should be one of [s3]"),
+        );
+    }
+}
