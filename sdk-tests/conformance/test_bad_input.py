@@ -127,6 +127,13 @@ def test_a_body_over_the_limit(ecs, emulator, mib):
     ecs.call("ListClusters", {})
 
 
+@pytest.mark.parametrize("target", [None, "AmazonFooServiceV20991231.DescribeClusters"], ids=["no-target", "foreign"])
+def test_a_large_body_to_nowhere(ecs, target):
+    """Refusing the target must not reset a client still sending its body."""
+    body = json.dumps({"clusters": ["x" * (12 * 1024 * 1024)]}).encode()
+    expect(ecs.raw(body, target=target), UNKNOWN_OP)
+
+
 def test_a_body_just_under_the_limit_is_read(ecs):
     """A large but legal body is decoded: the answer is a modeled error about
     the content, not a protocol error."""

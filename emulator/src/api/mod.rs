@@ -169,6 +169,9 @@ async fn dispatch(State(app): State<App>, req: Request) -> Response {
         return internal(&app, &parts.method, &path).await;
     }
 
+    // The body is read first, whatever the request turns out to be, so that
+    // every refusal below reaches a client that is still sending.
+    let body = read_body(body, MAX_JSON_BODY, MAX_DRAINED_BODY).await;
     let target = parts
         .headers
         .get("x-amz-target")
@@ -191,13 +194,10 @@ async fn dispatch(State(app): State<App>, req: Request) -> Response {
         );
         return with_request_id(err.into_response(), &ctx.request_id);
     }
-    let body = match read_body(body, MAX_JSON_BODY, MAX_DRAINED_BODY).await {
-        Ok(b) => b,
-        Err(e) => return with_request_id(e.into_response(), &ctx.request_id),
-    };
     let (prefix, op) = target.split_once('.').unwrap_or((target.as_str(), ""));
-    let result = match prefix {
-        ecs::TARGET_PREFIX => ecs::handle(&app, &ctx, op, &body).await,
+    let result = match (prefix, body) {
+        (ecs::TARGET_PREFIX, Ok(body)) => ecs::handle(&app, &ctx, op, &body).await,
+        (ecs::TARGET_PREFIX, Err(e)) => Err(e),
         _ => Err(ApiError::client(
             "UnknownOperationException",
             format!("The target prefix '{prefix}' is not served by fargate-local."),
