@@ -30,6 +30,11 @@ build: ## Build the emulator and the test crates
 test: setup build ## Run the whole test suite (unit, SDK, conformance, examples)
 	scripts/test.sh
 
+.PHONY: conformance
+conformance: ## Only the wire-conformance suite (botocore model, real Docker)
+	$(CARGO) build -p fargate-local
+	python -m pytest -q sdk-tests/conformance
+
 .PHONY: lint
 lint: ## rustfmt and clippy, as CI wants them
 	$(CARGO) fmt --all --check

@@ -1,7 +1,8 @@
 //! ECS on awsJson1.1: one `match` from operation name to backend method.
 //! Operations of the ECS model that the emulator does not implement answer
-//! with an `UnsupportedFeatureException` naming the operation; names that
-//! are not in the model answer `UnknownOperationException`.
+//! with one of their modeled errors naming the operation
+//! (`UnsupportedFeatureException` where modeled, else `ClientException`);
+//! names that are not in the model answer `UnknownOperationException`.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -104,6 +105,71 @@ pub const MODEL_OPERATIONS: [&str; 88] = [
     "UpdateTaskSet",
 ];
 
+/// The operations whose model error list has UnsupportedFeatureException
+/// (botocore 1.44.8). Every ECS operation models ClientException.
+pub const UNSUPPORTED_FEATURE_MODELED: [&str; 43] = [
+    "AssociateGatewayWithCluster",
+    "ContinueServiceDeployment",
+    "CreateCapacityProvider",
+    "CreateDaemon",
+    "CreateExpressGatewayService",
+    "CreateGateway",
+    "CreateService",
+    "CreateTaskSet",
+    "DeleteCapacityProvider",
+    "DeleteDaemon",
+    "DeleteExpressGatewayService",
+    "DeleteGateway",
+    "DeleteTaskSet",
+    "DescribeCapacityProviders",
+    "DescribeDaemon",
+    "DescribeDaemonDeployments",
+    "DescribeDaemonRevisions",
+    "DescribeExpressGatewayService",
+    "DescribeGateway",
+    "DescribeGatewayResources",
+    "DescribeGatewayRoute",
+    "DescribeServiceDeployments",
+    "DescribeServiceRevisions",
+    "DescribeTaskSets",
+    "DisassociateGatewayFromCluster",
+    "GetTaskProtection",
+    "ListDaemonDeployments",
+    "ListDaemons",
+    "ListGatewayClusterAssociations",
+    "ListGatewayRoutes",
+    "ListGateways",
+    "ListServiceDeployments",
+    "RunTask",
+    "StartTask",
+    "StopServiceDeployment",
+    "UpdateCapacityProvider",
+    "UpdateDaemon",
+    "UpdateExpressGatewayService",
+    "UpdateGateway",
+    "UpdateService",
+    "UpdateServicePrimaryTaskSet",
+    "UpdateTaskProtection",
+    "UpdateTaskSet",
+];
+
+/// The answer to a model operation the emulator does not implement. It must
+/// be one of the operation's modeled errors: SDKs map any other code to a
+/// generic error, and typed error handling (`except
+/// client.exceptions.ClientException`) misses it. UnsupportedFeatureException
+/// where the model lists it, else ClientException.
+fn not_implemented(op: &str) -> ApiError {
+    let code = if UNSUPPORTED_FEATURE_MODELED.contains(&op) {
+        "UnsupportedFeatureException"
+    } else {
+        "ClientException"
+    };
+    ApiError::client(
+        code,
+        format!("fargate-local does not support the ECS operation {op} yet."),
+    )
+}
+
 impl From<EcsError> for ApiError {
     fn from(e: EcsError) -> Self {
         if e.is_server_fault() {
@@ -191,10 +257,7 @@ pub async fn handle(
         "DeleteAccountSetting" => call!(body, |r| ecs.delete_account_setting(&c, r)),
         "ListContainerInstances" => call!(body, |r| ecs.list_container_instances(&c, r)),
         "DescribeContainerInstances" => call!(body, |r| ecs.describe_container_instances(&c, r)),
-        other if MODEL_OPERATIONS.contains(&other) => Err(ApiError::client(
-            "UnsupportedFeatureException",
-            format!("fargate-local does not support the ECS operation {other} yet."),
-        )),
+        other if MODEL_OPERATIONS.contains(&other) => Err(not_implemented(other)),
         other => Err(ApiError::client(
             "UnknownOperationException",
             format!("The operation '{other}' is not an operation of the ECS API."),
@@ -223,6 +286,25 @@ mod tests {
             if let Err(e) = got {
                 assert_eq!(e.code, "SerializationException");
             }
+        }
+    }
+
+    #[test]
+    fn unimplemented_operations_answer_a_modeled_error() {
+        for op in UNSUPPORTED_FEATURE_MODELED {
+            assert!(MODEL_OPERATIONS.contains(&op), "{op}");
+        }
+        let cases = [
+            ("CreateService", "UnsupportedFeatureException"),
+            ("UpdateTaskProtection", "UnsupportedFeatureException"),
+            ("DescribeServices", "ClientException"),
+            ("ExecuteCommand", "ClientException"),
+            ("PutAttributes", "ClientException"),
+        ];
+        for (op, code) in cases {
+            let e = not_implemented(op);
+            assert_eq!((e.code.as_str(), e.status.as_u16()), (code, 400), "{op}");
+            assert!(e.message.contains(op));
         }
     }
 

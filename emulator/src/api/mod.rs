@@ -125,13 +125,39 @@ fn with_request_id(mut resp: Response, request_id: &str) -> Response {
     resp
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
+/// How much of a body over the limit is read and thrown away so that the
+/// client, still sending, gets the error instead of a reset connection.
+pub const MAX_DRAINED_BODY: usize = 64 * 1024 * 1024;
+
+/// Reads a request body of at most `limit` bytes. A larger body is an
+/// error, but the rest of it is read (and dropped, up to `drain`) before
+/// the error is sent: answering while the client is still writing makes the
+/// kernel reset the connection, and the client sees a broken pipe, not the
+/// AWS-shaped error.
+async fn read_body(body: Body, limit: usize, drain: usize) -> Result<Bytes, ApiError> {
+    use futures_util::StreamExt;
+    let unreadable = || {
         ApiError::client(
             "SerializationException",
             format!("The request body is larger than {limit} bytes or could not be read."),
         )
-    })
+    };
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| unreadable())?;
+        seen = seen.saturating_add(chunk.len());
+        if seen <= limit {
+            buf.extend_from_slice(&chunk);
+        } else if seen > limit.saturating_add(drain) {
+            break;
+        }
+    }
+    if seen > limit {
+        return Err(unreadable());
+    }
+    Ok(buf.freeze())
 }
 
 async fn dispatch(State(app): State<App>, req: Request) -> Response {
@@ -143,6 +169,9 @@ async fn dispatch(State(app): State<App>, req: Request) -> Response {
         return internal(&app, &parts.method, &path).await;
     }
 
+    // The body is read first, whatever the request turns out to be, so that
+    // every refusal below reaches a client that is still sending.
+    let body = read_body(body, MAX_JSON_BODY, MAX_DRAINED_BODY).await;
     let target = parts
         .headers
         .get("x-amz-target")
@@ -165,13 +194,10 @@ async fn dispatch(State(app): State<App>, req: Request) -> Response {
         );
         return with_request_id(err.into_response(), &ctx.request_id);
     }
-    let body = match read_body(body, MAX_JSON_BODY).await {
-        Ok(b) => b,
-        Err(e) => return with_request_id(e.into_response(), &ctx.request_id),
-    };
     let (prefix, op) = target.split_once('.').unwrap_or((target.as_str(), ""));
-    let result = match prefix {
-        ecs::TARGET_PREFIX => ecs::handle(&app, &ctx, op, &body).await,
+    let result = match (prefix, body) {
+        (ecs::TARGET_PREFIX, Ok(body)) => ecs::handle(&app, &ctx, op, &body).await,
+        (ecs::TARGET_PREFIX, Err(e)) => Err(e),
         _ => Err(ApiError::client(
             "UnknownOperationException",
             format!("The target prefix '{prefix}' is not served by fargate-local."),
@@ -228,6 +254,42 @@ async fn internal(app: &App, method: &Method, path: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A body of `chunks` chunks of `size` bytes that counts what was read.
+    fn counted_body(chunks: usize, size: usize) -> (Body, Arc<AtomicUsize>) {
+        let read = Arc::new(AtomicUsize::new(0));
+        let r = read.clone();
+        let stream = futures_util::stream::iter((0..chunks).map(move |_| {
+            r.fetch_add(size, Ordering::SeqCst);
+            Ok::<_, std::io::Error>(Bytes::from(vec![b' '; size]))
+        }));
+        (Body::from_stream(stream), read)
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_limit_are_drained_then_refused() {
+        // (chunks, limit, drain, ok, bytes read)
+        let cases = [
+            (4, 4096, 0, true, 4096),
+            (5, 4096, 1 << 20, false, 5120),
+            (100, 4096, 8192, false, 13312),
+        ];
+        for (chunks, limit, drain, ok, want_read) in cases {
+            let (body, read) = counted_body(chunks, 1024);
+            let got = read_body(body, limit, drain).await;
+            assert_eq!(got.is_ok(), ok, "{chunks} chunks");
+            if let Ok(b) = &got {
+                assert_eq!(b.len(), chunks * 1024);
+            }
+            if let Err(e) = got {
+                assert_eq!(e.code, "SerializationException");
+                assert!(e.message.contains(&limit.to_string()));
+            }
+            assert_eq!(read.load(Ordering::SeqCst), want_read, "{chunks} chunks");
+        }
+    }
 
     #[test]
     fn region_comes_from_the_credential_scope() {

@@ -281,26 +281,43 @@ impl DockerRuntime {
     }
 
     /// Force-removes every container, volume and network of this instance.
+    ///
+    /// A supervisor aborted at shutdown may have a create request already
+    /// on its way to the engine, so a container can appear after the
+    /// listing, and the engine can report a removed container's endpoint on
+    /// the network for a moment ("has active endpoints"). The sweep is
+    /// therefore repeated, briefly, until the network goes too.
     pub async fn remove_instance_objects(&self) -> Result<(), RuntimeError> {
+        const ATTEMPTS: u32 = 10;
         let f = self.instance_filter();
-        let list = self
-            .inner
-            .docker
-            .list_containers(Some(
-                ListContainersOptionsBuilder::default()
-                    .all(true)
-                    .filters(&f)
-                    .build(),
-            ))
-            .await
-            .map_err(err)?;
-        let removals = list
-            .into_iter()
-            .filter_map(|c| c.id)
-            .map(|id| async move { self.remove_container(&id).await });
-        futures_util::future::join_all(removals).await;
-        self.remove_managed_volumes(&f).await?;
-        self.remove_network().await
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let list = self
+                .inner
+                .docker
+                .list_containers(Some(
+                    ListContainersOptionsBuilder::default()
+                        .all(true)
+                        .filters(&f)
+                        .build(),
+                ))
+                .await
+                .map_err(err)?;
+            let removals = list
+                .into_iter()
+                .filter_map(|c| c.id)
+                .map(|id| async move { self.remove_container(&id).await });
+            futures_util::future::join_all(removals).await;
+            self.remove_managed_volumes(&f).await?;
+            match self.remove_network().await {
+                Err(e) if attempt < ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "network not removable yet; sweeping again");
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                }
+                done => return done,
+            }
+        }
     }
 
     /// Removes this instance's volumes whose task is not in `known`.

@@ -178,6 +178,7 @@ impl Supervisor {
                 .await
                 .map_err(|e| fail("unable to create task volume", e))?;
         }
+        self.stop_requested().await?;
         let mut labels = self.labels();
         labels.insert(LABEL_ROLE.into(), "infra".into());
         labels.insert(LABEL_CONTAINER.into(), INFRA.into());
@@ -208,6 +209,7 @@ impl Supervisor {
             mac: info.mac,
             host_ports: info.host_ports,
         }]);
+        self.stop_requested().await?;
 
         // Images: all at once, as the agent pulls them.
         self.send(vec![TaskUpdate::PullStarted]);
@@ -243,6 +245,7 @@ impl Supervisor {
             }
         }
         self.send(vec![TaskUpdate::PullStopped]);
+        self.stop_requested().await?;
 
         // Environments (secrets and env files are fetched here).
         self.hooks
@@ -261,6 +264,7 @@ impl Supervisor {
 
         // Create every container up front; volumesFrom sources first.
         for i in creation_order(&self.plan) {
+            self.stop_requested().await?;
             let c = &self.plan.containers[i];
             let mut spec = container_spec(
                 &self.plan,
@@ -283,6 +287,19 @@ impl Supervisor {
             }
             self.cs[i].created = true;
             self.cs[i].since = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// A stop that arrived while the task was still starting (StopTask on a
+    /// PROVISIONING or PENDING task): taken before any more containers are
+    /// made, so that, as on ECS, such a task ends without its containers
+    /// ever running. Other messages are handled as usual.
+    async fn stop_requested(&mut self) -> Result<(), StopReq> {
+        while let Ok(msg) = self.rx.try_recv() {
+            if let Some(stop) = self.handle(msg).await {
+                return Err(stop);
+            }
         }
         Ok(())
     }

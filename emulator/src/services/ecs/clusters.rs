@@ -4,10 +4,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::model::enums;
 use super::model::{
     CapacityProviderStrategyItem, Cluster, ClusterSetting, Failure, KeyValuePair, Tag,
 };
-use super::validation::{check_tags, valid_name};
+use super::validation::{check_enum, check_enum_in, check_enum_list, check_tags, valid_name};
 use super::{Caller, Ecs, EcsError, RegionState, Result, paginate};
 use crate::domain::arn;
 
@@ -90,15 +91,11 @@ pub struct PutClusterCapacityProvidersRequest {
 
 fn check_settings(settings: &[ClusterSetting]) -> Result<()> {
     for s in settings {
-        match s.name.as_deref() {
-            Some("containerInsights") => {}
-            other => {
-                return Err(EcsError::invalid(format!(
-                    "Invalid cluster setting name: {}",
-                    other.unwrap_or("null")
-                )));
-            }
-        }
+        check_enum(
+            "name",
+            s.name.as_deref().unwrap_or(""),
+            enums::CLUSTER_SETTING_NAME,
+        )?;
         match s.value.as_deref() {
             Some("enabled" | "disabled" | "enhanced") => {}
             other => {
@@ -110,6 +107,16 @@ fn check_settings(settings: &[ClusterSetting]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The one enum inside a cluster configuration, which is otherwise kept as
+/// given.
+fn check_configuration(configuration: Option<&Value>) -> Result<()> {
+    check_enum_in(
+        configuration,
+        &["executeCommandConfiguration", "logging"],
+        enums::EXECUTE_COMMAND_LOGGING,
+    )
 }
 
 fn merge_settings(cluster: &mut Cluster, new: &[ClusterSetting]) {
@@ -281,6 +288,7 @@ impl Ecs {
         check_tags(&tags)?;
         let settings = req.settings.clone().unwrap_or_default();
         check_settings(&settings)?;
+        check_configuration(req.configuration.as_ref())?;
         let providers = req.capacity_providers.clone().unwrap_or_default();
         let strategy = req
             .default_capacity_provider_strategy
@@ -327,19 +335,7 @@ impl Ecs {
         req: DescribeClustersRequest,
     ) -> Result<DescribeClustersResponse> {
         let include = req.include.unwrap_or_default();
-        for i in &include {
-            if ![
-                "ATTACHMENTS",
-                "CONFIGURATIONS",
-                "SETTINGS",
-                "STATISTICS",
-                "TAGS",
-            ]
-            .contains(&i.as_str())
-            {
-                return Err(EcsError::invalid(format!("Invalid include value: {i}")));
-            }
-        }
+        check_enum_list("include", Some(&include), enums::CLUSTER_FIELD)?;
         let names = req.clusters.unwrap_or_else(|| vec!["default".to_string()]);
         if names.len() > 100 {
             return Err(EcsError::invalid("clusters can have at most 100 items."));
@@ -448,6 +444,7 @@ impl Ecs {
     ) -> Result<ClusterResponse> {
         let settings = req.settings.unwrap_or_default();
         check_settings(&settings)?;
+        check_configuration(req.configuration.as_ref())?;
         self.mutate_cluster(caller, req.cluster, |c| {
             merge_settings(c, &settings);
             if let Some(conf) = req.configuration {

@@ -15,6 +15,9 @@ use serde_with::skip_serializing_none;
 
 use crate::domain::time::Timestamp;
 
+/// A tag. `value` is optional in the model (a tag may be a bare key); an
+/// unset one is left out rather than sent as `null`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tag {
     #[serde(default)]
@@ -258,6 +261,7 @@ pub struct Volume {
     pub docker_volume_configuration: Option<Value>,
     pub efs_volume_configuration: Option<Value>,
     pub fsx_windows_file_server_volume_configuration: Option<Value>,
+    pub s3files_volume_configuration: Option<Value>,
     pub configured_at_launch: Option<bool>,
 }
 
@@ -317,6 +321,7 @@ pub struct TaskDefinition {
     pub registered_by: Option<String>,
     pub ephemeral_storage: Option<EphemeralStorage>,
     pub enable_fault_injection: Option<bool>,
+    pub trusted_execution_configuration: Option<Value>,
 }
 
 // ---------------------------------------------------------------- tasks
@@ -490,4 +495,170 @@ pub struct Setting {
     pub principal_arn: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
+}
+
+// ---------------------------------------------------------------- enums
+
+/// The value lists of the model's enum shapes that requests carry, in the
+/// model's order (botocore 1.44.8), named after their shapes. Responses
+/// must never hold a value outside them, so requests are checked against
+/// them before anything is stored.
+pub mod enums {
+    pub const CLUSTER_FIELD: &[&str] = &[
+        "ATTACHMENTS",
+        "CONFIGURATIONS",
+        "SETTINGS",
+        "STATISTICS",
+        "TAGS",
+    ];
+    pub const CAPACITY_PROVIDER_FIELD: &[&str] = &["TAGS"];
+    pub const TASK_DEFINITION_FIELD: &[&str] = &["TAGS"];
+    pub const TASK_FIELD: &[&str] = &["TAGS"];
+    pub const CONTAINER_INSTANCE_FIELD: &[&str] = &["TAGS", "CONTAINER_INSTANCE_HEALTH"];
+    pub const TASK_DEFINITION_STATUS: &[&str] = &["ACTIVE", "INACTIVE", "DELETE_IN_PROGRESS"];
+    pub const TASK_DEFINITION_FAMILY_STATUS: &[&str] = &["ACTIVE", "INACTIVE", "ALL"];
+    pub const SORT_ORDER: &[&str] = &["ASC", "DESC"];
+    pub const DESIRED_STATUS: &[&str] = &["RUNNING", "PENDING", "STOPPED"];
+    pub const LAUNCH_TYPE: &[&str] = &["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"];
+    pub const CONTAINER_INSTANCE_STATUS: &[&str] = &[
+        "ACTIVE",
+        "DRAINING",
+        "REGISTERING",
+        "DEREGISTERING",
+        "REGISTRATION_FAILED",
+    ];
+    pub const PROPAGATE_TAGS: &[&str] = &["TASK_DEFINITION", "SERVICE", "NONE"];
+    pub const ASSIGN_PUBLIC_IP: &[&str] = &["ENABLED", "DISABLED"];
+    pub const CLUSTER_SETTING_NAME: &[&str] = &["containerInsights"];
+    pub const EXECUTE_COMMAND_LOGGING: &[&str] = &["NONE", "DEFAULT", "OVERRIDE"];
+    pub const NETWORK_MODE: &[&str] = &["bridge", "host", "awsvpc", "none"];
+    pub const COMPATIBILITY: &[&str] = &["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"];
+    pub const PID_MODE: &[&str] = &["host", "task"];
+    pub const IPC_MODE: &[&str] = &["host", "task", "none"];
+    pub const CPU_ARCHITECTURE: &[&str] = &["X86_64", "ARM64"];
+    pub const OS_FAMILY: &[&str] = &[
+        "WINDOWS_SERVER_2019_FULL",
+        "WINDOWS_SERVER_2019_CORE",
+        "WINDOWS_SERVER_2016_FULL",
+        "WINDOWS_SERVER_2004_CORE",
+        "WINDOWS_SERVER_2022_CORE",
+        "WINDOWS_SERVER_2022_FULL",
+        "WINDOWS_SERVER_2025_CORE",
+        "WINDOWS_SERVER_2025_FULL",
+        "WINDOWS_SERVER_20H2_CORE",
+        "LINUX",
+    ];
+    pub const TRANSPORT_PROTOCOL: &[&str] = &["tcp", "udp"];
+    pub const APPLICATION_PROTOCOL: &[&str] = &["http", "http2", "grpc"];
+    pub const CONTAINER_CONDITION: &[&str] = &["START", "COMPLETE", "SUCCESS", "HEALTHY"];
+    pub const LOG_DRIVER: &[&str] = &[
+        "json-file",
+        "syslog",
+        "journald",
+        "gelf",
+        "fluentd",
+        "awslogs",
+        "splunk",
+        "awsfirelens",
+    ];
+    pub const ULIMIT_NAME: &[&str] = &[
+        "core",
+        "cpu",
+        "data",
+        "fsize",
+        "locks",
+        "memlock",
+        "msgqueue",
+        "nice",
+        "nofile",
+        "nproc",
+        "rss",
+        "rtprio",
+        "rttime",
+        "sigpending",
+        "stack",
+    ];
+    pub const ENVIRONMENT_FILE_TYPE: &[&str] = &["s3"];
+    pub const VERSION_CONSISTENCY: &[&str] = &["enabled", "disabled"];
+    pub const RESOURCE_TYPE: &[&str] = &["GPU", "InferenceAccelerator", "NeuronDevice"];
+    pub const FIRELENS_CONFIGURATION_TYPE: &[&str] = &["fluentd", "fluentbit"];
+    pub const SCOPE: &[&str] = &["task", "shared"];
+    pub const EFS_TRANSIT_ENCRYPTION: &[&str] = &["ENABLED", "DISABLED"];
+    pub const EFS_AUTHORIZATION_CONFIG_IAM: &[&str] = &["ENABLED", "DISABLED"];
+    pub const TASK_DEFINITION_PLACEMENT_CONSTRAINT_TYPE: &[&str] = &["memberOf"];
+    pub const PROXY_CONFIGURATION_TYPE: &[&str] = &["APPMESH"];
+    pub const PLACEMENT_CONSTRAINT_TYPE: &[&str] = &["distinctInstance", "memberOf"];
+    pub const PLACEMENT_STRATEGY_TYPE: &[&str] = &["random", "spread", "binpack"];
+    pub const ISOLATION_MODE: &[&str] = &["SHARED", "ISOLATED_SANDBOX", "CONFIDENTIAL_SANDBOX"];
+    pub const SETTING_NAME: &[&str] = &[
+        "serviceLongArnFormat",
+        "taskLongArnFormat",
+        "containerInstanceLongArnFormat",
+        "awsvpcTrunking",
+        "containerInsights",
+        "fargateFIPSMode",
+        "tagResourceAuthorization",
+        "fargateTaskRetirementWaitPeriod",
+        "guardDutyActivate",
+        "defaultLogDriverMode",
+        "fargateEventWindows",
+    ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every shape, left empty, encodes to `{}`: an unset member is left
+    /// out, never sent as `null` (SDKs accept null, AWS never sends it).
+    #[test]
+    fn unset_members_are_left_out() {
+        fn check<T: Default + Serialize>(name: &str) {
+            let got = serde_json::to_string(&T::default()).unwrap();
+            assert_eq!(got, "{}", "{name}");
+        }
+        check::<Cluster>("Cluster");
+        check::<ClusterSetting>("ClusterSetting");
+        check::<CapacityProvider>("CapacityProvider");
+        check::<PortMapping>("PortMapping");
+        check::<MountPoint>("MountPoint");
+        check::<VolumeFrom>("VolumeFrom");
+        check::<Volume>("Volume");
+        check::<RuntimePlatform>("RuntimePlatform");
+        check::<TaskDefinition>("TaskDefinition");
+        check::<NetworkConfiguration>("NetworkConfiguration");
+        check::<ContainerOverride>("ContainerOverride");
+        check::<TaskOverride>("TaskOverride");
+        check::<Attachment>("Attachment");
+        check::<NetworkBinding>("NetworkBinding");
+        check::<NetworkInterface>("NetworkInterface");
+        check::<ManagedAgent>("ManagedAgent");
+        check::<Container>("Container");
+        check::<TaskEphemeralStorage>("TaskEphemeralStorage");
+        check::<Task>("Task");
+        check::<Setting>("Setting");
+        let cases = [
+            (
+                serde_json::to_string(&Tag {
+                    key: Some("k".into()),
+                    value: None,
+                }),
+                r#"{"key":"k"}"#,
+            ),
+            (
+                serde_json::to_string(&KeyValuePair {
+                    name: Some("n".into()),
+                    value: None,
+                }),
+                r#"{"name":"n"}"#,
+            ),
+            (
+                serde_json::to_string(&Failure::missing("a")),
+                r#"{"arn":"a","reason":"MISSING"}"#,
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got.unwrap(), want);
+        }
+    }
 }

@@ -5,8 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::clusters::FARGATE_PROVIDERS;
+use super::model::enums;
 use super::model::{CapacityProvider, Failure, Setting, Tag};
-use super::validation::check_tags;
+use super::validation::{check_enum, check_enum_list, check_enum_opt, check_tags};
 use super::{Caller, Ecs, EcsError, Result, paginate};
 use crate::domain::arn;
 
@@ -81,10 +82,11 @@ const SETTINGS: [(&str, &str, &[&str]); 11] = [
 fn setting_spec(
     name: &str,
 ) -> Result<&'static (&'static str, &'static str, &'static [&'static str])> {
+    check_enum("name", name, enums::SETTING_NAME)?;
     SETTINGS
         .iter()
         .find(|(n, _, _)| *n == name)
-        .ok_or_else(|| EcsError::invalid(format!("Invalid setting name: {name}")))
+        .ok_or_else(|| EcsError::Server(format!("The setting {name} has no default.")))
 }
 
 fn check_setting(name: &str, value: &str) -> Result<()> {
@@ -127,6 +129,16 @@ pub struct ListTagsForResourceResponse {
 
 #[derive(Debug, Serialize)]
 pub struct Empty {}
+
+/// ListTagsForResource does not model ResourceNotFoundException (TagResource
+/// and UntagResource do), so an ARN naming nothing is an invalid parameter
+/// there; botocore would otherwise raise a generic ClientError.
+fn not_found_as_invalid(e: EcsError) -> EcsError {
+    match e {
+        EcsError::ResourceNotFound(m) => EcsError::InvalidParameter(m),
+        e => e,
+    }
+}
 
 /// The ECS resource an ARN names.
 enum Resource<'a> {
@@ -425,7 +437,8 @@ impl Ecs {
             .resource_arn
             .ok_or_else(|| EcsError::invalid("resourceArn must not be null."))?;
         let mut tags = Vec::new();
-        self.with_tags(caller, &arn, |existing| tags = existing.clone())?;
+        self.with_tags(caller, &arn, |existing| tags = existing.clone())
+            .map_err(not_found_as_invalid)?;
         Ok(ListTagsForResourceResponse { tags })
     }
 
@@ -446,6 +459,11 @@ impl Ecs {
         caller: &Caller,
         req: DescribeCapacityProvidersRequest,
     ) -> Result<DescribeCapacityProvidersResponse> {
+        check_enum_list(
+            "include",
+            req.include.as_deref(),
+            enums::CAPACITY_PROVIDER_FIELD,
+        )?;
         if let Some(c) = &req.cluster {
             let mut st = self.lock();
             st.region(&caller.region).active_cluster(c)?;
@@ -491,6 +509,11 @@ impl Ecs {
         caller: &Caller,
         req: ListContainerInstancesRequest,
     ) -> Result<ListContainerInstancesResponse> {
+        check_enum_opt(
+            "status",
+            req.status.as_deref(),
+            enums::CONTAINER_INSTANCE_STATUS,
+        )?;
         let mut st = self.lock();
         st.region(&caller.region)
             .active_cluster(req.cluster.as_deref().unwrap_or("default"))?;
@@ -505,6 +528,11 @@ impl Ecs {
         caller: &Caller,
         req: DescribeContainerInstancesRequest,
     ) -> Result<DescribeContainerInstancesResponse> {
+        check_enum_list(
+            "include",
+            req.include.as_deref(),
+            enums::CONTAINER_INSTANCE_FIELD,
+        )?;
         let refs = req
             .container_instances
             .ok_or_else(|| EcsError::invalid("containerInstances must not be null."))?;
@@ -550,5 +578,39 @@ impl Ecs {
         Err(EcsError::ResourceNotFound(
             "The specified resource could not be found.".into(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_name_of_the_model_has_a_default() {
+        let names: Vec<&str> = SETTINGS.iter().map(|(n, _, _)| *n).collect();
+        assert_eq!(names, enums::SETTING_NAME);
+        let e = setting_spec("nope").unwrap_err();
+        assert_eq!(e.code(), "InvalidParameterException");
+        assert!(
+            e.to_string()
+                .starts_with("name should be one of [serviceLongArnFormat,")
+        );
+    }
+
+    #[test]
+    fn list_tags_answers_only_modeled_errors() {
+        let cases = [
+            (
+                EcsError::ResourceNotFound("gone".into()),
+                "InvalidParameterException",
+            ),
+            (EcsError::ClusterNotFound, "ClusterNotFoundException"),
+            (EcsError::invalid("bad"), "InvalidParameterException"),
+        ];
+        for (e, code) in cases {
+            let text = e.to_string();
+            let got = not_found_as_invalid(e);
+            assert_eq!((got.code(), got.to_string()), (code, text));
+        }
     }
 }

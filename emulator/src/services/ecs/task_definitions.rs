@@ -3,8 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Attribute, Failure, Tag, TaskDefinition};
-use super::validation::{check_tags, fargate_pair_valid, is_ecr_image, normalize_task_definition};
+use super::model::{Attribute, Failure, Tag, TaskDefinition, enums};
+use super::validation::{
+    check_enum, check_enum_list, check_enum_opt, check_tags, fargate_pair_valid, is_ecr_image,
+    normalize_task_definition,
+};
 use super::{Caller, Ecs, EcsError, RegionState, Result, TaskDefinitionRecord, paginate};
 use crate::domain::arn;
 use crate::domain::time;
@@ -246,6 +249,11 @@ impl Ecs {
         let reference = req
             .task_definition
             .ok_or_else(|| EcsError::invalid("taskDefinition must not be null."))?;
+        check_enum_list(
+            "include",
+            req.include.as_deref(),
+            enums::TASK_DEFINITION_FIELD,
+        )?;
         let with_tags = req.include.unwrap_or_default().iter().any(|i| i == "TAGS");
         let mut st = self.lock();
         let region = st.region(&caller.region);
@@ -264,14 +272,9 @@ impl Ecs {
         req: ListTaskDefinitionsRequest,
     ) -> Result<ListTaskDefinitionsResponse> {
         let status = req.status.unwrap_or_else(|| "ACTIVE".into());
-        if !["ACTIVE", "INACTIVE", "DELETE_IN_PROGRESS"].contains(&status.as_str()) {
-            return Err(EcsError::invalid(format!("Invalid status: {status}")));
-        }
-        let desc = match req.sort.as_deref() {
-            None | Some("ASC") => false,
-            Some("DESC") => true,
-            Some(other) => return Err(EcsError::invalid(format!("Invalid sort order: {other}"))),
-        };
+        check_enum("status", &status, enums::TASK_DEFINITION_STATUS)?;
+        check_enum_opt("sort", req.sort.as_deref(), enums::SORT_ORDER)?;
+        let desc = req.sort.as_deref() == Some("DESC");
         let mut st = self.lock();
         let region = st.region(&caller.region);
         // `familyPrefix` is matched against the whole family name.
@@ -300,9 +303,7 @@ impl Ecs {
         req: ListTaskDefinitionFamiliesRequest,
     ) -> Result<ListTaskDefinitionFamiliesResponse> {
         let status = req.status.unwrap_or_else(|| "ALL".into());
-        if !["ACTIVE", "INACTIVE", "ALL"].contains(&status.as_str()) {
-            return Err(EcsError::invalid(format!("Invalid status: {status}")));
-        }
+        check_enum("status", &status, enums::TASK_DEFINITION_FAMILY_STATUS)?;
         let mut st = self.lock();
         let region = st.region(&caller.region);
         let families: Vec<String> = region

@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize};
 use super::model::{
     Attachment, Attribute, CapacityProviderStrategyItem, Container, ContainerOverride,
     EphemeralStorage, Failure, KeyValuePair, NetworkBinding, NetworkConfiguration,
-    NetworkInterface, Tag, Task, TaskEphemeralStorage, TaskOverride,
+    NetworkInterface, Tag, Task, TaskEphemeralStorage, TaskOverride, enums,
 };
-use super::validation::{check_tags, fargate_pair_valid};
+use super::validation::{
+    check_enum, check_enum_in, check_enum_list, check_enum_opt, check_tags, fargate_pair_valid,
+};
 use super::{Caller, Ecs, EcsError, Result, TaskRecord, paginate};
 use crate::domain::status::{ContainerStatus, Health, StopCode, TaskStatus, task_health};
 use crate::domain::{arn, ids, time};
@@ -139,15 +141,59 @@ fn check_network(nc: &Option<NetworkConfiguration>) -> Result<NetworkConfigurati
             "securityGroups can have at most 5 items.",
         ));
     }
-    if let Some(ip) = &vpc.assign_public_ip
-        && ip != "ENABLED"
-        && ip != "DISABLED"
-    {
-        return Err(EcsError::invalid(format!(
-            "Invalid value for assignPublicIp: {ip}. Valid values are ENABLED and DISABLED."
-        )));
-    }
+    check_enum_opt(
+        "assignPublicIp",
+        vpc.assign_public_ip.as_deref(),
+        enums::ASSIGN_PUBLIC_IP,
+    )?;
     Ok(nc.clone())
+}
+
+/// Every enum member of a RunTask request, checked before anything else.
+fn check_run_task_enums(req: &RunTaskRequest) -> Result<()> {
+    check_enum_opt("launchType", req.launch_type.as_deref(), enums::LAUNCH_TYPE)?;
+    check_enum_opt(
+        "propagateTags",
+        req.propagate_tags.as_deref(),
+        enums::PROPAGATE_TAGS,
+    )?;
+    let vpc = req
+        .network_configuration
+        .as_ref()
+        .and_then(|n| n.awsvpc_configuration.as_ref());
+    if let Some(vpc) = vpc {
+        check_enum_opt(
+            "assignPublicIp",
+            vpc.assign_public_ip.as_deref(),
+            enums::ASSIGN_PUBLIC_IP,
+        )?;
+    }
+    check_enum_in(
+        req.placement_constraints.as_ref(),
+        &["*", "type"],
+        enums::PLACEMENT_CONSTRAINT_TYPE,
+    )?;
+    check_enum_in(
+        req.placement_strategy.as_ref(),
+        &["*", "type"],
+        enums::PLACEMENT_STRATEGY_TYPE,
+    )?;
+    let overrides = req.overrides.as_ref();
+    for co in overrides
+        .and_then(|o| o.container_overrides.as_ref())
+        .into_iter()
+        .flatten()
+    {
+        for f in co.environment_files.iter().flatten() {
+            check_enum("type", &f.kind, enums::ENVIRONMENT_FILE_TYPE)?;
+        }
+        check_enum_in(
+            co.resource_requirements.as_ref(),
+            &["*", "type"],
+            enums::RESOURCE_TYPE,
+        )?;
+    }
+    Ok(())
 }
 
 fn check_overrides(ov: &TaskOverride, container_names: &[String]) -> Result<()> {
@@ -202,6 +248,7 @@ fn check_overrides(ov: &TaskOverride, container_names: &[String]) -> Result<()> 
 
 impl Ecs {
     pub fn run_task(&self, caller: &Caller, req: RunTaskRequest) -> Result<RunTaskResponse> {
+        check_run_task_enums(&req)?;
         let td_ref = req
             .task_definition
             .clone()
@@ -248,9 +295,6 @@ impl Ecs {
                 });
             match (req.launch_type.as_deref(), strategy) {
                 (Some("FARGATE"), _) => (None, None),
-                (Some(other), _) if !["EC2", "EXTERNAL", "MANAGED_INSTANCES"].contains(&other) => {
-                    return Err(EcsError::invalid(format!("Invalid launch type: {other}")));
-                }
                 (Some(_), _) => (
                     None,
                     Some("No Container Instances were found in your cluster."),
@@ -618,6 +662,7 @@ impl Ecs {
         if refs.is_empty() {
             return Err(EcsError::invalid("Tasks cannot be empty."));
         }
+        check_enum_list("include", req.include.as_deref(), enums::TASK_FIELD)?;
         let with_tags = req.include.unwrap_or_default().iter().any(|i| i == "TAGS");
         let cluster_ref = req.cluster.unwrap_or_else(|| "default".into());
         let mut st = self.lock();
@@ -662,11 +707,8 @@ impl Ecs {
             return Err(EcsError::invalid("family must match ^[a-zA-Z0-9\\-_]+$"));
         }
         let desired = req.desired_status.unwrap_or_else(|| "RUNNING".into());
-        if !["RUNNING", "PENDING", "STOPPED"].contains(&desired.as_str()) {
-            return Err(EcsError::invalid(format!(
-                "Invalid desiredStatus: {desired}"
-            )));
-        }
+        check_enum("desiredStatus", &desired, enums::DESIRED_STATUS)?;
+        check_enum_opt("launchType", req.launch_type.as_deref(), enums::LAUNCH_TYPE)?;
         let cluster_ref = req.cluster.unwrap_or_else(|| "default".into());
         let mut st = self.lock();
         let region = st.region(&caller.region);
@@ -1028,5 +1070,37 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
         TaskUpdate::Logs { container, lines } => {
             rec.last_logs.insert(container, lines);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(body: serde_json::Value, expected: Option<&str>) {
+        let req: RunTaskRequest = serde_json::from_value(body).unwrap();
+        let got = check_run_task_enums(&req).err().map(|e| e.to_string());
+        assert_eq!(got.as_deref(), expected);
+    }
+
+    #[test]
+    fn run_task_enums() {
+        check(serde_json::json!({"launchType": "FARGATE"}), None);
+        check(
+            serde_json::json!({"propagateTags": "ALL"}),
+            Some("propagateTags should be one of [TASK_DEFINITION,SERVICE,NONE]"),
+        );
+        check(
+            serde_json::json!({"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s"], "assignPublicIp": "YES"}}}),
+            Some("assignPublicIp should be one of [ENABLED,DISABLED]"),
+        );
+        check(
+            serde_json::json!({"placementStrategy": [{"type": "spread"}, {"type": "pack"}]}),
+            Some("type should be one of [random,spread,binpack]"),
+        );
+        check(
+            serde_json::json!({"overrides": {"containerOverrides": [{"name": "a", "environmentFiles": [{"value": "v", "type": "ftp"}]}]}}),
+            Some("type should be one of [s3]"),
+        );
     }
 }

@@ -4,8 +4,10 @@
 
 use std::collections::HashSet;
 
+use serde_json::Value;
+
 use super::EcsError;
-use super::model::{ContainerDefinition, Tag, TaskDefinition};
+use super::model::{ContainerDefinition, Tag, TaskDefinition, enums};
 use crate::runtime::plan::{parse_cpu, parse_memory};
 
 type Result<T> = std::result::Result<T, EcsError>;
@@ -46,6 +48,152 @@ pub fn check_tags(tags: &[Tag]) -> Result<()> {
         }
         if !seen.insert(key) {
             return Err(EcsError::invalid(format!("Duplicate tag key: {key}")));
+        }
+    }
+    Ok(())
+}
+
+/// A request member whose model shape is an enum. ECS refuses a value
+/// outside the list with InvalidParameterException "<member> should be one
+/// of [A,B]", the values comma-joined in the model's order: real output
+/// quoted in hashicorp/terraform-provider-aws#23342 reads "include should be
+/// one of [ATTACHMENTS,SETTINGS,STATISTICS,TAGS]". A nested member is named
+/// by its own member name (no real sample of a nested one was found).
+pub fn check_enum(member: &str, value: &str, allowed: &[&str]) -> Result<()> {
+    if allowed.contains(&value) {
+        return Ok(());
+    }
+    Err(EcsError::invalid(format!(
+        "{member} should be one of [{}]",
+        allowed.join(",")
+    )))
+}
+
+pub fn check_enum_opt(member: &str, value: Option<&str>, allowed: &[&str]) -> Result<()> {
+    value.map_or(Ok(()), |v| check_enum(member, v, allowed))
+}
+
+pub fn check_enum_list(member: &str, values: Option<&[String]>, allowed: &[&str]) -> Result<()> {
+    values
+        .unwrap_or_default()
+        .iter()
+        .try_for_each(|v| check_enum(member, v, allowed))
+}
+
+/// The enum members inside a sub-shape the emulator keeps as plain JSON
+/// (volume configurations, placement constraints, ...). `path` walks
+/// objects by key and arrays with "*"; the member is the last key.
+pub fn check_enum_in(value: Option<&Value>, path: &[&str], allowed: &[&str]) -> Result<()> {
+    let Some(value) = value else { return Ok(()) };
+    match path {
+        [] => Ok(()),
+        ["*", rest @ ..] => value
+            .as_array()
+            .into_iter()
+            .flatten()
+            .try_for_each(|v| check_enum_in(Some(v), rest, allowed)),
+        [member] => match value.get(member) {
+            None | Some(Value::Null) => Ok(()),
+            Some(Value::String(v)) => check_enum(member, v, allowed),
+            Some(_) => check_enum(member, "", allowed),
+        },
+        [key, rest @ ..] => check_enum_in(value.get(key), rest, allowed),
+    }
+}
+
+/// Every enum member of a RegisterTaskDefinition request. Checked before
+/// any other rule, as the service checks the request's shape first, and so
+/// that nothing outside the model is ever stored and echoed back.
+fn check_task_definition_enums(td: &TaskDefinition) -> Result<()> {
+    check_enum_opt(
+        "networkMode",
+        td.network_mode.as_deref(),
+        enums::NETWORK_MODE,
+    )?;
+    check_enum_list(
+        "requiresCompatibilities",
+        td.requires_compatibilities.as_deref(),
+        enums::COMPATIBILITY,
+    )?;
+    check_enum_opt("pidMode", td.pid_mode.as_deref(), enums::PID_MODE)?;
+    check_enum_opt("ipcMode", td.ipc_mode.as_deref(), enums::IPC_MODE)?;
+    if let Some(p) = &td.runtime_platform {
+        check_enum_opt(
+            "cpuArchitecture",
+            p.cpu_architecture.as_deref(),
+            enums::CPU_ARCHITECTURE,
+        )?;
+        check_enum_opt(
+            "operatingSystemFamily",
+            p.operating_system_family.as_deref(),
+            enums::OS_FAMILY,
+        )?;
+    }
+    for c in td.placement_constraints.iter().flatten() {
+        check_enum_in(
+            Some(c),
+            &["type"],
+            enums::TASK_DEFINITION_PLACEMENT_CONSTRAINT_TYPE,
+        )?;
+    }
+    check_enum_in(
+        td.trusted_execution_configuration.as_ref(),
+        &["isolationMode"],
+        enums::ISOLATION_MODE,
+    )?;
+    check_enum_in(
+        td.proxy_configuration.as_ref(),
+        &["type"],
+        enums::PROXY_CONFIGURATION_TYPE,
+    )?;
+    for v in td.volumes.iter().flatten() {
+        let docker = v.docker_volume_configuration.as_ref();
+        check_enum_in(docker, &["scope"], enums::SCOPE)?;
+        let efs = v.efs_volume_configuration.as_ref();
+        check_enum_in(efs, &["transitEncryption"], enums::EFS_TRANSIT_ENCRYPTION)?;
+        check_enum_in(
+            efs,
+            &["authorizationConfig", "iam"],
+            enums::EFS_AUTHORIZATION_CONFIG_IAM,
+        )?;
+    }
+    for c in td.container_definitions.iter().flatten() {
+        for pm in c.port_mappings.iter().flatten() {
+            check_enum_opt(
+                "protocol",
+                pm.protocol.as_deref(),
+                enums::TRANSPORT_PROTOCOL,
+            )?;
+            check_enum_opt(
+                "appProtocol",
+                pm.app_protocol.as_deref(),
+                enums::APPLICATION_PROTOCOL,
+            )?;
+        }
+        for d in c.depends_on.iter().flatten() {
+            check_enum("condition", &d.condition, enums::CONTAINER_CONDITION)?;
+        }
+        if let Some(log) = &c.log_configuration {
+            check_enum("logDriver", &log.log_driver, enums::LOG_DRIVER)?;
+        }
+        for u in c.ulimits.iter().flatten() {
+            check_enum("name", &u.name, enums::ULIMIT_NAME)?;
+        }
+        for f in c.environment_files.iter().flatten() {
+            check_enum("type", &f.kind, enums::ENVIRONMENT_FILE_TYPE)?;
+        }
+        check_enum_opt(
+            "versionConsistency",
+            c.version_consistency.as_deref(),
+            enums::VERSION_CONSISTENCY,
+        )?;
+        check_enum_in(
+            c.resource_requirements.as_ref(),
+            &["*", "type"],
+            enums::RESOURCE_TYPE,
+        )?;
+        if let Some(f) = &c.firelens_configuration {
+            check_enum("type", &f.kind, enums::FIRELENS_CONFIGURATION_TYPE)?;
         }
     }
     Ok(())
@@ -109,14 +257,6 @@ fn check_container(c: &ContainerDefinition, awsvpc: bool, fargate: bool) -> Resu
         if pm.container_port_range.is_none() && !(1..=65535).contains(&port) {
             return Err(client(format!(
                 "Invalid 'containerPort' setting for container '{name}'."
-            )));
-        }
-        if let Some(p) = pm.protocol.as_deref()
-            && p != "tcp"
-            && p != "udp"
-        {
-            return Err(EcsError::invalid(format!(
-                "Invalid protocol '{p}' for container '{name}'. Valid values are tcp and udp."
             )));
         }
         if awsvpc
@@ -184,29 +324,6 @@ fn check_container(c: &ContainerDefinition, awsvpc: bool, fargate: bool) -> Resu
         }
     }
     for u in c.ulimits.iter().flatten() {
-        const NAMES: [&str; 15] = [
-            "core",
-            "cpu",
-            "data",
-            "fsize",
-            "locks",
-            "memlock",
-            "msgqueue",
-            "nice",
-            "nofile",
-            "nproc",
-            "rss",
-            "rtprio",
-            "rttime",
-            "sigpending",
-            "stack",
-        ];
-        if !NAMES.contains(&u.name.as_str()) {
-            return Err(EcsError::invalid(format!(
-                "Invalid ulimit name: {}",
-                u.name
-            )));
-        }
         if u.soft_limit > u.hard_limit {
             return Err(client(format!(
                 "Invalid ulimit '{}' for container '{name}': the soft limit cannot exceed the hard limit.",
@@ -238,20 +355,10 @@ fn check_container(c: &ContainerDefinition, awsvpc: bool, fargate: bool) -> Resu
             )));
         }
     }
-    if let Some(files) = &c.environment_files {
-        if files.len() > 10 {
-            return Err(client(format!(
-                "Too many environment files for container '{name}'. A container can have up to 10 environment files."
-            )));
-        }
-        for f in files {
-            if f.kind != "s3" {
-                return Err(EcsError::invalid(format!(
-                    "Invalid environment file type '{}'. The only supported type is s3.",
-                    f.kind
-                )));
-            }
-        }
+    if c.environment_files.as_ref().is_some_and(|f| f.len() > 10) {
+        return Err(client(format!(
+            "Too many environment files for container '{name}'. A container can have up to 10 environment files."
+        )));
     }
     Ok(())
 }
@@ -265,6 +372,7 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
             "Actual length: '{raw_len}'. Max allowed length is '65536' bytes."
         )));
     }
+    check_task_definition_enums(&td)?;
     let family = td.family.clone().unwrap_or_default();
     if family.trim().is_empty() {
         return Err(client("Family can not be blank."));
@@ -273,20 +381,8 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
         return Err(client("Family contains invalid characters."));
     }
     let requires = td.requires_compatibilities.clone().unwrap_or_default();
-    for r in &requires {
-        if !["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"].contains(&r.as_str()) {
-            return Err(EcsError::invalid(format!(
-                "Invalid compatibility value: {r}"
-            )));
-        }
-    }
     let fargate = requires.iter().any(|r| r == "FARGATE");
     let network_mode = td.network_mode.clone().unwrap_or_else(|| "bridge".into());
-    if !["bridge", "host", "awsvpc", "none"].contains(&network_mode.as_str()) {
-        return Err(EcsError::invalid(format!(
-            "Invalid networkMode: {network_mode}"
-        )));
-    }
     let awsvpc = network_mode == "awsvpc";
     let containers = td.container_definitions.clone().unwrap_or_default();
     if containers.is_empty() {
@@ -371,22 +467,6 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
             ));
         }
         if let Some(log) = &c.log_configuration {
-            const DRIVERS: [&str; 8] = [
-                "json-file",
-                "syslog",
-                "journald",
-                "gelf",
-                "fluentd",
-                "awslogs",
-                "splunk",
-                "awsfirelens",
-            ];
-            if !DRIVERS.contains(&log.log_driver.as_str()) {
-                return Err(EcsError::invalid(format!(
-                    "Invalid log driver '{}'.",
-                    log.log_driver
-                )));
-            }
             if fargate && !["awslogs", "splunk", "awsfirelens"].contains(&log.log_driver.as_str()) {
                 return Err(client(format!(
                     "Fargate only supports log drivers awslogs, splunk and awsfirelens; '{}' is not supported.",
@@ -493,20 +573,13 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
                     d.container_name
                 )));
             };
-            match d.condition.as_str() {
-                "START" | "HEALTHY" => {}
-                "COMPLETE" | "SUCCESS" => {
-                    if target.essential.unwrap_or(true) {
-                        return Err(client(
-                            "A dependency container with SUCCESS or COMPLETE condition cannot be an essential container",
-                        ));
-                    }
-                }
-                other => {
-                    return Err(EcsError::invalid(format!(
-                        "Invalid dependency condition '{other}'. Valid values are START, COMPLETE, SUCCESS and HEALTHY."
-                    )));
-                }
+            // The condition itself was checked by check_task_definition_enums.
+            if matches!(d.condition.as_str(), "COMPLETE" | "SUCCESS")
+                && target.essential.unwrap_or(true)
+            {
+                return Err(client(
+                    "A dependency container with SUCCESS or COMPLETE condition cannot be an essential container",
+                ));
             }
             if d.container_name == c.name.as_deref().unwrap_or("") {
                 return Err(client(format!(
@@ -809,6 +882,70 @@ mod tests {
         assert_eq!(
             (pm.host_port, pm.protocol.as_deref()),
             (Some(80), Some("tcp"))
+        );
+    }
+
+    #[test]
+    fn enum_members_are_refused_as_ecs_refuses_them() {
+        let msg = |r: Result<()>| r.err().map(|e| (e.code(), e.to_string()));
+        assert_eq!(msg(check_enum("include", "TAGS", enums::TASK_FIELD)), None);
+        assert_eq!(
+            msg(check_enum("include", "ALL", enums::CLUSTER_FIELD)),
+            Some((
+                "InvalidParameterException",
+                "include should be one of [ATTACHMENTS,CONFIGURATIONS,SETTINGS,STATISTICS,TAGS]"
+                    .to_string()
+            ))
+        );
+        let list = ["TAGS".to_string(), "X".to_string()];
+        assert!(check_enum_list("include", Some(&list), enums::TASK_FIELD).is_err());
+        assert!(check_enum_list("include", None, enums::TASK_FIELD).is_ok());
+        let cases = [
+            (serde_json::json!([{"type": "memberOf"}]), true),
+            (
+                serde_json::json!([{"type": "memberOf"}, {"type": "x"}]),
+                false,
+            ),
+            (serde_json::json!([{"type": 3}]), false),
+            (serde_json::json!([{"expression": "y"}]), true),
+            (serde_json::json!({"type": "x"}), true),
+        ];
+        for (v, ok) in cases {
+            let got = check_enum_in(Some(&v), &["*", "type"], &["memberOf"]);
+            assert_eq!(got.is_ok(), ok, "{v}");
+        }
+        let efs = serde_json::json!({"authorizationConfig": {"iam": "MAYBE"}});
+        let e = check_enum_in(
+            Some(&efs),
+            &["authorizationConfig", "iam"],
+            enums::EFS_AUTHORIZATION_CONFIG_IAM,
+        );
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "iam should be one of [ENABLED,DISABLED]"
+        );
+    }
+
+    #[test]
+    fn task_definition_enums_come_first() {
+        check(
+            |td| {
+                td.network_mode = Some("bridge".into());
+                c0(td).port_mappings = Some(vec![PortMapping {
+                    container_port: Some(80),
+                    protocol: Some("sctp".into()),
+                    ..Default::default()
+                }]);
+            },
+            Some("protocol should be one of [tcp,udp]"),
+        );
+        check(
+            |td| td.pid_mode = Some("shared".into()),
+            Some("pidMode should be one of [host,task]"),
+        );
+        check(
+            |td| c0(td).version_consistency = Some("sometimes".into()),
+            Some("versionConsistency should be one of [enabled,disabled]"),
         );
     }
 
