@@ -455,6 +455,17 @@ impl Emulator {
         );
     }
 
+    /// SIGINT, and wait for the emulator to exit (a durable one leaves its
+    /// running tasks for the next start).
+    pub fn interrupt(&mut self) {
+        self.signal(Signal::SIGINT);
+        assert!(
+            self.wait_exit(Duration::from_secs(60)),
+            "the emulator did not exit on SIGINT; its log:\n{}",
+            self.log_tail(30)
+        );
+    }
+
     /// Starts the emulator again on the same port (and data directory).
     pub fn restart(&mut self) {
         assert!(

@@ -547,8 +547,13 @@ impl Ecs {
                 t.version = Some(t.version.unwrap_or(0) + 1);
                 self.store().write(vec![Self::task_op(rec)])?;
             }
-            let supervised = self.runtime().is_supervised(&rec.plan.task_arn);
-            (rec.task.clone(), supervised)
+            let task = rec.task.clone();
+            let arn = rec.plan.task_arn.clone();
+            // Checked under the state lock, which `recover` holds while it
+            // adopts: either the task is supervised by now, or its adopter
+            // will find desiredStatus STOPPED and stop it.
+            let supervised = self.runtime().is_supervised(&arn) || st.awaiting_adoption.contains(&arn);
+            (task, supervised)
         };
         let arn = task.task_arn.clone().unwrap_or_default();
         if !self.runtime().stop(&arn, StopCode::UserInitiated, &reason)
@@ -708,26 +713,37 @@ impl Ecs {
         }
     }
 
-    /// Supervises again every task that was live when the emulator stopped,
-    /// and removes managed containers that belong to no task.
+    /// Supervises again every task that was live when the emulator stopped
+    /// (only those: a task RunTask started since has its own supervisor, and
+    /// adopting it would declare its not-yet-created containers gone), and
+    /// removes managed containers that belong to no task.
     pub async fn recover(&self) {
-        let live = self.live_tasks();
-        for rec in &live {
-            let last = rec
-                .task
-                .last_status
-                .as_deref()
-                .and_then(TaskStatus::parse)
-                .unwrap_or(TaskStatus::Provisioning);
-            let stopping = rec.task.desired_status.as_deref() == Some("STOPPED");
-            tracing::info!(task = %rec.plan.task_arn, status = last.as_str(), "re-adopting task");
-            self.runtime().launch(
-                rec.plan.clone(),
-                Start::Adopt {
-                    last_status: last,
-                    stopping,
-                },
-            );
+        {
+            // Held while launching (which does not block) so that StopTask
+            // sees each task either awaiting adoption or supervised.
+            let mut st = self.lock();
+            let st = &mut *st;
+            let awaiting = std::mem::take(&mut st.awaiting_adoption);
+            for rec in st.regions.values().flat_map(|r| r.tasks.values()) {
+                if !awaiting.contains(&rec.plan.task_arn) || rec.task.last_status.as_deref() == Some("STOPPED") {
+                    continue;
+                }
+                let last = rec
+                    .task
+                    .last_status
+                    .as_deref()
+                    .and_then(TaskStatus::parse)
+                    .unwrap_or(TaskStatus::Provisioning);
+                let stopping = rec.task.desired_status.as_deref() == Some("STOPPED");
+                tracing::info!(task = %rec.plan.task_arn, status = last.as_str(), "re-adopting task");
+                self.runtime().launch(
+                    rec.plan.clone(),
+                    Start::Adopt {
+                        last_status: last,
+                        stopping,
+                    },
+                );
+            }
         }
         self.runtime().remove_orphans(&self.all_task_arns()).await;
     }
