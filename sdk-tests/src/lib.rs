@@ -351,13 +351,11 @@ impl Emulator {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut last: String;
         loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!(
-                        "the emulator exited ({status}) before it served; its log:\n{}",
-                        self.log_tail(50)
-                    );
-                }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!(
+                    "the emulator exited ({status}) before it served; its log:\n{}",
+                    self.log_tail(50)
+                );
             }
             match http_get(&self.addr(), "/_fargate-local/health") {
                 Ok((200, body)) => {

@@ -212,7 +212,7 @@ async fn task_fields_from_run_task_to_stopped() {
         .send()
         .await
         .unwrap();
-    assert_eq!(listed.task_arns(), [arn.clone()]);
+    assert_eq!(listed.task_arns(), std::slice::from_ref(&arn));
     emu.stop();
 }
 

@@ -143,7 +143,7 @@ async fn kill_9_and_restart_re_adopts_running_tasks() {
         .send()
         .await
         .unwrap();
-    assert_eq!(listed.task_arns(), [killed.clone()]);
+    assert_eq!(listed.task_arns(), std::slice::from_ref(&killed));
 
     // ... and supervised: a kill behind our back is still noticed.
     docker(&["kill", &app_container]);
