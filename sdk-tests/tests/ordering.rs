@@ -304,3 +304,105 @@ async fn a_failing_health_check_makes_the_task_unhealthy_but_it_keeps_running() 
         .await;
     emu.stop();
 }
+
+#[tokio::test]
+async fn depends_on_healthy_gives_up_after_the_start_timeout() {
+    let emu = Emulator::start();
+    emu.create_cluster(CLUSTER).await;
+    let td = emu
+        .register(
+            "never-healthy",
+            vec![
+                sh("db", UNTIL_TERM)
+                    .health_check(health("exit 1"))
+                    .start_timeout(2)
+                    .build(),
+                sh("app", UNTIL_TERM)
+                    .depends_on(depends("db", ContainerCondition::Healthy))
+                    .build(),
+            ],
+        )
+        .await;
+    let arn = emu
+        .run_task(CLUSTER, &td)
+        .await
+        .task_arn()
+        .unwrap()
+        .to_string();
+    let t = emu
+        .wait_status(CLUSTER, &arn, "STOPPED", Duration::from_secs(30))
+        .await;
+    let json = || emu.task_json(CLUSTER, &arn);
+    let app = container(&t, "app");
+    assert_eq!(app.exit_code(), Some(143), "{}", json());
+    let reason = app.reason().unwrap_or_default();
+    assert!(reason.starts_with("CannotStartContainerError:"), "{reason}");
+    assert!(
+        reason.contains("timed out") && reason.contains("HEALTHY"),
+        "{reason}"
+    );
+    assert_eq!(app.runtime_id(), None, "app never ran: {}", json());
+    assert_eq!(
+        container(&t, "db").exit_code(),
+        Some(0),
+        "db was stopped: {}",
+        json()
+    );
+    assert_eq!(
+        t.stop_code().map(|c| c.as_str()),
+        Some("EssentialContainerExited"),
+        "{}",
+        json()
+    );
+    assert!(t.started_at().is_none(), "{}", json());
+    emu.stop();
+}
+
+#[tokio::test]
+async fn stop_task_while_a_container_waits_for_its_dependency() {
+    let emu = Emulator::start();
+    emu.create_cluster(CLUSTER).await;
+    let td = emu
+        .register(
+            "stopped-pending",
+            vec![
+                sh("db", UNTIL_TERM).health_check(health("exit 1")).build(),
+                sh("app", UNTIL_TERM)
+                    .depends_on(depends("db", ContainerCondition::Healthy))
+                    .build(),
+            ],
+        )
+        .await;
+    let arn = emu
+        .run_task(CLUSTER, &td)
+        .await
+        .task_arn()
+        .unwrap()
+        .to_string();
+    let json = || emu.task_json(CLUSTER, &arn);
+    emu.wait_task(CLUSTER, &arn, "db to start", Duration::from_secs(30), |t| {
+        container(t, "db").last_status() == Some("RUNNING")
+    })
+    .await;
+    let s = emu.stop_task(CLUSTER, &arn, "not waiting").await;
+    assert_eq!(s.last_status(), Some("PENDING"), "{}", json());
+
+    let t = emu
+        .wait_status(CLUSTER, &arn, "STOPPED", Duration::from_secs(30))
+        .await;
+    assert_eq!(
+        t.stop_code().map(|c| c.as_str()),
+        Some("UserInitiated"),
+        "{}",
+        json()
+    );
+    assert_eq!(t.stopped_reason(), Some("not waiting"));
+    assert!(t.started_at().is_none(), "it never ran: {}", json());
+    let app = container(&t, "app");
+    assert_eq!(app.last_status(), Some("STOPPED"), "{}", json());
+    assert_eq!(app.exit_code(), None, "{}", json());
+    assert_eq!(app.runtime_id(), None, "{}", json());
+    assert_eq!(container(&t, "db").exit_code(), Some(0), "{}", json());
+    assert!(sdk_tests::task_docker_containers(&arn).is_empty());
+    emu.stop();
+}

@@ -119,3 +119,67 @@ async fn stop_task_twice_and_on_a_stopped_task_keeps_the_first_reason() {
     );
     emu.stop();
 }
+
+#[tokio::test]
+async fn containers_stop_in_reverse_dependency_order() {
+    let emu = Emulator::start();
+    emu.create_cluster(CLUSTER).await;
+    // app depends on db; on the way down app must be gone before db is
+    // asked to stop. app leaves a marker when it gets SIGTERM; db exits 0
+    // only if the marker is there when it gets its own.
+    let mount = aws_sdk_ecs::types::MountPoint::builder()
+        .source_volume("shared")
+        .container_path("/shared")
+        .build();
+    let td = emu
+        .register_with(
+            "reverse",
+            vec![
+                sh(
+                    "db",
+                    "trap 'test -f /shared/app-stopped && exit 0; exit 9' TERM; \
+                     while true; do sleep 1 & wait $!; done",
+                )
+                .mount_points(mount.clone())
+                .build(),
+                sh(
+                    "app",
+                    "trap 'touch /shared/app-stopped; exit 0' TERM; \
+                     while true; do sleep 1 & wait $!; done",
+                )
+                .mount_points(mount)
+                .depends_on(
+                    aws_sdk_ecs::types::ContainerDependency::builder()
+                        .container_name("db")
+                        .condition(aws_sdk_ecs::types::ContainerCondition::Start)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+            ],
+            |r| r.volumes(aws_sdk_ecs::types::Volume::builder().name("shared").build()),
+        )
+        .await;
+    let arn = emu
+        .run_task(CLUSTER, &td)
+        .await
+        .task_arn()
+        .unwrap()
+        .to_string();
+    emu.wait_status(CLUSTER, &arn, "RUNNING", Duration::from_secs(60))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    emu.stop_task(CLUSTER, &arn, "down").await;
+    let t = emu
+        .wait_status(CLUSTER, &arn, "STOPPED", Duration::from_secs(60))
+        .await;
+    let json = || emu.task_json(CLUSTER, &arn);
+    assert_eq!(container(&t, "app").exit_code(), Some(0), "{}", json());
+    assert_eq!(
+        container(&t, "db").exit_code(),
+        Some(0),
+        "db stopped after app: {}",
+        json()
+    );
+    emu.stop();
+}

@@ -941,7 +941,10 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
                     return;
                 }
                 c.last_status = Some(status.as_str().into());
-                if status != ContainerStatus::Pending && reason.as_deref().is_none_or(|r| !r.starts_with("Cannot")) {
+                // Only a container that started has a runtime id: one that
+                // failed to start, or was stopped while it waited for a
+                // dependency, never had a process.
+                if status == ContainerStatus::Running {
                     c.runtime_id = runtime_id;
                 }
                 if exit_code.is_some() {
@@ -991,5 +994,96 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
         TaskUpdate::Logs { container, lines } => {
             rec.last_logs.insert(container, lines);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::plan::{PlanInput, plan_task};
+    use crate::services::ecs::model::{ContainerDefinition, TaskDefinition};
+
+    fn record(names: &[&str]) -> TaskRecord {
+        let td = TaskDefinition {
+            family: Some("f".into()),
+            container_definitions: Some(
+                names
+                    .iter()
+                    .map(|n| ContainerDefinition {
+                        name: Some(n.to_string()),
+                        image: Some("busybox".into()),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        let plan = plan_task(PlanInput {
+            task_definition: &td,
+            overrides: None,
+            task_arn: "arn:aws:ecs:us-east-1:0:task/c/t".into(),
+            task_id: "t".into(),
+            cluster_arn: "arn:aws:ecs:us-east-1:0:cluster/c".into(),
+            cluster_name: "c".into(),
+            region: "us-east-1".into(),
+            container_arn: &|n| format!("arn:container/{n}"),
+            runtime_id: &|| "t-1234567890".into(),
+            enable_execute_command: false,
+        });
+        let task = Task {
+            containers: Some(
+                names
+                    .iter()
+                    .map(|n| Container {
+                        name: Some(n.to_string()),
+                        last_status: Some("PENDING".into()),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        TaskRecord {
+            task,
+            plan,
+            last_logs: Default::default(),
+            client_token: None,
+        }
+    }
+
+    fn stopped(container: &str, exit_code: Option<i32>, reason: Option<&str>) -> TaskUpdate {
+        TaskUpdate::Container {
+            container: container.into(),
+            status: ContainerStatus::Stopped,
+            exit_code,
+            reason: reason.map(str::to_string),
+        }
+    }
+
+    /// (updates, expected runtimeId set?) for one container.
+    fn check(updates: Vec<TaskUpdate>, has_runtime_id: bool) {
+        let mut rec = record(&["app"]);
+        for u in updates.clone() {
+            apply(&mut rec, u);
+        }
+        let c = container_mut(&mut rec.task, "app").unwrap();
+        assert_eq!(c.runtime_id.is_some(), has_runtime_id, "{updates:?}");
+    }
+
+    #[test]
+    fn only_a_container_that_started_has_a_runtime_id() {
+        let running = TaskUpdate::Container {
+            container: "app".into(),
+            status: ContainerStatus::Running,
+            exit_code: None,
+            reason: None,
+        };
+        check(vec![running.clone()], true);
+        check(vec![running, stopped("app", Some(0), None)], true);
+        // Stopped while it waited for a dependency (teardown).
+        check(vec![stopped("app", None, None)], false);
+        // Gave up on a dependency, failed to start, no image.
+        check(vec![stopped("app", Some(143), Some("CannotStartContainerError: x"))], false);
+        check(vec![stopped("app", None, Some("CannotPullContainerError: x"))], false);
     }
 }
