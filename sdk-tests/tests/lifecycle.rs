@@ -437,3 +437,89 @@ async fn describe_tasks_reports_unknown_tasks_as_missing() {
     );
     emu.stop();
 }
+
+#[tokio::test]
+async fn a_container_that_cannot_start_stops_the_task() {
+    let emu = Emulator::start();
+    emu.create_cluster(CLUSTER).await;
+    let td = emu
+        .register(
+            "no-binary",
+            vec![
+                aws_sdk_ecs::types::ContainerDefinition::builder()
+                    .name("app")
+                    .image(sdk_tests::TEST_IMAGE)
+                    .command("/no/such/binary")
+                    .build(),
+            ],
+        )
+        .await;
+    let arn = emu
+        .run_task(CLUSTER, &td)
+        .await
+        .task_arn()
+        .unwrap()
+        .to_string();
+    let t = emu
+        .wait_status(CLUSTER, &arn, "STOPPED", Duration::from_secs(30))
+        .await;
+    let json = || emu.task_json(CLUSTER, &arn);
+    let app = container(&t, "app");
+    let reason = app.reason().unwrap_or_default();
+    assert!(
+        reason.starts_with("CannotStartContainerError:"),
+        "{}",
+        json()
+    );
+    assert!(
+        reason.contains("/no/such/binary"),
+        "says what could not start: {reason}"
+    );
+    assert_eq!(app.runtime_id(), None, "{}", json());
+    assert!(t.started_at().is_none(), "{}", json());
+    assert_eq!(
+        t.stop_code().map(|c| c.as_str()),
+        Some("EssentialContainerExited"),
+        "{}",
+        json()
+    );
+    assert!(sdk_tests::task_docker_containers(&arn).is_empty());
+    emu.stop();
+}
+
+#[tokio::test]
+async fn losing_the_network_namespace_stops_the_task() {
+    let emu = Emulator::start();
+    emu.create_cluster(CLUSTER).await;
+    let td = emu
+        .register("no-namespace", vec![sh("app", UNTIL_TERM).build()])
+        .await;
+    let arn = emu
+        .run_task(CLUSTER, &td)
+        .await
+        .task_arn()
+        .unwrap()
+        .to_string();
+    emu.wait_status(CLUSTER, &arn, "RUNNING", Duration::from_secs(30))
+        .await;
+    let app = task_container(&arn, "app");
+    let infra: Vec<String> = sdk_tests::task_docker_containers(&arn)
+        .into_iter()
+        .filter(|id| !app.starts_with(id.as_str()) && !id.starts_with(app.as_str()))
+        .collect();
+    assert_eq!(infra.len(), 1, "one infrastructure container");
+    docker(&["kill", &infra[0]]);
+    let t = emu
+        .wait_status(CLUSTER, &arn, "STOPPED", Duration::from_secs(30))
+        .await;
+    let json = || emu.task_json(CLUSTER, &arn);
+    assert_eq!(
+        t.stop_code().map(|c| c.as_str()),
+        Some("TerminationNotice"),
+        "{}",
+        json()
+    );
+    assert!(container(&t, "app").exit_code().is_some(), "{}", json());
+    assert!(sdk_tests::task_docker_containers(&arn).is_empty());
+    emu.stop();
+}
