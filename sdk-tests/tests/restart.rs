@@ -37,8 +37,14 @@ async fn kill_9_and_restart_re_adopts_running_tasks() {
         .task_arn()
         .unwrap()
         .to_string();
+    let exited = emu
+        .run_task(CLUSTER, &td)
+        .await
+        .task_arn()
+        .unwrap()
+        .to_string();
     let mut before = Vec::new();
-    for arn in [&killed, &removed, &stopped] {
+    for arn in [&killed, &removed, &stopped, &exited] {
         before.push(
             emu.wait_status(CLUSTER, arn, "RUNNING", Duration::from_secs(60))
                 .await,
@@ -57,6 +63,8 @@ async fn kill_9_and_restart_re_adopts_running_tasks() {
     for id in &gone {
         docker(&["rm", "-f", id]);
     }
+    // ... and another's app container is killed (it stays, exited).
+    docker(&["kill", &task_container(&exited, "app")]);
     emu.restart();
 
     // Everything is still described, from the durable state.
@@ -120,6 +128,24 @@ async fn kill_9_and_restart_re_adopts_running_tasks() {
         task_docker_containers(&stopped).is_empty(),
         "its containers were removed"
     );
+
+    // The exit that happened while the emulator was down is reported.
+    let t = emu
+        .wait_status(CLUSTER, &exited, "STOPPED", Duration::from_secs(30))
+        .await;
+    assert_eq!(
+        container(&t, "app").exit_code(),
+        Some(137),
+        "{}",
+        json(&exited)
+    );
+    assert_eq!(
+        t.stop_code().map(|c| c.as_str()),
+        Some("EssentialContainerExited"),
+        "{}",
+        json(&exited)
+    );
+    assert!(task_docker_containers(&exited).is_empty());
 
     // The other one is still RUNNING, in the same container, unchanged.
     tokio::time::sleep(Duration::from_millis(500)).await;
