@@ -1086,4 +1086,105 @@ mod tests {
         check(vec![stopped("app", Some(143), Some("CannotStartContainerError: x"))], false);
         check(vec![stopped("app", None, Some("CannotPullContainerError: x"))], false);
     }
+
+    // ---------------------------------------------------------- re-adoption
+
+    use crate::runtime::fake::FakeRuntime;
+    use crate::runtime::supervisor::container_name;
+    use crate::runtime::{Instance, Runtime};
+    use crate::store::Store;
+
+    fn caller() -> Caller {
+        Caller {
+            region: "us-east-1".into(),
+            account: "000000000000".into(),
+            principal: "arn:aws:iam::000000000000:root".into(),
+        }
+    }
+
+    /// One life of a durable emulator on `dir`, over a shared fake engine.
+    fn ecs_on(dir: &std::path::Path, engine: &FakeRuntime) -> (Ecs, Runtime) {
+        let instance = Instance {
+            id: "test".into(),
+            ephemeral: false,
+        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let runtime = Runtime::new(std::sync::Arc::new(engine.clone()), instance, tx);
+        let store = Store::open(dir, false).unwrap();
+        let ecs = Ecs::load(store, "000000000000".into(), "us-east-1".into(), runtime.clone(), rx).unwrap();
+        (ecs, runtime)
+    }
+
+    fn req<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+        serde_json::from_value(v).unwrap()
+    }
+
+    async fn wait_for(ecs: &Ecs, arn: &str, what: impl Fn(&Task) -> bool) -> Task {
+        for _ in 0..500 {
+            let out = ecs
+                .describe_tasks(&caller(), req(serde_json::json!({"cluster": "c", "tasks": [arn]})))
+                .unwrap();
+            if what(&out.tasks[0]) {
+                return out.tasks[0].clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("task {arn} never got there");
+    }
+
+    #[tokio::test]
+    async fn stop_task_before_re_adoption_still_stops_the_containers() {
+        let dir = std::env::temp_dir().join(format!("fargate-local-test-{}", ids::task_id()));
+        let engine = FakeRuntime::default();
+
+        // First life: a running task, then the process dies (its supervisors
+        // vanish, its containers stay).
+        let (ecs, runtime) = ecs_on(&dir, &engine);
+        ecs.create_cluster(&caller(), req(serde_json::json!({"clusterName": "c"}))).unwrap();
+        ecs.register_task_definition(
+            &caller(),
+            req(serde_json::json!({
+                "family": "f", "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
+                "cpu": "256", "memory": "512",
+                "containerDefinitions": [{"name": "app", "image": "busybox"}]
+            })),
+            0,
+        )
+        .unwrap();
+        let run = ecs
+            .run_task(
+                &caller(),
+                req(serde_json::json!({
+                    "cluster": "c", "taskDefinition": "f", "launchType": "FARGATE",
+                    "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}
+                })),
+            )
+            .unwrap();
+        let arn = run.tasks[0].task_arn.clone().unwrap();
+        let id = arn.rsplit('/').next().unwrap().to_string();
+        wait_for(&ecs, &arn, |t| t.last_status.as_deref() == Some("RUNNING")).await;
+        runtime.abort_all();
+        drop(ecs);
+        let app = container_name(&id, "app");
+        assert!(engine.running(&app));
+
+        // Second life: StopTask arrives before recover() has adopted it.
+        let (ecs, _runtime) = ecs_on(&dir, &engine);
+        ecs.stop_task(&caller(), req(serde_json::json!({"cluster": "c", "task": arn, "reason": "bye"})))
+            .unwrap();
+        let t = wait_for(&ecs, &arn, |_| true).await;
+        assert_eq!(t.last_status.as_deref(), Some("RUNNING"), "not over while its container runs");
+        assert_eq!(t.desired_status.as_deref(), Some("STOPPED"));
+        assert!(engine.running(&app));
+
+        ecs.recover().await;
+        let t = wait_for(&ecs, &arn, |t| t.last_status.as_deref() == Some("STOPPED")).await;
+        assert_eq!(t.stopped_reason.as_deref(), Some("bye"));
+        assert_eq!(t.stop_code.as_deref(), Some("UserInitiated"));
+        let c = &t.containers.as_ref().unwrap()[0];
+        assert_eq!(c.exit_code, Some(143), "stopped for real");
+        assert_eq!(engine.count(), 0, "and removed");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
+
