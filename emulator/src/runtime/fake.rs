@@ -80,7 +80,11 @@ impl ContainerRuntime for FakeRuntime {
             digest: Some("sha256:fake".into()),
         })
     }
-    async fn create_volume(&self, _: &str, _: &BTreeMap<String, String>) -> Result<(), RuntimeError> {
+    async fn create_volume(
+        &self,
+        _: &str,
+        _: &BTreeMap<String, String>,
+    ) -> Result<(), RuntimeError> {
         Ok(())
     }
     async fn remove_volume(&self, _: &str) -> Result<(), RuntimeError> {
