@@ -406,3 +406,41 @@ async fn stop_task_while_a_container_waits_for_its_dependency() {
     assert!(sdk_tests::task_docker_containers(&arn).is_empty());
     emu.stop();
 }
+
+#[tokio::test]
+async fn depends_on_complete_accepts_any_exit_code() {
+    let emu = Emulator::start();
+    emu.create_cluster(CLUSTER).await;
+    let td = emu
+        .register(
+            "complete",
+            vec![
+                sh("init", "exit 3").essential(false).build(),
+                sh("app", UNTIL_TERM)
+                    .depends_on(depends("init", ContainerCondition::Complete))
+                    .build(),
+            ],
+        )
+        .await;
+    let arn = emu
+        .run_task(CLUSTER, &td)
+        .await
+        .task_arn()
+        .unwrap()
+        .to_string();
+    let t = emu
+        .wait_status(CLUSTER, &arn, "RUNNING", Duration::from_secs(30))
+        .await;
+    let json = || emu.task_json(CLUSTER, &arn);
+    assert_eq!(container(&t, "init").exit_code(), Some(3), "{}", json());
+    assert_eq!(
+        container(&t, "app").last_status(),
+        Some("RUNNING"),
+        "{}",
+        json()
+    );
+    emu.stop_task(CLUSTER, &arn, "done").await;
+    emu.wait_status(CLUSTER, &arn, "STOPPED", Duration::from_secs(30))
+        .await;
+    emu.stop();
+}
