@@ -276,3 +276,77 @@ async fn an_in_memory_emulator_removes_running_tasks_when_interrupted() {
         assert!(task_docker_containers(arn).is_empty());
     }
 }
+
+#[tokio::test]
+async fn a_task_caught_starting_by_kill_9_fails_to_start_after_restart() {
+    let dir = tempfile::tempdir().expect("a data directory");
+    let mut emu = Emulator::start_durable(dir.path());
+    emu.create_cluster(CLUSTER).await;
+    // app waits for db to be HEALTHY, which it never is: the task stays
+    // PENDING with db running.
+    let never = aws_sdk_ecs::types::HealthCheck::builder()
+        .command("CMD-SHELL")
+        .command("exit 1")
+        .interval(5)
+        .retries(1)
+        .build()
+        .unwrap();
+    let td = emu
+        .register(
+            "caught-starting",
+            vec![
+                sh("db", SERVER).health_check(never).build(),
+                sh("app", SERVER)
+                    .depends_on(
+                        aws_sdk_ecs::types::ContainerDependency::builder()
+                            .container_name("db")
+                            .condition(aws_sdk_ecs::types::ContainerCondition::Healthy)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            ],
+        )
+        .await;
+    let arn = emu
+        .run_task(CLUSTER, &td)
+        .await
+        .task_arn()
+        .unwrap()
+        .to_string();
+    emu.wait_task(CLUSTER, &arn, "db to run", Duration::from_secs(60), |t| {
+        container(t, "db").last_status() == Some("RUNNING")
+    })
+    .await;
+
+    emu.kill9();
+    emu.restart();
+    let t = emu
+        .wait_status(CLUSTER, &arn, "STOPPED", Duration::from_secs(30))
+        .await;
+    let json = || emu.task_json(CLUSTER, &arn);
+    assert_eq!(
+        t.stop_code().map(|c| c.as_str()),
+        Some("TaskFailedToStart"),
+        "{}",
+        json()
+    );
+    assert!(t.started_at().is_none(), "{}", json());
+    assert_eq!(
+        container(&t, "db").exit_code(),
+        Some(143),
+        "db was stopped: {}",
+        json()
+    );
+    assert_eq!(
+        container(&t, "app").runtime_id(),
+        None,
+        "app never ran: {}",
+        json()
+    );
+    assert!(
+        task_docker_containers(&arn).is_empty(),
+        "everything removed"
+    );
+    emu.stop();
+}
