@@ -190,6 +190,9 @@ impl App {
         if !self.inner.instance.ephemeral && !self.inner.ecs.live_tasks().is_empty() {
             return;
         }
+        // Nothing may be created after the removal: not by a supervisor that
+        // was aborted in the middle of a request, nor by start-up work.
+        d.close().await;
         if let Err(e) = d.remove_instance_objects().await {
             tracing::warn!(error = %e, "could not remove this instance's Docker objects");
         }

@@ -239,45 +239,6 @@ async fn a_graceful_restart_keeps_tasks_running() {
 }
 
 #[tokio::test]
-async fn an_in_memory_emulator_removes_running_tasks_when_interrupted() {
-    let emu = Emulator::start();
-    emu.create_cluster(CLUSTER).await;
-    let td = emu
-        .register("left-running", vec![sh("app", SERVER).build()])
-        .await;
-    let out = emu
-        .client()
-        .run_task()
-        .cluster(CLUSTER)
-        .task_definition(&td)
-        .count(2)
-        .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
-        .network_configuration(Emulator::awsvpc())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(out.tasks().len(), 2);
-    let mut arns = Vec::new();
-    for t in out.tasks() {
-        let arn = t.task_arn().unwrap().to_string();
-        emu.wait_status(CLUSTER, &arn, "RUNNING", Duration::from_secs(60))
-            .await;
-        assert_eq!(
-            task_docker_containers(&arn).len(),
-            2,
-            "app and infrastructure"
-        );
-        arns.push(arn);
-    }
-    // stop() sends SIGINT and fails if any container, network or volume of
-    // this instance is left.
-    emu.stop();
-    for arn in &arns {
-        assert!(task_docker_containers(arn).is_empty());
-    }
-}
-
-#[tokio::test]
 async fn a_task_caught_starting_by_kill_9_fails_to_start_after_restart() {
     let dir = tempfile::tempdir().expect("a data directory");
     let mut emu = Emulator::start_durable(dir.path());
