@@ -21,6 +21,18 @@ fn detail<'a>(task: &'a Task, name: &str) -> Option<&'a str> {
         .value()
 }
 
+async fn cluster_counts(emu: &Emulator) -> (i32, i32) {
+    let out = emu
+        .client()
+        .describe_clusters()
+        .clusters(CLUSTER)
+        .send()
+        .await
+        .unwrap();
+    let c = &out.clusters()[0];
+    (c.running_tasks_count(), c.pending_tasks_count())
+}
+
 #[tokio::test]
 async fn task_fields_from_run_task_to_stopped() {
     let emu = Emulator::start();
@@ -153,6 +165,10 @@ async fn task_fields_from_run_task_to_stopped() {
     ))));
     assert_eq!(app.exit_code(), None);
 
+    // The cluster counts it.
+    let c = cluster_counts(&emu).await;
+    assert_eq!(c, (1, 0), "(running, pending) tasks in the cluster");
+
     // StopTask answers at once: desired STOPPED, still RUNNING.
     let s = emu.stop_task(CLUSTER, &arn, "sdk-tests says stop").await;
     assert_eq!(s.desired_status(), Some("STOPPED"));
@@ -195,6 +211,7 @@ async fn task_fields_from_run_task_to_stopped() {
         "the shell leaves on SIGTERM with 0"
     );
     assert_eq!(app.runtime_id(), Some(runtime_id));
+    assert_eq!(cluster_counts(&emu).await, (0, 0));
     // A STOPPED task stays describable and out of the RUNNING list.
     let listed = emu
         .client()
