@@ -761,17 +761,6 @@ pub fn secs(t: Option<&aws_sdk_ecs::primitives::DateTime>) -> f64 {
     t.secs() as f64 + f64::from(t.subsec_nanos()) / 1e9
 }
 
-/// A unique-enough suffix for resource names within one emulator.
-pub fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
