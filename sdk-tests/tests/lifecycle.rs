@@ -202,6 +202,11 @@ async fn task_fields_from_run_task_to_stopped() {
     );
     assert_eq!(stopped.stopped_reason(), Some("sdk-tests says stop"));
     assert_eq!(stopped.connectivity(), Some(&Connectivity::Disconnected));
+    assert_eq!(
+        stopped.connectivity_at(),
+        running.connectivity_at(),
+        "connectivityAt is when it last went CONNECTED"
+    );
     assert_eq!(stopped.attachments()[0].status(), Some("DELETED"));
     let app = container(&stopped, "app");
     assert_eq!(app.last_status(), Some("STOPPED"));

@@ -842,8 +842,9 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
                     task.execution_stopped_at.get_or_insert(now);
                     task.stopping_at.get_or_insert(now);
                     task.desired_status = Some("STOPPED".into());
+                    // connectivityAt is when the task last went CONNECTED
+                    // (the model's words); DISCONNECTED leaves it.
                     task.connectivity = Some("DISCONNECTED".into());
-                    task.connectivity_at = Some(now);
                     for a in task.attachments.iter_mut().flatten() {
                         a.status = Some("DELETED".into());
                     }
@@ -1068,6 +1069,26 @@ mod tests {
         }
         let c = container_mut(&mut rec.task, "app").unwrap();
         assert_eq!(c.runtime_id.is_some(), has_runtime_id, "{updates:?}");
+    }
+
+    #[test]
+    fn connectivity_at_is_when_the_task_last_connected() {
+        let mut rec = record(&["app"]);
+        rec.task.last_status = Some("PROVISIONING".into());
+        apply(
+            &mut rec,
+            TaskUpdate::Provisioned {
+                ip: "10.0.0.2".into(),
+                mac: "02:00:00:00:00:02".into(),
+                host_ports: Vec::new(),
+            },
+        );
+        assert_eq!(rec.task.connectivity.as_deref(), Some("CONNECTED"));
+        let connected = rec.task.connectivity_at.expect("set when CONNECTED");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        apply(&mut rec, TaskUpdate::Status(TaskStatus::Stopped));
+        assert_eq!(rec.task.connectivity.as_deref(), Some("DISCONNECTED"));
+        assert_eq!(rec.task.connectivity_at, Some(connected));
     }
 
     #[test]
