@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use sdk_tests::{Emulator, UNTIL_TERM, container, http, sh, task_docker_containers};
+use sdk_tests::{Emulator, UNTIL_TERM, container, docker, http, sh, task_docker_containers};
 
 const CLUSTER: &str = "clean";
 /// Leaves on SIGTERM with 143.
@@ -132,4 +132,45 @@ async fn reset_removes_everything_and_the_emulator_keeps_working() {
         emu.task_json(CLUSTER, &arn)
     );
     emu.stop();
+}
+
+#[tokio::test]
+async fn the_next_emulator_sweeps_what_a_killed_in_memory_one_left() {
+    let mut killed = Emulator::start();
+    killed.create_cluster(CLUSTER).await;
+    let td = killed
+        .register("orphaned", vec![sh("app", UNTIL_TERM).build()])
+        .await;
+    let arn = killed
+        .run_task(CLUSTER, &td)
+        .await
+        .task_arn()
+        .unwrap()
+        .to_string();
+    killed
+        .wait_status(CLUSTER, &arn, "RUNNING", Duration::from_secs(60))
+        .await;
+    let instance = killed.instance_id().to_string();
+    let filter = format!("label=fargate-local.instance={instance}");
+    // kill -9 cleans nothing up: its task and network stay.
+    killed.kill9();
+    assert_eq!(task_docker_containers(&arn).len(), 2);
+
+    // The next in-memory emulator to start sweeps them.
+    let next = Emulator::start();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let containers = docker(&["ps", "-aq", "--filter", &filter]);
+        let networks = docker(&["network", "ls", "-q", "--filter", &filter]);
+        if containers.is_empty() && networks.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left by {instance}: containers {containers:?}, networks {networks:?}; log:\n{}",
+            next.log_tail(20)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    next.stop();
 }

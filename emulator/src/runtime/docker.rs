@@ -257,39 +257,53 @@ impl DockerRuntime {
     pub async fn sweep_dead_instances(&self, is_dead: impl Fn(&str) -> bool) {
         let mut f = HashMap::new();
         f.insert("label".to_string(), vec![format!("{LABEL_EPHEMERAL}=true")]);
-        let Ok(list) = self
-            .inner
-            .docker
+        let docker = &self.inner.docker;
+        // An ended instance may have left only a network or a volume (it
+        // was stopped while creating them), so all three kinds are looked at.
+        let mut seen: Vec<String> = Vec::new();
+        if let Ok(list) = docker
             .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&f).build()))
             .await
-        else {
-            return;
-        };
-        let mut dead = std::collections::BTreeSet::new();
-        for c in list {
-            let inst = c.labels.as_ref().and_then(|l| l.get(LABEL_INSTANCE)).cloned().unwrap_or_default();
-            if inst != self.inner.instance.id && is_dead(&inst) {
-                if let Some(id) = c.id {
+        {
+            seen.extend(list.into_iter().filter_map(|c| c.labels?.remove(LABEL_INSTANCE)));
+        }
+        if let Ok(list) = docker
+            .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&f).build()))
+            .await
+        {
+            seen.extend(list.into_iter().filter_map(|n| n.labels?.remove(LABEL_INSTANCE)));
+        }
+        if let Ok(list) = docker
+            .list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&f).build()))
+            .await
+        {
+            seen.extend(
+                list.volumes
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|mut v| v.labels.remove(LABEL_INSTANCE)),
+            );
+        }
+        for inst in dead_instances(&seen, &self.inner.instance.id, is_dead) {
+            let mut f = HashMap::new();
+            f.insert("label".to_string(), vec![format!("{LABEL_INSTANCE}={inst}")]);
+            if let Ok(list) = docker
+                .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&f).build()))
+                .await
+            {
+                for id in list.into_iter().filter_map(|c| c.id) {
                     tracing::info!(container = %id, instance = %inst, "removing container of an ended instance");
                     let _ = self.remove_container(&id).await;
                 }
-                dead.insert(inst);
             }
-        }
-        for inst in dead {
-            let mut f = HashMap::new();
-            f.insert("label".to_string(), vec![format!("{LABEL_INSTANCE}={inst}")]);
             let _ = self.remove_managed_volumes(&f).await;
-            if let Ok(nets) = self
-                .inner
-                .docker
+            if let Ok(nets) = docker
                 .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&f).build()))
                 .await
             {
-                for net in nets {
-                    if let Some(id) = net.id {
-                        let _ = self.inner.docker.remove_network(&id).await;
-                    }
+                for id in nets.into_iter().filter_map(|n| n.id) {
+                    tracing::info!(network = %id, instance = %inst, "removing network of an ended instance");
+                    let _ = docker.remove_network(&id).await;
                 }
             }
         }
@@ -333,6 +347,27 @@ impl DockerRuntime {
             }
         }
     }
+}
+
+/// The instances among `seen` (instance labels, repeats allowed) that have
+/// ended, asking `is_dead` once per instance: asking may consume the answer
+/// (the lock file of an ended instance is removed when it is found free).
+/// This instance is never among them.
+pub fn dead_instances(
+    seen: &[String],
+    own: &str,
+    is_dead: impl Fn(&str) -> bool,
+) -> std::collections::BTreeSet<String> {
+    let distinct: std::collections::BTreeSet<&str> = seen
+        .iter()
+        .map(String::as_str)
+        .filter(|i| !i.is_empty() && *i != own)
+        .collect();
+    distinct
+        .into_iter()
+        .filter(|i| is_dead(i))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Splits `repo[:tag]` at the tag's colon (a colon before the last slash
@@ -817,6 +852,23 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(split_tag(input), want, "{input}");
         }
+    }
+
+    #[test]
+    fn each_instance_is_asked_once_whether_it_ended() {
+        use std::cell::RefCell;
+        // Like a lock file: the first question about an ended instance
+        // removes it, so a second one would get "not ended".
+        let asked = RefCell::new(Vec::new());
+        let ended = |i: &str| {
+            let first = !asked.borrow().contains(&i.to_string());
+            asked.borrow_mut().push(i.to_string());
+            first && (i == "a" || i == "b")
+        };
+        let seen: Vec<String> = ["a", "a", "b", "c", "me", "", "a"].iter().map(|s| s.to_string()).collect();
+        let dead = dead_instances(&seen, "me", ended);
+        assert_eq!(dead.into_iter().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(*asked.borrow(), ["a", "b", "c"]);
     }
 
     #[test]
