@@ -254,7 +254,8 @@ impl DockerRuntime {
 
     /// Removes Docker objects left by in-memory instances that ended without
     /// cleaning up (their owner process no longer holds its lock file).
-    pub async fn sweep_dead_instances(&self, is_dead: impl Fn(&str) -> bool) {
+    /// Returns the ended instances whose objects were all removed.
+    pub async fn sweep_dead_instances(&self, is_dead: impl Fn(&str) -> bool) -> Vec<String> {
         let mut f = HashMap::new();
         f.insert("label".to_string(), vec![format!("{LABEL_EPHEMERAL}=true")]);
         let docker = &self.inner.docker;
@@ -284,7 +285,9 @@ impl DockerRuntime {
                     .filter_map(|mut v| v.labels.remove(LABEL_INSTANCE)),
             );
         }
+        let mut swept = Vec::new();
         for inst in dead_instances(&seen, &self.inner.instance.id, is_dead) {
+            let mut complete = true;
             let mut f = HashMap::new();
             f.insert("label".to_string(), vec![format!("{LABEL_INSTANCE}={inst}")]);
             if let Ok(list) = docker
@@ -293,20 +296,31 @@ impl DockerRuntime {
             {
                 for id in list.into_iter().filter_map(|c| c.id) {
                     tracing::info!(container = %id, instance = %inst, "removing container of an ended instance");
-                    let _ = self.remove_container(&id).await;
+                    complete &= self.remove_container(&id).await.is_ok();
                 }
+            } else {
+                complete = false;
             }
-            let _ = self.remove_managed_volumes(&f).await;
+            complete &= self.remove_managed_volumes(&f).await.is_ok();
             if let Ok(nets) = docker
                 .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&f).build()))
                 .await
             {
                 for id in nets.into_iter().filter_map(|n| n.id) {
                     tracing::info!(network = %id, instance = %inst, "removing network of an ended instance");
-                    let _ = docker.remove_network(&id).await;
+                    complete &= match docker.remove_network(&id).await {
+                        Ok(()) => true,
+                        Err(e) => is_not_found(&e),
+                    };
                 }
+            } else {
+                complete = false;
+            }
+            if complete {
+                swept.push(inst);
             }
         }
+        swept
     }
 
     /// Force-removes every container, volume and network of this instance,
@@ -350,8 +364,7 @@ impl DockerRuntime {
 }
 
 /// The instances among `seen` (instance labels, repeats allowed) that have
-/// ended, asking `is_dead` once per instance: asking may consume the answer
-/// (the lock file of an ended instance is removed when it is found free).
+/// ended, asking `is_dead` once per instance (it opens and locks a file).
 /// This instance is never among them.
 pub fn dead_instances(
     seen: &[String],
@@ -857,13 +870,10 @@ mod tests {
     #[test]
     fn each_instance_is_asked_once_whether_it_ended() {
         use std::cell::RefCell;
-        // Like a lock file: the first question about an ended instance
-        // removes it, so a second one would get "not ended".
         let asked = RefCell::new(Vec::new());
         let ended = |i: &str| {
-            let first = !asked.borrow().contains(&i.to_string());
             asked.borrow_mut().push(i.to_string());
-            first && (i == "a" || i == "b")
+            i == "a" || i == "b"
         };
         let seen: Vec<String> = ["a", "a", "b", "c", "me", "", "a"].iter().map(|s| s.to_string()).collect();
         let dead = dead_instances(&seen, "me", ended);
