@@ -37,20 +37,24 @@ fn locks_dir() -> PathBuf {
     std::env::temp_dir().join("fargate-local-instances")
 }
 
+fn lock_path(id: &str) -> PathBuf {
+    locks_dir().join(format!("{id}.lock"))
+}
+
 /// Whether an in-memory instance has ended: its lock file exists and nobody
 /// holds it. Instances whose lock file is not on this machine are left alone.
+/// The file stays until the instance's objects are gone (`forget_instance`):
+/// a sweep cut short must leave the next one able to tell.
 fn instance_ended(id: &str) -> bool {
-    let path = locks_dir().join(format!("{id}.lock"));
-    let Ok(f) = File::options().read(true).write(true).open(&path) else {
+    let Ok(f) = File::options().read(true).write(true).open(lock_path(id)) else {
         return false;
     };
-    match f.try_lock() {
-        Ok(()) => {
-            let _ = std::fs::remove_file(&path);
-            true
-        }
-        Err(_) => false,
-    }
+    f.try_lock().is_ok()
+}
+
+/// Removes the lock file of an instance whose objects have all been removed.
+fn forget_instance(id: &str) {
+    let _ = std::fs::remove_file(lock_path(id));
 }
 
 impl App {
@@ -134,7 +138,9 @@ impl App {
                     app.inner.ecs.recover().await;
                     d.remove_orphan_volumes(&app.inner.ecs.all_task_arns())
                         .await;
-                    d.sweep_dead_instances(instance_ended).await;
+                    for id in d.sweep_dead_instances(instance_ended).await {
+                        forget_instance(&id);
+                    }
                 }
                 Err(e) => tracing::warn!(
                     error = %e,
@@ -207,8 +213,14 @@ impl App {
         if !self.inner.instance.ephemeral && !self.inner.ecs.live_tasks().is_empty() {
             return;
         }
-        if let Err(e) = d.remove_instance_objects().await {
-            tracing::warn!(error = %e, "could not remove this instance's Docker objects");
+        // Nothing may be created after the removal: not by a supervisor that
+        // was aborted in the middle of a request, nor by start-up work.
+        d.close().await;
+        match d.remove_instance_objects().await {
+            // Nothing is left for a sweep to find: the lock file can go.
+            Ok(()) if self.inner.instance.ephemeral => forget_instance(&self.inner.instance.id),
+            Ok(()) => {}
+            Err(e) => tracing::warn!(error = %e, "could not remove this instance's Docker objects"),
         }
     }
 }

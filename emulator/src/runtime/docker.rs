@@ -7,7 +7,9 @@
 //! shared `localhost`).
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,7 +27,7 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use tokio::sync::{OnceCell, mpsc};
+use tokio::sync::{OnceCell, RwLock, mpsc};
 
 use super::{
     ContainerRuntime, ContainerSpec, ContainerState, EventKind, HostPort, ImageInfo, InfraInfo,
@@ -71,8 +73,21 @@ struct Inner {
     docker: Docker,
     instance: Instance,
     opts: DockerOptions,
-    network: OnceCell<()>,
+    /// Whether this instance's network is known to exist. Cleared when it
+    /// is removed (reset), so that the next task creates it again.
+    network_ready: AtomicBool,
+    /// Serializes creating the network: Docker lets two concurrent creations
+    /// of one name both succeed.
+    network_lock: tokio::sync::Mutex<()>,
     infra_image: OnceCell<String>,
+    /// Calls that create Docker objects hold this for reading until Docker
+    /// has answered; removing the instance's objects holds it for writing.
+    /// So nothing is created behind the back of a removal, not even by a
+    /// supervisor aborted in the middle of a request (the call runs in a
+    /// task of its own and completes).
+    creating: Arc<RwLock<()>>,
+    /// Set when the emulator shuts down: no object is created after that.
+    closed: AtomicBool,
 }
 
 #[derive(Clone)]
@@ -93,10 +108,42 @@ impl DockerRuntime {
                 docker,
                 instance,
                 opts,
-                network: OnceCell::new(),
+                network_ready: AtomicBool::new(false),
+                network_lock: tokio::sync::Mutex::new(()),
                 infra_image: OnceCell::new(),
+                creating: Arc::new(RwLock::new(())),
+                closed: AtomicBool::new(false),
             }),
         })
+    }
+
+    /// Runs `call`, which creates Docker objects, to completion in a task of
+    /// its own (see `creating`), unless the emulator is shutting down.
+    async fn creating<T, F>(&self, call: F) -> Result<T, RuntimeError>
+    where
+        F: Future<Output = Result<T, RuntimeError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let guard = self.inner.creating.clone().read_owned().await;
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(RuntimeError::Unavailable(
+                "fargate-local is shutting down".into(),
+            ));
+        }
+        tokio::spawn(async move {
+            let out = call.await;
+            drop(guard);
+            out
+        })
+        .await
+        .map_err(|e| RuntimeError::Docker(format!("a Docker call failed: {e}")))?
+    }
+
+    /// Refuses to create anything from now on, once every creation under
+    /// way has been answered. Called when the emulator shuts down.
+    pub async fn close(&self) {
+        let _all = self.inner.creating.write().await;
+        self.inner.closed.store(true, Ordering::SeqCst);
     }
 
     pub fn docker(&self) -> &Docker {
@@ -224,12 +271,15 @@ impl DockerRuntime {
 
     /// Removes Docker objects left by in-memory instances that ended without
     /// cleaning up (their owner process no longer holds its lock file).
-    pub async fn sweep_dead_instances(&self, is_dead: impl Fn(&str) -> bool) {
+    /// Returns the ended instances whose objects were all removed.
+    pub async fn sweep_dead_instances(&self, is_dead: impl Fn(&str) -> bool) -> Vec<String> {
         let mut f = HashMap::new();
         f.insert("label".to_string(), vec![format!("{LABEL_EPHEMERAL}=true")]);
-        let Ok(list) = self
-            .inner
-            .docker
+        let docker = &self.inner.docker;
+        // An ended instance may have left only a network or a volume (it
+        // was stopped while creating them), so all three kinds are looked at.
+        let mut seen: Vec<String> = Vec::new();
+        if let Ok(list) = docker
             .list_containers(Some(
                 ListContainersOptionsBuilder::default()
                     .all(true)
@@ -237,58 +287,92 @@ impl DockerRuntime {
                     .build(),
             ))
             .await
-        else {
-            return;
-        };
-        let mut dead = std::collections::BTreeSet::new();
-        for c in list {
-            let inst = c
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(LABEL_INSTANCE))
-                .cloned()
-                .unwrap_or_default();
-            if inst != self.inner.instance.id && is_dead(&inst) {
-                if let Some(id) = c.id {
-                    tracing::info!(container = %id, instance = %inst, "removing container of an ended instance");
-                    let _ = self.remove_container(&id).await;
-                }
-                dead.insert(inst);
-            }
+        {
+            seen.extend(
+                list.into_iter()
+                    .filter_map(|c| c.labels?.remove(LABEL_INSTANCE)),
+            );
         }
-        for inst in dead {
+        if let Ok(list) = docker
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::default().filters(&f).build(),
+            ))
+            .await
+        {
+            seen.extend(
+                list.into_iter()
+                    .filter_map(|n| n.labels?.remove(LABEL_INSTANCE)),
+            );
+        }
+        if let Ok(list) = docker
+            .list_volumes(Some(
+                ListVolumesOptionsBuilder::default().filters(&f).build(),
+            ))
+            .await
+        {
+            seen.extend(
+                list.volumes
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|mut v| v.labels.remove(LABEL_INSTANCE)),
+            );
+        }
+        let mut swept = Vec::new();
+        for inst in dead_instances(&seen, &self.inner.instance.id, is_dead) {
+            let mut complete = true;
             let mut f = HashMap::new();
             f.insert(
                 "label".to_string(),
                 vec![format!("{LABEL_INSTANCE}={inst}")],
             );
-            let _ = self.remove_managed_volumes(&f).await;
-            if let Ok(nets) = self
-                .inner
-                .docker
+            if let Ok(list) = docker
+                .list_containers(Some(
+                    ListContainersOptionsBuilder::default()
+                        .all(true)
+                        .filters(&f)
+                        .build(),
+                ))
+                .await
+            {
+                for id in list.into_iter().filter_map(|c| c.id) {
+                    tracing::info!(container = %id, instance = %inst, "removing container of an ended instance");
+                    complete &= self.remove_container(&id).await.is_ok();
+                }
+            } else {
+                complete = false;
+            }
+            complete &= self.remove_managed_volumes(&f).await.is_ok();
+            if let Ok(nets) = docker
                 .list_networks(Some(
                     ListNetworksOptionsBuilder::default().filters(&f).build(),
                 ))
                 .await
             {
-                for net in nets {
-                    if let Some(id) = net.id {
-                        let _ = self.inner.docker.remove_network(&id).await;
-                    }
+                for id in nets.into_iter().filter_map(|n| n.id) {
+                    tracing::info!(network = %id, instance = %inst, "removing network of an ended instance");
+                    complete &= match docker.remove_network(&id).await {
+                        Ok(()) => true,
+                        Err(e) => is_not_found(&e),
+                    };
                 }
+            } else {
+                complete = false;
+            }
+            if complete {
+                swept.push(inst);
             }
         }
+        swept
     }
 
-    /// Force-removes every container, volume and network of this instance.
-    ///
-    /// A supervisor aborted at shutdown may have a create request already
-    /// on its way to the engine, so a container can appear after the
-    /// listing, and the engine can report a removed container's endpoint on
-    /// the network for a moment ("has active endpoints"). The sweep is
-    /// therefore repeated, briefly, until the network goes too.
+    /// Force-removes every container, volume and network of this instance,
+    /// after the creations under way have completed and before any other
+    /// starts. The engine can still report a removed container's endpoint
+    /// on the network for a moment ("has active endpoints"), so the sweep is
+    /// repeated, briefly, until the network goes too.
     pub async fn remove_instance_objects(&self) -> Result<(), RuntimeError> {
         const ATTEMPTS: u32 = 10;
+        let _no_creation = self.inner.creating.write().await;
         let f = self.instance_filter();
         let mut attempt = 0;
         loop {
@@ -343,6 +427,26 @@ impl DockerRuntime {
     }
 }
 
+/// The instances among `seen` (instance labels, repeats allowed) that have
+/// ended, asking `is_dead` once per instance (it opens and locks a file).
+/// This instance is never among them.
+pub fn dead_instances(
+    seen: &[String],
+    own: &str,
+    is_dead: impl Fn(&str) -> bool,
+) -> std::collections::BTreeSet<String> {
+    let distinct: std::collections::BTreeSet<&str> = seen
+        .iter()
+        .map(String::as_str)
+        .filter(|i| !i.is_empty() && *i != own)
+        .collect();
+    distinct
+        .into_iter()
+        .filter(|i| is_dead(i))
+        .map(str::to_string)
+        .collect()
+}
+
 /// Splits `repo[:tag]` at the tag's colon (a colon before the last slash
 /// belongs to a registry port). Digest references have no tag.
 pub fn split_tag(image: &str) -> (&str, Option<&str>) {
@@ -384,32 +488,42 @@ fn hash(labels: &BTreeMap<String, String>) -> HashMap<String, String> {
 #[async_trait]
 impl ContainerRuntime for DockerRuntime {
     async fn ensure_network(&self) -> Result<(), RuntimeError> {
-        self.inner
-            .network
-            .get_or_try_init(|| async {
-                let name = &self.inner.opts.network_name;
-                match self.inner.docker.inspect_network(name, None).await {
-                    Ok(_) => return Ok(()),
-                    Err(e) if is_not_found(&e) => {}
-                    Err(e) => return Err(err(e)),
+        if self.inner.network_ready.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let inner = self.inner.clone();
+        self.creating(async move {
+            let _one_at_a_time = inner.network_lock.lock().await;
+            if inner.network_ready.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let name = &inner.opts.network_name;
+            match inner.docker.inspect_network(name, None).await {
+                Ok(_) => {}
+                Err(e) if is_not_found(&e) => {
+                    let req = NetworkCreateRequest {
+                        name: name.clone(),
+                        driver: Some("bridge".into()),
+                        labels: Some(hash(&inner.instance.labels())),
+                        ..Default::default()
+                    };
+                    match inner.docker.create_network(req).await {
+                        Ok(_) => {}
+                        // Another task or start-up created it first.
+                        Err(DockerError::DockerResponseServerError {
+                            status_code: 409, ..
+                        }) => {}
+                        Err(e) => return Err(err(e)),
+                    }
                 }
-                let req = NetworkCreateRequest {
-                    name: name.clone(),
-                    driver: Some("bridge".into()),
-                    labels: Some(hash(&self.inner.instance.labels())),
-                    ..Default::default()
-                };
-                match self.inner.docker.create_network(req).await {
-                    Ok(_) => Ok(()),
-                    // Another start-up created it first.
-                    Err(DockerError::DockerResponseServerError {
-                        status_code: 409, ..
-                    }) => Ok(()),
-                    Err(e) => Err(err(e)),
-                }
-            })
-            .await
-            .map(|_| ())
+                Err(e) => return Err(err(e)),
+            }
+            // Set while creations are still held off, so that a removal
+            // cannot come between the creation and this.
+            inner.network_ready.store(true, Ordering::SeqCst);
+            Ok(())
+        })
+        .await
     }
 
     async fn create_infra(&self, spec: &InfraSpec) -> Result<InfraInfo, RuntimeError> {
@@ -445,16 +559,16 @@ impl ContainerRuntime for DockerRuntime {
         let opts = CreateContainerOptionsBuilder::default()
             .name(&spec.name)
             .build();
-        self.inner
-            .docker
-            .create_container(Some(opts), body)
-            .await
-            .map_err(err)?;
-        self.inner
-            .docker
-            .start_container(&spec.name, None)
-            .await
-            .map_err(err)?;
+        let docker = self.inner.docker.clone();
+        let name = spec.name.clone();
+        self.creating(async move {
+            docker
+                .create_container(Some(opts), body)
+                .await
+                .map_err(err)?;
+            docker.start_container(&name, None).await.map_err(err)
+        })
+        .await?;
         self.inspect_infra(&spec.name)
             .await?
             .ok_or_else(|| RuntimeError::Docker("the infrastructure container vanished".into()))
@@ -529,8 +643,9 @@ impl ContainerRuntime for DockerRuntime {
             labels: Some(hash(labels)),
             ..Default::default()
         };
-        self.inner.docker.create_volume(req).await.map_err(err)?;
-        Ok(())
+        let docker = self.inner.docker.clone();
+        self.creating(async move { docker.create_volume(req).await.map(|_| ()).map_err(err) })
+            .await
     }
 
     async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
@@ -611,13 +726,15 @@ impl ContainerRuntime for DockerRuntime {
         let opts = CreateContainerOptionsBuilder::default()
             .name(&spec.name)
             .build();
-        let resp = self
-            .inner
-            .docker
-            .create_container(Some(opts), body)
-            .await
-            .map_err(err)?;
-        Ok(resp.id)
+        let docker = self.inner.docker.clone();
+        self.creating(async move {
+            docker
+                .create_container(Some(opts), body)
+                .await
+                .map(|resp| resp.id)
+                .map_err(err)
+        })
+        .await
     }
 
     async fn start_container(&self, name: &str) -> Result<(), RuntimeError> {
@@ -732,17 +849,28 @@ impl ContainerRuntime for DockerRuntime {
             .collect())
     }
 
+    /// Removes every network labelled with this instance, by id: a name is
+    /// ambiguous once Docker has let two networks share it.
     async fn remove_network(&self) -> Result<(), RuntimeError> {
-        match self
+        self.inner.network_ready.store(false, Ordering::SeqCst);
+        let nets = self
             .inner
             .docker
-            .remove_network(&self.inner.opts.network_name)
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::default()
+                    .filters(&self.instance_filter())
+                    .build(),
+            ))
             .await
-        {
-            Ok(()) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(err(e)),
+            .map_err(err)?;
+        for id in nets.into_iter().filter_map(|n| n.id) {
+            match self.inner.docker.remove_network(&id).await {
+                Ok(()) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(err(e)),
+            }
         }
+        Ok(())
     }
 
     fn events(&self) -> BoxStream<'static, RuntimeEvent> {
@@ -828,6 +956,23 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(split_tag(input), want, "{input}");
         }
+    }
+
+    #[test]
+    fn each_instance_is_asked_once_whether_it_ended() {
+        use std::cell::RefCell;
+        let asked = RefCell::new(Vec::new());
+        let ended = |i: &str| {
+            asked.borrow_mut().push(i.to_string());
+            i == "a" || i == "b"
+        };
+        let seen: Vec<String> = ["a", "a", "b", "c", "me", "", "a"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let dead = dead_instances(&seen, "me", ended);
+        assert_eq!(dead.into_iter().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(*asked.borrow(), ["a", "b", "c"]);
     }
 
     #[test]

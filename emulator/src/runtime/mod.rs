@@ -7,6 +7,8 @@
 //! updates into task fields.
 
 pub mod docker;
+#[cfg(test)]
+pub mod fake;
 pub mod infra;
 pub mod plan;
 pub mod supervisor;

@@ -230,7 +230,7 @@ impl Supervisor {
                     images.push(info.reference);
                 }
                 Err(e) => {
-                    let reason = format!("CannotPullContainerError: {e}");
+                    let reason = pull_failure_reason(&c.image, &e);
                     self.send(vec![
                         TaskUpdate::PullStopped,
                         TaskUpdate::Container {
@@ -731,6 +731,35 @@ impl Supervisor {
     }
 }
 
+/// The image reference fully qualified as the agent reports it: Docker Hub
+/// names gain `docker.io/` (and `library/` when they have no namespace) and
+/// every reference without a tag or digest gains `:latest`.
+pub fn qualified_ref(image: &str) -> String {
+    let (first, _) = image.split_once('/').unwrap_or(("", image));
+    let has_registry = first.contains('.') || first.contains(':') || first == "localhost";
+    let mut r = if has_registry {
+        image.to_string()
+    } else if first.is_empty() {
+        format!("docker.io/library/{image}")
+    } else {
+        format!("docker.io/{image}")
+    };
+    let last = r.rsplit('/').next().unwrap_or("");
+    if !last.contains(':') && !last.contains('@') {
+        r.push_str(":latest");
+    }
+    r
+}
+
+/// The `stoppedReason` of a task whose image could not be had, in the
+/// agent's words: it names the reference, then says why.
+pub fn pull_failure_reason(image: &str, e: &RuntimeError) -> String {
+    format!(
+        "CannotPullContainerError: failed to resolve ref {}: {e}",
+        qualified_ref(image)
+    )
+}
+
 /// Definition order, except that a `volumesFrom` source is created before
 /// the containers that mount its volumes.
 fn creation_order(plan: &TaskPlan) -> Vec<usize> {
@@ -828,5 +857,42 @@ pub fn container_spec(
         open_stdin: c.interactive,
         stop_timeout: c.stop_timeout_secs,
         log_driver: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_references_are_qualified_as_the_agent_reports_them() {
+        let cases = [
+            ("busybox", "docker.io/library/busybox:latest"),
+            ("busybox:1.36", "docker.io/library/busybox:1.36"),
+            ("team/app", "docker.io/team/app:latest"),
+            ("localhost:5000/app", "localhost:5000/app:latest"),
+            ("localhost/app:v1", "localhost/app:v1"),
+            (
+                "1.dkr.ecr.us-east-1.amazonaws.com/web:2",
+                "1.dkr.ecr.us-east-1.amazonaws.com/web:2",
+            ),
+            (
+                "public.ecr.aws/nginx/nginx",
+                "public.ecr.aws/nginx/nginx:latest",
+            ),
+            ("repo@sha256:abc", "docker.io/library/repo@sha256:abc"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(qualified_ref(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn a_pull_failure_names_the_reference() {
+        let e = RuntimeError::Docker("pull access denied".into());
+        assert_eq!(
+            pull_failure_reason("team/app:1.0", &e),
+            "CannotPullContainerError: failed to resolve ref docker.io/team/app:1.0: pull access denied"
+        );
     }
 }

@@ -14,7 +14,7 @@ pub mod task_definitions;
 pub mod tasks;
 pub mod validation;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use base64::Engine;
@@ -85,6 +85,12 @@ pub(crate) struct RegionState {
 #[derive(Default)]
 pub(crate) struct State {
     pub regions: HashMap<String, RegionState>,
+    /// ARNs of tasks that were live in the stored state when the emulator
+    /// started and that `recover` has not re-adopted yet. Until it has, no
+    /// supervisor runs them, yet their containers may well be running: a
+    /// StopTask in that window must leave the stopping to the adopting
+    /// supervisor rather than declare the task over.
+    pub awaiting_adoption: HashSet<String>,
 }
 
 impl State {
@@ -143,6 +149,9 @@ impl Ecs {
         }
         for (_, t) in store.load::<TaskRecord>(KIND_TASK)? {
             let region = t.plan.region.clone();
+            if t.task.last_status.as_deref() != Some("STOPPED") {
+                state.awaiting_adoption.insert(t.plan.task_arn.clone());
+            }
             state
                 .region(&region)
                 .tasks

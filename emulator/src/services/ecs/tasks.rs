@@ -624,8 +624,14 @@ impl Ecs {
                 t.version = Some(t.version.unwrap_or(0) + 1);
                 self.store().write(vec![Self::task_op(rec)])?;
             }
-            let supervised = self.runtime().is_supervised(&rec.plan.task_arn);
-            (rec.task.clone(), supervised)
+            let task = rec.task.clone();
+            let arn = rec.plan.task_arn.clone();
+            // Checked under the state lock, which `recover` holds while it
+            // adopts: either the task is supervised by now, or its adopter
+            // will find desiredStatus STOPPED and stop it.
+            let supervised =
+                self.runtime().is_supervised(&arn) || st.awaiting_adoption.contains(&arn);
+            (task, supervised)
         };
         let arn = task.task_arn.clone().unwrap_or_default();
         if !self.runtime().stop(&arn, StopCode::UserInitiated, &reason)
@@ -795,26 +801,39 @@ impl Ecs {
         }
     }
 
-    /// Supervises again every task that was live when the emulator stopped,
-    /// and removes managed containers that belong to no task.
+    /// Supervises again every task that was live when the emulator stopped
+    /// (only those: a task RunTask started since has its own supervisor, and
+    /// adopting it would declare its not-yet-created containers gone), and
+    /// removes managed containers that belong to no task.
     pub async fn recover(&self) {
-        let live = self.live_tasks();
-        for rec in &live {
-            let last = rec
-                .task
-                .last_status
-                .as_deref()
-                .and_then(TaskStatus::parse)
-                .unwrap_or(TaskStatus::Provisioning);
-            let stopping = rec.task.desired_status.as_deref() == Some("STOPPED");
-            tracing::info!(task = %rec.plan.task_arn, status = last.as_str(), "re-adopting task");
-            self.runtime().launch(
-                rec.plan.clone(),
-                Start::Adopt {
-                    last_status: last,
-                    stopping,
-                },
-            );
+        {
+            // Held while launching (which does not block) so that StopTask
+            // sees each task either awaiting adoption or supervised.
+            let mut st = self.lock();
+            let st = &mut *st;
+            let awaiting = std::mem::take(&mut st.awaiting_adoption);
+            for rec in st.regions.values().flat_map(|r| r.tasks.values()) {
+                if !awaiting.contains(&rec.plan.task_arn)
+                    || rec.task.last_status.as_deref() == Some("STOPPED")
+                {
+                    continue;
+                }
+                let last = rec
+                    .task
+                    .last_status
+                    .as_deref()
+                    .and_then(TaskStatus::parse)
+                    .unwrap_or(TaskStatus::Provisioning);
+                let stopping = rec.task.desired_status.as_deref() == Some("STOPPED");
+                tracing::info!(task = %rec.plan.task_arn, status = last.as_str(), "re-adopting task");
+                self.runtime().launch(
+                    rec.plan.clone(),
+                    Start::Adopt {
+                        last_status: last,
+                        stopping,
+                    },
+                );
+            }
         }
         self.runtime().remove_orphans(&self.all_task_arns()).await;
     }
@@ -917,8 +936,9 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
                     task.execution_stopped_at.get_or_insert(now);
                     task.stopping_at.get_or_insert(now);
                     task.desired_status = Some("STOPPED".into());
+                    // connectivityAt is when the task last went CONNECTED
+                    // (the model's words); DISCONNECTED leaves it.
                     task.connectivity = Some("DISCONNECTED".into());
-                    task.connectivity_at = Some(now);
                     for a in task.attachments.iter_mut().flatten() {
                         a.status = Some("DELETED".into());
                     }
@@ -1018,9 +1038,10 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
                     return;
                 }
                 c.last_status = Some(status.as_str().into());
-                if status != ContainerStatus::Pending
-                    && reason.as_deref().is_none_or(|r| !r.starts_with("Cannot"))
-                {
+                // Only a container that started has a runtime id: one that
+                // failed to start, or was stopped while it waited for a
+                // dependency, never had a process.
+                if status == ContainerStatus::Running {
                     c.runtime_id = runtime_id;
                 }
                 if exit_code.is_some() {
@@ -1077,7 +1098,7 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
 mod tests {
     use super::*;
 
-    fn check(body: serde_json::Value, expected: Option<&str>) {
+    fn check_enums(body: serde_json::Value, expected: Option<&str>) {
         let req: RunTaskRequest = serde_json::from_value(body).unwrap();
         let got = check_run_task_enums(&req).err().map(|e| e.to_string());
         assert_eq!(got.as_deref(), expected);
@@ -1085,22 +1106,257 @@ mod tests {
 
     #[test]
     fn run_task_enums() {
-        check(serde_json::json!({"launchType": "FARGATE"}), None);
-        check(
+        check_enums(serde_json::json!({"launchType": "FARGATE"}), None);
+        check_enums(
             serde_json::json!({"propagateTags": "ALL"}),
             Some("propagateTags should be one of [TASK_DEFINITION,SERVICE,NONE]"),
         );
-        check(
+        check_enums(
             serde_json::json!({"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s"], "assignPublicIp": "YES"}}}),
             Some("assignPublicIp should be one of [ENABLED,DISABLED]"),
         );
-        check(
+        check_enums(
             serde_json::json!({"placementStrategy": [{"type": "spread"}, {"type": "pack"}]}),
             Some("type should be one of [random,spread,binpack]"),
         );
-        check(
+        check_enums(
             serde_json::json!({"overrides": {"containerOverrides": [{"name": "a", "environmentFiles": [{"value": "v", "type": "ftp"}]}]}}),
             Some("type should be one of [s3]"),
         );
+    }
+
+    use crate::runtime::plan::{PlanInput, plan_task};
+    use crate::services::ecs::model::{ContainerDefinition, TaskDefinition};
+
+    fn record(names: &[&str]) -> TaskRecord {
+        let td = TaskDefinition {
+            family: Some("f".into()),
+            container_definitions: Some(
+                names
+                    .iter()
+                    .map(|n| ContainerDefinition {
+                        name: Some(n.to_string()),
+                        image: Some("busybox".into()),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        let plan = plan_task(PlanInput {
+            task_definition: &td,
+            overrides: None,
+            task_arn: "arn:aws:ecs:us-east-1:0:task/c/t".into(),
+            task_id: "t".into(),
+            cluster_arn: "arn:aws:ecs:us-east-1:0:cluster/c".into(),
+            cluster_name: "c".into(),
+            region: "us-east-1".into(),
+            container_arn: &|n| format!("arn:container/{n}"),
+            runtime_id: &|| "t-1234567890".into(),
+            enable_execute_command: false,
+        });
+        let task = Task {
+            containers: Some(
+                names
+                    .iter()
+                    .map(|n| Container {
+                        name: Some(n.to_string()),
+                        last_status: Some("PENDING".into()),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        TaskRecord {
+            task,
+            plan,
+            last_logs: Default::default(),
+            client_token: None,
+        }
+    }
+
+    fn stopped(container: &str, exit_code: Option<i32>, reason: Option<&str>) -> TaskUpdate {
+        TaskUpdate::Container {
+            container: container.into(),
+            status: ContainerStatus::Stopped,
+            exit_code,
+            reason: reason.map(str::to_string),
+        }
+    }
+
+    /// (updates, expected runtimeId set?) for one container.
+    fn check(updates: Vec<TaskUpdate>, has_runtime_id: bool) {
+        let mut rec = record(&["app"]);
+        for u in updates.clone() {
+            apply(&mut rec, u);
+        }
+        let c = container_mut(&mut rec.task, "app").unwrap();
+        assert_eq!(c.runtime_id.is_some(), has_runtime_id, "{updates:?}");
+    }
+
+    #[test]
+    fn connectivity_at_is_when_the_task_last_connected() {
+        let mut rec = record(&["app"]);
+        rec.task.last_status = Some("PROVISIONING".into());
+        apply(
+            &mut rec,
+            TaskUpdate::Provisioned {
+                ip: "10.0.0.2".into(),
+                mac: "02:00:00:00:00:02".into(),
+                host_ports: Vec::new(),
+            },
+        );
+        assert_eq!(rec.task.connectivity.as_deref(), Some("CONNECTED"));
+        let connected = rec.task.connectivity_at.expect("set when CONNECTED");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        apply(&mut rec, TaskUpdate::Status(TaskStatus::Stopped));
+        assert_eq!(rec.task.connectivity.as_deref(), Some("DISCONNECTED"));
+        assert_eq!(rec.task.connectivity_at, Some(connected));
+    }
+
+    #[test]
+    fn only_a_container_that_started_has_a_runtime_id() {
+        let running = TaskUpdate::Container {
+            container: "app".into(),
+            status: ContainerStatus::Running,
+            exit_code: None,
+            reason: None,
+        };
+        check(vec![running.clone()], true);
+        check(vec![running, stopped("app", Some(0), None)], true);
+        // Stopped while it waited for a dependency (teardown).
+        check(vec![stopped("app", None, None)], false);
+        // Gave up on a dependency, failed to start, no image.
+        check(
+            vec![stopped(
+                "app",
+                Some(143),
+                Some("CannotStartContainerError: x"),
+            )],
+            false,
+        );
+        check(
+            vec![stopped("app", None, Some("CannotPullContainerError: x"))],
+            false,
+        );
+    }
+
+    // ---------------------------------------------------------- re-adoption
+
+    use crate::runtime::fake::FakeRuntime;
+    use crate::runtime::supervisor::container_name;
+    use crate::runtime::{Instance, Runtime};
+    use crate::store::Store;
+
+    fn caller() -> Caller {
+        Caller {
+            region: "us-east-1".into(),
+            account: "000000000000".into(),
+            principal: "arn:aws:iam::000000000000:root".into(),
+        }
+    }
+
+    /// One life of a durable emulator on `dir`, over a shared fake engine.
+    fn ecs_on(dir: &std::path::Path, engine: &FakeRuntime) -> (Ecs, Runtime) {
+        let instance = Instance {
+            id: "test".into(),
+            ephemeral: false,
+        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let runtime = Runtime::new(std::sync::Arc::new(engine.clone()), instance, tx);
+        let store = Store::open(dir, false).unwrap();
+        let ecs = Ecs::load(
+            store,
+            "000000000000".into(),
+            "us-east-1".into(),
+            runtime.clone(),
+            rx,
+        )
+        .unwrap();
+        (ecs, runtime)
+    }
+
+    fn req<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+        serde_json::from_value(v).unwrap()
+    }
+
+    async fn wait_for(ecs: &Ecs, arn: &str, what: impl Fn(&Task) -> bool) -> Task {
+        for _ in 0..500 {
+            let out = ecs
+                .describe_tasks(
+                    &caller(),
+                    req(serde_json::json!({"cluster": "c", "tasks": [arn]})),
+                )
+                .unwrap();
+            if what(&out.tasks[0]) {
+                return out.tasks[0].clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("task {arn} never got there");
+    }
+
+    #[tokio::test]
+    async fn stop_task_before_re_adoption_still_stops_the_containers() {
+        let dir = std::env::temp_dir().join(format!("fargate-local-test-{}", ids::task_id()));
+        let engine = FakeRuntime::default();
+
+        // First life: a running task, then the process dies (its supervisors
+        // vanish, its containers stay).
+        let (ecs, runtime) = ecs_on(&dir, &engine);
+        ecs.create_cluster(&caller(), req(serde_json::json!({"clusterName": "c"})))
+            .unwrap();
+        ecs.register_task_definition(
+            &caller(),
+            req(serde_json::json!({
+                "family": "f", "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
+                "cpu": "256", "memory": "512",
+                "containerDefinitions": [{"name": "app", "image": "busybox"}]
+            })),
+            0,
+        )
+        .unwrap();
+        let run = ecs
+            .run_task(
+                &caller(),
+                req(serde_json::json!({
+                    "cluster": "c", "taskDefinition": "f", "launchType": "FARGATE",
+                    "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}
+                })),
+            )
+            .unwrap();
+        let arn = run.tasks[0].task_arn.clone().unwrap();
+        let id = arn.rsplit('/').next().unwrap().to_string();
+        wait_for(&ecs, &arn, |t| t.last_status.as_deref() == Some("RUNNING")).await;
+        runtime.abort_all();
+        drop(ecs);
+        let app = container_name(&id, "app");
+        assert!(engine.running(&app));
+
+        // Second life: StopTask arrives before recover() has adopted it.
+        let (ecs, _runtime) = ecs_on(&dir, &engine);
+        ecs.stop_task(
+            &caller(),
+            req(serde_json::json!({"cluster": "c", "task": arn, "reason": "bye"})),
+        )
+        .unwrap();
+        let t = wait_for(&ecs, &arn, |_| true).await;
+        assert_eq!(
+            t.last_status.as_deref(),
+            Some("RUNNING"),
+            "not over while its container runs"
+        );
+        assert_eq!(t.desired_status.as_deref(), Some("STOPPED"));
+        assert!(engine.running(&app));
+
+        ecs.recover().await;
+        let t = wait_for(&ecs, &arn, |t| t.last_status.as_deref() == Some("STOPPED")).await;
+        assert_eq!(t.stopped_reason.as_deref(), Some("bye"));
+        assert_eq!(t.stop_code.as_deref(), Some("UserInitiated"));
+        let c = &t.containers.as_ref().unwrap()[0];
+        assert_eq!(c.exit_code, Some(143), "stopped for real");
+        assert_eq!(engine.count(), 0, "and removed");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
