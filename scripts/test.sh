@@ -7,14 +7,15 @@ export PATH="$PWD/.venv/bin:$PATH"
 BIN="$PWD/target/debug/fargate-local"
 export FARGATE_LOCAL_BIN="$BIN"
 
-leftovers() {
-  local c n v
-  c=$(docker ps -aq --filter label=fargate-local.managed=true | wc -l)
-  n=$(docker network ls -q --filter label=fargate-local.managed=true | wc -l)
-  v=$(docker volume ls -q --filter label=fargate-local.managed=true | wc -l)
-  echo "$c $n $v"
+# Every Docker object of any fargate-local instance, one id per line.
+managed() {
+  {
+    docker ps -aq --no-trunc --filter label=fargate-local.managed=true
+    docker network ls -q --no-trunc --filter label=fargate-local.managed=true
+    docker volume ls -q --filter label=fargate-local.managed=true
+  } | sort
 }
-before=$(leftovers)
+before=$(managed)
 
 echo "== lint"
 cargo fmt --all --check
@@ -37,9 +38,11 @@ for ex in examples/*/; do
   fi
 done
 
-after=$(leftovers)
-if [ "$after" != "0 0 0" ]; then
-  echo "test: Docker objects labelled fargate-local.managed=true were left behind (containers networks volumes: $after; before the run: $before)" >&2
+# Objects that appeared during the run and are still there: a leak.
+left=$(comm -13 <(echo "$before") <(managed) | grep -v '^$' || true)
+if [ -n "$left" ]; then
+  echo "test: the run left Docker objects labelled fargate-local.managed=true behind:" >&2
+  echo "$left" >&2
   docker ps -a --filter label=fargate-local.managed=true >&2
   exit 1
 fi
