@@ -81,7 +81,7 @@ impl RequestContext {
             .map(|(k, r)| (Some(k), r))
             .unwrap_or((None, default_region.to_string()));
         RequestContext {
-            request_id: uuid::Uuid::new_v4().to_string(),
+            request_id: crate::domain::ids::uuid(),
             region,
             access_key,
         }

@@ -2,9 +2,15 @@
 
 use rand::Rng;
 
+/// A random (version 4) UUID from the thread's generator: `Uuid::new_v4`
+/// asks the kernel for every one, a system call on each request.
+fn v4() -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(rand::rng().random()).into_uuid()
+}
+
 /// A task id: 32 lowercase hex digits.
 pub fn task_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    v4().simple().to_string()
 }
 
 /// A container's runtime id in Fargate's shape, `<taskId>-<10 digits>`. It is
@@ -22,7 +28,7 @@ pub fn eni_id() -> String {
 }
 
 pub fn uuid() -> String {
-    uuid::Uuid::new_v4().to_string()
+    v4().to_string()
 }
 
 /// A MAC address in the locally administered range.
@@ -54,5 +60,9 @@ mod tests {
         let e = eni_id();
         assert_eq!(e.len(), 4 + 17);
         assert_eq!(mac_address().len(), 17);
+        let u = uuid::Uuid::parse_str(&uuid()).unwrap();
+        assert_eq!(u.get_version_num(), 4);
+        assert_eq!(u.get_variant(), uuid::Variant::RFC4122);
+        assert_ne!(uuid(), uuid());
     }
 }

@@ -526,7 +526,7 @@ impl ContainerRuntime for DockerRuntime {
         .await
     }
 
-    async fn create_infra(&self, spec: &InfraSpec) -> Result<InfraInfo, RuntimeError> {
+    async fn create_infra(&self, spec: &InfraSpec) -> Result<(), RuntimeError> {
         let image = self.infra_image().await?;
         let mut bindings = HashMap::new();
         let mut exposed = Vec::new();
@@ -560,16 +560,23 @@ impl ContainerRuntime for DockerRuntime {
             .name(&spec.name)
             .build();
         let docker = self.inner.docker.clone();
-        let name = spec.name.clone();
         self.creating(async move {
             docker
                 .create_container(Some(opts), body)
                 .await
-                .map_err(err)?;
-            docker.start_container(&name, None).await.map_err(err)
+                .map(|_| ())
+                .map_err(err)
         })
-        .await?;
-        self.inspect_infra(&spec.name)
+        .await
+    }
+
+    async fn start_infra(&self, name: &str) -> Result<InfraInfo, RuntimeError> {
+        self.inner
+            .docker
+            .start_container(name, None)
+            .await
+            .map_err(err)?;
+        self.inspect_infra(name)
             .await?
             .ok_or_else(|| RuntimeError::Docker("the infrastructure container vanished".into()))
     }
@@ -1031,8 +1038,11 @@ impl ContainerRuntime for LazyDocker {
     async fn ensure_network(&self) -> Result<(), RuntimeError> {
         self.get().await?.ensure_network().await
     }
-    async fn create_infra(&self, spec: &InfraSpec) -> Result<InfraInfo, RuntimeError> {
+    async fn create_infra(&self, spec: &InfraSpec) -> Result<(), RuntimeError> {
         self.get().await?.create_infra(spec).await
+    }
+    async fn start_infra(&self, name: &str) -> Result<InfraInfo, RuntimeError> {
+        self.get().await?.start_infra(name).await
     }
     async fn inspect_infra(&self, name: &str) -> Result<Option<InfraInfo>, RuntimeError> {
         self.get().await?.inspect_infra(name).await

@@ -49,18 +49,20 @@ impl ContainerRuntime for FakeRuntime {
     async fn ensure_network(&self) -> Result<(), RuntimeError> {
         Ok(())
     }
-    async fn create_infra(&self, spec: &InfraSpec) -> Result<InfraInfo, RuntimeError> {
-        self.with(|m| {
-            m.insert(
-                spec.name.clone(),
-                Record {
-                    running: true,
-                    exit_code: None,
-                },
-            )
-        });
+    async fn create_infra(&self, spec: &InfraSpec) -> Result<(), RuntimeError> {
+        self.with(|m| m.insert(spec.name.clone(), Record::default()));
+        Ok(())
+    }
+    async fn start_infra(&self, name: &str) -> Result<InfraInfo, RuntimeError> {
+        self.with(|m| match m.get_mut(name) {
+            Some(r) => {
+                r.running = true;
+                Ok(())
+            }
+            None => Err(RuntimeError::NotFound(name.into())),
+        })?;
         Ok(InfraInfo {
-            id: spec.name.clone(),
+            id: name.into(),
             ip: "10.0.0.2".into(),
             mac: "02:00:00:00:00:02".into(),
             host_ports: Vec::new(),

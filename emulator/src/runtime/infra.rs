@@ -4,7 +4,6 @@
 //! task's network namespace until it is told to stop.
 
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use bollard::Docker;
@@ -38,11 +37,18 @@ fn runtime_files() -> Result<(PathBuf, Vec<PathBuf>), RuntimeError> {
     Ok((exe, libs.into_iter().collect()))
 }
 
-/// The PT_INTERP path of a 64-bit ELF file, if it has one.
+/// The PT_INTERP path of a 64-bit ELF file, if it has one. Reads the
+/// headers and the path only: the binary is tens of MiB, and this runs while
+/// the emulator starts.
 fn elf_interpreter(path: &Path) -> Option<String> {
-    let mut f = std::fs::File::open(path).ok()?;
-    let mut head = vec![0u8; 64];
-    f.read_exact(&mut head).ok()?;
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(path).ok()?;
+    let read = |offset: usize, len: usize| -> Option<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        f.read_exact_at(&mut buf, offset as u64).ok()?;
+        Some(buf)
+    };
+    let head = read(0, 64)?;
     if &head[..4] != b"\x7fELF" || head[4] != 2 {
         return None;
     }
@@ -51,14 +57,19 @@ fn elf_interpreter(path: &Path) -> Option<String> {
     let phoff = u64_at(&head, 0x20);
     let phentsize = u16_at(&head, 0x36);
     let phnum = u16_at(&head, 0x38);
-    let data = std::fs::read(path).ok()?;
-    for i in 0..phnum {
-        let ph = data.get(phoff + i * phentsize..phoff + (i + 1) * phentsize)?;
+    if phentsize < 40 || phnum > 4096 {
+        return None;
+    }
+    let table = read(phoff, phentsize * phnum)?;
+    for ph in table.chunks_exact(phentsize) {
         if u32::from_le_bytes(ph[0..4].try_into().ok()?) == 3 {
             let off = u64_at(ph, 8);
             let size = u64_at(ph, 32);
-            let raw = data.get(off..off + size)?;
-            let s = std::str::from_utf8(raw).ok()?.trim_end_matches('\0');
+            if size > 4096 {
+                return None;
+            }
+            let raw = read(off, size)?;
+            let s = std::str::from_utf8(&raw).ok()?.trim_end_matches('\0');
             return Some(s.to_string());
         }
     }

@@ -167,7 +167,12 @@ pub enum RuntimeEvent {
 #[async_trait]
 pub trait ContainerRuntime: Send + Sync {
     async fn ensure_network(&self) -> Result<(), RuntimeError>;
-    async fn create_infra(&self, spec: &InfraSpec) -> Result<InfraInfo, RuntimeError>;
+    /// Creates the task's infrastructure container without starting it, so
+    /// that the task's containers can be created (joined to its namespace)
+    /// while it starts.
+    async fn create_infra(&self, spec: &InfraSpec) -> Result<(), RuntimeError>;
+    /// Starts the infrastructure container and reports its address.
+    async fn start_infra(&self, name: &str) -> Result<InfraInfo, RuntimeError>;
     async fn inspect_infra(&self, name: &str) -> Result<Option<InfraInfo>, RuntimeError>;
     /// Finds the image locally (mapping an ECR URI to a local name when the
     /// URI itself is absent) and pulls it only when there is none.

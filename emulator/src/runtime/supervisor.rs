@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::plan::{Condition, ContainerPlan, TaskPlan};
 use super::{
-    ContainerRuntime, ContainerSpec, Control, EventKind, Hooks, InfraSpec, Instance,
+    ContainerRuntime, ContainerSpec, Control, EventKind, Hooks, ImageInfo, InfraSpec, Instance,
     LABEL_CONTAINER, LABEL_ROLE, LABEL_TASK_ARN, RuntimeError, Start, TaskUpdate, UpdateSender,
 };
 use crate::domain::status::{ContainerStatus, Health, StopCode, TaskStatus};
@@ -147,7 +147,7 @@ impl Supervisor {
             } => self.adopt(last_status, stopping).await,
         };
         // Without a stop, the runtime went away (the emulator is shutting
-        // down): the task keeps running so the next start re-adopts it.
+        // down): the task is left running so the next start re-adopts it.
         if let Some(stop) = stop {
             self.teardown(stop).await;
         }
@@ -198,39 +198,49 @@ impl Supervisor {
             env: Vec::new(),
         };
         self.hooks.infra_spec(&self.plan, &mut spec);
-        let info = self
-            .rt
+        self.rt
             .create_infra(&spec)
             .await
             .map_err(|e| fail("unable to provision the task's network namespace", e))?;
+
+        // Starting the infrastructure container (its namespace on the bridge)
+        // is most of a task's start-up. A container can join a namespace that
+        // exists but has not started, so the images are checked and the
+        // task's containers created meanwhile; what happened is reported
+        // afterwards, in the order the agent reports it.
+        let labels = self.labels();
+        let (infra, prepared) = tokio::join!(
+            self.rt.start_infra(&self.infra),
+            prepare(&self.plan, &self.rt, &self.hooks, &self.infra, &labels)
+        );
+        for (i, r) in &prepared.created {
+            if r.is_ok() {
+                self.cs[*i].created = true;
+                self.cs[*i].since = Instant::now();
+            }
+        }
+        let info =
+            infra.map_err(|e| fail("unable to provision the task's network namespace", e))?;
+        self.stop_requested().await?;
         self.status = TaskStatus::Pending;
         self.send(vec![TaskUpdate::Provisioned {
             ip: info.ip,
             mac: info.mac,
             host_ports: info.host_ports,
         }]);
-        self.stop_requested().await?;
 
         // Images: all at once, as the agent pulls them.
         self.send(vec![TaskUpdate::PullStarted]);
-        let pulls = self.plan.containers.iter().map(|c| {
-            let rt = self.rt.clone();
-            let image = c.image.clone();
-            async move { rt.ensure_image(&image).await }
-        });
-        let results = futures_util::future::join_all(pulls).await;
-        let mut images = Vec::new();
-        for (c, r) in self.plan.containers.iter().zip(results) {
+        for (c, r) in self.plan.containers.iter().zip(&prepared.images) {
             match r {
                 Ok(info) => {
                     self.send(vec![TaskUpdate::Image {
                         container: c.name.clone(),
                         digest: info.digest.clone(),
                     }]);
-                    images.push(info.reference);
                 }
                 Err(e) => {
-                    let reason = pull_failure_reason(&c.image, &e);
+                    let reason = pull_failure_reason(&c.image, e);
                     self.send(vec![
                         TaskUpdate::PullStopped,
                         TaskUpdate::Container {
@@ -247,54 +257,31 @@ impl Supervisor {
         self.send(vec![TaskUpdate::PullStopped]);
         self.stop_requested().await?;
 
-        // Environments (secrets and env files are fetched here).
-        self.hooks
-            .before_create(&self.plan)
-            .await
-            .map_err(|reason| StopReq::new(StopCode::TaskFailedToStart, reason))?;
-        let mut envs = Vec::new();
-        for c in &self.plan.containers {
-            match self.hooks.environment(&self.plan, c).await {
-                Ok(env) => envs.push(env),
-                Err(reason) => {
-                    return Err(StopReq::new(StopCode::TaskFailedToStart, reason));
-                }
-            }
+        // Environments (secrets and env files are fetched there).
+        if let Some(reason) = prepared.env_error {
+            return Err(StopReq::new(StopCode::TaskFailedToStart, reason));
         }
 
-        // Create every container up front; volumesFrom sources first.
-        for i in creation_order(&self.plan) {
-            self.stop_requested().await?;
-            let c = &self.plan.containers[i];
-            let mut spec = container_spec(
-                &self.plan,
-                c,
-                &envs[i],
-                &images[i],
-                &self.infra,
-                &self.labels(),
-            );
-            self.hooks.container_spec(&self.plan, c, &mut spec);
-            if let Err(e) = self.rt.create_container(&spec).await {
+        // Containers, in creation order; the first that failed stops the task.
+        for (i, r) in prepared.created {
+            if let Err(e) = r {
                 let reason = format!("CannotCreateContainerError: {e}");
                 self.send(vec![TaskUpdate::Container {
-                    container: c.name.clone(),
+                    container: self.plan.containers[i].name.clone(),
                     status: ContainerStatus::Stopped,
                     exit_code: None,
                     reason: Some(reason.clone()),
                 }]);
                 return Err(StopReq::new(StopCode::TaskFailedToStart, reason));
             }
-            self.cs[i].created = true;
-            self.cs[i].since = Instant::now();
         }
         Ok(())
     }
 
     /// A stop that arrived while the task was still starting (StopTask on a
-    /// PROVISIONING or PENDING task): taken before any more containers are
-    /// made, so that, as on ECS, such a task ends without its containers
-    /// ever running. Other messages are handled as usual.
+    /// PROVISIONING or PENDING task): taken before the task goes further, so
+    /// that, as on ECS, such a task ends without its containers ever running.
+    /// Other messages are handled as usual.
     async fn stop_requested(&mut self) -> Result<(), StopReq> {
         while let Ok(msg) = self.rx.try_recv() {
             if let Some(stop) = self.handle(msg).await {
@@ -363,10 +350,16 @@ impl Supervisor {
     /// Starts every container whose dependencies are met, repeatedly, since
     /// one start can satisfy another container's START dependency. Returns
     /// the earliest dependency deadline still pending.
+    ///
+    /// Containers are considered in definition order; those found ready are
+    /// started together (as the agent does), and a container that gives up
+    /// on its dependencies is reported only after the ready ones before it
+    /// have started, as when they were started one by one.
     async fn advance(&mut self) -> Result<Option<Instant>, StopReq> {
         loop {
             let mut progressed = false;
             let mut next: Option<Instant> = None;
+            let mut ready = Vec::new();
             for i in 0..self.cs.len() {
                 if self.cs[i].status != ContainerStatus::Pending || !self.cs[i].created {
                     continue;
@@ -379,36 +372,56 @@ impl Supervisor {
                     }
                     DepState::Ready => {
                         progressed = true;
-                        let name =
-                            container_name(&self.plan.task_id, &self.plan.containers[i].name);
-                        match self.rt.start_container(&name).await {
-                            Ok(()) => {
-                                self.cs[i].status = ContainerStatus::Running;
-                                self.cs[i].since = Instant::now();
-                                self.send(vec![TaskUpdate::Container {
-                                    container: self.plan.containers[i].name.clone(),
-                                    status: ContainerStatus::Running,
-                                    exit_code: None,
-                                    reason: None,
-                                }]);
-                            }
-                            Err(e) => {
-                                self.never_ran(i, None, format!("CannotStartContainerError: {e}"))?;
-                            }
-                        }
+                        ready.push(i);
                     }
                     DepState::Fail(reason) => {
                         progressed = true;
+                        self.start_together(std::mem::take(&mut ready)).await?;
                         // The agent reports a container it gave up on as
                         // stopped with 143, without starting it.
                         self.never_ran(i, Some(143), reason)?;
                     }
                 }
             }
+            self.start_together(ready).await?;
             if !progressed {
                 return Ok(next);
             }
         }
+    }
+
+    /// Starts containers concurrently and reports each in definition order;
+    /// a failed start of an essential container stops the task.
+    async fn start_together(&mut self, ready: Vec<usize>) -> Result<(), StopReq> {
+        if ready.is_empty() {
+            return Ok(());
+        }
+        let starts = ready.into_iter().map(|i| {
+            let rt = self.rt.clone();
+            let name = container_name(&self.plan.task_id, &self.plan.containers[i].name);
+            async move { (i, rt.start_container(&name).await) }
+        });
+        let results = futures_util::future::join_all(starts).await;
+        let mut failed = Vec::new();
+        for (i, r) in results {
+            match r {
+                Ok(()) => {
+                    self.cs[i].status = ContainerStatus::Running;
+                    self.cs[i].since = Instant::now();
+                    self.send(vec![TaskUpdate::Container {
+                        container: self.plan.containers[i].name.clone(),
+                        status: ContainerStatus::Running,
+                        exit_code: None,
+                        reason: None,
+                    }]);
+                }
+                Err(e) => failed.push((i, e)),
+            }
+        }
+        for (i, e) in failed {
+            self.never_ran(i, None, format!("CannotStartContainerError: {e}"))?;
+        }
+        Ok(())
     }
 
     fn never_ran(
@@ -731,6 +744,73 @@ impl Supervisor {
     }
 }
 
+/// What was done while the infrastructure container started.
+struct Prepared {
+    /// One result per container, in definition order.
+    images: Vec<Result<ImageInfo, RuntimeError>>,
+    /// Why an environment could not be resolved (no container was created).
+    env_error: Option<String>,
+    /// (container, result) in creation order, up to the first wave with a
+    /// failure.
+    created: Vec<(usize, Result<(), RuntimeError>)>,
+}
+
+/// Checks (or pulls) every image at once, resolves the environments, then
+/// creates the containers wave by wave: each wave concurrently, a
+/// `volumesFrom` source in a wave before its users.
+async fn prepare(
+    plan: &TaskPlan,
+    rt: &Arc<dyn ContainerRuntime>,
+    hooks: &Hooks,
+    infra: &str,
+    labels: &BTreeMap<String, String>,
+) -> Prepared {
+    let pulls = plan.containers.iter().map(|c| rt.ensure_image(&c.image));
+    let images = futures_util::future::join_all(pulls).await;
+    let mut out = Prepared {
+        images,
+        env_error: None,
+        created: Vec::new(),
+    };
+    let Some(refs) = out
+        .images
+        .iter()
+        .map(|r| r.as_ref().ok().map(|i| i.reference.clone()))
+        .collect::<Option<Vec<String>>>()
+    else {
+        return out;
+    };
+    if let Err(reason) = hooks.before_create(plan).await {
+        out.env_error = Some(reason);
+        return out;
+    }
+    let mut envs = Vec::new();
+    for c in &plan.containers {
+        match hooks.environment(plan, c).await {
+            Ok(e) => envs.push(e),
+            Err(reason) => {
+                out.env_error = Some(reason);
+                return out;
+            }
+        }
+    }
+    for wave in creation_waves(plan) {
+        let creates = wave.into_iter().map(|i| {
+            let mut spec =
+                container_spec(plan, &plan.containers[i], &envs[i], &refs[i], infra, labels);
+            hooks.container_spec(plan, &plan.containers[i], &mut spec);
+            async move { (i, rt.create_container(&spec).await.map(|_| ())) }
+        });
+        let results = futures_util::future::join_all(creates).await;
+        let failed = results.iter().any(|(_, r)| r.is_err());
+        out.created.extend(results);
+        if failed {
+            break;
+        }
+    }
+    out
+}
+
 /// The image reference fully qualified as the agent reports it: Docker Hub
 /// names gain `docker.io/` (and `library/` when they have no namespace) and
 /// every reference without a tag or digest gains `:latest`.
@@ -760,30 +840,36 @@ pub fn pull_failure_reason(image: &str, e: &RuntimeError) -> String {
     )
 }
 
-/// Definition order, except that a `volumesFrom` source is created before
-/// the containers that mount its volumes.
-fn creation_order(plan: &TaskPlan) -> Vec<usize> {
-    let mut order: Vec<usize> = Vec::new();
+/// The containers in waves that can be created concurrently: definition
+/// order, except that a `volumesFrom` source is in an earlier wave than the
+/// containers that mount its volumes. Containers caught in a cycle (which
+/// registration rejects) come last, one per wave.
+fn creation_waves(plan: &TaskPlan) -> Vec<Vec<usize>> {
+    let mut waves: Vec<Vec<usize>> = Vec::new();
+    let mut done: Vec<usize> = Vec::new();
     let mut pending: Vec<usize> = (0..plan.containers.len()).collect();
     while !pending.is_empty() {
-        let before = pending.len();
-        pending.retain(|&i| {
-            let ready = plan.containers[i].volumes_from.iter().all(|(src, _)| {
-                plan.containers
-                    .iter()
-                    .position(|c| &c.name == src)
-                    .is_none_or(|j| order.contains(&j))
-            });
-            if ready {
-                order.push(i);
-            }
-            !ready
-        });
-        if pending.len() == before {
-            order.append(&mut pending);
+        let wave: Vec<usize> = pending
+            .iter()
+            .copied()
+            .filter(|&i| {
+                plan.containers[i].volumes_from.iter().all(|(src, _)| {
+                    plan.containers
+                        .iter()
+                        .position(|c| &c.name == src)
+                        .is_none_or(|j| done.contains(&j))
+                })
+            })
+            .collect();
+        if wave.is_empty() {
+            waves.extend(pending.drain(..).map(|i| vec![i]));
+            break;
         }
+        pending.retain(|i| !wave.contains(i));
+        done.extend(&wave);
+        waves.push(wave);
     }
-    order
+    waves
 }
 
 /// The Docker-facing spec of one container (pure).
@@ -862,6 +948,353 @@ pub fn container_spec(
 
 #[cfg(test)]
 mod tests {
+    //! The start-up order through a fake engine that records every call and
+    //! can be told to fail one.
+
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::{Arc, Mutex};
+
+    use async_trait::async_trait;
+    use futures_util::StreamExt;
+    use futures_util::stream::BoxStream;
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::runtime::plan::{PlanInput, plan_task};
+    use crate::runtime::{
+        ContainerState, HostPort, ImageInfo, InfraInfo, ManagedContainer, RuntimeEvent,
+    };
+    use crate::services::ecs::model::{
+        ContainerDefinition, ContainerDependency, TaskDefinition, VolumeFrom,
+    };
+
+    #[derive(Default)]
+    struct Fake {
+        calls: Mutex<Vec<String>>,
+        /// Call (as recorded) that fails.
+        fail: Option<String>,
+        running: Mutex<HashMap<String, bool>>,
+    }
+
+    impl Fake {
+        fn call(&self, c: String) -> Result<(), RuntimeError> {
+            self.calls.lock().unwrap().push(c.clone());
+            if self.fail.as_deref() == Some(c.as_str()) {
+                return Err(RuntimeError::Docker(format!("{c} failed")));
+            }
+            Ok(())
+        }
+        /// Calls with the task's name prefix removed.
+        fn calls(&self) -> Vec<String> {
+            self.calls
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|c| c.replace("fargate-local-t-", ""))
+                .collect()
+        }
+    }
+
+    #[async_trait]
+    impl ContainerRuntime for Fake {
+        async fn ensure_network(&self) -> Result<(), RuntimeError> {
+            Ok(())
+        }
+        async fn create_infra(&self, spec: &InfraSpec) -> Result<(), RuntimeError> {
+            self.call(format!("create {}", spec.name))
+        }
+        async fn start_infra(&self, name: &str) -> Result<InfraInfo, RuntimeError> {
+            self.call(format!("start {name}"))?;
+            Ok(InfraInfo {
+                id: name.into(),
+                ip: "10.0.0.2".into(),
+                mac: "02:42:0a:00:00:02".into(),
+                host_ports: Vec::<HostPort>::new(),
+            })
+        }
+        async fn inspect_infra(&self, _name: &str) -> Result<Option<InfraInfo>, RuntimeError> {
+            Ok(None)
+        }
+        async fn ensure_image(&self, image: &str) -> Result<ImageInfo, RuntimeError> {
+            self.call(format!("image {image}"))?;
+            Ok(ImageInfo {
+                reference: image.into(),
+                digest: Some(format!("sha256:{image}")),
+            })
+        }
+        async fn create_volume(
+            &self,
+            _: &str,
+            _: &BTreeMap<String, String>,
+        ) -> Result<(), RuntimeError> {
+            Ok(())
+        }
+        async fn remove_volume(&self, _: &str) -> Result<(), RuntimeError> {
+            Ok(())
+        }
+        async fn create_container(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
+            self.call(format!("create {}", spec.name))?;
+            Ok(spec.name.clone())
+        }
+        async fn start_container(&self, name: &str) -> Result<(), RuntimeError> {
+            self.call(format!("start {name}"))?;
+            self.running.lock().unwrap().insert(name.into(), true);
+            Ok(())
+        }
+        async fn stop_container(&self, name: &str, _: u32) -> Result<(), RuntimeError> {
+            self.running.lock().unwrap().insert(name.into(), false);
+            Ok(())
+        }
+        async fn inspect_container(
+            &self,
+            name: &str,
+        ) -> Result<Option<ContainerState>, RuntimeError> {
+            let running = self
+                .running
+                .lock()
+                .unwrap()
+                .get(name)
+                .copied()
+                .unwrap_or(false);
+            Ok(Some(ContainerState {
+                running,
+                exit_code: (!running).then_some(137),
+                ..Default::default()
+            }))
+        }
+        async fn remove_container(&self, _: &str) -> Result<(), RuntimeError> {
+            Ok(())
+        }
+        async fn logs_tail(&self, _: &str, _: usize) -> Result<Vec<String>, RuntimeError> {
+            Ok(Vec::new())
+        }
+        async fn list_managed(&self) -> Result<Vec<ManagedContainer>, RuntimeError> {
+            Ok(Vec::new())
+        }
+        async fn remove_network(&self) -> Result<(), RuntimeError> {
+            Ok(())
+        }
+        fn events(&self) -> BoxStream<'static, RuntimeEvent> {
+            futures_util::stream::pending().boxed()
+        }
+    }
+
+    fn def(name: &str, image: &str) -> ContainerDefinition {
+        ContainerDefinition {
+            name: Some(name.into()),
+            image: Some(image.into()),
+            essential: Some(true),
+            ..Default::default()
+        }
+    }
+
+    fn plan(containers: Vec<ContainerDefinition>) -> TaskPlan {
+        let td = TaskDefinition {
+            family: Some("f".into()),
+            revision: Some(1),
+            container_definitions: Some(containers),
+            ..Default::default()
+        };
+        plan_task(PlanInput {
+            task_definition: &td,
+            overrides: None,
+            task_arn: "arn:t".into(),
+            task_id: "t".into(),
+            cluster_arn: "arn:c".into(),
+            cluster_name: "c".into(),
+            region: "us-east-1".into(),
+            container_arn: &|n| format!("arn:container/{n}"),
+            runtime_id: &|| "t-1".into(),
+            enable_execute_command: false,
+        })
+    }
+
+    /// A short name for each update, in the order they were sent.
+    fn name(u: &TaskUpdate) -> String {
+        match u {
+            TaskUpdate::Status(s) => format!("status {}", s.as_str()),
+            TaskUpdate::Provisioned { .. } => "provisioned".into(),
+            TaskUpdate::PullStarted => "pull started".into(),
+            TaskUpdate::PullStopped => "pull stopped".into(),
+            TaskUpdate::Image { container, .. } => format!("image {container}"),
+            TaskUpdate::Container {
+                container,
+                status,
+                reason,
+                ..
+            } => {
+                let why = reason
+                    .as_deref()
+                    .map(|r| r.split(':').next().unwrap_or("").to_string());
+                format!(
+                    "{container} {}{}",
+                    status.as_str(),
+                    why.map(|w| format!(" {w}")).unwrap_or_default()
+                )
+            }
+            TaskUpdate::Health { container, .. } => format!("health {container}"),
+            TaskUpdate::StopRequested { reason, .. } => format!("stop: {reason}"),
+            TaskUpdate::ExecutionStopped => "execution stopped".into(),
+            TaskUpdate::Logs { container, .. } => format!("logs {container}"),
+        }
+    }
+
+    /// Runs a task on `fake` until it is RUNNING or STOPPED (then stops it),
+    /// and returns the updates it reported before that point.
+    async fn start(fake: Arc<Fake>, plan: TaskPlan) -> Vec<String> {
+        let (utx, mut urx) = mpsc::unbounded_channel();
+        let (ctx, crx) = mpsc::unbounded_channel();
+        let instance = Instance {
+            id: "i".into(),
+            ephemeral: true,
+        };
+        let sup = Supervisor::new(plan, fake, instance, utx, Hooks::default(), crx);
+        let handle = tokio::spawn(sup.run(Start::Launch));
+        let mut seen = Vec::new();
+        while let Some((_, list)) = urx.recv().await {
+            let names: Vec<String> = list.iter().map(name).collect();
+            let done = names
+                .iter()
+                .any(|n| n == "status RUNNING" || n.starts_with("stop: "));
+            seen.extend(names);
+            if done {
+                break;
+            }
+        }
+        let _ = ctx.send(Control::Stop {
+            code: StopCode::UserInitiated,
+            reason: "test".into(),
+        });
+        handle.await.unwrap();
+        seen
+    }
+
+    #[tokio::test]
+    async fn containers_are_created_while_the_namespace_starts_and_reported_in_order() {
+        let fake = Arc::new(Fake::default());
+        let updates = start(
+            fake.clone(),
+            plan(vec![def("web", "a"), def("sidecar", "b")]),
+        )
+        .await;
+        assert_eq!(
+            updates,
+            [
+                "provisioned",
+                "pull started",
+                "image web",
+                "image sidecar",
+                "pull stopped",
+                "web RUNNING",
+                "sidecar RUNNING",
+                "status ACTIVATING",
+                "status RUNNING",
+            ]
+        );
+        let calls = fake.calls();
+        let at = |c: &str| {
+            calls
+                .iter()
+                .position(|x| x == c)
+                .unwrap_or_else(|| panic!("{c} in {calls:?}"))
+        };
+        assert_eq!(at("create fargate-local-t"), 0);
+        // Both containers exist before either starts; neither starts before
+        // the namespace has.
+        assert!(
+            at("create web").max(at("create sidecar")) < at("start web").min(at("start sidecar"))
+        );
+        assert!(at("start fargate-local-t") < at("start web").min(at("start sidecar")));
+    }
+
+    #[tokio::test]
+    async fn a_start_dependency_still_orders_the_starts() {
+        let fake = Arc::new(Fake::default());
+        let mut app = def("app", "a");
+        app.depends_on = Some(vec![ContainerDependency {
+            container_name: "init".into(),
+            condition: "START".into(),
+        }]);
+        let updates = start(fake.clone(), plan(vec![app, def("init", "b")])).await;
+        assert_eq!(&updates[5..7], ["init RUNNING", "app RUNNING"]);
+        let calls = fake.calls();
+        let at = |c: &str| calls.iter().position(|x| x == c).unwrap();
+        assert!(at("start init") < at("start app"));
+    }
+
+    #[tokio::test]
+    async fn a_volumes_from_source_is_created_first() {
+        let fake = Arc::new(Fake::default());
+        let mut reader = def("reader", "a");
+        reader.volumes_from = Some(vec![VolumeFrom {
+            source_container: Some("data".into()),
+            read_only: Some(true),
+        }]);
+        start(fake.clone(), plan(vec![reader, def("data", "b")])).await;
+        let calls = fake.calls();
+        let at = |c: &str| calls.iter().position(|x| x == c).unwrap();
+        assert!(at("create data") < at("create reader"));
+    }
+
+    /// Each failure ends the task with the reason the agent gives. Ready
+    /// containers start together, so a sibling of a container that fails to
+    /// start has started (and is then stopped with the task).
+    #[tokio::test]
+    async fn failures_stop_the_task_with_the_agents_reason() {
+        let cases = [
+            (
+                "image b",
+                vec![
+                    "provisioned",
+                    "pull started",
+                    "image web",
+                    "pull stopped",
+                    "sidecar STOPPED CannotPullContainerError",
+                ],
+            ),
+            (
+                "create fargate-local-t-sidecar",
+                vec![
+                    "provisioned",
+                    "pull started",
+                    "image web",
+                    "image sidecar",
+                    "pull stopped",
+                    "sidecar STOPPED CannotCreateContainerError",
+                ],
+            ),
+            ("start fargate-local-t", vec![]),
+            (
+                "start fargate-local-t-web",
+                vec![
+                    "provisioned",
+                    "pull started",
+                    "image web",
+                    "image sidecar",
+                    "pull stopped",
+                    "sidecar RUNNING",
+                    "web STOPPED CannotStartContainerError",
+                ],
+            ),
+        ];
+        for (fail, want) in cases {
+            let fake = Arc::new(Fake {
+                fail: Some(fail.into()),
+                ..Default::default()
+            });
+            let updates = start(fake, plan(vec![def("web", "a"), def("sidecar", "b")])).await;
+            let before_stop: Vec<&str> = updates
+                .iter()
+                .map(String::as_str)
+                .take_while(|u| !u.starts_with("stop: "))
+                .collect();
+            assert_eq!(before_stop, want, "{fail}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod reference_tests {
     use super::*;
 
     #[test]

@@ -1,0 +1,778 @@
+#!/usr/bin/env python3
+"""The measuring half of `make bench` (scripts/bench.sh prepares the machine
+and cleans up after it). Every figure is measured side by side with its
+baseline in the same run, interleaved where the benchmark repeats, so that
+load from elsewhere on the machine hits both alike; the report gives ratios.
+
+  1. RunTask until RUNNING (two busybox containers sharing a namespace)
+     against `docker run -d` of the same two containers.
+  2. API latency and throughput (wrk, -t2 -c16) for DescribeClusters,
+     DescribeTasks and RegisterTaskDefinition against moto's server.
+  3. Cold start to the first answered ListClusters, and idle resident
+     memory, against moto's server.
+
+Standard library only. Every process it starts is written to
+$BENCH_TMP/pids and every emulator instance id to $BENCH_TMP/instances, and
+every baseline container carries the label fargate-local-bench.run=<run>, so
+that bench.sh's trap can clean up even if this script is killed.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
+# A SigV4 credential scope with a dummy signature: the emulator takes the
+# region from it, moto's server the service; neither checks the signature.
+AUTH = (
+    "AWS4-HMAC-SHA256 Credential=test/20261128/us-east-1/ecs/aws4_request, "
+    "SignedHeaders=content-type;host;x-amz-target, Signature=00"
+)
+IMAGE = "fargate-local-test/busybox:latest"
+CLUSTER = "bench"
+NETWORK = {
+    "awsvpcConfiguration": {
+        "subnets": ["subnet-0123456789abcdef0"],
+        "securityGroups": ["sg-0123456789abcdef0"],
+        "assignPublicIp": "DISABLED",
+    }
+}
+
+# The two containers of the RunTask benchmark, as the baseline runs them too.
+WEB_CMD = ["httpd", "-f", "-p", "8080"]
+SIDECAR_CMD = ["sleep", "3600"]
+
+
+def task_definition(family):
+    return {
+        "family": family,
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "256",
+        "memory": "512",
+        "containerDefinitions": [
+            # busybox as PID 1 ignores SIGTERM; a short stopTimeout keeps the
+            # (untimed) StopTask between runs short.
+            # moto needs a container-level memory or memoryReservation to run
+            # a task; a soft reservation changes nothing for the containers.
+            {"name": "web", "image": IMAGE, "essential": True, "command": WEB_CMD, "stopTimeout": 2, "memoryReservation": 64},
+            {"name": "sidecar", "image": IMAGE, "essential": True, "command": SIDECAR_CMD, "stopTimeout": 2, "memoryReservation": 64},
+        ],
+    }
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+class BenchError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- processes
+
+
+class Proc:
+    """A server process this script started; recorded for bench.sh's trap."""
+
+    def __init__(self, argv, tmp, name, env=None, port=None, emulator=False):
+        self.name = name
+        self.port = port
+        self.emulator = emulator
+        self.log_path = os.path.join(tmp, f"{name}.log")
+        self.log = open(self.log_path, "wb")
+        self.t0 = time.perf_counter()
+        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        with open(os.path.join(tmp, "pids"), "a") as f:
+            f.write(f"{self.p.pid}\n")
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def stop(self, timeout=20):
+        if self.p.poll() is None and self.port and self.emulator:
+            # Remove every task container of this instance first: a durable
+            # instance leaves live tasks running when it exits.
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                c.request("POST", "/_fargate-local/reset")
+                c.getresponse().read()
+                c.close()
+            except (OSError, http.client.HTTPException):
+                pass
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGINT)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.log.close()
+
+    def tail(self, n=20):
+        try:
+            with open(self.log_path, "rb") as f:
+                return b"".join(f.readlines()[-n:]).decode(errors="replace")
+        except OSError:
+            return ""
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise BenchError(f"no VmRSS for pid {pid}")
+
+
+def record_instance(tmp, proc):
+    """Reads the emulator's instance id from its log, for the trap."""
+    text = open(proc.log_path, "rb").read().decode(errors="replace")
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    m = re.search(r"instance=([0-9a-f]{12})", text)
+    if m:
+        with open(os.path.join(tmp, "instances"), "a") as f:
+            f.write(m.group(1) + "\n")
+    return m.group(1) if m else None
+
+
+# ---------------------------------------------------------------- ECS client
+
+
+class Ecs:
+    """awsJson1.1 over one keep-alive connection."""
+
+    def __init__(self, port):
+        self.port = port
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def call(self, op, body=None, ok=True):
+        data = json.dumps(body or {}).encode()
+        headers = {
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": TARGET_PREFIX + op,
+            "Authorization": AUTH,
+        }
+        for attempt in (0, 1):
+            try:
+                self.conn.request("POST", "/", data, headers)
+                resp = self.conn.getresponse()
+                raw = resp.read()
+                break
+            except (http.client.HTTPException, ConnectionError):
+                self.conn.close()
+                if attempt:
+                    raise
+        if ok and resp.status != 200:
+            raise BenchError(f"{op} answered {resp.status}: {raw[:300]!r}")
+        try:
+            out = json.loads(raw) if raw else {}
+        except ValueError:
+            out = {"raw": raw.decode(errors="replace")}
+        return resp.status, out
+
+    def close(self):
+        self.conn.close()
+
+
+def first_answer(port, proc, deadline_s=60.0, poll_s=0.0002):
+    """Polls with ListClusters until it is answered with 200; returns the
+    seconds since the process was spawned."""
+    body = b"{}"
+    req = (
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-amz-json-1.1\r\n"
+        f"X-Amz-Target: {TARGET_PREFIX}ListClusters\r\nAuthorization: {AUTH}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(req)
+                buf = b""
+                while b"\r\n" not in buf:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    buf += chunk
+                if buf.startswith(b"HTTP/1.1 200") or buf.startswith(b"HTTP/1.0 200"):
+                    return time.perf_counter() - proc.t0
+        except OSError:
+            pass
+        if not proc.alive():
+            raise BenchError(f"{proc.name} exited before answering:\n{proc.tail()}")
+        if time.perf_counter() - proc.t0 > deadline_s:
+            raise BenchError(f"{proc.name} did not answer within {deadline_s}s:\n{proc.tail()}")
+        time.sleep(poll_s)
+
+
+def start_emulator(args, name, extra):
+    port = free_port()
+    argv = [args.bin, "serve", "--listen", f"127.0.0.1:{port}"] + extra
+    env = dict(os.environ, NO_COLOR="1", FARGATE_LOCAL_LOG="info")
+    proc = Proc(argv, args.tmp, name, env, port=port, emulator=True)
+    first_answer(port, proc)
+    record_instance(args.tmp, proc)
+    return proc, port
+
+
+def start_moto(args, name):
+    port = free_port()
+    proc = Proc([args.moto, "-H", "127.0.0.1", "-p", str(port)], args.tmp, name)
+    first_answer(port, proc)
+    return proc, port
+
+
+# ---------------------------------------------------------------- 1. RunTask
+
+
+def docker(*argv, check=True):
+    r = subprocess.run(["docker", *argv], capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise BenchError(f"docker {' '.join(argv)}: {r.stderr.strip()}")
+    return r.stdout.strip()
+
+
+def docker_cleanup(args):
+    """Removes the baseline containers of this run and whatever the
+    emulators it started left (bench.sh's trap does the same)."""
+    ids = docker("ps", "-aq", "--filter", f"label=fargate-local-bench.run={args.run}", check=False).split()
+    if ids:
+        docker("rm", "-f", *ids, check=False)
+    try:
+        with open(os.path.join(args.tmp, "instances")) as f:
+            instances = f.read().split()
+    except OSError:
+        instances = []
+    for inst in instances:
+        label = f"label=fargate-local.instance={inst}"
+        ids = docker("ps", "-aq", "--filter", label, check=False).split()
+        if ids:
+            docker("rm", "-f", "-v", *ids, check=False)
+        for kind in ("volume", "network"):
+            ids = docker(kind, "ls", "-q", "--filter", label, check=False).split()
+            if ids:
+                docker(kind, "rm", *ids, check=False)
+
+
+def run_docker_pair(args, i):
+    a = f"fl-bench-{args.run}-{i}-web"
+    b = f"fl-bench-{args.run}-{i}-sidecar"
+    label = ["--label", f"fargate-local-bench.run={args.run}"]
+    t0 = time.perf_counter()
+    docker("run", "-d", "--name", a, *label, IMAGE, *WEB_CMD)
+    docker("run", "-d", "--name", b, "--network", f"container:{a}", *label, IMAGE, *SIDECAR_CMD)
+    elapsed = time.perf_counter() - t0
+    states = docker("inspect", "-f", "{{.State.Running}}", a, b).split()
+    docker("rm", "-f", a, b)
+    if states != ["true", "true"]:
+        raise BenchError(f"baseline containers not running: {states}")
+    return elapsed
+
+
+def run_emulator_task(ecs, poll_s):
+    """Seconds from sending RunTask until DescribeTasks says RUNNING, and the
+    mean duration of one DescribeTasks poll."""
+    t0 = time.perf_counter()
+    _, out = ecs.call(
+        "RunTask",
+        {"cluster": CLUSTER, "taskDefinition": "bench-two", "launchType": "FARGATE", "networkConfiguration": NETWORK},
+    )
+    if out.get("failures"):
+        raise BenchError(f"RunTask failures: {out['failures']}")
+    arn = out["tasks"][0]["taskArn"]
+    polls, poll_time = 0, 0.0
+    while True:
+        p0 = time.perf_counter()
+        _, d = ecs.call("DescribeTasks", {"cluster": CLUSTER, "tasks": [arn]})
+        now = time.perf_counter()
+        polls += 1
+        poll_time += now - p0
+        task = d["tasks"][0]
+        status = task.get("lastStatus")
+        if status == "RUNNING":
+            elapsed = now - t0
+            break
+        if status == "STOPPED":
+            raise BenchError(f"task stopped while starting: {task.get('stoppedReason')}")
+        if now - t0 > 120:
+            raise BenchError("task did not reach RUNNING within 120 s")
+        time.sleep(poll_s)
+    ecs.call("StopTask", {"cluster": CLUSTER, "task": arn, "reason": "bench"})
+    t_stop = time.perf_counter()
+    while True:
+        _, d = ecs.call("DescribeTasks", {"cluster": CLUSTER, "tasks": [arn]})
+        if d["tasks"][0].get("lastStatus") == "STOPPED":
+            break
+        if time.perf_counter() - t_stop > 120:
+            raise BenchError("task did not stop within 120 s")
+        time.sleep(0.02)
+    return elapsed, poll_time / polls
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def bench_runtask(args, ecs):
+    load = loadavg()
+    ecs.call("RegisterTaskDefinition", task_definition("bench-two"))
+    log("RunTask: warm-up (the first task may build the infrastructure image)")
+    run_emulator_task(ecs, args.poll_ms / 1000)
+    run_docker_pair(args, "warm")
+    emu, base, poll_costs = [], [], []
+    for i in range(args.runs):
+        # Alternate who goes first, so drift in machine load hits both.
+        for who in ("emu", "docker") if i % 2 == 0 else ("docker", "emu"):
+            if who == "emu":
+                t, pc = run_emulator_task(ecs, args.poll_ms / 1000)
+                emu.append(t)
+                poll_costs.append(pc)
+            else:
+                base.append(run_docker_pair(args, i))
+        log(f"RunTask run {i + 1}/{args.runs}: emulator {emu[-1] * 1000:.0f} ms, docker run {base[-1] * 1000:.0f} ms")
+    return {
+        "load": [load, loadavg()],
+        "runs": args.runs,
+        "emulator_ms": [round(x * 1000, 1) for x in emu],
+        "baseline_ms": [round(x * 1000, 1) for x in base],
+        "emulator_median_ms": statistics.median(emu) * 1000,
+        "baseline_median_ms": statistics.median(base) * 1000,
+        "poll_interval_ms": args.poll_ms,
+        "poll_call_ms": statistics.mean(poll_costs) * 1000,
+    }
+
+
+# ---------------------------------------------------------------- 2. API
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time a process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(args, port, op, body, pid=None):
+    """One wrk run; with `pid`, also the server's CPU time per request, which
+    load elsewhere on the machine changes far less than rates and latencies."""
+    env = dict(os.environ, BENCH_TARGET=TARGET_PREFIX + op, BENCH_BODY=json.dumps(body))
+    cpu0 = cpu_seconds(pid) if pid else None
+    argv = [
+        "wrk", f"-t{args.wrk_threads}", f"-c{args.wrk_conns}", f"-d{args.wrk_secs}s",
+        "--timeout", "10s", "-s", args.lua, f"http://127.0.0.1:{port}/",
+    ]
+    r = subprocess.run(argv, capture_output=True, text=True, env=env)
+    m = re.search(r"BENCH_RESULT (.*)", r.stdout)
+    if r.returncode != 0 or not m:
+        raise BenchError(f"wrk failed ({r.returncode}): {r.stdout}{r.stderr}")
+    res = {k: float(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+    if pid:
+        res["cpu_us_per_req"] = (cpu_seconds(pid) - cpu0) * 1e6 / max(res["requests"], 1)
+    if res["non2xx"] or res["socket_errors"]:
+        log(f"  warning: {op}: {int(res['non2xx'])} non-2xx answers, {int(res['socket_errors'])} socket errors")
+    return res
+
+
+def prepare_api(ecs, with_task):
+    """The same cluster, definition and task on either server; returns the
+    request bodies to benchmark."""
+    ecs.call("CreateCluster", {"clusterName": CLUSTER})
+    ecs.call("RegisterTaskDefinition", task_definition("bench-two"))
+    arn = with_task(ecs)
+    return {
+        "DescribeClusters": {"clusters": [CLUSTER]},
+        "DescribeTasks": {"cluster": CLUSTER, "tasks": [arn]},
+        "RegisterTaskDefinition": task_definition("bench-wrk"),
+    }
+
+
+def running_task(ecs, poll_s=0.05):
+    _, out = ecs.call(
+        "RunTask",
+        {"cluster": CLUSTER, "taskDefinition": "bench-two", "launchType": "FARGATE", "networkConfiguration": NETWORK},
+    )
+    if out.get("failures") or not out.get("tasks"):
+        raise BenchError(f"RunTask: {out}")
+    arn = out["tasks"][0]["taskArn"]
+    deadline = time.perf_counter() + 120
+    while time.perf_counter() < deadline:
+        _, d = ecs.call("DescribeTasks", {"cluster": CLUSTER, "tasks": [arn]})
+        status = d["tasks"][0].get("lastStatus") if d.get("tasks") else None
+        if status == "RUNNING":
+            return arn
+        if status == "STOPPED":
+            raise BenchError(f"task stopped: {d['tasks'][0].get('stoppedReason')}")
+        time.sleep(poll_s)
+    raise BenchError("task did not reach RUNNING")
+
+
+def moto_ec2_first(port, action, tag):
+    """The first `tag` value of an EC2 query call to moto (its default VPC)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    auth = AUTH.replace("/ecs/", "/ec2/")
+    c.request(
+        "POST", "/", f"Action={action}&Version=2016-11-15",
+        {"Content-Type": "application/x-www-form-urlencoded", "Authorization": auth},
+    )
+    text = c.getresponse().read().decode()
+    c.close()
+    m = re.search(f"<{tag}>([^<]+)</{tag}>", text)
+    if not m:
+        raise BenchError(f"moto {action}: no {tag} in {text[:300]}")
+    return m.group(1)
+
+
+def moto_task(ecs):
+    # moto keeps a Fargate task as a record (no containers) and reports it
+    # RUNNING at once; DescribeTasks then answers from that record. It wants
+    # a subnet and security group of its own EC2 backend.
+    net = {
+        "awsvpcConfiguration": {
+            "subnets": [moto_ec2_first(ecs.port, "DescribeSubnets", "subnetId")],
+            "securityGroups": [moto_ec2_first(ecs.port, "DescribeSecurityGroups", "groupId")],
+            "assignPublicIp": "DISABLED",
+        }
+    }
+    _, out = ecs.call(
+        "RunTask",
+        {"cluster": CLUSTER, "taskDefinition": "bench-two", "launchType": "FARGATE", "networkConfiguration": net},
+    )
+    if not out.get("tasks"):
+        raise BenchError(f"moto RunTask: {out}")
+    return out["tasks"][0]["taskArn"]
+
+
+def bench_api(args, emu_srv, mem_srv, moto_srv):
+    (emu_proc, emu_port), (mem_proc, mem_port), (moto_proc, moto_port) = emu_srv, mem_srv, moto_srv
+    emu, moto, mem = Ecs(emu_port), Ecs(moto_port), Ecs(mem_port)
+    emu_bodies = prepare_api(emu, running_task)
+    moto_bodies = prepare_api(moto, moto_task)
+    mem.call("CreateCluster", {"clusterName": CLUSTER})
+    # The same request must succeed on both servers before it is measured.
+    for op in ("DescribeClusters", "DescribeTasks", "RegisterTaskDefinition"):
+        _, a = emu.call(op, emu_bodies[op])
+        _, b = moto.call(op, moto_bodies[op])
+        if op == "DescribeTasks" and not (a.get("tasks") and b.get("tasks")):
+            raise BenchError(f"DescribeTasks found no task: emulator {a}, moto {b}")
+    for c in (emu, moto, mem):
+        c.close()
+    results = []
+    args.api_load = [loadavg()]
+    for op in ("DescribeClusters", "DescribeTasks", "RegisterTaskDefinition"):
+        e = wrk(args, emu_port, op, emu_bodies[op], emu_proc.pid)
+        m = wrk(args, moto_port, op, moto_bodies[op], moto_proc.pid)
+        log(
+            f"{op}: emulator {e['rps']:.0f} req/s p50 {e['p50_us']:.0f} µs p99 {e['p99_us']:.0f} µs "
+            f"({e['cpu_us_per_req']:.0f} µs CPU/req); moto {m['rps']:.0f} req/s p50 {m['p50_us']:.0f} µs "
+            f"p99 {m['p99_us']:.0f} µs ({m['cpu_us_per_req']:.0f} µs CPU/req)"
+        )
+        results.append({"op": op, "mode": "durable", "emulator": e, "moto": m})
+    # The in-memory mode skips the SQLite write; reported beside, not as the
+    # headline.
+    e = wrk(args, mem_port, "RegisterTaskDefinition", emu_bodies["RegisterTaskDefinition"], mem_proc.pid)
+    log(f"RegisterTaskDefinition (--in-memory): {e['rps']:.0f} req/s p50 {e['p50_us']:.0f} µs p99 {e['p99_us']:.0f} µs")
+    results.append({"op": "RegisterTaskDefinition", "mode": "in-memory", "emulator": e, "moto": None})
+    args.api_load.append(loadavg())
+    return results
+
+
+# ---------------------------------------------------------------- 3. start
+
+
+def a_few_requests(port):
+    ecs = Ecs(port)
+    ecs.call("CreateCluster", {"clusterName": CLUSTER})
+    ecs.call("RegisterTaskDefinition", task_definition("bench-two"))
+    ecs.call("DescribeClusters", {"clusters": [CLUSTER]})
+    ecs.call("DescribeTaskDefinition", {"taskDefinition": "bench-two"})
+    ecs.call("ListClusters", {})
+    ecs.close()
+
+
+def warm_infra_image(args):
+    """Runs one task, so that the emulator's infrastructure image for this
+    binary exists: an emulator that finds it missing builds it in the
+    background after it starts, which would be measured as idle memory."""
+    proc, port = start_emulator(args, "warm", ["--data-dir", os.path.join(args.tmp, "warm")])
+    try:
+        ecs = Ecs(port)
+        ecs.call("CreateCluster", {"clusterName": CLUSTER})
+        ecs.call("RegisterTaskDefinition", task_definition("bench-two"))
+        running_task(ecs)
+        ecs.close()
+    finally:
+        proc.stop()
+
+
+def bench_start(args):
+    warm_infra_image(args)
+    load = loadavg()
+    emu_t, moto_t, emu_rss, moto_rss = [], [], [], []
+    for i in range(args.starts):
+        for who in ("emu", "moto") if i % 2 == 0 else ("moto", "emu"):
+            if who == "emu":
+                port = free_port()
+                data = os.path.join(args.tmp, f"cold-{i}")
+                env = dict(os.environ, NO_COLOR="1")
+                argv = [args.bin, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data]
+                proc = Proc(argv, args.tmp, f"cold-emu-{i}", env, port=port, emulator=True)
+            else:
+                port = free_port()
+                proc = Proc([args.moto, "-H", "127.0.0.1", "-p", str(port)], args.tmp, f"cold-moto-{i}")
+            try:
+                t = first_answer(port, proc)
+                if who == "emu":
+                    record_instance(args.tmp, proc)
+                a_few_requests(port)
+                # Let start-up work in the background (the emulator's Docker
+                # connection) settle before reading the resident set.
+                time.sleep(args.settle_s)
+                rss = rss_kib(proc.pid) / 1024
+            finally:
+                proc.stop()
+            (emu_t if who == "emu" else moto_t).append(t)
+            (emu_rss if who == "emu" else moto_rss).append(rss)
+        log(
+            f"start {i + 1}/{args.starts}: emulator {emu_t[-1] * 1000:.1f} ms {emu_rss[-1]:.1f} MiB; "
+            f"moto {moto_t[-1] * 1000:.0f} ms {moto_rss[-1]:.1f} MiB"
+        )
+    return {
+        "load": [load, loadavg()],
+        "starts": args.starts,
+        "emulator_ms": [round(x * 1000, 2) for x in emu_t],
+        "moto_ms": [round(x * 1000, 1) for x in moto_t],
+        "emulator_median_ms": statistics.median(emu_t) * 1000,
+        "moto_median_ms": statistics.median(moto_t) * 1000,
+        "emulator_rss_mib": statistics.median(emu_rss),
+        "moto_rss_mib": statistics.median(moto_rss),
+        "poll_interval_ms": 0.2,
+    }
+
+
+# ---------------------------------------------------------------- report
+
+
+def yes(ok):
+    return "yes" if ok else "**no**"
+
+
+def report(res):
+    out = []
+    m = res["machine"]
+    out.append(f"Machine: {m['cpus']} cores ({m['cpu']}), {m['mem_gib']:.0f} GiB, {m['kernel']}, Docker {m['docker']}.")
+    out.append(
+        f"Load average before / after the run: {m['load_before']} / {m['load_after']}; "
+        f"containers running on the engine besides this run's at the start: {m['other_containers']}."
+    )
+    out.append(f"Emulator: `{m['bin']}` ({m['build']}); baseline moto {m['moto']}.")
+    out.append("")
+    if "runtask" in res:
+        r = res["runtask"]
+        ratio = r["emulator_median_ms"] / r["baseline_median_ms"]
+        out.append(f"### 1. RunTask until RUNNING (two containers sharing a namespace), median of {r['runs']}")
+        out.append("")
+        out.append("| | emulator | baseline: 2x `docker run -d` | ratio | target | met? |")
+        out.append("|---|---:|---:|---:|---:|:---:|")
+        out.append(
+            f"| RunTask → RUNNING | {r['emulator_median_ms']:.0f} ms | {r['baseline_median_ms']:.0f} ms "
+            f"| {ratio:.2f}x | ≤ 1.2x | {yes(ratio <= 1.2)} |"
+        )
+        out.append("")
+        out.append(
+            f"Poll: DescribeTasks every {r['poll_interval_ms']} ms after the previous answer (one call took "
+            f"{r['poll_call_ms']:.2f} ms on average), so RUNNING is seen at most "
+            f"{r['poll_interval_ms'] + r['poll_call_ms']:.1f} ms late."
+        )
+        out.append(f"Load average at the start / end of this benchmark: {r['load'][0]} / {r['load'][1]}.")
+        out.append(f"Emulator runs (ms): {r['emulator_ms']}")
+        out.append(f"Baseline runs (ms): {r['baseline_ms']}")
+        out.append("")
+    if "api" in res:
+        a = res["api"]
+        out.append(
+            f"### 2. API latency and throughput: wrk -t{a['threads']} -c{a['conns']} -d{a['secs']}s "
+            "(wrk and the server share the 2 cores)"
+        )
+        out.append("")
+        out.append(
+            "| operation | emulator req/s | moto req/s | throughput ratio (≥ 100x) | met? "
+            "| emulator p50 / p99 | moto p50 / p99 | p99 < 1 ms? | server CPU per request, emulator / moto |"
+        )
+        out.append("|---|---:|---:|---:|:---:|---:|---:|:---:|---:|")
+        for row in a["rows"]:
+            e, mo = row["emulator"], row["moto"]
+            name = row["op"] + (" (--in-memory)" if row["mode"] == "in-memory" else "")
+            lat = f"{e['p50_us'] / 1000:.3f} / {e['p99_us'] / 1000:.3f} ms"
+            if mo:
+                ratio = e["rps"] / mo["rps"]
+                mlat = f"{mo['p50_us'] / 1000:.1f} / {mo['p99_us'] / 1000:.1f} ms"
+                cpu = f"{e['cpu_us_per_req']:.0f} µs / {mo['cpu_us_per_req']:,.0f} µs"
+                out.append(
+                    f"| {name} | {e['rps']:,.0f} | {mo['rps']:,.0f} | {ratio:,.0f}x | {yes(ratio >= 100)} "
+                    f"| {lat} | {mlat} | {yes(e['p99_us'] < 1000)} | {cpu} |"
+                )
+            else:
+                cpu = f"{e['cpu_us_per_req']:.0f} µs / –"
+                out.append(
+                    f"| {name} | {e['rps']:,.0f} | – | – | – | {lat} | – | {yes(e['p99_us'] < 1000)} | {cpu} |"
+                )
+        errs = [
+            f"{r['op']} ({side}): {int(r[side]['non2xx'])} non-2xx, {int(r[side]['socket_errors'])} socket errors"
+            for r in a["rows"]
+            for side in ("emulator", "moto")
+            if r[side] and (r[side]["non2xx"] or r[side]["socket_errors"])
+        ]
+        out.append("")
+        out.append("Errors during the runs: " + ("; ".join(errs) if errs else "none (every answer was 200)."))
+        out.append(f"Load average at the start / end of this benchmark: {a['load'][0]} / {a['load'][1]}.")
+        out.append("")
+    if "start" in res:
+        s = res["start"]
+        ct = s["emulator_median_ms"] / s["moto_median_ms"]
+        cr = s["emulator_rss_mib"] / s["moto_rss_mib"]
+        out.append(f"### 3. Cold start and idle memory, median of {s['starts']} starts each")
+        out.append("")
+        out.append("| | emulator | moto_server | ratio | target | met? |")
+        out.append("|---|---:|---:|---:|---:|:---:|")
+        out.append(
+            f"| spawn → first answered ListClusters | {s['emulator_median_ms']:.1f} ms | {s['moto_median_ms']:.0f} ms "
+            f"| {ct:.3f}x | < 25 ms | {yes(s['emulator_median_ms'] < 25)} |"
+        )
+        out.append(
+            f"| idle RSS (VmRSS) after a few requests | {s['emulator_rss_mib']:.1f} MiB | {s['moto_rss_mib']:.1f} MiB "
+            f"| {cr:.2f}x | < 15 MiB | {yes(s['emulator_rss_mib'] < 15)} |"
+        )
+        out.append("")
+        out.append(
+            "Each emulator start uses a fresh --data-dir (the SQLite file is created); the port is polled every "
+            f"{s['poll_interval_ms']} ms with a new connection."
+        )
+        out.append(f"Load average at the start / end of this benchmark: {s['load'][0]} / {s['load'][1]}.")
+        out.append(f"Emulator starts (ms): {s['emulator_ms']}")
+        out.append(f"moto starts (ms): {s['moto_ms']}")
+    return "\n".join(out) + "\n"
+
+
+def machine(args):
+    def sh(*argv):
+        try:
+            return subprocess.run(argv, capture_output=True, text=True).stdout.strip()
+        except OSError:
+            return "?"
+
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "mem_gib": mem_kib / 1024 / 1024,
+        "kernel": "Linux " + os.uname().release,
+        "docker": sh("docker", "version", "--format", "{{.Server.Version}}"),
+        "load_before": " ".join(open("/proc/loadavg").read().split()[:3]),
+        "other_containers": len(sh("docker", "ps", "-q").split()),
+        "bin": os.path.relpath(args.bin),
+        "build": "release",
+        "moto": sh(args.python, "-c", "import moto; print(moto.__version__)"),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", required=True, help="the release emulator binary")
+    ap.add_argument("--moto", required=True, help="the moto_server executable")
+    ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--lua", required=True, help="scripts/bench/awsjson.lua")
+    ap.add_argument("--tmp", required=True, help="scratch directory (removed by bench.sh)")
+    ap.add_argument("--run", required=True, help="run id: label value of the baseline containers")
+    ap.add_argument("--out", required=True, help="where the report and raw JSON go")
+    ap.add_argument("--only", default="runtask,api,start")
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--poll-ms", type=float, default=5.0)
+    ap.add_argument("--starts", type=int, default=20)
+    ap.add_argument("--settle-s", type=float, default=0.5)
+    ap.add_argument("--wrk-secs", type=int, default=10)
+    ap.add_argument("--wrk-threads", type=int, default=2)
+    ap.add_argument("--wrk-conns", type=int, default=16)
+    args = ap.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so every `finally` below stops its servers.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+
+    only = set(args.only.split(","))
+    res = {"machine": machine(args)}
+    servers = []
+    try:
+        if only & {"runtask", "api"}:
+            emu, emu_port = start_emulator(args, "emulator", ["--data-dir", os.path.join(args.tmp, "data")])
+            servers.append(emu)
+            ecs = Ecs(emu_port)
+            ecs.call("CreateCluster", {"clusterName": CLUSTER})
+            if "runtask" in only:
+                res["runtask"] = bench_runtask(args, ecs)
+            ecs.close()
+            if "api" in only:
+                mem, mem_port = start_emulator(args, "emulator-mem", ["--in-memory"])
+                servers.append(mem)
+                moto, moto_port = start_moto(args, "moto")
+                servers.append(moto)
+                rows = bench_api(args, (emu, emu_port), (mem, mem_port), (moto, moto_port))
+                res["api"] = {
+                    "threads": args.wrk_threads,
+                    "conns": args.wrk_conns,
+                    "secs": args.wrk_secs,
+                    "rows": rows,
+                    "load": args.api_load,
+                }
+            for s in servers:
+                s.stop()
+            servers.clear()
+        if "start" in only:
+            res["start"] = bench_start(args)
+    finally:
+        for s in servers:
+            s.stop()
+    res["machine"]["load_after"] = " ".join(open("/proc/loadavg").read().split()[:3])
+    text = report(res)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(res, f, indent=2)
+    with open(os.path.join(args.out, "report.md"), "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except BenchError as e:
+        log(f"failed: {e}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        log("interrupted")
+        sys.exit(130)
