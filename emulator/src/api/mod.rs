@@ -3,12 +3,17 @@
 //!
 //! - `POST /` with `X-Amz-Target: <prefix>.<Operation>`: awsJson1.1, routed
 //!   by the target prefix (ECS today);
-//! - `/_fargate-local/...`: the emulator's own endpoints (health, reset).
+//! - `/_fargate-local/...`: the emulator's own endpoints (health, reset,
+//!   the request log).
+//!
+//! `task_endpoint` serves what tasks see at `169.254.170.2` (metadata,
+//! credentials, this API) on per-task sockets.
 //!
 //! Every error leaves through [`ApiError`]'s `IntoResponse`, the one place an
 //! error becomes an HTTP response.
 
 pub mod ecs;
+pub mod task_endpoint;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -160,7 +165,7 @@ async fn read_body(body: Body, limit: usize, drain: usize) -> Result<Bytes, ApiE
     Ok(buf.freeze())
 }
 
-async fn dispatch(State(app): State<App>, req: Request) -> Response {
+pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let ctx = RequestContext::from_headers(&parts.headers, app.region());
     let path = parts.uri.path().to_string();
@@ -203,6 +208,12 @@ async fn dispatch(State(app): State<App>, req: Request) -> Response {
             format!("The target prefix '{prefix}' is not served by fargate-local."),
         )),
     };
+    app.record_request(
+        &ctx,
+        &crate::services::requestlog::service_of_target(prefix),
+        op,
+        result.as_ref().err().map(|e| e.code.as_str()),
+    );
     let resp = match result {
         Ok(bytes) => json_response(bytes, &ctx.request_id),
         Err(e) => {
@@ -217,7 +228,8 @@ async fn dispatch(State(app): State<App>, req: Request) -> Response {
     with_request_id(resp, &ctx.request_id)
 }
 
-/// `/_fargate-local/health` and `/_fargate-local/reset`.
+/// `/_fargate-local/health`, `/_fargate-local/requests` and
+/// `/_fargate-local/reset`.
 async fn internal(app: &App, method: &Method, path: &str) -> Response {
     match (method, path) {
         (&Method::GET, "/_fargate-local/health") => {
@@ -226,6 +238,15 @@ async fn internal(app: &App, method: &Method, path: &str) -> Response {
                 "version": env!("CARGO_PKG_VERSION"),
                 "docker": app.docker_status(),
             });
+            (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                body.to_string(),
+            )
+                .into_response()
+        }
+        (&Method::GET, "/_fargate-local/requests") => {
+            let body = serde_json::json!({ "requests": app.requests().entries() });
             (
                 StatusCode::OK,
                 [("content-type", "application/json")],
