@@ -14,12 +14,16 @@ use crate::config::ServeArgs;
 use crate::runtime::docker::{DockerOptions, LazyDocker};
 use crate::runtime::{Instance, Runtime};
 use crate::services::ecs::Ecs;
+use crate::services::secretsmanager::SecretsManager;
+use crate::services::ssm::Ssm;
 use crate::store::Store;
 
 struct Inner {
     args: ServeArgs,
     store: Store,
     ecs: Ecs,
+    secrets_manager: SecretsManager,
+    ssm: Ssm,
     runtime: Runtime,
     docker: LazyDocker,
     instance: Instance,
@@ -111,11 +115,15 @@ impl App {
             runtime.clone(),
             rx,
         )?;
+        let secrets_manager = SecretsManager::load(store.clone(), args.account_id.clone())?;
+        let ssm = Ssm::load(store.clone(), args.account_id.clone())?;
         let app = App {
             inner: Arc::new(Inner {
                 args,
                 store,
                 ecs,
+                secrets_manager,
+                ssm,
                 runtime,
                 docker,
                 instance,
@@ -164,6 +172,14 @@ impl App {
         &self.inner.ecs
     }
 
+    pub fn secrets_manager(&self) -> &SecretsManager {
+        &self.inner.secrets_manager
+    }
+
+    pub fn ssm(&self) -> &Ssm {
+        &self.inner.ssm
+    }
+
     pub fn store(&self) -> &Store {
         &self.inner.store
     }
@@ -199,6 +215,8 @@ impl App {
             d.remove_instance_objects().await?;
         }
         self.inner.ecs.reset()?;
+        self.inner.secrets_manager.reset()?;
+        self.inner.ssm.reset()?;
         Ok(())
     }
 
