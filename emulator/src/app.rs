@@ -144,16 +144,20 @@ impl App {
                         tracing::error!(error = %e, "could not prepare the Docker engine for tasks");
                     }
                     app.inner.ecs.recover().await;
+                    app.inner.ecs.spawn_scheduler();
                     d.remove_orphan_volumes(&app.inner.ecs.all_task_arns())
                         .await;
                     for id in d.sweep_dead_instances(instance_ended).await {
                         forget_instance(&id);
                     }
                 }
-                Err(e) => tracing::warn!(
-                    error = %e,
-                    "the Docker engine is not reachable: the API works, but tasks will fail to start until it is"
-                ),
+                Err(e) => {
+                    tracing::warn!(
+                        error = %e,
+                        "the Docker engine is not reachable: the API works, but tasks will fail to start until it is"
+                    );
+                    app.inner.ecs.spawn_scheduler();
+                }
             }
         });
         let app = self.clone();
