@@ -17,12 +17,16 @@ use crate::runtime::{Instance, Runtime};
 use crate::services::credentials::Credentials;
 use crate::services::ecs::Ecs;
 use crate::services::requestlog::RequestLog;
+use crate::services::secretsmanager::SecretsManager;
+use crate::services::ssm::Ssm;
 use crate::store::Store;
 
 struct Inner {
     args: ServeArgs,
     store: Store,
     ecs: Ecs,
+    secrets_manager: SecretsManager,
+    ssm: Ssm,
     runtime: Runtime,
     docker: LazyDocker,
     instance: Instance,
@@ -117,6 +121,8 @@ impl App {
             runtime.clone(),
             rx,
         )?;
+        let secrets_manager = SecretsManager::load(store.clone(), args.account_id.clone())?;
+        let ssm = Ssm::load(store.clone(), args.account_id.clone())?;
         // The secret behind credentials ids must outlive a restart: the ids
         // are in running containers' environments.
         let secret = match store.meta("credentials-secret")? {
@@ -134,6 +140,8 @@ impl App {
                 args,
                 store,
                 ecs,
+                secrets_manager,
+                ssm,
                 runtime,
                 docker,
                 instance,
@@ -198,6 +206,14 @@ impl App {
 
     pub fn ecs(&self) -> &Ecs {
         &self.inner.ecs
+    }
+
+    pub fn secrets_manager(&self) -> &SecretsManager {
+        &self.inner.secrets_manager
+    }
+
+    pub fn ssm(&self) -> &Ssm {
+        &self.inner.ssm
     }
 
     pub fn store(&self) -> &Store {
@@ -271,6 +287,8 @@ impl App {
             d.remove_instance_objects().await?;
         }
         self.inner.ecs.reset()?;
+        self.inner.secrets_manager.reset()?;
+        self.inner.ssm.reset()?;
         self.inner.credentials.clear();
         self.inner.requests.clear();
         Ok(())

@@ -2,7 +2,7 @@
 //! One port serves every service; a request is routed by its shape:
 //!
 //! - `POST /` with `X-Amz-Target: <prefix>.<Operation>`: awsJson1.1, routed
-//!   by the target prefix (ECS today);
+//!   by the target prefix (ECS, Secrets Manager, SSM);
 //! - `/_fargate-local/...`: the emulator's own endpoints (health, reset,
 //!   the request log).
 //!
@@ -13,6 +13,8 @@
 //! error becomes an HTTP response.
 
 pub mod ecs;
+pub mod secretsmanager;
+pub mod ssm;
 pub mod task_endpoint;
 
 use axum::Router;
@@ -202,7 +204,11 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
     let (prefix, op) = target.split_once('.').unwrap_or((target.as_str(), ""));
     let result = match (prefix, body) {
         (ecs::TARGET_PREFIX, Ok(body)) => ecs::handle(&app, &ctx, op, &body).await,
-        (ecs::TARGET_PREFIX, Err(e)) => Err(e),
+        (secretsmanager::TARGET_PREFIX, Ok(body)) => {
+            secretsmanager::handle(&app, &ctx, op, &body).await
+        }
+        (ssm::TARGET_PREFIX, Ok(body)) => ssm::handle(&app, &ctx, op, &body).await,
+        (ecs::TARGET_PREFIX | secretsmanager::TARGET_PREFIX | ssm::TARGET_PREFIX, Err(e)) => Err(e),
         _ => Err(ApiError::client(
             "UnknownOperationException",
             format!("The target prefix '{prefix}' is not served by fargate-local."),

@@ -5,3 +5,5 @@ pub mod credentials;
 pub mod ecs;
 pub mod metadata;
 pub mod requestlog;
+pub mod secretsmanager;
+pub mod ssm;
