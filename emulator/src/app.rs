@@ -151,6 +151,15 @@ impl App {
                 _lock: lock,
             }),
         };
+        // Before the endpoint hook: agent variables (AWS_REGION...) only
+        // fill what the task's own configuration left unset.
+        app.inner
+            .runtime
+            .add_hook(Arc::new(crate::services::taskconfig::ConfigSources {
+                secrets_manager: app.inner.secrets_manager.clone(),
+                ssm: app.inner.ssm.clone(),
+                files: None,
+            }));
         let endpoints = TaskEndpoints::new(app.clone(), run_dir, endpoint_url);
         app.inner
             .runtime

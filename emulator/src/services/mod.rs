@@ -7,3 +7,4 @@ pub mod metadata;
 pub mod requestlog;
 pub mod secretsmanager;
 pub mod ssm;
+pub mod taskconfig;
