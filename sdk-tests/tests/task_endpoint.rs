@@ -414,8 +414,21 @@ async fn an_sdk_in_the_task_uses_the_task_role_with_no_configuration() {
     // The probe exits; the sidecar keeps the task RUNNING meanwhile, so the
     // probe's DescribeTasks of its own task sees RUNNING.
     let keep = || sh("keep", UNTIL_TERM).build();
+    emu.s3()
+        .create_bucket()
+        .bucket("probe-bucket")
+        .send()
+        .await
+        .expect("CreateBucket");
+    let mut with_bucket = probe("probe");
+    with_bucket.environment = Some(vec![
+        aws_sdk_ecs::types::KeyValuePair::builder()
+            .name("PROBE_BUCKET")
+            .value("probe-bucket")
+            .build(),
+    ]);
     let with_role = emu
-        .register_with("probe-role", vec![probe("probe"), keep()], |b| {
+        .register_with("probe-role", vec![with_bucket, keep()], |b| {
             b.task_role_arn(ROLE)
         })
         .await;
@@ -444,7 +457,7 @@ async fn an_sdk_in_the_task_uses_the_task_role_with_no_configuration() {
     assert_eq!(
         exits,
         [Some(0), Some(3)],
-        "with a task role the SDK gets credentials and describes its task (0); without one it finds no credentials (3). Emulator log:\n{}",
+        "with a task role the SDK gets credentials, describes its task and writes to S3 (0); without one it finds no credentials (3). Emulator log:\n{}",
         emu.log_tail(40)
     );
 
@@ -465,6 +478,25 @@ async fn an_sdk_in_the_task_uses_the_task_role_with_no_configuration() {
             .unwrap()
             .starts_with("ASIA")
     );
+
+    // The object the task wrote with its role's credentials, and the log
+    // line that says who wrote it.
+    let obj = emu
+        .s3()
+        .get_object()
+        .bucket("probe-bucket")
+        .key("from-task")
+        .send()
+        .await
+        .expect("the object the task wrote");
+    let body = obj.body.collect().await.unwrap().into_bytes();
+    assert_eq!(String::from_utf8_lossy(&body), arns[0]);
+    let put = entries
+        .iter()
+        .find(|e| e["service"] == "s3" && e["operation"] == "PutObject")
+        .unwrap_or_else(|| panic!("no s3:PutObject in {log:#}"));
+    assert_eq!(put["taskArn"], arns[0].as_str());
+    assert_eq!(put["roleArn"], ROLE);
     emu.stop();
 }
 

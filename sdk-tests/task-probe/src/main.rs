@@ -2,13 +2,15 @@
 //! image: the AWS SDK for Rust with its default configuration, no keys and
 //! no endpoint given. It reads its task metadata, then asks ECS (through
 //! the credentials and the endpoint the task provides) to describe its own
-//! task. What happened is the exit code, which the emulator reports:
+//! task, and, when `PROBE_BUCKET` names a bucket, writes the object
+//! `from-task` there holding its task ARN. What happened is the exit code,
+//! which the emulator reports:
 //!
 //! - 0: metadata read, the task-role credentials obtained, the task
-//!   described as RUNNING;
+//!   described as RUNNING (and the object written);
 //! - 3: the SDK found no credentials (a task without a task role);
 //! - 1: an API call failed otherwise, 2: the description was wrong,
-//!   10: the metadata endpoint failed.
+//!   4: the S3 write failed, 10: the metadata endpoint failed.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -100,5 +102,20 @@ async fn main() {
             println!("task-probe: DescribeTasks says RUNNING");
         }
         other => fail(2, format!("DescribeTasks answered {other:?}")),
+    }
+
+    if let Ok(bucket) = std::env::var("PROBE_BUCKET") {
+        let s3 = aws_sdk_s3::Client::new(&conf);
+        if let Err(e) = s3
+            .put_object()
+            .bucket(&bucket)
+            .key("from-task")
+            .body(task_arn.as_bytes().to_vec().into())
+            .send()
+            .await
+        {
+            fail(4, format!("PutObject to {bucket} failed: {e:?}"));
+        }
+        println!("task-probe: wrote s3://{bucket}/from-task");
     }
 }
