@@ -397,9 +397,51 @@ impl DockerRuntime {
             match self.remove_network().await {
                 Err(e) if attempt < ATTEMPTS => {
                     tracing::debug!(error = %e, attempt, "network not removable yet; sweeping again");
+                    if attempt >= 3 {
+                        self.disconnect_stale_endpoints().await;
+                    }
                     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
                 }
                 done => return done,
+            }
+        }
+    }
+
+    /// Force-disconnects whatever is still attached to this instance's
+    /// networks once every container is gone: Docker 20.10 can keep the
+    /// endpoint of a container removed while it started for seconds, and the
+    /// network cannot be removed meanwhile.
+    async fn disconnect_stale_endpoints(&self) {
+        let Ok(nets) = self
+            .inner
+            .docker
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::default()
+                    .filters(&self.instance_filter())
+                    .build(),
+            ))
+            .await
+        else {
+            return;
+        };
+        for id in nets.into_iter().filter_map(|n| n.id) {
+            let Ok(net) = self.inner.docker.inspect_network(&id, None).await else {
+                continue;
+            };
+            for (cid, ep) in net.containers.unwrap_or_default() {
+                let target = ep.name.unwrap_or(cid);
+                tracing::debug!(network = %id, endpoint = %target, "force-disconnecting a lingering endpoint");
+                let _ = self
+                    .inner
+                    .docker
+                    .disconnect_network(
+                        &id,
+                        bollard::models::NetworkDisconnectRequest {
+                            container: target,
+                            force: Some(true),
+                        },
+                    )
+                    .await;
             }
         }
     }
