@@ -11,15 +11,19 @@ use anyhow::Context;
 use tokio::sync::mpsc;
 
 use crate::config::ServeArgs;
+use crate::lb::Doors;
 use crate::runtime::docker::{DockerOptions, LazyDocker};
 use crate::runtime::{Instance, Runtime};
 use crate::services::ecs::Ecs;
+use crate::services::elbv2::Elbv2;
 use crate::store::Store;
 
 struct Inner {
     args: ServeArgs,
     store: Store,
     ecs: Ecs,
+    elbv2: Elbv2,
+    doors: Doors,
     runtime: Runtime,
     docker: LazyDocker,
     instance: Instance,
@@ -111,11 +115,22 @@ impl App {
             runtime.clone(),
             rx,
         )?;
+        let elbv2 = Elbv2::load(store.clone(), args.account_id.clone())?;
+        ecs.attach_elbv2(elbv2.clone());
+        let doors = Doors::new(elbv2.clone(), args.publish_address.clone());
+        for l in elbv2.listeners() {
+            if let Err(e) = doors.open(&l) {
+                tracing::warn!(listener = %l.arn, error = %e, "could not reopen a load balancer listener");
+            }
+        }
+        doors.spawn_health_checks();
         let app = App {
             inner: Arc::new(Inner {
                 args,
                 store,
                 ecs,
+                elbv2,
+                doors,
                 runtime,
                 docker,
                 instance,
@@ -168,6 +183,14 @@ impl App {
         &self.inner.ecs
     }
 
+    pub fn elbv2(&self) -> &Elbv2 {
+        &self.inner.elbv2
+    }
+
+    pub fn doors(&self) -> &Doors {
+        &self.inner.doors
+    }
+
     pub fn store(&self) -> &Store {
         &self.inner.store
     }
@@ -203,6 +226,8 @@ impl App {
             d.remove_instance_objects().await?;
         }
         self.inner.ecs.reset()?;
+        self.inner.doors.close_all();
+        self.inner.elbv2.reset()?;
         Ok(())
     }
 
@@ -210,6 +235,7 @@ impl App {
     /// everything it created; a durable one leaves running tasks for the
     /// next start to re-adopt.
     pub async fn shutdown(&self) {
+        self.inner.doors.close_all();
         self.inner.runtime.abort_all();
         let Ok(d) = self.inner.docker.get().await else {
             return;

@@ -3,12 +3,15 @@
 //!
 //! - `POST /` with `X-Amz-Target: <prefix>.<Operation>`: awsJson1.1, routed
 //!   by the target prefix (ECS today);
+//! - `POST /` with a form-encoded body and no target: awsQuery, Elastic Load
+//!   Balancing v2 (`Action=...&Version=2015-12-01`);
 //! - `/_fargate-local/...`: the emulator's own endpoints (health, reset).
 //!
 //! Every error leaves through [`ApiError`]'s `IntoResponse`, the one place an
 //! error becomes an HTTP response.
 
 pub mod ecs;
+pub mod elbv2;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -177,6 +180,18 @@ async fn dispatch(State(app): State<App>, req: Request) -> Response {
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let form = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    if target.is_none() && form && parts.method == Method::POST {
+        // awsQuery: Elastic Load Balancing v2.
+        return match body {
+            Ok(body) => elbv2::handle(&app, &ctx.region, &ctx.request_id, &body).await,
+            Err(e) => elbv2::error(&e.code, &e.message, false, &ctx.request_id),
+        };
+    }
     let Some(target) = target else {
         let err = ApiError::client(
             "UnknownOperationException",
