@@ -6,5 +6,7 @@ pub mod ecs;
 pub mod elbv2;
 pub mod metadata;
 pub mod requestlog;
+pub mod s3;
 pub mod secretsmanager;
 pub mod ssm;
+pub mod taskconfig;
