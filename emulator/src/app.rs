@@ -149,7 +149,6 @@ impl App {
             Some(dir) => dir.join("s3"),
             None => s3_temp_dir(&instance.id),
         };
-        let s3 = EmbeddedS3::open(&s3_root, &args.s3.s3_secret_key)?;
         // The secret behind credentials ids must outlive a restart: the ids
         // are in running containers' environments.
         let secret = match store.meta("credentials-secret")? {
@@ -160,6 +159,15 @@ impl App {
                 s
             }
         };
+        let credentials = Credentials::new(secret.into_bytes());
+        // Tasks' SDKs sign S3 calls with their role's credentials.
+        let requests = RequestLog::default();
+        let s3 = EmbeddedS3::open(
+            &s3_root,
+            &args.s3.s3_secret_key,
+            Some(credentials.clone()),
+            Some(requests.clone()),
+        )?;
         let run_dir = task_endpoint::run_dir(args.data_dir().as_deref(), &instance.id);
         let endpoint_url = args.task_endpoint_url;
         let app = App {
@@ -175,8 +183,8 @@ impl App {
                 runtime,
                 docker,
                 instance,
-                credentials: Credentials::new(secret.into_bytes()),
-                requests: RequestLog::default(),
+                credentials,
+                requests,
                 endpoints: std::sync::OnceLock::new(),
                 _lock: lock,
             }),
