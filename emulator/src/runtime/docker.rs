@@ -371,7 +371,9 @@ impl DockerRuntime {
     /// on the network for a moment ("has active endpoints"), so the sweep is
     /// repeated, briefly, until the network goes too.
     pub async fn remove_instance_objects(&self) -> Result<(), RuntimeError> {
-        const ATTEMPTS: u32 = 10;
+        // Up to 9 s: on a loaded machine Docker can take seconds to let go
+        // of the endpoint of a container removed while it started.
+        const ATTEMPTS: u32 = 30;
         let _no_creation = self.inner.creating.write().await;
         let f = self.instance_filter();
         let mut attempt = 0;

@@ -317,7 +317,11 @@ pub async fn serve() -> anyhow::Result<()> {
                 e
             }
         };
-        let _ = std::fs::write(dir.join(READY_FILE), status);
+        // Written whole, then renamed: the emulator never reads half of it.
+        let tmp = dir.join(format!(".{READY_FILE}"));
+        if std::fs::write(&tmp, status).is_ok() {
+            let _ = std::fs::rename(&tmp, dir.join(READY_FILE));
+        }
     }
     tokio::select! {
         _ = term.recv() => {}
