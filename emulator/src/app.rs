@@ -11,6 +11,7 @@ use anyhow::Context;
 use tokio::sync::mpsc;
 
 use crate::config::ServeArgs;
+use crate::exec::Exec;
 use crate::runtime::docker::{DockerOptions, LazyDocker};
 use crate::runtime::{Instance, Runtime};
 use crate::services::ecs::Ecs;
@@ -20,6 +21,7 @@ struct Inner {
     args: ServeArgs,
     store: Store,
     ecs: Ecs,
+    exec: Exec,
     runtime: Runtime,
     docker: LazyDocker,
     instance: Instance,
@@ -111,11 +113,13 @@ impl App {
             runtime.clone(),
             rx,
         )?;
+        let exec = Exec::new(ecs.clone(), Arc::new(docker.clone()));
         let app = App {
             inner: Arc::new(Inner {
                 args,
                 store,
                 ecs,
+                exec,
                 runtime,
                 docker,
                 instance,
@@ -162,6 +166,10 @@ impl App {
 
     pub fn ecs(&self) -> &Ecs {
         &self.inner.ecs
+    }
+
+    pub fn exec(&self) -> &Exec {
+        &self.inner.exec
     }
 
     pub fn store(&self) -> &Store {

@@ -24,6 +24,7 @@ IMPLEMENTED = {
     "StopTask", "DescribeTasks", "ListTasks", "TagResource", "UntagResource",
     "ListTagsForResource", "ListAccountSettings", "PutAccountSetting", "PutAccountSettingDefault",
     "DeleteAccountSetting", "ListContainerInstances", "DescribeContainerInstances",
+    "ExecuteCommand",
 }  # fmt: skip
 SUBNETS = {"awsvpcConfiguration": {"subnets": ["subnet-0conformance"], "assignPublicIp": "DISABLED"}}
 

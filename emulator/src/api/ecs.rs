@@ -257,6 +257,13 @@ pub async fn handle(
         "DeleteAccountSetting" => call!(body, |r| ecs.delete_account_setting(&c, r)),
         "ListContainerInstances" => call!(body, |r| ecs.list_container_instances(&c, r)),
         "DescribeContainerInstances" => call!(body, |r| ecs.describe_container_instances(&c, r)),
+        "ExecuteCommand" => {
+            let host = ctx
+                .host
+                .clone()
+                .unwrap_or_else(|| app.args().listen.to_string());
+            call!(body, |r| app.exec().execute_command(&c, r, &host))
+        }
         other if MODEL_OPERATIONS.contains(&other) => Err(not_implemented(other)),
         other => Err(ApiError::client(
             "UnknownOperationException",
@@ -298,7 +305,7 @@ mod tests {
             ("CreateService", "UnsupportedFeatureException"),
             ("UpdateTaskProtection", "UnsupportedFeatureException"),
             ("DescribeServices", "ClientException"),
-            ("ExecuteCommand", "ClientException"),
+            ("DiscoverPollEndpoint", "ClientException"),
             ("PutAttributes", "ClientException"),
         ];
         for (op, code) in cases {

@@ -3,12 +3,14 @@
 //!
 //! - `POST /` with `X-Amz-Target: <prefix>.<Operation>`: awsJson1.1, routed
 //!   by the target prefix (ECS today);
+//! - `GET /v1/data-channel/{sessionId}`: an ECS Exec session's websocket;
 //! - `/_fargate-local/...`: the emulator's own endpoints (health, reset).
 //!
 //! Every error leaves through [`ApiError`]'s `IntoResponse`, the one place an
 //! error becomes an HTTP response.
 
 pub mod ecs;
+pub mod exec;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -70,6 +72,9 @@ pub struct RequestContext {
     /// From the SigV4 credential scope, else the configured region.
     pub region: String,
     pub access_key: Option<String>,
+    /// The Host the request was sent to (ExecuteCommand's streamUrl points
+    /// back at it).
+    pub host: Option<String>,
 }
 
 impl RequestContext {
@@ -84,6 +89,10 @@ impl RequestContext {
             request_id: crate::domain::ids::uuid(),
             region,
             access_key,
+            host: headers
+                .get("host")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
         }
     }
 }
@@ -104,7 +113,13 @@ pub fn sigv4_scope(auth: &str) -> Option<(String, String)> {
 }
 
 pub fn router(app: App) -> Router {
-    Router::new().fallback(dispatch).with_state(app)
+    Router::new()
+        .route(
+            "/v1/data-channel/{session_id}",
+            axum::routing::get(exec::data_channel),
+        )
+        .fallback(dispatch)
+        .with_state(app)
 }
 
 /// Wraps a successful awsJson body.
@@ -198,6 +213,9 @@ async fn dispatch(State(app): State<App>, req: Request) -> Response {
     let result = match (prefix, body) {
         (ecs::TARGET_PREFIX, Ok(body)) => ecs::handle(&app, &ctx, op, &body).await,
         (ecs::TARGET_PREFIX, Err(e)) => Err(e),
+        (exec::SSM_TARGET_PREFIX, body) if exec::SSM_SESSION_OPERATIONS.contains(&op) => {
+            body.and_then(|b| exec::handle_ssm(&app, op, &b))
+        }
         _ => Err(ApiError::client(
             "UnknownOperationException",
             format!("The target prefix '{prefix}' is not served by fargate-local."),

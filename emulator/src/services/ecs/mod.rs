@@ -8,6 +8,7 @@
 
 pub mod clusters;
 pub mod error;
+pub mod execute_command;
 pub mod model;
 pub mod settings;
 pub mod task_definitions;
