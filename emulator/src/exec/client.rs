@@ -187,6 +187,11 @@ pub struct ExecArgs {
     /// use `sh -c '...'` for pipes).
     #[arg(long, default_value = "/bin/sh")]
     pub command: String,
+    /// Join a session that an ExecuteCommand call already created: its
+    /// `session` JSON (`sessionId`, `streamUrl`, `tokenValue`), as the AWS
+    /// CLI hands it to the session-manager-plugin. No call is made then.
+    #[arg(long, value_name = "JSON")]
+    pub session: Option<String>,
 }
 
 /// An error answer of the ECS API.
@@ -274,32 +279,17 @@ fn terminal_size() -> TerminalSize {
 
 /// `fargate-local exec`: returns the process exit status.
 pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
-    let mut body = serde_json::json!({
-        "cluster": args.cluster,
-        "task": args.task,
-        "command": args.command,
-        "interactive": true,
-    });
-    if let Some(c) = &args.container {
-        body["container"] = c.clone().into();
-    }
-    let target = "AmazonEC2ContainerServiceV20141113.ExecuteCommand";
-    let resp = match call_json(&args.endpoint_url, &args.region, target, &body).await? {
-        Ok(v) => v,
-        Err(f) => {
-            eprintln!(
-                "An error occurred ({}) when calling the ExecuteCommand operation: {}",
-                f.code, f.message
-            );
-            return Ok(254);
-        }
+    let joined = match &args.session {
+        Some(json) => serde_json::from_str(json)
+            .map_err(|e| anyhow::anyhow!("--session is not a session JSON object: {e}"))?,
+        None => match execute_command(&args).await? {
+            Ok(v) => v["session"].clone(),
+            Err(code) => return Ok(code),
+        },
     };
-    let session_id = resp["session"]["sessionId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let url = resp["session"]["streamUrl"].as_str().unwrap_or_default();
-    let token = resp["session"]["tokenValue"].as_str().unwrap_or_default();
+    let session_id = joined["sessionId"].as_str().unwrap_or_default().to_string();
+    let url = joined["streamUrl"].as_str().unwrap_or_default();
+    let token = joined["tokenValue"].as_str().unwrap_or_default();
     let (ws, _) = tokio_tungstenite::connect_async(url).await?;
     let mut ws = tungstenite_adapter(ws);
     ws.send(WsMessage::Text(open_message(token))).await?;
@@ -370,4 +360,29 @@ where
             Ok(_) => None,
         })
     })
+}
+
+/// Calls ExecuteCommand: its response, or the exit status of a refusal.
+async fn execute_command(args: &ExecArgs) -> anyhow::Result<Result<serde_json::Value, i32>> {
+    let mut body = serde_json::json!({
+        "cluster": args.cluster,
+        "task": args.task,
+        "command": args.command,
+        "interactive": true,
+    });
+    if let Some(c) = &args.container {
+        body["container"] = c.clone().into();
+    }
+    let target = "AmazonEC2ContainerServiceV20141113.ExecuteCommand";
+    match call_json(&args.endpoint_url, &args.region, target, &body).await? {
+        Ok(v) => Ok(Ok(v)),
+        Err(f) => {
+            eprintln!(
+                "An error occurred ({}) when calling the ExecuteCommand operation: {}",
+                f.code, f.message
+            );
+            // The AWS CLI's status for an error the service answered.
+            Ok(Err(254))
+        }
+    }
 }
