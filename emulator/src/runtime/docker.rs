@@ -23,7 +23,7 @@ use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder,
     ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
     LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder,
-    StopContainerOptionsBuilder,
+    StatsOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
@@ -552,6 +552,7 @@ impl ContainerRuntime for DockerRuntime {
                 network_mode: Some(self.inner.opts.network_name.clone()),
                 port_bindings: Some(bindings),
                 cap_add: Some(vec!["NET_ADMIN".into()]),
+                binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
                 ..Default::default()
             }),
             ..Default::default()
@@ -856,6 +857,28 @@ impl ContainerRuntime for DockerRuntime {
             .collect())
     }
 
+    async fn inspect_json(&self, name: &str) -> Result<Option<serde_json::Value>, RuntimeError> {
+        match self.inner.docker.inspect_container(name, None).await {
+            Ok(i) => Ok(serde_json::to_value(i).ok()),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    async fn stats_json(&self, name: &str) -> Result<Option<serde_json::Value>, RuntimeError> {
+        let opts = StatsOptionsBuilder::default()
+            .stream(false)
+            .one_shot(false)
+            .build();
+        let mut s = self.inner.docker.stats(name, Some(opts));
+        match s.next().await {
+            Some(Ok(st)) => Ok(serde_json::to_value(st).ok()),
+            Some(Err(e)) if is_not_found(&e) => Ok(None),
+            Some(Err(e)) => Err(err(e)),
+            None => Ok(None),
+        }
+    }
+
     /// Removes every network labelled with this instance, by id: a name is
     /// ambiguous once Docker has let two networks share it.
     async fn remove_network(&self) -> Result<(), RuntimeError> {
@@ -1083,6 +1106,12 @@ impl ContainerRuntime for LazyDocker {
     }
     async fn remove_network(&self) -> Result<(), RuntimeError> {
         self.get().await?.remove_network().await
+    }
+    async fn inspect_json(&self, name: &str) -> Result<Option<serde_json::Value>, RuntimeError> {
+        self.get().await?.inspect_json(name).await
+    }
+    async fn stats_json(&self, name: &str) -> Result<Option<serde_json::Value>, RuntimeError> {
+        self.get().await?.stats_json(name).await
     }
     fn events(&self) -> BoxStream<'static, RuntimeEvent> {
         let (tx, rx) = mpsc::unbounded_channel();

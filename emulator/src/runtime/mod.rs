@@ -81,6 +81,8 @@ pub struct InfraSpec {
     pub hostname: String,
     /// Environment of the infrastructure process.
     pub env: Vec<String>,
+    /// Bind mounts, Docker's `host-path:container-path[:ro]`.
+    pub binds: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -192,6 +194,15 @@ pub trait ContainerRuntime: Send + Sync {
     async fn logs_tail(&self, name: &str, lines: usize) -> Result<Vec<String>, RuntimeError>;
     async fn list_managed(&self) -> Result<Vec<ManagedContainer>, RuntimeError>;
     async fn remove_network(&self) -> Result<(), RuntimeError>;
+    /// Docker's inspect document of a container, as the engine's JSON.
+    async fn inspect_json(&self, _name: &str) -> Result<Option<serde_json::Value>, RuntimeError> {
+        Ok(None)
+    }
+    /// One sample of Docker's stats API (`stream=false`), as the engine's
+    /// JSON.
+    async fn stats_json(&self, _name: &str) -> Result<Option<serde_json::Value>, RuntimeError> {
+        Ok(None)
+    }
     /// Container events of this instance, reconnecting on its own.
     fn events(&self) -> BoxStream<'static, RuntimeEvent>;
 }

@@ -1,4 +1,9 @@
 //! One backend per AWS service. Backends know nothing of HTTP: they take
 //! request types and return response types or their service's error enum.
 
+pub mod credentials;
 pub mod ecs;
+pub mod metadata;
+pub mod requestlog;
+pub mod secretsmanager;
+pub mod ssm;
