@@ -24,13 +24,9 @@ IMPLEMENTED = {
     "StopTask", "DescribeTasks", "ListTasks", "TagResource", "UntagResource",
     "ListTagsForResource", "ListAccountSettings", "PutAccountSetting", "PutAccountSettingDefault",
     "DeleteAccountSetting", "ListContainerInstances", "DescribeContainerInstances",
-<<<<<<< HEAD
-    "ExecuteCommand",
-=======
     "CreateService", "DescribeServices", "ListServices", "UpdateService", "DeleteService",
     "ListServicesByNamespace", "DescribeServiceDeployments", "ListServiceDeployments",
-    "DescribeServiceRevisions",
->>>>>>> main
+    "DescribeServiceRevisions", "ExecuteCommand",
 }  # fmt: skip
 SUBNETS = {"awsvpcConfiguration": {"subnets": ["subnet-0conformance"], "assignPublicIp": "DISABLED"}}
 
