@@ -4,7 +4,7 @@
 //! it was given (ResumeSession, TerminateSession).
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 
@@ -29,17 +29,28 @@ pub fn handle_ssm(app: &App, op: &str, body: &[u8]) -> Result<Vec<u8>, ApiError>
     }
 }
 
-pub async fn data_channel(
-    State(app): State<App>,
-    Path(session_id): Path<String>,
-    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
-) -> Response {
-    let Ok(upgrade) = upgrade else {
-        return ApiError::client(
-            "ValidationException",
-            "The data channel is a websocket: connect with an Upgrade: websocket request.",
-        )
-        .into_response();
+/// `GET /v1/data-channel/{sessionId}`. A request that is not a websocket
+/// upgrade is not a data channel (it may be an S3 GetObject of a bucket
+/// named `v1`): it goes to the ordinary dispatch.
+pub async fn data_channel(State(app): State<App>, req: Request) -> Response {
+    let upgrading = req
+        .headers()
+        .get("upgrade")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !upgrading {
+        return super::dispatch(State(app), req).await;
+    }
+    let session_id = req
+        .uri()
+        .path()
+        .strip_prefix(crate::exec::DATA_CHANNEL_PATH)
+        .unwrap_or_default()
+        .to_string();
+    let (mut parts, _) = req.into_parts();
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &app).await {
+        Ok(u) => u,
+        Err(rejection) => return rejection.into_response(),
     };
     upgrade
         .on_upgrade(move |socket| async move {

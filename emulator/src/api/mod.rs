@@ -5,6 +5,8 @@
 //!   by the target prefix (ECS, Secrets Manager, SSM; the SSM session calls
 //!   of ECS Exec);
 //! - `GET /v1/data-channel/{sessionId}`: an ECS Exec session's websocket;
+//! - anything else without `X-Amz-Target` (and not awsJson): S3, see
+//!   `s3.rs`;
 //! - `/_fargate-local/...`: the emulator's own endpoints (health, reset,
 //!   the request log).
 //!
@@ -16,6 +18,7 @@
 
 pub mod ecs;
 pub mod exec;
+pub mod s3;
 pub mod secretsmanager;
 pub mod ssm;
 pub mod task_endpoint;
@@ -190,6 +193,10 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
 
     if path.starts_with("/_fargate-local/") {
         return internal(&app, &parts.method, &path).await;
+    }
+
+    if s3::is_s3_request(&parts.headers) {
+        return s3::handle(&app, Request::from_parts(parts, body)).await;
     }
 
     // The body is read first, whatever the request turns out to be, so that

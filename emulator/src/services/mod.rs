@@ -5,5 +5,7 @@ pub mod credentials;
 pub mod ecs;
 pub mod metadata;
 pub mod requestlog;
+pub mod s3;
 pub mod secretsmanager;
 pub mod ssm;
+pub mod taskconfig;

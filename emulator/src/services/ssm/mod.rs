@@ -398,6 +398,15 @@ impl Ssm {
         })
     }
 
+    /// The decrypted value of a parameter (name, ARN or `name:version`),
+    /// as the ECS agent reads it for a task's `secrets`.
+    pub fn parameter_value(&self, region: &str, id: &str) -> Result<String> {
+        let mut st = self.lock();
+        let params = st.regions.entry(region.to_string()).or_default();
+        let (_, v, _) = self.lookup(params, region, id)?;
+        Ok(v.value.clone())
+    }
+
     pub fn get_parameters(
         &self,
         region: &str,
