@@ -148,7 +148,13 @@ impl App {
         };
         let credentials = Credentials::new(secret.into_bytes());
         // Tasks' SDKs sign S3 calls with their role's credentials.
-        let s3 = EmbeddedS3::open(&s3_root, &args.s3.s3_secret_key, Some(credentials.clone()))?;
+        let requests = RequestLog::default();
+        let s3 = EmbeddedS3::open(
+            &s3_root,
+            &args.s3.s3_secret_key,
+            Some(credentials.clone()),
+            Some(requests.clone()),
+        )?;
         let run_dir = task_endpoint::run_dir(args.data_dir().as_deref(), &instance.id);
         let endpoint_url = args.task_endpoint_url;
         let app = App {
@@ -163,7 +169,7 @@ impl App {
                 docker,
                 instance,
                 credentials,
-                requests: RequestLog::default(),
+                requests,
                 endpoints: std::sync::OnceLock::new(),
                 _lock: lock,
             }),
