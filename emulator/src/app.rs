@@ -12,10 +12,12 @@ use tokio::sync::mpsc;
 
 use crate::api::task_endpoint::{self, EndpointHook, TaskEndpoints};
 use crate::config::ServeArgs;
+use crate::lb::Doors;
 use crate::runtime::docker::{DockerOptions, LazyDocker};
 use crate::runtime::{Instance, Runtime};
 use crate::services::credentials::Credentials;
 use crate::services::ecs::Ecs;
+use crate::services::elbv2::Elbv2;
 use crate::services::requestlog::RequestLog;
 use crate::services::s3::EmbeddedS3;
 use crate::services::secretsmanager::SecretsManager;
@@ -26,6 +28,8 @@ struct Inner {
     args: ServeArgs,
     store: Store,
     ecs: Ecs,
+    elbv2: Elbv2,
+    doors: Doors,
     secrets_manager: SecretsManager,
     ssm: Ssm,
     s3: EmbeddedS3,
@@ -130,6 +134,15 @@ impl App {
             runtime.clone(),
             rx,
         )?;
+        let elbv2 = Elbv2::load(store.clone(), args.account_id.clone())?;
+        ecs.attach_elbv2(elbv2.clone());
+        let doors = Doors::new(elbv2.clone(), args.publish_address.clone());
+        for l in elbv2.listeners() {
+            if let Err(e) = doors.open(&l) {
+                tracing::warn!(listener = %l.arn, error = %e, "could not reopen a load balancer listener");
+            }
+        }
+        doors.spawn_health_checks();
         let secrets_manager = SecretsManager::load(store.clone(), args.account_id.clone())?;
         let ssm = Ssm::load(store.clone(), args.account_id.clone())?;
         let s3_root = match args.data_dir() {
@@ -162,6 +175,8 @@ impl App {
                 args,
                 store,
                 ecs,
+                elbv2,
+                doors,
                 secrets_manager,
                 ssm,
                 s3,
@@ -248,6 +263,14 @@ impl App {
         &self.inner.ecs
     }
 
+    pub fn elbv2(&self) -> &Elbv2 {
+        &self.inner.elbv2
+    }
+
+    pub fn doors(&self) -> &Doors {
+        &self.inner.doors
+    }
+
     pub fn secrets_manager(&self) -> &SecretsManager {
         &self.inner.secrets_manager
     }
@@ -331,6 +354,8 @@ impl App {
             d.remove_instance_objects().await?;
         }
         self.inner.ecs.reset()?;
+        self.inner.doors.close_all();
+        self.inner.elbv2.reset()?;
         self.inner.secrets_manager.reset()?;
         self.inner.ssm.reset()?;
         self.inner.s3.reset()?;
@@ -343,6 +368,7 @@ impl App {
     /// everything it created; a durable one leaves running tasks for the
     /// next start to re-adopt.
     pub async fn shutdown(&self) {
+        self.inner.doors.close_all();
         self.inner.runtime.abort_all();
         if self.inner.instance.ephemeral {
             let _ = std::fs::remove_dir_all(self.inner.s3.root());
