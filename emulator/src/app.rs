@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::api::task_endpoint::{self, EndpointHook, TaskEndpoints};
 use crate::config::ServeArgs;
+use crate::exec::Exec;
 use crate::lb::Doors;
 use crate::runtime::docker::{DockerOptions, LazyDocker};
 use crate::runtime::{Instance, Runtime};
@@ -28,6 +29,7 @@ struct Inner {
     args: ServeArgs,
     store: Store,
     ecs: Ecs,
+    exec: Exec,
     elbv2: Elbv2,
     doors: Doors,
     secrets_manager: SecretsManager,
@@ -134,6 +136,7 @@ impl App {
             runtime.clone(),
             rx,
         )?;
+        let exec = Exec::new(ecs.clone(), Arc::new(docker.clone()));
         let elbv2 = Elbv2::load(store.clone(), args.account_id.clone())?;
         ecs.attach_elbv2(elbv2.clone());
         let doors = Doors::new(elbv2.clone(), args.publish_address.clone());
@@ -175,6 +178,7 @@ impl App {
                 args,
                 store,
                 ecs,
+                exec,
                 elbv2,
                 doors,
                 secrets_manager,
@@ -261,6 +265,10 @@ impl App {
 
     pub fn ecs(&self) -> &Ecs {
         &self.inner.ecs
+    }
+
+    pub fn exec(&self) -> &Exec {
+        &self.inner.exec
     }
 
     pub fn elbv2(&self) -> &Elbv2 {

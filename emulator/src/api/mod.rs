@@ -2,7 +2,9 @@
 //! One port serves every service; a request is routed by its shape:
 //!
 //! - `POST /` with `X-Amz-Target: <prefix>.<Operation>`: awsJson1.1, routed
-//!   by the target prefix (ECS, Secrets Manager, SSM);
+//!   by the target prefix (ECS, Secrets Manager, SSM; the SSM session calls
+//!   of ECS Exec);
+//! - `GET /v1/data-channel/{sessionId}`: an ECS Exec session's websocket;
 //! - `POST /` with a form-encoded body and no target: awsQuery, Elastic Load
 //!   Balancing v2 (`Action=...&Version=2015-12-01`);
 //! - anything else without `X-Amz-Target` (and not awsJson): S3, see
@@ -18,6 +20,7 @@
 
 pub mod ecs;
 pub mod elbv2;
+pub mod exec;
 pub mod s3;
 pub mod secretsmanager;
 pub mod ssm;
@@ -83,6 +86,9 @@ pub struct RequestContext {
     /// From the SigV4 credential scope, else the configured region.
     pub region: String,
     pub access_key: Option<String>,
+    /// The Host the request was sent to (ExecuteCommand's streamUrl points
+    /// back at it).
+    pub host: Option<String>,
 }
 
 impl RequestContext {
@@ -97,6 +103,10 @@ impl RequestContext {
             request_id: crate::domain::ids::uuid(),
             region,
             access_key,
+            host: headers
+                .get("host")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
         }
     }
 }
@@ -117,7 +127,13 @@ pub fn sigv4_scope(auth: &str) -> Option<(String, String)> {
 }
 
 pub fn router(app: App) -> Router {
-    Router::new().fallback(dispatch).with_state(app)
+    Router::new()
+        .route(
+            "/v1/data-channel/{session_id}",
+            axum::routing::get(exec::data_channel),
+        )
+        .fallback(dispatch)
+        .with_state(app)
 }
 
 /// Wraps a successful awsJson body.
@@ -247,6 +263,9 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
     let (prefix, op) = target.split_once('.').unwrap_or((target.as_str(), ""));
     let result = match (prefix, body) {
         (ecs::TARGET_PREFIX, Ok(body)) => ecs::handle(&app, &ctx, op, &body).await,
+        (exec::SSM_TARGET_PREFIX, body) if exec::SSM_SESSION_OPERATIONS.contains(&op) => {
+            body.and_then(|b| exec::handle_ssm(&app, op, &b))
+        }
         (secretsmanager::TARGET_PREFIX, Ok(body)) => {
             secretsmanager::handle(&app, &ctx, op, &body).await
         }

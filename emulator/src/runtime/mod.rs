@@ -7,6 +7,7 @@
 //! updates into task fields.
 
 pub mod docker;
+pub mod docker_exec;
 #[cfg(test)]
 pub mod fake;
 pub mod infra;

@@ -8,6 +8,7 @@
 
 pub mod clusters;
 pub mod error;
+pub mod execute_command;
 pub mod model;
 pub mod rollout;
 pub mod scheduler;
