@@ -14,12 +14,14 @@ use crate::config::ServeArgs;
 use crate::runtime::docker::{DockerOptions, LazyDocker};
 use crate::runtime::{Instance, Runtime};
 use crate::services::ecs::Ecs;
+use crate::services::logs::Logs;
 use crate::store::Store;
 
 struct Inner {
     args: ServeArgs,
     store: Store,
     ecs: Ecs,
+    logs: Logs,
     runtime: Runtime,
     docker: LazyDocker,
     instance: Instance,
@@ -102,6 +104,8 @@ impl App {
                 network_name: format!("fargate-local-{}", instance.id),
             },
         );
+        let logs = Logs::open(&store, &args.account_id).context("opening the log store")?;
+        logs.spawn_retention(Duration::from_secs(60));
         let (tx, rx) = mpsc::unbounded_channel();
         let runtime = Runtime::new(Arc::new(docker.clone()), instance.clone(), tx);
         let ecs = Ecs::load(
@@ -116,6 +120,7 @@ impl App {
                 args,
                 store,
                 ecs,
+                logs,
                 runtime,
                 docker,
                 instance,
@@ -164,6 +169,10 @@ impl App {
         &self.inner.ecs
     }
 
+    pub fn logs(&self) -> &Logs {
+        &self.inner.logs
+    }
+
     pub fn store(&self) -> &Store {
         &self.inner.store
     }
@@ -199,6 +208,7 @@ impl App {
             d.remove_instance_objects().await?;
         }
         self.inner.ecs.reset()?;
+        self.inner.logs.reset()?;
         Ok(())
     }
 

@@ -2,13 +2,14 @@
 //! One port serves every service; a request is routed by its shape:
 //!
 //! - `POST /` with `X-Amz-Target: <prefix>.<Operation>`: awsJson1.1, routed
-//!   by the target prefix (ECS today);
+//!   by the target prefix (ECS, CloudWatch Logs);
 //! - `/_fargate-local/...`: the emulator's own endpoints (health, reset).
 //!
 //! Every error leaves through [`ApiError`]'s `IntoResponse`, the one place an
 //! error becomes an HTTP response.
 
 pub mod ecs;
+pub mod logs;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -198,6 +199,8 @@ async fn dispatch(State(app): State<App>, req: Request) -> Response {
     let result = match (prefix, body) {
         (ecs::TARGET_PREFIX, Ok(body)) => ecs::handle(&app, &ctx, op, &body).await,
         (ecs::TARGET_PREFIX, Err(e)) => Err(e),
+        (logs::TARGET_PREFIX, Ok(body)) => logs::handle(&app, &ctx, op, &body).await,
+        (logs::TARGET_PREFIX, Err(e)) => Err(e),
         _ => Err(ApiError::client(
             "UnknownOperationException",
             format!("The target prefix '{prefix}' is not served by fargate-local."),

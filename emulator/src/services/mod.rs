@@ -2,3 +2,4 @@
 //! request types and return response types or their service's error enum.
 
 pub mod ecs;
+pub mod logs;
