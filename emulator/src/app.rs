@@ -10,11 +10,16 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::mpsc;
 
+use crate::api::task_endpoint::{self, EndpointHook, TaskEndpoints};
 use crate::config::ServeArgs;
 use crate::runtime::docker::{DockerOptions, LazyDocker};
 use crate::runtime::{Instance, Runtime};
+use crate::services::credentials::Credentials;
 use crate::services::ecs::Ecs;
 use crate::services::logs::Logs;
+use crate::services::requestlog::RequestLog;
+use crate::services::secretsmanager::SecretsManager;
+use crate::services::ssm::Ssm;
 use crate::store::Store;
 
 struct Inner {
@@ -22,9 +27,14 @@ struct Inner {
     store: Store,
     ecs: Ecs,
     logs: Logs,
+    secrets_manager: SecretsManager,
+    ssm: Ssm,
     runtime: Runtime,
     docker: LazyDocker,
     instance: Instance,
+    credentials: Credentials,
+    requests: RequestLog,
+    endpoints: std::sync::OnceLock<Arc<TaskEndpoints>>,
     /// Held for the life of an in-memory instance; a sweeper that can lock
     /// it knows the instance has ended.
     _lock: Option<File>,
@@ -115,18 +125,57 @@ impl App {
             runtime.clone(),
             rx,
         )?;
+        let secrets_manager = SecretsManager::load(store.clone(), args.account_id.clone())?;
+        let ssm = Ssm::load(store.clone(), args.account_id.clone())?;
+        // The secret behind credentials ids must outlive a restart: the ids
+        // are in running containers' environments.
+        let secret = match store.meta("credentials-secret")? {
+            Some(s) => s,
+            None => {
+                let s = Credentials::new_secret();
+                store.set_meta("credentials-secret", &s)?;
+                s
+            }
+        };
+        let run_dir = task_endpoint::run_dir(args.data_dir().as_deref(), &instance.id);
+        let endpoint_url = args.task_endpoint_url;
         let app = App {
             inner: Arc::new(Inner {
                 args,
                 store,
                 ecs,
                 logs,
+                secrets_manager,
+                ssm,
                 runtime,
                 docker,
                 instance,
+                credentials: Credentials::new(secret.into_bytes()),
+                requests: RequestLog::default(),
+                endpoints: std::sync::OnceLock::new(),
                 _lock: lock,
             }),
         };
+        // Before the endpoint hook: agent variables (AWS_REGION...) only
+        // fill what the task's own configuration left unset.
+        app.inner
+            .runtime
+            .add_hook(Arc::new(crate::services::taskconfig::ConfigSources {
+                secrets_manager: app.inner.secrets_manager.clone(),
+                ssm: app.inner.ssm.clone(),
+                files: None,
+            }));
+        let endpoints = TaskEndpoints::new(app.clone(), run_dir, endpoint_url);
+        app.inner
+            .runtime
+            .add_hook(Arc::new(EndpointHook(endpoints.clone())));
+        let _ = app.inner.endpoints.set(endpoints);
+        app.inner
+            .runtime
+            .add_hook(Arc::new(crate::services::logs::awslogs::AwsLogs::new(
+                app.inner.logs.clone(),
+                app.inner.runtime.backend().clone(),
+            )));
         app.spawn_background();
         Ok(app)
     }
@@ -141,16 +190,26 @@ impl App {
                         tracing::error!(error = %e, "could not prepare the Docker engine for tasks");
                     }
                     app.inner.ecs.recover().await;
+                    // Re-adopted tasks get their endpoint back.
+                    if let Some(ep) = app.inner.endpoints.get() {
+                        for rec in app.inner.ecs.live_tasks() {
+                            ep.open(&rec.plan);
+                        }
+                    }
+                    app.inner.ecs.spawn_scheduler();
                     d.remove_orphan_volumes(&app.inner.ecs.all_task_arns())
                         .await;
                     for id in d.sweep_dead_instances(instance_ended).await {
                         forget_instance(&id);
                     }
                 }
-                Err(e) => tracing::warn!(
-                    error = %e,
-                    "the Docker engine is not reachable: the API works, but tasks will fail to start until it is"
-                ),
+                Err(e) => {
+                    tracing::warn!(
+                        error = %e,
+                        "the Docker engine is not reachable: the API works, but tasks will fail to start until it is"
+                    );
+                    app.inner.ecs.spawn_scheduler();
+                }
             }
         });
         let app = self.clone();
@@ -173,6 +232,14 @@ impl App {
         &self.inner.logs
     }
 
+    pub fn secrets_manager(&self) -> &SecretsManager {
+        &self.inner.secrets_manager
+    }
+
+    pub fn ssm(&self) -> &Ssm {
+        &self.inner.ssm
+    }
+
     pub fn store(&self) -> &Store {
         &self.inner.store
     }
@@ -193,6 +260,39 @@ impl App {
         &self.inner.instance
     }
 
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
+
+    pub fn credentials(&self) -> &Credentials {
+        &self.inner.credentials
+    }
+
+    pub fn requests(&self) -> &RequestLog {
+        &self.inner.requests
+    }
+
+    /// Records an API call in the request log, with the task and role
+    /// whose credentials signed it.
+    pub fn record_request(
+        &self,
+        ctx: &crate::api::RequestContext,
+        service: &str,
+        operation: &str,
+        error: Option<&str>,
+    ) {
+        let key = ctx.access_key.as_deref();
+        let principal = key.and_then(|k| self.inner.credentials.principal(k));
+        self.inner.requests.record(
+            &ctx.request_id,
+            service,
+            operation,
+            key,
+            principal.as_ref(),
+            error,
+        );
+    }
+
     pub fn docker_status(&self) -> &'static str {
         if self.inner.docker.connected() {
             "connected"
@@ -204,11 +304,18 @@ impl App {
     /// Removes every task's containers at once and forgets all state.
     pub async fn reset(&self) -> anyhow::Result<()> {
         self.inner.runtime.abort_all();
+        if let Some(ep) = self.inner.endpoints.get() {
+            ep.close_all(true);
+        }
         if let Ok(d) = self.inner.docker.get().await {
             d.remove_instance_objects().await?;
         }
         self.inner.ecs.reset()?;
         self.inner.logs.reset()?;
+        self.inner.secrets_manager.reset()?;
+        self.inner.ssm.reset()?;
+        self.inner.credentials.clear();
+        self.inner.requests.clear();
         Ok(())
     }
 
@@ -217,6 +324,9 @@ impl App {
     /// next start to re-adopt.
     pub async fn shutdown(&self) {
         self.inner.runtime.abort_all();
+        if let Some(ep) = self.inner.endpoints.get() {
+            ep.close_all(self.inner.instance.ephemeral);
+        }
         let Ok(d) = self.inner.docker.get().await else {
             return;
         };

@@ -65,6 +65,16 @@ pub struct ServeArgs {
     #[arg(long, env = "FARGATE_LOCAL_FSYNC")]
     pub fsync: bool,
 
+    /// Set AWS_ENDPOINT_URL in every task container to this emulator (as
+    /// http://169.254.170.2:4566), so SDKs inside tasks call it.
+    #[arg(
+        long,
+        env = "FARGATE_LOCAL_TASK_ENDPOINT_URL",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub task_endpoint_url: bool,
+
     /// Seconds a STOPPED task stays describable (AWS keeps them about an hour).
     #[arg(
         long,

@@ -24,6 +24,9 @@ IMPLEMENTED = {
     "StopTask", "DescribeTasks", "ListTasks", "TagResource", "UntagResource",
     "ListTagsForResource", "ListAccountSettings", "PutAccountSetting", "PutAccountSettingDefault",
     "DeleteAccountSetting", "ListContainerInstances", "DescribeContainerInstances",
+    "CreateService", "DescribeServices", "ListServices", "UpdateService", "DeleteService",
+    "ListServicesByNamespace", "DescribeServiceDeployments", "ListServiceDeployments",
+    "DescribeServiceRevisions",
 }  # fmt: skip
 SUBNETS = {"awsvpcConfiguration": {"subnets": ["subnet-0conformance"], "assignPublicIp": "DISABLED"}}
 

@@ -403,6 +403,42 @@ impl Emulator {
         format!("http://{}", self.addr())
     }
 
+    /// A Secrets Manager client for this emulator (same port as ECS).
+    pub fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::Config::builder()
+                .behavior_version_latest()
+                .endpoint_url(self.endpoint())
+                .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+                    "AKIDTEST",
+                    "secret",
+                    None,
+                    None,
+                    "sdk-tests",
+                ))
+                .build(),
+        )
+    }
+
+    /// An SSM client for this emulator (same port as ECS).
+    pub fn ssm(&self) -> aws_sdk_ssm::Client {
+        aws_sdk_ssm::Client::from_conf(
+            aws_sdk_ssm::Config::builder()
+                .behavior_version_latest()
+                .endpoint_url(self.endpoint())
+                .region(aws_sdk_ssm::config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+                    "AKIDTEST",
+                    "secret",
+                    None,
+                    None,
+                    "sdk-tests",
+                ))
+                .build(),
+        )
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }

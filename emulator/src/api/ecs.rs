@@ -257,6 +257,17 @@ pub async fn handle(
         "DeleteAccountSetting" => call!(body, |r| ecs.delete_account_setting(&c, r)),
         "ListContainerInstances" => call!(body, |r| ecs.list_container_instances(&c, r)),
         "DescribeContainerInstances" => call!(body, |r| ecs.describe_container_instances(&c, r)),
+        "CreateService" => call!(body, |r| ecs.create_service(&c, r)),
+        "DescribeServices" => call!(body, |r| ecs.describe_services(&c, r)),
+        "ListServices" => call!(body, |r| ecs.list_services(&c, r)),
+        "UpdateService" => call!(body, |r| ecs.update_service(&c, r)),
+        "DeleteService" => call!(body, |r| ecs.delete_service(&c, r)),
+        "ListServicesByNamespace" => call!(body, |r| ecs.list_services_by_namespace(&c, r)),
+        "DescribeServiceDeployments" => {
+            call!(body, |r| ecs.describe_service_deployments(&c, r))
+        }
+        "ListServiceDeployments" => call!(body, |r| ecs.list_service_deployments(&c, r)),
+        "DescribeServiceRevisions" => call!(body, |r| ecs.describe_service_revisions(&c, r)),
         other if MODEL_OPERATIONS.contains(&other) => Err(not_implemented(other)),
         other => Err(ApiError::client(
             "UnknownOperationException",
@@ -295,9 +306,9 @@ mod tests {
             assert!(MODEL_OPERATIONS.contains(&op), "{op}");
         }
         let cases = [
-            ("CreateService", "UnsupportedFeatureException"),
+            ("CreateTaskSet", "UnsupportedFeatureException"),
             ("UpdateTaskProtection", "UnsupportedFeatureException"),
-            ("DescribeServices", "ClientException"),
+            ("DescribeTaskSets", "UnsupportedFeatureException"),
             ("ExecuteCommand", "ClientException"),
             ("PutAttributes", "ClientException"),
         ];

@@ -2,14 +2,22 @@
 //! One port serves every service; a request is routed by its shape:
 //!
 //! - `POST /` with `X-Amz-Target: <prefix>.<Operation>`: awsJson1.1, routed
-//!   by the target prefix (ECS, CloudWatch Logs);
-//! - `/_fargate-local/...`: the emulator's own endpoints (health, reset).
+//!   by the target prefix (ECS, CloudWatch Logs, Secrets Manager,
+//!   SSM);
+//! - `/_fargate-local/...`: the emulator's own endpoints (health, reset,
+//!   the request log).
+//!
+//! `task_endpoint` serves what tasks see at `169.254.170.2` (metadata,
+//! credentials, this API) on per-task sockets.
 //!
 //! Every error leaves through [`ApiError`]'s `IntoResponse`, the one place an
 //! error becomes an HTTP response.
 
 pub mod ecs;
 pub mod logs;
+pub mod secretsmanager;
+pub mod ssm;
+pub mod task_endpoint;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -161,7 +169,7 @@ async fn read_body(body: Body, limit: usize, drain: usize) -> Result<Bytes, ApiE
     Ok(buf.freeze())
 }
 
-async fn dispatch(State(app): State<App>, req: Request) -> Response {
+pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let ctx = RequestContext::from_headers(&parts.headers, app.region());
     let path = parts.uri.path().to_string();
@@ -198,14 +206,29 @@ async fn dispatch(State(app): State<App>, req: Request) -> Response {
     let (prefix, op) = target.split_once('.').unwrap_or((target.as_str(), ""));
     let result = match (prefix, body) {
         (ecs::TARGET_PREFIX, Ok(body)) => ecs::handle(&app, &ctx, op, &body).await,
-        (ecs::TARGET_PREFIX, Err(e)) => Err(e),
         (logs::TARGET_PREFIX, Ok(body)) => logs::handle(&app, &ctx, op, &body).await,
-        (logs::TARGET_PREFIX, Err(e)) => Err(e),
+        (secretsmanager::TARGET_PREFIX, Ok(body)) => {
+            secretsmanager::handle(&app, &ctx, op, &body).await
+        }
+        (ssm::TARGET_PREFIX, Ok(body)) => ssm::handle(&app, &ctx, op, &body).await,
+        (
+            ecs::TARGET_PREFIX
+            | logs::TARGET_PREFIX
+            | secretsmanager::TARGET_PREFIX
+            | ssm::TARGET_PREFIX,
+            Err(e),
+        ) => Err(e),
         _ => Err(ApiError::client(
             "UnknownOperationException",
             format!("The target prefix '{prefix}' is not served by fargate-local."),
         )),
     };
+    app.record_request(
+        &ctx,
+        &crate::services::requestlog::service_of_target(prefix),
+        op,
+        result.as_ref().err().map(|e| e.code.as_str()),
+    );
     let resp = match result {
         Ok(bytes) => json_response(bytes, &ctx.request_id),
         Err(e) => {
@@ -220,7 +243,8 @@ async fn dispatch(State(app): State<App>, req: Request) -> Response {
     with_request_id(resp, &ctx.request_id)
 }
 
-/// `/_fargate-local/health` and `/_fargate-local/reset`.
+/// `/_fargate-local/health`, `/_fargate-local/requests` and
+/// `/_fargate-local/reset`.
 async fn internal(app: &App, method: &Method, path: &str) -> Response {
     match (method, path) {
         (&Method::GET, "/_fargate-local/health") => {
@@ -229,6 +253,15 @@ async fn internal(app: &App, method: &Method, path: &str) -> Response {
                 "version": env!("CARGO_PKG_VERSION"),
                 "docker": app.docker_status(),
             });
+            (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                body.to_string(),
+            )
+                .into_response()
+        }
+        (&Method::GET, "/_fargate-local/requests") => {
+            let body = serde_json::json!({ "requests": app.requests().entries() });
             (
                 StatusCode::OK,
                 [("content-type", "application/json")],

@@ -1,7 +1,13 @@
 //! The task's infrastructure container: an image built on the spot from the
 //! emulator's own binary (and the shared libraries it has loaded), so no
 //! registry is ever needed. Its process, `fargate-local infra`, holds the
-//! task's network namespace until it is told to stop.
+//! task's network namespace until it is told to stop, and carries the task
+//! endpoint: `169.254.170.2:80` (metadata and credentials) and
+//! `169.254.170.2:4566` (the emulator's API) are redirected by an nftables
+//! rule of the namespace to two loopback ports, whose connections it pipes
+//! to Unix sockets the emulator serves for this task alone (mounted at
+//! [`SOCKET_DIR`]). The host's `nft` binary and its libraries are copied
+//! into the image for that; without one the endpoint is not available.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -14,6 +20,52 @@ use sha2::{Digest, Sha256};
 use super::RuntimeError;
 
 pub const IMAGE_REPO: &str = "fargate-local-infra";
+
+/// Where the task's sockets are mounted in the infrastructure container.
+pub const SOCKET_DIR: &str = "/run/fargate-local";
+/// The socket of the metadata and credentials endpoint, in the task's
+/// socket directory.
+pub const METADATA_SOCKET: &str = "metadata.sock";
+/// The socket of the emulator's API, in the task's socket directory.
+pub const API_SOCKET: &str = "api.sock";
+/// The address SDKs and the agent's clients use inside a task.
+pub const ENDPOINT_IP: &str = "169.254.170.2";
+/// The port of the emulator's API at [`ENDPOINT_IP`].
+pub const ENDPOINT_API_PORT: u16 = 4566;
+/// Loopback ports in the task's namespace the endpoint is redirected to:
+/// the ECS agent's own credentials and introspection ports on EC2, so an
+/// application is no more likely to collide with them than on AWS.
+const METADATA_LOOPBACK_PORT: u16 = 51679;
+const API_LOOPBACK_PORT: u16 = 51678;
+/// Where the `nft` binary sits in the image.
+const NFT_IN_IMAGE: &str = "/usr/sbin/nft";
+
+/// The host's `nft` binary, if there is one.
+fn host_nft() -> Option<PathBuf> {
+    ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+/// The shared objects a binary needs, as `ldd` resolves them.
+fn ldd(bin: &Path) -> Vec<PathBuf> {
+    let Ok(out) = std::process::Command::new("ldd").arg(bin).output() else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let path = match l.split_once("=> ") {
+                Some((_, rest)) => rest.split_whitespace().next()?,
+                None => l.split_whitespace().next()?,
+            };
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .filter(|p| p.exists())
+        .collect()
+}
 
 /// The files an image needs to run this binary: the binary, its ELF
 /// interpreter, and every shared object mapped into this process.
@@ -33,6 +85,9 @@ fn runtime_files() -> Result<(PathBuf, Vec<PathBuf>), RuntimeError> {
     }
     if let Some(interp) = elf_interpreter(Path::new("/proc/self/exe")) {
         libs.insert(PathBuf::from(interp));
+    }
+    if let Some(nft) = host_nft() {
+        libs.extend(ldd(&nft));
     }
     Ok((exe, libs.into_iter().collect()))
 }
@@ -81,6 +136,15 @@ fn image_tag(exe: &Path) -> String {
     let meta = std::fs::metadata("/proc/self/exe").or_else(|_| std::fs::metadata(exe));
     let mut h = Sha256::new();
     h.update(env!("CARGO_PKG_VERSION"));
+    if let Some(nft) = host_nft() {
+        h.update(nft.to_string_lossy().as_bytes());
+        h.update(
+            std::fs::metadata(&nft)
+                .map(|m| m.len())
+                .unwrap_or(0)
+                .to_le_bytes(),
+        );
+    }
     if let Ok(m) = meta {
         h.update(m.len().to_le_bytes());
         if let Ok(t) = m.modified()
@@ -118,6 +182,11 @@ fn build_context(exe: &Path, libs: &[PathBuf]) -> Result<Vec<u8>, RuntimeError> 
     header.set_cksum();
     tar.append_data(&mut header, "rootfs/fargate-local", bin.as_slice())
         .map_err(io)?;
+    if let Some(nft) = host_nft() {
+        let rel = NFT_IN_IMAGE.trim_start_matches('/');
+        tar.append_path_with_name(&nft, Path::new("rootfs").join(rel))
+            .map_err(io)?;
+    }
     for lib in libs {
         let rel = lib.strip_prefix("/").unwrap_or(lib);
         tar.append_path_with_name(lib, Path::new("rootfs").join(rel))
@@ -154,12 +223,92 @@ pub async fn ensure_image(docker: &Docker) -> Result<String, RuntimeError> {
     Ok(tag)
 }
 
-/// The process of the infrastructure container: hold the namespace until
-/// SIGTERM or SIGINT.
+/// The nftables rules of a task's namespace: connections to the endpoint
+/// address go to the loopback ports the proxy listens on. A listener on
+/// `169.254.170.2:80` itself would make an application's `0.0.0.0:80`
+/// listener fail with EADDRINUSE; a DNAT rule leaves port 80 to the task,
+/// as the ECS agent's rule does on EC2.
+fn nat_rules() -> String {
+    format!(
+        "table ip fargate_local {{\n\
+         \tchain output {{\n\
+         \t\ttype nat hook output priority -100; policy accept;\n\
+         \t\tip daddr {ENDPOINT_IP} tcp dport 80 dnat to 127.0.0.1:{METADATA_LOOPBACK_PORT}\n\
+         \t\tip daddr {ENDPOINT_IP} tcp dport {ENDPOINT_API_PORT} dnat to 127.0.0.1:{API_LOOPBACK_PORT}\n\
+         \t}}\n\
+         }}\n"
+    )
+}
+
+async fn install_nat_rules() -> Result<(), String> {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(NFT_IN_IMAGE)
+        .args(["-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {NFT_IN_IMAGE}: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(nat_rules().as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let out = child.wait_with_output().await.map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+/// Accepts connections on a loopback port of the task and pipes each to
+/// the emulator's socket for this task.
+async fn proxy(port: u16, socket: PathBuf) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    loop {
+        let (mut tcp, _) = listener.accept().await?;
+        let socket = socket.clone();
+        tokio::spawn(async move {
+            // The emulator may be restarting: the client sees the connection
+            // close, as it would if the agent were briefly away.
+            if let Ok(mut unix) = tokio::net::UnixStream::connect(&socket).await {
+                let _ = tokio::io::copy_bidirectional(&mut tcp, &mut unix).await;
+            }
+        });
+    }
+}
+
+/// The process of the infrastructure container: set up the task endpoint
+/// (when the emulator gave the task its sockets), then hold the namespace
+/// until SIGTERM or SIGINT.
 pub async fn serve() -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let dir = Path::new(SOCKET_DIR);
+    if dir.is_dir() {
+        match install_nat_rules().await {
+            Ok(()) => {
+                for (port, name) in [
+                    (METADATA_LOOPBACK_PORT, METADATA_SOCKET),
+                    (API_LOOPBACK_PORT, API_SOCKET),
+                ] {
+                    let socket = dir.join(name);
+                    tokio::spawn(async move {
+                        if let Err(e) = proxy(port, socket).await {
+                            eprintln!(
+                                "fargate-local infra: the task endpoint on port {port} failed: {e}"
+                            );
+                        }
+                    });
+                }
+            }
+            Err(e) => eprintln!(
+                "fargate-local infra: the task endpoint {ENDPOINT_IP} is not available: {e}"
+            ),
+        }
+    }
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}

@@ -250,8 +250,10 @@ fn container_plan(
                 None => environment.push((k, v)),
             }
         }
+        // An override's list replaces the definition's ("instead of the
+        // value from the container definition").
         if let Some(files) = &ov.environment_files {
-            environment_files.extend(files.iter().cloned());
+            environment_files = files.clone();
         }
         if ov.command.is_some() {
             command = ov.command.clone();

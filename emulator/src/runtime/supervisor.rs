@@ -196,6 +196,7 @@ impl Supervisor {
                 &self.plan.task_id[..8.min(self.plan.task_id.len())]
             ),
             env: Vec::new(),
+            binds: Vec::new(),
         };
         self.hooks.infra_spec(&self.plan, &mut spec);
         self.rt

@@ -1,5 +1,11 @@
 //! One backend per AWS service. Backends know nothing of HTTP: they take
 //! request types and return response types or their service's error enum.
 
+pub mod credentials;
 pub mod ecs;
 pub mod logs;
+pub mod metadata;
+pub mod requestlog;
+pub mod secretsmanager;
+pub mod ssm;
+pub mod taskconfig;

@@ -196,10 +196,6 @@ impl RegionState {
         }
         (running, pending)
     }
-
-    pub(crate) fn active_services_count(&self, _cluster_arn: &str) -> i32 {
-        0
-    }
 }
 
 impl Ecs {

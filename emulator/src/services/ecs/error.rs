@@ -34,6 +34,9 @@ pub enum EcsError {
     TargetNotConnected(String),
     #[error("{0}")]
     LimitExceeded(String),
+    /// An unknown platform version (CreateService, UpdateService).
+    #[error("{0}")]
+    PlatformUnknown(String),
     /// A fault of the emulator itself (the state database failed, ...).
     #[error("{0}")]
     Server(String),
@@ -58,6 +61,7 @@ impl EcsError {
             EcsError::ServiceNotActive => "ServiceNotActiveException",
             EcsError::TargetNotConnected(_) => "TargetNotConnectedException",
             EcsError::LimitExceeded(_) => "LimitExceededException",
+            EcsError::PlatformUnknown(_) => "PlatformUnknownException",
             EcsError::Server(_) => "ServerException",
         }
     }

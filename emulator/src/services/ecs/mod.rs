@@ -9,6 +9,10 @@
 pub mod clusters;
 pub mod error;
 pub mod model;
+pub mod rollout;
+pub mod scheduler;
+pub mod service_model;
+pub mod services;
 pub mod settings;
 pub mod task_definitions;
 pub mod tasks;
@@ -80,6 +84,8 @@ pub(crate) struct RegionState {
     pub tasks: HashMap<String, TaskRecord>,
     /// (principal or "" for the account default, name) -> setting
     pub settings: BTreeMap<(String, String), Setting>,
+    /// "<cluster>/<service name>" -> service
+    pub services: BTreeMap<String, service_model::ServiceRecord>,
 }
 
 #[derive(Default)]
@@ -113,6 +119,8 @@ struct Inner {
     default_region: String,
     runtime: Runtime,
     changes: broadcast::Sender<TaskChanged>,
+    /// Wakes the service scheduler when a service changes.
+    scheduler_wake: Arc<tokio::sync::Notify>,
 }
 
 /// A cheap handle to the ECS backend.
@@ -164,6 +172,11 @@ impl Ecs {
             let name = parts.next().unwrap_or("").to_string();
             state.region(region).settings.insert((principal, name), s);
         }
+        for (_, s) in store.load::<service_model::ServiceRecord>(services::KIND_SERVICE)? {
+            let region = s.region.clone();
+            let key = format!("{}/{}", s.cluster_name, s.name());
+            state.region(&region).services.insert(key, s);
+        }
         let (changes, _) = broadcast::channel(1024);
         let ecs = Ecs {
             inner: Arc::new(Inner {
@@ -173,6 +186,7 @@ impl Ecs {
                 default_region,
                 runtime,
                 changes,
+                scheduler_wake: Arc::new(tokio::sync::Notify::new()),
             }),
         };
         let weak = Arc::downgrade(&ecs.inner);

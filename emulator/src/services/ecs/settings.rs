@@ -565,20 +565,6 @@ impl Ecs {
             failures,
         })
     }
-
-    /// Tags of a service. Services arrive with the service scheduler; until
-    /// then no service exists.
-    pub(crate) fn set_service_tags(
-        &self,
-        _caller: &Caller,
-        _cluster: &str,
-        _name: &str,
-        _f: impl FnOnce(&mut Vec<Tag>),
-    ) -> Result<()> {
-        Err(EcsError::ResourceNotFound(
-            "The specified resource could not be found.".into(),
-        ))
-    }
 }
 
 #[cfg(test)]

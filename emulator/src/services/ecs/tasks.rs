@@ -115,11 +115,14 @@ pub struct TaskLaunch {
     pub enable_ecs_managed_tags: bool,
     pub enable_execute_command: bool,
     pub client_token: Option<String>,
+    /// The service scheduler keeps running a deregistered revision, as AWS
+    /// does; RunTask refuses it.
+    pub allow_inactive_definition: bool,
 }
 
 const OVERRIDES_LIMIT: usize = 8192;
 
-fn check_network(nc: &Option<NetworkConfiguration>) -> Result<NetworkConfiguration> {
+pub(crate) fn check_network(nc: &Option<NetworkConfiguration>) -> Result<NetworkConfiguration> {
     let Some(nc) = nc else {
         return Err(EcsError::invalid(
             "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
@@ -356,6 +359,7 @@ impl Ecs {
             enable_ecs_managed_tags: req.enable_ecs_managed_tags.unwrap_or(false),
             enable_execute_command: req.enable_execute_command.unwrap_or(false),
             client_token: req.client_token,
+            allow_inactive_definition: false,
         };
         let tasks = self.launch_tasks(caller, launch, req.network_configuration)?;
         Ok(RunTaskResponse {
@@ -396,7 +400,7 @@ impl Ecs {
             .task_definition(&launch.task_definition)
             .ok_or_else(|| EcsError::client("TaskDefinition not found."))?
             .clone();
-        if record.td.status.as_deref() != Some("ACTIVE") {
+        if record.td.status.as_deref() != Some("ACTIVE") && !launch.allow_inactive_definition {
             return Err(EcsError::client("TaskDefinition is inactive"));
         }
         let td = &record.td;
@@ -602,12 +606,32 @@ impl Ecs {
             .ok_or_else(|| EcsError::invalid("task must not be null."))?;
         let reason = req.reason.unwrap_or_else(|| "Task stopped by user".into());
         let cluster_ref = req.cluster.unwrap_or_else(|| "default".into());
+        let task = self.stop_task_with_code(
+            caller,
+            &cluster_ref,
+            &reference,
+            StopCode::UserInitiated,
+            reason,
+        )?;
+        Ok(StopTaskResponse { task })
+    }
+
+    /// StopTask with a stop code: UserInitiated for StopTask,
+    /// ServiceSchedulerInitiated for the service scheduler.
+    pub(crate) fn stop_task_with_code(
+        &self,
+        caller: &Caller,
+        cluster_ref: &str,
+        reference: &str,
+        code: StopCode,
+        reason: String,
+    ) -> Result<Task> {
         let (task, supervised) = {
             let mut st = self.lock();
             let region = st.region(&caller.region);
-            let cluster = region.active_cluster(&cluster_ref)?;
+            let cluster = region.active_cluster(cluster_ref)?;
             let cluster_arn = cluster.cluster_arn.clone().unwrap_or_default();
-            let tref = arn::task_ref(&reference)
+            let tref = arn::task_ref(reference)
                 .ok_or_else(|| EcsError::invalid("The referenced task was not found."))?;
             let rec = region
                 .tasks
@@ -618,7 +642,7 @@ impl Ecs {
                 let now = time::now();
                 let t = &mut rec.task;
                 t.desired_status = Some("STOPPED".into());
-                t.stop_code = Some(StopCode::UserInitiated.as_str().into());
+                t.stop_code = Some(code.as_str().into());
                 t.stopped_reason = Some(reason.clone());
                 t.stopping_at = Some(now);
                 t.version = Some(t.version.unwrap_or(0) + 1);
@@ -634,7 +658,7 @@ impl Ecs {
             (task, supervised)
         };
         let arn = task.task_arn.clone().unwrap_or_default();
-        if !self.runtime().stop(&arn, StopCode::UserInitiated, &reason)
+        if !self.runtime().stop(&arn, code, &reason)
             && !supervised
             && task.last_status.as_deref() != Some("STOPPED")
         {
@@ -643,7 +667,7 @@ impl Ecs {
                 &arn,
                 vec![
                     TaskUpdate::StopRequested {
-                        code: StopCode::UserInitiated,
+                        code,
                         reason: reason.clone(),
                     },
                     TaskUpdate::Status(TaskStatus::Stopped),
@@ -651,7 +675,7 @@ impl Ecs {
             );
         }
         self.announce(&caller.region, &arn);
-        Ok(StopTaskResponse { task })
+        Ok(task)
     }
 
     pub fn describe_tasks(
@@ -882,14 +906,6 @@ impl Ecs {
         f(rec.task.tags.get_or_insert_with(Vec::new));
         self.store().write(vec![Self::task_op(rec)])?;
         Ok(())
-    }
-}
-
-impl super::RegionState {
-    /// Whether a service of this name exists in the cluster. Services arrive
-    /// with the service scheduler; until then there are none.
-    pub(crate) fn service_exists(&self, _cluster_arn: &str, _name: &str) -> bool {
-        false
     }
 }
 

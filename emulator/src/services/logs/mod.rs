@@ -7,6 +7,7 @@
 //! (StartLiveTail), KMS encryption (the key id is kept, not used), data
 //! protection, account policies, deliveries and cross-account access.
 
+pub mod awslogs;
 pub mod db;
 pub mod error;
 pub mod filter;
@@ -1211,6 +1212,24 @@ impl Logs {
             .db
             .with(|c| db::insert_stream(c, g.gid, stream, now_ms()))?;
         Ok(())
+    }
+
+    /// The timestamp of a stream's last event (None: no such stream or no
+    /// events yet).
+    pub fn last_event_time(
+        &self,
+        region: &str,
+        group: &str,
+        stream: &str,
+    ) -> Result<Option<i64>, LogsError> {
+        let Some(g) = self.inner.db.with(|c| db::group(c, region, group))? else {
+            return Ok(None);
+        };
+        Ok(self
+            .inner
+            .db
+            .with(|c| db::stream(c, g.gid, stream))?
+            .and_then(|s| s.last_ts))
     }
 
     /// Appends events as a log driver does: sorted, split into batches

@@ -1,0 +1,1364 @@
+//! Services: CreateService, DescribeServices, ListServices, UpdateService,
+//! DeleteService, ListServicesByNamespace, and the deployment inspection
+//! operations (DescribeServiceDeployments, ListServiceDeployments,
+//! DescribeServiceRevisions). These only record what is wanted; the
+//! scheduler (`scheduler.rs`) starts and stops the tasks.
+//!
+//! Left out: task sets and the CODE_DEPLOY / EXTERNAL controllers, the
+//! BLUE_GREEN / LINEAR / CANARY strategies, Service Connect and Cloud Map
+//! (stored and echoed only), the EC2 launch type.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::model::{
+    CapacityProviderStrategyItem, Failure, NetworkConfiguration, Tag, TaskDefinition, enums,
+};
+use super::service_model::{
+    Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController,
+    DeploymentState, LoadBalancer, RevisionSummary, Service, ServiceDeployment,
+    ServiceDeploymentAlarms, ServiceDeploymentBrief, ServiceDeploymentCircuitBreaker,
+    ServiceRecord, ServiceRevision,
+};
+use super::tasks::check_network;
+use super::validation::{check_enum, check_enum_list, check_enum_opt, check_tags, valid_name};
+use super::{Caller, Ecs, EcsError, RegionState, Result, paginate};
+use crate::domain::arn::Scope;
+use crate::domain::time;
+use crate::store::Op;
+
+pub(crate) const KIND_SERVICE: &str = "ecs.service";
+
+const SCHEDULING_STRATEGY: &[&str] = &["REPLICA", "DAEMON"];
+const DEPLOYMENT_CONTROLLER: &[&str] = &["ECS", "CODE_DEPLOY", "EXTERNAL"];
+const DEPLOYMENT_STRATEGY: &[&str] = &["ROLLING", "BLUE_GREEN", "LINEAR", "CANARY"];
+const AZ_REBALANCING: &[&str] = &["ENABLED", "DISABLED"];
+const THRESHOLD_TYPE: &[&str] = &["COUNT", "BOUNDED_PERCENT", "UNBOUNDED_PERCENT"];
+const SERVICE_FIELD: &[&str] = &["TAGS"];
+const SERVICE_DEPLOYMENT_STATUS: &[&str] = &[
+    "PENDING",
+    "SUCCESSFUL",
+    "STOPPED",
+    "STOP_REQUESTED",
+    "IN_PROGRESS",
+    "ROLLBACK_REQUESTED",
+    "ROLLBACK_IN_PROGRESS",
+    "ROLLBACK_SUCCESSFUL",
+    "ROLLBACK_FAILED",
+];
+
+// ---------------------------------------------------------------- requests
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateServiceRequest {
+    pub cluster: Option<String>,
+    pub service_name: Option<String>,
+    pub task_definition: Option<String>,
+    pub availability_zone_rebalancing: Option<String>,
+    pub load_balancers: Option<Vec<LoadBalancer>>,
+    pub service_registries: Option<Value>,
+    pub desired_count: Option<i32>,
+    pub client_token: Option<String>,
+    pub launch_type: Option<String>,
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+    pub platform_version: Option<String>,
+    pub role: Option<String>,
+    pub deployment_configuration: Option<DeploymentConfiguration>,
+    pub placement_constraints: Option<Value>,
+    pub placement_strategy: Option<Value>,
+    pub network_configuration: Option<NetworkConfiguration>,
+    pub health_check_grace_period_seconds: Option<i32>,
+    pub scheduling_strategy: Option<String>,
+    pub deployment_controller: Option<DeploymentController>,
+    pub tags: Option<Vec<Tag>>,
+    #[serde(rename = "enableECSManagedTags")]
+    pub enable_ecs_managed_tags: Option<bool>,
+    pub propagate_tags: Option<String>,
+    pub enable_execute_command: Option<bool>,
+    pub service_connect_configuration: Option<Value>,
+    pub volume_configurations: Option<Value>,
+    pub vpc_lattice_configurations: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateServiceRequest {
+    pub cluster: Option<String>,
+    pub service: Option<String>,
+    pub desired_count: Option<i32>,
+    pub task_definition: Option<String>,
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+    pub deployment_configuration: Option<DeploymentConfiguration>,
+    pub availability_zone_rebalancing: Option<String>,
+    pub network_configuration: Option<NetworkConfiguration>,
+    pub placement_constraints: Option<Value>,
+    pub placement_strategy: Option<Value>,
+    pub platform_version: Option<String>,
+    pub force_new_deployment: Option<bool>,
+    pub health_check_grace_period_seconds: Option<i32>,
+    pub deployment_controller: Option<DeploymentController>,
+    pub enable_execute_command: Option<bool>,
+    #[serde(rename = "enableECSManagedTags")]
+    pub enable_ecs_managed_tags: Option<bool>,
+    pub load_balancers: Option<Vec<LoadBalancer>>,
+    pub propagate_tags: Option<String>,
+    pub service_registries: Option<Value>,
+    pub service_connect_configuration: Option<Value>,
+    pub volume_configurations: Option<Value>,
+    pub vpc_lattice_configurations: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteServiceRequest {
+    pub cluster: Option<String>,
+    pub service: Option<String>,
+    pub force: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServiceResponse {
+    pub service: Service,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeServicesRequest {
+    pub cluster: Option<String>,
+    pub services: Option<Vec<String>>,
+    pub include: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DescribeServicesResponse {
+    pub services: Vec<Service>,
+    pub failures: Vec<Failure>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListServicesRequest {
+    pub cluster: Option<String>,
+    pub next_token: Option<String>,
+    pub max_results: Option<i32>,
+    pub launch_type: Option<String>,
+    pub scheduling_strategy: Option<String>,
+    pub resource_management_type: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListServicesResponse {
+    pub service_arns: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListServicesByNamespaceRequest {
+    pub namespace: Option<String>,
+    pub next_token: Option<String>,
+    pub max_results: Option<i32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeServiceDeploymentsRequest {
+    pub service_deployment_arns: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeServiceDeploymentsResponse {
+    pub service_deployments: Vec<ServiceDeployment>,
+    pub failures: Vec<Failure>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CreatedAt {
+    pub before: Option<f64>,
+    pub after: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListServiceDeploymentsRequest {
+    pub service: Option<String>,
+    pub cluster: Option<String>,
+    pub status: Option<Vec<String>>,
+    pub created_at: Option<CreatedAt>,
+    pub next_token: Option<String>,
+    pub max_results: Option<i32>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListServiceDeploymentsResponse {
+    pub service_deployments: Vec<ServiceDeploymentBrief>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeServiceRevisionsRequest {
+    pub service_revision_arns: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeServiceRevisionsResponse {
+    pub service_revisions: Vec<ServiceRevision>,
+    pub failures: Vec<Failure>,
+}
+
+// ---------------------------------------------------------------- ids and ARNs
+
+/// A deployment id: `ecs-svc/` and 19 digits.
+pub fn deployment_id() -> String {
+    format!("ecs-svc/{}", digits19())
+}
+
+fn digits19() -> String {
+    use rand::Rng;
+    let n: u64 = rand::rng().random_range(1_000_000_000_000_000_000..=9_999_999_999_999_999_999);
+    n.to_string()
+}
+
+fn service_deployment_arn(scope: &Scope, cluster: &str, service: &str) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut rng = rand::rng();
+    let id: String = (0..21)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!(
+        "arn:aws:ecs:{}:{}:service-deployment/{cluster}/{service}/{id}",
+        scope.region, scope.account
+    )
+}
+
+fn service_revision_arn(scope: &Scope, cluster: &str, service: &str) -> String {
+    format!(
+        "arn:aws:ecs:{}:{}:service-revision/{cluster}/{service}/{}",
+        scope.region,
+        scope.account,
+        digits19()
+    )
+}
+
+/// The service name from a name or ARN (`service/<cluster>/<name>`, or the
+/// old `service/<name>`).
+pub fn service_name(reference: &str) -> Option<&str> {
+    if reference.starts_with("arn:") {
+        let a = crate::domain::arn::parse(reference)?;
+        if a.service != "ecs" {
+            return None;
+        }
+        let rest = a.resource.strip_prefix("service/")?;
+        return rest.rsplit('/').next().filter(|n| !n.is_empty());
+    }
+    (!reference.is_empty()).then_some(reference)
+}
+
+// ---------------------------------------------------------------- helpers
+
+impl RegionState {
+    /// Whether a service of this name exists (in any status) in the cluster.
+    pub(crate) fn service_exists(&self, cluster_arn: &str, name: &str) -> bool {
+        self.services
+            .values()
+            .any(|s| s.service.cluster_arn.as_deref() == Some(cluster_arn) && s.name() == name)
+    }
+
+    pub(crate) fn active_services_count(&self, cluster_arn: &str) -> i32 {
+        self.services
+            .values()
+            .filter(|s| {
+                s.service.cluster_arn.as_deref() == Some(cluster_arn)
+                    && s.service.status.as_deref() == Some("ACTIVE")
+            })
+            .count() as i32
+    }
+}
+
+fn key(cluster: &str, name: &str) -> String {
+    format!("{cluster}/{name}")
+}
+
+fn circuit_breaker(cfg: &DeploymentConfiguration) -> DeploymentCircuitBreaker {
+    cfg.deployment_circuit_breaker.clone().unwrap_or_default()
+}
+
+/// The deployment configuration as AWS echoes it, defaults filled in.
+fn with_defaults(mut cfg: DeploymentConfiguration) -> DeploymentConfiguration {
+    cfg.deployment_circuit_breaker
+        .get_or_insert_with(DeploymentCircuitBreaker::default);
+    cfg.maximum_percent.get_or_insert(200);
+    cfg.minimum_healthy_percent.get_or_insert(100);
+    cfg.strategy.get_or_insert_with(|| "ROLLING".into());
+    cfg
+}
+
+fn check_deployment_configuration(cfg: &DeploymentConfiguration) -> Result<()> {
+    check_enum_opt("strategy", cfg.strategy.as_deref(), DEPLOYMENT_STRATEGY)?;
+    if let Some(s) = cfg.strategy.as_deref()
+        && s != "ROLLING"
+    {
+        return Err(EcsError::UnsupportedFeature(format!(
+            "fargate-local supports only the ROLLING deployment strategy, not {s}."
+        )));
+    }
+    if let Some(t) = cfg
+        .deployment_circuit_breaker
+        .as_ref()
+        .and_then(|b| b.threshold_configuration.as_ref())
+    {
+        check_enum_opt("type", t.kind.as_deref(), THRESHOLD_TYPE)?;
+    }
+    if let Some(min) = cfg.minimum_healthy_percent
+        && !(0..=100).contains(&min)
+    {
+        return Err(EcsError::invalid(
+            "minimumHealthyPercent must be between 0 and 100.",
+        ));
+    }
+    if let Some(max) = cfg.maximum_percent
+        && max < 0
+    {
+        return Err(EcsError::invalid("maximumPercent must be at least 0."));
+    }
+    Ok(())
+}
+
+fn check_platform_version(pv: Option<&str>) -> Result<()> {
+    match pv {
+        None | Some("LATEST" | "1.4.0" | "1.3.0") => Ok(()),
+        Some(_) => Err(EcsError::PlatformUnknown(
+            "The specified platform version does not exist.".into(),
+        )),
+    }
+}
+
+fn check_load_balancers(lbs: &[LoadBalancer], td: &TaskDefinition) -> Result<()> {
+    for lb in lbs {
+        let name = lb.container_name.as_deref().unwrap_or("");
+        let port = lb.container_port.unwrap_or(0);
+        let container = td
+            .container_definitions
+            .iter()
+            .flatten()
+            .find(|c| c.name.as_deref() == Some(name));
+        let has_port = container.is_some_and(|c| {
+            c.port_mappings
+                .iter()
+                .flatten()
+                .any(|p| p.container_port == Some(port))
+        });
+        if !has_port {
+            return Err(EcsError::invalid(format!(
+                "The container {name} did not have a container port {port} defined."
+            )));
+        }
+        if lb.target_group_arn.is_none() && lb.load_balancer_name.is_none() {
+            return Err(EcsError::invalid(
+                "targetGroupArn must be specified for a load balancer of a Fargate service.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What runs the service's tasks, checked as RunTask checks it: FARGATE, or
+/// a strategy of the cluster's FARGATE providers.
+fn check_capacity(
+    region: &RegionState,
+    cluster_ref: &str,
+    launch_type: Option<&str>,
+    strategy: Option<&[CapacityProviderStrategyItem]>,
+) -> Result<()> {
+    if launch_type.is_some() && strategy.is_some_and(|s| !s.is_empty()) {
+        return Err(EcsError::invalid(
+            "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.",
+        ));
+    }
+    let cluster = region.active_cluster(cluster_ref)?;
+    let strategy = strategy.filter(|s| !s.is_empty()).or_else(|| {
+        if launch_type.is_none() {
+            cluster
+                .default_capacity_provider_strategy
+                .as_deref()
+                .filter(|s| !s.is_empty())
+        } else {
+            None
+        }
+    });
+    match (launch_type, strategy) {
+        (Some("FARGATE"), _) => Ok(()),
+        (None, Some(strategy)) => {
+            let associated = cluster.capacity_providers.clone().unwrap_or_default();
+            for item in strategy {
+                if !associated.contains(&item.capacity_provider) {
+                    return Err(EcsError::invalid(format!(
+                        "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again. Capacity provider: {}",
+                        item.capacity_provider
+                    )));
+                }
+            }
+            Ok(())
+        }
+        _ => Err(EcsError::invalid(
+            "fargate-local runs only Fargate: give the service launchType FARGATE or a FARGATE capacity provider strategy.",
+        )),
+    }
+}
+
+/// The task definition a service may run: known, ACTIVE, Fargate-compatible.
+fn service_task_definition(region: &RegionState, reference: &str) -> Result<TaskDefinition> {
+    let rec = region
+        .task_definition(reference)
+        .ok_or_else(|| EcsError::client("TaskDefinition not found."))?;
+    if rec.td.status.as_deref() != Some("ACTIVE") {
+        return Err(EcsError::client("TaskDefinition is inactive"));
+    }
+    if !rec
+        .td
+        .compatibilities
+        .iter()
+        .flatten()
+        .any(|c| c == "FARGATE")
+    {
+        return Err(EcsError::invalid(
+            "Task definition does not support launch_type FARGATE.",
+        ));
+    }
+    Ok(rec.td.clone())
+}
+
+/// A new deployment of `revision`, PRIMARY and IN_PROGRESS, with its
+/// service deployment; returned for the caller to put in front.
+fn start_deployment(
+    rec: &mut ServiceRecord,
+    scope: &Scope,
+    revision: &ServiceRevision,
+    reason_sd: Option<(&str, super::service_model::Rollback)>,
+) -> Deployment {
+    let now = time::now();
+    let id = deployment_id();
+    let cfg = rec
+        .service
+        .deployment_configuration
+        .clone()
+        .unwrap_or_default();
+    let breaker = circuit_breaker(&cfg);
+    let desired = rec.service.desired_count.unwrap_or(0);
+    let deployment = Deployment {
+        id: Some(id.clone()),
+        status: Some("PRIMARY".into()),
+        task_definition: revision.task_definition.clone(),
+        desired_count: Some(desired),
+        pending_count: Some(0),
+        running_count: Some(0),
+        failed_tasks: Some(0),
+        created_at: Some(now),
+        updated_at: Some(now),
+        capacity_provider_strategy: revision.capacity_provider_strategy.clone(),
+        launch_type: revision.launch_type.clone(),
+        platform_version: revision.platform_version.clone(),
+        platform_family: Some("Linux".into()),
+        network_configuration: revision.network_configuration.clone(),
+        rollout_state: Some("IN_PROGRESS".into()),
+        rollout_state_reason: Some(format!("ECS deployment {id} in progress.")),
+    };
+    let revision_arn = revision.service_revision_arn.clone().unwrap_or_default();
+    let sd_arn = match reason_sd {
+        // A rollback belongs to the service deployment that failed.
+        Some((sd_arn, rollback)) => {
+            if let Some(sd) = rec.service_deployment_mut(sd_arn) {
+                sd.status = Some("ROLLBACK_IN_PROGRESS".into());
+                sd.rollback = Some(rollback);
+                sd.updated_at = Some(now);
+            }
+            sd_arn.to_string()
+        }
+        None => {
+            let arn = service_deployment_arn(scope, &rec.cluster_name, rec.name());
+            let sources: Vec<RevisionSummary> = rec
+                .deployments()
+                .iter()
+                .filter_map(|d| {
+                    let st = rec.state(d.id.as_deref()?)?;
+                    Some(RevisionSummary {
+                        arn: Some(st.revision_arn.clone()),
+                        requested_task_count: d.desired_count,
+                        running_task_count: d.running_count,
+                        pending_task_count: d.pending_count,
+                    })
+                })
+                .collect();
+            // The deployment it replaces stops where it is.
+            for sd in &mut rec.service_deployments {
+                if matches!(sd.status.as_deref(), Some("IN_PROGRESS" | "PENDING")) {
+                    sd.status = Some("STOPPED".into());
+                    sd.status_reason =
+                        Some("Service deployment was superseded by a newer deployment.".into());
+                    sd.stopped_at = Some(now);
+                    sd.updated_at = Some(now);
+                    if let Some(cb) = &mut sd.deployment_circuit_breaker
+                        && cb.status.as_deref() == Some("MONITORING")
+                    {
+                        cb.status = Some("MONITORING_COMPLETE".into());
+                    }
+                }
+            }
+            rec.service_deployments.push(ServiceDeployment {
+                service_deployment_arn: Some(arn.clone()),
+                service_arn: rec.service.service_arn.clone(),
+                cluster_arn: rec.service.cluster_arn.clone(),
+                created_at: Some(now),
+                started_at: Some(now),
+                updated_at: Some(now),
+                source_service_revisions: Some(sources),
+                target_service_revision: Some(RevisionSummary {
+                    arn: Some(revision_arn.clone()),
+                    requested_task_count: Some(desired),
+                    running_task_count: Some(0),
+                    pending_task_count: Some(0),
+                }),
+                status: Some("IN_PROGRESS".into()),
+                deployment_configuration: Some(cfg.clone()),
+                deployment_circuit_breaker: Some(ServiceDeploymentCircuitBreaker {
+                    status: Some(
+                        if breaker.enable {
+                            "MONITORING"
+                        } else {
+                            "DISABLED"
+                        }
+                        .into(),
+                    ),
+                    failure_count: Some(0),
+                    threshold: Some(super::rollout::breaker_threshold(
+                        desired,
+                        breaker
+                            .threshold_configuration
+                            .as_ref()
+                            .and_then(|t| t.kind.as_deref()),
+                        breaker
+                            .threshold_configuration
+                            .as_ref()
+                            .and_then(|t| t.value),
+                    )),
+                }),
+                alarms: Some(ServiceDeploymentAlarms {
+                    status: Some("DISABLED".into()),
+                }),
+                ..Default::default()
+            });
+            arn
+        }
+    };
+    rec.deployment_states.push(DeploymentState {
+        id: id.clone(),
+        revision_arn,
+        service_deployment_arn: sd_arn.clone(),
+        failures: 0,
+        stuck_reported: false,
+    });
+    rec.service.current_service_deployment = Some(sd_arn);
+    rec.throttle = Default::default();
+    rec.steady_reported_at = None;
+    // The former PRIMARY gives way.
+    for d in rec.deployments_mut() {
+        d.status = Some("ACTIVE".into());
+    }
+    rec.deployments_mut().insert(0, deployment.clone());
+    deployment
+}
+
+/// The rollback of a deployment whose circuit breaker tripped: a new
+/// PRIMARY deployment of `revision`, part of the failed service deployment.
+pub(crate) fn start_rollback(
+    rec: &mut ServiceRecord,
+    scope: &Scope,
+    revision: &ServiceRevision,
+    service_deployment: &str,
+    rollback: super::service_model::Rollback,
+) {
+    start_deployment(rec, scope, revision, Some((service_deployment, rollback)));
+}
+
+fn new_revision(
+    rec: &ServiceRecord,
+    scope: &Scope,
+    td: &TaskDefinition,
+    network: Option<NetworkConfiguration>,
+) -> ServiceRevision {
+    let s = &rec.service;
+    ServiceRevision {
+        service_revision_arn: Some(service_revision_arn(scope, &rec.cluster_name, rec.name())),
+        service_arn: s.service_arn.clone(),
+        cluster_arn: s.cluster_arn.clone(),
+        task_definition: td.task_definition_arn.clone(),
+        capacity_provider_strategy: s.capacity_provider_strategy.clone(),
+        launch_type: s.launch_type.clone(),
+        platform_version: Some(
+            match s.platform_version.as_deref() {
+                None | Some("LATEST") => "1.4.0",
+                Some(v) => v,
+            }
+            .into(),
+        ),
+        platform_family: Some("Linux".into()),
+        load_balancers: s.load_balancers.clone(),
+        network_configuration: network,
+        container_images: Some(
+            td.container_definitions
+                .iter()
+                .flatten()
+                .map(|c| super::service_model::ContainerImage {
+                    container_name: c.name.clone(),
+                    image: c.image.clone(),
+                    image_digest: None,
+                })
+                .collect(),
+        ),
+        guard_duty_enabled: Some(false),
+        created_at: Some(time::now()),
+    }
+}
+
+/// The service as Describe shows it: tags only when asked for.
+fn render(rec: &ServiceRecord, with_tags: bool) -> Service {
+    let mut s = rec.service.clone();
+    if !with_tags {
+        s.tags = None;
+    }
+    s
+}
+
+impl Ecs {
+    pub(crate) fn service_op(rec: &ServiceRecord) -> Op<'static> {
+        Op::put(
+            KIND_SERVICE,
+            format!("{}/{}", rec.region, key(&rec.cluster_name, rec.name())),
+            rec,
+        )
+    }
+
+    pub fn create_service(
+        &self,
+        caller: &Caller,
+        req: CreateServiceRequest,
+    ) -> Result<ServiceResponse> {
+        check_enum_opt("launchType", req.launch_type.as_deref(), enums::LAUNCH_TYPE)?;
+        check_enum_opt(
+            "propagateTags",
+            req.propagate_tags.as_deref(),
+            enums::PROPAGATE_TAGS,
+        )?;
+        check_enum_opt(
+            "schedulingStrategy",
+            req.scheduling_strategy.as_deref(),
+            SCHEDULING_STRATEGY,
+        )?;
+        check_enum_opt(
+            "availabilityZoneRebalancing",
+            req.availability_zone_rebalancing.as_deref(),
+            AZ_REBALANCING,
+        )?;
+        if let Some(dc) = &req.deployment_controller {
+            check_enum(
+                "type",
+                dc.kind.as_deref().unwrap_or(""),
+                DEPLOYMENT_CONTROLLER,
+            )?;
+            if dc.kind.as_deref() != Some("ECS") {
+                return Err(EcsError::UnsupportedFeature(
+                    "fargate-local supports only the ECS deployment controller.".into(),
+                ));
+            }
+        }
+        let cfg = req.deployment_configuration.clone().unwrap_or_default();
+        check_deployment_configuration(&cfg)?;
+        let name = req
+            .service_name
+            .clone()
+            .ok_or_else(|| EcsError::invalid("serviceName must not be null."))?;
+        if !valid_name(&name) {
+            return Err(EcsError::invalid(
+                "Service name must be 1 to 255 letters (uppercase and lowercase), numbers, hyphens and underscores.",
+            ));
+        }
+        if let Some(tags) = &req.tags {
+            check_tags(tags)?;
+        }
+        check_platform_version(req.platform_version.as_deref())?;
+        if req.scheduling_strategy.as_deref() == Some("DAEMON") {
+            return Err(EcsError::invalid(
+                "The DAEMON scheduling strategy is not supported for the FARGATE launch type.",
+            ));
+        }
+        let desired = req.desired_count.ok_or_else(|| {
+            EcsError::invalid("desiredCount must be specified for a service using the REPLICA scheduling strategy.")
+        })?;
+        if desired < 0 {
+            return Err(EcsError::invalid("desiredCount must be at least 0."));
+        }
+        if req
+            .health_check_grace_period_seconds
+            .is_some_and(|g| !(0..=2_147_483_647).contains(&g))
+        {
+            return Err(EcsError::invalid(
+                "healthCheckGracePeriodSeconds must be at least 0.",
+            ));
+        }
+        let cluster_ref = req.cluster.clone().unwrap_or_else(|| "default".into());
+        let scope = caller.scope();
+        let mut st = self.lock();
+        let region = st.region(&caller.region);
+        let cluster = region.active_cluster(&cluster_ref)?.clone();
+        let cluster_name = cluster.cluster_name.clone().unwrap_or_default();
+        let cluster_arn = cluster.cluster_arn.clone().unwrap_or_default();
+        if let Some(existing) = region.services.get(&key(&cluster_name, &name)) {
+            match existing.service.status.as_deref() {
+                Some("ACTIVE") => {
+                    if req.client_token.is_some() && existing.client_token == req.client_token {
+                        return Ok(ServiceResponse {
+                            service: render(existing, true),
+                        });
+                    }
+                    return Err(EcsError::invalid("Creation of service was not idempotent."));
+                }
+                Some("DRAINING") => {
+                    return Err(EcsError::invalid(
+                        "Unable to Start a service that is still Draining.",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let td_ref = req
+            .task_definition
+            .clone()
+            .ok_or_else(|| EcsError::invalid("taskDefinition must not be null."))?;
+        let td = service_task_definition(region, &td_ref)?;
+        check_capacity(
+            region,
+            &cluster_ref,
+            req.launch_type.as_deref(),
+            req.capacity_provider_strategy.as_deref(),
+        )?;
+        let network = check_network(&req.network_configuration)?;
+        let lbs = req.load_balancers.clone().unwrap_or_default();
+        check_load_balancers(&lbs, &td)?;
+
+        let now = time::now();
+        let strategy = req
+            .capacity_provider_strategy
+            .clone()
+            .filter(|s| !s.is_empty());
+        let launch_type = if strategy.is_some() {
+            None
+        } else {
+            Some(req.launch_type.clone().unwrap_or_else(|| "FARGATE".into()))
+        };
+        let service = Service {
+            service_arn: Some(scope.service(&cluster_name, &name)),
+            service_name: Some(name.clone()),
+            cluster_arn: Some(cluster_arn),
+            load_balancers: Some(lbs),
+            service_registries: Some(req.service_registries.unwrap_or(Value::Array(vec![]))),
+            status: Some("ACTIVE".into()),
+            desired_count: Some(desired),
+            running_count: Some(0),
+            pending_count: Some(0),
+            launch_type,
+            capacity_provider_strategy: strategy,
+            platform_version: Some(
+                req.platform_version
+                    .clone()
+                    .unwrap_or_else(|| "LATEST".into()),
+            ),
+            platform_family: Some("Linux".into()),
+            task_definition: td.task_definition_arn.clone(),
+            deployment_configuration: Some(with_defaults(cfg)),
+            deployments: Some(Vec::new()),
+            role_arn: Some(format!(
+                "arn:aws:iam::{}:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS",
+                caller.account
+            )),
+            events: Some(Vec::new()),
+            created_at: Some(now),
+            placement_constraints: Some(req.placement_constraints.unwrap_or(Value::Array(vec![]))),
+            placement_strategy: Some(req.placement_strategy.unwrap_or(Value::Array(vec![]))),
+            network_configuration: Some(network.clone()),
+            health_check_grace_period_seconds: Some(
+                req.health_check_grace_period_seconds.unwrap_or(0),
+            ),
+            scheduling_strategy: Some("REPLICA".into()),
+            deployment_controller: Some(DeploymentController {
+                kind: Some("ECS".into()),
+            }),
+            tags: Some(req.tags.unwrap_or_default()),
+            created_by: Some(caller.principal.clone()),
+            enable_ecs_managed_tags: Some(req.enable_ecs_managed_tags.unwrap_or(false)),
+            propagate_tags: Some(req.propagate_tags.unwrap_or_else(|| "NONE".into())),
+            enable_execute_command: Some(req.enable_execute_command.unwrap_or(false)),
+            availability_zone_rebalancing: Some(
+                req.availability_zone_rebalancing
+                    .unwrap_or_else(|| "DISABLED".into()),
+            ),
+            ..Default::default()
+        };
+        let mut rec = ServiceRecord {
+            service,
+            region: caller.region.clone(),
+            cluster_name: cluster_name.clone(),
+            client_token: req.client_token,
+            ..Default::default()
+        };
+        let revision = new_revision(&rec, &scope, &td, Some(network));
+        rec.revisions.push(revision.clone());
+        start_deployment(&mut rec, &scope, &revision, None);
+        self.store().write(vec![Self::service_op(&rec)])?;
+        let out = render(&rec, true);
+        region.services.insert(key(&cluster_name, &name), rec);
+        drop(st);
+        self.wake_scheduler();
+        Ok(ServiceResponse { service: out })
+    }
+
+    pub fn describe_services(
+        &self,
+        caller: &Caller,
+        req: DescribeServicesRequest,
+    ) -> Result<DescribeServicesResponse> {
+        let refs = req
+            .services
+            .ok_or_else(|| EcsError::invalid("services must not be null."))?;
+        if refs.is_empty() {
+            return Err(EcsError::invalid("Services cannot be empty."));
+        }
+        if refs.len() > 10 {
+            return Err(EcsError::invalid("services can have at most 10 items."));
+        }
+        check_enum_list("include", req.include.as_deref(), SERVICE_FIELD)?;
+        let with_tags = req.include.unwrap_or_default().iter().any(|i| i == "TAGS");
+        let cluster_ref = req.cluster.unwrap_or_else(|| "default".into());
+        let mut st = self.lock();
+        let region = st.region(&caller.region);
+        let cluster = region.active_cluster(&cluster_ref)?;
+        let cluster_name = cluster.cluster_name.clone().unwrap_or_default();
+        let mut services = Vec::new();
+        let mut failures = Vec::new();
+        for reference in refs {
+            let found =
+                service_name(&reference).and_then(|n| region.services.get(&key(&cluster_name, n)));
+            match found {
+                Some(rec) => services.push(render(rec, with_tags)),
+                None => {
+                    let arn = if reference.starts_with("arn:") {
+                        reference
+                    } else {
+                        caller.scope().service(&cluster_name, &reference)
+                    };
+                    failures.push(Failure::missing(arn));
+                }
+            }
+        }
+        Ok(DescribeServicesResponse { services, failures })
+    }
+
+    pub fn list_services(
+        &self,
+        caller: &Caller,
+        req: ListServicesRequest,
+    ) -> Result<ListServicesResponse> {
+        check_enum_opt("launchType", req.launch_type.as_deref(), enums::LAUNCH_TYPE)?;
+        check_enum_opt(
+            "schedulingStrategy",
+            req.scheduling_strategy.as_deref(),
+            SCHEDULING_STRATEGY,
+        )?;
+        check_enum_opt(
+            "resourceManagementType",
+            req.resource_management_type.as_deref(),
+            &["CUSTOMER", "ECS"],
+        )?;
+        let cluster_ref = req.cluster.unwrap_or_else(|| "default".into());
+        let mut st = self.lock();
+        let region = st.region(&caller.region);
+        let cluster_arn = region
+            .active_cluster(&cluster_ref)?
+            .cluster_arn
+            .clone()
+            .unwrap_or_default();
+        let arns: Vec<String> = region
+            .services
+            .values()
+            .filter(|s| {
+                let sv = &s.service;
+                sv.cluster_arn.as_deref() == Some(cluster_arn.as_str())
+                    && sv.status.as_deref() == Some("ACTIVE")
+                    && req
+                        .launch_type
+                        .as_deref()
+                        .is_none_or(|l| sv.launch_type.as_deref() == Some(l))
+                    && req
+                        .scheduling_strategy
+                        .as_deref()
+                        .is_none_or(|l| sv.scheduling_strategy.as_deref() == Some(l))
+                    && req.resource_management_type.as_deref() != Some("ECS")
+            })
+            .map(|s| s.arn().to_string())
+            .collect();
+        let (service_arns, next_token) = paginate(
+            &arns,
+            req.next_token.as_deref(),
+            Some(req.max_results.unwrap_or(10)),
+            100,
+        )?;
+        Ok(ListServicesResponse {
+            service_arns,
+            next_token,
+        })
+    }
+
+    pub fn list_services_by_namespace(
+        &self,
+        _caller: &Caller,
+        req: ListServicesByNamespaceRequest,
+    ) -> Result<ListServicesResponse> {
+        let ns = req
+            .namespace
+            .ok_or_else(|| EcsError::invalid("namespace must not be null."))?;
+        if ns.is_empty() {
+            return Err(EcsError::invalid("namespace must not be empty."));
+        }
+        // Service Connect is not emulated: no service belongs to a namespace.
+        let (service_arns, next_token) = paginate::<String>(
+            &[],
+            req.next_token.as_deref(),
+            Some(req.max_results.unwrap_or(10)),
+            100,
+        )?;
+        Ok(ListServicesResponse {
+            service_arns,
+            next_token,
+        })
+    }
+
+    pub fn update_service(
+        &self,
+        caller: &Caller,
+        req: UpdateServiceRequest,
+    ) -> Result<ServiceResponse> {
+        check_enum_opt(
+            "propagateTags",
+            req.propagate_tags.as_deref(),
+            enums::PROPAGATE_TAGS,
+        )?;
+        check_enum_opt(
+            "availabilityZoneRebalancing",
+            req.availability_zone_rebalancing.as_deref(),
+            AZ_REBALANCING,
+        )?;
+        if let Some(dc) = &req.deployment_controller {
+            check_enum(
+                "type",
+                dc.kind.as_deref().unwrap_or(""),
+                DEPLOYMENT_CONTROLLER,
+            )?;
+            if dc.kind.as_deref() != Some("ECS") {
+                return Err(EcsError::UnsupportedFeature(
+                    "fargate-local supports only the ECS deployment controller.".into(),
+                ));
+            }
+        }
+        if let Some(cfg) = &req.deployment_configuration {
+            check_deployment_configuration(cfg)?;
+        }
+        check_platform_version(req.platform_version.as_deref())?;
+        if req.desired_count.is_some_and(|d| d < 0) {
+            return Err(EcsError::invalid("desiredCount must be at least 0."));
+        }
+        let reference = req
+            .service
+            .clone()
+            .ok_or_else(|| EcsError::invalid("service must not be null."))?;
+        let cluster_ref = req.cluster.clone().unwrap_or_else(|| "default".into());
+        let scope = caller.scope();
+        let mut st = self.lock();
+        let region = st.region(&caller.region);
+        let cluster_name = region
+            .active_cluster(&cluster_ref)?
+            .cluster_name
+            .clone()
+            .unwrap_or_default();
+        let k = key(
+            &cluster_name,
+            service_name(&reference).ok_or(EcsError::ServiceNotFound)?,
+        );
+        let rec = region.services.get(&k).ok_or(EcsError::ServiceNotFound)?;
+        if rec.service.status.as_deref() != Some("ACTIVE") {
+            return Err(EcsError::ServiceNotActive);
+        }
+        let mut rec = rec.clone();
+
+        // What the new tasks would run.
+        let current_rev = rec
+            .deployments()
+            .first()
+            .and_then(|d| rec.state(d.id.as_deref()?))
+            .and_then(|s| rec.revision(&s.revision_arn))
+            .cloned()
+            .unwrap_or_default();
+        let td = match &req.task_definition {
+            Some(r) => service_task_definition(region, r)?,
+            None => {
+                let arn = rec.service.task_definition.clone().unwrap_or_default();
+                region
+                    .task_definition(&arn)
+                    .map(|r| r.td.clone())
+                    .ok_or_else(|| EcsError::client("TaskDefinition not found."))?
+            }
+        };
+        if req.launch_type_change(&rec) {
+            check_capacity(
+                region,
+                &cluster_ref,
+                None,
+                req.capacity_provider_strategy.as_deref(),
+            )?;
+        }
+        let network = match &req.network_configuration {
+            Some(_) => Some(check_network(&req.network_configuration)?),
+            None => rec.service.network_configuration.clone(),
+        };
+        let lbs = req
+            .load_balancers
+            .clone()
+            .or_else(|| rec.service.load_balancers.clone())
+            .unwrap_or_default();
+        check_load_balancers(&lbs, &td)?;
+
+        let s = &mut rec.service;
+        if let Some(d) = req.desired_count {
+            s.desired_count = Some(d);
+        }
+        if let Some(cfg) = req.deployment_configuration.clone() {
+            let mut merged = s.deployment_configuration.clone().unwrap_or_default();
+            if cfg.deployment_circuit_breaker.is_some() {
+                merged.deployment_circuit_breaker = cfg.deployment_circuit_breaker;
+            }
+            if cfg.maximum_percent.is_some() {
+                merged.maximum_percent = cfg.maximum_percent;
+            }
+            if cfg.minimum_healthy_percent.is_some() {
+                merged.minimum_healthy_percent = cfg.minimum_healthy_percent;
+            }
+            if cfg.alarms.is_some() {
+                merged.alarms = cfg.alarms;
+            }
+            if cfg.strategy.is_some() {
+                merged.strategy = cfg.strategy;
+            }
+            s.deployment_configuration = Some(with_defaults(merged));
+        }
+        if let Some(g) = req.health_check_grace_period_seconds {
+            s.health_check_grace_period_seconds = Some(g.max(0));
+        }
+        if let Some(v) = req.enable_execute_command {
+            s.enable_execute_command = Some(v);
+        }
+        if let Some(v) = req.enable_ecs_managed_tags {
+            s.enable_ecs_managed_tags = Some(v);
+        }
+        if let Some(v) = req.propagate_tags.clone() {
+            s.propagate_tags = Some(v);
+        }
+        if let Some(v) = req.availability_zone_rebalancing.clone() {
+            s.availability_zone_rebalancing = Some(v);
+        }
+        if let Some(v) = req.placement_constraints.clone() {
+            s.placement_constraints = Some(v);
+        }
+        if let Some(v) = req.placement_strategy.clone() {
+            s.placement_strategy = Some(v);
+        }
+        if let Some(v) = req.service_registries.clone() {
+            s.service_registries = Some(v);
+        }
+        if let Some(v) = req.platform_version.clone() {
+            s.platform_version = Some(v);
+        }
+        if let Some(strategy) = req
+            .capacity_provider_strategy
+            .clone()
+            .filter(|s| !s.is_empty())
+        {
+            s.capacity_provider_strategy = Some(strategy);
+            s.launch_type = None;
+        }
+        s.load_balancers = Some(lbs);
+        s.network_configuration = network.clone();
+        s.task_definition = td.task_definition_arn.clone();
+
+        let mut revision = new_revision(&rec, &scope, &td, network);
+        let same = revision.task_definition == current_rev.task_definition
+            && revision.network_configuration == current_rev.network_configuration
+            && revision.platform_version == current_rev.platform_version
+            && revision.load_balancers == current_rev.load_balancers
+            && revision.launch_type == current_rev.launch_type
+            && revision.capacity_provider_strategy == current_rev.capacity_provider_strategy;
+        if !same || req.force_new_deployment == Some(true) {
+            if same {
+                // Same configuration: the revision is reused.
+                revision = current_rev;
+            } else {
+                rec.revisions.push(revision.clone());
+            }
+            start_deployment(&mut rec, &scope, &revision, None);
+        } else if let Some(d) = req.desired_count {
+            // A new desired count alone adjusts the PRIMARY deployment.
+            if let Some(p) = rec.deployments_mut().first_mut() {
+                p.desired_count = Some(d);
+                p.updated_at = Some(time::now());
+            }
+            rec.steady_reported_at = None;
+        }
+        self.store().write(vec![Self::service_op(&rec)])?;
+        let out = render(&rec, true);
+        region.services.insert(k, rec);
+        drop(st);
+        self.wake_scheduler();
+        Ok(ServiceResponse { service: out })
+    }
+
+    pub fn delete_service(
+        &self,
+        caller: &Caller,
+        req: DeleteServiceRequest,
+    ) -> Result<ServiceResponse> {
+        let reference = req
+            .service
+            .ok_or_else(|| EcsError::invalid("service must not be null."))?;
+        let cluster_ref = req.cluster.unwrap_or_else(|| "default".into());
+        let mut st = self.lock();
+        let region = st.region(&caller.region);
+        let cluster_name = region
+            .active_cluster(&cluster_ref)?
+            .cluster_name
+            .clone()
+            .unwrap_or_default();
+        let k = key(
+            &cluster_name,
+            service_name(&reference).ok_or(EcsError::ServiceNotFound)?,
+        );
+        let rec = region
+            .services
+            .get_mut(&k)
+            .filter(|r| r.service.status.as_deref() != Some("INACTIVE"))
+            .ok_or(EcsError::ServiceNotFound)?;
+        if rec.service.status.as_deref() == Some("ACTIVE") {
+            if rec.service.desired_count.unwrap_or(0) > 0 && req.force != Some(true) {
+                return Err(EcsError::invalid(
+                    "The service cannot be stopped while it is scaled above 0.",
+                ));
+            }
+            let mut next = rec.clone();
+            next.service.status = Some("DRAINING".into());
+            next.service.desired_count = Some(0);
+            for d in next.deployments_mut() {
+                d.desired_count = Some(0);
+            }
+            self.store().write(vec![Self::service_op(&next)])?;
+            *rec = next;
+        }
+        let out = render(rec, true);
+        drop(st);
+        self.wake_scheduler();
+        Ok(ServiceResponse { service: out })
+    }
+
+    pub fn describe_service_deployments(
+        &self,
+        caller: &Caller,
+        req: DescribeServiceDeploymentsRequest,
+    ) -> Result<DescribeServiceDeploymentsResponse> {
+        let arns = req
+            .service_deployment_arns
+            .ok_or_else(|| EcsError::invalid("serviceDeploymentArns must not be null."))?;
+        if arns.is_empty() || arns.len() > 20 {
+            return Err(EcsError::invalid(
+                "serviceDeploymentArns must have between 1 and 20 items.",
+            ));
+        }
+        let mut st = self.lock();
+        let region = st.region(&caller.region);
+        let mut service_deployments = Vec::new();
+        let mut failures = Vec::new();
+        for arn in arns {
+            let found = region
+                .services
+                .values()
+                .flat_map(|s| &s.service_deployments)
+                .find(|d| d.service_deployment_arn.as_deref() == Some(arn.as_str()));
+            match found {
+                Some(d) => service_deployments.push(d.clone()),
+                None => failures.push(Failure::missing(arn)),
+            }
+        }
+        Ok(DescribeServiceDeploymentsResponse {
+            service_deployments,
+            failures,
+        })
+    }
+
+    pub fn list_service_deployments(
+        &self,
+        caller: &Caller,
+        req: ListServiceDeploymentsRequest,
+    ) -> Result<ListServiceDeploymentsResponse> {
+        let reference = req
+            .service
+            .ok_or_else(|| EcsError::invalid("service must not be null."))?;
+        check_enum_list("status", req.status.as_deref(), SERVICE_DEPLOYMENT_STATUS)?;
+        let cluster_ref = req.cluster.unwrap_or_else(|| "default".into());
+        let mut st = self.lock();
+        let region = st.region(&caller.region);
+        let cluster_name = region
+            .active_cluster(&cluster_ref)?
+            .cluster_name
+            .clone()
+            .unwrap_or_default();
+        let rec = service_name(&reference)
+            .and_then(|n| region.services.get(&key(&cluster_name, n)))
+            .ok_or(EcsError::ServiceNotFound)?;
+        let statuses = req.status.unwrap_or_default();
+        let (before, after) = req
+            .created_at
+            .map(|c| (c.before, c.after))
+            .unwrap_or_default();
+        let briefs: Vec<ServiceDeploymentBrief> = rec
+            .service_deployments
+            .iter()
+            .rev()
+            .filter(|d| {
+                (statuses.is_empty()
+                    || statuses
+                        .iter()
+                        .any(|s| d.status.as_deref() == Some(s.as_str())))
+                    && before.is_none_or(|b| d.created_at.is_some_and(|c| c < b))
+                    && after.is_none_or(|a| d.created_at.is_some_and(|c| c > a))
+            })
+            .map(|d| ServiceDeploymentBrief {
+                service_deployment_arn: d.service_deployment_arn.clone(),
+                service_arn: d.service_arn.clone(),
+                cluster_arn: d.cluster_arn.clone(),
+                started_at: d.started_at,
+                created_at: d.created_at,
+                finished_at: d.finished_at,
+                target_service_revision_arn: d
+                    .target_service_revision
+                    .as_ref()
+                    .and_then(|r| r.arn.clone()),
+                status: d.status.clone(),
+                status_reason: d.status_reason.clone(),
+            })
+            .collect();
+        let (service_deployments, next_token) =
+            paginate(&briefs, req.next_token.as_deref(), req.max_results, 100)?;
+        Ok(ListServiceDeploymentsResponse {
+            service_deployments,
+            next_token,
+        })
+    }
+
+    pub fn describe_service_revisions(
+        &self,
+        caller: &Caller,
+        req: DescribeServiceRevisionsRequest,
+    ) -> Result<DescribeServiceRevisionsResponse> {
+        let arns = req
+            .service_revision_arns
+            .ok_or_else(|| EcsError::invalid("serviceRevisionArns must not be null."))?;
+        if arns.is_empty() || arns.len() > 20 {
+            return Err(EcsError::invalid(
+                "serviceRevisionArns must have between 1 and 20 items.",
+            ));
+        }
+        let mut st = self.lock();
+        let region = st.region(&caller.region);
+        let mut service_revisions = Vec::new();
+        let mut failures = Vec::new();
+        for arn in arns {
+            match region.services.values().find_map(|s| s.revision(&arn)) {
+                Some(r) => service_revisions.push(r.clone()),
+                None => failures.push(Failure::missing(arn)),
+            }
+        }
+        Ok(DescribeServiceRevisionsResponse {
+            service_revisions,
+            failures,
+        })
+    }
+
+    /// Tags of a service (TagResource / UntagResource / ListTagsForResource).
+    pub(crate) fn set_service_tags(
+        &self,
+        caller: &Caller,
+        cluster: &str,
+        name: &str,
+        f: impl FnOnce(&mut Vec<Tag>),
+    ) -> Result<()> {
+        let mut st = self.lock();
+        let region = st.region(&caller.region);
+        let rec = region
+            .services
+            .get_mut(&key(cluster, name))
+            .filter(|r| r.service.status.as_deref() != Some("INACTIVE"))
+            .ok_or_else(|| {
+                EcsError::ResourceNotFound("The specified service could not be found.".into())
+            })?;
+        let mut next = rec.clone();
+        f(next.service.tags.get_or_insert_with(Vec::new));
+        self.store().write(vec![Self::service_op(&next)])?;
+        *rec = next;
+        Ok(())
+    }
+}
+
+impl UpdateServiceRequest {
+    fn launch_type_change(&self, _rec: &ServiceRecord) -> bool {
+        self.capacity_provider_strategy
+            .as_ref()
+            .is_some_and(|s| !s.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_names_from_references() {
+        let cases = [
+            ("web", Some("web")),
+            ("arn:aws:ecs:us-east-1:0:service/dev/web", Some("web")),
+            ("arn:aws:ecs:us-east-1:0:service/web", Some("web")),
+            ("arn:aws:ecs:us-east-1:0:task/dev/abc", None),
+            ("arn:aws:s3:::bucket", None),
+            ("", None),
+        ];
+        for (r, want) in cases {
+            assert_eq!(service_name(r), want, "{r}");
+        }
+        let id = deployment_id();
+        let digits = id.strip_prefix("ecs-svc/").unwrap();
+        assert_eq!(digits.len(), 19);
+        assert!(digits.chars().all(|c| c.is_ascii_digit()));
+    }
+}

@@ -1,0 +1,142 @@
+//! The request log: which AWS operations were called, and, when the call
+//! was signed with task-role credentials, by which task as which role.
+//! Kept in memory (the last [`CAPACITY`] calls), served at
+//! `GET /_fargate-local/requests`, and written as a tracing line.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::services::credentials::Principal;
+
+/// How many calls are kept.
+pub const CAPACITY: usize = 2000;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    /// RFC 3339.
+    pub time: String,
+    pub request_id: String,
+    /// The IAM service prefix (`ecs`, `s3`, `secretsmanager`...).
+    pub service: String,
+    pub operation: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// The AWS error code when the call failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A cheap handle to the log.
+#[derive(Clone, Default)]
+pub struct RequestLog {
+    entries: Arc<Mutex<VecDeque<Entry>>>,
+}
+
+/// The IAM service prefix of an awsJson target prefix.
+pub fn service_of_target(prefix: &str) -> String {
+    match prefix {
+        "AmazonEC2ContainerServiceV20141113" => "ecs".into(),
+        "Logs_20140328" => "logs".into(),
+        "AmazonSSM" => "ssm".into(),
+        "secretsmanager" => "secretsmanager".into(),
+        other => other.to_ascii_lowercase(),
+    }
+}
+
+impl RequestLog {
+    /// Records one call.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &self,
+        request_id: &str,
+        service: &str,
+        operation: &str,
+        access_key_id: Option<&str>,
+        principal: Option<&Principal>,
+        error: Option<&str>,
+    ) {
+        match principal {
+            Some(p) => tracing::info!(
+                task = %p.task_arn,
+                role = %p.role_arn,
+                "task {} called {service}:{operation} as role {}",
+                p.task_arn,
+                p.role_arn
+            ),
+            None => tracing::debug!("{service}:{operation} called"),
+        }
+        let entry = Entry {
+            time: crate::domain::time::rfc3339(crate::domain::time::now()),
+            request_id: request_id.to_string(),
+            service: service.to_string(),
+            operation: operation.to_string(),
+            access_key_id: access_key_id.map(str::to_string),
+            task_arn: principal.map(|p| p.task_arn.clone()),
+            role_arn: principal.map(|p| p.role_arn.clone()),
+            error: error.map(str::to_string),
+        };
+        let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if e.len() == CAPACITY {
+            e.pop_front();
+        }
+        e.push_back(entry);
+    }
+
+    /// Every kept call, oldest first.
+    pub fn entries(&self) -> Vec<Entry> {
+        let e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        e.iter().cloned().collect()
+    }
+
+    pub fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_last_calls_with_their_principal() {
+        let log = RequestLog::default();
+        let p = Principal {
+            task_arn: "t".into(),
+            role_arn: "r".into(),
+        };
+        for i in 0..CAPACITY + 5 {
+            log.record(&i.to_string(), "ecs", "ListClusters", None, None, None);
+        }
+        log.record("x", "ecs", "ListClusters", Some("ASIAX"), Some(&p), None);
+        let e = log.entries();
+        assert_eq!(e.len(), CAPACITY);
+        assert_eq!(e[0].request_id, "6");
+        let last = e.last().unwrap();
+        assert_eq!(
+            (last.task_arn.as_deref(), last.role_arn.as_deref()),
+            (Some("t"), Some("r"))
+        );
+    }
+
+    #[test]
+    fn services_by_target_prefix() {
+        for (prefix, want) in [
+            ("AmazonEC2ContainerServiceV20141113", "ecs"),
+            ("Logs_20140328", "logs"),
+            ("AmazonSSM", "ssm"),
+            ("secretsmanager", "secretsmanager"),
+        ] {
+            assert_eq!(service_of_target(prefix), want);
+        }
+    }
+}

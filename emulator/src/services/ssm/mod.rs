@@ -1,0 +1,787 @@
+//! The SSM Parameter Store backend: String, StringList and SecureString
+//! parameters with versions, hierarchies (`/a/b/c`) and version selectors
+//! (`name:3`). One method per operation, named after it; state in memory
+//! behind one std mutex, partitioned by region, every change in the store
+//! before the method returns.
+//!
+//! Left out: labels, policies, parameter history, advanced-tier sharing,
+//! and real KMS: a SecureString read without decryption answers an opaque
+//! stand-in for the ciphertext (never the value), with decryption the value.
+
+pub mod model;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use base64::Engine;
+use sha2::Digest;
+
+use crate::domain::time::{Timestamp, now};
+use crate::store::Store;
+use model::*;
+
+const KIND_PARAMETER: &str = "ssm.parameter";
+/// AWS keeps the last 100 versions of a parameter.
+const MAX_VERSIONS: usize = 100;
+const DEFAULT_KEY: &str = "alias/aws/ssm";
+
+/// Every error SSM answers with; the text is AWS's message.
+#[derive(Debug, thiserror::Error)]
+pub enum SsmError {
+    /// AWS sends this one without a message.
+    #[error("")]
+    ParameterNotFound,
+    #[error("{0}")]
+    ParameterVersionNotFound(String),
+    #[error(
+        "The parameter already exists. To overwrite this value, set the overwrite option in the request to true."
+    )]
+    ParameterAlreadyExists,
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    InvalidFilterKey(String),
+    #[error("{0}")]
+    InvalidNextToken(String),
+    #[error("{0}")]
+    HierarchyLevelLimitExceeded(String),
+    #[error("{0}")]
+    InternalServer(String),
+}
+
+impl SsmError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::ParameterNotFound => "ParameterNotFound",
+            Self::ParameterVersionNotFound(_) => "ParameterVersionNotFound",
+            Self::ParameterAlreadyExists => "ParameterAlreadyExists",
+            Self::Validation(_) => "ValidationException",
+            Self::InvalidFilterKey(_) => "InvalidFilterKey",
+            Self::InvalidNextToken(_) => "InvalidNextToken",
+            Self::HierarchyLevelLimitExceeded(_) => "HierarchyLevelLimitExceededException",
+            Self::InternalServer(_) => "InternalServerError",
+        }
+    }
+
+    pub fn is_server_fault(&self) -> bool {
+        matches!(self, Self::InternalServer(_))
+    }
+}
+
+impl From<crate::store::StoreError> for SsmError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(error = %e, "state store write failed");
+        Self::InternalServer(format!("The state store failed: {e}"))
+    }
+}
+
+pub type Result<T> = std::result::Result<T, SsmError>;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct VersionRecord {
+    pub version: i64,
+    pub value: String,
+    pub kind: String,
+    pub description: Option<String>,
+    pub key_id: Option<String>,
+    pub last_modified_date: Timestamp,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ParameterRecord {
+    pub name: String,
+    pub arn: String,
+    pub tier: String,
+    pub data_type: String,
+    pub allowed_pattern: Option<String>,
+    pub tags: Vec<Tag>,
+    /// Oldest first; the last is the current one.
+    pub versions: Vec<VersionRecord>,
+}
+
+impl ParameterRecord {
+    fn current(&self) -> &VersionRecord {
+        // A record is never stored without a version.
+        self.versions.last().expect("a parameter has a version")
+    }
+}
+
+#[derive(Default)]
+struct State {
+    regions: HashMap<String, BTreeMap<String, ParameterRecord>>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    store: Store,
+    account: String,
+}
+
+/// A cheap handle to the Parameter Store backend.
+#[derive(Clone)]
+pub struct Ssm {
+    inner: Arc<Inner>,
+}
+
+fn validation(msg: impl Into<String>) -> SsmError {
+    SsmError::Validation(msg.into())
+}
+
+/// AWS's rules for a parameter name, with its messages.
+pub fn check_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 1011 {
+        return Err(validation(format!(
+            "1 validation error detected: Value '{name}' at 'name' failed to satisfy constraint: Member must have length between 1 and 1011."
+        )));
+    }
+    let bare = name.trim_start_matches('/').to_ascii_lowercase();
+    if bare.starts_with("aws") || bare.starts_with("ssm") {
+        return Err(validation(
+            "Parameter name: can't be prefixed with \"aws\" or \"ssm\" (case-insensitive).",
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c))
+    {
+        return Err(validation(
+            "Parameter name can only contain letters, numbers and the symbols _.-/",
+        ));
+    }
+    if name.contains('/') && !name.starts_with('/') {
+        return Err(validation("Parameter name must be a fully qualified name."));
+    }
+    if name.matches('/').count() > 15 {
+        return Err(SsmError::HierarchyLevelLimitExceeded(
+            "A hierarchy can have a maximum of 15 levels.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A stand-in for a SecureString's ciphertext: opaque, stable per version,
+/// and not the value.
+fn ciphertext(arn: &str, version: i64) -> String {
+    let digest = sha2::Sha256::digest(format!("fargate-local:{arn}:{version}").as_bytes());
+    base64::engine::general_purpose::STANDARD.encode([&b"AQICAH"[..], &digest[..]].concat())
+}
+
+impl Ssm {
+    pub fn load(
+        store: Store,
+        account: String,
+    ) -> std::result::Result<Self, crate::store::StoreError> {
+        let mut state = State::default();
+        for (k, p) in store.load::<ParameterRecord>(KIND_PARAMETER)? {
+            let region = k.split_once('/').map_or("", |(r, _)| r).to_string();
+            state
+                .regions
+                .entry(region)
+                .or_default()
+                .insert(p.name.clone(), p);
+        }
+        Ok(Ssm {
+            inner: Arc::new(Inner {
+                state: Mutex::new(state),
+                store,
+                account,
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn reset(&self) -> Result<()> {
+        let mut st = self.lock();
+        self.inner.store.clear_prefix("ssm.")?;
+        *st = State::default();
+        Ok(())
+    }
+
+    fn arn(&self, region: &str, name: &str) -> String {
+        format!(
+            "arn:aws:ssm:{region}:{}:parameter/{}",
+            self.inner.account,
+            name.trim_start_matches('/')
+        )
+    }
+
+    fn key(region: &str, name: &str) -> String {
+        format!("{region}/{name}")
+    }
+
+    pub fn put_parameter(
+        &self,
+        region: &str,
+        r: PutParameterRequest,
+    ) -> Result<PutParameterResponse> {
+        check_name(&r.name)?;
+        if let Some(t) = &r.kind
+            && !["String", "StringList", "SecureString"].contains(&t.as_str())
+        {
+            return Err(validation(format!(
+                "1 validation error detected: Value '{t}' at 'type' failed to satisfy constraint: Member must satisfy enum value set: [SecureString, StringList, String]"
+            )));
+        }
+        let tier = match r.tier.as_deref() {
+            None | Some("Standard") | Some("Intelligent-Tiering") => "Standard",
+            Some("Advanced") => "Advanced",
+            Some(t) => {
+                return Err(validation(format!(
+                    "1 validation error detected: Value '{t}' at 'tier' failed to satisfy constraint: Member must satisfy enum value set: [Advanced, Intelligent-Tiering, Standard]"
+                )));
+            }
+        };
+        if r.value.is_empty() {
+            return Err(validation(
+                "1 validation error detected: Value '' at 'value' failed to satisfy constraint: Member must have length greater than or equal to 1.",
+            ));
+        }
+        let limit = if tier == "Advanced" { 8192 } else { 4096 };
+        if r.value.chars().count() > limit {
+            return Err(validation(if tier == "Standard" {
+                "Standard tier parameters support a maximum parameter value of 4096 characters. To create a larger parameter value, upgrade the parameter to use the advanced-parameter tier.".to_string()
+            } else {
+                "Advanced tier parameters support a maximum parameter value of 8192 characters."
+                    .to_string()
+            }));
+        }
+        let overwrite = r.overwrite.unwrap_or(false);
+        if overwrite && r.tags.as_ref().is_some_and(|t| !t.is_empty()) {
+            return Err(validation(
+                "Invalid request: tags and overwrite can't be used together. To create a parameter with tags, please remove overwrite flag. To update tags for an existing parameter, please use AddTagsToResource or RemoveTagsFromResource.",
+            ));
+        }
+        let mut st = self.lock();
+        let params = st.regions.entry(region.to_string()).or_default();
+        let t = now();
+        let mut rec = match params.get(&r.name) {
+            Some(_) if !overwrite => return Err(SsmError::ParameterAlreadyExists),
+            Some(p) => p.clone(),
+            None => {
+                if r.kind.is_none() {
+                    return Err(validation(
+                        "A parameter type is required when you create a parameter.",
+                    ));
+                }
+                ParameterRecord {
+                    name: r.name.clone(),
+                    arn: self.arn(region, &r.name),
+                    tier: tier.to_string(),
+                    data_type: r.data_type.clone().unwrap_or_else(|| "text".into()),
+                    allowed_pattern: r.allowed_pattern.clone(),
+                    tags: r.tags.clone().unwrap_or_default(),
+                    versions: Vec::new(),
+                }
+            }
+        };
+        let prev = rec.versions.last().cloned();
+        let kind = r
+            .kind
+            .clone()
+            .or_else(|| prev.as_ref().map(|p| p.kind.clone()))
+            .unwrap_or_else(|| "String".into());
+        let version = prev.as_ref().map_or(0, |p| p.version) + 1;
+        let key_id = (kind == "SecureString").then(|| {
+            r.key_id
+                .clone()
+                .or_else(|| prev.as_ref().and_then(|p| p.key_id.clone()))
+                .unwrap_or_else(|| DEFAULT_KEY.into())
+        });
+        rec.versions.push(VersionRecord {
+            version,
+            value: r.value,
+            kind,
+            description: r
+                .description
+                .or_else(|| prev.as_ref().and_then(|p| p.description.clone())),
+            key_id,
+            last_modified_date: t,
+        });
+        if rec.versions.len() > MAX_VERSIONS {
+            rec.versions.remove(0);
+        }
+        if tier == "Advanced" {
+            rec.tier = tier.to_string();
+        }
+        self.inner
+            .store
+            .put(KIND_PARAMETER, &Self::key(region, &rec.name), &rec)?;
+        let tier = rec.tier.clone();
+        params.insert(rec.name.clone(), rec);
+        Ok(PutParameterResponse { version, tier })
+    }
+
+    /// The parameter and version a `Name` refers to: a name, an ARN, either
+    /// with `:<version>` after it.
+    fn lookup<'a>(
+        &self,
+        params: &'a BTreeMap<String, ParameterRecord>,
+        region: &str,
+        id: &str,
+    ) -> Result<(&'a ParameterRecord, &'a VersionRecord, Option<String>)> {
+        let prefix = format!("arn:aws:ssm:{region}:{}:parameter", self.inner.account);
+        let (name_part, selector) = match id.strip_prefix(&prefix) {
+            Some(rest) => {
+                let (n, sel) = split_selector(rest);
+                (n.to_string(), sel)
+            }
+            None => {
+                let (n, sel) = split_selector(id);
+                (n.to_string(), sel)
+            }
+        };
+        let rec = params
+            .get(&name_part)
+            .or_else(|| {
+                // An ARN's resource part has one slash before a bare name.
+                id.starts_with("arn:")
+                    .then(|| params.get(name_part.trim_start_matches('/')))
+                    .flatten()
+            })
+            .ok_or(SsmError::ParameterNotFound)?;
+        let version = match &selector {
+            None => rec.current(),
+            Some(sel) => {
+                let n: i64 = sel.parse().map_err(|_| {
+                    SsmError::ParameterVersionNotFound(format!(
+                        "Systems Manager could not find version {sel} of {}. Verify the version and try again.",
+                        rec.name
+                    ))
+                })?;
+                rec.versions.iter().find(|v| v.version == n).ok_or_else(|| {
+                    SsmError::ParameterVersionNotFound(format!(
+                        "Systems Manager could not find version {n} of {}. Verify the version and try again.",
+                        rec.name
+                    ))
+                })?
+            }
+        };
+        Ok((rec, version, selector.map(|s| format!(":{s}"))))
+    }
+
+    fn parameter(
+        rec: &ParameterRecord,
+        v: &VersionRecord,
+        selector: Option<String>,
+        decrypt: bool,
+    ) -> Parameter {
+        let value = if v.kind == "SecureString" && !decrypt {
+            ciphertext(&rec.arn, v.version)
+        } else {
+            v.value.clone()
+        };
+        Parameter {
+            name: rec.name.clone(),
+            kind: v.kind.clone(),
+            value,
+            version: v.version,
+            selector,
+            last_modified_date: v.last_modified_date,
+            arn: rec.arn.clone(),
+            data_type: rec.data_type.clone(),
+        }
+    }
+
+    pub fn get_parameter(
+        &self,
+        region: &str,
+        r: GetParameterRequest,
+    ) -> Result<GetParameterResponse> {
+        let mut st = self.lock();
+        let params = st.regions.entry(region.to_string()).or_default();
+        let (rec, v, sel) = self.lookup(params, region, &r.name)?;
+        Ok(GetParameterResponse {
+            parameter: Self::parameter(rec, v, sel, r.with_decryption.unwrap_or(false)),
+        })
+    }
+
+    /// The decrypted value of a parameter (name, ARN or `name:version`),
+    /// as the ECS agent reads it for a task's `secrets`.
+    pub fn parameter_value(&self, region: &str, id: &str) -> Result<String> {
+        let mut st = self.lock();
+        let params = st.regions.entry(region.to_string()).or_default();
+        let (_, v, _) = self.lookup(params, region, id)?;
+        Ok(v.value.clone())
+    }
+
+    pub fn get_parameters(
+        &self,
+        region: &str,
+        r: GetParametersRequest,
+    ) -> Result<GetParametersResponse> {
+        if r.names.is_empty() || r.names.len() > 10 {
+            return Err(validation(format!(
+                "1 validation error detected: Value '[{}]' at 'names' failed to satisfy constraint: Member must have length less than or equal to 10 and greater than or equal to 1",
+                r.names.join(", ")
+            )));
+        }
+        let mut st = self.lock();
+        let params = st.regions.entry(region.to_string()).or_default();
+        let decrypt = r.with_decryption.unwrap_or(false);
+        let mut out = GetParametersResponse::default();
+        for n in &r.names {
+            match self.lookup(params, region, n) {
+                Ok((rec, v, sel)) => {
+                    if !out
+                        .parameters
+                        .iter()
+                        .any(|p| p.name == rec.name && p.version == v.version)
+                    {
+                        out.parameters.push(Self::parameter(rec, v, sel, decrypt));
+                    }
+                }
+                Err(SsmError::ParameterNotFound | SsmError::ParameterVersionNotFound(_)) => {
+                    if !out.invalid_parameters.contains(n) {
+                        out.invalid_parameters.push(n.clone());
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn get_parameters_by_path(
+        &self,
+        region: &str,
+        r: GetParametersByPathRequest,
+    ) -> Result<GetParametersByPathResponse> {
+        if !r.path.starts_with('/') {
+            return Err(validation(
+                "The parameter doesn't meet the parameter name requirements. The parameter name must begin with a forward slash \"/\".",
+            ));
+        }
+        let max = r.max_results.unwrap_or(10);
+        if !(1..=10).contains(&max) {
+            return Err(validation(format!(
+                "1 validation error detected: Value '{max}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 10"
+            )));
+        }
+        let base = if r.path.ends_with('/') {
+            r.path.clone()
+        } else {
+            format!("{}/", r.path)
+        };
+        let recursive = r.recursive.unwrap_or(false);
+        let decrypt = r.with_decryption.unwrap_or(false);
+        let st = self.lock();
+        let empty = BTreeMap::new();
+        let params = st.regions.get(region).unwrap_or(&empty);
+        let all: Vec<&ParameterRecord> = params
+            .values()
+            .filter(|p| {
+                p.name
+                    .strip_prefix(&base)
+                    .is_some_and(|rest| recursive || !rest.contains('/'))
+            })
+            .filter(|p| {
+                r.parameter_filters
+                    .iter()
+                    .flatten()
+                    .all(|f| filter_matches(f, p))
+            })
+            .collect();
+        let start = page_start(r.next_token.as_deref())?;
+        let page: Vec<Parameter> = all
+            .iter()
+            .skip(start)
+            .take(max as usize)
+            .map(|p| Self::parameter(p, p.current(), None, decrypt))
+            .collect();
+        let next = start + page.len();
+        Ok(GetParametersByPathResponse {
+            parameters: page,
+            next_token: (next < all.len()).then(|| next.to_string()),
+        })
+    }
+
+    pub fn describe_parameters(
+        &self,
+        region: &str,
+        r: DescribeParametersRequest,
+    ) -> Result<DescribeParametersResponse> {
+        let max = r.max_results.unwrap_or(50);
+        if !(1..=50).contains(&max) {
+            return Err(validation(format!(
+                "1 validation error detected: Value '{max}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 50"
+            )));
+        }
+        let mut filters: Vec<ParameterStringFilter> = r.parameter_filters.unwrap_or_default();
+        for f in r.filters.unwrap_or_default() {
+            filters.push(ParameterStringFilter {
+                key: f.key,
+                option: Some("Equals".into()),
+                values: f.values,
+            });
+        }
+        for f in &filters {
+            let known = ["Name", "Type", "KeyId", "Path", "Tier", "DataType"];
+            if !known.contains(&f.key.as_str()) && !f.key.starts_with("tag:") {
+                return Err(SsmError::InvalidFilterKey(format!(
+                    "The following filter key is not valid: {}. Valid filter keys include: [Name, Type, KeyId, Path, Tier, DataType, tag:<key>].",
+                    f.key
+                )));
+            }
+        }
+        let st = self.lock();
+        let empty = BTreeMap::new();
+        let params = st.regions.get(region).unwrap_or(&empty);
+        let all: Vec<&ParameterRecord> = params
+            .values()
+            .filter(|p| filters.iter().all(|f| filter_matches(f, p)))
+            .collect();
+        let start = page_start(r.next_token.as_deref())?;
+        let page: Vec<ParameterMetadata> = all
+            .iter()
+            .skip(start)
+            .take(max as usize)
+            .map(|p| {
+                let v = p.current();
+                ParameterMetadata {
+                    name: p.name.clone(),
+                    arn: p.arn.clone(),
+                    kind: v.kind.clone(),
+                    key_id: v.key_id.clone(),
+                    last_modified_date: v.last_modified_date,
+                    last_modified_user: format!("arn:aws:iam::{}:root", self.inner.account),
+                    description: v.description.clone(),
+                    allowed_pattern: p.allowed_pattern.clone(),
+                    version: v.version,
+                    tier: p.tier.clone(),
+                    policies: Vec::new(),
+                    data_type: p.data_type.clone(),
+                }
+            })
+            .collect();
+        let next = start + page.len();
+        Ok(DescribeParametersResponse {
+            parameters: page,
+            next_token: (next < all.len()).then(|| next.to_string()),
+        })
+    }
+
+    pub fn delete_parameter(&self, region: &str, r: DeleteParameterRequest) -> Result<()> {
+        let mut st = self.lock();
+        let params = st.regions.entry(region.to_string()).or_default();
+        if !params.contains_key(&r.name) {
+            return Err(SsmError::ParameterNotFound);
+        }
+        self.inner
+            .store
+            .delete(KIND_PARAMETER, &Self::key(region, &r.name))?;
+        params.remove(&r.name);
+        Ok(())
+    }
+
+    pub fn delete_parameters(
+        &self,
+        region: &str,
+        r: DeleteParametersRequest,
+    ) -> Result<DeleteParametersResponse> {
+        if r.names.is_empty() || r.names.len() > 10 {
+            return Err(validation(
+                "1 validation error detected: Value at 'names' failed to satisfy constraint: Member must have length less than or equal to 10 and greater than or equal to 1",
+            ));
+        }
+        let mut st = self.lock();
+        let params = st.regions.entry(region.to_string()).or_default();
+        let mut out = DeleteParametersResponse::default();
+        let mut ops = Vec::new();
+        for n in &r.names {
+            if params.contains_key(n) && !out.deleted_parameters.contains(n) {
+                ops.push(crate::store::Op::delete(
+                    KIND_PARAMETER,
+                    Self::key(region, n),
+                ));
+                out.deleted_parameters.push(n.clone());
+            } else if !out.deleted_parameters.contains(n) {
+                out.invalid_parameters.push(n.clone());
+            }
+        }
+        self.inner.store.write(ops)?;
+        for n in &out.deleted_parameters {
+            params.remove(n);
+        }
+        Ok(out)
+    }
+}
+
+/// `name:3` -> (`name`, Some("3")). Parameter names cannot hold a colon.
+fn split_selector(id: &str) -> (&str, Option<String>) {
+    match id.rsplit_once(':') {
+        Some((n, sel)) => (n, Some(sel.to_string())),
+        None => (id, None),
+    }
+}
+
+fn page_start(token: Option<&str>) -> Result<usize> {
+    match token {
+        None => Ok(0),
+        Some(t) => t
+            .parse()
+            .map_err(|_| SsmError::InvalidNextToken("The specified token isn't valid.".into())),
+    }
+}
+
+fn filter_matches(f: &ParameterStringFilter, p: &ParameterRecord) -> bool {
+    let values = f.values.as_deref().unwrap_or_default();
+    let option = f.option.as_deref().unwrap_or("Equals");
+    let v = p.current();
+    let test = |field: &str| match option {
+        "BeginsWith" => values.iter().any(|x| field.starts_with(x.as_str())),
+        "Contains" => values.iter().any(|x| field.contains(x.as_str())),
+        _ => values.iter().any(|x| x == field),
+    };
+    match f.key.as_str() {
+        "Name" => {
+            test(&p.name)
+                || (!p.name.starts_with('/') && test(&format!("/{}", p.name)))
+                || test(p.name.trim_start_matches('/'))
+        }
+        "Type" => test(&v.kind),
+        "KeyId" => v.key_id.as_deref().is_some_and(test),
+        "Tier" => test(&p.tier),
+        "DataType" => test(&p.data_type),
+        "Path" => values.iter().any(|path| {
+            let base = if path.ends_with('/') {
+                path.clone()
+            } else {
+                format!("{path}/")
+            };
+            p.name
+                .strip_prefix(&base)
+                .is_some_and(|rest| option == "Recursive" || !rest.contains('/'))
+        }),
+        k => match k.strip_prefix("tag:") {
+            Some(tag) => p
+                .tags
+                .iter()
+                .any(|t| t.key == tag && (values.is_empty() || values.contains(&t.value))),
+            None => false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ssm() -> Ssm {
+        Ssm::load(Store::in_memory(), "000000000000".into()).unwrap()
+    }
+
+    fn put(s: &Ssm, body: serde_json::Value) -> Result<PutParameterResponse> {
+        s.put_parameter("us-east-1", serde_json::from_value(body).unwrap())
+    }
+
+    fn get(s: &Ssm, name: &str, decrypt: bool) -> Result<Parameter> {
+        s.get_parameter(
+            "us-east-1",
+            serde_json::from_value(json!({"Name": name, "WithDecryption": decrypt})).unwrap(),
+        )
+        .map(|r| r.parameter)
+    }
+
+    #[test]
+    fn names_follow_aws_rules() {
+        let cases = [
+            ("/web/api-key", None),
+            ("plain", None),
+            ("a.b_c-d", None),
+            ("/aws/x", Some("ValidationException")),
+            ("SSMthing", Some("ValidationException")),
+            ("a/b", Some("ValidationException")),
+            ("has space", Some("ValidationException")),
+            ("", Some("ValidationException")),
+            (
+                "/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16",
+                Some("HierarchyLevelLimitExceededException"),
+            ),
+        ];
+        for (name, want) in cases {
+            assert_eq!(check_name(name).err().map(|e| e.code()), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn versions_overwrite_and_selectors() {
+        let s = ssm();
+        let r = put(&s, json!({"Name": "/a/b", "Value": "1", "Type": "String"})).unwrap();
+        assert_eq!(r.version, 1);
+        let e = put(&s, json!({"Name": "/a/b", "Value": "2"})).unwrap_err();
+        assert_eq!(e.code(), "ParameterAlreadyExists");
+        let r = put(&s, json!({"Name": "/a/b", "Value": "2", "Overwrite": true})).unwrap();
+        assert_eq!(r.version, 2);
+        assert_eq!(get(&s, "/a/b", false).unwrap().value, "2");
+        assert_eq!(get(&s, "/a/b:1", false).unwrap().value, "1");
+        let arn = "arn:aws:ssm:us-east-1:000000000000:parameter/a/b";
+        assert_eq!(get(&s, arn, false).unwrap().value, "2");
+        assert_eq!(
+            get(&s, "/a/b:9", false).unwrap_err().code(),
+            "ParameterVersionNotFound"
+        );
+        let e = get(&s, "/a/c", false).unwrap_err();
+        assert_eq!(
+            (e.code(), e.to_string().as_str()),
+            ("ParameterNotFound", "")
+        );
+        let e = put(&s, json!({"Name": "/new", "Value": "x"})).unwrap_err();
+        assert_eq!(e.code(), "ValidationException");
+    }
+
+    #[test]
+    fn secure_strings_need_decryption() {
+        let s = ssm();
+        put(
+            &s,
+            json!({"Name": "/k", "Value": "s3cr3t", "Type": "SecureString"}),
+        )
+        .unwrap();
+        let hidden = get(&s, "/k", false).unwrap();
+        assert_eq!(hidden.kind, "SecureString");
+        assert_ne!(hidden.value, "s3cr3t");
+        assert!(!hidden.value.contains("s3cr3t"));
+        assert_eq!(get(&s, "/k", true).unwrap().value, "s3cr3t");
+    }
+
+    #[test]
+    fn paths_one_level_or_recursive() {
+        let s = ssm();
+        for n in ["/app/a", "/app/b", "/app/deep/c", "/other/d", "bare"] {
+            put(&s, json!({"Name": n, "Value": "v", "Type": "String"})).unwrap();
+        }
+        let names = |recursive: bool| -> Vec<String> {
+            s.get_parameters_by_path(
+                "us-east-1",
+                serde_json::from_value(json!({"Path": "/app", "Recursive": recursive})).unwrap(),
+            )
+            .unwrap()
+            .parameters
+            .into_iter()
+            .map(|p| p.name)
+            .collect()
+        };
+        assert_eq!(names(false), ["/app/a", "/app/b"]);
+        assert_eq!(names(true), ["/app/a", "/app/b", "/app/deep/c"]);
+        let got = s
+            .get_parameters(
+                "us-east-1",
+                serde_json::from_value(json!({"Names": ["/app/a", "/nope", "bare"]})).unwrap(),
+            )
+            .unwrap();
+        assert_eq!(got.parameters.len(), 2);
+        assert_eq!(got.invalid_parameters, ["/nope"]);
+        let del = s
+            .delete_parameters(
+                "us-east-1",
+                serde_json::from_value(json!({"Names": ["/app/a", "/nope"]})).unwrap(),
+            )
+            .unwrap();
+        assert_eq!(del.deleted_parameters, ["/app/a"]);
+        assert_eq!(del.invalid_parameters, ["/nope"]);
+    }
+}

@@ -1,0 +1,274 @@
+//! A task's configuration from outside its task definition: `secrets`
+//! (Secrets Manager, SSM Parameter Store) and `environmentFiles` (objects in
+//! S3), fetched as the ECS agent fetches them, with the task execution
+//! role, just before the containers are created. A `TaskHook`: the runtime
+//! knows nothing of where values come from.
+//!
+//! Any failure ends the task before a container is created, with the
+//! `ResourceInitializationError: ...` reason Fargate gives. Resolved values
+//! go into the containers' environment and nowhere else: not the plan (it
+//! is stored), not the logs, not labels.
+
+pub mod envfiles;
+pub mod secrets;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::runtime::TaskHook;
+use crate::runtime::plan::{ContainerPlan, TaskPlan};
+use crate::services::secretsmanager::{SecretsManager, SecretsManagerError};
+use crate::services::ssm::{Ssm, SsmError};
+use secrets::SecretRef;
+
+/// Fargate's prefix for a secret that could not be had.
+pub const SECRETS_PREFIX: &str = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: ";
+/// Fargate's prefix for an env file that could not be had.
+pub const ENV_FILES_PREFIX: &str = "ResourceInitializationError: failed to download env files: ";
+
+/// Where env files are read from: the embedded S3 or an external one.
+#[async_trait]
+pub trait ObjectSource: Send + Sync {
+    /// An object's bytes, or the SDK-style error text the agent reports.
+    async fn get_object(&self, bucket: &str, key: &str) -> Result<Vec<u8>, String>;
+}
+
+/// The hook: reads secrets from the emulator's own Secrets Manager and
+/// SSM, env files from `files`.
+pub struct ConfigSources {
+    pub secrets_manager: SecretsManager,
+    pub ssm: Ssm,
+    pub files: Option<Arc<dyn ObjectSource>>,
+}
+
+/// `arn:<partition>:s3:::<bucket>/<key>`, the agent's pattern.
+pub fn parse_s3_arn(arn: &str) -> Option<(String, String)> {
+    let rest = arn.strip_prefix("arn:")?;
+    let (partition, rest) = rest.split_once(':')?;
+    if partition.is_empty() || partition.contains(':') {
+        return None;
+    }
+    let rest = rest.strip_prefix("s3:::")?;
+    let (bucket, key) = rest.split_once('/')?;
+    (!bucket.is_empty() && !key.is_empty()).then(|| (bucket.to_string(), key.to_string()))
+}
+
+impl ConfigSources {
+    /// The container's `secrets`, in order, as (name, value).
+    fn resolve_secrets(
+        &self,
+        plan: &TaskPlan,
+        c: &ContainerPlan,
+    ) -> Result<Vec<(String, String)>, String> {
+        let mut refs = Vec::new();
+        for s in &c.secrets {
+            let r = secrets::parse(&s.value_from, &plan.region)
+                .map_err(|e| format!("{SECRETS_PREFIX}{e}"))?;
+            refs.push((s.name.clone(), r));
+        }
+        if plan.execution_role_arn.is_none() {
+            let asm = refs
+                .iter()
+                .any(|(_, r)| matches!(r, SecretRef::SecretsManager { .. }));
+            return Err(format!(
+                "{SECRETS_PREFIX}{} secret resource: unable to find execution role credentials",
+                if asm { "ASM" } else { "ssm" }
+            ));
+        }
+        // SSM first, all at once, as the agent batches GetParameters: every
+        // missing name is reported together.
+        let mut out = Vec::new();
+        let mut invalid = Vec::new();
+        for (name, r) in &refs {
+            if let SecretRef::Ssm { region, name: p } = r {
+                match self.ssm_value(region, p) {
+                    Ok(v) => out.push((name.clone(), v)),
+                    Err(SsmLookup::Missing) => invalid.push(p.clone()),
+                    Err(SsmLookup::Failed(e)) => {
+                        return Err(format!(
+                            "{SECRETS_PREFIX}unable to retrieve secrets from ssm: service call has been retried 1 time(s): {e}"
+                        ));
+                    }
+                }
+            }
+        }
+        if !invalid.is_empty() {
+            return Err(format!(
+                "{SECRETS_PREFIX}unable to retrieve secrets from ssm: service call has been retried 1 time(s): invalid ssm parameters: {}",
+                invalid.join(",")
+            ));
+        }
+        for (name, r) in &refs {
+            if let SecretRef::SecretsManager {
+                region,
+                secret_id,
+                json_key,
+                version_stage,
+                version_id,
+            } = r
+            {
+                let value = self
+                    .secrets_manager
+                    .secret_string(
+                        region,
+                        secret_id,
+                        version_stage.as_deref(),
+                        version_id.as_deref(),
+                    )
+                    .map_err(|e| asm_failure(&e))?;
+                let value = match json_key {
+                    None => value,
+                    Some(k) => secrets::json_key(&value, k).map_err(|e| {
+                        format!(
+                            "{SECRETS_PREFIX}unable to retrieve secret from asm: service call has been retried 1 time(s): {e}"
+                        )
+                    })?,
+                };
+                out.push((name.clone(), value));
+            }
+        }
+        // Back in definition order.
+        out.sort_by_key(|(n, _)| c.secrets.iter().position(|s| s.name == *n));
+        Ok(out)
+    }
+
+    fn ssm_value(&self, region: &str, name: &str) -> Result<String, SsmLookup> {
+        // SSM can hand out a Secrets Manager secret under this prefix.
+        if let Some(secret) = name.strip_prefix("/aws/reference/secretsmanager/") {
+            return self
+                .secrets_manager
+                .secret_string(region, secret, None, None)
+                .map_err(|e| match e {
+                    SecretsManagerError::ResourceNotFound(_) => SsmLookup::Missing,
+                    e => SsmLookup::Failed(format!("{}: {e}", e.code())),
+                });
+        }
+        self.ssm.parameter_value(region, name).map_err(|e| match e {
+            SsmError::ParameterNotFound | SsmError::ParameterVersionNotFound(_) => {
+                SsmLookup::Missing
+            }
+            e => SsmLookup::Failed(format!("{}: {e}", e.code())),
+        })
+    }
+
+    /// The container's env files, parsed, in list order.
+    async fn fetch_env_files(
+        &self,
+        plan: &TaskPlan,
+        c: &ContainerPlan,
+    ) -> Result<Vec<Vec<(String, String)>>, String> {
+        let mut targets = Vec::new();
+        for f in &c.environment_files {
+            let Some((bucket, key)) = parse_s3_arn(&f.value) else {
+                return Err(format!(
+                    "{ENV_FILES_PREFIX}unable to parse bucket and key from s3 ARN specified in environmentFile {v}, error: invalid s3 arn: {v}",
+                    v = f.value
+                ));
+            };
+            targets.push((bucket, key));
+        }
+        if plan.execution_role_arn.is_none() {
+            return Err(format!(
+                "{ENV_FILES_PREFIX}environment file resource: unable to find execution role credentials"
+            ));
+        }
+        let Some(source) = &self.files else {
+            return Err(format!(
+                "{ENV_FILES_PREFIX}no S3 endpoint is configured (fargate-local serve --no-s3)"
+            ));
+        };
+        // In parallel, as the agent downloads them.
+        let gets = targets
+            .iter()
+            .map(|(b, k)| async move { source.get_object(b, k).await });
+        let bodies = futures_util::future::join_all(gets).await;
+        let mut files = Vec::new();
+        for ((_, key), body) in targets.iter().zip(bodies) {
+            let body = body.map_err(|e| format!("{ENV_FILES_PREFIX}{e}"))?;
+            let file = key.rsplit('/').next().unwrap_or(key);
+            files.push(envfiles::parse(file, &body).map_err(|e| format!("{ENV_FILES_PREFIX}{e}"))?);
+        }
+        Ok(files)
+    }
+}
+
+enum SsmLookup {
+    Missing,
+    Failed(String),
+}
+
+/// A Secrets Manager failure in Fargate's words.
+fn asm_failure(e: &SecretsManagerError) -> String {
+    // The agent retries a missing secret before giving up.
+    let retries = match e {
+        SecretsManagerError::ResourceNotFound(_) => 5,
+        _ => 1,
+    };
+    format!(
+        "{SECRETS_PREFIX}unable to retrieve secret from asm: service call has been retried {retries} time(s): {}: {e}",
+        e.code()
+    )
+}
+
+#[async_trait]
+impl TaskHook for ConfigSources {
+    async fn environment(
+        &self,
+        plan: &TaskPlan,
+        container: &ContainerPlan,
+        env: &mut Vec<(String, String)>,
+    ) -> Result<(), String> {
+        if container.secrets.is_empty() && container.environment_files.is_empty() {
+            return Ok(());
+        }
+        let secrets = if container.secrets.is_empty() {
+            Vec::new()
+        } else {
+            self.resolve_secrets(plan, container)?
+        };
+        let files = if container.environment_files.is_empty() {
+            Vec::new()
+        } else {
+            self.fetch_env_files(plan, container).await?
+        };
+        // Secrets are merged over the environment, as the agent merges them
+        // (registration keeps their names apart).
+        for (k, v) in secrets {
+            match env.iter_mut().find(|(ek, _)| *ek == k) {
+                Some(slot) => slot.1 = v,
+                None => env.push((k, v)),
+            }
+        }
+        envfiles::merge(env, files);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_arns() {
+        let cases = [
+            (
+                "arn:aws:s3:::app-config/web/app.env",
+                Some(("app-config", "web/app.env")),
+            ),
+            ("arn:aws-cn:s3:::b/k", Some(("b", "k"))),
+            ("arn:aws:s3:::bucket-only", None),
+            ("arn:aws:s3:::b/", None),
+            ("s3://b/k", None),
+            ("arn:aws:s3:eu-west-1::b/k", None),
+        ];
+        for (arn, want) in cases {
+            let got = parse_s3_arn(arn);
+            assert_eq!(
+                got.as_ref().map(|(b, k)| (b.as_str(), k.as_str())),
+                want,
+                "{arn}"
+            );
+        }
+    }
+}
