@@ -10,7 +10,7 @@
 # fargate-local-bench.run=<run id>, and the emulators' objects carry their
 # instance ids.
 #
-# Knobs (environment): BENCH_ONLY=runtask,api,start  BENCH_RUNS=15
+# Knobs (environment): BENCH_ONLY=runtask,api,start,config  BENCH_RUNS=15
 #   BENCH_STARTS=20  BENCH_WRK_SECS=10
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -94,7 +94,7 @@ BENCH_TMP="$tmp" .venv/bin/python scripts/bench/bench.py \
   --moto "$root/.venv/bin/moto_server" \
   --lua "$root/scripts/bench/awsjson.lua" \
   --tmp "$tmp" --run "$run_id" --out "$root/target/bench" \
-  --only "${BENCH_ONLY:-runtask,api,start}" \
+  --only "${BENCH_ONLY:-runtask,api,start,config}" \
   --runs "${BENCH_RUNS:-15}" --starts "${BENCH_STARTS:-20}" \
   --wrk-secs "${BENCH_WRK_SECS:-10}" &
 bench_pid=$!

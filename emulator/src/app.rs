@@ -18,6 +18,7 @@ use crate::services::credentials::Credentials;
 use crate::services::ecs::Ecs;
 use crate::services::logs::Logs;
 use crate::services::requestlog::RequestLog;
+use crate::services::s3::EmbeddedS3;
 use crate::services::secretsmanager::SecretsManager;
 use crate::services::ssm::Ssm;
 use crate::store::Store;
@@ -29,6 +30,7 @@ struct Inner {
     logs: Logs,
     secrets_manager: SecretsManager,
     ssm: Ssm,
+    s3: EmbeddedS3,
     runtime: Runtime,
     docker: LazyDocker,
     instance: Instance,
@@ -64,8 +66,15 @@ fn instance_ended(id: &str) -> bool {
     f.try_lock().is_ok()
 }
 
-/// Removes the lock file of an instance whose objects have all been removed.
+/// Where an in-memory instance keeps its S3 objects.
+fn s3_temp_dir(id: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("fargate-local-s3-{id}"))
+}
+
+/// Removes the lock file (and the S3 objects) of an in-memory instance
+/// whose Docker objects have all been removed.
 fn forget_instance(id: &str) {
+    let _ = std::fs::remove_dir_all(s3_temp_dir(id));
     let _ = std::fs::remove_file(lock_path(id));
 }
 
@@ -127,6 +136,10 @@ impl App {
         )?;
         let secrets_manager = SecretsManager::load(store.clone(), args.account_id.clone())?;
         let ssm = Ssm::load(store.clone(), args.account_id.clone())?;
+        let s3_root = match args.data_dir() {
+            Some(dir) => dir.join("s3"),
+            None => s3_temp_dir(&instance.id),
+        };
         // The secret behind credentials ids must outlive a restart: the ids
         // are in running containers' environments.
         let secret = match store.meta("credentials-secret")? {
@@ -137,6 +150,9 @@ impl App {
                 s
             }
         };
+        let credentials = Credentials::new(secret.into_bytes());
+        // Tasks' SDKs sign S3 calls with their role's credentials.
+        let s3 = EmbeddedS3::open(&s3_root, &args.s3.s3_secret_key, Some(credentials.clone()))?;
         let run_dir = task_endpoint::run_dir(args.data_dir().as_deref(), &instance.id);
         let endpoint_url = args.task_endpoint_url;
         let app = App {
@@ -147,10 +163,11 @@ impl App {
                 logs,
                 secrets_manager,
                 ssm,
+                s3,
                 runtime,
                 docker,
                 instance,
-                credentials: Credentials::new(secret.into_bytes()),
+                credentials,
                 requests: RequestLog::default(),
                 endpoints: std::sync::OnceLock::new(),
                 _lock: lock,
@@ -163,7 +180,15 @@ impl App {
             .add_hook(Arc::new(crate::services::taskconfig::ConfigSources {
                 secrets_manager: app.inner.secrets_manager.clone(),
                 ssm: app.inner.ssm.clone(),
-                files: None,
+                files: Some(match &app.inner.args.s3.s3_endpoint {
+                    Some(url) => Arc::new(crate::services::s3::ExternalS3::new(
+                        url,
+                        &app.inner.args.s3.s3_access_key,
+                        &app.inner.args.s3.s3_secret_key,
+                        &app.inner.args.region,
+                    )),
+                    None => Arc::new(app.inner.s3.clone()),
+                }),
             }));
         let endpoints = TaskEndpoints::new(app.clone(), run_dir, endpoint_url);
         app.inner
@@ -234,6 +259,10 @@ impl App {
 
     pub fn secrets_manager(&self) -> &SecretsManager {
         &self.inner.secrets_manager
+    }
+
+    pub fn s3(&self) -> &EmbeddedS3 {
+        &self.inner.s3
     }
 
     pub fn ssm(&self) -> &Ssm {
@@ -314,6 +343,7 @@ impl App {
         self.inner.logs.reset()?;
         self.inner.secrets_manager.reset()?;
         self.inner.ssm.reset()?;
+        self.inner.s3.reset()?;
         self.inner.credentials.clear();
         self.inner.requests.clear();
         Ok(())
@@ -324,6 +354,9 @@ impl App {
     /// next start to re-adopt.
     pub async fn shutdown(&self) {
         self.inner.runtime.abort_all();
+        if self.inner.instance.ephemeral {
+            let _ = std::fs::remove_dir_all(self.inner.s3.root());
+        }
         if let Some(ep) = self.inner.endpoints.get() {
             ep.close_all(self.inner.instance.ephemeral);
         }

@@ -16,6 +16,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once at start-up: the size of the `serve` variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the AWS APIs and run tasks on the local Docker engine.
@@ -82,6 +84,36 @@ pub struct ServeArgs {
         default_value_t = 3600
     )]
     pub stopped_task_retention: u64,
+
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// S3: the embedded one and where tasks' env files come from. Kept in one
+/// group so that `serve` stays readable.
+#[derive(Debug, Clone, Args)]
+pub struct S3Args {
+    /// Address of the embedded S3's own port (path-style, SigV4); default
+    /// 127.0.0.1:4572, skipped with a warning when that is taken. Requests
+    /// without X-Amz-Target on the main port go to S3 as well. `off`
+    /// serves S3 on the main port only.
+    #[arg(long, env = "FARGATE_LOCAL_S3_LISTEN")]
+    pub s3_listen: Option<String>,
+
+    /// The secret key SigV4 signatures are checked with by the embedded S3
+    /// (any access key is accepted), and the credentials used with
+    /// --s3-endpoint.
+    #[arg(long, env = "FARGATE_LOCAL_S3_SECRET_KEY", default_value = "test")]
+    pub s3_secret_key: String,
+
+    /// Access key used with --s3-endpoint.
+    #[arg(long, env = "FARGATE_LOCAL_S3_ACCESS_KEY", default_value = "test")]
+    pub s3_access_key: String,
+
+    /// An external S3 (such as MinIO) to read tasks' env files from,
+    /// instead of the embedded one: `http://127.0.0.1:9000`.
+    #[arg(long, env = "FARGATE_LOCAL_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
 }
 
 impl ServeArgs {

@@ -25,15 +25,44 @@ fn main() -> anyhow::Result<()> {
 fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_env("FARGATE_LOCAL_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_env("FARGATE_LOCAL_LOG")
+                .unwrap_or_else(|_| EnvFilter::new("info,s3s=off")),
         )
         .with_writer(std::io::stderr)
         .init();
 }
 
+/// The embedded S3's own port unless --s3-listen says otherwise.
+const DEFAULT_S3_LISTEN: &str = "127.0.0.1:4572";
+
 async fn serve(args: fargate_local::config::ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let s3_listener = match args.s3.s3_listen.as_deref() {
+        Some("off") => None,
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("S3 port {addr}: {e}"))?,
+        ),
+        None => match tokio::net::TcpListener::bind(DEFAULT_S3_LISTEN).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!(listen = DEFAULT_S3_LISTEN, error = %e, "S3's own port is not available; S3 is served on the main port only");
+                None
+            }
+        },
+    };
     let app = fargate_local::app::App::start(args.clone()).await?;
+    if let Some(l) = s3_listener {
+        tracing::info!(listen = %l.local_addr()?, "S3 is serving");
+        let router = fargate_local::api::s3::router(app.clone());
+        // Ends with the process; S3 requests hold no state of their own.
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(l, router).await {
+                tracing::error!(error = %e, "the S3 port stopped");
+            }
+        });
+    }
     tracing::info!(
         listen = %listener.local_addr()?,
         data_dir = ?args.data_dir(),

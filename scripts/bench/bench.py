@@ -573,6 +573,139 @@ def bench_start(args):
 # ---------------------------------------------------------------- report
 
 
+# ---------------------------------------------------------------- 4. config sources
+
+
+class Plain:
+    """Plain HTTP over one keep-alive connection (anonymous S3 requests)."""
+
+    def __init__(self, port):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def request(self, method, path, body=b"", headers=None, want=(200,)):
+        for attempt in (0, 1):
+            try:
+                self.conn.request(method, path, body, headers or {})
+                resp = self.conn.getresponse()
+                raw = resp.read()
+                break
+            except (http.client.HTTPException, ConnectionError):
+                self.conn.close()
+                if attempt:
+                    raise
+        if resp.status not in want:
+            raise BenchError(f"{method} {path} answered {resp.status}: {raw[:300]!r}")
+        return raw
+
+    def close(self):
+        self.conn.close()
+
+
+def json_call(port, target, body):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request(
+        "POST",
+        "/",
+        json.dumps(body).encode(),
+        {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target, "Authorization": AUTH},
+    )
+    resp = conn.getresponse()
+    raw = resp.read()
+    conn.close()
+    if resp.status != 200:
+        raise BenchError(f"{target} answered {resp.status}: {raw[:300]!r}")
+    return json.loads(raw)
+
+
+def config_task_definition(family, with_config):
+    td = task_definition(family)
+    td["containerDefinitions"] = td["containerDefinitions"][:1]
+    if with_config:
+        td["executionRoleArn"] = "arn:aws:iam::000000000000:role/ecsTaskExecutionRole"
+        c = td["containerDefinitions"][0]
+        c["environmentFiles"] = [
+            {"type": "s3", "value": f"arn:aws:s3:::bench-config/env/{i}.env"} for i in range(10)
+        ]
+        c["secrets"] = [
+            {"name": f"SM_{i}", "valueFrom": f"arn:aws:secretsmanager:us-east-1:000000000000:secret:bench/{i}:password::"}
+            for i in range(5)
+        ] + [{"name": f"SSM_{i}", "valueFrom": f"/bench/{i}"} for i in range(5)]
+    return td
+
+
+def bench_config(args, ecs, port):
+    """RunTask to RUNNING with 10 env files and 10 secrets against the same
+    one-container task without them (interleaved), and embedded S3
+    GetObject of a 1 MiB object on one keep-alive connection."""
+    load = loadavg()
+    s3 = Plain(port)
+    s3.request("PUT", "/bench-config")
+    for i in range(10):
+        lines = "".join(f"VAR_{i}_{j}=value-{j}\n" for j in range(20))
+        s3.request("PUT", f"/bench-config/env/{i}.env", lines.encode())
+    for i in range(5):
+        json_call(port, "secretsmanager.CreateSecret", {"Name": f"bench/{i}", "SecretString": json.dumps({"password": f"p{i}"})})
+        json_call(port, "AmazonSSM.PutParameter", {"Name": f"/bench/{i}", "Value": f"v{i}", "Type": "SecureString"})
+    ecs.call("RegisterTaskDefinition", config_task_definition("bench-plain", False))
+    ecs.call("RegisterTaskDefinition", config_task_definition("bench-config", True))
+
+    def one(family):
+        t0 = time.perf_counter()
+        _, out = ecs.call(
+            "RunTask",
+            {"cluster": CLUSTER, "taskDefinition": family, "launchType": "FARGATE", "networkConfiguration": NETWORK},
+        )
+        arn = out["tasks"][0]["taskArn"]
+        while True:
+            _, d = ecs.call("DescribeTasks", {"cluster": CLUSTER, "tasks": [arn]})
+            status = d["tasks"][0].get("lastStatus")
+            if status == "RUNNING":
+                elapsed = time.perf_counter() - t0
+                break
+            if status == "STOPPED":
+                raise BenchError(f"{family} stopped while starting: {d['tasks'][0].get('stoppedReason')}")
+            if time.perf_counter() - t0 > 120:
+                raise BenchError(f"{family} did not reach RUNNING within 120 s")
+            time.sleep(args.poll_ms / 1000)
+        ecs.call("StopTask", {"cluster": CLUSTER, "task": arn, "reason": "bench"})
+        while ecs.call("DescribeTasks", {"cluster": CLUSTER, "tasks": [arn]})[1]["tasks"][0].get("lastStatus") != "STOPPED":
+            time.sleep(0.02)
+        return elapsed
+
+    log("config: warm-up")
+    one("bench-plain")
+    one("bench-config")
+    plain, config = [], []
+    for i in range(args.runs):
+        for fam in ("bench-plain", "bench-config") if i % 2 == 0 else ("bench-config", "bench-plain"):
+            (plain if fam == "bench-plain" else config).append(one(fam))
+        log(f"config run {i + 1}/{args.runs}: plain {plain[-1] * 1000:.0f} ms, with config {config[-1] * 1000:.0f} ms")
+
+    blob = os.urandom(1 << 20)
+    s3.request("PUT", "/bench-config/blob", blob)
+    s3.request("GET", "/bench-config/blob")
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < 5 or n < 20:
+        got = s3.request("GET", "/bench-config/blob")
+        if len(got) != len(blob):
+            raise BenchError("GetObject returned a short body")
+        n += 1
+    secs = time.perf_counter() - t0
+    s3.close()
+    return {
+        "load": [load, loadavg()],
+        "runs": args.runs,
+        "plain_ms": [round(x * 1000, 1) for x in plain],
+        "config_ms": [round(x * 1000, 1) for x in config],
+        "plain_median_ms": statistics.median(plain) * 1000,
+        "config_median_ms": statistics.median(config) * 1000,
+        "get_count": n,
+        "get_secs": secs,
+        "get_mib_s": n / secs,
+        "get_ms": secs / n * 1000,
+    }
+
+
 def yes(ok):
     return "yes" if ok else "**no**"
 
@@ -671,6 +804,19 @@ def report(res):
         out.append(f"Load average at the start / end of this benchmark: {s['load'][0]} / {s['load'][1]}.")
         out.append(f"Emulator starts (ms): {s['emulator_ms']}")
         out.append(f"moto starts (ms): {s['moto_ms']}")
+    if "config" in res:
+        r = res["config"]
+        extra = r["config_median_ms"] - r["plain_median_ms"]
+        out.append("")
+        out.append(f"### 4. Configuration sources, median of {r['runs']} (load {r['load'][0]} / {r['load'][1]})")
+        out.append("")
+        out.append("| | value | target | met? |")
+        out.append("|---|---:|---:|:---:|")
+        out.append(f"| RunTask → RUNNING, one container, plain | {r['plain_median_ms']:.0f} ms | | |")
+        out.append(f"| same with 10 env files (S3) + 10 secrets (5 Secrets Manager JSON keys, 5 SSM SecureStrings) | {r['config_median_ms']:.0f} ms | | |")
+        out.append(f"| extra time | {extra:+.0f} ms | < 50 ms | {yes(extra < 50)} |")
+        out.append(f"| embedded S3 GetObject, 1 MiB, one connection | {r['get_mib_s']:.0f} MiB/s ({r['get_ms']:.1f} ms each, {r['get_count']} in {r['get_secs']:.1f} s) | | |")
+        out.append("")
     return "\n".join(out) + "\n"
 
 
@@ -698,7 +844,7 @@ def machine(args):
         "load_before": " ".join(open("/proc/loadavg").read().split()[:3]),
         "other_containers": len(sh("docker", "ps", "-q").split()),
         "bin": os.path.relpath(args.bin),
-        "build": "release",
+        "build": "debug" if "/debug/" in args.bin else "release",
         "moto": sh(args.python, "-c", "import moto; print(moto.__version__)"),
     }
 
@@ -712,7 +858,7 @@ def main():
     ap.add_argument("--tmp", required=True, help="scratch directory (removed by bench.sh)")
     ap.add_argument("--run", required=True, help="run id: label value of the baseline containers")
     ap.add_argument("--out", required=True, help="where the report and raw JSON go")
-    ap.add_argument("--only", default="runtask,api,start")
+    ap.add_argument("--only", default="runtask,api,start,config")
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--poll-ms", type=float, default=5.0)
     ap.add_argument("--starts", type=int, default=20)
@@ -728,13 +874,15 @@ def main():
     res = {"machine": machine(args)}
     servers = []
     try:
-        if only & {"runtask", "api"}:
+        if only & {"runtask", "api", "config"}:
             emu, emu_port = start_emulator(args, "emulator", ["--data-dir", os.path.join(args.tmp, "data")])
             servers.append(emu)
             ecs = Ecs(emu_port)
             ecs.call("CreateCluster", {"clusterName": CLUSTER})
             if "runtask" in only:
                 res["runtask"] = bench_runtask(args, ecs)
+            if "config" in only:
+                res["config"] = bench_config(args, ecs, emu_port)
             ecs.close()
             if "api" in only:
                 mem, mem_port = start_emulator(args, "emulator-mem", ["--in-memory"])

@@ -261,6 +261,10 @@ fn remove_instance_objects(instance: &str) {
 /// too leaves nothing behind.
 pub struct Emulator {
     port: u16,
+    /// The embedded S3's own port.
+    s3_port: u16,
+    /// More `serve` arguments.
+    extra: Vec<String>,
     data_dir: Option<PathBuf>,
     child: Option<Child>,
     log_dir: tempfile::TempDir,
@@ -271,15 +275,20 @@ pub struct Emulator {
 impl Emulator {
     /// `serve --in-memory` on a free port.
     pub fn start() -> Emulator {
-        Self::launch(None)
+        Self::launch(None, Vec::new())
     }
 
     /// `serve --data-dir <dir>` on a free port: state survives a restart.
     pub fn start_durable(dir: &Path) -> Emulator {
-        Self::launch(Some(dir.to_path_buf()))
+        Self::launch(Some(dir.to_path_buf()), Vec::new())
     }
 
-    fn launch(data_dir: Option<PathBuf>) -> Emulator {
+    /// `serve --in-memory` with more arguments.
+    pub fn start_with(args: &[&str]) -> Emulator {
+        Self::launch(None, args.iter().map(|a| a.to_string()).collect())
+    }
+
+    fn launch(data_dir: Option<PathBuf>, extra: Vec<String>) -> Emulator {
         if let Err(e) = preflight() {
             panic!("sdk-tests cannot run: {e}");
         }
@@ -300,6 +309,8 @@ impl Emulator {
         );
         let mut emu = Emulator {
             port,
+            s3_port: free_port(),
+            extra,
             data_dir,
             child: None,
             log_dir: tempfile::tempdir().expect("a temporary directory for the emulator log"),
@@ -326,6 +337,9 @@ impl Emulator {
             Some(dir) => cmd.arg("--data-dir").arg(dir),
             None => cmd.arg("--in-memory"),
         };
+        cmd.arg("--s3-listen")
+            .arg(format!("127.0.0.1:{}", self.s3_port))
+            .args(&self.extra);
         // The environment must not change what the command line says.
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("FARGATE_LOCAL_") {
@@ -419,6 +433,17 @@ impl Emulator {
                 ))
                 .build(),
         )
+    }
+
+    /// The embedded S3's own endpoint.
+    pub fn s3_endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.s3_port)
+    }
+
+    /// An S3 client for the embedded S3's own port: path-style, signed
+    /// with the secret key the emulator checks (`--s3-secret-key`, "test").
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        s3_client(&self.s3_endpoint())
     }
 
     /// An SSM client for this emulator (same port as ECS).
@@ -785,6 +810,25 @@ impl Drop for Emulator {
             remove_instance_objects(instance);
         }
     }
+}
+
+/// An S3 client for any S3 endpoint with the credentials test/test.
+pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version_latest()
+            .endpoint_url(endpoint)
+            .force_path_style(true)
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "sdk-tests",
+            ))
+            .build(),
+    )
 }
 
 // ------------------------------------------------------------------ task definitions

@@ -1,7 +1,8 @@
 //! Secrets Manager and SSM Parameter Store through the AWS SDK for Rust, on
 //! the emulator's one port: versions and stages, ARNs with AWS's suffix,
 //! deletion windows, hierarchies, SecureString decryption, AWS-shaped
-//! errors, and both surviving a `kill -9` of a durable emulator.
+//! errors; the embedded S3 (its own port and the main one); and all three
+//! surviving a `kill -9` of a durable emulator.
 
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use aws_sdk_ssm::types::ParameterType;
@@ -357,8 +358,31 @@ async fn secrets_and_parameters_survive_kill_9() {
         .await
         .unwrap();
 
+    let s3 = emu.s3();
+    s3.create_bucket().bucket("kept").send().await.unwrap();
+    s3.put_object()
+        .bucket("kept")
+        .key("a/b.env")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"K=v\n"))
+        .send()
+        .await
+        .unwrap();
+
     emu.kill9();
     emu.restart();
+
+    let got = emu
+        .s3()
+        .get_object()
+        .bucket("kept")
+        .key("a/b.env")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        &got.body.collect().await.unwrap().into_bytes()[..],
+        b"K=v\n"
+    );
 
     let sm = emu.secrets_manager();
     let v = sm.get_secret_value().secret_id(&arn).send().await.unwrap();
@@ -380,5 +404,92 @@ async fn secrets_and_parameters_survive_kill_9() {
         .await
         .unwrap();
     assert_eq!(p.parameter().unwrap().value(), Some("pv"));
+    emu.stop();
+}
+
+#[tokio::test]
+async fn embedded_s3_objects_and_bad_input() {
+    let emu = Emulator::start();
+    // Both the S3 port and the main port serve S3.
+    for (endpoint, bucket) in [
+        (emu.s3_endpoint(), "own-port"),
+        (emu.endpoint(), "main-port"),
+    ] {
+        let s3 = sdk_tests::s3_client(&endpoint);
+        s3.create_bucket().bucket(bucket).send().await.unwrap();
+        let body = vec![7u8; 1 << 20];
+        s3.put_object()
+            .bucket(bucket)
+            .key("dir/blob")
+            .body(aws_sdk_s3::primitives::ByteStream::from(body.clone()))
+            .send()
+            .await
+            .unwrap();
+        let head = s3
+            .head_object()
+            .bucket(bucket)
+            .key("dir/blob")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.content_length(), Some(1 << 20));
+        let got = s3
+            .get_object()
+            .bucket(bucket)
+            .key("dir/blob")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            got.body.collect().await.unwrap().into_bytes().to_vec(),
+            body
+        );
+        let listed = s3.list_objects_v2().bucket(bucket).send().await.unwrap();
+        assert_eq!(listed.contents().len(), 1);
+
+        // Path traversal is refused with a clear error, and nothing escapes.
+        for key in ["../escape", "dir/../../escape", "./x"] {
+            let e = s3
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
+                .send()
+                .await
+                .unwrap_err();
+            assert_eq!(
+                aws_sdk_s3::error::ProvideErrorMetadata::code(&e),
+                Some("InvalidArgument"),
+                "{key}"
+            );
+        }
+        let e = s3
+            .get_object()
+            .bucket("no-such-bucket")
+            .key("k")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(
+            aws_sdk_s3::error::ProvideErrorMetadata::code(&e).is_some(),
+            "{e:?}"
+        );
+        s3.delete_object()
+            .bucket(bucket)
+            .key("dir/blob")
+            .send()
+            .await
+            .unwrap();
+        let e = s3
+            .head_object()
+            .bucket(bucket)
+            .key("dir/blob")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(e.raw_response().is_some_and(|r| r.status().as_u16() == 404));
+    }
+    // The emulator keeps serving after all that.
+    emu.secrets_manager().list_secrets().send().await.unwrap();
     emu.stop();
 }

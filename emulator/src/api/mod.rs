@@ -4,6 +4,8 @@
 //! - `POST /` with `X-Amz-Target: <prefix>.<Operation>`: awsJson1.1, routed
 //!   by the target prefix (ECS, CloudWatch Logs, Secrets Manager,
 //!   SSM);
+//! - anything else without `X-Amz-Target` (and not awsJson): S3, see
+//!   `s3.rs`;
 //! - `/_fargate-local/...`: the emulator's own endpoints (health, reset,
 //!   the request log).
 //!
@@ -15,6 +17,7 @@
 
 pub mod ecs;
 pub mod logs;
+pub mod s3;
 pub mod secretsmanager;
 pub mod ssm;
 pub mod task_endpoint;
@@ -176,6 +179,10 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
 
     if path.starts_with("/_fargate-local/") {
         return internal(&app, &parts.method, &path).await;
+    }
+
+    if s3::is_s3_request(&parts.headers) {
+        return s3::handle(&app, Request::from_parts(parts, body)).await;
     }
 
     // The body is read first, whatever the request turns out to be, so that

@@ -173,6 +173,17 @@ impl Credentials {
             .map(|(p, _)| p.clone())
     }
 
+    /// The secret key of an access key issued here and still current (S3
+    /// checks signatures with it).
+    pub fn secret_key(&self, access_key_id: &str) -> Option<String> {
+        let p = self.principal(access_key_id)?;
+        let st = self.lock();
+        st.by_task
+            .get(&p.task_arn)
+            .filter(|i| i.creds.access_key_id == access_key_id)
+            .map(|i| i.creds.secret_access_key.clone())
+    }
+
     /// The task has stopped: it gets no more credentials. Keys already
     /// handed out stay attributable until they expire, as keys issued by
     /// STS stay valid after the task that fetched them has gone.

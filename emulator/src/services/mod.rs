@@ -6,6 +6,7 @@ pub mod ecs;
 pub mod logs;
 pub mod metadata;
 pub mod requestlog;
+pub mod s3;
 pub mod secretsmanager;
 pub mod ssm;
 pub mod taskconfig;
