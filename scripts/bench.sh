@@ -10,8 +10,8 @@
 # fargate-local-bench.run=<run id>, and the emulators' objects carry their
 # instance ids.
 #
-# Knobs (environment): BENCH_ONLY=runtask,api,start,config  BENCH_RUNS=15
-#   BENCH_STARTS=20  BENCH_WRK_SECS=10
+# Knobs (environment): BENCH_ONLY=runtask,api,start,config,exec  BENCH_RUNS=15
+#   BENCH_STARTS=20  BENCH_WRK_SECS=10  BENCH_EXEC_RUNS=7  BENCH_EXEC_MIB=32
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -94,7 +94,8 @@ BENCH_TMP="$tmp" .venv/bin/python scripts/bench/bench.py \
   --moto "$root/.venv/bin/moto_server" \
   --lua "$root/scripts/bench/awsjson.lua" \
   --tmp "$tmp" --run "$run_id" --out "$root/target/bench" \
-  --only "${BENCH_ONLY:-runtask,api,start,config}" \
+  --only "${BENCH_ONLY:-runtask,api,start,config,exec}" \
+  --exec-runs "${BENCH_EXEC_RUNS:-7}" --exec-mib "${BENCH_EXEC_MIB:-32}" \
   --runs "${BENCH_RUNS:-15}" --starts "${BENCH_STARTS:-20}" \
   --wrk-secs "${BENCH_WRK_SECS:-10}" &
 bench_pid=$!

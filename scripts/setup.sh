@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pkg in busybox-static wrk nftables; do
+for pkg in busybox-static wrk nftables ca-certificates; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -33,5 +33,9 @@ if [ ! -f "$stamp" ] || ! cmp -s requirements-test.txt "$stamp"; then
   .venv/bin/pip install -q -r requirements-test.txt
   cp requirements-test.txt "$stamp"
 fi
+
+# The application the task-probe test image carries (sdk-tests/task-probe).
+echo "setup: building task-probe"
+cargo build -q -p task-probe
 
 scripts/build-test-images.sh

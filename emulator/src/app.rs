@@ -12,10 +12,13 @@ use tokio::sync::mpsc;
 
 use crate::api::task_endpoint::{self, EndpointHook, TaskEndpoints};
 use crate::config::ServeArgs;
+use crate::exec::Exec;
+use crate::lb::Doors;
 use crate::runtime::docker::{DockerOptions, LazyDocker};
 use crate::runtime::{Instance, Runtime};
 use crate::services::credentials::Credentials;
 use crate::services::ecs::Ecs;
+use crate::services::elbv2::Elbv2;
 use crate::services::logs::Logs;
 use crate::services::requestlog::RequestLog;
 use crate::services::s3::EmbeddedS3;
@@ -28,6 +31,9 @@ struct Inner {
     store: Store,
     ecs: Ecs,
     logs: Logs,
+    exec: Exec,
+    elbv2: Elbv2,
+    doors: Doors,
     secrets_manager: SecretsManager,
     ssm: Ssm,
     s3: EmbeddedS3,
@@ -134,6 +140,16 @@ impl App {
             runtime.clone(),
             rx,
         )?;
+        let exec = Exec::new(ecs.clone(), Arc::new(docker.clone()));
+        let elbv2 = Elbv2::load(store.clone(), args.account_id.clone())?;
+        ecs.attach_elbv2(elbv2.clone());
+        let doors = Doors::new(elbv2.clone(), args.publish_address.clone());
+        for l in elbv2.listeners() {
+            if let Err(e) = doors.open(&l) {
+                tracing::warn!(listener = %l.arn, error = %e, "could not reopen a load balancer listener");
+            }
+        }
+        doors.spawn_health_checks();
         let secrets_manager = SecretsManager::load(store.clone(), args.account_id.clone())?;
         let ssm = Ssm::load(store.clone(), args.account_id.clone())?;
         let s3_root = match args.data_dir() {
@@ -152,7 +168,13 @@ impl App {
         };
         let credentials = Credentials::new(secret.into_bytes());
         // Tasks' SDKs sign S3 calls with their role's credentials.
-        let s3 = EmbeddedS3::open(&s3_root, &args.s3.s3_secret_key, Some(credentials.clone()))?;
+        let requests = RequestLog::default();
+        let s3 = EmbeddedS3::open(
+            &s3_root,
+            &args.s3.s3_secret_key,
+            Some(credentials.clone()),
+            Some(requests.clone()),
+        )?;
         let run_dir = task_endpoint::run_dir(args.data_dir().as_deref(), &instance.id);
         let endpoint_url = args.task_endpoint_url;
         let app = App {
@@ -161,6 +183,9 @@ impl App {
                 store,
                 ecs,
                 logs,
+                exec,
+                elbv2,
+                doors,
                 secrets_manager,
                 ssm,
                 s3,
@@ -168,7 +193,7 @@ impl App {
                 docker,
                 instance,
                 credentials,
-                requests: RequestLog::default(),
+                requests,
                 endpoints: std::sync::OnceLock::new(),
                 _lock: lock,
             }),
@@ -257,6 +282,18 @@ impl App {
         &self.inner.logs
     }
 
+    pub fn exec(&self) -> &Exec {
+        &self.inner.exec
+    }
+
+    pub fn elbv2(&self) -> &Elbv2 {
+        &self.inner.elbv2
+    }
+
+    pub fn doors(&self) -> &Doors {
+        &self.inner.doors
+    }
+
     pub fn secrets_manager(&self) -> &SecretsManager {
         &self.inner.secrets_manager
     }
@@ -341,6 +378,8 @@ impl App {
         }
         self.inner.ecs.reset()?;
         self.inner.logs.reset()?;
+        self.inner.doors.close_all();
+        self.inner.elbv2.reset()?;
         self.inner.secrets_manager.reset()?;
         self.inner.ssm.reset()?;
         self.inner.s3.reset()?;
@@ -353,6 +392,7 @@ impl App {
     /// everything it created; a durable one leaves running tasks for the
     /// next start to re-adopt.
     pub async fn shutdown(&self) {
+        self.inner.doors.close_all();
         self.inner.runtime.abort_all();
         if self.inner.instance.ephemeral {
             let _ = std::fs::remove_dir_all(self.inner.s3.root());

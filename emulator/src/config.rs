@@ -25,6 +25,10 @@ pub enum Command {
     /// Remove every Docker container, network and volume labelled
     /// fargate-local.managed=true (of any emulator instance).
     Cleanup,
+    /// Open a shell (or run a command) in a running task's container through
+    /// ECS Exec, as `aws ecs execute-command --interactive` does, without
+    /// the session-manager-plugin. Exits with the command's exit code.
+    Exec(crate::exec::client::ExecArgs),
     /// The process of a task's infrastructure container (internal).
     #[command(hide = true)]
     Infra,

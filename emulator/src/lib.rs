@@ -5,6 +5,8 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod domain;
+pub mod exec;
+pub mod lb;
 pub mod runtime;
 pub mod services;
 pub mod store;

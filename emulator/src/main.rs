@@ -15,6 +15,12 @@ fn main() -> anyhow::Result<()> {
             init_logging();
             rt.block_on(cleanup())
         }
+        Command::Exec(args) => {
+            let code = rt.block_on(fargate_local::exec::client::run(args))?;
+            // The runtime would wait for the blocked stdin reader.
+            rt.shutdown_background();
+            std::process::exit(code);
+        }
         Command::Serve(args) => {
             init_logging();
             rt.block_on(serve(args))

@@ -10,6 +10,10 @@ load from elsewhere on the machine hits both alike; the report gives ratios.
      DescribeTasks and RegisterTaskDefinition against moto's server.
   3. Cold start to the first answered ListClusters, and idle resident
      memory, against moto's server.
+  4. ECS Exec: `fargate-local exec` from spawn to the first byte of output
+     (ExecuteCommand, websocket, handshake, docker exec), and the throughput
+     of `cat` of a large file through the data channel, against `docker
+     exec` of the same command.
 
 Standard library only. Every process it starts is written to
 $BENCH_TMP/pids and every emulator instance id to $BENCH_TMP/instances, and
@@ -706,6 +710,105 @@ def bench_config(args, ecs, port):
     }
 
 
+# ---------------------------------------------------------------- 5. ECS Exec
+
+
+def timed_exec(argv):
+    """Seconds from spawn to the first byte of stdout and to the end, and
+    the bytes read; the command must exit 0."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = p.stdout.read(1)
+    t_first = time.perf_counter() - t0
+    n = len(first)
+    while True:
+        chunk = p.stdout.read(1 << 20)
+        if not chunk:
+            break
+        n += len(chunk)
+    err = p.stderr.read()
+    rc = p.wait()
+    total = time.perf_counter() - t0
+    if rc != 0 or not first:
+        raise BenchError(f"{argv[:2]} exited {rc}: {err.decode(errors='replace')[-300:]}")
+    return t_first, total, n
+
+
+def bench_exec(args, ecs, port):
+    load = loadavg()
+    td = {
+        "family": "bench-exec",
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "256",
+        "memory": "512",
+        "containerDefinitions": [
+            {"name": "web", "image": IMAGE, "essential": True, "command": SIDECAR_CMD, "stopTimeout": 2}
+        ],
+    }
+    ecs.call("RegisterTaskDefinition", td)
+    _, out = ecs.call(
+        "RunTask",
+        {
+            "cluster": CLUSTER, "taskDefinition": "bench-exec", "launchType": "FARGATE",
+            "networkConfiguration": NETWORK, "enableExecuteCommand": True,
+        },
+    )
+    arn = out["tasks"][0]["taskArn"]
+    deadline = time.perf_counter() + 120
+    while True:
+        _, d = ecs.call("DescribeTasks", {"cluster": CLUSTER, "tasks": [arn]})
+        if d["tasks"][0].get("lastStatus") == "RUNNING":
+            break
+        if time.perf_counter() > deadline:
+            raise BenchError("the exec task did not reach RUNNING")
+        time.sleep(0.05)
+    cid = docker("ps", "-q", "--filter", f"label=com.amazonaws.ecs.task-arn={arn}",
+                 "--filter", "label=com.amazonaws.ecs.container-name=web")
+    size = args.exec_mib * 1024 * 1024
+    docker("exec", cid, "sh", "-c", f"head -c {size} /dev/urandom > /tmp/big")
+    client = [args.bin, "exec", "--endpoint-url", f"http://127.0.0.1:{port}", "--cluster", CLUSTER,
+              "--task", arn, "--container", "web", "--command"]
+    # The same command both ways; through the emulator's TTY, output
+    # processing is off so that the bytes are the file's.
+    cat_emu = client + ["sh -c 'stty -opost; cat /tmp/big'"]
+    cat_docker = ["docker", "exec", cid, "cat", "/tmp/big"]
+    echo_emu = client + ["echo first"]
+    echo_docker = ["docker", "exec", cid, "echo", "first"]
+    timed_exec(echo_emu)
+    timed_exec(echo_docker)
+    first_e, first_d, cat_e, cat_d = [], [], [], []
+    for i in range(args.exec_runs):
+        for who in ("emu", "docker") if i % 2 == 0 else ("docker", "emu"):
+            if who == "emu":
+                first_e.append(timed_exec(echo_emu)[0])
+                _, t, n = timed_exec(cat_emu)
+                if n != size:
+                    raise BenchError(f"cat through the emulator gave {n} bytes, not {size}")
+                cat_e.append(t)
+            else:
+                first_d.append(timed_exec(echo_docker)[0])
+                _, t, n = timed_exec(cat_docker)
+                cat_d.append(t)
+        log(f"exec run {i + 1}/{args.exec_runs}: first byte {first_e[-1] * 1000:.0f} / {first_d[-1] * 1000:.0f} ms, "
+            f"cat {cat_e[-1]:.2f} / {cat_d[-1]:.2f} s (emulator / docker exec)")
+    ecs.call("StopTask", {"cluster": CLUSTER, "task": arn, "reason": "bench"})
+    mib = size / 1024 / 1024
+    return {
+        "load": [load, loadavg()],
+        "runs": args.exec_runs,
+        "mib": args.exec_mib,
+        "first_emulator_ms": [round(x * 1000, 1) for x in first_e],
+        "first_docker_ms": [round(x * 1000, 1) for x in first_d],
+        "first_emulator_median_ms": statistics.median(first_e) * 1000,
+        "first_docker_median_ms": statistics.median(first_d) * 1000,
+        "cat_emulator_mib_s": mib / statistics.median(cat_e),
+        "cat_docker_mib_s": mib / statistics.median(cat_d),
+        "cat_emulator_s": [round(x, 3) for x in cat_e],
+        "cat_docker_s": [round(x, 3) for x in cat_d],
+    }
+
+
 def yes(ok):
     return "yes" if ok else "**no**"
 
@@ -817,6 +920,33 @@ def report(res):
         out.append(f"| extra time | {extra:+.0f} ms | < 50 ms | {yes(extra < 50)} |")
         out.append(f"| embedded S3 GetObject, 1 MiB, one connection | {r['get_mib_s']:.0f} MiB/s ({r['get_ms']:.1f} ms each, {r['get_count']} in {r['get_secs']:.1f} s) | | |")
         out.append("")
+        out.append("")
+    if "exec" in res:
+        x = res["exec"]
+        out.append(f"### 5. ECS Exec against `docker exec`, median of {x['runs']} runs each")
+        out.append("")
+        out.append("| | `fargate-local exec` | `docker exec` | ratio |")
+        out.append("|---|---:|---:|---:|")
+        out.append(
+            f"| spawn → first byte of `echo first` | {x['first_emulator_median_ms']:.0f} ms "
+            f"| {x['first_docker_median_ms']:.0f} ms | {x['first_emulator_median_ms'] / x['first_docker_median_ms']:.2f}x |"
+        )
+        out.append(
+            f"| `cat` of a {x['mib']} MiB random file | {x['cat_emulator_mib_s']:.1f} MiB/s "
+            f"| {x['cat_docker_mib_s']:.1f} MiB/s | {x['cat_emulator_mib_s'] / x['cat_docker_mib_s']:.2f}x |"
+        )
+        out.append("")
+        out.append(
+            "`fargate-local exec` calls ExecuteCommand, opens the websocket, does the handshake and the emulator "
+            "starts a `docker exec` with a TTY; every 1 KiB of output is a frame with a SHA-256 digest, acked by "
+            "the client. Both sides include spawning their CLI. The cat through the emulator is checked to be "
+            "the file's size."
+        )
+        out.append(f"Load average at the start / end of this benchmark: {x['load'][0]} / {x['load'][1]}.")
+        out.append(f"First byte, emulator (ms): {x['first_emulator_ms']}")
+        out.append(f"First byte, docker exec (ms): {x['first_docker_ms']}")
+        out.append(f"cat, emulator (s): {x['cat_emulator_s']}")
+        out.append(f"cat, docker exec (s): {x['cat_docker_s']}")
     return "\n".join(out) + "\n"
 
 
@@ -858,7 +988,9 @@ def main():
     ap.add_argument("--tmp", required=True, help="scratch directory (removed by bench.sh)")
     ap.add_argument("--run", required=True, help="run id: label value of the baseline containers")
     ap.add_argument("--out", required=True, help="where the report and raw JSON go")
-    ap.add_argument("--only", default="runtask,api,start,config")
+    ap.add_argument("--only", default="runtask,api,start,config,exec")
+    ap.add_argument("--exec-runs", type=int, default=7)
+    ap.add_argument("--exec-mib", type=int, default=32)
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--poll-ms", type=float, default=5.0)
     ap.add_argument("--starts", type=int, default=20)
@@ -874,7 +1006,7 @@ def main():
     res = {"machine": machine(args)}
     servers = []
     try:
-        if only & {"runtask", "api", "config"}:
+        if only & {"runtask", "api", "config", "exec"}:
             emu, emu_port = start_emulator(args, "emulator", ["--data-dir", os.path.join(args.tmp, "data")])
             servers.append(emu)
             ecs = Ecs(emu_port)
@@ -883,6 +1015,8 @@ def main():
                 res["runtask"] = bench_runtask(args, ecs)
             if "config" in only:
                 res["config"] = bench_config(args, ecs, emu_port)
+            if "exec" in only:
+                res["exec"] = bench_exec(args, ecs, emu_port)
             ecs.close()
             if "api" in only:
                 mem, mem_port = start_emulator(args, "emulator-mem", ["--in-memory"])

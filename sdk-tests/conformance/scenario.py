@@ -26,7 +26,7 @@ IMPLEMENTED = {
     "DeleteAccountSetting", "ListContainerInstances", "DescribeContainerInstances",
     "CreateService", "DescribeServices", "ListServices", "UpdateService", "DeleteService",
     "ListServicesByNamespace", "DescribeServiceDeployments", "ListServiceDeployments",
-    "DescribeServiceRevisions",
+    "DescribeServiceRevisions", "ExecuteCommand",
 }  # fmt: skip
 SUBNETS = {"awsvpcConfiguration": {"subnets": ["subnet-0conformance"], "assignPublicIp": "DISABLED"}}
 

@@ -386,3 +386,163 @@ async fn task_role_credentials_are_per_task_and_attributed() {
     );
     emu.stop();
 }
+
+/// An unmodified AWS SDK for Rust program (sdk-tests/task-probe), built by
+/// `make setup` into this image.
+const PROBE_IMAGE: &str = "fargate-local-test/task-probe:latest";
+
+fn probe(name: &str) -> aws_sdk_ecs::types::ContainerDefinition {
+    let present = Command::new("docker")
+        .args(["image", "inspect", PROBE_IMAGE])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        present,
+        "the test image {PROBE_IMAGE} is missing: run `make setup` (it builds sdk-tests/task-probe and the image)"
+    );
+    aws_sdk_ecs::types::ContainerDefinition::builder()
+        .name(name)
+        .image(PROBE_IMAGE)
+        .build()
+}
+
+#[tokio::test]
+async fn an_sdk_in_the_task_uses_the_task_role_with_no_configuration() {
+    let emu = Emulator::start();
+    emu.create_cluster(CLUSTER).await;
+    // The probe exits; the sidecar keeps the task RUNNING meanwhile, so the
+    // probe's DescribeTasks of its own task sees RUNNING.
+    let keep = || sh("keep", UNTIL_TERM).build();
+    emu.s3()
+        .create_bucket()
+        .bucket("probe-bucket")
+        .send()
+        .await
+        .expect("CreateBucket");
+    let mut with_bucket = probe("probe");
+    with_bucket.environment = Some(vec![
+        aws_sdk_ecs::types::KeyValuePair::builder()
+            .name("PROBE_BUCKET")
+            .value("probe-bucket")
+            .build(),
+    ]);
+    let with_role = emu
+        .register_with("probe-role", vec![with_bucket, keep()], |b| {
+            b.task_role_arn(ROLE)
+        })
+        .await;
+    let without = emu
+        .register("probe-none", vec![probe("probe"), keep()])
+        .await;
+    // The probe is not essential (its exit must not stop the task first).
+    let mut arns = Vec::new();
+    for td in [&with_role, &without] {
+        let t = emu.run_task(CLUSTER, td).await;
+        arns.push(t.task_arn().unwrap().to_string());
+    }
+    let mut exits = Vec::new();
+    for arn in &arns {
+        let t = emu
+            .wait_task(
+                CLUSTER,
+                arn,
+                "the probe to exit",
+                Duration::from_secs(60),
+                |t| container(t, "probe").last_status() == Some("STOPPED"),
+            )
+            .await;
+        exits.push(container(&t, "probe").exit_code());
+    }
+    assert_eq!(
+        exits,
+        [Some(0), Some(3)],
+        "with a task role the SDK gets credentials, describes its task and writes to S3 (0); without one it finds no credentials (3). Emulator log:\n{}",
+        emu.log_tail(40)
+    );
+
+    let (_, body) = http_get(&emu.addr(), "/_fargate-local/requests").unwrap();
+    let log: Value = serde_json::from_str(&body).unwrap();
+    let entries = log["requests"].as_array().unwrap();
+    let describes: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["operation"] == "DescribeTasks" && e.get("taskArn").is_some())
+        .collect();
+    assert_eq!(describes.len(), 1, "{log:#}");
+    assert_eq!(describes[0]["service"], "ecs");
+    assert_eq!(describes[0]["taskArn"], arns[0].as_str());
+    assert_eq!(describes[0]["roleArn"], ROLE);
+    assert!(
+        describes[0]["accessKeyId"]
+            .as_str()
+            .unwrap()
+            .starts_with("ASIA")
+    );
+
+    // The object the task wrote with its role's credentials, and the log
+    // line that says who wrote it.
+    let obj = emu
+        .s3()
+        .get_object()
+        .bucket("probe-bucket")
+        .key("from-task")
+        .send()
+        .await
+        .expect("the object the task wrote");
+    let body = obj.body.collect().await.unwrap().into_bytes();
+    assert_eq!(String::from_utf8_lossy(&body), arns[0]);
+    let put = entries
+        .iter()
+        .find(|e| e["service"] == "s3" && e["operation"] == "PutObject")
+        .unwrap_or_else(|| panic!("no s3:PutObject in {log:#}"));
+    assert_eq!(put["taskArn"], arns[0].as_str());
+    assert_eq!(put["roleArn"], ROLE);
+    emu.stop();
+}
+
+#[tokio::test]
+async fn the_endpoint_survives_a_kill_9_of_the_emulator_and_ends_with_the_task() {
+    let dir = tempfile::tempdir().expect("a data directory");
+    let mut emu = Emulator::start_durable(dir.path());
+    emu.create_cluster(CLUSTER).await;
+    let td = emu
+        .register_with("survivor", vec![sh("app", UNTIL_TERM).build()], |b| {
+            b.task_role_arn(ROLE)
+        })
+        .await;
+    let arn = emu
+        .run_task(CLUSTER, &td)
+        .await
+        .task_arn()
+        .unwrap()
+        .to_string();
+    emu.wait_status(CLUSTER, &arn, "RUNNING", Duration::from_secs(30))
+        .await;
+    let before = task_credentials(&arn, "app");
+
+    emu.kill9();
+    // While the emulator is down, the endpoint does not answer.
+    let out = get_error(&arn, "app", "$ECS_CONTAINER_METADATA_URI_V4");
+    assert!(!out.is_empty());
+    emu.restart();
+    emu.wait_status(CLUSTER, &arn, "RUNNING", Duration::from_secs(30))
+        .await;
+
+    // The same credentials path in the container's environment still works
+    // (the keys are new: issued keys are not kept across a restart).
+    let after = task_credentials(&arn, "app");
+    assert_eq!(s(&after, "RoleArn"), ROLE);
+    assert_ne!(s(&after, "AccessKeyId"), s(&before, "AccessKeyId"));
+    let c = get_json(&arn, "app", "$ECS_CONTAINER_METADATA_URI_V4");
+    assert_eq!(s(&c, "KnownStatus"), "RUNNING");
+
+    // The task's socket directory goes with the task.
+    let run = dir.path().join("run");
+    let task_id = arn.rsplit('/').next().unwrap();
+    assert!(run.join(task_id).is_dir(), "{}", run.display());
+    emu.stop_task(CLUSTER, &arn, "done").await;
+    emu.wait_status(CLUSTER, &arn, "STOPPED", Duration::from_secs(20))
+        .await;
+    assert!(!run.join(task_id).exists());
+    emu.stop();
+}

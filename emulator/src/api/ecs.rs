@@ -268,6 +268,13 @@ pub async fn handle(
         }
         "ListServiceDeployments" => call!(body, |r| ecs.list_service_deployments(&c, r)),
         "DescribeServiceRevisions" => call!(body, |r| ecs.describe_service_revisions(&c, r)),
+        "ExecuteCommand" => {
+            let host = ctx
+                .host
+                .clone()
+                .unwrap_or_else(|| app.args().listen.to_string());
+            call!(body, |r| app.exec().execute_command(&c, r, &host))
+        }
         other if MODEL_OPERATIONS.contains(&other) => Err(not_implemented(other)),
         other => Err(ApiError::client(
             "UnknownOperationException",
@@ -309,7 +316,7 @@ mod tests {
             ("CreateTaskSet", "UnsupportedFeatureException"),
             ("UpdateTaskProtection", "UnsupportedFeatureException"),
             ("DescribeTaskSets", "UnsupportedFeatureException"),
-            ("ExecuteCommand", "ClientException"),
+            ("DiscoverPollEndpoint", "ClientException"),
             ("PutAttributes", "ClientException"),
         ];
         for (op, code) in cases {

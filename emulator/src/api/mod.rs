@@ -2,8 +2,11 @@
 //! One port serves every service; a request is routed by its shape:
 //!
 //! - `POST /` with `X-Amz-Target: <prefix>.<Operation>`: awsJson1.1, routed
-//!   by the target prefix (ECS, CloudWatch Logs, Secrets Manager,
-//!   SSM);
+//!   by the target prefix (ECS, CloudWatch Logs, Secrets Manager, SSM; the SSM session calls
+//!   of ECS Exec);
+//! - `GET /v1/data-channel/{sessionId}`: an ECS Exec session's websocket;
+//! - `POST /` with a form-encoded body and no target: awsQuery, Elastic Load
+//!   Balancing v2 (`Action=...&Version=2015-12-01`);
 //! - anything else without `X-Amz-Target` (and not awsJson): S3, see
 //!   `s3.rs`;
 //! - `/_fargate-local/...`: the emulator's own endpoints (health, reset,
@@ -16,6 +19,8 @@
 //! error becomes an HTTP response.
 
 pub mod ecs;
+pub mod elbv2;
+pub mod exec;
 pub mod logs;
 pub mod s3;
 pub mod secretsmanager;
@@ -82,6 +87,9 @@ pub struct RequestContext {
     /// From the SigV4 credential scope, else the configured region.
     pub region: String,
     pub access_key: Option<String>,
+    /// The Host the request was sent to (ExecuteCommand's streamUrl points
+    /// back at it).
+    pub host: Option<String>,
 }
 
 impl RequestContext {
@@ -96,6 +104,10 @@ impl RequestContext {
             request_id: crate::domain::ids::uuid(),
             region,
             access_key,
+            host: headers
+                .get("host")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
         }
     }
 }
@@ -116,7 +128,13 @@ pub fn sigv4_scope(auth: &str) -> Option<(String, String)> {
 }
 
 pub fn router(app: App) -> Router {
-    Router::new().fallback(dispatch).with_state(app)
+    Router::new()
+        .route(
+            "/v1/data-channel/{session_id}",
+            axum::routing::get(exec::data_channel),
+        )
+        .fallback(dispatch)
+        .with_state(app)
 }
 
 /// Wraps a successful awsJson body.
@@ -172,6 +190,31 @@ async fn read_body(body: Body, limit: usize, drain: usize) -> Result<Bytes, ApiE
     Ok(buf.freeze())
 }
 
+/// An awsQuery request of Elastic Load Balancing v2: a form-encoded
+/// `POST /` without `X-Amz-Target`, signed for `elasticloadbalancing` (or
+/// not signed at all).
+fn is_elbv2_request(headers: &HeaderMap, method: &Method, path: &str) -> bool {
+    let form = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    let service = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(|a| {
+            a.split("Credential=")
+                .nth(1)
+                .and_then(|c| c.split('/').nth(3))
+                .unwrap_or("")
+                .to_string()
+        });
+    *method == Method::POST
+        && path == "/"
+        && form
+        && !headers.contains_key("x-amz-target")
+        && service.is_none_or(|s| s == "elasticloadbalancing")
+}
+
 pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let ctx = RequestContext::from_headers(&parts.headers, app.region());
@@ -179,6 +222,14 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
 
     if path.starts_with("/_fargate-local/") {
         return internal(&app, &parts.method, &path).await;
+    }
+
+    if is_elbv2_request(&parts.headers, &parts.method, &path) {
+        // awsQuery: Elastic Load Balancing v2.
+        return match read_body(body, MAX_JSON_BODY, MAX_DRAINED_BODY).await {
+            Ok(body) => elbv2::handle(&app, &ctx.region, &ctx.request_id, &body).await,
+            Err(e) => elbv2::error(&e.code, &e.message, false, &ctx.request_id),
+        };
     }
 
     if s3::is_s3_request(&parts.headers) {
@@ -214,6 +265,9 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
     let result = match (prefix, body) {
         (ecs::TARGET_PREFIX, Ok(body)) => ecs::handle(&app, &ctx, op, &body).await,
         (logs::TARGET_PREFIX, Ok(body)) => logs::handle(&app, &ctx, op, &body).await,
+        (exec::SSM_TARGET_PREFIX, body) if exec::SSM_SESSION_OPERATIONS.contains(&op) => {
+            body.and_then(|b| exec::handle_ssm(&app, op, &b))
+        }
         (secretsmanager::TARGET_PREFIX, Ok(body)) => {
             secretsmanager::handle(&app, &ctx, op, &body).await
         }
@@ -331,6 +385,40 @@ mod tests {
                 assert!(e.message.contains(&limit.to_string()));
             }
             assert_eq!(read.load(Ordering::SeqCst), want_read, "{chunks} chunks");
+        }
+    }
+
+    #[test]
+    fn elbv2_requests_are_told_from_s3() {
+        let form = "application/x-www-form-urlencoded; charset=utf-8";
+        let elb_auth = "AWS4-HMAC-SHA256 Credential=AK/20261130/us-east-1/elasticloadbalancing/aws4_request, SignedHeaders=host, Signature=x";
+        let s3_auth = "AWS4-HMAC-SHA256 Credential=AK/20261130/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=x";
+        // (content type, authorization, method, path, expected)
+        let cases = [
+            (form, Some(elb_auth), Method::POST, "/", true),
+            (form, None, Method::POST, "/", true),
+            (form, Some(s3_auth), Method::POST, "/", false),
+            (form, Some(elb_auth), Method::POST, "/bucket", false),
+            (
+                "application/x-amz-json-1.1",
+                Some(elb_auth),
+                Method::POST,
+                "/",
+                false,
+            ),
+            (form, Some(elb_auth), Method::GET, "/", false),
+        ];
+        for (ct, auth, method, path, want) in cases {
+            let mut h = HeaderMap::new();
+            h.insert("content-type", HeaderValue::from_static(ct));
+            if let Some(a) = auth {
+                h.insert("authorization", HeaderValue::from_static(a));
+            }
+            assert_eq!(
+                is_elbv2_request(&h, &method, path),
+                want,
+                "{ct} {auth:?} {path}"
+            );
         }
     }
 

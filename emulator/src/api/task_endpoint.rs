@@ -29,7 +29,7 @@ use tokio::sync::oneshot;
 
 use crate::app::App;
 use crate::runtime::infra::{
-    API_SOCKET, ENDPOINT_API_PORT, ENDPOINT_IP, METADATA_SOCKET, SOCKET_DIR,
+    API_SOCKET, ENDPOINT_API_PORT, ENDPOINT_IP, METADATA_SOCKET, READY_FILE, SOCKET_DIR,
 };
 use crate::runtime::plan::{ContainerPlan, TaskPlan};
 use crate::runtime::supervisor::container_name;
@@ -48,6 +48,9 @@ pub struct TaskEndpoints {
     /// Whether `AWS_ENDPOINT_URL` is injected.
     endpoint_url: bool,
 }
+
+/// How long a task's containers wait for its endpoint to be set up.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What a request on a task's socket knows about its caller.
 #[derive(Clone)]
@@ -196,6 +199,7 @@ pub struct EndpointHook(pub Arc<TaskEndpoints>);
 impl TaskHook for EndpointHook {
     fn infra_spec(&self, plan: &TaskPlan, spec: &mut InfraSpec) {
         let dir = self.0.task_dir(&plan.task_id);
+        let _ = std::fs::remove_file(dir.join(READY_FILE));
         if std::fs::create_dir_all(&dir).is_ok() {
             spec.binds.push(format!("{}:{SOCKET_DIR}", dir.display()));
         }
@@ -204,6 +208,26 @@ impl TaskHook for EndpointHook {
     async fn before_create(&self, plan: &TaskPlan) -> Result<(), String> {
         self.0.open(plan);
         Ok(())
+    }
+
+    /// The task's containers start only once the endpoint answers in the
+    /// namespace (an application asks for its credentials first thing).
+    async fn infra_started(&self, plan: &TaskPlan) {
+        let ready = self.0.task_dir(&plan.task_id).join(READY_FILE);
+        let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Ok(status) = std::fs::read_to_string(&ready) {
+                if status != "ok" {
+                    tracing::warn!(task = %plan.task_arn, reason = %status, "the task endpoint 169.254.170.2 is not available in this task");
+                }
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(task = %plan.task_arn, "the task endpoint did not report ready; starting the containers anyway");
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     async fn environment(

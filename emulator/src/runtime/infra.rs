@@ -28,6 +28,9 @@ pub const SOCKET_DIR: &str = "/run/fargate-local";
 pub const METADATA_SOCKET: &str = "metadata.sock";
 /// The socket of the emulator's API, in the task's socket directory.
 pub const API_SOCKET: &str = "api.sock";
+/// Written in the task's socket directory once the endpoint is set up:
+/// `ok`, or why it is not available.
+pub const READY_FILE: &str = "ready";
 /// The address SDKs and the agent's clients use inside a task.
 pub const ENDPOINT_IP: &str = "169.254.170.2";
 /// The port of the emulator's API at [`ENDPOINT_IP`].
@@ -262,12 +265,13 @@ async fn install_nat_rules() -> Result<(), String> {
     }
 }
 
-/// Accepts connections on a loopback port of the task and pipes each to
-/// the emulator's socket for this task.
-async fn proxy(port: u16, socket: PathBuf) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+/// Pipes each connection accepted on a loopback port of the task to the
+/// emulator's socket for this task.
+async fn proxy(listener: tokio::net::TcpListener, socket: PathBuf) {
     loop {
-        let (mut tcp, _) = listener.accept().await?;
+        let Ok((mut tcp, _)) = listener.accept().await else {
+            continue;
+        };
         let socket = socket.clone();
         tokio::spawn(async move {
             // The emulator may be restarting: the client sees the connection
@@ -279,35 +283,41 @@ async fn proxy(port: u16, socket: PathBuf) -> std::io::Result<()> {
     }
 }
 
+/// The redirect and the proxy's listeners; the error says why the endpoint
+/// is not available.
+async fn set_up_endpoint(dir: &Path) -> Result<(), String> {
+    install_nat_rules().await?;
+    for (port, name) in [
+        (METADATA_LOOPBACK_PORT, METADATA_SOCKET),
+        (API_LOOPBACK_PORT, API_SOCKET),
+    ] {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+        tokio::spawn(proxy(listener, dir.join(name)));
+    }
+    Ok(())
+}
+
 /// The process of the infrastructure container: set up the task endpoint
-/// (when the emulator gave the task its sockets), then hold the namespace
-/// until SIGTERM or SIGINT.
+/// (when the emulator gave the task its sockets) and say so in
+/// [`READY_FILE`], then hold the namespace until SIGTERM or SIGINT.
 pub async fn serve() -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let dir = Path::new(SOCKET_DIR);
     if dir.is_dir() {
-        match install_nat_rules().await {
-            Ok(()) => {
-                for (port, name) in [
-                    (METADATA_LOOPBACK_PORT, METADATA_SOCKET),
-                    (API_LOOPBACK_PORT, API_SOCKET),
-                ] {
-                    let socket = dir.join(name);
-                    tokio::spawn(async move {
-                        if let Err(e) = proxy(port, socket).await {
-                            eprintln!(
-                                "fargate-local infra: the task endpoint on port {port} failed: {e}"
-                            );
-                        }
-                    });
-                }
+        let status = match set_up_endpoint(dir).await {
+            Ok(()) => "ok".to_string(),
+            Err(e) => {
+                eprintln!(
+                    "fargate-local infra: the task endpoint {ENDPOINT_IP} is not available: {e}"
+                );
+                e
             }
-            Err(e) => eprintln!(
-                "fargate-local infra: the task endpoint {ENDPOINT_IP} is not available: {e}"
-            ),
-        }
+        };
+        let _ = std::fs::write(dir.join(READY_FILE), status);
     }
     tokio::select! {
         _ = term.recv() => {}

@@ -7,6 +7,7 @@
 //! updates into task fields.
 
 pub mod docker;
+pub mod docker_exec;
 #[cfg(test)]
 pub mod fake;
 pub mod infra;
@@ -310,6 +311,10 @@ pub trait TaskHook: Send + Sync {
     /// Adjusts the spec of the task's infrastructure container.
     fn infra_spec(&self, _plan: &TaskPlan, _spec: &mut InfraSpec) {}
 
+    /// The infrastructure container has started; runs before any task
+    /// container starts (wait here for what the namespace must offer them).
+    async fn infra_started(&self, _plan: &TaskPlan) {}
+
     /// The task reached RUNNING.
     async fn running(&self, _plan: &TaskPlan) {}
 
@@ -364,6 +369,12 @@ impl Hooks {
     pub fn infra_spec(&self, plan: &TaskPlan, spec: &mut InfraSpec) {
         for h in &self.list {
             h.infra_spec(plan, spec);
+        }
+    }
+
+    pub async fn infra_started(&self, plan: &TaskPlan) {
+        for h in &self.list {
+            h.infra_started(plan).await;
         }
     }
 

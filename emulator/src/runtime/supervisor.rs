@@ -222,6 +222,7 @@ impl Supervisor {
         }
         let info =
             infra.map_err(|e| fail("unable to provision the task's network namespace", e))?;
+        self.hooks.infra_started(&self.plan).await;
         self.stop_requested().await?;
         self.status = TaskStatus::Pending;
         self.send(vec![TaskUpdate::Provisioned {

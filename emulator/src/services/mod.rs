@@ -3,6 +3,7 @@
 
 pub mod credentials;
 pub mod ecs;
+pub mod elbv2;
 pub mod logs;
 pub mod metadata;
 pub mod requestlog;

@@ -19,6 +19,7 @@ use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{S3, S3Request, S3Result, s3_error};
 
 use crate::services::credentials::Credentials;
+use crate::services::requestlog::RequestLog;
 use crate::services::taskconfig::ObjectSource;
 
 /// Signatures are checked with one secret key whatever the access key (the
@@ -60,11 +61,29 @@ fn refuse_key(key: &str) -> S3Result<()> {
 
 /// Allows every request, anonymous ones included, except keys that
 /// `unsafe_key` refuses (also as a copy source).
-struct KeyGuard;
+struct KeyGuard {
+    /// Where each call is recorded, with the task and role whose
+    /// credentials signed it.
+    log: Option<(Option<Credentials>, RequestLog)>,
+}
 
 #[async_trait]
 impl S3Access for KeyGuard {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        if let Some((issued, log)) = &self.log {
+            let key = cx.credentials().map(|c| c.access_key.clone());
+            let principal = key
+                .as_deref()
+                .and_then(|k| issued.as_ref().and_then(|c| c.principal(k)));
+            log.record(
+                &crate::domain::ids::uuid(),
+                "s3",
+                cx.s3_op().name(),
+                key.as_deref(),
+                principal.as_ref(),
+                None,
+            );
+        }
         if let s3s::path::S3Path::Object { key, .. } = cx.s3_path() {
             refuse_key(key)?;
         }
@@ -94,6 +113,7 @@ impl EmbeddedS3 {
         root: &Path,
         secret_key: &str,
         issued: Option<Credentials>,
+        log: Option<RequestLog>,
     ) -> anyhow::Result<EmbeddedS3> {
         std::fs::create_dir_all(root)?;
         let fs = Arc::new(
@@ -103,9 +123,11 @@ impl EmbeddedS3 {
         let mut b = S3ServiceBuilder::new(SharedFs(fs.clone()));
         b.set_auth(AnyAccessKey {
             secret: secret_key.to_string(),
-            issued,
+            issued: issued.clone(),
         });
-        b.set_access(KeyGuard);
+        b.set_access(KeyGuard {
+            log: log.map(|l| (issued, l)),
+        });
         Ok(EmbeddedS3 {
             fs,
             service: b.build(),

@@ -8,6 +8,7 @@
 
 pub mod clusters;
 pub mod error;
+pub mod execute_command;
 pub mod model;
 pub mod rollout;
 pub mod scheduler;
@@ -121,6 +122,8 @@ struct Inner {
     changes: broadcast::Sender<TaskChanged>,
     /// Wakes the service scheduler when a service changes.
     scheduler_wake: Arc<tokio::sync::Notify>,
+    /// The load balancers services register their tasks with.
+    elb: std::sync::OnceLock<crate::services::elbv2::Elbv2>,
 }
 
 /// A cheap handle to the ECS backend.
@@ -187,6 +190,7 @@ impl Ecs {
                 runtime,
                 changes,
                 scheduler_wake: Arc::new(tokio::sync::Notify::new()),
+                elb: std::sync::OnceLock::new(),
             }),
         };
         let weak = Arc::downgrade(&ecs.inner);
@@ -206,6 +210,15 @@ impl Ecs {
 
     pub(crate) fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Connects the ELBv2 backend (once, at start-up).
+    pub fn attach_elbv2(&self, elb: crate::services::elbv2::Elbv2) {
+        let _ = self.inner.elb.set(elb);
+    }
+
+    pub(crate) fn elbv2(&self) -> Option<&crate::services::elbv2::Elbv2> {
+        self.inner.elb.get()
     }
 
     pub fn runtime(&self) -> &Runtime {

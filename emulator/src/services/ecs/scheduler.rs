@@ -20,6 +20,7 @@ use super::tasks::TaskLaunch;
 use super::{Caller, Ecs, TaskRecord};
 use crate::domain::status::StopCode;
 use crate::domain::time::{self, Timestamp};
+use crate::services::elbv2::TargetState;
 
 /// A task without health checks counts as healthy once it has been RUNNING
 /// this long (AWS waits 40 s; a local deployment should not).
@@ -72,6 +73,50 @@ fn essential_checks(t: &TaskRecord) -> bool {
         .containers
         .iter()
         .any(|c| c.essential && c.health_check.is_some())
+}
+
+/// The service's load balancers: (target group, container, port).
+fn load_balancers(rec: &ServiceRecord) -> Vec<(String, String, u16)> {
+    rec.service
+        .load_balancers
+        .iter()
+        .flatten()
+        .filter_map(|lb| {
+            Some((
+                lb.target_group_arn.clone()?,
+                lb.container_name.clone()?,
+                u16::try_from(lb.container_port?).ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// A task's target: its private IP, and the host address of the container
+/// port (where the load balancer reaches it).
+fn target_address(t: &TaskRecord, container: &str, port: u16) -> Option<(String, String)> {
+    let ip = t
+        .task
+        .attachments
+        .iter()
+        .flatten()
+        .flat_map(|a| a.details.iter().flatten())
+        .find(|d| d.name.as_deref() == Some("privateIPv4Address"))
+        .and_then(|d| d.value.clone())?;
+    let binding = t
+        .task
+        .containers
+        .iter()
+        .flatten()
+        .find(|c| c.name.as_deref() == Some(container))?
+        .network_bindings
+        .iter()
+        .flatten()
+        .find(|b| b.container_port == Some(i32::from(port)))?;
+    let host_ip = match binding.bind_ip.as_deref() {
+        None | Some("0.0.0.0") | Some("") => "127.0.0.1",
+        Some(ip) => ip,
+    };
+    Some((ip, format!("{host_ip}:{}", binding.host_port?)))
 }
 
 impl Ecs {
@@ -251,6 +296,36 @@ fn reconcile(
         }
     }
 
+    let lbs = load_balancers(rec);
+    let elb = ecs.elbv2();
+    // Running tasks not being stopped are targets of the service's groups.
+    if let Some(elb) = elb {
+        let mut registered: Vec<(String, usize)> = Vec::new();
+        for (id, tr) in &rec.tracked {
+            let Some(t) = mine.iter().find(|t| t.plan.task_id == *id) else {
+                continue;
+            };
+            if tr.stopping.is_some() || t.task.last_status.as_deref() != Some("RUNNING") {
+                continue;
+            }
+            for (tg, container, port) in &lbs {
+                if let Some((ip, host)) = target_address(t, container, *port)
+                    && elb.register(tg, id, &ip, *port, &host)
+                {
+                    match registered.iter_mut().find(|(g, _)| g == tg) {
+                        Some((_, n)) => *n += 1,
+                        None => registered.push((tg.clone(), 1)),
+                    }
+                }
+            }
+        }
+        for (tg, n) in registered {
+            rec.event(format!(
+                "(service {name}) registered {n} targets in (target-group {tg})"
+            ));
+        }
+    }
+
     // Tracked tasks: newly running, newly healthy, or gone.
     let by_id: HashMap<&str, &TaskRecord> =
         mine.iter().map(|t| (t.plan.task_id.as_str(), *t)).collect();
@@ -281,10 +356,17 @@ fn reconcile(
         if !tr.healthy && tr.ran {
             let ok = if essential_checks(t) {
                 t.task.health_status.as_deref() == Some("HEALTHY")
+            } else if !lbs.is_empty() {
+                t.task.last_status.as_deref() == Some("RUNNING")
             } else {
                 t.task.last_status.as_deref() == Some("RUNNING")
                     && tr.running_since.is_some_and(|s| now - s >= SETTLE_SECS)
             };
+            // Behind a load balancer, healthy means healthy in every target group.
+            let ok = ok
+                && lbs.iter().all(|(tg, _, _)| {
+                    elb.is_some_and(|e| e.target_state(tg, id) == Some(TargetState::Healthy))
+                });
             if ok {
                 tr.healthy = true;
                 became_healthy.push(tr.deployment.clone());
@@ -293,6 +375,11 @@ fn reconcile(
     }
     for (id, deployment, ran, healthy, by_scheduler) in gone {
         rec.tracked.remove(&id);
+        if let Some(elb) = elb {
+            for (tg, _, _) in &lbs {
+                elb.remove(tg, &id);
+            }
+        }
         if by_scheduler || healthy {
             continue;
         }
@@ -347,15 +434,21 @@ fn reconcile(
                 let tr = rec.tracked.get(&t.plan.task_id);
                 let running = t.task.last_status.as_deref() == Some("RUNNING");
                 let past_grace = t.task.started_at.is_some_and(|s| now - s >= grace);
+                let elb_unhealthy = lbs.iter().any(|(tg, _, _)| {
+                    elb.is_some_and(|e| {
+                        e.target_state(tg, &t.plan.task_id) == Some(TargetState::Unhealthy)
+                    })
+                });
                 TaskView {
                     id: t.plan.task_id.clone(),
                     running,
                     healthy: running
                         && tr.is_some_and(|tr| tr.healthy)
-                        && t.task.health_status.as_deref() != Some("UNHEALTHY"),
+                        && t.task.health_status.as_deref() != Some("UNHEALTHY")
+                        && !elb_unhealthy,
                     unhealthy: running
                         && past_grace
-                        && t.task.health_status.as_deref() == Some("UNHEALTHY"),
+                        && (t.task.health_status.as_deref() == Some("UNHEALTHY") || elb_unhealthy),
                 }
             })
             .collect();
@@ -380,6 +473,31 @@ fn reconcile(
         .unwrap_or_default();
     let mut stopped_running = Vec::new();
     let mut stopped_pending = 0;
+    let mut deregistered: Vec<String> = Vec::new();
+    let mut draining_now = 0;
+    // Tasks whose drain is over are stopped now.
+    for (id, tr) in rec.tracked.iter_mut() {
+        let (Some(reason), Some(until)) = (tr.stopping.clone(), tr.drain_until) else {
+            continue;
+        };
+        if now < until {
+            continue;
+        }
+        tr.drain_until = None;
+        if let Some(t) = by_id.get(id.as_str()) {
+            if t.task.last_status.as_deref() == Some("RUNNING") {
+                stopped_running.push(id.clone());
+            } else {
+                stopped_pending += 1;
+            }
+            work.stops.push(Stop {
+                task_arn: t.plan.task_arn.clone(),
+                region: rec.region.clone(),
+                cluster: rec.cluster_name.clone(),
+                reason,
+            });
+        }
+    }
     for action in rollout::plan(&view) {
         match action {
             Action::Launch { deployment, count } => {
@@ -396,19 +514,50 @@ fn reconcile(
                         format!("Scaling activity initiated by (deployment {primary_id})")
                     }
                     StopWhy::Unhealthy => {
-                        rec.event(format!(
-                            "(service {name}) (task {task}) failed container health checks."
-                        ));
                         let dep = t.task.started_by.clone().unwrap_or_default();
                         let was_healthy = rec.tracked.get(&task).is_some_and(|tr| tr.healthy);
                         if !was_healthy && let Some(d) = rec.state_mut(&dep) {
                             d.failures += 1;
                         }
-                        "Task failed container health checks".to_string()
+                        let failed_tg = lbs.iter().find(|(tg, _, _)| {
+                            elb.is_some_and(|e| {
+                                e.target_state(tg, &task) == Some(TargetState::Unhealthy)
+                            })
+                        });
+                        match failed_tg {
+                            Some((tg, _, _)) => {
+                                rec.event(format!(
+                                    "(service {name}) (task {task}) failed ELB health checks in (target-group {tg})."
+                                ));
+                                format!("Task failed ELB health checks in (target-group {tg})")
+                            }
+                            None => {
+                                rec.event(format!(
+                                    "(service {name}) (task {task}) failed container health checks."
+                                ));
+                                "Task failed container health checks".to_string()
+                            }
+                        }
                     }
                 };
+                // Behind a load balancer the task drains first.
+                let mut drain_until = None;
+                if let Some(elb) = elb {
+                    for (tg, _, _) in &lbs {
+                        if let Some(until) = elb.deregister(tg, &task) {
+                            drain_until =
+                                Some(drain_until.map_or(until, |d: Timestamp| d.max(until)));
+                            deregistered.push(tg.clone());
+                        }
+                    }
+                }
                 if let Some(tr) = rec.tracked.get_mut(&task) {
                     tr.stopping = Some(reason.clone());
+                    tr.drain_until = drain_until;
+                }
+                if drain_until.is_some() {
+                    draining_now += 1;
+                    continue;
                 }
                 if t.task.last_status.as_deref() == Some("RUNNING") {
                     stopped_running.push(task.clone());
@@ -433,6 +582,23 @@ fn reconcile(
                 }
             }
         }
+    }
+    if draining_now > 0 {
+        let mut groups: Vec<(&String, usize)> = Vec::new();
+        for tg in &deregistered {
+            match groups.iter_mut().find(|(g, _)| *g == tg) {
+                Some((_, n)) => *n += 1,
+                None => groups.push((tg, 1)),
+            }
+        }
+        for (tg, n) in groups {
+            rec.event(format!(
+                "(service {name}) deregistered {n} targets in (target-group {tg})"
+            ));
+        }
+        rec.event(format!(
+            "(service {name}) has begun draining connections on {draining_now} tasks."
+        ));
     }
     if !stopped_running.is_empty() {
         let list: Vec<String> = stopped_running

@@ -270,6 +270,10 @@ pub struct Tracked {
     /// Stopped by the scheduler itself, with this reason.
     #[serde(default)]
     pub stopping: Option<String>,
+    /// Its load balancer targets drain until then; the task is stopped
+    /// once the drain is over.
+    #[serde(default)]
+    pub drain_until: Option<Timestamp>,
 }
 
 /// Tasks that repeatedly never reach RUNNING slow the scheduler down.

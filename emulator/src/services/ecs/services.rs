@@ -342,7 +342,11 @@ fn check_platform_version(pv: Option<&str>) -> Result<()> {
     }
 }
 
-fn check_load_balancers(lbs: &[LoadBalancer], td: &TaskDefinition) -> Result<()> {
+fn check_load_balancers(
+    lbs: &[LoadBalancer],
+    td: &TaskDefinition,
+    elb: Option<&crate::services::elbv2::Elbv2>,
+) -> Result<()> {
     for lb in lbs {
         let name = lb.container_name.as_deref().unwrap_or("");
         let port = lb.container_port.unwrap_or(0);
@@ -362,10 +366,17 @@ fn check_load_balancers(lbs: &[LoadBalancer], td: &TaskDefinition) -> Result<()>
                 "The container {name} did not have a container port {port} defined."
             )));
         }
-        if lb.target_group_arn.is_none() && lb.load_balancer_name.is_none() {
+        let Some(tg) = &lb.target_group_arn else {
             return Err(EcsError::invalid(
                 "targetGroupArn must be specified for a load balancer of a Fargate service.",
             ));
+        };
+        if let Some(elb) = elb
+            && elb.target_group(tg).is_none()
+        {
+            return Err(EcsError::invalid(format!(
+                "The target group with targetGroupArn {tg} does not exist."
+            )));
         }
     }
     Ok(())
@@ -752,7 +763,7 @@ impl Ecs {
         )?;
         let network = check_network(&req.network_configuration)?;
         let lbs = req.load_balancers.clone().unwrap_or_default();
-        check_load_balancers(&lbs, &td)?;
+        check_load_balancers(&lbs, &td, self.elbv2())?;
 
         let now = time::now();
         let strategy = req
@@ -1042,7 +1053,7 @@ impl Ecs {
             .clone()
             .or_else(|| rec.service.load_balancers.clone())
             .unwrap_or_default();
-        check_load_balancers(&lbs, &td)?;
+        check_load_balancers(&lbs, &td, self.elbv2())?;
 
         let s = &mut rec.service;
         if let Some(d) = req.desired_count {
