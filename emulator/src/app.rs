@@ -19,6 +19,7 @@ use crate::runtime::{Instance, Runtime};
 use crate::services::credentials::Credentials;
 use crate::services::ecs::Ecs;
 use crate::services::elbv2::Elbv2;
+use crate::services::logs::Logs;
 use crate::services::requestlog::RequestLog;
 use crate::services::s3::EmbeddedS3;
 use crate::services::secretsmanager::SecretsManager;
@@ -29,6 +30,7 @@ struct Inner {
     args: ServeArgs,
     store: Store,
     ecs: Ecs,
+    logs: Logs,
     exec: Exec,
     elbv2: Elbv2,
     doors: Doors,
@@ -127,6 +129,8 @@ impl App {
                 network_name: format!("fargate-local-{}", instance.id),
             },
         );
+        let logs = Logs::open(&store, &args.account_id).context("opening the log store")?;
+        logs.spawn_retention(Duration::from_secs(60));
         let (tx, rx) = mpsc::unbounded_channel();
         let runtime = Runtime::new(Arc::new(docker.clone()), instance.clone(), tx);
         let ecs = Ecs::load(
@@ -178,6 +182,7 @@ impl App {
                 args,
                 store,
                 ecs,
+                logs,
                 exec,
                 elbv2,
                 doors,
@@ -215,6 +220,12 @@ impl App {
             .runtime
             .add_hook(Arc::new(EndpointHook(endpoints.clone())));
         let _ = app.inner.endpoints.set(endpoints);
+        app.inner
+            .runtime
+            .add_hook(Arc::new(crate::services::logs::awslogs::AwsLogs::new(
+                app.inner.logs.clone(),
+                app.inner.runtime.backend().clone(),
+            )));
         app.spawn_background();
         Ok(app)
     }
@@ -265,6 +276,10 @@ impl App {
 
     pub fn ecs(&self) -> &Ecs {
         &self.inner.ecs
+    }
+
+    pub fn logs(&self) -> &Logs {
+        &self.inner.logs
     }
 
     pub fn exec(&self) -> &Exec {
@@ -362,6 +377,7 @@ impl App {
             d.remove_instance_objects().await?;
         }
         self.inner.ecs.reset()?;
+        self.inner.logs.reset()?;
         self.inner.doors.close_all();
         self.inner.elbv2.reset()?;
         self.inner.secrets_manager.reset()?;

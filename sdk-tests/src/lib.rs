@@ -468,6 +468,24 @@ impl Emulator {
         &self.client
     }
 
+    /// A CloudWatch Logs client for the same endpoint.
+    pub fn logs_client(&self) -> aws_sdk_cloudwatchlogs::Client {
+        aws_sdk_cloudwatchlogs::Client::from_conf(
+            aws_sdk_cloudwatchlogs::Config::builder()
+                .behavior_version_latest()
+                .endpoint_url(self.endpoint())
+                .region(aws_sdk_cloudwatchlogs::config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_cloudwatchlogs::config::Credentials::new(
+                    "AKIDTEST",
+                    "secret",
+                    None,
+                    None,
+                    "sdk-tests",
+                ))
+                .build(),
+        )
+    }
+
     /// The emulator instance id that labels its Docker objects.
     pub fn instance_id(&self) -> &str {
         self.instance

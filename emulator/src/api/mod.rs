@@ -2,7 +2,7 @@
 //! One port serves every service; a request is routed by its shape:
 //!
 //! - `POST /` with `X-Amz-Target: <prefix>.<Operation>`: awsJson1.1, routed
-//!   by the target prefix (ECS, Secrets Manager, SSM; the SSM session calls
+//!   by the target prefix (ECS, CloudWatch Logs, Secrets Manager, SSM; the SSM session calls
 //!   of ECS Exec);
 //! - `GET /v1/data-channel/{sessionId}`: an ECS Exec session's websocket;
 //! - `POST /` with a form-encoded body and no target: awsQuery, Elastic Load
@@ -21,6 +21,7 @@
 pub mod ecs;
 pub mod elbv2;
 pub mod exec;
+pub mod logs;
 pub mod s3;
 pub mod secretsmanager;
 pub mod ssm;
@@ -263,6 +264,7 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
     let (prefix, op) = target.split_once('.').unwrap_or((target.as_str(), ""));
     let result = match (prefix, body) {
         (ecs::TARGET_PREFIX, Ok(body)) => ecs::handle(&app, &ctx, op, &body).await,
+        (logs::TARGET_PREFIX, Ok(body)) => logs::handle(&app, &ctx, op, &body).await,
         (exec::SSM_TARGET_PREFIX, body) if exec::SSM_SESSION_OPERATIONS.contains(&op) => {
             body.and_then(|b| exec::handle_ssm(&app, op, &b))
         }
@@ -270,7 +272,13 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
             secretsmanager::handle(&app, &ctx, op, &body).await
         }
         (ssm::TARGET_PREFIX, Ok(body)) => ssm::handle(&app, &ctx, op, &body).await,
-        (ecs::TARGET_PREFIX | secretsmanager::TARGET_PREFIX | ssm::TARGET_PREFIX, Err(e)) => Err(e),
+        (
+            ecs::TARGET_PREFIX
+            | logs::TARGET_PREFIX
+            | secretsmanager::TARGET_PREFIX
+            | ssm::TARGET_PREFIX,
+            Err(e),
+        ) => Err(e),
         _ => Err(ApiError::client(
             "UnknownOperationException",
             format!("The target prefix '{prefix}' is not served by fargate-local."),

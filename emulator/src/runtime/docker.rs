@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::Docker;
+use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
     ContainerCreateBody, HealthConfig, HostConfig, NetworkCreateRequest, PortBinding,
@@ -32,7 +33,7 @@ use tokio::sync::{OnceCell, RwLock, mpsc};
 use super::{
     ContainerRuntime, ContainerSpec, ContainerState, EventKind, HostPort, ImageInfo, InfraInfo,
     InfraSpec, Instance, LABEL_CONTAINER, LABEL_EPHEMERAL, LABEL_INSTANCE, LABEL_MANAGED,
-    LABEL_TASK_ARN, ManagedContainer, RuntimeError, RuntimeEvent,
+    LABEL_TASK_ARN, LogLine, ManagedContainer, RuntimeError, RuntimeEvent,
 };
 use crate::domain::status::Health;
 
@@ -50,6 +51,32 @@ fn err(e: DockerError) -> RuntimeError {
         DockerError::RequestTimeoutError => RuntimeError::Unavailable("request timed out".into()),
         other => RuntimeError::Docker(other.to_string()),
     }
+}
+
+/// Lines of a log frame read with `timestamps=true`: each starts with the
+/// engine's RFC 3339 timestamp and a space. A line without one (it cannot
+/// happen with Docker) gets the current time.
+fn timestamped_lines(message: &[u8], stderr: bool) -> Vec<Result<LogLine, RuntimeError>> {
+    let text = String::from_utf8_lossy(message);
+    text.split_inclusive('\n')
+        .map(|line| {
+            let line = line.strip_suffix('\n').unwrap_or(line);
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            let parsed = line.split_once(' ').and_then(|(ts, rest)| {
+                let ns = chrono::DateTime::parse_from_rfc3339(ts)
+                    .ok()?
+                    .timestamp_nanos_opt()?;
+                Some((ns, rest))
+            });
+            let (ts_ns, text) = parsed
+                .unwrap_or_else(|| (chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0), line));
+            Ok(LogLine {
+                ts_ns,
+                stderr,
+                text: text.to_string(),
+            })
+        })
+        .collect()
 }
 
 fn is_not_found(e: &DockerError) -> bool {
@@ -852,6 +879,35 @@ impl ContainerRuntime for DockerRuntime {
         }
     }
 
+    async fn follow_logs(
+        &self,
+        name: &str,
+        since_secs: i64,
+        follow: bool,
+    ) -> Result<BoxStream<'static, Result<LogLine, RuntimeError>>, RuntimeError> {
+        let opts = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .follow(follow)
+            .since(i32::try_from(since_secs.max(0)).unwrap_or(i32::MAX))
+            .build();
+        let stream = self.inner.docker.logs(name, Some(opts)).flat_map(|item| {
+            let lines: Vec<Result<LogLine, RuntimeError>> = match item {
+                Ok(LogOutput::StdErr { message }) => timestamped_lines(&message, true),
+                Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
+                    timestamped_lines(&message, false)
+                }
+                Ok(LogOutput::StdIn { .. }) => Vec::new(),
+                // A container that is gone has no more output.
+                Err(e) if is_not_found(&e) => Vec::new(),
+                Err(e) => vec![Err(err(e))],
+            };
+            futures_util::stream::iter(lines)
+        });
+        Ok(stream.boxed())
+    }
+
     async fn logs_tail(&self, name: &str, lines: usize) -> Result<Vec<String>, RuntimeError> {
         let opts = LogsOptionsBuilder::default()
             .stdout(true)
@@ -1141,6 +1197,17 @@ impl ContainerRuntime for LazyDocker {
     }
     async fn remove_container(&self, name: &str) -> Result<(), RuntimeError> {
         self.get().await?.remove_container(name).await
+    }
+    async fn follow_logs(
+        &self,
+        name: &str,
+        since_secs: i64,
+        follow: bool,
+    ) -> Result<BoxStream<'static, Result<LogLine, RuntimeError>>, RuntimeError> {
+        self.get()
+            .await?
+            .follow_logs(name, since_secs, follow)
+            .await
     }
     async fn logs_tail(&self, name: &str, lines: usize) -> Result<Vec<String>, RuntimeError> {
         self.get().await?.logs_tail(name, lines).await

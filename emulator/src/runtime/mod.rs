@@ -139,6 +139,16 @@ pub struct ContainerState {
     pub error: Option<String>,
 }
 
+/// One line of a container's output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogLine {
+    /// When the engine received it, in nanoseconds since the epoch.
+    pub ts_ns: i64,
+    pub stderr: bool,
+    /// Without its line ending.
+    pub text: String,
+}
+
 /// A managed container found on the engine.
 #[derive(Debug, Clone)]
 pub struct ManagedContainer {
@@ -192,6 +202,17 @@ pub trait ContainerRuntime: Send + Sync {
     async fn inspect_container(&self, name: &str) -> Result<Option<ContainerState>, RuntimeError>;
     async fn remove_container(&self, name: &str) -> Result<(), RuntimeError>;
     async fn logs_tail(&self, name: &str, lines: usize) -> Result<Vec<String>, RuntimeError>;
+    /// A container's output from `since_secs` (epoch seconds), a line at a
+    /// time with the engine's timestamp; with `follow`, until the container
+    /// stops. Used by the log drivers the emulator runs itself (awslogs).
+    async fn follow_logs(
+        &self,
+        _name: &str,
+        _since_secs: i64,
+        _follow: bool,
+    ) -> Result<BoxStream<'static, Result<LogLine, RuntimeError>>, RuntimeError> {
+        Ok(Box::pin(futures_util::stream::empty()))
+    }
     async fn list_managed(&self) -> Result<Vec<ManagedContainer>, RuntimeError>;
     async fn remove_network(&self) -> Result<(), RuntimeError>;
     /// Docker's inspect document of a container, as the engine's JSON.

@@ -1,0 +1,557 @@
+//! The backend through its operations, on an in-memory log store.
+
+use super::*;
+
+const R: &str = "us-east-1";
+
+fn logs() -> Logs {
+    Logs::open(&Store::in_memory(), "000000000000").unwrap()
+}
+
+fn group(l: &Logs, name: &str) {
+    l.create_log_group(
+        R,
+        CreateLogGroupRequest {
+            log_group_name: Some(name.into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+}
+
+fn stream(l: &Logs, g: &str, s: &str) {
+    l.create_log_stream(
+        R,
+        LogStreamRequest {
+            log_group_name: Some(g.into()),
+            log_stream_name: Some(s.into()),
+        },
+    )
+    .unwrap();
+}
+
+fn put(
+    l: &Logs,
+    g: &str,
+    s: &str,
+    events: &[(i64, &str)],
+) -> Result<PutLogEventsResponse, LogsError> {
+    l.put_log_events(
+        R,
+        PutLogEventsRequest {
+            log_group_name: Some(g.into()),
+            log_stream_name: Some(s.into()),
+            log_events: Some(
+                events
+                    .iter()
+                    .map(|(t, m)| InputLogEvent {
+                        timestamp: Some(*t),
+                        message: Some(m.to_string()),
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        },
+    )
+}
+
+fn get(l: &Logs, req: GetLogEventsRequest) -> (Vec<String>, String, String) {
+    let r = l
+        .get_log_events(
+            R,
+            GetLogEventsRequest {
+                log_group_name: Some("g".into()),
+                log_stream_name: Some("s".into()),
+                ..req
+            },
+        )
+        .unwrap();
+    (
+        r.events.into_iter().map(|e| e.message).collect(),
+        r.next_forward_token,
+        r.next_backward_token,
+    )
+}
+
+fn code<T: std::fmt::Debug>(r: Result<T, LogsError>) -> String {
+    r.unwrap_err().code().to_string()
+}
+
+#[test]
+fn groups_and_streams() {
+    let l = logs();
+    group(&l, "/ecs/app");
+    let again = l.create_log_group(
+        R,
+        CreateLogGroupRequest {
+            log_group_name: Some("/ecs/app".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(code(again), "ResourceAlreadyExistsException");
+    let bad = l.create_log_group(
+        R,
+        CreateLogGroupRequest {
+            log_group_name: Some("has space".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(code(bad), "InvalidParameterException");
+    group(&l, "/ecs/worker");
+    group(&l, "other");
+    let d = l
+        .describe_log_groups(
+            R,
+            DescribeLogGroupsRequest {
+                log_group_name_prefix: Some("/ecs/".into()),
+                limit: Some(1),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(d.log_groups[0].log_group_name, "/ecs/app");
+    assert_eq!(
+        d.log_groups[0].arn,
+        "arn:aws:logs:us-east-1:000000000000:log-group:/ecs/app:*"
+    );
+    let d2 = l
+        .describe_log_groups(
+            R,
+            DescribeLogGroupsRequest {
+                log_group_name_prefix: Some("/ecs/".into()),
+                next_token: d.next_token,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(d2.log_groups.len(), 1);
+    assert_eq!(d2.log_groups[0].log_group_name, "/ecs/worker");
+    assert!(d2.next_token.is_none());
+    // Another region sees none of them.
+    let d3 = l
+        .describe_log_groups("eu-west-1", DescribeLogGroupsRequest::default())
+        .unwrap();
+    assert!(d3.log_groups.is_empty());
+
+    stream(&l, "/ecs/app", "web/app/1");
+    let dup = l.create_log_stream(
+        R,
+        LogStreamRequest {
+            log_group_name: Some("/ecs/app".into()),
+            log_stream_name: Some("web/app/1".into()),
+        },
+    );
+    assert_eq!(code(dup), "ResourceAlreadyExistsException");
+    let nogroup = l.create_log_stream(
+        R,
+        LogStreamRequest {
+            log_group_name: Some("/nope".into()),
+            log_stream_name: Some("x".into()),
+        },
+    );
+    assert_eq!(code(nogroup), "ResourceNotFoundException");
+    let colon = l.create_log_stream(
+        R,
+        LogStreamRequest {
+            log_group_name: Some("/ecs/app".into()),
+            log_stream_name: Some("a:b".into()),
+        },
+    );
+    assert_eq!(code(colon), "InvalidParameterException");
+
+    l.delete_log_group(
+        R,
+        LogGroupNameRequest {
+            log_group_name: Some("/ecs/app".into()),
+        },
+    )
+    .unwrap();
+    let gone = l.delete_log_group(
+        R,
+        LogGroupNameRequest {
+            log_group_name: Some("/ecs/app".into()),
+        },
+    );
+    assert_eq!(code(gone), "ResourceNotFoundException");
+}
+
+#[test]
+fn put_rules() {
+    let l = logs();
+    group(&l, "g");
+    stream(&l, "g", "s");
+    let now = now_ms();
+    // (events, error code or rejected info)
+    let order = put(&l, "g", "s", &[(now, "b"), (now - 1, "a")]);
+    assert_eq!(code(order), "InvalidParameterException");
+    let span = put(&l, "g", "s", &[(now - DAY_MS - 1, "a"), (now, "b")]);
+    assert_eq!(code(span), "InvalidParameterException");
+    let empty = put(&l, "g", "s", &[]);
+    assert_eq!(code(empty), "InvalidParameterException");
+    let big = "x".repeat(MAX_BATCH_BYTES);
+    let too_big = put(&l, "g", "s", &[(now, &big)]);
+    let e = too_big.unwrap_err();
+    assert_eq!(e.code(), "InvalidParameterException");
+    assert!(e.to_string().starts_with("Upload too large"), "{e}");
+    assert_eq!(
+        code(put(&l, "g", "nope", &[(now, "a")])),
+        "ResourceNotFoundException"
+    );
+
+    let old = now - 14 * DAY_MS - 60_000;
+    let r = put(
+        &l,
+        "g",
+        "s",
+        &[
+            (old, "too old"),
+            (old + 1, "too old 2"),
+            (old + 120_000, "ok 1"),
+            (old + 120_001, "ok 2"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        r.rejected_log_events_info,
+        Some(RejectedLogEventsInfo {
+            too_old_log_event_end_index: Some(2),
+            ..Default::default()
+        })
+    );
+    let r = put(
+        &l,
+        "g",
+        "s",
+        &[(now, "ok 3"), (now + 3 * 3_600_000, "too new")],
+    )
+    .unwrap();
+    assert_eq!(
+        r.rejected_log_events_info,
+        Some(RejectedLogEventsInfo {
+            too_new_log_event_start_index: Some(1),
+            ..Default::default()
+        })
+    );
+    let (msgs, _, _) = get(
+        &l,
+        GetLogEventsRequest {
+            start_from_head: Some(true),
+            ..Default::default()
+        },
+    );
+    assert_eq!(msgs, ["ok 1", "ok 2", "ok 3"]);
+}
+
+#[test]
+fn get_pages_forward_and_backward() {
+    let l = logs();
+    group(&l, "g");
+    stream(&l, "g", "s");
+    let now = now_ms();
+    let events: Vec<(i64, String)> = (0..10).map(|i| (now - 100 + i, format!("m{i}"))).collect();
+    let refs: Vec<(i64, &str)> = events.iter().map(|(t, m)| (*t, m.as_str())).collect();
+    put(&l, "g", "s", &refs).unwrap();
+
+    // From the head, three at a time, until the token repeats.
+    let mut seen = Vec::new();
+    let mut token = None;
+    loop {
+        let (msgs, fwd, _) = get(
+            &l,
+            GetLogEventsRequest {
+                start_from_head: Some(true),
+                limit: Some(3),
+                next_token: token.clone(),
+                ..Default::default()
+            },
+        );
+        seen.extend(msgs);
+        if token.as_ref() == Some(&fwd) {
+            break;
+        }
+        token = Some(fwd);
+    }
+    assert_eq!(seen.len(), 10);
+    assert_eq!(seen[0], "m0");
+    assert_eq!(seen[9], "m9");
+
+    // The default is the tail; the backward token walks back.
+    let (msgs, fwd, back) = get(
+        &l,
+        GetLogEventsRequest {
+            limit: Some(4),
+            ..Default::default()
+        },
+    );
+    assert_eq!(msgs, ["m6", "m7", "m8", "m9"]);
+    let (msgs, _, _) = get(
+        &l,
+        GetLogEventsRequest {
+            limit: Some(4),
+            next_token: Some(back),
+            ..Default::default()
+        },
+    );
+    assert_eq!(msgs, ["m2", "m3", "m4", "m5"]);
+    // Nothing new: the forward token comes back unchanged; a new event
+    // arrives through it.
+    let (msgs, fwd2, _) = get(
+        &l,
+        GetLogEventsRequest {
+            next_token: Some(fwd.clone()),
+            ..Default::default()
+        },
+    );
+    assert!(msgs.is_empty());
+    assert_eq!(fwd2, fwd);
+    put(&l, "g", "s", &[(now, "late")]).unwrap();
+    let (msgs, _, _) = get(
+        &l,
+        GetLogEventsRequest {
+            next_token: Some(fwd),
+            ..Default::default()
+        },
+    );
+    assert_eq!(msgs, ["late"]);
+
+    // A time window: [start, end).
+    let (msgs, _, _) = get(
+        &l,
+        GetLogEventsRequest {
+            start_time: Some(now - 98),
+            end_time: Some(now - 95),
+            start_from_head: Some(true),
+            ..Default::default()
+        },
+    );
+    assert_eq!(msgs, ["m2", "m3", "m4"]);
+    let bad = l.get_log_events(
+        R,
+        GetLogEventsRequest {
+            log_group_name: Some("g".into()),
+            log_stream_name: Some("s".into()),
+            next_token: Some("garbage".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(code(bad), "InvalidParameterException");
+}
+
+#[test]
+fn filter_across_streams() {
+    let l = logs();
+    group(&l, "g");
+    stream(&l, "g", "web/1");
+    stream(&l, "g", "web/2");
+    stream(&l, "g", "worker/1");
+    let now = now_ms();
+    put(
+        &l,
+        "g",
+        "web/1",
+        &[(now - 5, "GET / 200"), (now - 2, "ERROR boom")],
+    )
+    .unwrap();
+    put(
+        &l,
+        "g",
+        "web/2",
+        &[(now - 4, "{\"level\":\"error\",\"ms\":12}")],
+    )
+    .unwrap();
+    put(
+        &l,
+        "g",
+        "worker/1",
+        &[(now - 3, "ERROR timeout"), (now - 1, "INFO ok")],
+    )
+    .unwrap();
+    let filter =
+        |pattern: &str, prefix: Option<&str>, limit: Option<i64>, token: Option<String>| {
+            let r = l
+                .filter_log_events(
+                    R,
+                    FilterLogEventsRequest {
+                        log_group_name: Some("g".into()),
+                        filter_pattern: Some(pattern.into()),
+                        log_stream_name_prefix: prefix.map(str::to_string),
+                        limit,
+                        next_token: token,
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            (
+                r.events
+                    .iter()
+                    .map(|e| format!("{}:{}", e.log_stream_name, e.message))
+                    .collect::<Vec<_>>(),
+                r.next_token,
+            )
+        };
+    let cases: [(&str, Option<&str>, &[&str]); 5] = [
+        (
+            "ERROR",
+            None,
+            &["worker/1:ERROR timeout", "web/1:ERROR boom"],
+        ),
+        ("ERROR", Some("web/"), &["web/1:ERROR boom"]),
+        (
+            "?timeout ?boom",
+            None,
+            &["worker/1:ERROR timeout", "web/1:ERROR boom"],
+        ),
+        (
+            "{ $.level = \"error\" }",
+            None,
+            &["web/2:{\"level\":\"error\",\"ms\":12}"],
+        ),
+        ("ERROR -boom", None, &["worker/1:ERROR timeout"]),
+    ];
+    for (pattern, prefix, want) in cases {
+        assert_eq!(filter(pattern, prefix, None, None).0, want, "{pattern}");
+    }
+    // Paging: two per page over five events.
+    let (page1, t1) = filter("", None, Some(2), None);
+    let (page2, t2) = filter("", None, Some(2), t1);
+    let (page3, t3) = filter("", None, Some(2), t2);
+    assert_eq!(page1.len() + page2.len() + page3.len(), 5);
+    assert_eq!(page1[0], "web/1:GET / 200");
+    assert_eq!(page3, ["worker/1:INFO ok"]);
+    assert!(t3.is_none());
+    let bad = l.filter_log_events(
+        R,
+        FilterLogEventsRequest {
+            log_group_name: Some("g".into()),
+            filter_pattern: Some("{ $.x = }".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(code(bad), "InvalidParameterException");
+}
+
+#[test]
+fn retention_hides_then_deletes() {
+    let l = logs();
+    group(&l, "g");
+    stream(&l, "g", "s");
+    let now = now_ms();
+    put(&l, "g", "s", &[(now - 3 * DAY_MS, "three days")]).unwrap();
+    put(&l, "g", "s", &[(now, "today")]).unwrap();
+    let bad = l.put_retention_policy(
+        R,
+        PutRetentionPolicyRequest {
+            log_group_name: Some("g".into()),
+            retention_in_days: Some(2),
+        },
+    );
+    assert_eq!(code(bad), "InvalidParameterException");
+    l.put_retention_policy(
+        R,
+        PutRetentionPolicyRequest {
+            log_group_name: Some("g".into()),
+            retention_in_days: Some(1),
+        },
+    )
+    .unwrap();
+    let head = GetLogEventsRequest {
+        start_from_head: Some(true),
+        ..Default::default()
+    };
+    let (msgs, _, _) = get(&l, head);
+    assert_eq!(msgs, ["today"]);
+    // Writing an expired event is refused as expired.
+    let r = put(
+        &l,
+        "g",
+        "s",
+        &[(now - DAY_MS - 1000, "late"), (now - DAY_MS + 1000, "ok")],
+    )
+    .unwrap();
+    assert_eq!(
+        r.rejected_log_events_info
+            .unwrap()
+            .expired_log_event_end_index,
+        Some(1)
+    );
+    let deleted = l.inner.db.with(|c| db::expire(c, now_ms())).unwrap();
+    assert_eq!(deleted, 1);
+    let d = l
+        .describe_log_groups(R, DescribeLogGroupsRequest::default())
+        .unwrap();
+    assert_eq!(d.log_groups[0].retention_in_days, Some(1));
+}
+
+#[test]
+fn tags() {
+    let l = logs();
+    let arn = "arn:aws:logs:us-east-1:000000000000:log-group:g";
+    l.create_log_group(
+        R,
+        CreateLogGroupRequest {
+            log_group_name: Some("g".into()),
+            tags: Some([("team".to_string(), "web".to_string())].into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    l.tag_resource(
+        R,
+        TagResourceRequest {
+            resource_arn: Some(arn.into()),
+            tags: Some([("env".to_string(), "dev".to_string())].into()),
+        },
+    )
+    .unwrap();
+    l.untag_log_group(
+        R,
+        UntagLogGroupRequest {
+            log_group_name: Some("g".into()),
+            tags: Some(vec!["team".into()]),
+        },
+    )
+    .unwrap();
+    let t = l
+        .list_tags_for_resource(
+            R,
+            ResourceArnRequest {
+                resource_arn: Some(format!("{arn}:*")),
+            },
+        )
+        .unwrap();
+    assert_eq!(t.tags, [("env".to_string(), "dev".to_string())].into());
+    let missing = l.list_tags_for_resource(
+        R,
+        ResourceArnRequest {
+            resource_arn: Some("arn:aws:logs:us-east-1:000000000000:log-group:nope".into()),
+        },
+    );
+    assert_eq!(code(missing), "ResourceNotFoundException");
+}
+
+/// The store's write path must take the awslogs driver's and FireLens'
+/// volume: 20,000 lines a second is 20 batches of 1,000 a second.
+#[test]
+fn appends_are_fast_enough() {
+    let dir = std::env::temp_dir().join(format!("fl-logs-{}", uuid::Uuid::new_v4()));
+    let store = Store::open(&dir, false).unwrap();
+    let l = Logs::open(&store, "000000000000").unwrap();
+    l.ensure_group(R, "g", true).unwrap();
+    l.ensure_stream(R, "g", "s").unwrap();
+    let now = now_ms();
+    let line = "x".repeat(120);
+    let start = std::time::Instant::now();
+    for b in 0..40 {
+        let batch: Vec<(i64, String)> = (0..1000)
+            .map(|i| (now - 40_000 + b * 1000 + i, line.clone()))
+            .collect();
+        l.append(R, "g", "s", batch).unwrap();
+    }
+    let rate = 40_000.0 / start.elapsed().as_secs_f64();
+    // Debug builds are several times slower than release; even so the
+    // design must clear the target comfortably.
+    assert!(rate > 20_000.0, "{rate:.0} events/s");
+    drop(l);
+    drop(store);
+    std::fs::remove_dir_all(dir).unwrap();
+}
