@@ -77,10 +77,11 @@ fn s3_temp_dir(id: &str) -> PathBuf {
     std::env::temp_dir().join(format!("fargate-local-s3-{id}"))
 }
 
-/// Removes the lock file (and the S3 objects) of an in-memory instance
-/// whose Docker objects have all been removed.
+/// Removes the lock file (and the S3 objects and task sockets) of an
+/// in-memory instance whose Docker objects have all been removed.
 fn forget_instance(id: &str) {
     let _ = std::fs::remove_dir_all(s3_temp_dir(id));
+    let _ = std::fs::remove_dir_all(crate::api::task_endpoint::run_dir(None, id));
     let _ = std::fs::remove_file(lock_path(id));
 }
 
