@@ -767,7 +767,10 @@ async fn prepare(
     infra: &str,
     labels: &BTreeMap<String, String>,
 ) -> Prepared {
-    let pulls = plan.containers.iter().map(|c| rt.ensure_image(&c.image));
+    let pulls = plan.containers.iter().map(|c| async move {
+        let image = hooks.image(plan, c).await;
+        rt.ensure_image(&image).await
+    });
     let images = futures_util::future::join_all(pulls).await;
     let mut out = Prepared {
         images,
@@ -945,6 +948,8 @@ pub fn container_spec(
         open_stdin: c.interactive,
         stop_timeout: c.stop_timeout_secs,
         log_driver: None,
+        binds: Vec::new(),
+        archives: Vec::new(),
     }
 }
 
