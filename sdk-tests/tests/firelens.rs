@@ -221,7 +221,7 @@ async fn the_rails_task_routes_its_logs_through_a_custom_config() {
     // Request logs: parsed JSON with the ECS metadata; the last line (written
     // just before the task stopped) is there.
     let app_stream = format!("web/app.web-firelens-{id}");
-    assert_eq!(streams(&emu, "/ecs/rails/app").await, [app_stream.clone()]);
+    assert_eq!(streams(&emu, "/ecs/rails/app").await, [app_stream.as_str()]);
     let app = messages(&emu, "/ecs/rails/app", &app_stream).await;
     let ids: Vec<Value> = app.iter().map(|m| json(m)["request_id"].clone()).collect();
     assert_eq!(ids, [json!("req-1"), json!("req-2"), json!("req-last")]);
@@ -342,7 +342,10 @@ async fn the_rails_task_routes_its_logs_through_a_custom_config() {
         }
     }
     archived.sort_by_key(|v| v.to_string());
-    assert_eq!(archived, [json!("req-1"), json!("req-2"), json!("req-last")]);
+    assert_eq!(
+        archived,
+        [json!("req-1"), json!("req-2"), json!("req-last")]
+    );
     emu.stop();
 }
 
@@ -400,7 +403,10 @@ async fn the_generated_config_alone_routes_a_container_with_secret_options() {
     // The stream prefix came from the secret option (`${log_stream_prefix_1}`
     // in the router's environment).
     let stream = format!("from-secret/app-firelens-{id}");
-    assert_eq!(streams(&emu, "/ecs/firelens-generated").await, [stream.clone()]);
+    assert_eq!(
+        streams(&emu, "/ecs/firelens-generated").await,
+        [stream.as_str()]
+    );
     assert_eq!(
         messages(&emu, "/ecs/firelens-generated", &stream).await,
         ["hello from app", "bye"]

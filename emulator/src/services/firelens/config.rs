@@ -184,7 +184,7 @@ fn output_options(
     kind: RouterType,
     index: usize,
     c: &ContainerPlan,
-) -> Result<Option<(String, BTreeMap<String, String>)>, String> {
+) -> Result<Option<PluginOptions>, String> {
     let log = c.log_configuration.as_ref();
     let mut opts: BTreeMap<String, String> = log
         .and_then(|l| l.options.clone())
@@ -276,7 +276,10 @@ pub fn generate(plan: &TaskPlan) -> Result<String, String> {
     })
 }
 
-type Output = (String, (String, BTreeMap<String, String>));
+/// An output's plugin name and its other options.
+type PluginOptions = (String, BTreeMap<String, String>);
+/// A container and its output.
+type Output = (String, PluginOptions);
 
 struct Parts {
     mem_buf_limit: String,
