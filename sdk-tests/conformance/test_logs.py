@@ -364,6 +364,10 @@ def test_filter_log_events(logs, group):
     assert [e["message"] for e in only["events"]] == ["ERROR job", "ok"]
     pre = logs.call("FilterLogEvents", {"logGroupIdentifier": group_arn(group), "logStreamNamePrefix": "wor"})
     assert [e["message"] for e in pre["events"]] == ["ERROR job", "ok"]
+    words = logs.call("FilterLogEvents", {"logGroupName": group, "filterPattern": "[level = ERROR, ...]"})
+    assert [e["message"] for e in words["events"]] == ["ERROR job", "ERROR db timeout", "ERROR disk full", "ERROR again"]
+    regex = logs.call("FilterLogEvents", {"logGroupName": group, "filterPattern": "%^ERROR\\sd%"})
+    assert [e["message"] for e in regex["events"]] == ["ERROR db timeout", "ERROR disk full"]
 
 
 def test_filter_log_events_pages(logs, group):
@@ -398,6 +402,21 @@ def test_filter_log_events_errors(logs, group):
     logs.error("FilterLogEvents", {"logGroupName": group, "filterPattern": "{ $.level = }"}, INVALID)
     logs.error("FilterLogEvents", {"logGroupName": group, "nextToken": "garbage"}, INVALID)
     logs.error("FilterLogEvents", {"logGroupName": group, "limit": 10001}, INVALID, validate_input=False)
+    logs.error(
+        "FilterLogEvents",
+        {"logGroupName": group, "logStreamNames": []},
+        INVALID,
+        "1 validation error detected: Value '[]' at 'logStreamNames' failed to satisfy constraint: "
+        "Member must have length greater than or equal to 1",
+        validate_input=False,
+    )
+    logs.error("FilterLogEvents", {"logGroupName": group, "filterPattern": "%ERR(OR)?%"}, INVALID, "Invalid filter pattern")
+    logs.error(
+        "FilterLogEvents",
+        {"logGroupName": group, "filterPattern": "[a, b"},
+        INVALID,
+        "Invalid filter pattern",
+    )
     logs.error(
         "FilterLogEvents",
         {},

@@ -355,6 +355,8 @@ async fn tail_follow_polling_sees_every_event_exactly_once() {
     let mut all_ids = std::collections::HashSet::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
+        // Deprecated (ignored by AWS since 2019), but `aws logs tail` sends it.
+        #[allow(deprecated)]
         let page = logs
             .filter_log_events()
             .log_group_name(g)
