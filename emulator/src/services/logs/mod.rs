@@ -1084,6 +1084,20 @@ impl Logs {
         r: FilterLogEventsRequest,
     ) -> Result<FilterLogEventsResponse, LogsError> {
         let limit = check_limit(r.limit, MAX_BATCH_EVENTS as i64, MAX_BATCH_EVENTS as i64)?;
+        if let Some(names) = &r.log_stream_names {
+            let bound = match names.len() {
+                0 => Some("greater than or equal to 1"),
+                n if n > 100 => Some("less than or equal to 100"),
+                _ => None,
+            };
+            if let Some(bound) = bound {
+                return Err(LogsError::constraint(
+                    "logStreamNames",
+                    &format!("[{}]", names.join(", ")),
+                    &format!("Member must have length {bound}"),
+                ));
+            }
+        }
         if r.log_stream_names.is_some() && r.log_stream_name_prefix.is_some() {
             return Err(LogsError::invalid(
                 "Cannot specify both logStreamNames and logStreamNamePrefix.",
