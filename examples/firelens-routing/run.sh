@@ -18,9 +18,10 @@ aws() { command aws --endpoint-url "$ENDPOINT" "$@"; }
 fail() { echo "firelens-routing: $*" >&2; exit 1; }
 
 # Images: no registry needed, both FROM the local busybox test image.
-docker build -q --build-arg BASE=fargate-local-test/busybox:latest \
-  -t fargate-local-test/rails-log-router:latest "$here/router" >/dev/null
-docker build -q -t fargate-local-test/rails-app:latest "$here/app" >/dev/null
+build() { local out; out=$(docker build -q "$@" 2>&1) || { echo "$out" >&2; fail "docker build $*"; }; }
+build --build-arg BASE=fargate-local-test/busybox:latest \
+  -t fargate-local-test/rails-log-router:latest "$here/router"
+build -t fargate-local-test/rails-app:latest "$here/app"
 
 aws s3api create-bucket --bucket rails-log-archive >/dev/null
 aws ecs create-cluster --cluster-name rails --query cluster.status --output text | grep -qx ACTIVE \

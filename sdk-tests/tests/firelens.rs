@@ -407,10 +407,10 @@ async fn the_generated_config_alone_routes_a_container_with_secret_options() {
         streams(&emu, "/ecs/firelens-generated").await,
         [stream.as_str()]
     );
-    assert_eq!(
-        messages(&emu, "/ecs/firelens-generated", &stream).await,
-        ["hello from app", "bye"]
-    );
+    // stdout and stderr are read apart by Docker: their order may differ.
+    let mut got = messages(&emu, "/ecs/firelens-generated", &stream).await;
+    got.sort();
+    assert_eq!(got, ["bye", "hello from app"]);
     // The router's own output went to awslogs as usual.
     let own = streams(&emu, "/ecs/firelens-router").await;
     assert_eq!(own, [format!("firelens/log_router/{id}")]);
