@@ -347,6 +347,11 @@ pub trait TaskHook: Send + Sync {
     /// container starts (wait here for what the namespace must offer them).
     async fn infra_started(&self, _plan: &TaskPlan) {}
 
+    /// A container has started; runs before it counts as started for the
+    /// containers that depend on it (wait here for what it must offer them
+    /// first, briefly).
+    async fn started(&self, _plan: &TaskPlan, _container: &ContainerPlan) {}
+
     /// The task reached RUNNING.
     async fn running(&self, _plan: &TaskPlan) {}
 
@@ -418,6 +423,12 @@ impl Hooks {
     pub async fn infra_started(&self, plan: &TaskPlan) {
         for h in &self.list {
             h.infra_started(plan).await;
+        }
+    }
+
+    pub async fn started(&self, plan: &TaskPlan, container: &ContainerPlan) {
+        for h in &self.list {
+            h.started(plan, container).await;
         }
     }
 

@@ -398,10 +398,17 @@ impl Supervisor {
         if ready.is_empty() {
             return Ok(());
         }
+        let (hooks, plan) = (&self.hooks, &self.plan);
         let starts = ready.into_iter().map(|i| {
             let rt = self.rt.clone();
-            let name = container_name(&self.plan.task_id, &self.plan.containers[i].name);
-            async move { (i, rt.start_container(&name).await) }
+            let name = container_name(&plan.task_id, &plan.containers[i].name);
+            async move {
+                let r = rt.start_container(&name).await;
+                if r.is_ok() {
+                    hooks.started(plan, &plan.containers[i]).await;
+                }
+                (i, r)
+            }
         });
         let results = futures_util::future::join_all(starts).await;
         let mut failed = Vec::new();

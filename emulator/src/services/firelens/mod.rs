@@ -56,6 +56,8 @@ const MAX_SOCKET_PATH: usize = 107;
 /// The stand-in engine's program and subcommand in the infrastructure image.
 const STAND_IN_PROGRAM: &str = "/fargate-local";
 const STAND_IN_SUBCOMMAND: &str = "firelens";
+/// How long the containers logging to the router wait for it to listen.
+const LISTEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Prefix of the reasons a task fails to start with.
 const FAILURE: &str = "ResourceInitializationError: failed to initialize the FireLens log router";
 
@@ -465,6 +467,33 @@ impl TaskHook for FireLens {
         } else if c.uses_firelens() {
             spec.log_driver = Some(("fluentd".into(), fluentd_log_options(plan, c, &socket)));
         }
+    }
+
+    /// The router counts as started once it listens on its socket (up to
+    /// [`LISTEN_TIMEOUT`], or until it exits): Docker's fluentd driver in
+    /// async mode drops what a container wrote before the router listened
+    /// if the container exits first, which a quick job would.
+    async fn started(&self, plan: &TaskPlan, c: &ContainerPlan) {
+        if plan.firelens_router().map(|r| r.name.as_str()) != Some(c.name.as_str()) {
+            return;
+        }
+        let socket = self.socket_dir(&plan.task_id).join(SOCKET_FILE);
+        let name = crate::runtime::supervisor::container_name(&plan.task_id, &c.name);
+        let deadline = tokio::time::Instant::now() + LISTEN_TIMEOUT;
+        let mut checks = 0u32;
+        while tokio::time::Instant::now() < deadline {
+            if std::fs::metadata(&socket).is_ok() {
+                return;
+            }
+            checks += 1;
+            if checks.is_multiple_of(20)
+                && !matches!(self.runtime.inspect_container(&name).await, Ok(Some(ref s)) if s.running)
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        tracing::warn!(task = %plan.task_arn, "the log router did not listen on its socket in time");
     }
 
     async fn stopped(&self, plan: &TaskPlan) {
