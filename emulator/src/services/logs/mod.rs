@@ -390,6 +390,19 @@ fn check_limit(v: Option<i64>, max: i64, default: i64) -> Result<usize, LogsErro
     }
 }
 
+/// `startTime`/`endTime`: epoch milliseconds, not negative (the model's
+/// `min: 0`).
+fn check_time(field: &str, v: Option<i64>) -> Result<(), LogsError> {
+    match v {
+        Some(t) if t < 0 => Err(LogsError::constraint(
+            field,
+            &t.to_string(),
+            "Member must have value greater than or equal to 0",
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn check_tags(tags: &BTreeMap<String, String>) -> Result<(), LogsError> {
     if tags.len() > 50 {
         return Err(LogsError::TooManyTags(
@@ -1022,6 +1035,8 @@ impl Logs {
         let stream = required("logStreamName", &r.log_stream_name)?;
         check_stream_name(stream)?;
         let limit = check_limit(r.limit, MAX_BATCH_EVENTS as i64, MAX_BATCH_EVENTS as i64)?;
+        check_time("startTime", r.start_time)?;
+        check_time("endTime", r.end_time)?;
         let token = match &r.next_token {
             Some(t) => Some(parse_pos_token(t).ok_or_else(invalid_token)?),
             None => None,
@@ -1085,6 +1100,8 @@ impl Logs {
         r: FilterLogEventsRequest,
     ) -> Result<FilterLogEventsResponse, LogsError> {
         let limit = check_limit(r.limit, MAX_BATCH_EVENTS as i64, MAX_BATCH_EVENTS as i64)?;
+        check_time("startTime", r.start_time)?;
+        check_time("endTime", r.end_time)?;
         if let Some(names) = &r.log_stream_names {
             let bound = match names.len() {
                 0 => Some("greater than or equal to 1"),
