@@ -884,7 +884,7 @@ class LogsTail:
             return 0
         now = time.perf_counter()
         for e in out.get("events", []):
-            m = re.search(r"(\S+) (\d{8}) ", e["message"])
+            m = re.search(r"(tput|lat) (\d{8}) ", e["message"])
             if m:
                 self.seen.setdefault((m.group(1), int(m.group(2))), now)
             self.count += 1

@@ -159,12 +159,14 @@ async fn forward_messages_reach_cloudwatch_logs_and_s3() {
     let sock = dir.path().join("fluent.sock");
     let port = free_port();
     let config = dir.path().join("fluent-bit.conf");
-    std::fs::write(dir.path().join("extra.conf"), format!(
+    std::fs::write(
+        dir.path().join("extra.conf"),
         "[FILTER]\n    Name grep\n    Match *\n    Exclude log ^drop-me\n\n\
-         [OUTPUT]\n    Name cloudwatch_logs\n    Match web-firelens*\n    region us-east-1\n    log_group_name /ecs/router-test\n    log_stream_prefix web/\n    auto_create_group true\n    log_retention_days 7\n    endpoint ${{EMU_ADDR}}\n\n\
-         [OUTPUT]\n    Name cloudwatch_logs\n    Match web-firelens*\n    region us-east-1\n    log_group_name /ecs/router-raw\n    log_stream_name raw\n    log_key log\n    auto_create_group true\n    endpoint ${{EMU_ADDR}}\n\n\
-         [OUTPUT]\n    Name s3\n    Match *\n    region us-east-1\n    bucket router-logs\n    s3_key_format /logs/$TAG/$INDEX.json\n    upload_timeout 10m\n    endpoint ${{EMU_ADDR}}\n"
-    )).unwrap();
+         [OUTPUT]\n    Name cloudwatch_logs\n    Match web-firelens*\n    region us-east-1\n    log_group_name /ecs/router-test\n    log_stream_prefix web/\n    auto_create_group true\n    log_retention_days 7\n    endpoint ${EMU_ADDR}\n\n\
+         [OUTPUT]\n    Name cloudwatch_logs\n    Match web-firelens*\n    region us-east-1\n    log_group_name /ecs/router-raw\n    log_stream_name raw\n    log_key log\n    auto_create_group true\n    endpoint ${EMU_ADDR}\n\n\
+         [OUTPUT]\n    Name s3\n    Match *\n    region us-east-1\n    bucket router-logs\n    s3_key_format /logs/$TAG/$INDEX.json\n    upload_timeout 10m\n    endpoint ${EMU_ADDR}\n",
+    )
+    .unwrap();
     std::fs::write(
         &config,
         format!(
