@@ -402,6 +402,15 @@ def test_filter_log_events_errors(logs, group):
     logs.error("FilterLogEvents", {"logGroupName": group, "filterPattern": "{ $.level = }"}, INVALID)
     logs.error("FilterLogEvents", {"logGroupName": group, "nextToken": "garbage"}, INVALID)
     logs.error("FilterLogEvents", {"logGroupName": group, "limit": 10001}, INVALID, validate_input=False)
+    for op, extra in (("FilterLogEvents", {}), ("GetLogEvents", {"logStreamName": "app"})):
+        logs.error(
+            op,
+            {"logGroupName": group, "startTime": -1, **extra},
+            INVALID,
+            "1 validation error detected: Value '-1' at 'startTime' failed to satisfy constraint: "
+            "Member must have value greater than or equal to 0",
+            validate_input=False,
+        )
     logs.error(
         "FilterLogEvents",
         {"logGroupName": group, "logStreamNames": []},

@@ -650,7 +650,14 @@ fn literal(s: &[u8], i: &mut usize, regexes: &mut usize) -> PResult<Literal> {
                 *i += 1;
             }
             let word = std::str::from_utf8(&s[start..*i]).map_err(|_| ())?;
-            if word.is_empty() {
+            // AWS: "strings that have unicode and other characters such as
+            // '@', '$', '\' must be enclosed in double quotes".
+            if word.is_empty()
+                || !word.is_ascii()
+                || word
+                    .bytes()
+                    .any(|b| matches!(b, b'@' | b'$' | b'\\' | b'"' | b'%'))
+            {
                 return Err(());
             }
             Ok(match word.parse::<f64>() {
@@ -1113,6 +1120,10 @@ mod tests {
                 "If a filter pattern starts with '{' it must end with '}'",
             ),
             ("{ $.a = %x% && $.b = %y% && $.c = %z% }", INVALID),
+            // Unquoted JSON values: no '@', '$', '\\' or non-ASCII.
+            ("{ $.user = bob@example.com }", INVALID),
+            ("{ $.price = 5$ }", INVALID),
+            ("{ $.name = José }", INVALID),
             ("[ip, user", INVALID),
             ("[a, b = ]", INVALID),
             ("[a, a]", INVALID),
