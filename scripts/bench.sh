@@ -10,7 +10,7 @@
 # fargate-local-bench.run=<run id>, and the emulators' objects carry their
 # instance ids.
 #
-# Knobs (environment): BENCH_ONLY=runtask,api,start,config,exec,firelens-task
+# Knobs (environment): BENCH_ONLY=runtask,api,start,config,exec,firelens-task,firelens-engine
 #   BENCH_RUNS=15  BENCH_STARTS=20  BENCH_WRK_SECS=10  BENCH_EXEC_RUNS=7
 #   BENCH_EXEC_MIB=32  BENCH_FIRELENS_LINES=100000  BENCH_FIRELENS_RUNS=3
 set -euo pipefail
@@ -95,7 +95,7 @@ BENCH_TMP="$tmp" .venv/bin/python scripts/bench/bench.py \
   --moto "$root/.venv/bin/moto_server" \
   --lua "$root/scripts/bench/awsjson.lua" \
   --tmp "$tmp" --run "$run_id" --out "$root/target/bench" \
-  --only "${BENCH_ONLY:-runtask,api,start,config,exec,firelens-task}" \
+  --only "${BENCH_ONLY:-runtask,api,start,config,exec,firelens-task,firelens-engine}" \
   --firelens-lines "${BENCH_FIRELENS_LINES:-100000}" --firelens-runs "${BENCH_FIRELENS_RUNS:-3}" \
   --exec-runs "${BENCH_EXEC_RUNS:-7}" --exec-mib "${BENCH_EXEC_MIB:-32}" \
   --runs "${BENCH_RUNS:-15}" --starts "${BENCH_STARTS:-20}" \
