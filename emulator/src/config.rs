@@ -89,6 +89,23 @@ pub struct ServeArgs {
     )]
     pub stopped_task_retention: u64,
 
+    /// Give a service a local load balancer without the ELBv2 API:
+    /// `[<cluster>/]<service>:<container>:<containerPort>=<hostPort>`, then
+    /// optionally `,<setting>=<value>` for the target group's
+    /// health-check-path, health-check-interval-seconds,
+    /// health-check-timeout-seconds, healthy-threshold-count,
+    /// unhealthy-threshold-count, matcher and deregistration-delay (AWS's
+    /// defaults otherwise). The host port round-robins HTTP to the
+    /// service's healthy tasks. Repeatable; the environment variable takes
+    /// several, separated by spaces.
+    #[arg(
+        long = "front-door",
+        env = "FARGATE_LOCAL_FRONT_DOOR",
+        value_name = "SPEC",
+        value_delimiter = ' '
+    )]
+    pub front_door: Vec<crate::lb::FrontDoorSpec>,
+
     #[command(flatten)]
     pub s3: S3Args,
 }
