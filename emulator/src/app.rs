@@ -146,7 +146,7 @@ impl App {
         ecs.attach_elbv2(elbv2.clone());
         let doors = Doors::new(elbv2.clone(), args.publish_address.clone());
         // The flag's front doors first: a port they cannot have is fatal.
-        for spec in &args.front_door {
+        for spec in args.front_doors() {
             let l = elbv2
                 .install_front_door(&args.region, spec)
                 .map_err(|e| anyhow::anyhow!("--front-door: {e}"))?;

@@ -104,7 +104,7 @@ pub struct ServeArgs {
         value_name = "SPEC",
         value_delimiter = ' '
     )]
-    pub front_door: Vec<crate::lb::FrontDoorSpec>,
+    pub front_door: Vec<FrontDoorArg>,
 
     #[command(flatten)]
     pub s3: S3Args,
@@ -137,7 +137,28 @@ pub struct S3Args {
     pub s3_endpoint: Option<String>,
 }
 
+/// One `--front-door` value; blank (an empty or doubly spaced
+/// `FARGATE_LOCAL_FRONT_DOOR`) is none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrontDoorArg(pub Option<crate::lb::FrontDoorSpec>);
+
+impl std::str::FromStr for FrontDoorArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim().is_empty() {
+            return Ok(FrontDoorArg(None));
+        }
+        s.parse().map(|f| FrontDoorArg(Some(f)))
+    }
+}
+
 impl ServeArgs {
+    /// The `--front-door` values given.
+    pub fn front_doors(&self) -> impl Iterator<Item = &crate::lb::FrontDoorSpec> {
+        self.front_door.iter().filter_map(|f| f.0.as_ref())
+    }
+
     pub fn data_dir(&self) -> Option<PathBuf> {
         if self.in_memory {
             return None;
