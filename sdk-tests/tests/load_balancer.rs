@@ -363,6 +363,48 @@ async fn front_door_flag_serves_a_service_without_elbv2_resources() {
         "{err:?}"
     );
 
+    // Nor is one that no listener forwards to.
+    let lonely = elb
+        .create_target_group()
+        .name("lonely")
+        .protocol(ProtocolEnum::Http)
+        .port(8080)
+        .vpc_id("vpc-1")
+        .target_type(TargetTypeEnum::Ip)
+        .send()
+        .await
+        .expect("CreateTargetGroup");
+    let lonely = lonely.target_groups()[0].target_group_arn().unwrap();
+    let err = ecs
+        .create_service()
+        .cluster(cluster)
+        .service_name("web")
+        .task_definition(&v1)
+        .desired_count(2)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(Emulator::awsvpc())
+        .load_balancers(
+            LoadBalancer::builder()
+                .target_group_arn(lonely)
+                .container_name("web")
+                .container_port(8080)
+                .build(),
+        )
+        .send()
+        .await
+        .expect_err("a target group without a load balancer")
+        .into_service_error();
+    assert_eq!(
+        err.meta().message(),
+        Some(format!("The target group with targetGroupArn {lonely} does not have an associated load balancer.").as_str()),
+        "{err:?}"
+    );
+    elb.delete_target_group()
+        .target_group_arn(lonely)
+        .send()
+        .await
+        .expect("DeleteTargetGroup");
+
     // No loadBalancers at all: the flag alone gives the service its door.
     ecs.create_service()
         .cluster(cluster)

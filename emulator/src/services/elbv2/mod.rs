@@ -859,6 +859,15 @@ impl Elbv2 {
         self.lock().is_front_door(arn)
     }
 
+    /// Whether a listener forwards to the target group (AWS refuses a
+    /// service's load balancer whose target group has none).
+    pub fn has_listener(&self, tg: &str) -> bool {
+        self.lock()
+            .listeners
+            .values()
+            .any(|l| l.target_group_arn == tg)
+    }
+
     /// True the first time a front door meets a task without its container
     /// port (so that it is logged once).
     pub fn front_door_mismatch(&self, tg: &str) -> bool {
