@@ -12,7 +12,7 @@
 #
 # Knobs (environment): BENCH_ONLY=runtask,api,start,config,exec,services
 #   BENCH_RUNS=15  BENCH_STARTS=20  BENCH_WRK_SECS=10  BENCH_EXEC_RUNS=7
-#   BENCH_EXEC_MIB=32  BENCH_SVC_RUNS=5  BENCH_SVC_COUNT=20  BENCH_SVC_WINDOW=30
+#   BENCH_EXEC_MIB=32  BENCH_SVC_RUNS=5  BENCH_SVC_COUNT=20  BENCH_SVC_WINDOW=60
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -97,7 +97,7 @@ BENCH_TMP="$tmp" .venv/bin/python scripts/bench/bench.py \
   --tmp "$tmp" --run "$run_id" --out "$root/target/bench" \
   --only "${BENCH_ONLY:-runtask,api,start,config,exec,services}" \
   --svc-runs "${BENCH_SVC_RUNS:-5}" --svc-count "${BENCH_SVC_COUNT:-20}" \
-  --svc-window "${BENCH_SVC_WINDOW:-30}" \
+  --svc-window "${BENCH_SVC_WINDOW:-60}" \
   --exec-runs "${BENCH_EXEC_RUNS:-7}" --exec-mib "${BENCH_EXEC_MIB:-32}" \
   --runs "${BENCH_RUNS:-15}" --starts "${BENCH_STARTS:-20}" \
   --wrk-secs "${BENCH_WRK_SECS:-10}" &
