@@ -29,6 +29,9 @@ pub enum Command {
     /// ECS Exec, as `aws ecs execute-command --interactive` does, without
     /// the session-manager-plugin. Exits with the command's exit code.
     Exec(crate::exec::client::ExecArgs),
+    /// Run the FireLens log router stand-in (a Fluent Bit subset) with a
+    /// classic-mode Fluent Bit config, as a task's log router does.
+    Firelens(crate::firelens::FirelensArgs),
     /// The process of a task's infrastructure container (internal).
     #[command(hide = true)]
     Infra,

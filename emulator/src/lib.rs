@@ -6,6 +6,7 @@ pub mod app;
 pub mod config;
 pub mod domain;
 pub mod exec;
+pub mod firelens;
 pub mod lb;
 pub mod runtime;
 pub mod services;

@@ -6,6 +6,10 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Firelens(args) = cli.command {
+        // Its own runtime and its own (Fluent Bit-style) log lines.
+        std::process::exit(fargate_local::firelens::run(args));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -21,6 +25,7 @@ fn main() -> anyhow::Result<()> {
             rt.shutdown_background();
             std::process::exit(code);
         }
+        Command::Firelens(_) => unreachable!("handled above"),
         Command::Serve(args) => {
             init_logging();
             rt.block_on(serve(args))

@@ -114,6 +114,12 @@ def ecs(emulator) -> Client:
 
 
 @pytest.fixture(scope="session")
+def logs(emulator) -> Client:
+    """A validating client of the CloudWatch Logs API on the same port."""
+    return Client(emulator.endpoint, "logs")
+
+
+@pytest.fixture(scope="session")
 def cluster(ecs) -> str:
     """A cluster for the task tests; deleted by DeleteCluster's own test."""
     name = unique("conf")

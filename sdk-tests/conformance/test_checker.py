@@ -10,7 +10,7 @@ import botocore
 
 from botocore.awsrequest import HeadersDict
 
-from wire import CONTENT_TYPE, MODEL, ConformanceError, check_input, check_response, walk
+from wire import CONTENT_TYPE, MODEL, MODELS, SERVICES, ConformanceError, check_input, check_response, walk
 
 GOOD_HEADERS = {"Content-Type": CONTENT_TYPE, "x-amzn-RequestId": "0d3c6d2e-1111-2222-3333-444455556666"}
 ERR_HEADERS = dict(GOOD_HEADERS, **{"X-Amzn-ErrorType": "ClientException"})
@@ -192,3 +192,35 @@ def test_the_model_is_the_pinned_botocore():
     assert botocore.__version__ == pinned
     assert MODEL.metadata["targetPrefix"] == "AmazonEC2ContainerServiceV20141113"
     assert len(MODEL.operation_names) == 88
+    for name, (prefix, signing) in SERVICES.items():
+        assert MODELS[name].metadata["targetPrefix"] == prefix
+        assert MODELS[name].metadata.get("signingName", MODELS[name].metadata["endpointPrefix"]) == signing
+    assert len(MODELS["logs"].operation_names) == 118
+
+
+def test_logs_responses_are_checked_against_the_logs_model():
+    """The same checks with `service="logs"`: the CloudWatch Logs model's
+    shapes, its error list per operation, and `message` accepted on errors
+    whose shape leaves it out (most Logs exceptions) but nothing else."""
+    ok = {"events": [], "searchedLogStreams": [], "nextToken": "t"}
+    assert _resp(200, ok, op="FilterLogEvents", service="logs").problems == []
+    bad = {"events": [{"eventId": 5, "timestamp": "now"}], "searchedLogStreams": None, "extra": 1}
+    reported(
+        _resp(200, bad, op="FilterLogEvents", service="logs").problems,
+        "$.events[0].eventId: expected string",
+        "$.events[0].timestamp: expected long",
+        "$.searchedLogStreams: null value",
+        "$.extra: member not in model (FilterLogEventsResponse)",
+    )
+    headers = dict(GOOD_HEADERS, **{"X-Amzn-ErrorType": "ResourceNotFoundException"})
+    err = {"__type": "ResourceNotFoundException", "message": "The specified log group does not exist."}
+    assert _resp(400, err, headers=headers, op="FilterLogEvents", service="logs").problems == []
+    reported(
+        _resp(400, dict(err, resourceName="g"), headers=headers, op="FilterLogEvents", service="logs").problems,
+        "$ResourceNotFoundException.resourceName: member not in model",
+    )
+    headers = dict(GOOD_HEADERS, **{"X-Amzn-ErrorType": "ClusterNotFoundException"})
+    reported(
+        _resp(400, {"__type": "ClusterNotFoundException", "message": "x"}, headers=headers, op="GetLogEvents", service="logs").problems,
+        "ClusterNotFoundException is not a modeled error of GetLogEvents",
+    )

@@ -23,11 +23,40 @@ def test_every_response_of_the_suite_conforms(ecs):
     bad = []
     for r in log:
         again = check_response(
-            r.op if r.op != "?" else None, r.status, r.headers, r.raw, allowed_generic=r.allowed_generic
+            r.op if r.op != "?" else None,
+            r.status,
+            r.headers,
+            r.raw,
+            allowed_generic=r.allowed_generic,
+            service=r.service,
         )
         if again.problems:
             bad.append(f"{r.describe()[:200]}\n    " + "\n    ".join(again.problems))
     assert bad == [], f"{len(bad)} of {len(log)} responses do not conform:\n" + "\n".join(bad[:20])
+
+
+def test_every_logs_response_conforms_and_every_logs_operation_was_exercised(logs):
+    from test_logs import LOGS_IMPLEMENTED
+
+    log = list(logs.log)
+    assert len(log) > 100, f"only {len(log)} CloudWatch Logs responses were recorded: run the whole suite"
+    bad = []
+    for r in log:
+        again = check_response(
+            r.op if r.op != "?" else None,
+            r.status,
+            r.headers,
+            r.raw,
+            allowed_generic=r.allowed_generic,
+            service="logs",
+        )
+        if again.problems:
+            bad.append(f"{r.describe()[:200]}\n    " + "\n    ".join(again.problems))
+    assert bad == [], f"{len(bad)} of {len(log)} responses do not conform:\n" + "\n".join(bad[:20])
+    ok = {r.op for r in log if r.ok}
+    failed = {r.op for r in log if not r.ok}
+    assert LOGS_IMPLEMENTED - ok == set(), "never answered 200"
+    assert LOGS_IMPLEMENTED - failed == set(), "error paths never exercised"
 
 
 def test_every_implemented_operation_was_exercised(ecs):

@@ -1,5 +1,6 @@
 """The model-driven wire validator: sends awsJson1.1 requests exactly as an
-SDK does and checks every response strictly against the botocore ECS model.
+SDK does and checks every response strictly against the botocore model of
+the service it called (ECS, or CloudWatch Logs with `Client(..., "logs")`).
 
 What it checks (reference ecs-api.md section 2.3):
 - every response: `Content-Type: application/x-amz-json-1.1`, an
@@ -37,6 +38,12 @@ from botocore.serialize import create_serializer
 from botocore.validate import ParamValidator
 
 TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113"
+#: The awsJson1.1 services the suite checks: X-Amz-Target prefix and SigV4
+#: signing name of each botocore service name.
+SERVICES = {
+    "ecs": ("AmazonEC2ContainerServiceV20141113", "ecs"),
+    "logs": ("Logs_20140328", "logs"),
+}
 CONTENT_TYPE = "application/x-amz-json-1.1"
 REGION = "us-east-1"
 #: The generic awsJson protocol errors a server may send for input it cannot
@@ -44,14 +51,17 @@ REGION = "us-east-1"
 #: must allow them explicitly.
 PROTOCOL_ERRORS = frozenset({"SerializationException", "UnknownOperationException"})
 
-MODEL = botocore.session.get_session().get_service_model("ecs")
+_SESSION = botocore.session.get_session()
+#: The botocore model of each service, by botocore service name.
+MODELS = {name: _SESSION.get_service_model(name) for name in SERVICES}
+MODEL = MODELS["ecs"]
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
 # Epoch seconds between 2001 and 2286: a value in milliseconds is out.
 EPOCH_SECONDS = (1e9, 1e10)
 SERIALIZER = create_serializer("json")
-#: Every exception shape of the model, by name.
-ERROR_SHAPES = {s.name: s for s in MODEL.error_shapes}
+#: Every exception shape of each model, by name.
+ERROR_SHAPES = {n: {s.name: s for s in m.error_shapes} for n, m in MODELS.items()}
 
 
 # ------------------------------------------------------------------ the walk
@@ -168,6 +178,8 @@ class Response:
     problems: list[str] = field(default_factory=list)
     #: The protocol error codes the request's test allowed.
     allowed_generic: frozenset[str] = frozenset()
+    #: The botocore service name whose model the response was checked against.
+    service: str = "ecs"
 
     @property
     def ok(self) -> bool:
@@ -198,10 +210,12 @@ def check_response(
     raw: bytes,
     *,
     allowed_generic: frozenset[str] = frozenset(),
+    service: str = "ecs",
 ) -> Response:
-    """Runs every check on one response. `op` is the ECS operation the
-    request named (None when the request named none the model has)."""
-    r = Response(op or "?", status, headers, raw, allowed_generic=allowed_generic)
+    """Runs every check on one response. `op` is the operation of `service`
+    the request named (None when the request named none the model has)."""
+    r = Response(op or "?", status, headers, raw, allowed_generic=allowed_generic, service=service)
+    model = MODELS[service]
     p = r.problems
     ctype = headers.get("content-type")
     if ctype != CONTENT_TYPE:
@@ -216,10 +230,10 @@ def check_response(
     if not isinstance(r.body, dict):
         p.append(f"body is a JSON {_type_name(r.body)}, not an object")
         return r
-    op_model = MODEL.operation_model(op) if op in MODEL.operation_names else None
+    op_model = model.operation_model(op) if op in model.operation_names else None
     if status == 200:
         if op_model is None:
-            p.append("a 200 answer to a request that names no ECS operation")
+            p.append(f"a 200 answer to a request that names no {service} operation")
             return r
         if "__type" in r.body:
             p.append("a 200 answer carries __type")
@@ -229,15 +243,15 @@ def check_response(
             p.append("operation has no output, but the body is not {}")
         _parse(r, op_model)
         return r
-    _check_error(r, op_model, allowed_generic)
+    _check_error(r, op_model, allowed_generic, ERROR_SHAPES[service])
     return r
 
 
-def _check_error(r: Response, op_model, allowed_generic: frozenset[str]) -> None:
+def _check_error(r: Response, op_model, allowed_generic: frozenset[str], error_shapes: dict) -> None:
     p = r.problems
     body = r.body
     if r.status not in (400, 500):
-        p.append(f"error status {r.status}: ECS answers 400 (client) or 500 (server)")
+        p.append(f"error status {r.status}: awsJson services answer 400 (client) or 500 (server)")
     raw_code = body.get("__type")
     if not isinstance(raw_code, str) or not raw_code:
         p.append("error body has no __type")
@@ -262,13 +276,18 @@ def _check_error(r: Response, op_model, allowed_generic: frozenset[str]) -> None
     if code not in modeled and code not in allowed_generic:
         where = op_model.name if op_model else "this request"
         p.append(f"{code} is not a modeled error of {where} (modeled: {sorted(modeled)})")
-    shape = ERROR_SHAPES.get(code)
+    shape = error_shapes.get(code)
     rest = {k: v for k, v in body.items() if k != "__type"}
     if shape is not None:
         # botocore keeps `fault` only in the raw shape (ServerException).
         want = 500 if shape._shape_model.get("fault") else 400
         if r.status != want:
             p.append(f"{code} came with HTTP {r.status}, the model says {want}")
+        # `message` is every awsJson error's member, modeled or not (most
+        # CloudWatch Logs exceptions leave it out of the model; it was
+        # checked above).
+        if "message" not in shape.members:
+            rest.pop("message", None)
         p.extend(walk(rest, shape, f"${code}"))
     else:
         if r.status != 400:
@@ -307,9 +326,9 @@ class ConformanceError(AssertionError):
     pass
 
 
-def check_input(op: str, params: dict) -> None:
+def check_input(op: str, params: dict, service: str = "ecs") -> None:
     """Fails when `params` is not something an SDK would let a user send."""
-    report = ParamValidator().validate(params, MODEL.operation_model(op).input_shape)
+    report = ParamValidator().validate(params, MODELS[service].operation_model(op).input_shape)
     if report.has_errors():
         raise ConformanceError(f"scenario input for {op} is not legal SDK input:\n{report.generate_report()}")
 
@@ -320,8 +339,11 @@ class Client:
     Every response goes through `check_response` and is kept in `log`, so a
     test at the end of the session can look at all of them."""
 
-    def __init__(self, endpoint: str, region: str = REGION):
+    def __init__(self, endpoint: str, service: str = "ecs", region: str = REGION):
         self.endpoint = endpoint.rstrip("/")
+        self.service = service
+        self.model = MODELS[service]
+        self.target_prefix, self.signing_name = SERVICES[service]
         self.region = region
         self.creds = Credentials("AKIDCONFORMANCE", "conformance-secret")
         self.log: list[Response] = []
@@ -335,7 +357,7 @@ class Client:
         if target is not None:
             req.headers["X-Amz-Target"] = target
         req.headers["User-Agent"] = "fargate-local-conformance botocore-model"
-        SigV4Auth(self.creds, "ecs", self.region).add_auth(req)
+        SigV4Auth(self.creds, self.signing_name, self.region).add_auth(req)
         return dict(req.headers.items())
 
     def send(
@@ -365,13 +387,13 @@ class Client:
     def request(self, op: str, params: dict | None = None, *, validate_input: bool = True) -> Response:
         params = {} if params is None else params
         if validate_input:
-            check_input(op, params)
+            check_input(op, params, self.service)
             # botocore's own serializer makes the body, byte for byte.
-            body = SERIALIZER.serialize_to_request(params, MODEL.operation_model(op))["body"]
+            body = SERIALIZER.serialize_to_request(params, self.model.operation_model(op))["body"]
         else:
             body = json.dumps(params).encode()
-        status, headers, raw = self.send(body, self.headers_for(f"{TARGET_PREFIX}.{op}", body))
-        return self.record(check_response(op, status, headers, raw))
+        status, headers, raw = self.send(body, self.headers_for(f"{self.target_prefix}.{op}", body))
+        return self.record(check_response(op, status, headers, raw, service=self.service))
 
     # -- asserting
 
@@ -419,8 +441,10 @@ class Client:
         """Sends anything; for the bad-input tests. The answer is checked
         like any other, with the generic protocol codes allowed."""
         if target == "default":
-            target = f"{TARGET_PREFIX}.{op}"
+            target = f"{self.target_prefix}.{op}"
         headers = self.headers_for(target, body)
         headers.update(extra_headers or {})
         status, rh, raw = self.send(body, headers, method=method, path=path)
-        return self.record(check_response(op, status, rh, raw, allowed_generic=allowed_generic))
+        return self.record(
+            check_response(op, status, rh, raw, allowed_generic=allowed_generic, service=self.service)
+        )

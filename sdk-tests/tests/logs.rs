@@ -300,3 +300,201 @@ async fn events_survive_kill9() {
     assert_eq!(msgs, ["acknowledged before the crash"]);
     emu.stop();
 }
+
+/// What `aws logs tail --follow` (CLI v2, awscli/customizations/logs/tail.py)
+/// does, call for call: FilterLogEvents with `interleaved` and a
+/// `startTime`, nextToken until a page has none, then the same call again
+/// from the newest timestamp seen, skipping the eventIds already shown at
+/// that timestamp. A writer keeps putting events (several per millisecond,
+/// over two streams) while it polls: every event must show exactly once.
+#[tokio::test]
+async fn tail_follow_polling_sees_every_event_exactly_once() {
+    let emu = Emulator::start();
+    let logs = emu.logs_client();
+    let g = "/ecs/rails/tail";
+    logs.create_log_group()
+        .log_group_name(g)
+        .send()
+        .await
+        .unwrap();
+    for s in ["app/a", "app/b"] {
+        logs.create_log_stream()
+            .log_group_name(g)
+            .log_stream_name(s)
+            .send()
+            .await
+            .unwrap();
+    }
+    const BATCHES: usize = 30;
+    const PER_BATCH: usize = 20;
+    let writer = {
+        let logs = logs.clone();
+        tokio::spawn(async move {
+            for b in 0..BATCHES {
+                let ts = now_ms();
+                let stream = if b % 2 == 0 { "app/a" } else { "app/b" };
+                let mut put = logs
+                    .put_log_events()
+                    .log_group_name(g)
+                    .log_stream_name(stream);
+                for i in 0..PER_BATCH {
+                    // Same timestamp for several events: the dedupe must go
+                    // by eventId, not by time.
+                    put = put.log_events(ev(ts + (i / 5) as i64, &format!("line {b}-{i}")));
+                }
+                put.send().await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+            }
+        })
+    };
+    let mut start = now_ms() - 600_000;
+    let mut token: Option<String> = None;
+    let mut seen_at_newest: (i64, std::collections::HashSet<String>) =
+        (i64::MIN, Default::default());
+    let mut shown: Vec<String> = Vec::new();
+    let mut all_ids = std::collections::HashSet::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        // Deprecated (ignored by AWS since 2019), but `aws logs tail` sends it.
+        #[allow(deprecated)]
+        let page = logs
+            .filter_log_events()
+            .log_group_name(g)
+            .interleaved(true)
+            .start_time(start)
+            .limit(50)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(page.searched_log_streams().is_empty());
+        for e in page.events() {
+            let (ts, id) = (e.timestamp().unwrap(), e.event_id().unwrap().to_string());
+            assert_eq!(id.len(), 56, "{id}");
+            if ts == seen_at_newest.0 && seen_at_newest.1.contains(&id) {
+                continue;
+            }
+            if ts > seen_at_newest.0 {
+                seen_at_newest = (ts, Default::default());
+            }
+            if ts == seen_at_newest.0 {
+                seen_at_newest.1.insert(id.clone());
+            }
+            assert!(all_ids.insert(id.clone()), "event {id} shown twice");
+            shown.push(e.message().unwrap().to_string());
+        }
+        match page.next_token() {
+            Some(t) => token = Some(t.to_string()),
+            None => {
+                token = None;
+                if seen_at_newest.0 != i64::MIN {
+                    start = seen_at_newest.0;
+                }
+                if writer.is_finished() && shown.len() >= BATCHES * PER_BATCH {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "only {} of {} events shown",
+                    shown.len(),
+                    BATCHES * PER_BATCH
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
+    writer.await.unwrap();
+    let mut want: Vec<String> = (0..BATCHES)
+        .flat_map(|b| (0..PER_BATCH).map(move |i| format!("line {b}-{i}")))
+        .collect();
+    let mut got = shown.clone();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+}
+
+/// Space-delimited patterns and AWS's refusals, through the SDK.
+#[tokio::test]
+async fn space_delimited_and_refused_filter_patterns() {
+    let emu = Emulator::start();
+    let logs = emu.logs_client();
+    let g = "/ecs/web/access";
+    logs.create_log_group()
+        .log_group_name(g)
+        .send()
+        .await
+        .unwrap();
+    logs.create_log_stream()
+        .log_group_name(g)
+        .log_stream_name("nginx")
+        .send()
+        .await
+        .unwrap();
+    let now = now_ms();
+    let lines = [
+        r#"10.0.0.1 - frank [10/Oct/2000:13:25:15 -0700] "GET /index.html HTTP/1.0" 200 1534"#,
+        r#"10.0.0.2 - - [10/Oct/2000:13:25:16 -0700] "GET /missing.html HTTP/1.0" 404 209"#,
+        r#"10.0.0.3 - - [10/Oct/2000:13:25:17 -0700] "POST /upload HTTP/1.0" 500 9000"#,
+    ];
+    let mut put = logs
+        .put_log_events()
+        .log_group_name(g)
+        .log_stream_name("nginx");
+    for (i, l) in lines.iter().enumerate() {
+        put = put.log_events(ev(now - 100 + i as i64, l));
+    }
+    put.send().await.unwrap();
+    let cases: [(&str, &[usize]); 4] = [
+        (
+            "[ip, user, username, timestamp, request, status_code, bytes]",
+            &[0, 1, 2],
+        ),
+        (
+            "[..., status_code = 4* || status_code = 5*, bytes]",
+            &[1, 2],
+        ),
+        (
+            "[ip, ..., request = *html*, status_code, bytes > 1000]",
+            &[0],
+        ),
+        ("%\\.0\\.0\\.[23]%", &[1, 2]),
+    ];
+    for (pattern, want) in cases {
+        let out = logs
+            .filter_log_events()
+            .log_group_name(g)
+            .filter_pattern(pattern)
+            .send()
+            .await
+            .unwrap();
+        let msgs: Vec<&str> = out.events().iter().map(|e| e.message().unwrap()).collect();
+        let want: Vec<&str> = want.iter().map(|i| lines[*i]).collect();
+        assert_eq!(msgs, want, "{pattern}");
+    }
+    for (pattern, message) in [
+        ("%ERR(OR)?%", "Invalid filter pattern"),
+        (
+            "user@example.com",
+            "Invalid filter pattern: Invalid character(s) in term 'user@example.com'",
+        ),
+        (
+            "{ $.level = \"error\"",
+            "If a filter pattern starts with '{' it must end with '}'",
+        ),
+    ] {
+        let e = logs
+            .filter_log_events()
+            .log_group_name(g)
+            .filter_pattern(pattern)
+            .send()
+            .await
+            .unwrap_err();
+        let svc = e.as_service_error().unwrap();
+        assert!(svc.is_invalid_parameter_exception(), "{pattern}: {svc:?}");
+        assert_eq!(
+            aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata::message(svc),
+            Some(message),
+            "{pattern}"
+        );
+    }
+}

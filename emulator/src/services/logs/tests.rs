@@ -555,3 +555,54 @@ fn appends_are_fast_enough() {
     drop(store);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A search that runs out of its scan budget answers the events found so
+/// far (here none) with a nextToken, as AWS does; following the tokens finds
+/// the one match at the end, once.
+#[test]
+fn filter_answers_empty_pages_while_more_remains() {
+    let l = logs();
+    group(&l, "g");
+    stream(&l, "g", "s");
+    let now = now_ms();
+    let noise: Vec<String> = (0..FILTER_SCAN_BUDGET + 2_500)
+        .map(|i| format!("GET /{i} 200"))
+        .collect();
+    for chunk in noise.chunks(MAX_BATCH_EVENTS) {
+        let batch: Vec<(i64, &str)> = chunk.iter().map(|m| (now - 10, m.as_str())).collect();
+        put(&l, "g", "s", &batch).unwrap();
+    }
+    put(&l, "g", "s", &[(now - 5, "ERROR at the end")]).unwrap();
+    let mut token = None;
+    let mut pages = Vec::new();
+    loop {
+        let r = l
+            .filter_log_events(
+                R,
+                FilterLogEventsRequest {
+                    log_group_name: Some("g".into()),
+                    filter_pattern: Some("ERROR".into()),
+                    next_token: token.take(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        pages.push(
+            r.events
+                .iter()
+                .map(|e| e.message.clone())
+                .collect::<Vec<_>>(),
+        );
+        match r.next_token {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+        assert!(pages.len() < 10, "the tokens do not advance");
+    }
+    assert!(pages.len() >= 2, "{pages:?}");
+    assert!(
+        pages[0].is_empty(),
+        "the first page is cut by the scan budget"
+    );
+    assert_eq!(pages.concat(), ["ERROR at the end"]);
+}
