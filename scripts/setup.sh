@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pkg in busybox-static wrk nftables ca-certificates; do
+# awscli is Debian's AWS CLI v2 (/usr/bin/aws), for `logs tail` in
+# examples/logs-tail; the tests otherwise use the pinned v1 of .venv.
+for pkg in busybox-static wrk nftables ca-certificates awscli; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -43,6 +43,7 @@ struct Inner {
     credentials: Credentials,
     requests: RequestLog,
     endpoints: std::sync::OnceLock<Arc<TaskEndpoints>>,
+    firelens: std::sync::OnceLock<Arc<crate::services::firelens::FireLens>>,
     /// Held for the life of an in-memory instance; a sweeper that can lock
     /// it knows the instance has ended.
     _lock: Option<File>,
@@ -215,6 +216,7 @@ impl App {
                 credentials,
                 requests,
                 endpoints: std::sync::OnceLock::new(),
+                firelens: std::sync::OnceLock::new(),
                 _lock: lock,
             }),
         };
@@ -246,6 +248,17 @@ impl App {
                 app.inner.logs.clone(),
                 app.inner.runtime.backend().clone(),
             )));
+        let firelens = Arc::new(crate::services::firelens::FireLens::new(
+            crate::services::firelens::firelens_dir(&task_endpoint::run_dir(
+                app.inner.args.data_dir().as_deref(),
+                &app.inner.instance.id,
+            )),
+            app.inner.instance.clone(),
+            app.inner.args.firelens_router,
+            app.inner.runtime.backend().clone(),
+        ));
+        app.inner.runtime.add_hook(firelens.clone());
+        let _ = app.inner.firelens.set(firelens);
         app.spawn_background();
         Ok(app)
     }
@@ -265,6 +278,17 @@ impl App {
                         for rec in app.inner.ecs.live_tasks() {
                             ep.open(&rec.plan);
                         }
+                    }
+                    // FireLens files of tasks that ended while away.
+                    if let Some(f) = app.inner.firelens.get() {
+                        let live: Vec<String> = app
+                            .inner
+                            .ecs
+                            .live_tasks()
+                            .iter()
+                            .map(|r| r.plan.task_id.clone())
+                            .collect();
+                        f.sweep(&live);
                     }
                     app.inner.ecs.spawn_scheduler();
                     d.remove_orphan_volumes(&app.inner.ecs.all_task_arns())

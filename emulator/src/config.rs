@@ -92,6 +92,19 @@ pub struct ServeArgs {
     )]
     pub stopped_task_retention: u64,
 
+    /// What runs as a task's FireLens log router: `stand-in` (this
+    /// binary's engine, `fargate-local firelens`, in place of the router's
+    /// image; its outputs call this emulator) or `image` (the router's own
+    /// image unchanged, such as the real aws-for-fluent-bit; its AWS outputs
+    /// then need `endpoint` options pointing at this emulator).
+    #[arg(
+        long,
+        env = "FARGATE_LOCAL_FIRELENS_ROUTER",
+        value_enum,
+        default_value = "stand-in"
+    )]
+    pub firelens_router: crate::services::firelens::RouterMode,
+
     /// Give a service a local load balancer without the ELBv2 API:
     /// `[<cluster>/]<service>:<container>:<containerPort>=<hostPort>`, then
     /// optionally `,<setting>=<value>` for the target group's

@@ -14,7 +14,10 @@ load from elsewhere on the machine hits both alike; the report gives ratios.
      (ExecuteCommand, websocket, handshake, docker exec), and the throughput
      of `cat` of a large file through the data channel, against `docker
      exec` of the same command.
-  5. Services: UpdateService to a completed rolling deployment of 3 tasks
+  5. FireLens from a container (firelens-task): lines through Docker's
+     fluentd driver, the stand-in router and its cloudwatch_logs output into
+     the log store, against the same container with the awslogs driver.
+  6. Services: UpdateService to a completed rolling deployment of 3 tasks
      against the same 3 task starts and stops done one by one (RunTask →
      RUNNING, StopTask → STOPPED); and the emulator's CPU time with 20
      services of 3 tasks at steady state against an idle emulator with no
@@ -990,6 +993,173 @@ def bench_exec(args, ecs, port):
     }
 
 
+# ------------------------------------------------- 6. FireLens, the full path
+
+
+LOGS_PREFIX = "Logs_20140328."
+
+
+def firelens_task_definition(family, driver, lines):
+    """One app container writing `lines` lines as fast as it can, then
+    waiting for SIGTERM; with `driver` "awsfirelens" a stand-in log router
+    ships them to CloudWatch Logs, with "awslogs" the emulator's awslogs
+    driver does."""
+    app = {
+        "name": "app",
+        "image": IMAGE,
+        "essential": True,
+        "stopTimeout": 2,
+        "command": [
+            "sh", "-c",
+            f"seq 1 {lines} | sed 's/^/bench line /'; "
+            "trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done",
+        ],
+    }
+    td = {
+        "family": family,
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "1024",
+        "memory": "2048",
+        "executionRoleArn": "arn:aws:iam::000000000000:role/ecsTaskExecutionRole",
+        "containerDefinitions": [app],
+    }
+    if driver == "awslogs":
+        app["logConfiguration"] = {
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": "/bench/awslogs", "awslogs-region": "us-east-1",
+                "awslogs-stream-prefix": "bench", "awslogs-create-group": "true",
+            },
+        }
+    else:
+        app["logConfiguration"] = {
+            "logDriver": "awsfirelens",
+            "options": {
+                "Name": "cloudwatch_logs", "region": "us-east-1", "log_group_name": "/bench/firelens",
+                "log_stream_prefix": "fl/", "auto_create_group": "true", "log_key": "log",
+            },
+        }
+        td["containerDefinitions"].insert(0, {
+            "name": "log_router",
+            "image": IMAGE,
+            "essential": True,
+            "stopTimeout": 10,
+            "firelensConfiguration": {"type": "fluentbit", "options": {"enable-ecs-log-metadata": "false"}},
+        })
+    return td
+
+
+def peak_rss_kib(container_id):
+    """Peak resident memory (VmHWM) of a container's main process."""
+    pid = docker("inspect", "-f", "{{.State.Pid}}", container_id)
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def bench_firelens_task(args, ecs, port):
+    """The FireLens path from a container: its lines through Docker's
+    fluentd driver, the stand-in router and its cloudwatch_logs output into
+    the log store, against the same container with the awslogs driver, run
+    alternately. Every line must arrive (events counted); throughput is
+    lines over the time from the first line's timestamp to the last event
+    seen; latency is, per event, when GetLogEvents (polled every 50 ms)
+    first showed it less its timestamp."""
+    load = loadavg()
+    n = args.firelens_lines
+    ecs.call("RegisterTaskDefinition", firelens_task_definition("bench-firelens", "awsfirelens", n))
+    ecs.call("RegisterTaskDefinition", firelens_task_definition("bench-awslogs", "awslogs", n))
+
+    def one(family):
+        _, out = ecs.call(
+            "RunTask",
+            {"cluster": CLUSTER, "taskDefinition": family, "launchType": "FARGATE", "networkConfiguration": NETWORK},
+        )
+        arn = out["tasks"][0]["taskArn"]
+        tid = arn.rsplit("/", 1)[1]
+        group, stream = (
+            ("/bench/firelens", f"fl/app-firelens-{tid}") if family == "bench-firelens"
+            else ("/bench/awslogs", f"bench/app/{tid}")
+        )
+        seen, delays, token = 0, [], None
+        first_ts, last_seen = None, None
+        deadline = time.perf_counter() + 120
+        while seen < n:
+            if time.perf_counter() > deadline:
+                raise BenchError(f"{family}: {seen} of {n} lines arrived within 120 s")
+            body = {"logGroupName": group, "logStreamName": stream, "startFromHead": True, "limit": 10000}
+            if token:
+                body["nextToken"] = token
+            try:
+                page = json_call(port, LOGS_PREFIX + "GetLogEvents", body)
+            except BenchError:
+                time.sleep(0.05)  # the group or stream does not exist yet
+                continue
+            now = time.time()
+            events = page.get("events", [])
+            for e in events:
+                if first_ts is None:
+                    first_ts = e["timestamp"] / 1000
+                delays.append(now - e["timestamp"] / 1000)
+            if events:
+                last_seen = now
+            seen += len(events)
+            same = page.get("nextForwardToken") == token
+            token = page.get("nextForwardToken")
+            if not events or same:
+                time.sleep(0.05)
+        if seen != n:
+            raise BenchError(f"{family}: {seen} events for {n} lines")
+        rss = None
+        if family == "bench-firelens":
+            cid = docker("ps", "-q", "--filter", f"label=com.amazonaws.ecs.task-arn={arn}",
+                         "--filter", "label=com.amazonaws.ecs.container-name=log_router")
+            rss = peak_rss_kib(cid)
+        ecs.call("StopTask", {"cluster": CLUSTER, "task": arn, "reason": "bench"})
+        while ecs.call("DescribeTasks", {"cluster": CLUSTER, "tasks": [arn]})[1]["tasks"][0].get("lastStatus") != "STOPPED":
+            time.sleep(0.05)
+        delays.sort()
+        return {
+            "lines_s": n / max(last_seen - first_ts, 1e-3),
+            "p50_ms": delays[len(delays) // 2] * 1000,
+            "p99_ms": delays[min(len(delays) - 1, int(len(delays) * 0.99))] * 1000,
+            "rss_kib": rss,
+        }
+
+    log("firelens-task: warm-up")
+    one("bench-firelens")
+    fl, al = [], []
+    for i in range(args.firelens_runs):
+        for fam in ("bench-firelens", "bench-awslogs") if i % 2 == 0 else ("bench-awslogs", "bench-firelens"):
+            (fl if fam == "bench-firelens" else al).append(one(fam))
+        log(f"firelens-task run {i + 1}/{args.firelens_runs}: firelens {fl[-1]['lines_s']:.0f} lines/s "
+            f"p99 {fl[-1]['p99_ms']:.0f} ms, awslogs {al[-1]['lines_s']:.0f} lines/s p99 {al[-1]['p99_ms']:.0f} ms")
+
+    def med(rows, k):
+        return statistics.median(r[k] for r in rows)
+
+    return {
+        "load": [load, loadavg()],
+        "runs": args.firelens_runs,
+        "lines": n,
+        "firelens": fl,
+        "awslogs": al,
+        "firelens_lines_s": med(fl, "lines_s"),
+        "awslogs_lines_s": med(al, "lines_s"),
+        "firelens_p99_ms": med(fl, "p99_ms"),
+        "awslogs_p99_ms": med(al, "p99_ms"),
+        "firelens_p50_ms": med(fl, "p50_ms"),
+        "awslogs_p50_ms": med(al, "p50_ms"),
+        "router_rss_kib": max((r["rss_kib"] or 0) for r in fl),
+    }
+
+
 def yes(ok):
     return "yes" if ok else "**no**"
 
@@ -1102,6 +1272,35 @@ def report(res):
         out.append(f"| embedded S3 GetObject, 1 MiB, one connection | {r['get_mib_s']:.0f} MiB/s ({r['get_ms']:.1f} ms each, {r['get_count']} in {r['get_secs']:.1f} s) | | |")
         out.append("")
         out.append("")
+    if "firelens-task" in res:
+        f = res["firelens-task"]
+        out.append(
+            f"### 6. FireLens from a container: {f['lines']} lines through the stand-in router, against the "
+            f"awslogs driver, median of {f['runs']} runs each (load {f['load'][0]} / {f['load'][1]})"
+        )
+        out.append("")
+        out.append("| | FireLens (fluentd driver → stand-in → cloudwatch_logs) | awslogs | ratio | target | met? |")
+        out.append("|---|---:|---:|---:|---:|:---:|")
+        out.append(
+            f"| sustained lines/s, none lost | {f['firelens_lines_s']:.0f} | {f['awslogs_lines_s']:.0f} "
+            f"| {f['firelens_lines_s'] / f['awslogs_lines_s']:.2f}x | ≥ 20,000 | {yes(f['firelens_lines_s'] >= 20000)} |"
+        )
+        out.append(
+            f"| write → GetLogEvents p50 | {f['firelens_p50_ms']:.0f} ms | {f['awslogs_p50_ms']:.0f} ms "
+            f"| {f['firelens_p50_ms'] / f['awslogs_p50_ms']:.2f}x | | |"
+        )
+        out.append(
+            f"| write → GetLogEvents p99 | {f['firelens_p99_ms']:.0f} ms | {f['awslogs_p99_ms']:.0f} ms "
+            f"| {f['firelens_p99_ms'] / f['awslogs_p99_ms']:.2f}x | | |"
+        )
+        out.append(f"| router peak RSS (VmHWM) | {f['router_rss_kib'] / 1024:.1f} MiB | | | | |")
+        out.append("")
+        out.append(
+            "The app container writes the lines with `seq | sed` as fast as it can. Write time is the event's "
+            "timestamp (Docker's receive time for both drivers); visible time is when a GetLogEvents poll "
+            "(every 50 ms) first returned the event, so latencies carry up to 50 ms of polling."
+        )
+        out.append("")
     if "exec" in res:
         x = res["exec"]
         out.append(f"### 5. ECS Exec against `docker exec`, median of {x['runs']} runs each")
@@ -1132,7 +1331,7 @@ def report(res):
         v = res["services"]
         ratio = v["deploy_median_s"] / v["seq_median_s"]
         out.append("")
-        out.append(f"### 6. Services, median of {v['runs']} runs each (load {v['load'][0]} / {v['load'][1]})")
+        out.append(f"### 7. Services, median of {v['runs']} runs each (load {v['load'][0]} / {v['load'][1]})")
         out.append("")
         out.append("| | emulator | baseline | ratio |")
         out.append("|---|---:|---:|---:|")
@@ -1206,7 +1405,9 @@ def main():
     ap.add_argument("--tmp", required=True, help="scratch directory (removed by bench.sh)")
     ap.add_argument("--run", required=True, help="run id: label value of the baseline containers")
     ap.add_argument("--out", required=True, help="where the report and raw JSON go")
-    ap.add_argument("--only", default="runtask,api,start,config,exec,services")
+    ap.add_argument("--only", default="runtask,api,start,config,exec,firelens-task,services")
+    ap.add_argument("--firelens-lines", type=int, default=100000)
+    ap.add_argument("--firelens-runs", type=int, default=3)
     ap.add_argument("--svc-runs", type=int, default=5)
     ap.add_argument("--svc-count", type=int, default=20)
     ap.add_argument("--svc-window", type=float, default=60.0)
@@ -1227,7 +1428,7 @@ def main():
     res = {"machine": machine(args)}
     servers = []
     try:
-        if only & {"runtask", "api", "config", "exec"}:
+        if only & {"runtask", "api", "config", "exec", "firelens-task"}:
             emu, emu_port = start_emulator(args, "emulator", ["--data-dir", os.path.join(args.tmp, "data")])
             servers.append(emu)
             ecs = Ecs(emu_port)
@@ -1238,6 +1439,8 @@ def main():
                 res["config"] = bench_config(args, ecs, emu_port)
             if "exec" in only:
                 res["exec"] = bench_exec(args, ecs, emu_port)
+            if "firelens-task" in only:
+                res["firelens-task"] = bench_firelens_task(args, ecs, emu_port)
             ecs.close()
             if "api" in only:
                 mem, mem_port = start_emulator(args, "emulator-mem", ["--in-memory"])

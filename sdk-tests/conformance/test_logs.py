@@ -519,3 +519,42 @@ def test_logs_missing_required_members(logs, op):
     r = logs.raw(b"{}", op=op, allowed_generic=legacy)
     assert r.problems == [], f"{r.describe()}\n  " + "\n  ".join(r.problems)
     assert r.status == 400 and r.code not in PROTOCOL_ERRORS, r.describe()
+
+
+def _constraint_cases():
+    """(operation, member, bad value, the constraint text) for every
+    pattern/length/range constraint of an implemented operation's top-level
+    string and integer members that matter here, read from the model."""
+    out = []
+    for op in sorted(LOGS_IMPLEMENTED):
+        shape = MODEL.operation_model(op).input_shape
+        for name, member in shape.members.items():
+            meta = member.metadata
+            if member.type_name == "string" and "pattern" in meta and meta.get("min", 0) >= 1:
+                bad = "bad name!" if "A-Za-z0-9" in meta["pattern"] else "a:b*"
+                if name in ("resourceArn", "logGroupIdentifier"):
+                    continue  # their patterns allow nearly anything; checked elsewhere
+                out.append((op, name, bad, f"Member must satisfy regular expression pattern: {meta['pattern']}"))
+            if member.type_name in ("integer", "long") and "max" in meta:
+                out.append((op, name, int(meta["max"]) + 1, f"Member must have value less than or equal to {int(meta['max'])}"))
+    return out
+
+
+@pytest.mark.parametrize("op,member,bad,constraint", _constraint_cases(), ids=lambda v: str(v)[:30])
+def test_model_constraints_are_enforced(logs, op, member, bad, constraint):
+    """A raw request breaking one constraint of the model: AWS's
+    "1 validation error detected" InvalidParameterException, naming the
+    member and the model's own constraint."""
+    from test_unsupported import minimal_input
+
+    params = minimal_input(MODEL.operation_model(op).input_shape)
+    params.pop("logGroupIdentifier", None)
+    params[member] = bad
+    if op in ("GetLogEvents", "FilterLogEvents", "DescribeLogStreams") and member != "logGroupName":
+        params["logGroupName"] = "x"
+    allowed = frozenset({"InvalidParameterException"}) if op in UNMODELED_VALIDATION else frozenset()
+    r = logs.raw(json.dumps(params).encode(), op=op, allowed_generic=allowed)
+    assert r.problems == [], f"{r.describe()}\n  " + "\n  ".join(r.problems)
+    assert r.code == INVALID, r.describe()
+    want = f"1 validation error detected: Value '{bad}' at '{member}' failed to satisfy constraint: {constraint}"
+    assert r.message == want, r.describe()

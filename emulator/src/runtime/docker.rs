@@ -754,6 +754,8 @@ impl ContainerRuntime for DockerRuntime {
             .iter()
             .map(|(c, ro)| format!("{c}{}", if *ro { ":ro" } else { "" }))
             .collect();
+        let mut mounts = mounts;
+        mounts.extend(spec.binds.iter().cloned());
         let host = HostConfig {
             network_mode: Some(format!("container:{}", spec.network_of)),
             binds: (!mounts.is_empty()).then_some(mounts),
@@ -806,14 +808,111 @@ impl ContainerRuntime for DockerRuntime {
             .name(&spec.name)
             .build();
         let docker = self.inner.docker.clone();
+        let archives = spec.archives.clone();
+        self.creating(async move {
+            let id = docker
+                .create_container(Some(opts), body)
+                .await
+                .map(|resp| resp.id)
+                .map_err(err)?;
+            for tar in archives {
+                let opts = bollard::query_parameters::UploadToContainerOptions {
+                    path: "/".into(),
+                    ..Default::default()
+                };
+                docker
+                    .upload_to_container(&id, Some(opts), bollard::body_full(tar.into()))
+                    .await
+                    .map_err(err)?;
+            }
+            Ok(id)
+        })
+        .await
+    }
+
+    async fn infra_image(&self) -> Result<String, RuntimeError> {
+        DockerRuntime::infra_image(self).await
+    }
+
+    async fn image_files(
+        &self,
+        image: &str,
+        paths: &[String],
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Vec<u8>, RuntimeError> {
+        let name = format!(
+            "fargate-local-files-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            labels: Some(hash(labels)),
+            // Never started: the command only has to be present.
+            cmd: Some(vec!["/fargate-local-never-started".into()]),
+            network_disabled: Some(true),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptionsBuilder::default().name(&name).build();
+        let docker = self.inner.docker.clone();
         self.creating(async move {
             docker
                 .create_container(Some(opts), body)
                 .await
-                .map(|resp| resp.id)
+                .map(|_| ())
                 .map_err(err)
         })
-        .await
+        .await?;
+        let mut out = tar::Builder::new(Vec::new());
+        let mut result = Ok(());
+        for path in paths {
+            let opts =
+                bollard::query_parameters::DownloadFromContainerOptions { path: path.clone() };
+            let mut stream = self.inner.docker.download_from_container(&name, Some(opts));
+            let mut raw = Vec::new();
+            let mut missing = false;
+            while let Some(chunk) = stream.next().await {
+                match chunk {
+                    Ok(b) => raw.extend_from_slice(&b),
+                    Err(e) if is_not_found(&e) => {
+                        missing = true;
+                        break;
+                    }
+                    Err(e) => {
+                        result = Err(err(e));
+                        break;
+                    }
+                }
+            }
+            if result.is_err() {
+                break;
+            }
+            if missing {
+                continue;
+            }
+            // Docker names entries from the path's last component; put the
+            // rest of the path back in front.
+            let parent = std::path::Path::new(path.trim_start_matches('/'))
+                .parent()
+                .map(|p| p.to_path_buf())
+                .unwrap_or_default();
+            if let Err(e) = retar(&raw, &parent, &mut out) {
+                result = Err(RuntimeError::Docker(format!(
+                    "reading {path} from {image}: {e}"
+                )));
+                break;
+            }
+        }
+        let _ = self
+            .inner
+            .docker
+            .remove_container(
+                &name,
+                Some(RemoveContainerOptionsBuilder::default().force(true).build()),
+            )
+            .await;
+        result?;
+        out.into_inner()
+            .map_err(|e| RuntimeError::Docker(format!("reading files from {image}: {e}")))
     }
 
     async fn start_container(&self, name: &str) -> Result<(), RuntimeError> {
@@ -1156,6 +1255,35 @@ impl LazyDocker {
     }
 }
 
+/// Copies the entries of a tar archive into `out`, under `prefix`.
+fn retar(
+    raw: &[u8],
+    prefix: &std::path::Path,
+    out: &mut tar::Builder<Vec<u8>>,
+) -> std::io::Result<()> {
+    let mut archive = tar::Archive::new(raw);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = prefix.join(entry.path()?);
+        let mut header = entry.header().clone();
+        if header.entry_type().is_symlink() || header.entry_type().is_hard_link() {
+            let target = entry
+                .link_name()?
+                .map(|t| t.into_owned())
+                .unwrap_or_default();
+            let target = if header.entry_type().is_hard_link() {
+                prefix.join(target)
+            } else {
+                target
+            };
+            out.append_link(&mut header, &path, &target)?;
+        } else {
+            out.append_data(&mut header, &path, &mut entry)?;
+        }
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl ContainerRuntime for LazyDocker {
     async fn ensure_network(&self) -> Result<(), RuntimeError> {
@@ -1214,6 +1342,17 @@ impl ContainerRuntime for LazyDocker {
     }
     async fn list_managed(&self) -> Result<Vec<ManagedContainer>, RuntimeError> {
         self.get().await?.list_managed().await
+    }
+    async fn infra_image(&self) -> Result<String, RuntimeError> {
+        ContainerRuntime::infra_image(self.get().await?).await
+    }
+    async fn image_files(
+        &self,
+        image: &str,
+        paths: &[String],
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Vec<u8>, RuntimeError> {
+        self.get().await?.image_files(image, paths, labels).await
     }
     async fn remove_network(&self) -> Result<(), RuntimeError> {
         self.get().await?.remove_network().await

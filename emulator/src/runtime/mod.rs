@@ -128,6 +128,11 @@ pub struct ContainerSpec {
     pub stop_timeout: u32,
     /// Docker log driver and options; `None` keeps the engine's default.
     pub log_driver: Option<(String, HashMap<String, String>)>,
+    /// Bind mounts, Docker's `host-path:container-path[:ro]`.
+    pub binds: Vec<String>,
+    /// Tar archives unpacked at the root of the container's filesystem
+    /// after it is created and before it starts.
+    pub archives: Vec<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -214,6 +219,27 @@ pub trait ContainerRuntime: Send + Sync {
         Ok(Box::pin(futures_util::stream::empty()))
     }
     async fn list_managed(&self) -> Result<Vec<ManagedContainer>, RuntimeError>;
+    /// The emulator's own helper image (the infrastructure image), built if
+    /// need be.
+    async fn infra_image(&self) -> Result<String, RuntimeError> {
+        Err(RuntimeError::NotFound(
+            "this engine has no infrastructure image".into(),
+        ))
+    }
+    /// Files of a local image, as a tar archive whose entries carry their
+    /// full path without the leading `/`: for each path (a file or a
+    /// directory), its tree; a path the image lacks is left out. Read from a
+    /// container created from the image (never started) and removed again.
+    async fn image_files(
+        &self,
+        _image: &str,
+        _paths: &[String],
+        _labels: &BTreeMap<String, String>,
+    ) -> Result<Vec<u8>, RuntimeError> {
+        Err(RuntimeError::NotFound(
+            "this engine cannot read files from images".into(),
+        ))
+    }
     async fn remove_network(&self) -> Result<(), RuntimeError>;
     /// Docker's inspect document of a container, as the engine's JSON.
     async fn inspect_json(&self, _name: &str) -> Result<Option<serde_json::Value>, RuntimeError> {
@@ -288,6 +314,12 @@ pub trait TaskHook: Send + Sync {
         Ok(())
     }
 
+    /// The image a container runs instead of its task definition's, if this
+    /// hook replaces it (the FireLens stand-in router).
+    async fn image(&self, _plan: &TaskPlan, _container: &ContainerPlan) -> Option<String> {
+        None
+    }
+
     /// Adds to or changes a container's environment, which starts as the
     /// plan's `environment`. An error ends the task as `before_create` does.
     async fn environment(
@@ -315,6 +347,11 @@ pub trait TaskHook: Send + Sync {
     /// container starts (wait here for what the namespace must offer them).
     async fn infra_started(&self, _plan: &TaskPlan) {}
 
+    /// A container has started; runs before it counts as started for the
+    /// containers that depend on it (wait here for what it must offer them
+    /// first, briefly).
+    async fn started(&self, _plan: &TaskPlan, _container: &ContainerPlan) {}
+
     /// The task reached RUNNING.
     async fn running(&self, _plan: &TaskPlan) {}
 
@@ -340,6 +377,17 @@ impl Hooks {
             h.before_create(plan).await?;
         }
         Ok(())
+    }
+
+    /// The image the container runs: the first hook's replacement, or the
+    /// task definition's.
+    pub async fn image(&self, plan: &TaskPlan, container: &ContainerPlan) -> String {
+        for h in &self.list {
+            if let Some(i) = h.image(plan, container).await {
+                return i;
+            }
+        }
+        container.image.clone()
     }
 
     /// The container's final environment.
@@ -375,6 +423,12 @@ impl Hooks {
     pub async fn infra_started(&self, plan: &TaskPlan) {
         for h in &self.list {
             h.infra_started(plan).await;
+        }
+    }
+
+    pub async fn started(&self, plan: &TaskPlan, container: &ContainerPlan) {
+        for h in &self.list {
+            h.started(plan, container).await;
         }
     }
 

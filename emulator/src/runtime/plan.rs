@@ -140,24 +140,41 @@ pub struct TaskPlan {
     pub enable_execute_command: bool,
 }
 
+impl ContainerPlan {
+    /// Whether the container logs through FireLens (`awsfirelens`).
+    pub fn uses_firelens(&self) -> bool {
+        self.log_configuration
+            .as_ref()
+            .is_some_and(|l| l.log_driver == "awsfirelens")
+    }
+}
+
 impl TaskPlan {
+    /// The FireLens log router: the first container with a
+    /// `firelensConfiguration`, as the agent picks it.
+    pub fn firelens_router(&self) -> Option<&ContainerPlan> {
+        self.containers.iter().find(|c| c.firelens.is_some())
+    }
+
     pub fn container(&self, name: &str) -> Option<&ContainerPlan> {
         self.containers.iter().find(|c| c.name == name)
     }
 
     /// Containers in the order they may be stopped: a container stops only
-    /// after every container that depends on it has stopped.
+    /// after every container that depends on it has stopped, and the
+    /// FireLens log router after every container that logs to it (so that
+    /// it ships their last lines), even when it has a `dependsOn` of its own.
     pub fn stop_waves(&self) -> Vec<Vec<String>> {
         let mut remaining: Vec<&ContainerPlan> = self.containers.iter().collect();
         let mut waves = Vec::new();
+        let waits_for = |c: &ContainerPlan, o: &ContainerPlan| {
+            o.depends_on.iter().any(|d| d.container == c.name)
+                || (c.firelens.is_some() && o.name != c.name && o.uses_firelens())
+        };
         while !remaining.is_empty() {
             let wave: Vec<String> = remaining
                 .iter()
-                .filter(|c| {
-                    !remaining
-                        .iter()
-                        .any(|o| o.depends_on.iter().any(|d| d.container == c.name))
-                })
+                .filter(|c| !remaining.iter().any(|o| waits_for(c, o)))
                 .map(|c| c.name.clone())
                 .collect();
             // A cycle cannot pass registration; stop the rest together if one
@@ -338,6 +355,31 @@ fn container_plan(
     }
 }
 
+/// The agent's implicit dependency: every `awsfirelens` container without
+/// a dependency on the log router waits for it to START. Skipped when the
+/// router has a `dependsOn` of its own (which could make a cycle). The task
+/// definition and DescribeTasks do not show it; only the plan has it.
+fn add_firelens_dependencies(containers: &mut [ContainerPlan]) {
+    let Some(router) = containers.iter().find(|c| c.firelens.is_some()) else {
+        return;
+    };
+    if !router.depends_on.is_empty() {
+        return;
+    }
+    let router = router.name.clone();
+    for c in containers.iter_mut() {
+        if c.name != router
+            && c.uses_firelens()
+            && !c.depends_on.iter().any(|d| d.container == router)
+        {
+            c.depends_on.push(Dependency {
+                container: router.clone(),
+                condition: Condition::Start,
+            });
+        }
+    }
+}
+
 /// Builds the plan. The task definition has passed registration, so the
 /// planner only fills in defaults; it never rejects.
 pub fn plan_task(input: PlanInput<'_>) -> TaskPlan {
@@ -347,7 +389,7 @@ pub fn plan_task(input: PlanInput<'_>) -> TaskPlan {
         ov.and_then(|o| o.container_overrides.as_ref())
             .and_then(|list| list.iter().find(|c| c.name.as_deref() == Some(name)))
     };
-    let containers: Vec<ContainerPlan> = td
+    let mut containers: Vec<ContainerPlan> = td
         .container_definitions
         .iter()
         .flatten()
@@ -359,6 +401,7 @@ pub fn plan_task(input: PlanInput<'_>) -> TaskPlan {
             )
         })
         .collect();
+    add_firelens_dependencies(&mut containers);
     let mut ports = Vec::new();
     for def in td.container_definitions.iter().flatten() {
         for pm in def.port_mappings.iter().flatten() {
@@ -526,5 +569,69 @@ mod tests {
         };
         let waves = plan(&td, None).stop_waves();
         assert_eq!(waves, vec![vec!["sidecar"], vec!["app"], vec!["db"]]);
+    }
+
+    fn firelens_task(router_depends: bool) -> TaskDefinition {
+        use crate::services::ecs::model::{FirelensConfiguration, LogConfiguration};
+        let mut router = def("log_router");
+        router.firelens_configuration = Some(FirelensConfiguration {
+            kind: "fluentbit".into(),
+            options: None,
+        });
+        if router_depends {
+            router.depends_on = Some(vec![ContainerDependency {
+                container_name: "init".into(),
+                condition: "SUCCESS".into(),
+            }]);
+        }
+        let firelens = LogConfiguration {
+            log_driver: "awsfirelens".into(),
+            options: None,
+            secret_options: None,
+        };
+        let mut web = def("web");
+        web.log_configuration = Some(firelens.clone());
+        let mut worker = def("worker");
+        worker.log_configuration = Some(firelens);
+        worker.depends_on = Some(vec![ContainerDependency {
+            container_name: "log_router".into(),
+            condition: "HEALTHY".into(),
+        }]);
+        let mut init = def("init");
+        init.essential = Some(false);
+        TaskDefinition {
+            container_definitions: Some(vec![init, router, web, worker]),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn firelens_containers_wait_for_the_router_and_stop_before_it() {
+        let p = plan(&firelens_task(false), None);
+        let deps = |n: &str| p.container(n).unwrap().depends_on.clone();
+        assert_eq!(
+            deps("web"),
+            vec![Dependency {
+                container: "log_router".into(),
+                condition: Condition::Start
+            }]
+        );
+        // An explicit dependency on the router is kept as it is.
+        assert_eq!(deps("worker").len(), 1);
+        assert_eq!(deps("worker")[0].condition, Condition::Healthy);
+        assert!(deps("init").is_empty());
+        assert_eq!(
+            p.stop_waves(),
+            vec![vec!["init", "web", "worker"], vec!["log_router"]]
+        );
+
+        // A router with dependencies of its own gets no dependents, but
+        // still stops last.
+        let p = plan(&firelens_task(true), None);
+        assert!(p.container("web").unwrap().depends_on.is_empty());
+        assert_eq!(
+            p.stop_waves(),
+            vec![vec!["web", "worker"], vec!["log_router"], vec!["init"]]
+        );
     }
 }

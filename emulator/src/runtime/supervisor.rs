@@ -398,10 +398,17 @@ impl Supervisor {
         if ready.is_empty() {
             return Ok(());
         }
+        let (hooks, plan) = (&self.hooks, &self.plan);
         let starts = ready.into_iter().map(|i| {
             let rt = self.rt.clone();
-            let name = container_name(&self.plan.task_id, &self.plan.containers[i].name);
-            async move { (i, rt.start_container(&name).await) }
+            let name = container_name(&plan.task_id, &plan.containers[i].name);
+            async move {
+                let r = rt.start_container(&name).await;
+                if r.is_ok() {
+                    hooks.started(plan, &plan.containers[i]).await;
+                }
+                (i, r)
+            }
         });
         let results = futures_util::future::join_all(starts).await;
         let mut failed = Vec::new();
@@ -767,7 +774,10 @@ async fn prepare(
     infra: &str,
     labels: &BTreeMap<String, String>,
 ) -> Prepared {
-    let pulls = plan.containers.iter().map(|c| rt.ensure_image(&c.image));
+    let pulls = plan.containers.iter().map(|c| async move {
+        let image = hooks.image(plan, c).await;
+        rt.ensure_image(&image).await
+    });
     let images = futures_util::future::join_all(pulls).await;
     let mut out = Prepared {
         images,
@@ -945,6 +955,8 @@ pub fn container_spec(
         open_stdin: c.interactive,
         stop_timeout: c.stop_timeout_secs,
         log_driver: None,
+        binds: Vec::new(),
+        archives: Vec::new(),
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod credentials;
 pub mod ecs;
 pub mod elbv2;
+pub mod firelens;
 pub mod logs;
 pub mod metadata;
 pub mod requestlog;

@@ -525,6 +525,19 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
             "At most one container in a task definition can have a firelensConfiguration.",
         ));
     }
+    // Fargate takes only a config file in the image; an S3 config is
+    // refused with this (misleading) message, even with a well-formed ARN.
+    if fargate
+        && containers.iter().any(|c| {
+            c.firelens_configuration
+                .as_ref()
+                .and_then(|f| f.options.as_ref())
+                .and_then(|o| o.get("config-file-type"))
+                .is_some_and(|t| t == "s3")
+        })
+    {
+        return Err(client("Invalid arn syntax."));
+    }
     if let Some(sum) = containers
         .iter()
         .map(|c| c.cpu.unwrap_or(0).max(0) as u64)

@@ -349,23 +349,28 @@ pub fn check_group_name(field: &str, name: &str) -> Result<(), LogsError> {
 }
 
 pub fn check_stream_name(name: &str) -> Result<(), LogsError> {
+    check_stream_field("logStreamName", name)
+}
+
+/// A log stream name (or prefix) in `field`, against the model's constraints.
+fn check_stream_field(field: &str, name: &str) -> Result<(), LogsError> {
     if name.is_empty() {
         return Err(LogsError::constraint(
-            "logStreamName",
+            field,
             name,
             "Member must have length greater than or equal to 1",
         ));
     }
     if name.len() > 512 {
         return Err(LogsError::constraint(
-            "logStreamName",
+            field,
             name,
             "Member must have length less than or equal to 512",
         ));
     }
     if name.contains([':', '*']) {
         return Err(LogsError::constraint(
-            "logStreamName",
+            field,
             name,
             "Member must satisfy regular expression pattern: [^:*]*",
         ));
@@ -803,6 +808,7 @@ impl Logs {
 
     pub fn tag_log_group(&self, region: &str, r: TagLogGroupRequest) -> Result<Empty, LogsError> {
         let name = required("logGroupName", &r.log_group_name)?;
+        check_group_name("logGroupName", name)?;
         let add = r.tags.ok_or_else(|| LogsError::missing("tags"))?;
         let g = self.find_group(region, name)?;
         self.merge_tags(g, add)
@@ -814,6 +820,7 @@ impl Logs {
         r: UntagLogGroupRequest,
     ) -> Result<Empty, LogsError> {
         let name = required("logGroupName", &r.log_group_name)?;
+        check_group_name("logGroupName", name)?;
         let keys = r.tags.ok_or_else(|| LogsError::missing("tags"))?;
         let g = self.find_group(region, name)?;
         self.remove_tags(g, &keys)
@@ -825,6 +832,7 @@ impl Logs {
         r: LogGroupNameRequest,
     ) -> Result<TagsResponse, LogsError> {
         let name = required("logGroupName", &r.log_group_name)?;
+        check_group_name("logGroupName", name)?;
         let g = self.find_group(region, name)?;
         Ok(TagsResponse { tags: g.tags })
     }
@@ -904,6 +912,9 @@ impl Logs {
             return Err(LogsError::invalid(
                 "Cannot order by LastEventTime with a logStreamNamePrefix.",
             ));
+        }
+        if let Some(p) = &r.log_stream_name_prefix {
+            check_stream_field("logStreamNamePrefix", p)?;
         }
         let g = self.resolve_group(region, &r.log_group_name, &r.log_group_identifier)?;
         let offset = match &r.next_token {
@@ -1115,6 +1126,9 @@ impl Logs {
                     &format!("Member must have length {bound}"),
                 ));
             }
+        }
+        if let Some(p) = &r.log_stream_name_prefix {
+            check_stream_field("logStreamNamePrefix", p)?;
         }
         if r.log_stream_names.is_some() && r.log_stream_name_prefix.is_some() {
             return Err(LogsError::invalid(

@@ -219,13 +219,23 @@ impl TaskHook for ConfigSources {
         container: &ContainerPlan,
         env: &mut Vec<(String, String)>,
     ) -> Result<(), String> {
-        if container.secrets.is_empty() && container.environment_files.is_empty() {
+        // A FireLens log router also gets the secret options of the
+        // containers that log to it.
+        let log_secrets = crate::services::firelens::router_secrets(plan, container);
+        if container.secrets.is_empty()
+            && log_secrets.is_empty()
+            && container.environment_files.is_empty()
+        {
             return Ok(());
         }
-        let secrets = if container.secrets.is_empty() {
+        let secrets = if container.secrets.is_empty() && log_secrets.is_empty() {
             Vec::new()
-        } else {
+        } else if log_secrets.is_empty() {
             self.resolve_secrets(plan, container)?
+        } else {
+            let mut c = container.clone();
+            c.secrets.extend(log_secrets);
+            self.resolve_secrets(plan, &c)?
         };
         let files = if container.environment_files.is_empty() {
             Vec::new()
