@@ -17,7 +17,10 @@ load from elsewhere on the machine hits both alike; the report gives ratios.
   5. FireLens from a container (firelens-task): lines through Docker's
      fluentd driver, the stand-in router and its cloudwatch_logs output into
      the log store, against the same container with the awslogs driver.
-  6. Services: UpdateService to a completed rolling deployment of 3 tasks
+  7. FireLens router engine (firelens-engine): Forward messages sent
+     straight to `fargate-local firelens` into CloudWatch Logs, against the
+     same messages sent straight to PutLogEvents; zero loss, delay, RSS.
+  8. Services: UpdateService to a completed rolling deployment of 3 tasks
      against the same 3 task starts and stops done one by one (RunTask →
      RUNNING, StopTask → STOPPED); and the emulator's CPU time with 20
      services of 3 tasks at steady state against an idle emulator with no
@@ -37,8 +40,10 @@ import re
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
+import threading
 import time
 
 TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
@@ -993,6 +998,281 @@ def bench_exec(args, ecs, port):
     }
 
 
+# ---------------------------------------------------------------- FireLens router engine
+
+
+def mp_str(s):
+    b = s.encode()
+    if len(b) < 32:
+        return bytes([0xA0 | len(b)]) + b
+    if len(b) < 256:
+        return b"\xd9" + bytes([len(b)]) + b
+    return b"\xda" + struct.pack(">H", len(b)) + b
+
+
+def forward_message(tag, t, pairs):
+    """A Message-mode array as Docker's fluentd driver writes it: EventTime
+    (fixext8), a map of strings, an empty option map."""
+    sec = int(t)
+    nsec = int((t - sec) * 1e9)
+    out = [b"\x94", mp_str(tag), b"\xd7\x00", struct.pack(">II", sec, nsec), bytes([0x80 | len(pairs)])]
+    for k, v in pairs:
+        out.append(mp_str(k))
+        out.append(mp_str(v))
+    out.append(b"\x80")
+    return b"".join(out)
+
+
+FL_TAG = "app-firelens-0123456789abcdef0123456789abcdef"
+FL_CID = "4f1c" * 16
+
+
+def fl_line(run, i, t):
+    return f"{run} {i:08d} {t:.6f} GET /orders/{i % 997} status=200 duration_ms=12.5 user_agent=bench"
+
+
+def fl_docker_pairs(line):
+    return [
+        ("container_id", FL_CID),
+        ("container_name", "/ecs-bench-1-app-c2f0e8a1b2c3d4e5f6"),
+        ("source", "stdout"),
+        ("log", line),
+    ]
+
+
+def fl_record_json(line):
+    """The message the router writes for a line: the record as JSON."""
+    rec = dict(fl_docker_pairs(line))
+    rec.update(
+        ecs_cluster="bench",
+        ecs_task_arn="arn:aws:ecs:us-east-1:000000000000:task/bench/0123456789abcdef0123456789abcdef",
+        ecs_task_definition="bench:1",
+    )
+    return json.dumps(rec, separators=(",", ":"))
+
+
+class LogsTail:
+    """Follows one stream with GetLogEvents (forward tokens) and records
+    when each line became visible."""
+
+    def __init__(self, port, group, stream):
+        self.port, self.group, self.stream = port, group, stream
+        self.seen = {}
+        self.token = None
+        self.count = 0
+
+    def poll(self):
+        body = {"logGroupName": self.group, "logStreamName": self.stream, "startFromHead": True, "limit": 10000}
+        if self.token:
+            body["nextToken"] = self.token
+        try:
+            out = json_call(self.port, "Logs_20140328.GetLogEvents", body)
+        except BenchError:
+            return 0
+        now = time.perf_counter()
+        for e in out.get("events", []):
+            m = re.search(r"(tput|lat) (\d{8}) ", e["message"])
+            if m:
+                self.seen.setdefault((m.group(1), int(m.group(2))), now)
+            self.count += 1
+        got = len(out.get("events", []))
+        self.token = out.get("nextForwardToken", self.token)
+        return got
+
+
+def fl_router(args, emu_port, name):
+    port = free_port()
+    conf = os.path.join(args.tmp, f"{name}.conf")
+    with open(conf, "w") as f:
+        f.write(
+            # What the ECS agent generates for one awsfirelens container
+            # (no [SERVICE]: Flush 1 s), plus a cloudwatch_logs output.
+            f"[INPUT]\n    Name forward\n    Mem_Buf_Limit 25MB\n    Listen 127.0.0.1\n    Port {port}\n\n"
+            "[FILTER]\n    Name record_modifier\n    Match *\n    Record ecs_cluster bench\n"
+            "    Record ecs_task_arn arn:aws:ecs:us-east-1:000000000000:task/bench/0123456789abcdef0123456789abcdef\n"
+            "    Record ecs_task_definition bench:1\n\n"
+            "[OUTPUT]\n    Name cloudwatch_logs\n    Match app-firelens*\n    region us-east-1\n"
+            "    log_group_name /bench/firelens\n    log_stream_prefix app/\n    auto_create_group true\n"
+            f"    endpoint 127.0.0.1\n    port {emu_port}\n"
+        )
+    proc = Proc([args.bin, "firelens", "-c", conf], args.tmp, name)
+    deadline = time.perf_counter() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if not proc.alive() or time.perf_counter() > deadline:
+                raise BenchError(f"the router did not listen:\n{proc.tail()}")
+            time.sleep(0.02)
+    return proc, port
+
+
+def fl_wait_all(tail, n, run, deadline_s):
+    t_end = time.perf_counter() + deadline_s
+    while sum(1 for k in tail.seen if k[0] == run) < n:
+        if time.perf_counter() > t_end:
+            break
+        if tail.poll() == 0:
+            time.sleep(0.01)
+    return max((v for k, v in tail.seen.items() if k[0] == run), default=time.perf_counter())
+
+
+def bench_firelens(args):
+    """Lines pushed over the Forward protocol (Message mode, as Docker sends
+    them) through `fargate-local firelens` into the emulator's CloudWatch
+    Logs, against the same messages sent straight to PutLogEvents (batches
+    of up to 10,000 events / 1 MiB) by a client; zero loss is checked by
+    counting the events in the store."""
+    load = loadavg()
+    n = args.engine_lines
+    emu, emu_port = start_emulator(args, "emulator-firelens", ["--in-memory"])
+    router = None
+    try:
+        router, fport = fl_router(args, emu_port, "firelens-router")
+        stream = f"app/{FL_TAG}"
+        # Throughput: every line pre-encoded, written as fast as the socket takes it.
+        t_base = time.time()
+        msgs = [forward_message(FL_TAG, t_base, fl_docker_pairs(fl_line("tput", i, 0.0))) for i in range(n)]
+        tail = LogsTail(emu_port, "/bench/firelens", stream)
+        rss_max = 0
+        sock = socket.create_connection(("127.0.0.1", fport))
+        t0 = time.perf_counter()
+        step = 2000
+        for i in range(0, n, step):
+            sock.sendall(b"".join(msgs[i : i + step]))
+            if i % 20000 == 0:
+                rss_max = max(rss_max, rss_kib(router.pid))
+        t_sent = time.perf_counter()
+        sock.close()
+        while sum(1 for k in tail.seen if k[0] == "tput") < n and time.perf_counter() - t_sent < 120:
+            rss_max = max(rss_max, rss_kib(router.pid))
+            if tail.poll() == 0:
+                time.sleep(0.01)
+        t_last = max((v for k, v in tail.seen.items() if k[0] == "tput"), default=time.perf_counter())
+        got = sum(1 for k in tail.seen if k[0] == "tput")
+        router_lps = got / (t_last - t0)
+        # Delay: lines paced at a steady rate, each stamped when sent.
+        rate, secs = args.engine_rate, args.engine_secs
+        sock = socket.create_connection(("127.0.0.1", fport))
+        sent_at = {}
+        stop = threading.Event()
+
+        def follow():
+            while not stop.is_set():
+                if tail.poll() == 0:
+                    time.sleep(0.005)
+
+        th = threading.Thread(target=follow)
+        th.start()
+        t_start = time.perf_counter()
+        for i in range(rate * secs):
+            due = t_start + i / rate
+            d = due - time.perf_counter()
+            if d > 0:
+                time.sleep(d)
+            sent_at[("lat", i)] = time.perf_counter()
+            sock.sendall(forward_message(FL_TAG, time.time(), fl_docker_pairs(fl_line("lat", i, 0.0))))
+        sock.close()
+        fl_wait_all(tail, rate * secs, "lat", 30)
+        stop.set()
+        th.join()
+        delays = sorted((tail.seen[k] - t) * 1000 for k, t in sent_at.items() if k in tail.seen)
+        router_rss = rss_kib(router.pid)
+        router.p.send_signal(signal.SIGTERM)
+        router_exit = router.p.wait(20)
+        # Exact count in the store: no loss, no duplicates.
+        total = 0
+        token = None
+        while True:
+            body = {"logGroupName": "/bench/firelens", "logStreamName": stream, "startFromHead": True, "limit": 10000}
+            if token:
+                body["nextToken"] = token
+            out = json_call(emu_port, "Logs_20140328.GetLogEvents", body)
+            total += len(out["events"])
+            if not out["events"]:
+                break
+            token = out["nextForwardToken"]
+
+        # Baseline: the same messages straight to PutLogEvents.
+        json_call(emu_port, "Logs_20140328.CreateLogGroup", {"logGroupName": "/bench/direct"})
+        json_call(emu_port, "Logs_20140328.CreateLogStream", {"logGroupName": "/bench/direct", "logStreamName": "s"})
+        btail = LogsTail(emu_port, "/bench/direct", "s")
+        conn = http.client.HTTPConnection("127.0.0.1", emu_port, timeout=30)
+        hdr = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "Logs_20140328.PutLogEvents", "Authorization": AUTH}
+        ms = int(t_base * 1000)
+        texts = [fl_record_json(fl_line("tput", i, 0.0)) for i in range(n)]
+        t0 = time.perf_counter()
+        batch, size = [], 0
+        for i, m in enumerate(texts + [None]):
+            if m is None or len(batch) == 10000 or size + len(m) + 26 > 1048576:
+                data = json.dumps({"logGroupName": "/bench/direct", "logStreamName": "s", "logEvents": batch}).encode()
+                conn.request("POST", "/", data, hdr)
+                r = conn.getresponse()
+                r.read()
+                if r.status != 200:
+                    raise BenchError(f"PutLogEvents answered {r.status}")
+                batch, size = [], 0
+            if m is not None:
+                batch.append({"timestamp": ms, "message": m})
+                size += len(m) + 26
+        btail.seen.clear()
+        t_last_b = fl_wait_all(btail, n, "tput", 120)
+        base_lps = sum(1 for k in btail.seen if k[0] == "tput") / (t_last_b - t0)
+        # Baseline delay: each paced line in its own PutLogEvents call.
+        bsent = {}
+        stop.clear()
+
+        def follow_b():
+            while not stop.is_set():
+                if btail.poll() == 0:
+                    time.sleep(0.005)
+
+        btail_th = threading.Thread(target=follow_b)
+        btail_th.start()
+        t_start = time.perf_counter()
+        for i in range(rate * secs):
+            due = t_start + i / rate
+            d = due - time.perf_counter()
+            if d > 0:
+                time.sleep(d)
+            bsent[("lat", i)] = time.perf_counter()
+            ev = [{"timestamp": int(time.time() * 1000), "message": fl_record_json(fl_line("lat", i, 0.0))}]
+            conn.request("POST", "/", json.dumps({"logGroupName": "/bench/direct", "logStreamName": "s", "logEvents": ev}).encode(), hdr)
+            r = conn.getresponse()
+            r.read()
+        fl_wait_all(btail, rate * secs, "lat", 30)
+        stop.set()
+        btail_th.join()
+        conn.close()
+        bdelays = sorted((btail.seen[k] - t) * 1000 for k, t in bsent.items() if k in btail.seen)
+    finally:
+        if router:
+            router.stop()
+        emu.stop()
+
+    def pct(v, p):
+        return v[min(len(v) - 1, int(len(v) * p))] if v else float("nan")
+
+    return {
+        "lines": n,
+        "router_lps": router_lps,
+        "baseline_lps": base_lps,
+        "stored": total,
+        "router_exit": router_exit,
+        "router_rss_max_mib": rss_max / 1024,
+        "router_rss_end_mib": router_rss / 1024,
+        "rate": rate,
+        "secs": secs,
+        "lat_p50_ms": pct(delays, 0.5),
+        "lat_p99_ms": pct(delays, 0.99),
+        "lat_seen": len(delays),
+        "base_lat_p50_ms": pct(bdelays, 0.5),
+        "base_lat_p99_ms": pct(bdelays, 0.99),
+        "load": (load, loadavg()),
+    }
+
+
 # ------------------------------------------------- 6. FireLens, the full path
 
 
@@ -1327,11 +1607,41 @@ def report(res):
         out.append(f"First byte, docker exec (ms): {x['first_docker_ms']}")
         out.append(f"cat, emulator (s): {x['cat_emulator_s']}")
         out.append(f"cat, docker exec (s): {x['cat_docker_s']}")
+    if "firelens-engine" in res:
+        f = res["firelens-engine"]
+        ratio = f["router_lps"] / f["baseline_lps"]
+        out.append("")
+        out.append(f"### 7. FireLens router engine: {f['lines']:,} lines over the Forward protocol into CloudWatch Logs")
+        out.append("")
+        out.append("| | `fargate-local firelens` | baseline: the same messages straight to PutLogEvents | ratio | target | met? |")
+        out.append("|---|---:|---:|---:|---:|:---:|")
+        out.append(
+            f"| sustained lines/s, send → visible in GetLogEvents | {f['router_lps']:,.0f} | {f['baseline_lps']:,.0f} "
+            f"| {ratio:.2f}x | ≥ 20,000 lines/s | {yes(f['router_lps'] >= 20000)} |"
+        )
+        out.append(
+            f"| events in the store after SIGTERM (zero loss) | {f['stored']:,} of {f['lines'] + f['rate'] * f['secs']:,} | | "
+            f"| all | {yes(f['stored'] == f['lines'] + f['rate'] * f['secs'])} |"
+        )
+        out.append(
+            f"| delay send → visible at {f['rate']} lines/s for {f['secs']} s, p50 / p99 | {f['lat_p50_ms']:.0f} / {f['lat_p99_ms']:.0f} ms "
+            f"| {f['base_lat_p50_ms']:.1f} / {f['base_lat_p99_ms']:.1f} ms (one PutLogEvents per line) | | | |"
+        )
+        out.append(f"| router RSS, max under load / at the end | {f['router_rss_max_mib']:.1f} / {f['router_rss_end_mib']:.1f} MiB | | | | |")
+        out.append("")
+        out.append(
+            "The router runs the config the ECS agent generates for one `awsfirelens` container (forward input with "
+            "Mem_Buf_Limit 25MB, the record_modifier adding the three ECS keys, no [SERVICE] so Flush is 1 s) with a "
+            "cloudwatch_logs output; each line is a Docker-shaped record (container_id, container_name, source, log). "
+            "The delay is dominated by the 1 s flush interval, as with Fluent Bit. "
+            f"Router exit status after SIGTERM: {f['router_exit']}."
+        )
+        out.append(f"Load average at the start / end of this benchmark: {f['load'][0]} / {f['load'][1]}.")
     if "services" in res:
         v = res["services"]
         ratio = v["deploy_median_s"] / v["seq_median_s"]
         out.append("")
-        out.append(f"### 7. Services, median of {v['runs']} runs each (load {v['load'][0]} / {v['load'][1]})")
+        out.append(f"### 8. Services, median of {v['runs']} runs each (load {v['load'][0]} / {v['load'][1]})")
         out.append("")
         out.append("| | emulator | baseline | ratio |")
         out.append("|---|---:|---:|---:|")
@@ -1405,7 +1715,7 @@ def main():
     ap.add_argument("--tmp", required=True, help="scratch directory (removed by bench.sh)")
     ap.add_argument("--run", required=True, help="run id: label value of the baseline containers")
     ap.add_argument("--out", required=True, help="where the report and raw JSON go")
-    ap.add_argument("--only", default="runtask,api,start,config,exec,firelens-task,services")
+    ap.add_argument("--only", default="runtask,api,start,config,exec,firelens-task,firelens-engine,services")
     ap.add_argument("--firelens-lines", type=int, default=100000)
     ap.add_argument("--firelens-runs", type=int, default=3)
     ap.add_argument("--svc-runs", type=int, default=5)
@@ -1420,6 +1730,9 @@ def main():
     ap.add_argument("--wrk-secs", type=int, default=10)
     ap.add_argument("--wrk-threads", type=int, default=2)
     ap.add_argument("--wrk-conns", type=int, default=16)
+    ap.add_argument("--engine-lines", type=int, default=200000)
+    ap.add_argument("--engine-rate", type=int, default=1000)
+    ap.add_argument("--engine-secs", type=int, default=5)
     args = ap.parse_args()
     # SIGTERM unwinds like Ctrl-C, so every `finally` below stops its servers.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -1460,6 +1773,8 @@ def main():
             servers.clear()
         if "start" in only:
             res["start"] = bench_start(args)
+        if "firelens-engine" in only:
+            res["firelens-engine"] = bench_firelens(args)
         if "services" in only:
             res["services"] = bench_services(args)
     finally:

@@ -394,7 +394,10 @@ async fn flush_batch(
     gauge: &Arc<Gauge>,
 ) {
     if let Some((mut b, bytes)) = batch {
-        b.charge = Some(gauge.charge(bytes));
+        // Decoded records take more room than their msgpack; the limit is
+        // about memory, so the larger of the two counts.
+        let decoded: usize = b.events.iter().map(Event::approx_size).sum();
+        b.charge = Some(gauge.charge(bytes.max(decoded)));
         let _ = tx.send(b).await;
     }
 }
@@ -450,5 +453,42 @@ async fn serve_lines<S>(
                 charge: Some(charge),
             })
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn an_input_over_its_limit_waits_until_outputs_release_memory() {
+        let g = Gauge::new("forward.0", 100);
+        let a = g.charge(60);
+        // Below the limit: no wait.
+        tokio::time::timeout(Duration::from_millis(100), g.wait_below())
+            .await
+            .expect("under the limit");
+        let b = g.charge(60);
+        assert_eq!(g.used(), 120);
+        let waiter = {
+            let g = g.clone();
+            tokio::spawn(async move { g.wait_below().await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiter.is_finished(), "paused while over the limit");
+        // A batch shared by two outputs is released with its last copy.
+        let b2 = b.clone();
+        drop(b);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiter.is_finished());
+        drop(b2);
+        tokio::time::timeout(Duration::from_secs(1), waiter)
+            .await
+            .expect("resumed once drained")
+            .unwrap();
+        assert_eq!(g.used(), 60);
+        drop(a);
+        assert_eq!(g.used(), 0);
     }
 }

@@ -52,12 +52,13 @@ impl Event {
         self.get(key).and_then(value_str)
     }
 
-    /// A rough size in bytes, for buffer accounting.
+    /// A rough size in memory, for buffer accounting: the bytes plus the
+    /// per-entry overhead of a String key and a Value.
     pub fn approx_size(&self) -> usize {
-        16 + self
+        48 + self
             .body
             .iter()
-            .map(|(k, v)| k.len() + value_size(v) + 2)
+            .map(|(k, v)| k.len() + value_size(v) + 64)
             .sum::<usize>()
     }
 }
