@@ -146,6 +146,25 @@ impl App {
         let elbv2 = Elbv2::load(store.clone(), args.account_id.clone())?;
         ecs.attach_elbv2(elbv2.clone());
         let doors = Doors::new(elbv2.clone(), args.publish_address.clone());
+        // The flag's front doors first: a port they cannot have is fatal.
+        for spec in args.front_doors() {
+            let l = elbv2
+                .install_front_door(&args.region, spec)
+                .map_err(|e| anyhow::anyhow!("--front-door: {e}"))?;
+            doors.open(&l).map_err(|e| {
+                anyhow::anyhow!("--front-door {}/{}: {e}", spec.cluster, spec.service)
+            })?;
+            tracing::info!(
+                cluster = %spec.cluster,
+                service = %spec.service,
+                target_group = %l.target_group_arn,
+                "front door on {}:{} for container {} port {}",
+                args.publish_address,
+                l.port,
+                spec.container,
+                spec.container_port
+            );
+        }
         for l in elbv2.listeners() {
             if let Err(e) = doors.open(&l) {
                 tracing::warn!(listener = %l.arn, error = %e, "could not reopen a load balancer listener");
@@ -403,8 +422,9 @@ impl App {
         }
         self.inner.ecs.reset()?;
         self.inner.logs.reset()?;
-        self.inner.doors.close_all();
         self.inner.elbv2.reset()?;
+        // The front doors of --front-door stay open.
+        self.inner.doors.retain(&self.inner.elbv2.listeners());
         self.inner.secrets_manager.reset()?;
         self.inner.ssm.reset()?;
         self.inner.s3.reset()?;

@@ -105,6 +105,23 @@ pub struct ServeArgs {
     )]
     pub firelens_router: crate::services::firelens::RouterMode,
 
+    /// Give a service a local load balancer without the ELBv2 API:
+    /// `[<cluster>/]<service>:<container>:<containerPort>=<hostPort>`, then
+    /// optionally `,<setting>=<value>` for the target group's
+    /// health-check-path, health-check-interval-seconds,
+    /// health-check-timeout-seconds, healthy-threshold-count,
+    /// unhealthy-threshold-count, matcher and deregistration-delay (AWS's
+    /// defaults otherwise). The host port round-robins HTTP to the
+    /// service's healthy tasks. Repeatable; the environment variable takes
+    /// several, separated by spaces.
+    #[arg(
+        long = "front-door",
+        env = "FARGATE_LOCAL_FRONT_DOOR",
+        value_name = "SPEC",
+        value_delimiter = ' '
+    )]
+    pub front_door: Vec<FrontDoorArg>,
+
     #[command(flatten)]
     pub s3: S3Args,
 }
@@ -136,7 +153,28 @@ pub struct S3Args {
     pub s3_endpoint: Option<String>,
 }
 
+/// One `--front-door` value; blank (an empty or doubly spaced
+/// `FARGATE_LOCAL_FRONT_DOOR`) is none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrontDoorArg(pub Option<crate::lb::FrontDoorSpec>);
+
+impl std::str::FromStr for FrontDoorArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim().is_empty() {
+            return Ok(FrontDoorArg(None));
+        }
+        s.parse().map(|f| FrontDoorArg(Some(f)))
+    }
+}
+
 impl ServeArgs {
+    /// The `--front-door` values given.
+    pub fn front_doors(&self) -> impl Iterator<Item = &crate::lb::FrontDoorSpec> {
+        self.front_door.iter().filter_map(|f| f.0.as_ref())
+    }
+
     pub fn data_dir(&self) -> Option<PathBuf> {
         if self.in_memory {
             return None;

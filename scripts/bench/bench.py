@@ -20,6 +20,11 @@ load from elsewhere on the machine hits both alike; the report gives ratios.
   7. FireLens router engine (firelens-engine): Forward messages sent
      straight to `fargate-local firelens` into CloudWatch Logs, against the
      same messages sent straight to PutLogEvents; zero loss, delay, RSS.
+  8. Services: UpdateService to a completed rolling deployment of 3 tasks
+     against the same 3 task starts and stops done one by one (RunTask →
+     RUNNING, StopTask → STOPPED); and the emulator's CPU time with 20
+     services of 3 tasks at steady state against an idle emulator with no
+     service over the same window.
 
 Standard library only. Every process it starts is written to
 $BENCH_TMP/pids and every emulator instance id to $BENCH_TMP/instances, and
@@ -583,6 +588,182 @@ def bench_start(args):
 
 
 # ---------------------------------------------------------------- report
+
+
+# ---------------------------------------------------------------- services
+
+SVC_CLUSTER = "bench-svc"
+
+
+def service_task_definition(family):
+    """One busybox container that sleeps and exits at once on SIGTERM (sh
+    as PID 1 with a trap, waiting on the sleep), so that stopping a task
+    costs no stopTimeout, on either side."""
+    return {
+        "family": family,
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "256",
+        "memory": "512",
+        "containerDefinitions": [
+            {
+                "name": "app",
+                "image": IMAGE,
+                "essential": True,
+                "command": ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],
+                "stopTimeout": 2,
+            }
+        ],
+    }
+
+
+def create_service(ecs, name, count, family):
+    ecs.call(
+        "CreateService",
+        {
+            "cluster": SVC_CLUSTER,
+            "serviceName": name,
+            "taskDefinition": family,
+            "desiredCount": count,
+            "launchType": "FARGATE",
+            "networkConfiguration": NETWORK,
+            "deploymentConfiguration": {"maximumPercent": 200, "minimumHealthyPercent": 100},
+        },
+    )
+
+
+def stable(svc):
+    """What the services-stable waiter checks, and the deployment COMPLETED."""
+    deps = svc.get("deployments", [])
+    return (
+        len(deps) == 1
+        and svc.get("runningCount") == svc.get("desiredCount")
+        and deps[0].get("rolloutState") == "COMPLETED"
+    )
+
+
+def wait_stable(ecs, names, deadline_s, poll_s=0.05):
+    t0 = time.perf_counter()
+    pending = list(names)
+    while pending:
+        services = []
+        for i in range(0, len(pending), 10):
+            _, out = ecs.call("DescribeServices", {"cluster": SVC_CLUSTER, "services": pending[i : i + 10]})
+            services += out.get("services", [])
+        pending = [s["serviceName"] for s in services if not stable(s)]
+        if not pending:
+            return time.perf_counter()
+        if time.perf_counter() - t0 > deadline_s:
+            raise BenchError(f"services not stable within {deadline_s} s: {pending[:5]}")
+        time.sleep(poll_s)
+
+
+def sequential_tasks(ecs, family, n):
+    """RunTask → RUNNING then StopTask → STOPPED, n times, one by one."""
+    t0 = time.perf_counter()
+    for _ in range(n):
+        _, out = ecs.call(
+            "RunTask",
+            {"cluster": SVC_CLUSTER, "taskDefinition": family, "launchType": "FARGATE", "networkConfiguration": NETWORK},
+        )
+        if out.get("failures"):
+            raise BenchError(f"RunTask failures: {out['failures']}")
+        arn = out["tasks"][0]["taskArn"]
+        for want in ("RUNNING", "STOPPED"):
+            while True:
+                _, d = ecs.call("DescribeTasks", {"cluster": SVC_CLUSTER, "tasks": [arn]})
+                status = d["tasks"][0].get("lastStatus")
+                if status == want:
+                    break
+                if status == "STOPPED":
+                    raise BenchError(f"task stopped while starting: {d['tasks'][0].get('stoppedReason')}")
+                if time.perf_counter() - t0 > 120:
+                    raise BenchError(f"task not {want} within 120 s")
+                time.sleep(0.05)
+            if want == "RUNNING":
+                ecs.call("StopTask", {"cluster": SVC_CLUSTER, "task": arn, "reason": "bench"})
+    return time.perf_counter() - t0
+
+
+def live_containers(instance):
+    if not instance:
+        return -1
+    return len(docker("ps", "-aq", "--filter", f"label=fargate-local.instance={instance}", check=False).split())
+
+
+def bench_services(args):
+    """5a: rolling deployment of 3 tasks against 3 sequential starts and
+    stops, interleaved. 5b: CPU seconds of an emulator running 20 services
+    of 3 tasks against an idle emulator, over the same window."""
+    load = loadavg()
+    svc, port = start_emulator(args, "emulator-svc", ["--in-memory", "--s3-listen", "off"])
+    idle, idle_port = start_emulator(args, "emulator-idle", ["--in-memory", "--s3-listen", "off"])
+    servers = [svc, idle]
+    try:
+        instance = record_instance(args.tmp, svc)
+        record_instance(args.tmp, idle)
+        ecs = Ecs(port)
+        ecs.call("CreateCluster", {"clusterName": SVC_CLUSTER})
+        Ecs(idle_port).call("CreateCluster", {"clusterName": SVC_CLUSTER})
+        ecs.call("RegisterTaskDefinition", service_task_definition("bench-svc"))
+        ecs.call("RegisterTaskDefinition", service_task_definition("bench-svc"))
+
+        # 5a. The service's first deployment is not timed.
+        log("services: rolling deployments of 3 tasks against 3 sequential RunTask/StopTask")
+        create_service(ecs, "roll", 3, "bench-svc:1")
+        wait_stable(ecs, ["roll"], 180)
+        sequential_tasks(ecs, "bench-svc:1", 1)  # warm-up
+        deploy, seq = [], []
+        for i in range(args.svc_runs):
+            for who in ("deploy", "seq") if i % 2 == 0 else ("seq", "deploy"):
+                if who == "deploy":
+                    rev = "bench-svc:2" if i % 2 == 0 else "bench-svc:1"
+                    t0 = time.perf_counter()
+                    ecs.call("UpdateService", {"cluster": SVC_CLUSTER, "service": "roll", "taskDefinition": rev})
+                    deploy.append(wait_stable(ecs, ["roll"], 180) - t0)
+                else:
+                    seq.append(sequential_tasks(ecs, "bench-svc:1", 3))
+            log(f"services run {i + 1}/{args.svc_runs}: deployment {deploy[-1]:.2f} s, one by one {seq[-1]:.2f} s")
+        ecs.call("DeleteService", {"cluster": SVC_CLUSTER, "service": "roll", "force": True})
+
+        # 5b. 20 services of 3 tasks; then both emulators over one window.
+        n = args.svc_count
+        log(f"services: {n} services of 3 tasks")
+        names = [f"s{i:02d}" for i in range(n)]
+        t0 = time.perf_counter()
+        for name in names:
+            create_service(ecs, name, 3, "bench-svc:1")
+        wait_stable(ecs, names, 600, poll_s=0.5)
+        steady_after = time.perf_counter() - t0
+        time.sleep(5)
+        running = len(ecs.call("ListTasks", {"cluster": SVC_CLUSTER, "desiredStatus": "RUNNING", "maxResults": 100})[1]["taskArns"])
+        log(f"services: steady after {steady_after:.0f} s with {running} tasks; measuring {args.svc_window} s")
+        c_svc, c_idle, w0 = cpu_seconds(svc.pid), cpu_seconds(idle.pid), time.perf_counter()
+        time.sleep(args.svc_window)
+        c_svc, c_idle, window = cpu_seconds(svc.pid) - c_svc, cpu_seconds(idle.pid) - c_idle, time.perf_counter() - w0
+        wait_stable(ecs, names, 10)  # still steady: nothing was replaced
+        ecs.close()
+        for s in servers:
+            s.stop()
+        left = live_containers(instance)
+        return {
+            "load": [load, loadavg()],
+            "runs": args.svc_runs,
+            "deploy_s": [round(x, 3) for x in deploy],
+            "seq_s": [round(x, 3) for x in seq],
+            "deploy_median_s": statistics.median(deploy),
+            "seq_median_s": statistics.median(seq),
+            "services": n,
+            "tasks": running,
+            "steady_after_s": steady_after,
+            "window_s": window,
+            "cpu_s": c_svc,
+            "idle_cpu_s": c_idle,
+            "left_behind": left,
+        }
+    finally:
+        for s in servers:
+            s.stop()
 
 
 # ---------------------------------------------------------------- 4. config sources
@@ -1456,6 +1637,43 @@ def report(res):
             f"Router exit status after SIGTERM: {f['router_exit']}."
         )
         out.append(f"Load average at the start / end of this benchmark: {f['load'][0]} / {f['load'][1]}.")
+    if "services" in res:
+        v = res["services"]
+        ratio = v["deploy_median_s"] / v["seq_median_s"]
+        out.append("")
+        out.append(f"### 8. Services, median of {v['runs']} runs each (load {v['load'][0]} / {v['load'][1]})")
+        out.append("")
+        out.append("| | emulator | baseline | ratio |")
+        out.append("|---|---:|---:|---:|")
+        out.append(
+            f"| UpdateService → rolling deployment of 3 tasks COMPLETED (services-stable) | {v['deploy_median_s']:.2f} s "
+            f"| 3x (RunTask → RUNNING, StopTask → STOPPED) one by one: {v['seq_median_s']:.2f} s | {ratio:.2f}x |"
+        )
+        per = v["cpu_s"] / v["window_s"]
+        idle = v["idle_cpu_s"] / v["window_s"]
+        rel = f"{v['cpu_s'] / v['idle_cpu_s']:.1f}x" if v["idle_cpu_s"] > 0 else "– (idle used no CPU)"
+        out.append(
+            f"| emulator CPU, {v['services']} services of 3 tasks ({v['tasks']} tasks RUNNING) at steady state, "
+            f"{v['window_s']:.0f} s window | {v['cpu_s']:.2f} CPU s ({per * 100:.2f}% of a core; "
+            f"{v['cpu_s'] / v['services'] / v['window_s'] * 1000:.2f} ms per service per second) "
+            f"| idle emulator, no service, same window: {v['idle_cpu_s']:.2f} CPU s ({idle * 100:.2f}% of a core) | {rel} |"
+        )
+        out.append("")
+        out.append(
+            "The deployment is maximumPercent 200 / minimumHealthyPercent 100: the 3 new tasks start together, count "
+            "as healthy 2 s after RUNNING (no health check; AWS waits 40 s), then the 3 old ones stop. Both sides run "
+            "the same one-container busybox task that exits at once on SIGTERM. DescribeServices / DescribeTasks are "
+            "polled every 50 ms. CPU is user + system time from /proc/<pid>/stat of each emulator process over the same "
+            "window (the containers' own CPU is not counted): the scheduler's rounds (one a second, plus one per task "
+            "change) and whatever else the emulator does for the running tasks; the idle emulator's figure is the "
+            "floor of a process that serves nothing."
+        )
+        out.append(
+            f"The {v['services']} services reached steady state {v['steady_after_s']:.0f} s after the first CreateService; "
+            f"containers of that emulator left after it stopped: {v['left_behind']}."
+        )
+        out.append(f"Deployments (s): {v['deploy_s']}")
+        out.append(f"One by one (s): {v['seq_s']}")
     return "\n".join(out) + "\n"
 
 
@@ -1497,9 +1715,12 @@ def main():
     ap.add_argument("--tmp", required=True, help="scratch directory (removed by bench.sh)")
     ap.add_argument("--run", required=True, help="run id: label value of the baseline containers")
     ap.add_argument("--out", required=True, help="where the report and raw JSON go")
-    ap.add_argument("--only", default="runtask,api,start,config,exec,firelens-task,firelens-engine")
+    ap.add_argument("--only", default="runtask,api,start,config,exec,firelens-task,firelens-engine,services")
     ap.add_argument("--firelens-lines", type=int, default=100000)
     ap.add_argument("--firelens-runs", type=int, default=3)
+    ap.add_argument("--svc-runs", type=int, default=5)
+    ap.add_argument("--svc-count", type=int, default=20)
+    ap.add_argument("--svc-window", type=float, default=60.0)
     ap.add_argument("--exec-runs", type=int, default=7)
     ap.add_argument("--exec-mib", type=int, default=32)
     ap.add_argument("--runs", type=int, default=15)
@@ -1554,6 +1775,8 @@ def main():
             res["start"] = bench_start(args)
         if "firelens-engine" in only:
             res["firelens-engine"] = bench_firelens(args)
+        if "services" in only:
+            res["services"] = bench_services(args)
     finally:
         for s in servers:
             s.stop()

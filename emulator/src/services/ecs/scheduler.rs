@@ -75,9 +75,14 @@ fn essential_checks(t: &TaskRecord) -> bool {
         .any(|c| c.essential && c.health_check.is_some())
 }
 
-/// The service's load balancers: (target group, container, port).
-fn load_balancers(rec: &ServiceRecord) -> Vec<(String, String, u16)> {
-    rec.service
+/// The service's load balancers: (target group, container, port), those of
+/// its `loadBalancers` and those `serve --front-door` gives it.
+fn load_balancers(
+    rec: &ServiceRecord,
+    elb: Option<&crate::services::elbv2::Elbv2>,
+) -> Vec<(String, String, u16)> {
+    let mut out: Vec<(String, String, u16)> = rec
+        .service
         .load_balancers
         .iter()
         .flatten()
@@ -88,7 +93,15 @@ fn load_balancers(rec: &ServiceRecord) -> Vec<(String, String, u16)> {
                 u16::try_from(lb.container_port?).ok()?,
             ))
         })
-        .collect()
+        .collect();
+    if let Some(elb) = elb {
+        for door in elb.front_doors_of(&rec.cluster_name, rec.name()) {
+            if !out.contains(&door) {
+                out.push(door);
+            }
+        }
+    }
+    out
 }
 
 /// A task's target: its private IP, and the host address of the container
@@ -296,8 +309,8 @@ fn reconcile(
         }
     }
 
-    let lbs = load_balancers(rec);
     let elb = ecs.elbv2();
+    let lbs = load_balancers(rec, elb);
     // Running tasks not being stopped are targets of the service's groups.
     if let Some(elb) = elb {
         let mut registered: Vec<(String, usize)> = Vec::new();
@@ -309,7 +322,16 @@ fn reconcile(
                 continue;
             }
             for (tg, container, port) in &lbs {
-                if let Some((ip, host)) = target_address(t, container, *port)
+                let address = target_address(t, container, *port);
+                if address.is_none() && elb.is_front_door(tg) && elb.front_door_mismatch(tg) {
+                    tracing::warn!(
+                        service = %name,
+                        task = %id,
+                        target_group = %tg,
+                        "--front-door: the task has no container {container} publishing port {port}; the front door does not send it requests"
+                    );
+                }
+                if let Some((ip, host)) = address
                     && elb.register(tg, id, &ip, *port, &host)
                 {
                     match registered.iter_mut().find(|(g, _)| g == tg) {
@@ -362,10 +384,16 @@ fn reconcile(
                 t.task.last_status.as_deref() == Some("RUNNING")
                     && tr.running_since.is_some_and(|s| now - s >= SETTLE_SECS)
             };
-            // Behind a load balancer, healthy means healthy in every target group.
+            // Behind a load balancer, healthy means healthy in every target
+            // group (but a front door of the flag that the task's container
+            // ports do not match is no target group of the task).
             let ok = ok
-                && lbs.iter().all(|(tg, _, _)| {
-                    elb.is_some_and(|e| e.target_state(tg, id) == Some(TargetState::Healthy))
+                && lbs.iter().all(|(tg, container, port)| {
+                    elb.is_some_and(|e| {
+                        e.target_state(tg, id) == Some(TargetState::Healthy)
+                            || (e.is_front_door(tg)
+                                && target_address(t, container, *port).is_none())
+                    })
                 });
             if ok {
                 tr.healthy = true;

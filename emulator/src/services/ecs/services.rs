@@ -342,10 +342,15 @@ fn check_platform_version(pv: Option<&str>) -> Result<()> {
     }
 }
 
+/// The service's load balancers against its task definition and the ELBv2
+/// backend: the container port exists, the target group exists and (when
+/// `given`, the load balancers being set by this call) a listener forwards
+/// to it.
 fn check_load_balancers(
     lbs: &[LoadBalancer],
     td: &TaskDefinition,
     elb: Option<&crate::services::elbv2::Elbv2>,
+    given: bool,
 ) -> Result<()> {
     for lb in lbs {
         let name = lb.container_name.as_deref().unwrap_or("");
@@ -371,12 +376,17 @@ fn check_load_balancers(
                 "targetGroupArn must be specified for a load balancer of a Fargate service.",
             ));
         };
-        if let Some(elb) = elb
-            && elb.target_group(tg).is_none()
-        {
-            return Err(EcsError::invalid(format!(
-                "The target group with targetGroupArn {tg} does not exist."
-            )));
+        if let Some(elb) = elb {
+            if elb.target_group(tg).is_none() {
+                return Err(EcsError::invalid(format!(
+                    "The target group with targetGroupArn {tg} does not exist."
+                )));
+            }
+            if given && !elb.has_listener(tg) {
+                return Err(EcsError::invalid(format!(
+                    "The target group with targetGroupArn {tg} does not have an associated load balancer."
+                )));
+            }
         }
     }
     Ok(())
@@ -763,7 +773,7 @@ impl Ecs {
         )?;
         let network = check_network(&req.network_configuration)?;
         let lbs = req.load_balancers.clone().unwrap_or_default();
-        check_load_balancers(&lbs, &td, self.elbv2())?;
+        check_load_balancers(&lbs, &td, self.elbv2(), true)?;
 
         let now = time::now();
         let strategy = req
@@ -1053,7 +1063,7 @@ impl Ecs {
             .clone()
             .or_else(|| rec.service.load_balancers.clone())
             .unwrap_or_default();
-        check_load_balancers(&lbs, &td, self.elbv2())?;
+        check_load_balancers(&lbs, &td, self.elbv2(), req.load_balancers.is_some())?;
 
         let s = &mut rec.service;
         if let Some(d) = req.desired_count {

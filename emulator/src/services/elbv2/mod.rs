@@ -182,6 +182,32 @@ struct State {
     targets: HashMap<String, Vec<Target>>,
     /// Round-robin position per listener.
     next: HashMap<String, usize>,
+    /// The front doors of `serve --front-door`: their target groups and
+    /// listeners are in the maps above but are not stored, listed or
+    /// deletable.
+    front_doors: Vec<FrontDoor>,
+}
+
+/// A front door given on the command line, installed as a target group and
+/// a listener that no API call created.
+#[derive(Debug, Clone)]
+pub struct FrontDoor {
+    pub cluster: String,
+    pub service: String,
+    pub container: String,
+    pub container_port: u16,
+    pub target_group_arn: String,
+    pub listener: Listener,
+    /// Whether a task without the front door's container port was reported.
+    pub mismatch_reported: bool,
+}
+
+impl State {
+    fn is_front_door(&self, arn: &str) -> bool {
+        self.front_doors
+            .iter()
+            .any(|f| f.target_group_arn == arn || f.listener.arn == arn)
+    }
 }
 
 struct Inner {
@@ -210,6 +236,47 @@ fn valid_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
+/// A target group's health check settings, with AWS's defaults (HTTP on the
+/// traffic port, path `/`, every 30 s, 5 s timeout, 5 successes to become
+/// healthy, 2 failures to become unhealthy, code 200) and AWS's ranges.
+pub fn health_check(req: &CreateTargetGroupRequest) -> Result<HealthCheck> {
+    let interval = req.health_check_interval.unwrap_or(30);
+    let timeout = req.health_check_timeout.unwrap_or(5);
+    if !(5..=300).contains(&interval) {
+        return Err(validation(
+            "Health check interval must be between 5 and 300 seconds",
+        ));
+    }
+    if !(2..=120).contains(&timeout) || timeout >= interval {
+        return Err(validation(
+            "Health check timeout must be smaller than the interval",
+        ));
+    }
+    let healthy = req.healthy_threshold.unwrap_or(5);
+    let unhealthy = req.unhealthy_threshold.unwrap_or(2);
+    if !(2..=10).contains(&healthy) || !(2..=10).contains(&unhealthy) {
+        return Err(validation(
+            "Health check thresholds must be between 2 and 10",
+        ));
+    }
+    Ok(HealthCheck {
+        protocol: req
+            .health_check_protocol
+            .clone()
+            .unwrap_or_else(|| "HTTP".into()),
+        port: req
+            .health_check_port
+            .clone()
+            .unwrap_or_else(|| "traffic-port".into()),
+        path: req.health_check_path.clone().unwrap_or_else(|| "/".into()),
+        interval,
+        timeout,
+        healthy_threshold: healthy,
+        unhealthy_threshold: unhealthy,
+        matcher: req.matcher.clone().unwrap_or_else(|| "200".into()),
+    })
+}
+
 #[derive(Debug, Default)]
 pub struct CreateLoadBalancerRequest {
     pub name: Option<String>,
@@ -220,7 +287,7 @@ pub struct CreateLoadBalancerRequest {
     pub ip_address_type: Option<String>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct CreateTargetGroupRequest {
     pub name: Option<String>,
     pub protocol: Option<String>,
@@ -286,7 +353,18 @@ impl Elbv2 {
     pub fn reset(&self) -> Result<()> {
         let mut st = self.lock();
         self.inner.store.clear_prefix("elbv2.")?;
-        *st = State::default();
+        let front_doors = std::mem::take(&mut st.front_doors);
+        let mut fresh = State::default();
+        for f in front_doors {
+            if let Some(tg) = st.target_groups.remove(&f.target_group_arn) {
+                fresh.target_groups.insert(tg.arn.clone(), tg);
+            }
+            fresh
+                .listeners
+                .insert(f.listener.arn.clone(), f.listener.clone());
+            fresh.front_doors.push(f);
+        }
+        *st = fresh;
         Ok(())
     }
 
@@ -397,6 +475,7 @@ impl Elbv2 {
         region: &str,
         req: CreateTargetGroupRequest,
     ) -> Result<TargetGroup> {
+        let health = health_check(&req)?;
         let name = req.name.ok_or_else(|| validation("Name is required"))?;
         if !valid_name(&name) {
             return Err(validation(format!(
@@ -413,39 +492,12 @@ impl Elbv2 {
         let port = req
             .port
             .ok_or_else(|| validation("A port must be specified"))?;
-        let interval = req.health_check_interval.unwrap_or(30);
-        let timeout = req.health_check_timeout.unwrap_or(5);
-        if !(5..=300).contains(&interval) {
-            return Err(validation(
-                "Health check interval must be between 5 and 300 seconds",
-            ));
-        }
-        if !(2..=120).contains(&timeout) || timeout >= interval {
-            return Err(validation(
-                "Health check timeout must be smaller than the interval",
-            ));
-        }
-        let healthy = req.healthy_threshold.unwrap_or(5);
-        let unhealthy = req.unhealthy_threshold.unwrap_or(2);
-        if !(2..=10).contains(&healthy) || !(2..=10).contains(&unhealthy) {
-            return Err(validation(
-                "Health check thresholds must be between 2 and 10",
-            ));
-        }
-        let health = HealthCheck {
-            protocol: req.health_check_protocol.unwrap_or_else(|| "HTTP".into()),
-            port: req
-                .health_check_port
-                .unwrap_or_else(|| "traffic-port".into()),
-            path: req.health_check_path.unwrap_or_else(|| "/".into()),
-            interval,
-            timeout,
-            healthy_threshold: healthy,
-            unhealthy_threshold: unhealthy,
-            matcher: req.matcher.unwrap_or_else(|| "200".into()),
-        };
         let mut st = self.lock();
-        if let Some(existing) = st.target_groups.values().find(|t| t.name == name) {
+        if let Some(existing) = st
+            .target_groups
+            .values()
+            .find(|t| t.name == name && !st.is_front_door(&t.arn))
+        {
             if existing.port == port
                 && existing.health == health
                 && existing.target_type == target_type
@@ -510,7 +562,7 @@ impl Elbv2 {
                 .map(|n| {
                     st.target_groups
                         .values()
-                        .find(|t| &t.name == n)
+                        .find(|t| &t.name == n && !st.is_front_door(&t.arn))
                         .cloned()
                         .ok_or(ElbError::TargetGroupNotFound)
                 })
@@ -525,7 +577,11 @@ impl Elbv2 {
                 .cloned()
                 .collect()
         } else {
-            st.target_groups.values().cloned().collect()
+            st.target_groups
+                .values()
+                .filter(|t| !st.is_front_door(&t.arn))
+                .cloned()
+                .collect()
         };
         Ok(groups
             .into_iter()
@@ -538,6 +594,11 @@ impl Elbv2 {
 
     pub fn delete_target_group(&self, arn: &str) -> Result<()> {
         let mut st = self.lock();
+        if st.is_front_door(arn) {
+            return Err(ElbError::ResourceInUse(format!(
+                "Target group '{arn}' is the front door of fargate-local's --front-door flag; it goes when the flag does"
+            )));
+        }
         if st.listeners.values().any(|l| l.target_group_arn == arn) {
             return Err(ElbError::ResourceInUse(format!(
                 "Target group '{arn}' is currently in use by a listener or a rule"
@@ -565,6 +626,11 @@ impl Elbv2 {
         attributes: Vec<(String, String)>,
     ) -> Result<BTreeMap<String, String>> {
         let mut st = self.lock();
+        if st.is_front_door(arn) {
+            return Err(ElbError::InvalidConfiguration(format!(
+                "Target group '{arn}' is the front door of fargate-local's --front-door flag: set its attributes in the flag"
+            )));
+        }
         let tg = st
             .target_groups
             .get(arn)
@@ -688,7 +754,7 @@ impl Elbv2 {
 
     pub fn delete_listener(&self, arn: &str) -> Result<()> {
         let mut st = self.lock();
-        if !st.listeners.contains_key(arn) {
+        if !st.listeners.contains_key(arn) || st.is_front_door(arn) {
             return Err(ElbError::ListenerNotFound);
         }
         self.inner
@@ -698,8 +764,121 @@ impl Elbv2 {
         Ok(())
     }
 
+    /// Every listener, the front doors' included.
     pub fn listeners(&self) -> Vec<Listener> {
         self.lock().listeners.values().cloned().collect()
+    }
+
+    /// Installs a `--front-door`: a target group with the flag's health
+    /// check and deregistration delay (AWS's defaults otherwise) and a
+    /// listener on the flag's host port that forwards to it. Neither is
+    /// stored; the ARNs are the same at every start. Returns the listener
+    /// (its door is opened by the caller).
+    pub fn install_front_door(
+        &self,
+        region: &str,
+        spec: &crate::lb::FrontDoorSpec,
+    ) -> Result<Listener> {
+        let health = health_check(&spec.health)?;
+        let mut st = self.lock();
+        if let Some(other) = st
+            .front_doors
+            .iter()
+            .find(|f| f.listener.port == spec.host_port)
+        {
+            return Err(validation(format!(
+                "host port {} is given to two front doors ({}/{} and {}/{})",
+                spec.host_port, other.cluster, other.service, spec.cluster, spec.service
+            )));
+        }
+        let name = format!("front-door-{}", spec.host_port);
+        let id = format!("{:016x}", spec.host_port);
+        let lb_arn = self.arn(
+            region,
+            "loadbalancer/app/fargate-local-front-doors/0000000000000000",
+        );
+        let mut attributes = BTreeMap::new();
+        attributes.insert(
+            "deregistration_delay.timeout_seconds".into(),
+            spec.deregistration_delay.unwrap_or(300).to_string(),
+        );
+        attributes.insert("stickiness.enabled".into(), "false".into());
+        attributes.insert("load_balancing.algorithm.type".into(), "round_robin".into());
+        let tg = TargetGroup {
+            arn: self.arn(region, &format!("targetgroup/{name}/{id}")),
+            name,
+            protocol: "HTTP".into(),
+            port: spec.container_port,
+            vpc_id: "vpc-0fargatelocal0000".into(),
+            target_type: "ip".into(),
+            health,
+            attributes,
+        };
+        let listener = Listener {
+            arn: self.arn(
+                region,
+                &format!("listener/app/fargate-local-front-doors/0000000000000000/{id}"),
+            ),
+            load_balancer_arn: lb_arn,
+            port: spec.host_port,
+            protocol: "HTTP".into(),
+            target_group_arn: tg.arn.clone(),
+        };
+        // The flag wins over a stored listener on the same port.
+        st.front_doors.push(FrontDoor {
+            cluster: spec.cluster.clone(),
+            service: spec.service.clone(),
+            container: spec.container.clone(),
+            container_port: spec.container_port,
+            target_group_arn: tg.arn.clone(),
+            listener: listener.clone(),
+            mismatch_reported: false,
+        });
+        st.target_groups.insert(tg.arn.clone(), tg);
+        st.listeners.insert(listener.arn.clone(), listener.clone());
+        Ok(listener)
+    }
+
+    /// The front doors of a service: (target group, container, port).
+    pub fn front_doors_of(&self, cluster: &str, service: &str) -> Vec<(String, String, u16)> {
+        self.lock()
+            .front_doors
+            .iter()
+            .filter(|f| f.cluster == cluster && f.service == service)
+            .map(|f| {
+                (
+                    f.target_group_arn.clone(),
+                    f.container.clone(),
+                    f.container_port,
+                )
+            })
+            .collect()
+    }
+
+    pub fn is_front_door(&self, arn: &str) -> bool {
+        self.lock().is_front_door(arn)
+    }
+
+    /// Whether a listener forwards to the target group (AWS refuses a
+    /// service's load balancer whose target group has none).
+    pub fn has_listener(&self, tg: &str) -> bool {
+        self.lock()
+            .listeners
+            .values()
+            .any(|l| l.target_group_arn == tg)
+    }
+
+    /// True the first time a front door meets a task without its container
+    /// port (so that it is logged once).
+    pub fn front_door_mismatch(&self, tg: &str) -> bool {
+        let mut st = self.lock();
+        match st.front_doors.iter_mut().find(|f| f.target_group_arn == tg) {
+            Some(f) if !f.mismatch_reported => {
+                f.mismatch_reported = true;
+                true
+            }
+            _ => false,
+        }
     }
 
     pub fn listener(&self, arn: &str) -> Option<Listener> {
