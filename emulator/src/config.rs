@@ -32,6 +32,11 @@ pub enum Command {
     /// Run the FireLens log router stand-in (a Fluent Bit subset) with a
     /// classic-mode Fluent Bit config, as a task's log router does.
     Firelens(crate::firelens::FirelensArgs),
+    /// The health check of the stand-in router (internal): sends a record to
+    /// its health-check input, 127.0.0.1:8877, as AWS's suggested FireLens
+    /// check does with `nc`; exits 0 when the router took it.
+    #[command(hide = true)]
+    FirelensHealth,
     /// The process of a task's infrastructure container (internal).
     #[command(hide = true)]
     Infra,

@@ -10,6 +10,9 @@ fn main() -> anyhow::Result<()> {
         // Its own runtime and its own (Fluent Bit-style) log lines.
         std::process::exit(fargate_local::firelens::run(args));
     }
+    if let Command::FirelensHealth = cli.command {
+        std::process::exit(fargate_local::firelens::health_check());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -25,7 +28,7 @@ fn main() -> anyhow::Result<()> {
             rt.shutdown_background();
             std::process::exit(code);
         }
-        Command::Firelens(_) => unreachable!("handled above"),
+        Command::Firelens(_) | Command::FirelensHealth => unreachable!("handled above"),
         Command::Serve(args) => {
             init_logging();
             rt.block_on(serve(args))

@@ -543,3 +543,80 @@ async fn a_broken_router_stops_the_task_with_aws_reasons() {
     assert_eq!(e.meta().message(), Some("Invalid arn syntax."));
     emu.stop();
 }
+
+/// AWS's suggested health check for a FireLens router runs `nc` through a
+/// shell, which the stand-in's image does not have: the emulator runs the
+/// same probe of the router's health-check input in its place, so the router
+/// turns HEALTHY as it does on AWS.
+#[tokio::test]
+async fn the_routers_suggested_health_check_passes_on_the_stand_in() {
+    let emu = Emulator::start();
+    emu.create_cluster("firelens-health").await;
+    let mut router = router(TEST_IMAGE, &[], "/ecs/firelens-health-router");
+    router.health_check = Some(
+        aws_sdk_ecs::types::HealthCheck::builder()
+            .command("CMD-SHELL")
+            .command(r#"echo '{"health": "check"}' | nc 127.0.0.1 8877 || exit 1"#)
+            .interval(5)
+            .timeout(2)
+            .retries(2)
+            .build()
+            .unwrap(),
+    );
+    let app = sh("app", "trap 'exit 0' TERM; echo started; sleep 60 & wait")
+        .essential(true)
+        .log_configuration(firelens(&[
+            ("Name", "cloudwatch_logs"),
+            ("region", "us-east-1"),
+            ("log_group_name", "/ecs/firelens-health"),
+            ("log_stream_prefix", "app/"),
+            ("auto_create_group", "true"),
+            ("log_key", "log"),
+        ]))
+        .build();
+    let td = emu
+        .register_with("firelens-health", vec![router, app], |b| {
+            b.execution_role_arn(EXEC_ROLE)
+        })
+        .await;
+    let arn = emu
+        .run_task("firelens-health", &td)
+        .await
+        .task_arn()
+        .unwrap()
+        .to_string();
+    let t = emu
+        .wait_task(
+            "firelens-health",
+            &arn,
+            "the router to turn HEALTHY",
+            Duration::from_secs(30),
+            |t| {
+                container(t, "log_router")
+                    .health_status()
+                    .map(|h| h.as_str())
+                    == Some("HEALTHY")
+            },
+        )
+        .await;
+    assert_eq!(
+        t.health_status().map(|h| h.as_str()),
+        Some("HEALTHY"),
+        "{}",
+        emu.task_json("firelens-health", &arn)
+    );
+    emu.stop_task("firelens-health", &arn, "done").await;
+    emu.wait_status("firelens-health", &arn, "STOPPED", Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        messages(
+            &emu,
+            "/ecs/firelens-health",
+            &format!("app/app-firelens-{}", task_id(&arn))
+        )
+        .await,
+        ["started"]
+    );
+    assert!(sdk_tests::task_docker_containers(&arn).is_empty());
+    emu.stop();
+}

@@ -38,6 +38,26 @@ pub struct FirelensArgs {
     pub plugins: Vec<PathBuf>,
 }
 
+/// The stand-in router's health check (`fargate-local firelens-health`):
+/// what AWS's suggested FireLens check,
+/// `echo '{"health": "check"}' | nc 127.0.0.1 8877 || exit 1`, does. The
+/// stand-in's image has no shell, so the emulator runs this in its place.
+/// Returns the process exit status: 0 when the router's health-check input
+/// accepted the record.
+pub fn health_check() -> i32 {
+    use std::io::Write;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 8877));
+    let sent = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3))
+        .and_then(|mut s| s.write_all(b"{\"health\": \"check\"}\n"));
+    match sent {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("firelens-health: {addr}: {e}");
+            1
+        }
+    }
+}
+
 /// Runs the router; returns the process exit status.
 pub fn run(args: FirelensArgs) -> i32 {
     log::info(

@@ -56,6 +56,8 @@ const MAX_SOCKET_PATH: usize = 107;
 /// The stand-in engine's program and subcommand in the infrastructure image.
 const STAND_IN_PROGRAM: &str = "/fargate-local";
 const STAND_IN_SUBCOMMAND: &str = "firelens";
+/// The stand-in's health check, in place of the router's own.
+const STAND_IN_HEALTH_SUBCOMMAND: &str = "firelens-health";
 /// How long the containers logging to the router wait for it to listen.
 const LISTEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Prefix of the reasons a task fails to start with.
@@ -454,6 +456,19 @@ impl TaskHook for FireLens {
                     config::FLUENTBIT_CONFIG.into(),
                 ]);
                 spec.working_dir = None;
+                // The stand-in has no shell and none of the router image's
+                // programs: its health check (AWS suggests `nc` to the
+                // health-check input) is run as the same probe by the
+                // emulator's own binary, keeping the timings.
+                if let Some(h) = spec.health.as_mut()
+                    && h.test.first().is_some_and(|t| t != "NONE")
+                {
+                    h.test = vec![
+                        "CMD".into(),
+                        STAND_IN_PROGRAM.into(),
+                        STAND_IN_HEALTH_SUBCOMMAND.into(),
+                    ];
+                }
                 if let Some(p) = self
                     .prepared
                     .lock()
