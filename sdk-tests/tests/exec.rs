@@ -412,17 +412,19 @@ async fn an_interactive_shell_in_a_pseudo_terminal() {
     loop {
         typed("stty size\r");
         screen.expect("stty size\r\n");
-        let mut line = String::new();
-        while !line.ends_with("\r\n") {
+        // The answer may have come in the same read as the echo: look at
+        // what was already read before waiting for more.
+        let line = loop {
+            if let Some(i) = screen.seen.find("\r\n") {
+                let line = screen.seen[..i + 2].to_string();
+                screen.seen.drain(..i + 2);
+                break line;
+            }
             match screen.rx.recv_timeout(Duration::from_secs(5)) {
                 Ok(b) => screen.seen.push_str(&String::from_utf8_lossy(&b)),
                 Err(_) => panic!("no answer to stty size: {:?}", screen.seen),
             }
-            if let Some(i) = screen.seen.find("\r\n") {
-                line = screen.seen[..i + 2].to_string();
-                screen.seen.drain(..i + 2);
-            }
-        }
+        };
         if line == "33 101\r\n" {
             break;
         }
