@@ -212,13 +212,6 @@ fn caller(app: &App, ctx: &RequestContext) -> Caller {
 }
 
 /// Decodes, calls, encodes.
-macro_rules! call {
-    ($body:expr, |$req:ident| $call:expr) => {{
-        let $req = decode($body)?;
-        encode(&$call.map_err(ApiError::from)?)
-    }};
-}
-
 pub async fn handle(
     app: &App,
     ctx: &RequestContext,

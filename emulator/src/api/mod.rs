@@ -18,6 +18,17 @@
 //! Every error leaves through [`ApiError`]'s `IntoResponse`, the one place an
 //! error becomes an HTTP response.
 
+/// One awsJson1.1 operation: decodes the body into the request `$req`, runs
+/// `$call` (a backend call returning `Result<_, E>` with `ApiError: From<E>`)
+/// and encodes its answer. Shared by the awsJson services' `handle`s, which
+/// bring `decode`, `encode` and `ApiError` into scope.
+macro_rules! call {
+    ($body:expr, |$req:ident| $call:expr) => {{
+        let $req = decode($body)?;
+        encode(&$call.map_err(ApiError::from)?)
+    }};
+}
+
 pub mod ecs;
 pub mod elbv2;
 pub mod exec;

@@ -19,13 +19,6 @@ impl From<SecretsManagerError> for ApiError {
     }
 }
 
-macro_rules! call {
-    ($body:expr, |$req:ident| $call:expr) => {{
-        let $req = decode($body)?;
-        encode(&$call.map_err(ApiError::from)?)
-    }};
-}
-
 pub async fn handle(
     app: &App,
     ctx: &RequestContext,
