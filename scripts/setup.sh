@@ -36,8 +36,12 @@ if [ ! -f "$stamp" ] || ! cmp -s requirements-test.txt "$stamp"; then
   cp requirements-test.txt "$stamp"
 fi
 
-# The application the task-probe test image carries (sdk-tests/task-probe).
-echo "setup: building task-probe"
-cargo build -q -p task-probe
+# The application the task-probe test image carries (sdk-tests/task-probe),
+# and the emulator. The whole workspace is selected, as `make build` and
+# scripts/test.sh select it, so that every dependency is built with one set
+# of features: `-p task-probe` alone resolves other features and builds a
+# second copy of the AWS SDK crates.
+echo "setup: building task-probe and the emulator"
+cargo build -q --workspace --bins
 
 scripts/build-test-images.sh

@@ -21,11 +21,14 @@ echo "== lint"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 
+# Every cargo command selects the whole workspace, as `make build` does:
+# `-p <one crate>` resolves the dependencies' features for that crate alone
+# and builds them all again, gigabytes more on disk and minutes more.
 echo "== unit tests"
-cargo test -q -p fargate-local
+cargo test -q --workspace --lib --bins
 
 echo "== SDK tests (real Docker)"
-cargo test -q -p sdk-tests -- --test-threads=2
+cargo test -q --workspace --test sdk -- --test-threads=2
 
 echo "== wire conformance (botocore model)"
 python -m pytest -q sdk-tests/conformance

@@ -1,6 +1,6 @@
 """ExecuteCommand: the session of an exec-enabled task (its streamUrl on the
 emulator's own port), and AWS's validation errors. The data channel itself
-is exercised by sdk-tests/tests/exec.rs and examples/exec-shell."""
+is exercised by sdk-tests/tests/sdk/exec.rs and examples/exec-shell."""
 
 from scenario import run_task, unique, wait_for
 
