@@ -116,7 +116,16 @@ async fn cleanup() -> anyhow::Result<()> {
         },
     )
     .await?;
-    let n = d.remove_all_managed().await?;
-    println!("removed {n} container(s) and every managed network and volume");
-    Ok(())
+    let r = d.remove_all_managed().await?;
+    println!(
+        "removed {} container(s), {} volume(s), {} network(s) and {} infrastructure image(s)",
+        r.containers, r.volumes, r.networks, r.images
+    );
+    if r.refused.is_empty() {
+        return Ok(());
+    }
+    for (object, why) in &r.refused {
+        eprintln!("cleanup: Docker would not remove {object}: {why}");
+    }
+    anyhow::bail!("Docker refused to remove {} object(s)", r.refused.len())
 }

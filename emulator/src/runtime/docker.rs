@@ -89,6 +89,17 @@ fn is_not_found(e: &DockerError) -> bool {
     )
 }
 
+/// What the `cleanup` command removed, and what Docker refused to remove
+/// (the object and Docker's reason).
+#[derive(Debug, Default)]
+pub struct CleanupReport {
+    pub containers: usize,
+    pub volumes: usize,
+    pub networks: usize,
+    pub images: usize,
+    pub refused: Vec<(String, String)>,
+}
+
 /// Where published ports are bound on the host.
 #[derive(Debug, Clone)]
 pub struct DockerOptions {
@@ -196,8 +207,22 @@ impl DockerRuntime {
 
     /// Builds the infrastructure image now, so the first RunTask does not
     /// wait for it.
+    /// Images of older builds are removed here too.
     pub async fn prepare(&self) -> Result<(), RuntimeError> {
-        self.infra_image().await?;
+        let current = self.infra_image().await?;
+        match super::infra::prune_images(
+            &self.inner.docker,
+            Some(&current),
+            super::infra::OTHER_IMAGES_KEPT,
+        )
+        .await
+        {
+            Ok(p) if !p.removed.is_empty() => {
+                tracing::info!(removed = ?p.removed, "removed the infrastructure images of older builds");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not remove older infrastructure images"),
+        }
         self.ensure_network().await
     }
 
@@ -238,15 +263,15 @@ impl DockerRuntime {
         }
     }
 
-    /// Removes every Docker object of dead in-memory instances and this
-    /// instance's network, used by the `cleanup` command.
-    pub async fn remove_all_managed(&self) -> Result<usize, RuntimeError> {
+    /// Removes every Docker object labelled managed, of any instance, and
+    /// every infrastructure image: the `cleanup` command. What Docker refuses
+    /// to remove is reported, not ignored.
+    pub async fn remove_all_managed(&self) -> Result<CleanupReport, RuntimeError> {
+        let docker = &self.inner.docker;
         let mut f = HashMap::new();
         f.insert("label".to_string(), vec![format!("{LABEL_MANAGED}=true")]);
-        let mut n = 0;
-        let list = self
-            .inner
-            .docker
+        let mut report = CleanupReport::default();
+        let list = docker
             .list_containers(Some(
                 ListContainersOptionsBuilder::default()
                     .all(true)
@@ -255,27 +280,54 @@ impl DockerRuntime {
             ))
             .await
             .map_err(err)?;
-        for c in list {
-            if let Some(id) = c.id {
-                let _ = self.remove_container(&id).await;
-                n += 1;
+        for id in list.into_iter().filter_map(|c| c.id) {
+            match self.remove_container(&id).await {
+                Ok(()) => report.containers += 1,
+                Err(e) => report
+                    .refused
+                    .push((format!("container {id}"), e.to_string())),
             }
         }
-        self.remove_managed_volumes(&f).await?;
-        let nets = self
-            .inner
-            .docker
+        let vols = docker
+            .list_volumes(Some(
+                ListVolumesOptionsBuilder::default().filters(&f).build(),
+            ))
+            .await
+            .map_err(err)?;
+        for v in vols.volumes.into_iter().flatten() {
+            match self.remove_volume(&v.name).await {
+                Ok(()) => report.volumes += 1,
+                Err(e) => report
+                    .refused
+                    .push((format!("volume {}", v.name), e.to_string())),
+            }
+        }
+        let nets = docker
             .list_networks(Some(
                 ListNetworksOptionsBuilder::default().filters(&f).build(),
             ))
             .await
             .map_err(err)?;
         for net in nets {
-            if let Some(id) = net.id {
-                let _ = self.inner.docker.remove_network(&id).await;
+            let Some(id) = net.id else { continue };
+            let name = net.name.unwrap_or_else(|| id.clone());
+            match docker.remove_network(&id).await {
+                Ok(()) => report.networks += 1,
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => report
+                    .refused
+                    .push((format!("network {name}"), err(e).to_string())),
             }
         }
-        Ok(n)
+        let images = super::infra::prune_images(docker, None, 0).await?;
+        report.images = images.removed.len();
+        report.refused.extend(
+            images
+                .refused
+                .into_iter()
+                .map(|(tag, why)| (format!("image {tag}"), why)),
+        );
+        Ok(report)
     }
 
     async fn remove_managed_volumes(
@@ -633,11 +685,20 @@ impl ContainerRuntime for DockerRuntime {
             .build();
         let docker = self.inner.docker.clone();
         self.creating(async move {
-            docker
-                .create_container(Some(opts), body)
-                .await
-                .map(|_| ())
-                .map_err(err)
+            match docker.create_container(Some(opts.clone()), body.clone()).await {
+                // Another emulator, of another build, removed this build's
+                // image as an old one (`infra::prune_images`): the tag is
+                // this binary's, so building it again gives the same tag.
+                Err(e) if is_not_found(&e) => {
+                    tracing::info!(image = ?body.image, "the infrastructure image was removed; building it again");
+                    super::infra::ensure_image(&docker).await?;
+                    docker.create_container(Some(opts), body).await.map_err(err)?;
+                }
+                other => {
+                    other.map_err(err)?;
+                }
+            }
+            Ok(())
         })
         .await
     }

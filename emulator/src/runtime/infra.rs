@@ -13,7 +13,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use bollard::Docker;
-use bollard::query_parameters::BuildImageOptionsBuilder;
+use bollard::errors::Error as DockerError;
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptionsBuilder,
+};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
@@ -224,6 +227,71 @@ pub async fn ensure_image(docker: &Docker) -> Result<String, RuntimeError> {
         }
     }
     Ok(tag)
+}
+
+/// How many infrastructure images of other builds are kept besides this
+/// binary's own. Each is about the size of the binary (hundreds of MB for a
+/// debug build) and every rebuilt binary makes a new one, so older ones are
+/// removed; two are kept so that a debug and a release build used side by
+/// side (`make test` while `make run` serves) do not remove, and then
+/// rebuild, each other's image.
+pub const OTHER_IMAGES_KEPT: usize = 2;
+
+/// What a removal of infrastructure images did.
+#[derive(Debug, Default)]
+pub struct Pruned {
+    /// Tags removed.
+    pub removed: Vec<String>,
+    /// Tags Docker would not remove, with its reason (most often a
+    /// container of another emulator still uses the image).
+    pub refused: Vec<(String, String)>,
+}
+
+/// Removes infrastructure images of other builds of the emulator: all but
+/// `current` and the `keep` most recently created others. An image a
+/// container still uses is never forced out; it is reported in
+/// [`Pruned::refused`].
+pub async fn prune_images(
+    docker: &Docker,
+    current: Option<&str>,
+    keep: usize,
+) -> Result<Pruned, RuntimeError> {
+    let mut filters = std::collections::HashMap::new();
+    filters.insert("reference".to_string(), vec![IMAGE_REPO.to_string()]);
+    filters.insert(
+        "label".to_string(),
+        vec![format!("{}=true", super::LABEL_MANAGED)],
+    );
+    let mut images = docker
+        .list_images(Some(
+            ListImagesOptionsBuilder::default()
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .map_err(|e| RuntimeError::Docker(format!("listing {IMAGE_REPO} images: {e}")))?;
+    images.sort_by_key(|i| std::cmp::Reverse(i.created));
+    let prefix = format!("{IMAGE_REPO}:");
+    let mut pruned = Pruned::default();
+    let others = images
+        .iter()
+        .filter(|i| !i.repo_tags.iter().any(|t| Some(t.as_str()) == current));
+    for image in others.skip(keep) {
+        for tag in image.repo_tags.iter().filter(|t| t.starts_with(&prefix)) {
+            let opts = RemoveImageOptionsBuilder::default().force(false).build();
+            match docker.remove_image(tag, Some(opts), None).await {
+                Ok(_) => pruned.removed.push(tag.clone()),
+                Err(DockerError::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(DockerError::DockerResponseServerError { message, .. }) => {
+                    pruned.refused.push((tag.clone(), message))
+                }
+                Err(e) => pruned.refused.push((tag.clone(), e.to_string())),
+            }
+        }
+    }
+    Ok(pruned)
 }
 
 /// The nftables rules of a task's namespace: connections to the endpoint

@@ -1,6 +1,8 @@
 //! Leaving nothing behind: an in-memory emulator removes every Docker object
 //! it made when it is interrupted, whatever its tasks were doing, and the
-//! reset endpoint removes them while the emulator goes on serving.
+//! reset endpoint removes them while the emulator goes on serving. An
+//! emulator that starts removes the infrastructure images of older builds
+//! (all but the two newest), never its own or one a container still uses.
 
 use std::time::Duration;
 
@@ -173,4 +175,102 @@ async fn the_next_emulator_sweeps_what_a_killed_in_memory_one_left() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     next.stop();
+}
+
+/// Builds a tiny image tagged `tag` that looks like an infrastructure image
+/// of another build: the managed label, a distinct configuration (so the
+/// build cache cannot make two tags one image).
+fn fake_infra_image(tag: &str, uniq: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!(
+            "FROM fargate-local-test/busybox:latest\n\
+             LABEL fargate-local.managed=true fargate-local.test-build={uniq}-{tag}\n"
+        ),
+    )
+    .unwrap();
+    docker(&["build", "-q", "-t", tag, dir.path().to_str().unwrap()]);
+}
+
+fn image_exists(tag: &str) -> bool {
+    !docker(&["images", "-q", tag]).is_empty()
+}
+
+#[tokio::test]
+async fn an_emulator_removes_the_infrastructure_images_of_older_builds() {
+    let uniq = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    );
+    // Oldest first, a second apart: Docker lists creation times in seconds.
+    let tags: Vec<String> = (0..4)
+        .map(|n| format!("fargate-local-infra:zz-test-{uniq}-{n}"))
+        .collect();
+    // The oldest is used by a (never started) container from the moment it
+    // exists: other tests' emulators may be starting, and pruning, now.
+    let holder = format!("fargate-local-test-holder-{uniq}");
+    for (n, tag) in tags.iter().enumerate() {
+        fake_infra_image(tag, &uniq);
+        if n == 0 {
+            docker(&[
+                "create",
+                "--label",
+                "fargate-local.managed=true",
+                "--name",
+                &holder,
+                tag,
+                "true",
+            ]);
+        }
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+
+    let emu = Emulator::start();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while image_exists(&tags[1]) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} is still there; log:\n{}",
+            tags[1],
+            emu.log_tail(20)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let kept: Vec<bool> = tags.iter().map(|t| image_exists(t)).collect();
+    docker(&["rm", "-f", &holder]);
+    // Another emulator starting now may remove some of them first.
+    for tag in &tags {
+        let _ = std::process::Command::new("docker")
+            .args(["rmi", tag])
+            .output();
+    }
+    // The two newest others are kept; the used one is not forced out.
+    assert_eq!(kept, vec![true, false, true, true]);
+
+    // This build's own image is never removed: a task still runs on it.
+    emu.create_cluster(CLUSTER).await;
+    let td = emu
+        .register("after-prune", vec![sh("app", "exit 0").build()])
+        .await;
+    let arn = emu
+        .run_task(CLUSTER, &td)
+        .await
+        .task_arn()
+        .unwrap()
+        .to_string();
+    let t = emu
+        .wait_status(CLUSTER, &arn, "STOPPED", Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        container(&t, "app").exit_code(),
+        Some(0),
+        "{}",
+        emu.task_json(CLUSTER, &arn)
+    );
+    emu.stop();
 }
