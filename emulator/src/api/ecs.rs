@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::{ApiError, RequestContext};
 use crate::app::App;
-use crate::services::ecs::{Caller, EcsError};
+use crate::services::ecs::Caller;
 
 pub const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113";
 
@@ -168,16 +168,6 @@ fn not_implemented(op: &str) -> ApiError {
         code,
         format!("fargate-local does not support the ECS operation {op} yet."),
     )
-}
-
-impl From<EcsError> for ApiError {
-    fn from(e: EcsError) -> Self {
-        if e.is_server_fault() {
-            ApiError::server(e.code(), e.to_string())
-        } else {
-            ApiError::client(e.code(), e.to_string())
-        }
-    }
 }
 
 /// Decodes an awsJson request body: an empty body is `{}`; anything but a

@@ -6,7 +6,6 @@
 use super::ecs::{decode, encode};
 use super::{ApiError, RequestContext};
 use crate::app::App;
-use crate::services::logs::LogsError;
 
 pub const TARGET_PREFIX: &str = "Logs_20140328";
 
@@ -175,16 +174,6 @@ fn not_implemented(op: &str) -> ApiError {
         code,
         format!("fargate-local does not support the CloudWatch Logs operation {op} yet."),
     )
-}
-
-impl From<LogsError> for ApiError {
-    fn from(e: LogsError) -> Self {
-        if e.is_server_fault() {
-            ApiError::server(e.code(), e.to_string())
-        } else {
-            ApiError::client(e.code(), e.to_string())
-        }
-    }
 }
 
 pub async fn handle(

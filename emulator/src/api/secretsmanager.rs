@@ -5,19 +5,8 @@
 use super::ecs::{decode, encode};
 use super::{ApiError, RequestContext};
 use crate::app::App;
-use crate::services::secretsmanager::SecretsManagerError;
 
 pub const TARGET_PREFIX: &str = "secretsmanager";
-
-impl From<SecretsManagerError> for ApiError {
-    fn from(e: SecretsManagerError) -> Self {
-        if e.is_server_fault() {
-            ApiError::server(e.code(), e.to_string())
-        } else {
-            ApiError::client(e.code(), e.to_string())
-        }
-    }
-}
 
 pub async fn handle(
     app: &App,

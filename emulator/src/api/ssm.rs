@@ -5,19 +5,8 @@
 use super::ecs::{decode, encode};
 use super::{ApiError, RequestContext};
 use crate::app::App;
-use crate::services::ssm::SsmError;
 
 pub const TARGET_PREFIX: &str = "AmazonSSM";
-
-impl From<SsmError> for ApiError {
-    fn from(e: SsmError) -> Self {
-        if e.is_server_fault() {
-            ApiError::server(e.code(), e.to_string())
-        } else {
-            ApiError::client(e.code(), e.to_string())
-        }
-    }
-}
 
 pub async fn handle(
     app: &App,
