@@ -222,6 +222,10 @@ async fn forward_messages_reach_cloudwatch_logs_and_s3() {
         assert!(Instant::now() < deadline, "the unix socket never appeared");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Events are ordered by timestamp, in milliseconds; lines of the same
+    // millisecond from two connections come in the order the router took
+    // them, which is not the order they were sent in.
+    std::thread::sleep(Duration::from_millis(5));
     let mut unix = UnixStream::connect(&sock).unwrap();
     unix.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
