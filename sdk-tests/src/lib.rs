@@ -255,6 +255,25 @@ fn remove_instance_objects(instance: &str) {
 
 // ------------------------------------------------------------------ emulator
 
+/// An ECS client for an emulator on `port` (static test credentials,
+/// us-east-1).
+fn ecs_client(port: u16) -> Client {
+    Client::from_conf(
+        aws_sdk_ecs::Config::builder()
+            .behavior_version_latest()
+            .endpoint_url(format!("http://127.0.0.1:{port}"))
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(
+                "AKIDTEST",
+                "secret",
+                None,
+                None,
+                "sdk-tests",
+            ))
+            .build(),
+    )
+}
+
 /// A running `fargate-local serve` and an ECS client for it. Dropping it
 /// stops the emulator gracefully (SIGINT), which removes every Docker object
 /// an in-memory instance made; a durable instance is reset first so that it
@@ -293,20 +312,6 @@ impl Emulator {
             panic!("sdk-tests cannot run: {e}");
         }
         let port = free_port();
-        let client = Client::from_conf(
-            aws_sdk_ecs::Config::builder()
-                .behavior_version_latest()
-                .endpoint_url(format!("http://127.0.0.1:{port}"))
-                .region(Region::new("us-east-1"))
-                .credentials_provider(Credentials::new(
-                    "AKIDTEST",
-                    "secret",
-                    None,
-                    None,
-                    "sdk-tests",
-                ))
-                .build(),
-        );
         let mut emu = Emulator {
             port,
             s3_port: free_port(),
@@ -315,9 +320,29 @@ impl Emulator {
             child: None,
             log_dir: tempfile::tempdir().expect("a temporary directory for the emulator log"),
             instance: None,
-            client,
+            client: ecs_client(port),
         };
-        emu.spawn();
+        // A port found free can be taken before the emulator binds it: by
+        // an outgoing connection or a port Docker publishes, both drawn
+        // from the same ephemeral range while other tests run. A first
+        // start then tries other ports; a restart must keep its port.
+        for attempt in 1.. {
+            emu.spawn_child();
+            match emu.wait_healthy() {
+                Ok(()) => break,
+                Err(exited)
+                    if attempt < 5 && emu.log_tail(5).contains("Address already in use") =>
+                {
+                    eprintln!("sdk-tests: {exited}; starting it again on other ports");
+                    std::fs::remove_file(emu.log_path()).ok();
+                    emu.port = free_port();
+                    emu.s3_port = free_port();
+                    emu.client = ecs_client(emu.port);
+                }
+                Err(exited) => panic!("{exited}; its log:\n{}", emu.log_tail(50)),
+            }
+        }
+        emu.instance = emu.find_instance_id();
         emu
     }
 
@@ -326,6 +351,14 @@ impl Emulator {
     }
 
     fn spawn(&mut self) {
+        self.spawn_child();
+        if let Err(exited) = self.wait_healthy() {
+            panic!("{exited}; its log:\n{}", self.log_tail(50));
+        }
+        self.instance = self.find_instance_id();
+    }
+
+    fn spawn_child(&mut self) {
         let log = File::options()
             .create(true)
             .append(true)
@@ -355,27 +388,27 @@ impl Emulator {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", emulator_bin().display()));
         self.child = Some(child);
-        self.wait_healthy();
-        self.instance = self.find_instance_id();
     }
 
     /// Waits until `/_fargate-local/health` answers and reports Docker
-    /// connected.
-    fn wait_healthy(&mut self) {
+    /// connected; an emulator that exits first is an error (it says with
+    /// what status). Not becoming healthy in time is a failure at once.
+    fn wait_healthy(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut last: String;
         loop {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                panic!(
-                    "the emulator exited ({status}) before it served; its log:\n{}",
-                    self.log_tail(50)
-                );
+                self.child = None;
+                return Err(format!(
+                    "the emulator on {} exited ({status}) before it served",
+                    self.addr()
+                ));
             }
             match http_get(&self.addr(), "/_fargate-local/health") {
                 Ok((200, body)) => {
                     let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
                     if v["docker"] == "connected" {
-                        return;
+                        return Ok(());
                     }
                     last = body;
                 }
