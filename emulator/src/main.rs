@@ -127,5 +127,9 @@ async fn cleanup() -> anyhow::Result<()> {
     for (object, why) in &r.refused {
         eprintln!("cleanup: Docker would not remove {object}: {why}");
     }
-    anyhow::bail!("Docker refused to remove {} object(s)", r.refused.len())
+    eprintln!(
+        "cleanup: Docker refused to remove {} object(s)",
+        r.refused.len()
+    );
+    std::process::exit(1)
 }
