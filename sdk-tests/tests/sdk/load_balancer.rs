@@ -3,7 +3,8 @@
 //! are created through the ELBv2 API (or given by `serve --front-door`),
 //! the listener's port on the host forwards to the healthy tasks, and a
 //! rolling deployment from revision 1 to 2 under continuous HTTP load fails
-//! no request.
+//! no request. A `kill -9` and restart of a durable emulator does not take
+//! the healthy tasks off the listener.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -572,4 +573,129 @@ fn a_bad_front_door_flag_is_a_startup_error() {
         e.contains(&format!("host port {port} is given to two front doors")),
         "{e}"
     );
+}
+
+#[tokio::test]
+async fn a_restart_keeps_healthy_targets_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut emu = Emulator::start_durable(dir.path());
+    let elb = elb_client(&emu);
+    let cluster = "lb-restart";
+    emu.create_cluster(cluster).await;
+    // Checks every 10 s, healthy after 2: a target registered as new takes
+    // about 10 s to take traffic.
+    let tg = elb
+        .create_target_group()
+        .name("web-restart")
+        .protocol(ProtocolEnum::Http)
+        .port(8080)
+        .vpc_id("vpc-1")
+        .target_type(TargetTypeEnum::Ip)
+        .health_check_path("/index.html")
+        .health_check_interval_seconds(10)
+        .health_check_timeout_seconds(2)
+        .healthy_threshold_count(2)
+        .send()
+        .await
+        .expect("CreateTargetGroup");
+    let tg = tg.target_groups()[0]
+        .target_group_arn()
+        .unwrap()
+        .to_string();
+    let lb = elb
+        .create_load_balancer()
+        .name("web-restart")
+        .subnets("subnet-1")
+        .send()
+        .await
+        .expect("CreateLoadBalancer");
+    let lb = lb.load_balancers()[0]
+        .load_balancer_arn()
+        .unwrap()
+        .to_string();
+    let port = free_port();
+    elb.create_listener()
+        .load_balancer_arn(&lb)
+        .protocol(ProtocolEnum::Http)
+        .port(i32::from(port))
+        .default_actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .target_group_arn(&tg)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateListener");
+    let front = format!("127.0.0.1:{port}");
+    let v1 = emu.register("lb-restart-web", vec![web("v1")]).await;
+    emu.client()
+        .create_service()
+        .cluster(cluster)
+        .service_name("web")
+        .task_definition(&v1)
+        .desired_count(1)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(Emulator::awsvpc())
+        .load_balancers(
+            LoadBalancer::builder()
+                .target_group_arn(&tg)
+                .container_name("web")
+                .container_port(8080)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateService");
+    wait_completed(&emu, cluster, &v1, Duration::from_secs(60)).await;
+    assert_eq!(healthy_targets(&elb, &tg).await, 1);
+    let registered = |events: Vec<String>| {
+        events
+            .iter()
+            .filter(|m| m.contains("registered 1 targets"))
+            .count()
+    };
+    let events = |emu: &Emulator| {
+        let client = emu.client().clone();
+        async move {
+            client
+                .describe_services()
+                .cluster(cluster)
+                .services("web")
+                .send()
+                .await
+                .unwrap()
+                .services()[0]
+                .events()
+                .iter()
+                .filter_map(|e| e.message().map(str::to_string))
+                .collect::<Vec<_>>()
+        }
+    };
+    let before = registered(events(&emu).await);
+    assert_eq!(before, 1);
+
+    emu.kill9();
+    emu.restart();
+    // Well within the 10 s a new target would need.
+    let start = Instant::now();
+    loop {
+        match http_get(&front, "/index.html") {
+            Ok((200, body)) => {
+                assert_eq!(body.trim(), "web v1");
+                break;
+            }
+            other => assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "the listener did not serve the healthy task after the restart: {other:?}\n{}",
+                emu.log_tail(20)
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let elb = elb_client(&emu);
+    assert_eq!(healthy_targets(&elb, &tg).await, 1);
+    // Re-registering after a restart is not a new registration.
+    assert_eq!(registered(events(&emu).await), before);
+    emu.stop();
 }

@@ -331,8 +331,11 @@ fn reconcile(
                         "--front-door: the task has no container {container} publishing port {port}; the front door does not send it requests"
                     );
                 }
+                // A task already counted healthy is being registered again
+                // after a restart: no new registration to report.
                 if let Some((ip, host)) = address
-                    && elb.register(tg, id, &ip, *port, &host)
+                    && elb.register(tg, id, &ip, *port, &host, tr.healthy)
+                    && !tr.healthy
                 {
                     match registered.iter_mut().find(|(g, _)| g == tg) {
                         Some((_, n)) => *n += 1,

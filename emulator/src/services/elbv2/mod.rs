@@ -7,7 +7,7 @@
 //!
 //! Left out: rules, HTTPS, network load balancers, RegisterTargets for
 //! instances, stickiness; targets are not stored (the scheduler registers
-//! the running tasks again after a restart).
+//! the running tasks again after a restart, healthy ones as healthy).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -902,8 +902,21 @@ impl Elbv2 {
     }
 
     /// Registers a task's address (the scheduler, once the task runs).
-    /// Returns true when it was not registered yet.
-    pub fn register(&self, tg: &str, task_id: &str, ip: &str, port: u16, host: &str) -> bool {
+    /// Returns true when it was not registered yet. Targets are not stored:
+    /// after a restart the scheduler registers its running tasks again, and
+    /// one it had counted healthy comes back `healthy` (its checks go on, so
+    /// a failing one turns unhealthy as usual) instead of `initial`, so that
+    /// a restart of the emulator does not take the service off its load
+    /// balancer until the checks pass again.
+    pub fn register(
+        &self,
+        tg: &str,
+        task_id: &str,
+        ip: &str,
+        port: u16,
+        host: &str,
+        healthy: bool,
+    ) -> bool {
         let mut st = self.lock();
         if !st.target_groups.contains_key(tg) {
             return false;
@@ -917,7 +930,11 @@ impl Elbv2 {
             ip: ip.to_string(),
             port,
             host: host.to_string(),
-            state: TargetState::Initial,
+            state: if healthy {
+                TargetState::Healthy
+            } else {
+                TargetState::Initial
+            },
             successes: 0,
             failures: 0,
             failure: None,
@@ -1115,8 +1132,12 @@ mod tests {
                 },
             )
             .unwrap();
-        assert!(elb.register(&tg.arn, "t1", "10.0.0.2", 80, "127.0.0.1:1"));
-        assert!(!elb.register(&tg.arn, "t1", "10.0.0.2", 80, "127.0.0.1:1"));
+        assert!(elb.register(&tg.arn, "t1", "10.0.0.2", 80, "127.0.0.1:1", false));
+        assert!(!elb.register(&tg.arn, "t1", "10.0.0.2", 80, "127.0.0.1:1", true));
+        assert_eq!(elb.target_state(&tg.arn, "t1"), Some(TargetState::Initial));
+        // Registered again after a restart, a target counted healthy before.
+        assert!(elb.register(&tg.arn, "t2", "10.0.0.3", 80, "127.0.0.1:2", true));
+        assert_eq!(elb.target_state(&tg.arn, "t2"), Some(TargetState::Healthy));
         let state = || elb.target_state(&tg.arn, "t1").unwrap();
         elb.check_result(&tg.arn, "t1", None);
         assert_eq!(state(), TargetState::Initial);
@@ -1130,5 +1151,12 @@ mod tests {
         assert!(elb.deregister(&tg.arn, "t1").is_some());
         assert_eq!(state(), TargetState::Draining);
         assert!(elb.remove(&tg.arn, "t1"));
+        // The restored target's checks go on.
+        elb.check_result(&tg.arn, "t2", fail());
+        elb.check_result(&tg.arn, "t2", fail());
+        assert_eq!(
+            elb.target_state(&tg.arn, "t2"),
+            Some(TargetState::Unhealthy)
+        );
     }
 }
