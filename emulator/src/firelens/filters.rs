@@ -18,6 +18,29 @@ use super::regex::Regex;
 /// Records re-emitted by a filter, with their new tag.
 pub type Emitted = Vec<(String, Event)>;
 
+/// Filters that change each record on its own (parser, modify,
+/// record_modifier, nest): their `filter` is their `apply` over the records.
+macro_rules! per_record_filter {
+    ($($filter:ty),+ $(,)?) => {$(
+        impl Filter for $filter {
+            fn filter(
+                &mut self,
+                _tag: &str,
+                mut events: Vec<Event>,
+                _now: Instant,
+                _emit: &mut Emitted,
+            ) -> Vec<Event> {
+                for ev in events.iter_mut() {
+                    self.apply(ev);
+                }
+                events
+            }
+        }
+    )+};
+}
+
+per_record_filter!(ParserFilter, Modify, RecordModifier, Nest);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     RewriteTag,
@@ -469,21 +492,6 @@ impl ParserFilter {
         if let Some(t) = time {
             ev.time = t;
         }
-    }
-}
-
-impl Filter for ParserFilter {
-    fn filter(
-        &mut self,
-        _tag: &str,
-        mut events: Vec<Event>,
-        _now: Instant,
-        _emit: &mut Emitted,
-    ) -> Vec<Event> {
-        for ev in events.iter_mut() {
-            self.apply(ev);
-        }
-        events
     }
 }
 
@@ -961,21 +969,6 @@ impl Modify {
     }
 }
 
-impl Filter for Modify {
-    fn filter(
-        &mut self,
-        _tag: &str,
-        mut events: Vec<Event>,
-        _now: Instant,
-        _emit: &mut Emitted,
-    ) -> Vec<Event> {
-        for ev in events.iter_mut() {
-            self.apply(ev);
-        }
-        events
-    }
-}
-
 // ------------------------------------------------------------------ record_modifier
 
 pub struct RecordModifier {
@@ -1038,21 +1031,6 @@ impl RecordModifier {
             ev.body
                 .push((k.clone(), str_value(uuid::Uuid::new_v4().to_string())));
         }
-    }
-}
-
-impl Filter for RecordModifier {
-    fn filter(
-        &mut self,
-        _tag: &str,
-        mut events: Vec<Event>,
-        _now: Instant,
-        _emit: &mut Emitted,
-    ) -> Vec<Event> {
-        for ev in events.iter_mut() {
-            self.apply(ev);
-        }
-        events
     }
 }
 
@@ -1149,21 +1127,6 @@ impl Nest {
                 }
             }
         }
-    }
-}
-
-impl Filter for Nest {
-    fn filter(
-        &mut self,
-        _tag: &str,
-        mut events: Vec<Event>,
-        _now: Instant,
-        _emit: &mut Emitted,
-    ) -> Vec<Event> {
-        for ev in events.iter_mut() {
-            self.apply(ev);
-        }
-        events
     }
 }
 

@@ -288,20 +288,9 @@ impl DockerRuntime {
                     .push((format!("container {id}"), e.to_string())),
             }
         }
-        let vols = docker
-            .list_volumes(Some(
-                ListVolumesOptionsBuilder::default().filters(&f).build(),
-            ))
-            .await
-            .map_err(err)?;
-        for v in vols.volumes.into_iter().flatten() {
-            match self.remove_volume(&v.name).await {
-                Ok(()) => report.volumes += 1,
-                Err(e) => report
-                    .refused
-                    .push((format!("volume {}", v.name), e.to_string())),
-            }
-        }
+        let (volumes, refused) = self.remove_managed_volumes(&f).await?;
+        report.volumes = volumes;
+        report.refused.extend(refused);
         let nets = docker
             .list_networks(Some(
                 ListNetworksOptionsBuilder::default().filters(&f).build(),
@@ -330,10 +319,12 @@ impl DockerRuntime {
         Ok(report)
     }
 
+    /// Removes the volumes matching `f`; returns how many went and what
+    /// Docker refused (the volume and its reason). Only listing them fails.
     async fn remove_managed_volumes(
         &self,
         f: &HashMap<String, Vec<String>>,
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<(usize, Vec<(String, String)>), RuntimeError> {
         let vols = self
             .inner
             .docker
@@ -342,10 +333,14 @@ impl DockerRuntime {
             ))
             .await
             .map_err(err)?;
+        let (mut removed, mut refused) = (0, Vec::new());
         for v in vols.volumes.into_iter().flatten() {
-            let _ = self.remove_volume(&v.name).await;
+            match self.remove_volume(&v.name).await {
+                Ok(()) => removed += 1,
+                Err(e) => refused.push((format!("volume {}", v.name), e.to_string())),
+            }
         }
-        Ok(())
+        Ok((removed, refused))
     }
 
     /// Removes Docker objects left by in-memory instances that ended without

@@ -66,6 +66,72 @@ async fn healthy_targets(elb: &elbv2::Client, tg: &str) -> usize {
         .count()
 }
 
+/// What [`front`] made: the target group, the load balancer, its listener
+/// and the listener's address on the host.
+struct Front {
+    tg: String,
+    lb: String,
+    listener: String,
+    addr: String,
+}
+
+/// A target group for `web` (HTTP 8080, ip targets, checked on
+/// `/index.html` every `interval` s with a 2 s timeout, healthy after 2),
+/// a load balancer and an HTTP listener on a free host port forwarding to it.
+async fn front(elb: &elbv2::Client, name: &str, interval: i32) -> Front {
+    let tg = elb
+        .create_target_group()
+        .name(name)
+        .protocol(ProtocolEnum::Http)
+        .port(8080)
+        .vpc_id("vpc-1")
+        .target_type(TargetTypeEnum::Ip)
+        .health_check_path("/index.html")
+        .health_check_interval_seconds(interval)
+        .health_check_timeout_seconds(2)
+        .healthy_threshold_count(2)
+        .send()
+        .await
+        .expect("CreateTargetGroup");
+    let tg = tg.target_groups()[0]
+        .target_group_arn()
+        .unwrap()
+        .to_string();
+    let lb = elb
+        .create_load_balancer()
+        .name(format!("{name}-lb"))
+        .subnets("subnet-1")
+        .send()
+        .await
+        .expect("CreateLoadBalancer");
+    let lb = lb.load_balancers()[0]
+        .load_balancer_arn()
+        .unwrap()
+        .to_string();
+    let port = free_port();
+    let listener = elb
+        .create_listener()
+        .load_balancer_arn(&lb)
+        .protocol(ProtocolEnum::Http)
+        .port(i32::from(port))
+        .default_actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .target_group_arn(&tg)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateListener");
+    let listener = listener.listeners()[0].listener_arn().unwrap().to_string();
+    Front {
+        tg,
+        lb,
+        listener,
+        addr: format!("127.0.0.1:{port}"),
+    }
+}
+
 /// HTTP GETs through a front door, every 20 ms, until stopped.
 struct Load {
     stop: Arc<AtomicBool>,
@@ -149,24 +215,12 @@ async fn rolling_deployment_behind_the_load_balancer_fails_no_request() {
     let cluster = "lb";
     emu.create_cluster(cluster).await;
 
-    let tg = elb
-        .create_target_group()
-        .name("web")
-        .protocol(ProtocolEnum::Http)
-        .port(8080)
-        .vpc_id("vpc-1")
-        .target_type(TargetTypeEnum::Ip)
-        .health_check_path("/index.html")
-        .health_check_interval_seconds(5)
-        .health_check_timeout_seconds(2)
-        .healthy_threshold_count(2)
-        .send()
-        .await
-        .expect("CreateTargetGroup");
-    let tg = tg.target_groups()[0]
-        .target_group_arn()
-        .unwrap()
-        .to_string();
+    let Front {
+        tg,
+        lb,
+        listener,
+        addr: front,
+    } = front(&elb, "web", 5).await;
     elb.modify_target_group_attributes()
         .target_group_arn(&tg)
         .attributes(
@@ -178,34 +232,6 @@ async fn rolling_deployment_behind_the_load_balancer_fails_no_request() {
         .send()
         .await
         .expect("ModifyTargetGroupAttributes");
-    let lb = elb
-        .create_load_balancer()
-        .name("web-lb")
-        .subnets("subnet-1")
-        .send()
-        .await
-        .expect("CreateLoadBalancer");
-    let lb = lb.load_balancers()[0]
-        .load_balancer_arn()
-        .unwrap()
-        .to_string();
-    let port = free_port();
-    let listener = elb
-        .create_listener()
-        .load_balancer_arn(&lb)
-        .protocol(ProtocolEnum::Http)
-        .port(i32::from(port))
-        .default_actions(
-            Action::builder()
-                .r#type(ActionTypeEnum::Forward)
-                .target_group_arn(&tg)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("CreateListener");
-    let listener = listener.listeners()[0].listener_arn().unwrap().to_string();
-    let front = format!("127.0.0.1:{port}");
     let (code, _) = http_get(&front, "/index.html").expect("the listener answers");
     assert_eq!(code, 503, "no target yet");
 
@@ -575,6 +601,25 @@ fn a_bad_front_door_flag_is_a_startup_error() {
     );
 }
 
+/// How many "registered 1 targets" events the service `web` has.
+async fn registrations(emu: &Emulator, cluster: &str) -> usize {
+    emu.client()
+        .describe_services()
+        .cluster(cluster)
+        .services("web")
+        .send()
+        .await
+        .unwrap()
+        .services()[0]
+        .events()
+        .iter()
+        .filter(|e| {
+            e.message()
+                .is_some_and(|m| m.contains("registered 1 targets"))
+        })
+        .count()
+}
+
 #[tokio::test]
 async fn a_restart_keeps_healthy_targets_serving() {
     let dir = tempfile::tempdir().unwrap();
@@ -584,50 +629,9 @@ async fn a_restart_keeps_healthy_targets_serving() {
     emu.create_cluster(cluster).await;
     // Checks every 10 s, healthy after 2: a target registered as new takes
     // about 10 s to take traffic.
-    let tg = elb
-        .create_target_group()
-        .name("web-restart")
-        .protocol(ProtocolEnum::Http)
-        .port(8080)
-        .vpc_id("vpc-1")
-        .target_type(TargetTypeEnum::Ip)
-        .health_check_path("/index.html")
-        .health_check_interval_seconds(10)
-        .health_check_timeout_seconds(2)
-        .healthy_threshold_count(2)
-        .send()
-        .await
-        .expect("CreateTargetGroup");
-    let tg = tg.target_groups()[0]
-        .target_group_arn()
-        .unwrap()
-        .to_string();
-    let lb = elb
-        .create_load_balancer()
-        .name("web-restart")
-        .subnets("subnet-1")
-        .send()
-        .await
-        .expect("CreateLoadBalancer");
-    let lb = lb.load_balancers()[0]
-        .load_balancer_arn()
-        .unwrap()
-        .to_string();
-    let port = free_port();
-    elb.create_listener()
-        .load_balancer_arn(&lb)
-        .protocol(ProtocolEnum::Http)
-        .port(i32::from(port))
-        .default_actions(
-            Action::builder()
-                .r#type(ActionTypeEnum::Forward)
-                .target_group_arn(&tg)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("CreateListener");
-    let front = format!("127.0.0.1:{port}");
+    let Front {
+        tg, addr: front, ..
+    } = front(&elb, "web-restart", 10).await;
     let v1 = emu.register("lb-restart-web", vec![web("v1")]).await;
     emu.client()
         .create_service()
@@ -649,30 +653,7 @@ async fn a_restart_keeps_healthy_targets_serving() {
         .expect("CreateService");
     wait_completed(&emu, cluster, &v1, Duration::from_secs(60)).await;
     assert_eq!(healthy_targets(&elb, &tg).await, 1);
-    let registered = |events: Vec<String>| {
-        events
-            .iter()
-            .filter(|m| m.contains("registered 1 targets"))
-            .count()
-    };
-    let events = |emu: &Emulator| {
-        let client = emu.client().clone();
-        async move {
-            client
-                .describe_services()
-                .cluster(cluster)
-                .services("web")
-                .send()
-                .await
-                .unwrap()
-                .services()[0]
-                .events()
-                .iter()
-                .filter_map(|e| e.message().map(str::to_string))
-                .collect::<Vec<_>>()
-        }
-    };
-    let before = registered(events(&emu).await);
+    let before = registrations(&emu, cluster).await;
     assert_eq!(before, 1);
 
     emu.kill9();
@@ -696,6 +677,6 @@ async fn a_restart_keeps_healthy_targets_serving() {
     let elb = elb_client(&emu);
     assert_eq!(healthy_targets(&elb, &tg).await, 1);
     // Re-registering after a restart is not a new registration.
-    assert_eq!(registered(events(&emu).await), before);
+    assert_eq!(registrations(&emu, cluster).await, before);
     emu.stop();
 }
