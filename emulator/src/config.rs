@@ -23,7 +23,8 @@ pub enum Command {
     /// Serve the AWS APIs and run tasks on the local Docker engine.
     Serve(ServeArgs),
     /// Remove every Docker container, network and volume labelled
-    /// fargate-local.managed=true (of any emulator instance).
+    /// fargate-local.managed=true (of any emulator instance), and every
+    /// fargate-local-infra image; exits 1 if Docker refuses any.
     Cleanup,
     /// Open a shell (or run a command) in a running task's container through
     /// ECS Exec, as `aws ecs execute-command --interactive` does, without
@@ -180,11 +181,15 @@ impl ServeArgs {
         self.front_door.iter().filter_map(|f| f.0.as_ref())
     }
 
+    /// Always absolute: task directories under it are bind-mounted, and
+    /// Docker takes a relative source for a volume name (`make run` passes
+    /// `--data-dir .fargate-local`).
     pub fn data_dir(&self) -> Option<PathBuf> {
         if self.in_memory {
             return None;
         }
-        Some(self.data_dir.clone().unwrap_or_else(default_data_dir))
+        let dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
+        Some(std::path::absolute(&dir).unwrap_or(dir))
     }
 }
 
@@ -196,4 +201,25 @@ fn default_data_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
     home.join(".local/share/fargate-local")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        let argv = ["fargate-local", "serve"].iter().chain(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Serve(a) => a,
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_relative_data_dir_is_made_absolute() {
+        let dir = serve(&["--data-dir", ".fargate-local"]).data_dir().unwrap();
+        assert!(dir.is_absolute(), "{}", dir.display());
+        assert_eq!(dir, std::env::current_dir().unwrap().join(".fargate-local"));
+        assert_eq!(serve(&["--in-memory"]).data_dir(), None);
+    }
 }
