@@ -39,6 +39,9 @@ pub enum StoreError {
     },
     #[error("state directory {0}: {1}")]
     Io(String, std::io::Error),
+    /// Writes were switched off with [`Store::fail_writes`] (tests).
+    #[error("state database: writes are failing")]
+    WritesFailing,
 }
 
 /// One change inside a batch.
@@ -75,6 +78,10 @@ impl<'a> Op<'a> {
 #[derive(Clone)]
 pub struct Store {
     durable: Option<Arc<Durable>>,
+    /// While set, every write fails with [`StoreError::WritesFailing`]: the
+    /// hook that lets tests prove an operation whose write fails changes
+    /// nothing. Shared by clones.
+    failing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 struct Durable {
@@ -226,11 +233,29 @@ impl Store {
                 conn: Mutex::new(conn),
                 _checkpoints: checkpoints,
             })),
+            failing: Default::default(),
         })
     }
 
     pub fn in_memory() -> Store {
-        Store { durable: None }
+        Store {
+            durable: None,
+            failing: Default::default(),
+        }
+    }
+
+    /// Makes every write fail (`true`) or work again (`false`), in memory
+    /// and durable stores alike. For tests of atomicity: an operation whose
+    /// write fails must answer an error and change nothing.
+    pub fn fail_writes(&self, on: bool) {
+        self.failing.store(on, Ordering::SeqCst);
+    }
+
+    fn check_writable(&self) -> Result<(), StoreError> {
+        if self.failing.load(Ordering::Relaxed) {
+            return Err(StoreError::WritesFailing);
+        }
+        Ok(())
     }
 
     pub fn is_durable(&self) -> bool {
@@ -292,6 +317,7 @@ impl Store {
         if ops.is_empty() {
             return Ok(());
         }
+        self.check_writable()?;
         self.with_conn(|c| {
             // One statement is a transaction of its own; BEGIN and COMMIT
             // would cost two more statements (and parses) per write.
@@ -309,6 +335,7 @@ impl Store {
 
     /// Removes every document whose kind starts with `prefix` (used by reset).
     pub fn clear_prefix(&self, prefix: &str) -> Result<(), StoreError> {
+        self.check_writable()?;
         self.with_conn(|c| {
             c.execute(
                 "DELETE FROM documents WHERE substr(kind, 1, length(?1)) = ?1",
@@ -332,6 +359,7 @@ impl Store {
     }
 
     pub fn set_meta(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        self.check_writable()?;
         self.with_conn(|c| {
             c.execute(
                 "INSERT INTO meta (name, value) VALUES (?1, ?2)

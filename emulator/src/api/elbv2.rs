@@ -5,6 +5,7 @@
 //! from action to backend method; the operations a CLI or Terraform user
 //! makes for an ECS service behind a load balancer.
 
+use crate::services::kit::AwsError;
 use std::collections::HashMap;
 
 use axum::http::{HeaderValue, StatusCode};

@@ -45,30 +45,19 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::app::App;
+use crate::services::kit::AwsError;
 
-/// The backends' error enums become [`ApiError`]s the same way: each gives
-/// its AWS error code and whether it is a server fault, and its message is
-/// its `Display`.
-macro_rules! from_backend_error {
-    ($($error:ty),+ $(,)?) => {$(
-        impl From<$error> for ApiError {
-            fn from(e: $error) -> Self {
-                if e.is_server_fault() {
-                    ApiError::server(e.code(), e.to_string())
-                } else {
-                    ApiError::client(e.code(), e.to_string())
-                }
-            }
+/// Every backend's error becomes an [`ApiError`] the same way, through the
+/// kit's [`AwsError`]: its code, its status and its message.
+impl<E: AwsError> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        ApiError {
+            status: StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            code: e.code().to_string(),
+            message: e.message(),
         }
-    )+};
+    }
 }
-
-from_backend_error!(
-    crate::services::ecs::EcsError,
-    crate::services::logs::LogsError,
-    crate::services::ssm::SsmError,
-    crate::services::secretsmanager::SecretsManagerError,
-);
 
 /// The largest awsJson request body accepted.
 pub const MAX_JSON_BODY: usize = 4 * 1024 * 1024;

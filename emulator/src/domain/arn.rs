@@ -1,6 +1,7 @@
-//! Amazon Resource Names for ECS resources: building them and taking them
-//! apart. Parsing is lenient where AWS is (a bare name or id is accepted
-//! wherever an ARN is) and strict about the service and resource type.
+//! Amazon Resource Names: building them (through a [`Scope`]) and taking
+//! them apart (one [`Arn`] type for every service). The ECS references below
+//! are lenient where AWS is (a bare name or id is accepted wherever an ARN
+//! is) and strict about the service and resource type.
 
 /// The partition, region and account every ARN of this emulator carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,8 +18,20 @@ impl Scope {
         }
     }
 
+    /// `arn:aws:<service>:<region>:<account>:<resource>`.
+    pub fn arn(&self, service: &str, resource: &str) -> String {
+        format!(
+            "arn:aws:{service}:{}:{}:{resource}",
+            self.region, self.account
+        )
+    }
+    /// An ARN of a global service, without a region (IAM):
+    /// `arn:aws:<service>::<account>:<resource>`.
+    pub fn global_arn(&self, service: &str, resource: &str) -> String {
+        format!("arn:aws:{service}::{}:{resource}", self.account)
+    }
     fn ecs(&self, resource: &str) -> String {
-        format!("arn:aws:ecs:{}:{}:{resource}", self.region, self.account)
+        self.arn("ecs", resource)
     }
     pub fn cluster(&self, name: &str) -> String {
         self.ecs(&format!("cluster/{name}"))
@@ -39,8 +52,13 @@ impl Scope {
         self.ecs(&format!("capacity-provider/{name}"))
     }
     pub fn iam_root(&self) -> String {
-        format!("arn:aws:iam::{}:root", self.account)
+        iam_root(&self.account)
     }
+}
+
+/// The account's root principal, `arn:aws:iam::<account>:root`.
+pub fn iam_root(account: &str) -> String {
+    format!("arn:aws:iam::{account}:root")
 }
 
 /// A parsed `arn:<partition>:<service>:<region>:<account>:<resource>`.
@@ -51,6 +69,34 @@ pub struct Arn<'a> {
     pub region: &'a str,
     pub account: &'a str,
     pub resource: &'a str,
+}
+
+impl<'a> Arn<'a> {
+    /// Parses an ARN; `None` when it is not one.
+    pub fn parse(s: &'a str) -> Option<Arn<'a>> {
+        parse(s)
+    }
+
+    /// Parses an ARN of one service (`"logs"`, `"s3"`).
+    pub fn of_service(s: &'a str, service: &str) -> Option<Arn<'a>> {
+        parse(s).filter(|a| a.service == service)
+    }
+
+    /// The resource after a type prefix (`"log-group:"`, `"parameter/"`),
+    /// if the resource has it.
+    pub fn resource_of(&self, prefix: &str) -> Option<&'a str> {
+        self.resource.strip_prefix(prefix)
+    }
+}
+
+impl std::fmt::Display for Arn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "arn:{}:{}:{}:{}:{}",
+            self.partition, self.service, self.region, self.account, self.resource
+        )
+    }
 }
 
 pub fn parse(s: &str) -> Option<Arn<'_>> {
@@ -188,6 +234,47 @@ mod tests {
         check_task("arn:aws:s3:us-east-1:1:task/dev/abc", None);
         check_task("a/b", None);
         check_task("", None);
+    }
+
+    #[test]
+    fn any_service() {
+        // (input, service, region, account, resource)
+        let cases = [
+            (
+                "arn:aws:logs:eu-west-1:1:log-group:/ecs/web:*",
+                Some(("logs", "eu-west-1", "1", "log-group:/ecs/web:*")),
+            ),
+            (
+                "arn:aws:s3:::bucket/a/b.env",
+                Some(("s3", "", "", "bucket/a/b.env")),
+            ),
+            (
+                "arn:aws:iam::1:role/app",
+                Some(("iam", "", "1", "role/app")),
+            ),
+            (
+                "arn:aws-cn:ssm:cn-north-1:1:parameter/a",
+                Some(("ssm", "cn-north-1", "1", "parameter/a")),
+            ),
+            ("arn:aws:s3:::", None),
+            ("arn::s3:::b", None),
+            ("nope", None),
+        ];
+        for (input, want) in cases {
+            let got = Arn::parse(input).map(|a| (a.service, a.region, a.account, a.resource));
+            assert_eq!(got, want, "{input}");
+            if let Some(a) = Arn::parse(input) {
+                assert_eq!(a.to_string(), input);
+            }
+        }
+        let a = Arn::of_service("arn:aws:logs:r:1:log-group:g", "logs").unwrap();
+        assert_eq!(a.resource_of("log-group:"), Some("g"));
+        assert_eq!(a.resource_of("destination:"), None);
+        assert!(Arn::of_service("arn:aws:logs:r:1:log-group:g", "s3").is_none());
+        let s = Scope::new("r", "1");
+        assert_eq!(s.arn("ssm", "parameter/a"), "arn:aws:ssm:r:1:parameter/a");
+        assert_eq!(s.global_arn("iam", "role/x"), "arn:aws:iam::1:role/x");
+        assert_eq!(s.iam_root(), "arn:aws:iam::1:root");
     }
 
     #[test]

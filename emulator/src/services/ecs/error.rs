@@ -42,8 +42,8 @@ pub enum EcsError {
     Server(String),
 }
 
-impl EcsError {
-    pub fn code(&self) -> &'static str {
+impl crate::services::kit::AwsError for EcsError {
+    fn code(&self) -> &'static str {
         match self {
             EcsError::ClusterNotFound => "ClusterNotFoundException",
             EcsError::Client(_) => "ClientException",
@@ -66,10 +66,16 @@ impl EcsError {
         }
     }
 
-    pub fn is_server_fault(&self) -> bool {
+    fn is_server_fault(&self) -> bool {
         matches!(self, EcsError::Server(_))
     }
 
+    fn store_failed(e: crate::store::StoreError) -> Self {
+        EcsError::Server(crate::services::kit::error::store_message(&e))
+    }
+}
+
+impl EcsError {
     pub fn client(msg: impl Into<String>) -> Self {
         EcsError::Client(msg.into())
     }
@@ -81,7 +87,6 @@ impl EcsError {
 
 impl From<crate::store::StoreError> for EcsError {
     fn from(e: crate::store::StoreError) -> Self {
-        tracing::error!(error = %e, "state store write failed");
-        EcsError::Server(format!("The state store failed: {e}"))
+        <Self as crate::services::kit::AwsError>::store_failed(e)
     }
 }

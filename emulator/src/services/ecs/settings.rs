@@ -570,6 +570,7 @@ impl Ecs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::services::kit::AwsError;
 
     #[test]
     fn every_setting_name_of_the_model_has_a_default() {

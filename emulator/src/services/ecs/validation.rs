@@ -724,6 +724,7 @@ fn has_cycle(containers: &[ContainerDefinition]) -> bool {
 mod tests {
     use super::*;
     use crate::services::ecs::model::{ContainerDependency, LogConfiguration, PortMapping};
+    use crate::services::kit::AwsError;
 
     fn base() -> TaskDefinition {
         TaskDefinition {

@@ -49,8 +49,8 @@ pub enum ElbError {
     Server(String),
 }
 
-impl ElbError {
-    pub fn code(&self) -> &'static str {
+impl crate::services::kit::AwsError for ElbError {
+    fn code(&self) -> &'static str {
         match self {
             ElbError::LoadBalancerNotFound => "LoadBalancerNotFound",
             ElbError::TargetGroupNotFound => "TargetGroupNotFound",
@@ -65,14 +65,18 @@ impl ElbError {
         }
     }
 
-    pub fn is_server_fault(&self) -> bool {
+    fn is_server_fault(&self) -> bool {
         matches!(self, ElbError::Server(_))
+    }
+
+    fn store_failed(e: crate::store::StoreError) -> Self {
+        ElbError::Server(crate::services::kit::error::store_message(&e))
     }
 }
 
 impl From<crate::store::StoreError> for ElbError {
     fn from(e: crate::store::StoreError) -> Self {
-        ElbError::Server(format!("The state store failed: {e}"))
+        <Self as crate::services::kit::AwsError>::store_failed(e)
     }
 }
 

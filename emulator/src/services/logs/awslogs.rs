@@ -16,6 +16,7 @@
 //! others are appended to the current one, each line keeping its newline;
 //! a pending event is shipped once no line has come for a second.
 
+use crate::services::kit::AwsError;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

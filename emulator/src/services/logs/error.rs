@@ -22,8 +22,8 @@ pub enum LogsError {
     ServiceUnavailable(String),
 }
 
-impl LogsError {
-    pub fn code(&self) -> &'static str {
+impl crate::services::kit::AwsError for LogsError {
+    fn code(&self) -> &'static str {
         match self {
             LogsError::InvalidParameter(_) => "InvalidParameterException",
             LogsError::ResourceNotFound(_) => "ResourceNotFoundException",
@@ -35,10 +35,16 @@ impl LogsError {
         }
     }
 
-    pub fn is_server_fault(&self) -> bool {
+    fn is_server_fault(&self) -> bool {
         matches!(self, LogsError::ServiceUnavailable(_))
     }
 
+    fn store_failed(e: crate::store::StoreError) -> Self {
+        LogsError::ServiceUnavailable(crate::services::kit::error::store_message(&e))
+    }
+}
+
+impl LogsError {
     pub fn invalid(msg: impl Into<String>) -> Self {
         LogsError::InvalidParameter(msg.into())
     }
@@ -74,7 +80,6 @@ impl From<rusqlite::Error> for LogsError {
 
 impl From<crate::store::StoreError> for LogsError {
     fn from(e: crate::store::StoreError) -> Self {
-        tracing::error!(error = %e, "log store failed");
-        LogsError::ServiceUnavailable(format!("The log store failed: {e}"))
+        <Self as crate::services::kit::AwsError>::store_failed(e)
     }
 }

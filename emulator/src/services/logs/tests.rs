@@ -1,6 +1,7 @@
 //! The backend through its operations, on an in-memory log store.
 
 use super::*;
+use crate::services::kit::AwsError;
 
 const R: &str = "us-east-1";
 

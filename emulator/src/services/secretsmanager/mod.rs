@@ -42,8 +42,8 @@ pub enum SecretsManagerError {
     InternalService(String),
 }
 
-impl SecretsManagerError {
-    pub fn code(&self) -> &'static str {
+impl crate::services::kit::AwsError for SecretsManagerError {
+    fn code(&self) -> &'static str {
         match self {
             Self::ResourceNotFound(_) => "ResourceNotFoundException",
             Self::ResourceExists(_) => "ResourceExistsException",
@@ -55,10 +55,16 @@ impl SecretsManagerError {
         }
     }
 
-    pub fn is_server_fault(&self) -> bool {
+    fn is_server_fault(&self) -> bool {
         matches!(self, Self::InternalService(_))
     }
 
+    fn store_failed(e: crate::store::StoreError) -> Self {
+        Self::InternalService(crate::services::kit::error::store_message(&e))
+    }
+}
+
+impl SecretsManagerError {
     fn not_found() -> Self {
         Self::ResourceNotFound("Secrets Manager can't find the specified secret.".into())
     }
@@ -73,8 +79,7 @@ impl SecretsManagerError {
 
 impl From<crate::store::StoreError> for SecretsManagerError {
     fn from(e: crate::store::StoreError) -> Self {
-        tracing::error!(error = %e, "state store write failed");
-        Self::InternalService(format!("The state store failed: {e}"))
+        <Self as crate::services::kit::AwsError>::store_failed(e)
     }
 }
 
@@ -744,6 +749,7 @@ impl SecretsManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::services::kit::AwsError;
 
     fn sm() -> SecretsManager {
         SecretsManager::load(Store::in_memory(), "000000000000".into()).unwrap()

@@ -49,8 +49,8 @@ pub enum SsmError {
     InternalServer(String),
 }
 
-impl SsmError {
-    pub fn code(&self) -> &'static str {
+impl crate::services::kit::AwsError for SsmError {
+    fn code(&self) -> &'static str {
         match self {
             Self::ParameterNotFound => "ParameterNotFound",
             Self::ParameterVersionNotFound(_) => "ParameterVersionNotFound",
@@ -63,15 +63,18 @@ impl SsmError {
         }
     }
 
-    pub fn is_server_fault(&self) -> bool {
+    fn is_server_fault(&self) -> bool {
         matches!(self, Self::InternalServer(_))
+    }
+
+    fn store_failed(e: crate::store::StoreError) -> Self {
+        Self::InternalServer(crate::services::kit::error::store_message(&e))
     }
 }
 
 impl From<crate::store::StoreError> for SsmError {
     fn from(e: crate::store::StoreError) -> Self {
-        tracing::error!(error = %e, "state store write failed");
-        Self::InternalServer(format!("The state store failed: {e}"))
+        <Self as crate::services::kit::AwsError>::store_failed(e)
     }
 }
 
@@ -668,6 +671,7 @@ fn filter_matches(f: &ParameterStringFilter, p: &ParameterRecord) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::services::kit::AwsError;
     use serde_json::json;
 
     fn ssm() -> Ssm {

@@ -12,6 +12,7 @@
 pub mod envfiles;
 pub mod secrets;
 
+use crate::services::kit::AwsError;
 use std::sync::Arc;
 
 use async_trait::async_trait;
