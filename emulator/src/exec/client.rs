@@ -201,6 +201,10 @@ pub struct ApiFailure {
     pub message: String,
 }
 
+/// awsJson 1.1's content type. The client's own copy: it speaks the
+/// protocol as the AWS CLI does, and does not reach into the server's `api`.
+const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
 /// `POST /` with an awsJson target on a plain-HTTP endpoint. The request
 /// carries a SigV4-shaped Authorization header only for its region: the
 /// emulator does not check signatures.
@@ -222,7 +226,7 @@ pub async fn call_json(
     let date = chrono::Utc::now().format("%Y%m%d");
     let req = hyper::Request::post("/")
         .header("host", authority)
-        .header("content-type", super::super::api::JSON_CONTENT_TYPE)
+        .header("content-type", JSON_CONTENT_TYPE)
         .header("x-amz-target", target)
         .header(
             "authorization",
