@@ -310,7 +310,7 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
     };
     app.record_request(
         &ctx,
-        &crate::services::requestlog::service_of_target(prefix),
+        &service_of_target(prefix),
         op,
         result.as_ref().err().map(|e| e.code.as_str()),
     );
@@ -326,6 +326,21 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
         }
     };
     with_request_id(resp, &ctx.request_id)
+}
+
+/// The service an awsJson target prefix names, as the request log records
+/// it: the IAM service prefix (`ecs`, `logs`, ...). The log is given a
+/// service, not a wire name; a prefix fargate-local does not serve is
+/// recorded lower-cased.
+fn service_of_target(prefix: &str) -> std::borrow::Cow<'static, str> {
+    match prefix {
+        ecs::TARGET_PREFIX => "ecs".into(),
+        logs::TARGET_PREFIX => "logs".into(),
+        // ECS Exec's session calls share SSM's prefix.
+        ssm::TARGET_PREFIX => "ssm".into(),
+        secretsmanager::TARGET_PREFIX => "secretsmanager".into(),
+        other => other.to_ascii_lowercase().into(),
+    }
 }
 
 /// `/_fargate-local/health`, `/_fargate-local/requests` and
@@ -443,6 +458,20 @@ mod tests {
                 want,
                 "{ct} {auth:?} {path}"
             );
+        }
+    }
+
+    #[test]
+    fn services_by_target_prefix() {
+        for (prefix, want) in [
+            ("AmazonEC2ContainerServiceV20141113", "ecs"),
+            ("Logs_20140328", "logs"),
+            ("AmazonSSM", "ssm"),
+            (exec::SSM_TARGET_PREFIX, "ssm"),
+            ("secretsmanager", "secretsmanager"),
+            ("AWSCognitoIdentityService", "awscognitoidentityservice"),
+        ] {
+            assert_eq!(service_of_target(prefix), want, "{prefix}");
         }
     }
 

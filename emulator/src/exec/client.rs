@@ -201,6 +201,10 @@ pub struct ApiFailure {
     pub message: String,
 }
 
+/// awsJson 1.1's content type. The client's own copy: it speaks the
+/// protocol as the AWS CLI does, and does not reach into the server's `api`.
+const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
 /// `POST /` with an awsJson target on a plain-HTTP endpoint. The request
 /// carries a SigV4-shaped Authorization header only for its region: the
 /// emulator does not check signatures.
@@ -222,7 +226,7 @@ pub async fn call_json(
     let date = chrono::Utc::now().format("%Y%m%d");
     let req = hyper::Request::post("/")
         .header("host", authority)
-        .header("content-type", super::super::api::JSON_CONTENT_TYPE)
+        .header("content-type", JSON_CONTENT_TYPE)
         .header("x-amz-target", target)
         .header(
             "authorization",
@@ -324,17 +328,24 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
     Ok(match outcome.closed {
         Some(reason) if reason.is_empty() => {
             eprintln!("\n\nExiting session with sessionId: {session_id}.\n");
-            outcome.exit_code.unwrap_or(0) as i32
+            exit_status(outcome.exit_code.unwrap_or(0))
         }
         Some(reason) => {
             eprintln!("\n\nSessionId: {session_id} : {reason}\n");
-            outcome.exit_code.unwrap_or(1) as i32
+            exit_status(outcome.exit_code.unwrap_or(1))
         }
         None => {
             eprintln!("\n\nSessionId: {session_id} : the connection to the emulator was lost.\n");
-            outcome.exit_code.unwrap_or(1) as i32
+            exit_status(outcome.exit_code.unwrap_or(1))
         }
     })
+}
+
+/// The process exit status for a remote exit code. A status is one byte:
+/// a code outside 0..=255 (which no process exits with) would be cut to its
+/// low byte, 256 becoming 0, a success; it is a failure instead.
+pub fn exit_status(code: i64) -> i32 {
+    u8::try_from(code).map_or(1, i32::from)
 }
 
 /// A tokio-tungstenite websocket as a `WsMessage` stream and sink.
@@ -383,6 +394,27 @@ async fn execute_command(args: &ExecArgs) -> anyhow::Result<Result<serde_json::V
             );
             // The AWS CLI's status for an error the service answered.
             Ok(Err(254))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn exit_statuses() {
+        // (remote exit code, process exit status)
+        for (code, want) in [
+            (0, 0),
+            (1, 1),
+            (130, 130),
+            (255, 255),
+            // Cut to a byte these would read 0 (success) and 1.
+            (256, 1),
+            (4_294_967_296, 1),
+            (-1, 1),
+            (i64::MIN, 1),
+        ] {
+            assert_eq!(super::exit_status(code), want, "{code}");
         }
     }
 }

@@ -125,12 +125,7 @@ pub fn load(
         ))
     })?;
     let mut out = Vec::new();
-    let mut ctx = Ctx {
-        src,
-        vars,
-        warnings,
-        depth: 0,
-    };
+    let mut ctx = Ctx::new(src, vars, warnings, path);
     ctx.parse(&text, path, &mut out)?;
     Ok(out)
 }
@@ -144,24 +139,45 @@ pub fn load_str(
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Section>, ConfigError> {
     let mut out = Vec::new();
-    let mut ctx = Ctx {
-        src,
-        vars,
-        warnings,
-        depth: 0,
-    };
+    let mut ctx = Ctx::new(src, vars, warnings, path);
     ctx.parse(text, path, &mut out)?;
     Ok(out)
 }
+
+/// How deep `@INCLUDE`s may nest.
+const MAX_INCLUDE_DEPTH: usize = 32;
+/// How many files one configuration may read, Fluent Bit's
+/// `FLB_CF_FILE_NUM_LIMIT`.
+const MAX_FILES: usize = 1000;
 
 struct Ctx<'a> {
     src: &'a dyn Source,
     vars: &'a mut HashMap<String, String>,
     warnings: &'a mut Vec<String>,
     depth: usize,
+    /// Every file read so far. Fluent Bit reads a file once per
+    /// configuration and refuses a second `@INCLUDE` of it; without that,
+    /// a file including another twice, which includes a third twice, ...
+    /// would be read 2^depth times.
+    read: Vec<PathBuf>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    fn new(
+        src: &'a dyn Source,
+        vars: &'a mut HashMap<String, String>,
+        warnings: &'a mut Vec<String>,
+        main: &Path,
+    ) -> Ctx<'a> {
+        Ctx {
+            src,
+            vars,
+            warnings,
+            depth: 0,
+            read: vec![main.to_path_buf()],
+        }
+    }
+
     fn parse(
         &mut self,
         text: &str,
@@ -262,7 +278,7 @@ impl Ctx<'_> {
             return err(format!("error in {here}: @INCLUDE without a path"));
         }
         self.depth += 1;
-        if self.depth > 32 {
+        if self.depth > MAX_INCLUDE_DEPTH {
             return err(format!(
                 "error in {here}: @INCLUDE nested too deep (a file includes itself?)"
             ));
@@ -284,6 +300,18 @@ impl Ctx<'_> {
             vec![chosen]
         };
         for file in candidates {
+            if self.read.contains(&file) {
+                return err(format!(
+                    "error in {here}: {} is included twice (a file is read once)",
+                    file.display()
+                ));
+            }
+            if self.read.len() >= MAX_FILES {
+                return err(format!(
+                    "error in {here}: more than {MAX_FILES} configuration files"
+                ));
+            }
+            self.read.push(file.clone());
             let text = self.src.read(&file).or_else(|e| {
                 err(format!(
                     "error in {here}: cannot include {}: {e}",
@@ -342,7 +370,9 @@ fn strip_command<'a>(line: &'a str, cmd: &str) -> Option<&'a str> {
     (rest.is_empty() || rest.starts_with(char::is_whitespace)).then_some(rest)
 }
 
-/// A size such as `25MB`, `1M`, `512k`, `1048576`.
+/// A size such as `25MB`, `1M`, `512k`, `1048576`. None when it is not
+/// one, or does not fit in 64 bits (a run of digits too long for an `f64`
+/// parses as infinity).
 pub fn parse_size(v: &str) -> Option<u64> {
     let v = v.trim();
     let digits_end = v
@@ -356,10 +386,18 @@ pub fn parse_size(v: &str) -> Option<u64> {
         "G" | "GB" => 1024.0 * 1024.0 * 1024.0,
         _ => return None,
     };
-    Some((n * mult) as u64)
+    let bytes = n * mult;
+    // `u64::MAX as f64` is 2^64, the first value that does not fit.
+    (bytes.is_finite() && bytes < u64::MAX as f64).then_some(bytes as u64)
 }
 
-/// A duration such as `10m`, `30s`, `1h`, or plain seconds (`1.5`).
+/// The longest duration a config may give: Fluent Bit keeps its time
+/// settings in a C `int` of seconds, and anything longer would overflow the
+/// clock arithmetic of the timers that use it (an `Instant` plus a period).
+pub const MAX_DURATION_SECS: u64 = i32::MAX as u64;
+
+/// A duration such as `10m`, `30s`, `1h`, or plain seconds (`1.5`). None
+/// when it is not one, or is longer than [`MAX_DURATION_SECS`].
 pub fn parse_duration(v: &str) -> Option<std::time::Duration> {
     let v = v.trim();
     let digits_end = v
@@ -374,7 +412,11 @@ pub fn parse_duration(v: &str) -> Option<std::time::Duration> {
         "d" => 86400.0,
         _ => return None,
     };
-    (n >= 0.0).then(|| std::time::Duration::from_secs_f64(n * mult))
+    // `try_from_secs_f64` refuses what `from_secs_f64` panics on (negative,
+    // not finite, too large for a `Duration`).
+    std::time::Duration::try_from_secs_f64(n * mult)
+        .ok()
+        .filter(|d| d.as_secs() <= MAX_DURATION_SECS)
 }
 
 #[cfg(test)]
@@ -512,5 +554,30 @@ mod tests {
             parse_duration("1h"),
             Some(std::time::Duration::from_secs(3600))
         );
+        // Out of range: none, never a panic.
+        let nines = "9".repeat(400);
+        for v in [
+            "99999999999999999999",
+            nines.as_str(),
+            "2147483648",
+            "99999999999999999999d",
+            "1e3",
+            "-1",
+        ] {
+            assert_eq!(parse_duration(v), None, "{v}");
+        }
+        assert_eq!(
+            parse_duration("2147483647"),
+            Some(std::time::Duration::from_secs(2_147_483_647))
+        );
+        for v in [
+            "18446744073709551616",
+            nines.as_str(),
+            "99999999999999999999G",
+        ] {
+            assert_eq!(parse_size(v), None, "{v}");
+        }
+        assert_eq!(parse_size("16777215T"), None);
+        assert_eq!(parse_size("1G"), Some(1 << 30));
     }
 }

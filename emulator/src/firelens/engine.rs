@@ -367,7 +367,8 @@ async fn worker(mut op: OutputPlan, mut rx: mpsc::UnboundedReceiver<OutBatch>, f
                     }
                     Err(e) => {
                         log::error(&op.name, &e);
-                        retries += 1;
+                        // `no_limits` retries for ever: the count must not overflow.
+                        retries = retries.saturating_add(1);
                         if op.retry_limit.is_some_and(|l| retries > l) {
                             let dropped = op.output.discard();
                             log::error("engine", format!(
@@ -399,7 +400,7 @@ async fn worker(mut op: OutputPlan, mut rx: mpsc::UnboundedReceiver<OutBatch>, f
             Ok(()) => return,
             Err(e) => {
                 log::error(&op.name, &e);
-                attempt += 1;
+                attempt = attempt.saturating_add(1);
                 tokio::time::sleep(backoff(attempt)).await;
             }
         }

@@ -220,15 +220,29 @@ pub fn decode_message(v: Value) -> Result<Message, DecodeError> {
     Ok(Message::Events { tag, events, chunk })
 }
 
+/// The most a CompressedPackedForward message may inflate to, Fluent Bit's
+/// limit (`flb_gzip_uncompress`): a few KiB of gzip can otherwise claim
+/// gigabytes.
+pub const MAX_DECOMPRESSED: usize = 100_000_000;
+
+/// Inflates (concatenated) gzip members, refusing more than `limit` bytes.
+pub fn gunzip(data: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(data)
+        .take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| DecodeError::Invalid(format!("gzip: {e}")))?;
+    if out.len() > limit {
+        return Err(DecodeError::Invalid(format!(
+            "gzip: maximum decompression size is {limit} bytes"
+        )));
+    }
+    Ok(out)
+}
+
 fn packed(data: Vec<u8>, option: &Value) -> Result<Vec<Event>, DecodeError> {
     let data = match option_get(option, "compressed").and_then(Value::as_str) {
-        Some("gzip") => {
-            let mut out = Vec::new();
-            flate2::read::MultiGzDecoder::new(&data[..])
-                .read_to_end(&mut out)
-                .map_err(|e| DecodeError::Invalid(format!("gzip: {e}")))?;
-            out
-        }
+        Some("gzip") => gunzip(&data, MAX_DECOMPRESSED)?,
         Some(other) => {
             return Err(DecodeError::Invalid(format!(
                 "unsupported compression '{other}'"

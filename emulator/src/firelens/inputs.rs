@@ -109,6 +109,9 @@ pub enum InputKind {
         tag: String,
         json: bool,
         separator: String,
+        /// The longest message (`buffer_max_size`): a client that never
+        /// sends the separator must not grow the buffer for ever.
+        max_line: usize,
     },
 }
 
@@ -161,6 +164,12 @@ impl InputSpec {
                 ));
             }
         }
+        let max_buffer = match s.get("buffer_max_size") {
+            Some(v) => parse_size(v)
+                .ok_or_else(|| ConfigError(format!("[{scope}] invalid buffer_max_size '{v}'")))?
+                as usize,
+            None => forward::DEFAULT_MAX_BUFFER,
+        };
         match plugin {
             "forward" => {
                 let mut listen = Vec::new();
@@ -171,12 +180,6 @@ impl InputSpec {
                     let port = s.get("port").unwrap_or("24224");
                     listen.push(Listen::Tcp(format!("{host}:{port}")));
                 }
-                let max_buffer = match s.get("buffer_max_size") {
-                    Some(v) => parse_size(v).ok_or_else(|| {
-                        ConfigError(format!("[{scope}] invalid buffer_max_size '{v}'"))
-                    })? as usize,
-                    None => forward::DEFAULT_MAX_BUFFER,
-                };
                 Ok(InputSpec {
                     name: inst.to_string(),
                     listen,
@@ -202,6 +205,7 @@ impl InputSpec {
                         tag: s.get("tag").unwrap_or(inst).to_string(),
                         json,
                         separator: s.get("separator").unwrap_or("\n").replace("\\n", "\n"),
+                        max_line: max_buffer,
                     },
                     mem_buf_limit,
                 })
@@ -308,7 +312,16 @@ where
             tag,
             json,
             separator,
-        } => serve_lines(stream, &spec.name, tag, *json, separator, tx, gauge).await,
+            max_line,
+        } => {
+            let line = LineRules {
+                tag,
+                json: *json,
+                separator,
+                max: *max_line,
+            };
+            serve_lines(stream, &spec.name, &line, tx, gauge).await
+        }
     }
 }
 
@@ -402,27 +415,50 @@ async fn flush_batch(
     }
 }
 
+/// How the tcp input cuts and reads messages.
+struct LineRules<'a> {
+    tag: &'a str,
+    json: bool,
+    separator: &'a str,
+    /// The longest message; a longer one closes the connection.
+    max: usize,
+}
+
 async fn serve_lines<S>(
     stream: S,
     name: &str,
-    tag: &str,
-    json: bool,
-    separator: &str,
+    rules: &LineRules<'_>,
     tx: mpsc::Sender<Ingest>,
     gauge: Arc<Gauge>,
 ) where
     S: AsyncRead + Unpin,
 {
+    let LineRules {
+        tag,
+        json,
+        separator,
+        max,
+    } = *rules;
     let scope = format!("input:tcp:{name}");
     let mut reader = tokio::io::BufReader::new(stream);
     let sep = separator.as_bytes().last().copied().unwrap_or(b'\n');
     let mut line = Vec::new();
+    // One byte past the limit tells a message that is too long from one
+    // that just fits.
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
     loop {
         gauge.wait_below().await;
         line.clear();
-        match reader.read_until(sep, &mut line).await {
+        match (&mut reader).take(limit).read_until(sep, &mut line).await {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
+        }
+        if line.len() > max {
+            log::warn(
+                &scope,
+                format!("message exceeds buffer_max_size ({max} bytes); closing the connection"),
+            );
+            return;
         }
         let text = String::from_utf8_lossy(&line);
         let text = text
@@ -460,6 +496,32 @@ async fn serve_lines<S>(
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_tcp_message_past_the_limit_closes_the_connection() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let (tx, mut rx) = mpsc::channel(8);
+        let rules = LineRules {
+            tag: "t",
+            json: false,
+            separator: "\n",
+            max: 16,
+        };
+        let served = tokio::spawn(async move {
+            serve_lines(server, "tcp.0", &rules, tx, Gauge::new("tcp.0", usize::MAX)).await
+        });
+        client.write_all(b"short\n").await.unwrap();
+        // Never a separator, and the client keeps the connection open.
+        client.write_all(&[b'x'; 100]).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(2), served)
+            .await
+            .expect("the connection is closed, not read for ever")
+            .unwrap();
+        let first = rx.recv().await.expect("the short line");
+        assert_eq!(first.events[0].get_str("log"), Some("short"));
+        assert!(rx.recv().await.is_none());
+        drop(client);
+    }
 
     #[tokio::test]
     async fn an_input_over_its_limit_waits_until_outputs_release_memory() {

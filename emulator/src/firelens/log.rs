@@ -47,8 +47,23 @@ pub fn format_line(level: Level, scope: &str, msg: &str) -> String {
 
 pub fn log(level: Level, scope: &str, msg: &str) {
     if enabled(level) {
-        eprintln!("{}", format_line(level, scope, msg));
+        write_line(&format_line(level, scope, msg));
     }
+}
+
+/// Not `eprintln!`, which panics when stderr is gone (a closed pipe to the
+/// log driver): losing a log line must not stop the router.
+#[cfg(not(test))]
+fn write_line(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// In unit tests, `eprintln!`: the test harness captures only the print
+/// macros, and a passing test's log lines are noise.
+#[cfg(test)]
+fn write_line(line: &str) {
+    eprintln!("{line}");
 }
 
 pub fn error(scope: &str, msg: impl AsRef<str>) {

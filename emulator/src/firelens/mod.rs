@@ -17,6 +17,8 @@ pub mod parsers;
 pub mod pipeline;
 pub mod record;
 pub mod regex;
+#[cfg(test)]
+mod robustness;
 pub mod router;
 
 use std::path::PathBuf;

@@ -22,8 +22,12 @@ impl EventTime {
         }
     }
 
+    /// Epoch milliseconds. A forward client may send any 64-bit second
+    /// count; past the range of milliseconds the value saturates.
     pub fn millis(&self) -> i64 {
-        self.sec * 1000 + i64::from(self.nsec / 1_000_000)
+        self.sec
+            .saturating_mul(1000)
+            .saturating_add(i64::from(self.nsec / 1_000_000))
     }
 
     pub fn as_f64(&self) -> f64 {

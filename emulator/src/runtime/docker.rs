@@ -1,5 +1,6 @@
-//! `ContainerRuntime` on the Docker Engine API, through bollard. This is the
-//! only module that imports bollard.
+//! `ContainerRuntime` on the Docker Engine API, through bollard, and
+//! `LazyDocker`, the engine connection the other two bollard users
+//! (`docker_exec` and `infra`, see the runtime's module doc) borrow.
 //!
 //! One user-defined bridge network per emulator instance carries every task;
 //! each task is an infrastructure container on it, and the task's containers

@@ -135,11 +135,15 @@ impl ExecControl for DockerExec {
                 _ => return,
             }
         }
+        // A pid that does not fit a `pid_t` is not one: `as i32` could wrap it
+        // to 0 or a negative number, and kill(2) would then signal a whole
+        // process group, or every process the emulator may signal.
         if let Some((true, _, Some(pid))) = self.state().await
+            && let Ok(pid) = i32::try_from(pid)
             && pid > 0
         {
             use nix::sys::signal::{Signal, kill};
-            match kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL) {
+            match kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL) {
                 Ok(()) => {
                     tracing::info!(exec = %self.id, pid, "killed an exec process that outlived its session")
                 }

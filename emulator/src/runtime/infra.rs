@@ -114,7 +114,11 @@ fn elf_interpreter(path: &Path) -> Option<String> {
         return None;
     }
     let u16_at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
-    let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap()) as usize;
+    let u64_at = |b: &[u8], o: usize| {
+        let mut v = [0u8; 8];
+        v.copy_from_slice(&b[o..o + 8]);
+        usize::try_from(u64::from_le_bytes(v)).unwrap_or(usize::MAX)
+    };
     let phoff = u64_at(&head, 0x20);
     let phentsize = u16_at(&head, 0x36);
     let phnum = u16_at(&head, 0x38);
@@ -338,6 +342,9 @@ async fn install_nat_rules() -> Result<(), String> {
 async fn proxy(listener: tokio::net::TcpListener, socket: PathBuf) {
     loop {
         let Ok((mut tcp, _)) = listener.accept().await else {
+            // Out of file descriptors, most likely: retrying at once would
+            // spin on the same error.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             continue;
         };
         let socket = socket.clone();

@@ -1,7 +1,10 @@
 //! Tasks on Docker. `plan` turns a task definition into a `TaskPlan` (pure);
 //! a supervisor per task walks the plan through the `ContainerRuntime` trait
 //! and reports what happens as `TaskUpdate`s; `docker` is the one
-//! implementation of the trait and the only module that imports bollard.
+//! implementation of the trait. Only three modules import bollard: `docker`,
+//! `docker_exec` (ECS Exec's `docker exec`) and `infra` (building and
+//! pruning the infrastructure image); the rest of the crate sees Docker
+//! through `ContainerRuntime` and `ExecRuntime`.
 //!
 //! The runtime knows nothing of the ECS wire format: the ECS backend turns
 //! updates into task fields.

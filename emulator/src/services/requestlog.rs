@@ -1,7 +1,10 @@
 //! The request log: which AWS operations were called, and, when the call
 //! was signed with task-role credentials, by which task as which role.
 //! Kept in memory (the last [`CAPACITY`] calls), served at
-//! `GET /_fargate-local/requests`, and written as a tracing line.
+//! `GET /_fargate-local/requests` (by `api`), and written as a tracing
+//! line. It is given service and operation names (`ecs`, `RunTask`): the
+//! wire names they come from, such as `X-Amz-Target` prefixes, stay in
+//! `api`.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -37,17 +40,6 @@ pub struct Entry {
 #[derive(Clone, Default)]
 pub struct RequestLog {
     entries: Arc<Mutex<VecDeque<Entry>>>,
-}
-
-/// The IAM service prefix of an awsJson target prefix.
-pub fn service_of_target(prefix: &str) -> String {
-    match prefix {
-        "AmazonEC2ContainerServiceV20141113" => "ecs".into(),
-        "Logs_20140328" => "logs".into(),
-        "AmazonSSM" => "ssm".into(),
-        "secretsmanager" => "secretsmanager".into(),
-        other => other.to_ascii_lowercase(),
-    }
 }
 
 impl RequestLog {
@@ -126,17 +118,5 @@ mod tests {
             (last.task_arn.as_deref(), last.role_arn.as_deref()),
             (Some("t"), Some("r"))
         );
-    }
-
-    #[test]
-    fn services_by_target_prefix() {
-        for (prefix, want) in [
-            ("AmazonEC2ContainerServiceV20141113", "ecs"),
-            ("Logs_20140328", "logs"),
-            ("AmazonSSM", "ssm"),
-            ("secretsmanager", "secretsmanager"),
-        ] {
-            assert_eq!(service_of_target(prefix), want);
-        }
     }
 }

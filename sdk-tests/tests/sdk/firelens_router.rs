@@ -333,6 +333,16 @@ fn malformed_config_exits_1_with_a_clear_message() {
             "@INCLUDE /nonexistent/x.conf\n",
             "cannot include /nonexistent/x.conf",
         ),
+        // Panicked (exit 101) in Duration::from_secs_f64.
+        (
+            "[SERVICE]\n    Flush 99999999999999999999\n[INPUT]\n    Name forward\n    Port 0\n",
+            "[error] [service] invalid Flush '99999999999999999999'",
+        ),
+        // Panicked at the first upload (chrono cannot render %Q).
+        (
+            "[INPUT]\n    Name forward\n    Port 0\n[OUTPUT]\n    Name s3\n    Match *\n    bucket b\n    s3_key_format /logs/%Q\n",
+            "[error] [output:s3:s3.0] invalid s3_key_format '/logs/%Q'",
+        ),
     ] {
         let config = dir.path().join("bad.conf");
         std::fs::write(&config, text).unwrap();

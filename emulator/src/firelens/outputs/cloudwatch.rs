@@ -238,7 +238,7 @@ pub fn batch_len_of(sizes_ms: &[(usize, i64)]) -> usize {
         let sz = len + EVENT_OVERHEAD;
         if i >= MAX_BATCH_EVENTS
             || bytes + sz > MAX_BATCH_BYTES
-            || (i > 0 && ms - sizes_ms[0].1 >= DAY_MS)
+            || (i > 0 && ms.saturating_sub(sizes_ms[0].1) >= DAY_MS)
         {
             return i.max(1);
         }

@@ -166,6 +166,28 @@ impl DateFormat {
     }
 }
 
+/// Renders `t` with a strftime format. chrono's `format(..).to_string()`
+/// panics on a conversion it does not know; written through `fmt::Write`
+/// the same failure is an error.
+pub fn strftime(t: chrono::DateTime<chrono::Utc>, format: &str) -> Result<String, String> {
+    use std::fmt::Write;
+    let mut out = String::new();
+    write!(out, "{}", t.format(format))
+        .map_err(|_| format!("'{format}' is not a valid strftime format"))?;
+    Ok(out)
+}
+
+/// Refuses, when the config is read, a strftime format that could not be
+/// rendered later.
+pub fn check_strftime(format: &str, scope: &str, key: &str) -> Result<(), ConfigError> {
+    match chrono::format::StrftimeItems::new(format).parse() {
+        Ok(_) => Ok(()),
+        Err(_) => Err(ConfigError(format!(
+            "[{scope}] invalid {key} '{format}': not a valid strftime format (a literal % is written %%)"
+        ))),
+    }
+}
+
 /// `date_key` off/false disables the date key.
 fn date_key(s: &Section, default: &str) -> Option<String> {
     match s.get("json_date_key") {

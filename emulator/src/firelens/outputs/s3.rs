@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use rand::Rng;
 
 use super::aws::{AwsClient, endpoint};
-use super::{DateFormat, Item, Output, json_line};
+use super::{DateFormat, Item, Output, check_strftime, json_line, strftime};
 use crate::firelens::config::{ConfigError, Section, parse_duration, parse_size};
 use crate::firelens::log;
 use crate::firelens::record::{Accessor, Event, value_str, value_text};
@@ -110,14 +110,13 @@ impl S3 {
             Some(v) => Some(v.to_string()),
             None => Some("date".to_string()),
         };
+        let key_format = s.get("s3_key_format").unwrap_or(DEFAULT_KEY_FORMAT);
+        check_strftime(key_format, scope, "s3_key_format")?;
         Ok(S3 {
             scope: scope.to_string(),
             client: AwsClient::new(endpoint(s, scope)?, region.to_string()),
             bucket: bucket.to_string(),
-            key_format: s
-                .get("s3_key_format")
-                .unwrap_or(DEFAULT_KEY_FORMAT)
-                .to_string(),
+            key_format: key_format.to_string(),
             tag_delimiters: s
                 .get("s3_key_format_tag_delimiters")
                 .unwrap_or(".")
@@ -137,29 +136,38 @@ impl S3 {
         })
     }
 
-    /// The object key for a file of `tag` created at `t`.
-    pub fn key(&self, tag: &str, t: chrono::DateTime<chrono::Utc>, index: u64) -> String {
+    /// The object key for a file of `tag` created at `t`. As in Fluent
+    /// Bit, the `$` variables are replaced first and the result is given
+    /// to strftime; a `%` in the tag stays a `%` here.
+    pub fn key(
+        &self,
+        tag: &str,
+        t: chrono::DateTime<chrono::Utc>,
+        index: u64,
+    ) -> Result<String, String> {
         let mut k = self.key_format.clone();
         let parts: Vec<&str> = tag.split(|c| self.tag_delimiters.contains(c)).collect();
         for (i, p) in parts.iter().enumerate().rev() {
-            k = k.replace(&format!("$TAG[{i}]"), p);
+            k = k.replace(&format!("$TAG[{i}]"), &p.replace('%', "%%"));
         }
-        k = k.replace("$TAG", tag);
+        k = k.replace("$TAG", &tag.replace('%', "%%"));
         let has_uuid = k.contains("$UUID");
         k = k.replace("$UUID", &random_id(8));
         k = k.replace("$INDEX", &index.to_string());
-        let mut k = t.format(&k).to_string();
+        let mut k = strftime(t, &k)?;
         if !has_uuid && !self.key_format.contains("$INDEX") {
             // Fluent Bit appends a random suffix so objects do not overwrite each other.
             k.push_str("-object");
             k.push_str(&random_id(8));
         }
-        k.trim_start_matches('/').to_string()
+        Ok(k.trim_start_matches('/').to_string())
     }
 
     async fn upload(&mut self, i: usize) -> Result<(), String> {
         let f = &self.files[i];
-        let key = self.key(&f.tag, f.created_at, self.index);
+        let key = self
+            .key(&f.tag, f.created_at, self.index)
+            .map_err(|e| format!("s3_key_format: {e}"))?;
         let body = if self.gzip {
             let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
             e.write_all(&f.data).map_err(|e| e.to_string())?;
@@ -266,6 +274,13 @@ impl Firehose {
             .ok()
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| stream.to_ascii_lowercase().replace('_', "-"));
+        // The Go plugin's `%3N`/`%L` (milliseconds) in strftime terms.
+        let time_key_format = s
+            .get("time_key_format")
+            .unwrap_or("%Y-%m-%dT%H:%M:%S")
+            .replace("%3N", "%3f")
+            .replace("%L", "%3f");
+        check_strftime(&time_key_format, scope, "time_key_format")?;
         Ok(Firehose {
             scope: scope.to_string(),
             client: AwsClient::new(endpoint(s, scope)?, region.to_string()),
@@ -273,10 +288,7 @@ impl Firehose {
             bucket,
             log_key: log_key(s, scope)?,
             time_key: s.get("time_key").map(str::to_string),
-            time_key_format: s
-                .get("time_key_format")
-                .unwrap_or("%Y-%m-%dT%H:%M:%S")
-                .to_string(),
+            time_key_format,
             bucket_ready: false,
             pending: Vec::new(),
             count: 0,
@@ -294,14 +306,11 @@ impl Firehose {
         let mut ev = ev.clone();
         if let Some(tk) = &self.time_key {
             let t = chrono::DateTime::from_timestamp(ev.time.sec, ev.time.nsec).unwrap_or_default();
-            let f = self
-                .time_key_format
-                .replace("%3N", "%3f")
-                .replace("%L", "%3f");
-            ev.body.push((
-                tk.clone(),
-                crate::firelens::record::str_value(t.format(&f).to_string()),
-            ));
+            // The format was checked when the config was read.
+            if let Ok(text) = strftime(t, &self.time_key_format) {
+                ev.body
+                    .push((tk.clone(), crate::firelens::record::str_value(text)));
+            }
         }
         Some(crate::firelens::record::record_json(&ev.body))
     }
@@ -393,7 +402,7 @@ mod tests {
     fn key_formats() {
         let t = chrono::Utc.with_ymd_and_hms(2026, 12, 1, 2, 3, 4).unwrap();
         let o = S3::new(&section(&[("bucket", "b")]), "o").unwrap();
-        let k = o.key("app.web", t, 0);
+        let k = o.key("app.web", t, 0).unwrap();
         assert!(
             k.starts_with("fluent-bit-logs/app.web/2026/12/01/02/03/04-object"),
             "{k}"
@@ -406,7 +415,10 @@ mod tests {
             "o",
         )
         .unwrap();
-        assert_eq!(o.key("app.web", t, 7), "logs/web/app/20261201/7.log");
+        assert_eq!(
+            o.key("app.web", t, 7).unwrap(),
+            "logs/web/app/20261201/7.log"
+        );
         let o = S3::new(
             &section(&[
                 ("bucket", "b"),
@@ -416,7 +428,7 @@ mod tests {
             "o",
         )
         .unwrap();
-        let k = o.key("a-b", t, 0);
+        let k = o.key("a-b", t, 0).unwrap();
         assert!(
             k.starts_with("x/") && k.ends_with(".gz") && k.len() == 2 + 8 + 3,
             "{k}"
