@@ -120,7 +120,7 @@ impl EmbeddedS3 {
             s3s_fs::FileSystem::new(root)
                 .map_err(|e| anyhow::anyhow!("S3 storage in {}: {e:?}", root.display()))?,
         );
-        let mut b = S3ServiceBuilder::new(SharedFs(fs.clone()));
+        let mut b = S3ServiceBuilder::new(SharedFs(fs.clone(), root.to_path_buf()));
         b.set_auth(AnyAccessKey {
             secret: secret_key.to_string(),
             issued: issued.clone(),
@@ -158,13 +158,42 @@ impl EmbeddedS3 {
 }
 
 /// `s3s-fs`'s FileSystem behind an `Arc`, shared by the HTTP service and
-/// the env-file reader.
-struct SharedFs(Arc<s3s_fs::FileSystem>);
+/// the env-file reader, and the directory it keeps objects in.
+struct SharedFs(Arc<s3s_fs::FileSystem>, PathBuf);
 
+/// A suffix range longer than the object (`Range: bytes=-20` on 11 bytes)
+/// is the whole object, as RFC 9110 and S3 say (206 with
+/// `bytes 0-10/11`); s3s-fs seeks before the start of the file instead and
+/// answers 500. The length is clamped to the object's size first. Keys are
+/// already refused by `KeyGuard` if they could leave the bucket.
+fn clamp_suffix_range(root: &Path, input: &mut s3s::dto::GetObjectInput) {
+    if let Some(s3s::dto::Range::Suffix { length }) = input.range
+        && let Ok(meta) = std::fs::metadata(root.join(&input.bucket).join(&input.key))
+        && length > meta.len()
+        && meta.len() > 0
+    {
+        input.range = Some(s3s::dto::Range::Suffix { length: meta.len() });
+    }
+}
+
+/// Every operation goes straight to s3s-fs, but those listed first with a
+/// fix-up, which may change the input before it does.
 macro_rules! delegate {
-    ($($op:ident: $input:ident => $output:ident),* $(,)?) => {
+    (
+        fixed { $($fop:ident: $finput:ident => $foutput:ident, $fix:ident;)* }
+        $($op:ident: $input:ident => $output:ident),* $(,)?
+    ) => {
         #[async_trait]
         impl S3 for SharedFs {
+            $(
+                async fn $fop(
+                    &self,
+                    mut req: S3Request<s3s::dto::$finput>,
+                ) -> S3Result<s3s::S3Response<s3s::dto::$foutput>> {
+                    $fix(&self.1, &mut req.input);
+                    self.0.$fop(req).await
+                }
+            )*
             $(
                 async fn $op(
                     &self,
@@ -178,13 +207,13 @@ macro_rules! delegate {
 }
 
 delegate! {
+    fixed { get_object: GetObjectInput => GetObjectOutput, clamp_suffix_range; }
     create_bucket: CreateBucketInput => CreateBucketOutput,
     copy_object: CopyObjectInput => CopyObjectOutput,
     delete_bucket: DeleteBucketInput => DeleteBucketOutput,
     delete_object: DeleteObjectInput => DeleteObjectOutput,
     delete_objects: DeleteObjectsInput => DeleteObjectsOutput,
     get_bucket_location: GetBucketLocationInput => GetBucketLocationOutput,
-    get_object: GetObjectInput => GetObjectOutput,
     head_bucket: HeadBucketInput => HeadBucketOutput,
     head_object: HeadObjectInput => HeadObjectOutput,
     list_buckets: ListBucketsInput => ListBucketsOutput,
@@ -333,6 +362,48 @@ impl ObjectSource for ExternalS3 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn suffix_ranges_longer_than_the_object_are_the_whole_object() {
+        let root = std::env::temp_dir().join(format!("fl-s3-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(root.join("b")).unwrap();
+        std::fs::write(root.join("b/k"), b"hello world").unwrap();
+        let suffix = |length| Some(s3s::dto::Range::Suffix { length });
+        // (key, range asked, range handed to s3s-fs)
+        let cases = [
+            ("k", suffix(20), suffix(11)),
+            ("k", suffix(11), suffix(11)),
+            ("k", suffix(3), suffix(3)),
+            ("missing", suffix(20), suffix(20)),
+            (
+                "k",
+                Some(s3s::dto::Range::Int {
+                    first: 2,
+                    last: None,
+                }),
+                Some(s3s::dto::Range::Int {
+                    first: 2,
+                    last: None,
+                }),
+            ),
+            ("k", None, None),
+        ];
+        for (key, asked, want) in cases {
+            let mut input = s3s::dto::GetObjectInput::builder()
+                .bucket("b".into())
+                .key(key.into())
+                .range(asked)
+                .build()
+                .unwrap();
+            clamp_suffix_range(&root, &mut input);
+            assert_eq!(
+                format!("{:?}", input.range),
+                format!("{want:?}"),
+                "{key} {asked:?}"
+            );
+        }
+        std::fs::remove_dir_all(root).unwrap();
+    }
 
     #[test]
     fn keys_that_could_escape_are_refused() {
