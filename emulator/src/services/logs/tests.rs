@@ -475,7 +475,11 @@ fn retention_hides_then_deletes() {
             .expired_log_event_end_index,
         Some(1)
     );
-    let deleted = l.inner.db.with(|c| db::expire(c, now_ms())).unwrap();
+    let deleted = l
+        .inner
+        .db
+        .write(|tx| Ok(db::expire(tx, now_ms())?))
+        .unwrap();
     assert_eq!(deleted, 1);
     let d = l
         .describe_log_groups(R, DescribeLogGroupsRequest::default())
