@@ -775,4 +775,222 @@ mod tests {
         assert_eq!(del.deleted_parameters, ["/app/a"]);
         assert_eq!(del.invalid_parameters, ["/nope"]);
     }
+
+    #[test]
+    fn paging_walks_to_the_end_and_refuses_foreign_tokens() {
+        let s = ssm();
+        for i in 0..7 {
+            put(
+                &s,
+                json!({"Name": format!("/p/{i}"), "Value": "v", "Type": "String"}),
+            )
+            .unwrap();
+        }
+        let by_path = |token: Option<String>, max: Option<i64>| {
+            s.get_parameters_by_path(
+                "us-east-1",
+                serde_json::from_value(
+                    json!({"Path": "/p", "MaxResults": max, "NextToken": token}),
+                )
+                .unwrap(),
+            )
+        };
+        let (mut seen, mut token) = (Vec::new(), None);
+        loop {
+            let page = by_path(token, Some(3)).unwrap();
+            seen.extend(page.parameters.into_iter().map(|p| p.name));
+            token = page.next_token;
+            if token.is_none() {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 7);
+        // (token, max, code, message)
+        let cases = [
+            (
+                Some("3"),
+                None,
+                "InvalidNextToken",
+                "The specified token isn't valid.",
+            ),
+            (
+                None,
+                Some(0),
+                "ValidationException",
+                "1 validation error detected: Value '0' at 'maxResults' failed to satisfy constraint: Member must have value greater than or equal to 1",
+            ),
+            (
+                None,
+                Some(11),
+                "ValidationException",
+                "1 validation error detected: Value '11' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 10",
+            ),
+        ];
+        for (token, max, code, message) in cases {
+            let e = by_path(token.map(str::to_string), max).unwrap_err();
+            assert_eq!((e.code(), e.to_string().as_str()), (code, message));
+        }
+        let e = s
+            .describe_parameters(
+                "us-east-1",
+                serde_json::from_value(json!({"NextToken": "garbage"})).unwrap(),
+            )
+            .unwrap_err();
+        assert_eq!(e.code(), "InvalidNextToken");
+    }
+
+    /// A backend on a durable store with a few parameters, and its
+    /// directory.
+    fn durable() -> (Ssm, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("fl-ssm-{}", uuid::Uuid::new_v4()));
+        let s = Ssm::load(Store::open(&dir, false).unwrap(), "000000000000".into()).unwrap();
+        put(
+            &s,
+            json!({"Name": "/a/one", "Value": "1", "Type": "String"}),
+        )
+        .unwrap();
+        put(
+            &s,
+            json!({"Name": "/a/one", "Value": "2", "Overwrite": true}),
+        )
+        .unwrap();
+        put(
+            &s,
+            json!({"Name": "/a/two", "Value": "k", "Type": "SecureString"}),
+        )
+        .unwrap();
+        (s, dir)
+    }
+
+    /// Everything the backend holds: its memory and its store's documents.
+    fn snapshot(s: &Ssm) -> String {
+        let memory = s.inner.read(|st| {
+            let regions: BTreeMap<&String, &Params> = st.iter().collect();
+            serde_json::to_string(&regions).unwrap()
+        });
+        let stored: Vec<(String, serde_json::Value)> =
+            s.inner.store().load(KIND_PARAMETER).unwrap();
+        format!("{memory}\n{stored:?}")
+    }
+
+    /// An error answer changes nothing: every mutating operation, with the
+    /// store's writes failing, answers InternalServerError and leaves
+    /// memory and store as they were (and with writes working, changes
+    /// them, so the case is not vacuous); refusals found after the lookup
+    /// leave them too.
+    #[test]
+    fn an_error_changes_nothing() {
+        type Call = fn(&Ssm) -> Result<()>;
+        let cases: [(&str, Call); 6] = [
+            ("put_parameter (new)", |s| {
+                put(s, json!({"Name": "/a/new", "Value": "n", "Type": "String"})).map(drop)
+            }),
+            ("put_parameter (overwrite)", |s| {
+                put(
+                    s,
+                    json!({"Name": "/a/one", "Value": "3", "Overwrite": true}),
+                )
+                .map(drop)
+            }),
+            ("put_parameter (to Advanced)", |s| {
+                put(
+                    s,
+                    json!({"Name": "/a/two", "Value": "x", "Overwrite": true, "Tier": "Advanced"}),
+                )
+                .map(drop)
+            }),
+            ("delete_parameter", |s| {
+                s.delete_parameter(
+                    "us-east-1",
+                    serde_json::from_value(json!({"Name": "/a/one"})).unwrap(),
+                )
+            }),
+            ("delete_parameters", |s| {
+                s.delete_parameters(
+                    "us-east-1",
+                    serde_json::from_value(json!({"Names": ["/a/one", "/a/two", "/nope"]}))
+                        .unwrap(),
+                )
+                .map(drop)
+            }),
+            ("reset", |s| s.reset()),
+        ];
+        for (name, call) in cases {
+            let (s, dir) = durable();
+            let before = snapshot(&s);
+            s.inner.store().fail_writes(true);
+            let e = call(&s).unwrap_err();
+            assert_eq!(e.code(), "InternalServerError", "{name}");
+            assert_eq!(snapshot(&s), before, "{name} changed state");
+            s.inner.store().fail_writes(false);
+            call(&s).unwrap();
+            assert_ne!(snapshot(&s), before, "{name} changes nothing");
+            drop(s);
+            std::fs::remove_dir_all(dir).unwrap();
+        }
+
+        // Refusals decided on the stored state.
+        let (s, dir) = durable();
+        let before = snapshot(&s);
+        let refusals: [(Call, &str); 3] = [
+            (
+                |s| put(s, json!({"Name": "/a/one", "Value": "x"})).map(drop),
+                "ParameterAlreadyExists",
+            ),
+            (
+                |s| put(s, json!({"Name": "/a/new", "Value": "x"})).map(drop),
+                "ValidationException",
+            ),
+            (
+                |s| {
+                    s.delete_parameter(
+                        "us-east-1",
+                        serde_json::from_value(json!({"Name": "/nope"})).unwrap(),
+                    )
+                },
+                "ParameterNotFound",
+            ),
+        ];
+        for (call, code) in refusals {
+            assert_eq!(call(&s).unwrap_err().code(), code);
+            assert_eq!(snapshot(&s), before, "{code} changed state");
+        }
+        drop(s);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn arns_name_this_account_and_region_only() {
+        let s = ssm();
+        put(&s, json!({"Name": "plain", "Value": "p", "Type": "String"})).unwrap();
+        put(&s, json!({"Name": "/a/b", "Value": "v", "Type": "String"})).unwrap();
+        let cases = [
+            (
+                "arn:aws:ssm:us-east-1:000000000000:parameter/plain",
+                Ok("p"),
+            ),
+            ("arn:aws:ssm:us-east-1:000000000000:parameter/a/b", Ok("v")),
+            (
+                "arn:aws:ssm:us-east-1:000000000000:parameter/a/b:1",
+                Ok("v"),
+            ),
+            (
+                "arn:aws:ssm:eu-west-1:000000000000:parameter/a/b",
+                Err("ParameterNotFound"),
+            ),
+            (
+                "arn:aws:ssm:us-east-1:111111111111:parameter/a/b",
+                Err("ParameterNotFound"),
+            ),
+            (
+                "arn:aws:secretsmanager:us-east-1:000000000000:parameter/a/b",
+                Err("ParameterNotFound"),
+            ),
+            ("arn:aws:ssm", Err("ParameterNotFound")),
+        ];
+        for (id, want) in cases {
+            let got = s.parameter_value("us-east-1", id);
+            assert_eq!(got.as_deref().map_err(|e| e.code()), want, "{id}");
+        }
+    }
 }
