@@ -913,4 +913,289 @@ mod tests {
             assert_eq!(valid_name(name), ok, "{name}");
         }
     }
+
+    fn tags(prefix: &str, n: usize) -> Vec<Tag> {
+        (0..n)
+            .map(|i| Tag {
+                key: format!("{prefix}{i}"),
+                value: "v".into(),
+            })
+            .collect()
+    }
+
+    fn tag(sm: &SecretsManager, id: &str, add: Vec<Tag>) -> Result<()> {
+        sm.tag_resource(
+            "us-east-1",
+            TagResourceRequest {
+                secret_id: id.into(),
+                tags: add,
+            },
+        )
+    }
+
+    fn tag_count(sm: &SecretsManager, id: &str) -> usize {
+        sm.describe_secret(
+            "us-east-1",
+            SecretIdRequest {
+                secret_id: id.into(),
+            },
+        )
+        .unwrap()
+        .tags
+        .map_or(0, |t| t.len())
+    }
+
+    /// Tags are validated before anything changes: a merge over the limit
+    /// is refused whole (the 45 + 10), and so are bad keys and
+    /// values and the reserved prefix.
+    #[test]
+    fn tags_are_validated_before_anything_changes() {
+        let sm = sm();
+        create(&sm, "s", "v");
+        tag(&sm, "s", tags("a", 45)).unwrap();
+        let e = tag(&sm, "s", tags("b", 10)).unwrap_err();
+        assert_eq!(e.code(), "InvalidParameterException");
+        assert_eq!(tag_count(&sm, "s"), 45);
+        // Replacing values does not count twice; five more reach the limit.
+        tag(&sm, "s", tags("a", 45)).unwrap();
+        tag(&sm, "s", tags("b", 5)).unwrap();
+        assert_eq!(tag_count(&sm, "s"), 50);
+        let one = |k: &str, v: &str| {
+            vec![Tag {
+                key: k.into(),
+                value: v.into(),
+            }]
+        };
+        // (tags, code, message start)
+        let cases = [
+            (
+                one("", "v"),
+                "ValidationException",
+                "1 validation error detected: Value '' at 'tags.1.member.key' failed to satisfy constraint: Member must have length greater than or equal to 1",
+            ),
+            (
+                one(&"k".repeat(129), "v"),
+                "ValidationException",
+                "1 validation error detected: Value 'kkk",
+            ),
+            (
+                one("k", &"v".repeat(257)),
+                "ValidationException",
+                "1 validation error detected: Value 'vvv",
+            ),
+            (one("aws:x", "v"), "InvalidParameterException", "You can't"),
+            (one("AWS:x", "v"), "InvalidParameterException", "You can't"),
+        ];
+        for (add, code, message) in cases {
+            let e = tag(&sm, "s", add.clone()).unwrap_err();
+            assert_eq!(e.code(), code, "{add:?}");
+            assert!(e.to_string().starts_with(message), "{e}");
+            assert_eq!(tag_count(&sm, "s"), 50);
+        }
+        let e = sm
+            .untag_resource(
+                "us-east-1",
+                UntagResourceRequest {
+                    secret_id: "s".into(),
+                    tag_keys: vec!["a0".into(), "aws:x".into()],
+                },
+            )
+            .unwrap_err();
+        assert_eq!(e.code(), "InvalidParameterException");
+        assert_eq!(tag_count(&sm, "s"), 50);
+        let e = sm
+            .create_secret(
+                "us-east-1",
+                CreateSecretRequest {
+                    tags: Some(tags("c", 51)),
+                    ..serde_json::from_value(serde_json::json!({"Name": "t"})).unwrap()
+                },
+            )
+            .unwrap_err();
+        assert_eq!(e.code(), "InvalidParameterException");
+        assert_eq!(
+            get(&sm, "t").unwrap_err().code(),
+            "ResourceNotFoundException"
+        );
+    }
+
+    #[test]
+    fn list_pages_walk_to_the_end() {
+        let sm = sm();
+        for i in 0..5 {
+            create(&sm, &format!("s{i}"), "v");
+        }
+        let list = |token: Option<String>, max: Option<i64>| {
+            sm.list_secrets(
+                "us-east-1",
+                ListSecretsRequest {
+                    max_results: max,
+                    next_token: token,
+                    filters: None,
+                    include_planned_deletion: None,
+                    sort_order: Some("asc".into()),
+                },
+            )
+        };
+        let (mut seen, mut token) = (Vec::new(), None);
+        loop {
+            let page = list(token, Some(2)).unwrap();
+            seen.extend(page.secret_list.iter().map(|s| s["Name"].clone()));
+            token = page.next_token;
+            if token.is_none() {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 5);
+        let e = list(Some("2".into()), None).unwrap_err();
+        assert_eq!(
+            (e.code(), e.to_string().as_str()),
+            (
+                "InvalidNextTokenException",
+                "The NextToken value is not valid."
+            )
+        );
+        let e = list(None, Some(101)).unwrap_err();
+        assert_eq!(e.code(), "InvalidParameterException");
+    }
+
+    /// A backend on a durable store with secrets in every state the
+    /// operations below act on, and its directory.
+    fn durable() -> (SecretsManager, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("fl-sm-{}", uuid::Uuid::new_v4()));
+        let sm =
+            SecretsManager::load(Store::open(&dir, false).unwrap(), "000000000000".into()).unwrap();
+        create(&sm, "live", "v1");
+        tag(&sm, "live", tags("t", 3)).unwrap();
+        create(&sm, "scheduled", "v");
+        sm.delete_secret(
+            "us-east-1",
+            serde_json::from_value(serde_json::json!({"SecretId": "scheduled"})).unwrap(),
+        )
+        .unwrap();
+        (sm, dir)
+    }
+
+    /// Puts a secret's recovery window in the past, in memory and store.
+    fn expire(sm: &SecretsManager, name: &str) {
+        sm.inner
+            .update(|st: &State| {
+                let mut s = st.get("us-east-1").unwrap()[name].clone();
+                s.deletion_date = Some(now() - 1.0);
+                Ok::<_, SecretsManagerError>(replace("us-east-1", s, ()))
+            })
+            .unwrap();
+    }
+
+    /// Everything the backend holds: its memory and its store's documents.
+    fn snapshot(sm: &SecretsManager) -> String {
+        let memory = sm.inner.read(|st| {
+            let regions: BTreeMap<&String, &Secrets> = st.iter().collect();
+            serde_json::to_string(&regions).unwrap()
+        });
+        let stored: Vec<(String, serde_json::Value)> = sm.inner.store().load(KIND_SECRET).unwrap();
+        format!("{memory}\n{stored:?}")
+    }
+
+    /// An error answer changes nothing: every mutating operation (reads
+    /// that record the access date and the purge of expired secrets
+    /// included), with the store's writes failing, answers
+    /// InternalServiceError and leaves memory and store as they were; with
+    /// writes working it changes them, so no case is vacuous.
+    #[test]
+    fn an_error_changes_nothing() {
+        type Call = fn(&SecretsManager) -> Result<()>;
+        fn body<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+            serde_json::from_value(v).unwrap()
+        }
+        let cases: [(&str, Call); 12] = [
+            ("create_secret", |sm| {
+                sm.create_secret(
+                    "us-east-1",
+                    body(serde_json::json!({"Name": "new", "SecretString": "x"})),
+                )
+                .map(drop)
+            }),
+            ("get_secret_value (first read of the day)", |sm| {
+                sm.get_secret_value("us-east-1", body(serde_json::json!({"SecretId": "live"})))
+                    .map(drop)
+            }),
+            ("put_secret_value", |sm| {
+                sm.put_secret_value(
+                    "us-east-1",
+                    body(serde_json::json!({"SecretId": "live", "SecretString": "v2"})),
+                )
+                .map(drop)
+            }),
+            ("update_secret", |sm| {
+                sm.update_secret(
+                    "us-east-1",
+                    body(serde_json::json!({"SecretId": "live", "Description": "d"})),
+                )
+                .map(drop)
+            }),
+            ("delete_secret (window)", |sm| {
+                sm.delete_secret("us-east-1", body(serde_json::json!({"SecretId": "live"})))
+                    .map(drop)
+            }),
+            ("delete_secret (force)", |sm| {
+                sm.delete_secret(
+                    "us-east-1",
+                    body(
+                        serde_json::json!({"SecretId": "live", "ForceDeleteWithoutRecovery": true}),
+                    ),
+                )
+                .map(drop)
+            }),
+            ("restore_secret", |sm| {
+                sm.restore_secret(
+                    "us-east-1",
+                    body(serde_json::json!({"SecretId": "scheduled"})),
+                )
+                .map(drop)
+            }),
+            ("tag_resource", |sm| tag(sm, "live", tags("new", 2))),
+            ("untag_resource", |sm| {
+                sm.untag_resource(
+                    "us-east-1",
+                    body(serde_json::json!({"SecretId": "live", "TagKeys": ["t0"]})),
+                )
+            }),
+            ("the purge, before a describe", |sm| {
+                sm.describe_secret("us-east-1", body(serde_json::json!({"SecretId": "live"})))
+                    .map(drop)
+            }),
+            ("the purge, before a list", |sm| {
+                sm.list_secrets("us-east-1", body(serde_json::json!({})))
+                    .map(drop)
+            }),
+            ("reset", |sm| sm.reset()),
+        ];
+        for (name, call) in cases {
+            let (sm, dir) = durable();
+            if name.starts_with("the purge") {
+                expire(&sm, "scheduled");
+            }
+            let before = snapshot(&sm);
+            sm.inner.store().fail_writes(true);
+            let e = call(&sm).unwrap_err();
+            assert_eq!(e.code(), "InternalServiceError", "{name}");
+            assert_eq!(snapshot(&sm), before, "{name} changed state");
+            sm.inner.store().fail_writes(false);
+            call(&sm).unwrap();
+            assert_ne!(snapshot(&sm), before, "{name} changes nothing");
+            drop(sm);
+            std::fs::remove_dir_all(dir).unwrap();
+        }
+        // The purge, once it succeeds, has removed the secret from both.
+        let (sm, dir) = durable();
+        expire(&sm, "scheduled");
+        assert_eq!(
+            get(&sm, "scheduled").unwrap_err().code(),
+            "ResourceNotFoundException"
+        );
+        assert!(!snapshot(&sm).contains("scheduled"));
+        drop(sm);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }
