@@ -3,6 +3,13 @@
 //! and response types in the wire's camelCase; plus `ensure_group`,
 //! `ensure_stream` and `append` for the log drivers inside the emulator.
 //!
+//! Its state is SQL tables, not the kit's documents in memory, so each
+//! mutating operation is one transaction ([`db::Db::write`]): it looks,
+//! validates and writes inside it, and an error (its own, or a failed
+//! write) rolls everything back. The describe operations page with the
+//! kit's tokens; GetLogEvents and FilterLogEvents keep tokens of their
+//! own, positions in the events.
+//!
 //! Left out: metric and subscription filters, Insights queries, live tail
 //! (StartLiveTail), KMS encryption (the key id is kept, not used), data
 //! protection, account policies, deliveries and cross-account access.
