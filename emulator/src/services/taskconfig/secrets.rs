@@ -209,6 +209,18 @@ mod tests {
                 name: "/web/api-key".into(),
             }),
         );
+        for bad in [
+            "arn:aws",
+            "arn:aws:sqs:eu-west-1:000000000000:queue",
+            "arn:aws:secretsmanager:eu-west-1:000000000000:",
+        ] {
+            check(bad, Err(&format!("invalid ARN for a secret: {bad}")));
+        }
+        let doc = "arn:aws:ssm:eu-west-1:000000000000:document/x";
+        check(
+            doc,
+            Err(&format!("invalid ARN for an SSM parameter: {doc}")),
+        );
         check(
             "arn:aws:ssm:eu-west-1:000000000000:parameter/web/api-key",
             Ok(SecretRef::Ssm {
