@@ -251,7 +251,10 @@ impl Store {
         self.failing.store(on, Ordering::SeqCst);
     }
 
-    fn check_writable(&self) -> Result<(), StoreError> {
+    /// Fails while writes are switched off. Services with their own tables
+    /// (the log store) call it inside their transactions, so that
+    /// [`Store::fail_writes`] reaches them too.
+    pub fn check_writable(&self) -> Result<(), StoreError> {
         if self.failing.load(Ordering::Relaxed) {
             return Err(StoreError::WritesFailing);
         }

@@ -9,13 +9,19 @@
 //! `(stream, timestamp, id)` and `(group, timestamp, id)` indexes; a
 //! position in either is `(timestamp, id)`, which is what the paging tokens
 //! carry.
+//!
+//! An operation's statements run in one transaction ([`Db::write`]): what
+//! it reads to validate and everything it writes commit together or not at
+//! all, and the store's write switch (`Store::fail_writes`) reaches these
+//! tables as it reaches the documents.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::error::LogsError;
+use crate::services::kit::AwsError;
 use crate::store::Store;
 
 pub const SCHEMA: &str = "
@@ -54,36 +60,71 @@ CREATE INDEX IF NOT EXISTS logs_events_by_stream ON logs_events (sid, ts, eid);
 CREATE INDEX IF NOT EXISTS logs_events_by_group ON logs_events (gid, ts, eid);
 ";
 
-/// Where the tables live.
-pub enum Db {
-    Shared(Store),
-    Own(Mutex<Connection>),
+/// Where the tables live, and the store whose write switch they obey.
+pub struct Db {
+    store: Store,
+    /// The private in-memory database; `None` in durable mode, where the
+    /// tables are in the store's own database.
+    own: Option<Mutex<Connection>>,
 }
 
 impl Db {
     pub fn open(store: &Store) -> Result<Db, LogsError> {
-        let db = if store.is_durable() {
-            Db::Shared(store.clone())
+        let own = if store.is_durable() {
+            None
         } else {
-            Db::Own(Mutex::new(Connection::open_in_memory()?))
+            Some(Mutex::new(Connection::open_in_memory()?))
         };
-        db.with(|c| c.execute_batch(SCHEMA))?;
+        let db = Db {
+            store: store.clone(),
+            own,
+        };
+        db.read(|c| c.execute_batch(SCHEMA))?;
         Ok(db)
     }
 
-    pub fn with<R>(
+    fn with<R>(
         &self,
-        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
+        f: impl FnOnce(&mut Connection) -> Result<R, LogsError>,
     ) -> Result<R, LogsError> {
-        match self {
-            Db::Shared(store) => store
-                .with_conn(f)?
-                .ok_or_else(|| LogsError::ServiceUnavailable("The log store is closed.".into())),
-            Db::Own(conn) => {
-                let mut c = conn.lock().unwrap_or_else(|p| p.into_inner());
-                Ok(f(&mut c)?)
-            }
+        match &self.own {
+            None => self
+                .store
+                .with_conn(|c| Ok(f(c)))
+                .map_err(LogsError::store_failed)?
+                .ok_or_else(|| LogsError::ServiceUnavailable("The log store is closed.".into()))?,
+            Some(conn) => f(&mut conn.lock().unwrap_or_else(|p| p.into_inner())),
         }
+    }
+
+    /// Runs reads (or the schema) on the connection.
+    pub fn read<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, LogsError> {
+        self.with(|c| Ok(f(c)?))
+    }
+
+    /// Runs one operation's reads and writes as one transaction: `f` looks,
+    /// validates and writes; its error, or writes being switched off
+    /// ([`Store::fail_writes`], checked after `f`'s statements have run),
+    /// rolls back everything it wrote. So an operation that answers an
+    /// error has changed nothing, however many statements it made.
+    pub fn write<R>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<R, LogsError>,
+    ) -> Result<R, LogsError> {
+        self.with(|c| {
+            // IMMEDIATE: the write lock from the start, so the reads that
+            // validate see what the writes will change.
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let r = f(&tx)?;
+            self.store
+                .check_writable()
+                .map_err(LogsError::store_failed)?;
+            tx.commit()?;
+            Ok(r)
+        })
     }
 }
 
@@ -213,12 +254,13 @@ pub fn insert_group(
     Ok(n == 1)
 }
 
-pub fn delete_group(c: &mut Connection, gid: i64) -> rusqlite::Result<()> {
-    let tx = c.transaction()?;
-    tx.execute("DELETE FROM logs_events WHERE gid = ?1", params![gid])?;
-    tx.execute("DELETE FROM logs_streams WHERE gid = ?1", params![gid])?;
-    tx.execute("DELETE FROM logs_groups WHERE gid = ?1", params![gid])?;
-    tx.commit()
+/// Deletes a group with its streams and events (inside the caller's
+/// transaction).
+pub fn delete_group(c: &Connection, gid: i64) -> rusqlite::Result<()> {
+    c.execute("DELETE FROM logs_events WHERE gid = ?1", params![gid])?;
+    c.execute("DELETE FROM logs_streams WHERE gid = ?1", params![gid])?;
+    c.execute("DELETE FROM logs_groups WHERE gid = ?1", params![gid])?;
+    Ok(())
 }
 
 pub fn set_retention(c: &Connection, gid: i64, days: Option<i32>) -> rusqlite::Result<()> {
@@ -265,38 +307,37 @@ pub fn insert_stream(c: &Connection, gid: i64, name: &str, created: i64) -> rusq
     Ok(n == 1)
 }
 
-pub fn delete_stream(c: &mut Connection, sid: i64) -> rusqlite::Result<()> {
-    let tx = c.transaction()?;
-    tx.execute("DELETE FROM logs_events WHERE sid = ?1", params![sid])?;
-    tx.execute("DELETE FROM logs_streams WHERE sid = ?1", params![sid])?;
-    tx.commit()
+/// Deletes a stream with its events (inside the caller's transaction).
+pub fn delete_stream(c: &Connection, sid: i64) -> rusqlite::Result<()> {
+    c.execute("DELETE FROM logs_events WHERE sid = ?1", params![sid])?;
+    c.execute("DELETE FROM logs_streams WHERE sid = ?1", params![sid])?;
+    Ok(())
 }
 
-/// Appends events (already in timestamp order) to a stream in one
-/// transaction and updates the stream's and group's summaries. Returns the
-/// id of the last event.
+/// Appends events (already in timestamp order) to a stream and updates the
+/// stream's and group's summaries, inside the caller's transaction (one
+/// batch, one commit). Returns the id of the last event.
 pub fn append(
-    c: &mut Connection,
+    c: &Connection,
     gid: i64,
     sid: i64,
     ingest: i64,
     events: &[(i64, &str)],
 ) -> rusqlite::Result<i64> {
-    let tx = c.transaction()?;
     let mut last = 0;
     let mut bytes = 0i64;
     {
-        let mut ins = tx.prepare_cached(
+        let mut ins = c.prepare_cached(
             "INSERT INTO logs_events (gid, sid, ts, ingest, message) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         for (ts, msg) in events {
             ins.execute(params![gid, sid, ts, ingest, msg])?;
             bytes += msg.len() as i64;
         }
-        last = last.max(tx.last_insert_rowid());
+        last = last.max(c.last_insert_rowid());
     }
     if let (Some(first), Some(lastev)) = (events.first(), events.last()) {
-        tx.prepare_cached(
+        c.prepare_cached(
             "UPDATE logs_streams SET
                 first_ts = min(coalesce(first_ts, ?2), ?2),
                 last_ts = max(coalesce(last_ts, ?3), ?3),
@@ -304,12 +345,9 @@ pub fn append(
              WHERE sid = ?1",
         )?
         .execute(params![sid, first.0, lastev.0, ingest])?;
-        tx.prepare_cached(
-            "UPDATE logs_groups SET stored_bytes = stored_bytes + ?2 WHERE gid = ?1",
-        )?
-        .execute(params![gid, bytes])?;
+        c.prepare_cached("UPDATE logs_groups SET stored_bytes = stored_bytes + ?2 WHERE gid = ?1")?
+            .execute(params![gid, bytes])?;
     }
-    tx.commit()?;
     Ok(last)
 }
 

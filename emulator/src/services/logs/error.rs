@@ -77,9 +77,3 @@ impl From<rusqlite::Error> for LogsError {
         LogsError::ServiceUnavailable(format!("The log store failed: {e}"))
     }
 }
-
-impl From<crate::store::StoreError> for LogsError {
-    fn from(e: crate::store::StoreError) -> Self {
-        <Self as crate::services::kit::AwsError>::store_failed(e)
-    }
-}

@@ -3,6 +3,13 @@
 //! and response types in the wire's camelCase; plus `ensure_group`,
 //! `ensure_stream` and `append` for the log drivers inside the emulator.
 //!
+//! Its state is SQL tables, not the kit's documents in memory, so each
+//! mutating operation is one transaction ([`db::Db::write`]): it looks,
+//! validates and writes inside it, and an error (its own, or a failed
+//! write) rolls everything back. The describe operations page with the
+//! kit's tokens; GetLogEvents and FilterLogEvents keep tokens of their
+//! own, positions in the events.
+//!
 //! Left out: metric and subscription filters, Insights queries, live tail
 //! (StartLiveTail), KMS encryption (the key id is kept, not used), data
 //! protection, account policies, deliveries and cross-account access.
@@ -18,6 +25,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::arn::{Arn, Scope};
+use crate::services::kit::paging::{self, PageError, Paging};
+use crate::services::kit::tags::{self, TagError, TagRules};
 use crate::store::Store;
 pub use error::LogsError;
 use filter::Pattern;
@@ -42,6 +52,30 @@ pub const RETENTION_DAYS: [i32; 22] = [
     3288, 3653,
 ];
 const LOG_GROUP_CLASSES: [&str; 4] = ["STANDARD", "INFREQUENT_ACCESS", "DELIVERY", "ESSENTIALS"];
+/// DescribeLogGroups' and DescribeLogStreams' `limit`: 1 to 50, 50 by
+/// default, paged with the kit's tokens.
+const DESCRIBE: Paging = Paging::up_to(50);
+/// GetLogEvents' and FilterLogEvents' `limit`: 1 to 10,000, 10,000 by
+/// default. Only the size: their tokens are positions in the events.
+const EVENTS: Paging = Paging::up_to(MAX_BATCH_EVENTS);
+
+/// The characters of a tag key or value (the model's
+/// `[\p{L}\p{Z}\p{N}_.:/=+\-@]`).
+fn tag_char(c: char) -> bool {
+    c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c)
+}
+
+/// CloudWatch Logs' tag limits: 50 tags, keys of 1 to 128 characters,
+/// values up to 256, both of the model's characters. Logs does not refuse
+/// `aws:` keys in its model, so neither does the emulator.
+const TAG_RULES: TagRules = TagRules {
+    max_tags: 50,
+    max_key_chars: 128,
+    max_value_chars: 256,
+    reserved_prefix: None,
+    allowed_char: Some(tag_char),
+    refuse_duplicates: false,
+};
 
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -378,20 +412,19 @@ fn check_stream_field(field: &str, name: &str) -> Result<(), LogsError> {
     Ok(())
 }
 
-fn check_limit(v: Option<i64>, max: i64, default: i64) -> Result<usize, LogsError> {
-    match v {
-        None => Ok(default as usize),
-        Some(n) if n < 1 => Err(LogsError::constraint(
+/// A paging refusal in CloudWatch Logs' words.
+fn page_error(e: PageError) -> LogsError {
+    match e {
+        PageError::InvalidToken => invalid_token(),
+        PageError::MaxResults { value, min, max } => LogsError::constraint(
             "limit",
-            &n.to_string(),
-            "Member must have value greater than or equal to 1",
-        )),
-        Some(n) if n > max => Err(LogsError::constraint(
-            "limit",
-            &n.to_string(),
-            &format!("Member must have value less than or equal to {max}"),
-        )),
-        Some(n) => Ok(n as usize),
+            &value.to_string(),
+            &if value < min as i64 {
+                format!("Member must have value greater than or equal to {min}")
+            } else {
+                format!("Member must have value less than or equal to {max}")
+            },
+        ),
     }
 }
 
@@ -408,30 +441,30 @@ fn check_time(field: &str, v: Option<i64>) -> Result<(), LogsError> {
     }
 }
 
-fn check_tags(tags: &BTreeMap<String, String>) -> Result<(), LogsError> {
-    if tags.len() > 50 {
-        return Err(LogsError::TooManyTags(
-            "A resource can have no more than 50 tags.".into(),
-        ));
-    }
-    for (k, v) in tags {
-        let ok_char = |c: char| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c);
-        if k.is_empty() || k.chars().count() > 128 || !k.chars().all(ok_char) {
-            return Err(LogsError::constraint(
-                "tags",
-                k,
-                "Member must satisfy regular expression pattern: ^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+)$",
-            ));
+/// A tag refusal in CloudWatch Logs' words: the count has its own
+/// exception, anything else is the key's or value's model constraint.
+fn tag_error(e: TagError) -> LogsError {
+    const KEY: &str =
+        "Member must satisfy regular expression pattern: ^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+)$";
+    const VALUE: &str =
+        "Member must satisfy regular expression pattern: ^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$";
+    match e {
+        TagError::TooMany { .. } => {
+            LogsError::TooManyTags("A resource can have no more than 50 tags.".into())
         }
-        if v.chars().count() > 256 || !v.chars().all(ok_char) {
-            return Err(LogsError::constraint(
-                "tags",
-                v,
-                "Member must satisfy regular expression pattern: ^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$",
-            ));
+        TagError::KeyLength { key }
+        | TagError::KeyChars { key }
+        | TagError::Reserved { key }
+        | TagError::Duplicate { key } => LogsError::constraint("tags", &key, KEY),
+        TagError::ValueLength { value, .. } | TagError::ValueChars { value, .. } => {
+            LogsError::constraint("tags", &value, VALUE)
         }
     }
-    Ok(())
+}
+
+/// A tag map as the kit's pairs.
+fn tag_pairs(tags: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 // ------------------------------------------------------------- tokens
@@ -464,22 +497,6 @@ fn event_id(ts: i64, eid: i64) -> String {
 
 fn invalid_token() -> LogsError {
     LogsError::invalid("The specified nextToken is invalid.")
-}
-
-/// An offset token for the describe operations.
-fn offset_token(n: usize) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(format!("offset:{n}"))
-}
-
-fn parse_offset_token(t: &str) -> Result<usize, LogsError> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode(t)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.strip_prefix("offset:").and_then(|n| n.parse().ok()))
-        .ok_or_else(invalid_token)
 }
 
 fn filter_token(pos: db::Pos) -> String {
@@ -526,7 +543,7 @@ impl Logs {
             loop {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { break };
-                match inner.db.with(|c| db::expire(c, now_ms())) {
+                match inner.db.write(|tx| Ok(db::expire(tx, now_ms())?)) {
                     Ok(n) if n > 0 => tracing::debug!(events = n, "expired log events deleted"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "could not delete expired log events"),
@@ -536,14 +553,11 @@ impl Logs {
     }
 
     pub fn reset(&self) -> Result<(), LogsError> {
-        self.inner.db.with(|c| db::clear(c))
+        self.inner.db.write(|tx| Ok(db::clear(tx)?))
     }
 
     fn group_arn(&self, region: &str, name: &str) -> String {
-        format!(
-            "arn:aws:logs:{region}:{}:log-group:{name}",
-            self.inner.account
-        )
+        Scope::new(region, &self.inner.account).arn("logs", &format!("log-group:{name}"))
     }
 
     fn to_log_group(&self, region: &str, g: &db::GroupRow) -> LogGroup {
@@ -565,60 +579,88 @@ impl Logs {
     fn find_group(&self, region: &str, name: &str) -> Result<db::GroupRow, LogsError> {
         self.inner
             .db
-            .with(|c| db::group(c, region, name))?
+            .read(|c| db::group(c, region, name))?
             .ok_or_else(LogsError::group_not_found)
     }
 
+    /// The log group a logs ARN names, with or without the trailing `:*`,
+    /// when it is a `log-group:` of this account and region.
+    fn group_name_of<'a>(&self, region: &str, arn: &Arn<'a>) -> Option<&'a str> {
+        if arn.partition != "aws" || arn.region != region || arn.account != self.inner.account {
+            return None;
+        }
+        let rest = arn.resource_of("log-group:")?;
+        Some(rest.strip_suffix(":*").unwrap_or(rest))
+    }
+
     /// `logGroupName` or `logGroupIdentifier` (a name or an ARN, with or
-    /// without the trailing `:*`), exactly one of them.
+    /// without the trailing `:*`), exactly one of them: the group's name.
+    fn group_name<'a>(
+        &self,
+        region: &str,
+        name: &'a Option<String>,
+        identifier: &'a Option<String>,
+    ) -> Result<&'a str, LogsError> {
+        match (name, identifier) {
+            (Some(_), Some(_)) => Err(LogsError::invalid(
+                "LogGroup name and LogGroup ARN are mutually exclusive parameters.",
+            )),
+            (Some(n), None) => {
+                check_group_name("logGroupName", n)?;
+                Ok(n)
+            }
+            (None, Some(id)) if id.starts_with("arn:") => Arn::of_service(id, "logs")
+                .and_then(|a| self.group_name_of(region, &a))
+                .ok_or_else(LogsError::group_not_found),
+            (None, Some(id)) => Ok(id),
+            (None, None) => Err(LogsError::invalid(
+                "Either the logGroupName or the logGroupIdentifier parameter must be specified.",
+            )),
+        }
+    }
+
     fn resolve_group(
         &self,
         region: &str,
         name: &Option<String>,
         identifier: &Option<String>,
     ) -> Result<db::GroupRow, LogsError> {
-        let name = match (name, identifier) {
-            (Some(_), Some(_)) => {
-                return Err(LogsError::invalid(
-                    "LogGroup name and LogGroup ARN are mutually exclusive parameters.",
-                ));
-            }
-            (Some(n), None) => {
-                check_group_name("logGroupName", n)?;
-                n.clone()
-            }
-            (None, Some(id)) => {
-                let arn_prefix = format!("arn:aws:logs:{region}:{}:log-group:", self.inner.account);
-                match id.strip_prefix(&arn_prefix) {
-                    Some(rest) => rest.strip_suffix(":*").unwrap_or(rest).to_string(),
-                    None if id.starts_with("arn:") => return Err(LogsError::group_not_found()),
-                    None => id.clone(),
-                }
-            }
-            (None, None) => {
-                return Err(LogsError::invalid(
-                    "Either the logGroupName or the logGroupIdentifier parameter must be specified.",
-                ));
-            }
-        };
-        self.find_group(region, &name)
+        let name = self.group_name(region, name, identifier)?;
+        self.find_group(region, name)
     }
 
-    /// The group named by a resource ARN (TagResource and friends).
-    fn group_by_arn(&self, region: &str, arn: &str) -> Result<db::GroupRow, LogsError> {
-        let prefix = format!("arn:aws:logs:{region}:{}:log-group:", self.inner.account);
-        let name = arn
-            .strip_prefix(&prefix)
-            .map(|r| r.strip_suffix(":*").unwrap_or(r))
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| {
-                if arn.starts_with("arn:aws:logs:") {
-                    LogsError::group_not_found()
-                } else {
-                    LogsError::invalid(format!("Invalid resource ARN: {arn}"))
-                }
-            })?;
-        self.find_group(region, name)
+    /// The group name a resource ARN (TagResource and friends) names: a
+    /// logs ARN that is not one of this account's and region's log groups
+    /// names nothing here; anything else is not a logs ARN at all.
+    fn group_of_arn<'a>(&self, region: &str, arn: &'a str) -> Result<&'a str, LogsError> {
+        match Arn::of_service(arn, "logs") {
+            Some(a) => self
+                .group_name_of(region, &a)
+                .filter(|n| !n.is_empty())
+                .ok_or_else(LogsError::group_not_found),
+            None => Err(LogsError::invalid(format!("Invalid resource ARN: {arn}"))),
+        }
+    }
+
+    /// A group, inside a transaction.
+    fn group_in(
+        c: &rusqlite::Connection,
+        region: &str,
+        name: &str,
+    ) -> Result<db::GroupRow, LogsError> {
+        db::group(c, region, name)?.ok_or_else(LogsError::group_not_found)
+    }
+
+    /// A group and one of its streams, inside a transaction.
+    fn stream_in(
+        c: &rusqlite::Connection,
+        region: &str,
+        group: &str,
+        stream: &str,
+    ) -> Result<(db::GroupRow, db::StreamRow), LogsError> {
+        let g = Self::group_in(c, region, group)?;
+        let s = db::stream(c, g.gid, stream)?.ok_or_else(LogsError::stream_not_found)?;
+        Ok((g, s))
     }
 
     // ---- groups
@@ -639,10 +681,10 @@ impl Logs {
             ));
         }
         let tags = r.tags.unwrap_or_default();
-        check_tags(&tags)?;
-        let created = self.inner.db.with(|c| {
-            db::insert_group(
-                c,
+        tags::validate(&tag_pairs(&tags), &TAG_RULES).map_err(tag_error)?;
+        self.inner.db.write(|tx| {
+            let created = db::insert_group(
+                tx,
                 region,
                 name,
                 now_ms(),
@@ -650,14 +692,14 @@ impl Logs {
                 class,
                 &tags,
                 r.deletion_protection_enabled.unwrap_or(false),
-            )
-        })?;
-        if !created {
-            return Err(LogsError::ResourceAlreadyExists(
-                "The specified log group already exists".into(),
-            ));
-        }
-        Ok(Empty {})
+            )?;
+            if !created {
+                return Err(LogsError::ResourceAlreadyExists(
+                    "The specified log group already exists".into(),
+                ));
+            }
+            Ok(Empty {})
+        })
     }
 
     pub fn delete_log_group(
@@ -667,14 +709,16 @@ impl Logs {
     ) -> Result<Empty, LogsError> {
         let name = required("logGroupName", &r.log_group_name)?;
         check_group_name("logGroupName", name)?;
-        let g = self.find_group(region, name)?;
-        if g.deletion_protection {
-            return Err(LogsError::invalid(
-                "Log group has deletion protection enabled and cannot be deleted.",
-            ));
-        }
-        self.inner.db.with(|c| db::delete_group(c, g.gid))?;
-        Ok(Empty {})
+        self.inner.db.write(|tx| {
+            let g = Self::group_in(tx, region, name)?;
+            if g.deletion_protection {
+                return Err(LogsError::invalid(
+                    "Log group has deletion protection enabled and cannot be deleted.",
+                ));
+            }
+            db::delete_group(tx, g.gid)?;
+            Ok(Empty {})
+        })
     }
 
     pub fn describe_log_groups(
@@ -682,7 +726,7 @@ impl Logs {
         region: &str,
         r: DescribeLogGroupsRequest,
     ) -> Result<DescribeLogGroupsResponse, LogsError> {
-        let limit = check_limit(r.limit, 50, 50)?;
+        let limit = DESCRIBE.size(r.limit).map_err(page_error)?;
         if r.log_group_name_prefix.is_some() && r.log_group_name_pattern.is_some() {
             return Err(LogsError::invalid(
                 "LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters.",
@@ -691,18 +735,15 @@ impl Logs {
         if let Some(p) = &r.log_group_name_prefix {
             check_group_name("logGroupNamePrefix", p)?;
         }
-        let offset = match &r.next_token {
-            Some(t) => parse_offset_token(t)?,
-            None => 0,
-        };
-        let idents: Option<Vec<String>> = r.log_group_identifiers.as_ref().map(|ids| {
+        let start = DESCRIBE
+            .start(r.next_token.as_deref())
+            .map_err(page_error)?;
+        let idents: Option<Vec<&str>> = r.log_group_identifiers.as_ref().map(|ids| {
             ids.iter()
                 .map(|id| {
-                    let prefix = format!("arn:aws:logs:{region}:{}:log-group:", self.inner.account);
-                    match id.strip_prefix(&prefix) {
-                        Some(rest) => rest.strip_suffix(":*").unwrap_or(rest).to_string(),
-                        None => id.clone(),
-                    }
+                    Arn::of_service(id, "logs")
+                        .and_then(|a| self.group_name_of(region, &a))
+                        .unwrap_or(id)
                 })
                 .collect()
         });
@@ -710,7 +751,7 @@ impl Logs {
         let all = self
             .inner
             .db
-            .with(|c| db::groups(c, region, None, usize::MAX >> 1))?;
+            .read(|c| db::groups(c, region, None, usize::MAX >> 1))?;
         let matching: Vec<&db::GroupRow> = all
             .iter()
             .filter(|g| {
@@ -724,18 +765,20 @@ impl Logs {
                     .is_none_or(|p| g.name.to_lowercase().contains(p))
             })
             .filter(|g| r.log_group_class.as_deref().is_none_or(|k| g.class == k))
-            .filter(|g| idents.as_ref().is_none_or(|ids| ids.contains(&g.name)))
+            .filter(|g| {
+                idents
+                    .as_ref()
+                    .is_none_or(|ids| ids.contains(&g.name.as_str()))
+            })
             .collect();
-        let page: Vec<LogGroup> = matching
-            .iter()
-            .skip(offset)
-            .take(limit)
-            .map(|g| self.to_log_group(region, g))
-            .collect();
-        let next = offset + page.len();
+        let page = paging::slice(&matching, start, limit);
         Ok(DescribeLogGroupsResponse {
-            log_groups: page,
-            next_token: (next < matching.len()).then(|| offset_token(next)),
+            log_groups: page
+                .items
+                .iter()
+                .map(|g| self.to_log_group(region, g))
+                .collect(),
+            next_token: page.next_token,
         })
     }
 
@@ -757,11 +800,7 @@ impl Logs {
                 &format!("Member must satisfy enum value set: [{}]", set.join(", ")),
             ));
         }
-        let g = self.find_group(region, name)?;
-        self.inner
-            .db
-            .with(|c| db::set_retention(c, g.gid, Some(days as i32)))?;
-        Ok(Empty {})
+        self.set_retention(region, name, Some(days as i32))
     }
 
     pub fn delete_retention_policy(
@@ -771,9 +810,20 @@ impl Logs {
     ) -> Result<Empty, LogsError> {
         let name = required("logGroupName", &r.log_group_name)?;
         check_group_name("logGroupName", name)?;
-        let g = self.find_group(region, name)?;
-        self.inner.db.with(|c| db::set_retention(c, g.gid, None))?;
-        Ok(Empty {})
+        self.set_retention(region, name, None)
+    }
+
+    fn set_retention(
+        &self,
+        region: &str,
+        name: &str,
+        days: Option<i32>,
+    ) -> Result<Empty, LogsError> {
+        self.inner.db.write(|tx| {
+            let g = Self::group_in(tx, region, name)?;
+            db::set_retention(tx, g.gid, days)?;
+            Ok(Empty {})
+        })
     }
 
     // ---- tags
@@ -781,8 +831,8 @@ impl Logs {
     pub fn tag_resource(&self, region: &str, r: TagResourceRequest) -> Result<Empty, LogsError> {
         let arn = required("resourceArn", &r.resource_arn)?;
         let add = r.tags.ok_or_else(|| LogsError::missing("tags"))?;
-        let g = self.group_by_arn(region, arn)?;
-        self.merge_tags(g, add)
+        let name = self.group_of_arn(region, arn)?;
+        self.merge_tags(region, name, &add)
     }
 
     pub fn untag_resource(
@@ -792,8 +842,8 @@ impl Logs {
     ) -> Result<Empty, LogsError> {
         let arn = required("resourceArn", &r.resource_arn)?;
         let keys = r.tag_keys.ok_or_else(|| LogsError::missing("tagKeys"))?;
-        let g = self.group_by_arn(region, arn)?;
-        self.remove_tags(g, &keys)
+        let name = self.group_of_arn(region, arn)?;
+        self.remove_tags(region, name, &keys)
     }
 
     pub fn list_tags_for_resource(
@@ -802,7 +852,7 @@ impl Logs {
         r: ResourceArnRequest,
     ) -> Result<TagsResponse, LogsError> {
         let arn = required("resourceArn", &r.resource_arn)?;
-        let g = self.group_by_arn(region, arn)?;
+        let g = self.find_group(region, self.group_of_arn(region, arn)?)?;
         Ok(TagsResponse { tags: g.tags })
     }
 
@@ -810,8 +860,7 @@ impl Logs {
         let name = required("logGroupName", &r.log_group_name)?;
         check_group_name("logGroupName", name)?;
         let add = r.tags.ok_or_else(|| LogsError::missing("tags"))?;
-        let g = self.find_group(region, name)?;
-        self.merge_tags(g, add)
+        self.merge_tags(region, name, &add)
     }
 
     pub fn untag_log_group(
@@ -822,8 +871,7 @@ impl Logs {
         let name = required("logGroupName", &r.log_group_name)?;
         check_group_name("logGroupName", name)?;
         let keys = r.tags.ok_or_else(|| LogsError::missing("tags"))?;
-        let g = self.find_group(region, name)?;
-        self.remove_tags(g, &keys)
+        self.remove_tags(region, name, &keys)
     }
 
     pub fn list_tags_log_group(
@@ -837,26 +885,30 @@ impl Logs {
         Ok(TagsResponse { tags: g.tags })
     }
 
+    /// Adds tags to a group: the merge is validated whole (each tag, then
+    /// the count the group would end with) before the one write.
     fn merge_tags(
         &self,
-        g: db::GroupRow,
-        add: BTreeMap<String, String>,
+        region: &str,
+        name: &str,
+        add: &BTreeMap<String, String>,
     ) -> Result<Empty, LogsError> {
-        check_tags(&add)?;
-        let mut tags = g.tags;
-        tags.extend(add);
-        check_tags(&tags)?;
-        self.inner.db.with(|c| db::set_tags(c, g.gid, &tags))?;
-        Ok(Empty {})
+        self.inner.db.write(|tx| {
+            let g = Self::group_in(tx, region, name)?;
+            let merged =
+                tags::merge(&tag_pairs(&g.tags), &tag_pairs(add), &TAG_RULES).map_err(tag_error)?;
+            db::set_tags(tx, g.gid, &merged.into_iter().collect())?;
+            Ok(Empty {})
+        })
     }
 
-    fn remove_tags(&self, g: db::GroupRow, keys: &[String]) -> Result<Empty, LogsError> {
-        let mut tags = g.tags;
-        for k in keys {
-            tags.remove(k);
-        }
-        self.inner.db.with(|c| db::set_tags(c, g.gid, &tags))?;
-        Ok(Empty {})
+    fn remove_tags(&self, region: &str, name: &str, keys: &[String]) -> Result<Empty, LogsError> {
+        self.inner.db.write(|tx| {
+            let g = Self::group_in(tx, region, name)?;
+            let left = tags::remove(&tag_pairs(&g.tags), keys, &TAG_RULES).map_err(tag_error)?;
+            db::set_tags(tx, g.gid, &left.into_iter().collect())?;
+            Ok(Empty {})
+        })
     }
 
     // ---- streams
@@ -866,17 +918,15 @@ impl Logs {
         let stream = required("logStreamName", &r.log_stream_name)?;
         check_group_name("logGroupName", group)?;
         check_stream_name(stream)?;
-        let g = self.find_group(region, group)?;
-        let created = self
-            .inner
-            .db
-            .with(|c| db::insert_stream(c, g.gid, stream, now_ms()))?;
-        if !created {
-            return Err(LogsError::ResourceAlreadyExists(
-                "The specified log stream already exists".into(),
-            ));
-        }
-        Ok(Empty {})
+        self.inner.db.write(|tx| {
+            let g = Self::group_in(tx, region, group)?;
+            if !db::insert_stream(tx, g.gid, stream, now_ms())? {
+                return Err(LogsError::ResourceAlreadyExists(
+                    "The specified log stream already exists".into(),
+                ));
+            }
+            Ok(Empty {})
+        })
     }
 
     pub fn delete_log_stream(&self, region: &str, r: LogStreamRequest) -> Result<Empty, LogsError> {
@@ -884,14 +934,11 @@ impl Logs {
         let stream = required("logStreamName", &r.log_stream_name)?;
         check_group_name("logGroupName", group)?;
         check_stream_name(stream)?;
-        let g = self.find_group(region, group)?;
-        let s = self
-            .inner
-            .db
-            .with(|c| db::stream(c, g.gid, stream))?
-            .ok_or_else(LogsError::stream_not_found)?;
-        self.inner.db.with(|c| db::delete_stream(c, s.sid))?;
-        Ok(Empty {})
+        self.inner.db.write(|tx| {
+            let (_, s) = Self::stream_in(tx, region, group, stream)?;
+            db::delete_stream(tx, s.sid)?;
+            Ok(Empty {})
+        })
     }
 
     pub fn describe_log_streams(
@@ -899,7 +946,7 @@ impl Logs {
         region: &str,
         r: DescribeLogStreamsRequest,
     ) -> Result<DescribeLogStreamsResponse, LogsError> {
-        let limit = check_limit(r.limit, 50, 50)?;
+        let limit = DESCRIBE.size(r.limit).map_err(page_error)?;
         let order = r.order_by.as_deref().unwrap_or("LogStreamName");
         if !["LogStreamName", "LastEventTime"].contains(&order) {
             return Err(LogsError::constraint(
@@ -917,11 +964,10 @@ impl Logs {
             check_stream_field("logStreamNamePrefix", p)?;
         }
         let g = self.resolve_group(region, &r.log_group_name, &r.log_group_identifier)?;
-        let offset = match &r.next_token {
-            Some(t) => parse_offset_token(t)?,
-            None => 0,
-        };
-        let mut all = self.inner.db.with(|c| db::streams(c, g.gid))?;
+        let start = DESCRIBE
+            .start(r.next_token.as_deref())
+            .map_err(page_error)?;
+        let mut all = self.inner.db.read(|c| db::streams(c, g.gid))?;
         if let Some(p) = &r.log_stream_name_prefix {
             all.retain(|s| s.name.starts_with(p.as_str()));
         }
@@ -932,25 +978,23 @@ impl Logs {
             all.reverse();
         }
         let arn = self.group_arn(region, &g.name);
-        let page: Vec<LogStream> = all
-            .iter()
-            .skip(offset)
-            .take(limit)
-            .map(|s| LogStream {
-                log_stream_name: s.name.clone(),
-                creation_time: s.created,
-                first_event_timestamp: s.first_ts,
-                last_event_timestamp: s.last_ts,
-                last_ingestion_time: s.last_ingest,
-                upload_sequence_token: format!("{:056}", s.sid),
-                arn: format!("{arn}:log-stream:{}", s.name),
-                stored_bytes: 0,
-            })
-            .collect();
-        let next = offset + page.len();
+        let page = paging::slice(&all, start, limit);
         Ok(DescribeLogStreamsResponse {
-            log_streams: page,
-            next_token: (next < all.len()).then(|| offset_token(next)),
+            log_streams: page
+                .items
+                .into_iter()
+                .map(|s| LogStream {
+                    arn: format!("{arn}:log-stream:{}", s.name),
+                    log_stream_name: s.name,
+                    creation_time: s.created,
+                    first_event_timestamp: s.first_ts,
+                    last_event_timestamp: s.last_ts,
+                    last_ingestion_time: s.last_ingest,
+                    upload_sequence_token: format!("{:056}", s.sid),
+                    stored_bytes: 0,
+                })
+                .collect(),
+            next_token: page.next_token,
         })
     }
 
@@ -1016,21 +1060,17 @@ impl Logs {
                 "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.",
             ));
         }
-        let g = self.find_group(region, group)?;
-        let s = self
-            .inner
-            .db
-            .with(|c| db::stream(c, g.gid, stream))?
-            .ok_or_else(LogsError::stream_not_found)?;
-        let now = now_ms();
-        let (accepted, rejected) = classify(&batch, now, g.retention);
-        let last = if accepted.is_empty() {
-            0
-        } else {
-            self.inner
-                .db
-                .with(|c| db::append(c, g.gid, s.sid, now, accepted))?
-        };
+        let (last, rejected) = self.inner.db.write(|tx| {
+            let (g, s) = Self::stream_in(tx, region, group, stream)?;
+            let now = now_ms();
+            let (accepted, rejected) = classify(&batch, now, g.retention);
+            let last = if accepted.is_empty() {
+                0
+            } else {
+                db::append(tx, g.gid, s.sid, now, accepted)?
+            };
+            Ok((last, rejected))
+        })?;
         Ok(PutLogEventsResponse {
             next_sequence_token: format!("{:056}", last),
             rejected_log_events_info: (rejected != RejectedLogEventsInfo::default())
@@ -1045,7 +1085,7 @@ impl Logs {
     ) -> Result<GetLogEventsResponse, LogsError> {
         let stream = required("logStreamName", &r.log_stream_name)?;
         check_stream_name(stream)?;
-        let limit = check_limit(r.limit, MAX_BATCH_EVENTS as i64, MAX_BATCH_EVENTS as i64)?;
+        let limit = EVENTS.size(r.limit).map_err(page_error)?;
         check_time("startTime", r.start_time)?;
         check_time("endTime", r.end_time)?;
         let token = match &r.next_token {
@@ -1056,7 +1096,7 @@ impl Logs {
         let s = self
             .inner
             .db
-            .with(|c| db::stream(c, g.gid, stream))?
+            .read(|c| db::stream(c, g.gid, stream))?
             .ok_or_else(LogsError::stream_not_found)?;
         let now = now_ms();
         let lo = r
@@ -1072,7 +1112,7 @@ impl Logs {
         let rows = self
             .inner
             .db
-            .with(|c| db::stream_events(c, s.sid, from, forward, lo, hi, limit))?;
+            .read(|c| db::stream_events(c, s.sid, from, forward, lo, hi, limit))?;
         let rows = within_bytes(rows, forward);
         let (fwd, back) = match (rows.first(), rows.last()) {
             (Some(a), Some(b)) => ((b.ts, b.eid), (a.ts, a.eid)),
@@ -1085,7 +1125,7 @@ impl Logs {
                     None => self
                         .inner
                         .db
-                        .with(|c| db::stream_end(c, s.sid, lo, hi))?
+                        .read(|c| db::stream_end(c, s.sid, lo, hi))?
                         .unwrap_or((0, 0)),
                 };
                 (p, p)
@@ -1110,7 +1150,7 @@ impl Logs {
         region: &str,
         r: FilterLogEventsRequest,
     ) -> Result<FilterLogEventsResponse, LogsError> {
-        let limit = check_limit(r.limit, MAX_BATCH_EVENTS as i64, MAX_BATCH_EVENTS as i64)?;
+        let limit = EVENTS.size(r.limit).map_err(page_error)?;
         check_time("startTime", r.start_time)?;
         check_time("endTime", r.end_time)?;
         if let Some(names) = &r.log_stream_names {
@@ -1149,7 +1189,7 @@ impl Logs {
             None => (i64::MIN, i64::MIN),
         };
         let g = self.resolve_group(region, &r.log_group_name, &r.log_group_identifier)?;
-        let streams = self.inner.db.with(|c| db::streams(c, g.gid))?;
+        let streams = self.inner.db.read(|c| db::streams(c, g.gid))?;
         let names: BTreeMap<i64, &str> = streams
             .iter()
             .filter(|s| {
@@ -1187,7 +1227,7 @@ impl Logs {
             let rows = self
                 .inner
                 .db
-                .with(|c| db::group_events(c, g.gid, from, lo, hi, CHUNK))?;
+                .read(|c| db::group_events(c, g.gid, from, lo, hi, CHUNK))?;
             let n = rows.len();
             for e in rows {
                 scanned += 1;
@@ -1233,9 +1273,9 @@ impl Logs {
     pub fn ensure_group(&self, region: &str, name: &str, create: bool) -> Result<(), LogsError> {
         check_group_name("logGroupName", name)?;
         if create {
-            self.inner.db.with(|c| {
+            self.inner.db.write(|tx| {
                 db::insert_group(
-                    c,
+                    tx,
                     region,
                     name,
                     now_ms(),
@@ -1243,7 +1283,8 @@ impl Logs {
                     "STANDARD",
                     &BTreeMap::new(),
                     false,
-                )
+                )?;
+                Ok(())
             })?;
             return Ok(());
         }
@@ -1253,11 +1294,11 @@ impl Logs {
     /// Creates a stream unless it exists.
     pub fn ensure_stream(&self, region: &str, group: &str, stream: &str) -> Result<(), LogsError> {
         check_stream_name(stream)?;
-        let g = self.find_group(region, group)?;
-        self.inner
-            .db
-            .with(|c| db::insert_stream(c, g.gid, stream, now_ms()))?;
-        Ok(())
+        self.inner.db.write(|tx| {
+            let g = Self::group_in(tx, region, group)?;
+            db::insert_stream(tx, g.gid, stream, now_ms())?;
+            Ok(())
+        })
     }
 
     /// The timestamp of a stream's last event (None: no such stream or no
@@ -1268,18 +1309,16 @@ impl Logs {
         group: &str,
         stream: &str,
     ) -> Result<Option<i64>, LogsError> {
-        let Some(g) = self.inner.db.with(|c| db::group(c, region, group))? else {
-            return Ok(None);
-        };
-        Ok(self
-            .inner
-            .db
-            .with(|c| db::stream(c, g.gid, stream))?
-            .and_then(|s| s.last_ts))
+        self.inner.db.read(|c| {
+            let Some(g) = db::group(c, region, group)? else {
+                return Ok(None);
+            };
+            Ok(db::stream(c, g.gid, stream)?.and_then(|s| s.last_ts))
+        })
     }
 
-    /// Appends events as a log driver does: sorted, split into batches
-    /// PutLogEvents would take, and subject to its age rules.
+    /// Appends events as a log driver does: sorted, in batches PutLogEvents
+    /// would take, subject to its age rules, all in one transaction.
     pub fn append(
         &self,
         region: &str,
@@ -1290,26 +1329,21 @@ impl Logs {
         if events.is_empty() {
             return Ok(());
         }
-        let g = self.find_group(region, group)?;
-        let s = self
-            .inner
-            .db
-            .with(|c| db::stream(c, g.gid, stream))?
-            .ok_or_else(LogsError::stream_not_found)?;
         events.sort_by_key(|e| e.0);
-        let now = now_ms();
         let refs: Vec<(i64, &str)> = events
             .iter()
             .filter(|(_, m)| !m.is_empty())
             .map(|(t, m)| (*t, m.as_str()))
             .collect();
-        let (accepted, _) = classify(&refs, now, g.retention);
-        for chunk in accepted.chunks(MAX_BATCH_EVENTS) {
-            self.inner
-                .db
-                .with(|c| db::append(c, g.gid, s.sid, now, chunk))?;
-        }
-        Ok(())
+        self.inner.db.write(|tx| {
+            let (g, s) = Self::stream_in(tx, region, group, stream)?;
+            let now = now_ms();
+            let (accepted, _) = classify(&refs, now, g.retention);
+            for chunk in accepted.chunks(MAX_BATCH_EVENTS) {
+                db::append(tx, g.gid, s.sid, now, chunk)?;
+            }
+            Ok(())
+        })
     }
 }
 

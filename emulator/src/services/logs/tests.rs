@@ -475,7 +475,11 @@ fn retention_hides_then_deletes() {
             .expired_log_event_end_index,
         Some(1)
     );
-    let deleted = l.inner.db.with(|c| db::expire(c, now_ms())).unwrap();
+    let deleted = l
+        .inner
+        .db
+        .write(|tx| Ok(db::expire(tx, now_ms())?))
+        .unwrap();
     assert_eq!(deleted, 1);
     let d = l
         .describe_log_groups(R, DescribeLogGroupsRequest::default())
@@ -606,4 +610,469 @@ fn filter_answers_empty_pages_while_more_remains() {
         "the first page is cut by the scan budget"
     );
     assert_eq!(pages.concat(), ["ERROR at the end"]);
+}
+
+/// Every row of the three tables, in order: the whole log store.
+fn dump(l: &Logs) -> Vec<String> {
+    l.inner
+        .db
+        .read(|c| {
+            let mut rows = Vec::new();
+            for table in ["logs_groups", "logs_streams", "logs_events"] {
+                let mut stmt = c.prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))?;
+                let n = stmt.column_count();
+                let mut q = stmt.query([])?;
+                while let Some(row) = q.next()? {
+                    let cols: Vec<String> = (0..n)
+                        .map(|i| row.get_ref(i).map(|v| format!("{v:?}")))
+                        .collect::<rusqlite::Result<_>>()?;
+                    rows.push(format!("{table}: {}", cols.join(", ")));
+                }
+            }
+            Ok(rows)
+        })
+        .unwrap()
+}
+
+/// A log store with a tagged group holding a stream with events, and a
+/// group with a retention policy.
+fn populated(store: &Store) -> Logs {
+    let l = Logs::open(store, "000000000000").unwrap();
+    l.create_log_group(
+        R,
+        CreateLogGroupRequest {
+            log_group_name: Some("g".into()),
+            tags: Some([("a".to_string(), "1".to_string())].into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    stream(&l, "g", "s");
+    let now = now_ms();
+    put(&l, "g", "s", &[(now - 2, "one"), (now - 1, "two")]).unwrap();
+    group(&l, "r");
+    l.put_retention_policy(
+        R,
+        PutRetentionPolicyRequest {
+            log_group_name: Some("r".into()),
+            retention_in_days: Some(7),
+        },
+    )
+    .unwrap();
+    l
+}
+
+const ARN: &str = "arn:aws:logs:us-east-1:000000000000:log-group:g";
+
+fn tags_of(l: &Logs) -> BTreeMap<String, String> {
+    l.list_tags_for_resource(
+        R,
+        ResourceArnRequest {
+            resource_arn: Some(ARN.into()),
+        },
+    )
+    .unwrap()
+    .tags
+}
+
+type Call = fn(&Logs) -> Result<(), LogsError>;
+
+/// Every mutating operation, and what the log drivers inside the emulator
+/// call.
+const MUTATIONS: [(&str, Call); 16] = [
+    ("create_log_group", |l| {
+        l.create_log_group(
+            R,
+            CreateLogGroupRequest {
+                log_group_name: Some("new".into()),
+                tags: Some([("k".to_string(), "v".to_string())].into()),
+                ..Default::default()
+            },
+        )
+        .map(drop)
+    }),
+    ("delete_log_group", |l| {
+        l.delete_log_group(
+            R,
+            LogGroupNameRequest {
+                log_group_name: Some("g".into()),
+            },
+        )
+        .map(drop)
+    }),
+    ("put_retention_policy", |l| {
+        l.put_retention_policy(
+            R,
+            PutRetentionPolicyRequest {
+                log_group_name: Some("g".into()),
+                retention_in_days: Some(30),
+            },
+        )
+        .map(drop)
+    }),
+    ("delete_retention_policy", |l| {
+        l.delete_retention_policy(
+            R,
+            LogGroupNameRequest {
+                log_group_name: Some("r".into()),
+            },
+        )
+        .map(drop)
+    }),
+    ("tag_resource", |l| {
+        l.tag_resource(
+            R,
+            TagResourceRequest {
+                resource_arn: Some(ARN.into()),
+                tags: Some([("b".to_string(), "2".to_string())].into()),
+            },
+        )
+        .map(drop)
+    }),
+    ("untag_resource", |l| {
+        l.untag_resource(
+            R,
+            UntagResourceRequest {
+                resource_arn: Some(ARN.into()),
+                tag_keys: Some(vec!["a".into()]),
+            },
+        )
+        .map(drop)
+    }),
+    ("tag_log_group", |l| {
+        l.tag_log_group(
+            R,
+            TagLogGroupRequest {
+                log_group_name: Some("g".into()),
+                tags: Some([("a".to_string(), "changed".to_string())].into()),
+            },
+        )
+        .map(drop)
+    }),
+    ("untag_log_group", |l| {
+        l.untag_log_group(
+            R,
+            UntagLogGroupRequest {
+                log_group_name: Some("g".into()),
+                tags: Some(vec!["a".into()]),
+            },
+        )
+        .map(drop)
+    }),
+    ("create_log_stream", |l| {
+        l.create_log_stream(
+            R,
+            LogStreamRequest {
+                log_group_name: Some("g".into()),
+                log_stream_name: Some("s2".into()),
+            },
+        )
+        .map(drop)
+    }),
+    ("delete_log_stream", |l| {
+        l.delete_log_stream(
+            R,
+            LogStreamRequest {
+                log_group_name: Some("g".into()),
+                log_stream_name: Some("s".into()),
+            },
+        )
+        .map(drop)
+    }),
+    ("put_log_events", |l| {
+        put(l, "g", "s", &[(now_ms(), "three")]).map(drop)
+    }),
+    ("ensure_group (driver)", |l| {
+        l.ensure_group(R, "driver", true)
+    }),
+    ("ensure_stream (driver)", |l| {
+        l.ensure_stream(R, "g", "driver")
+    }),
+    ("append (driver)", |l| {
+        l.append(R, "g", "s", vec![(now_ms(), "four".into())])
+    }),
+    ("retention", |l| {
+        // Events older than the retention the group has; the write
+        // switch reaches the deletion too.
+        l.inner
+            .db
+            .write(|tx| Ok(db::expire(tx, now_ms() + 8 * DAY_MS)?))
+            .map(drop)
+    }),
+    ("reset", |l| l.reset()),
+];
+
+/// An error answer changes nothing: with the store's writes failing, every
+/// mutating operation answers ServiceUnavailableException and leaves every
+/// row as it was, though its statements ran before the commit was refused
+/// (so an operation that wrote outside its transaction would show here);
+/// with writes working each changes something, so no case is vacuous. In
+/// memory and durable alike.
+#[test]
+fn an_error_changes_nothing() {
+    for durable in [false, true] {
+        for (name, call) in MUTATIONS {
+            let dir = std::env::temp_dir().join(format!("fl-logs-{}", uuid::Uuid::new_v4()));
+            let store = if durable {
+                Store::open(&dir, false).unwrap()
+            } else {
+                Store::in_memory()
+            };
+            let l = populated(&store);
+            if name == "retention" {
+                // Something for the retention to delete.
+                l.put_retention_policy(
+                    R,
+                    PutRetentionPolicyRequest {
+                        log_group_name: Some("g".into()),
+                        retention_in_days: Some(1),
+                    },
+                )
+                .unwrap();
+            }
+            let before = dump(&l);
+            store.fail_writes(true);
+            let e = call(&l).unwrap_err();
+            assert_eq!(
+                (e.code(), e.status()),
+                ("ServiceUnavailableException", 500),
+                "{name}"
+            );
+            assert_eq!(dump(&l), before, "{name} (durable: {durable}) changed rows");
+            store.fail_writes(false);
+            call(&l).unwrap();
+            assert_ne!(dump(&l), before, "{name} changes nothing");
+            drop((l, store));
+            if durable {
+                std::fs::remove_dir_all(dir).unwrap();
+            }
+        }
+    }
+}
+
+/// The issue's example: 45 tags, then 10 more, is refused whole, and the
+/// group still has its 45; refusals found inside the transaction (a
+/// deletion-protected group, a stream that exists) change nothing either.
+#[test]
+fn refusals_change_nothing() {
+    let store = Store::in_memory();
+    let l = populated(&store);
+    let many = |prefix: &str, n: usize| -> BTreeMap<String, String> {
+        (0..n)
+            .map(|i| (format!("{prefix}{i}"), "v".into()))
+            .collect()
+    };
+    l.tag_resource(
+        R,
+        TagResourceRequest {
+            resource_arn: Some(ARN.into()),
+            tags: Some(many("k", 44)),
+        },
+    )
+    .unwrap();
+    assert_eq!(tags_of(&l).len(), 45);
+    let before = dump(&l);
+    let e = l
+        .tag_resource(
+            R,
+            TagResourceRequest {
+                resource_arn: Some(ARN.into()),
+                tags: Some(many("more", 10)),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        (e.code(), e.to_string().as_str()),
+        (
+            "TooManyTagsException",
+            "A resource can have no more than 50 tags."
+        )
+    );
+    assert_eq!(tags_of(&l).len(), 45);
+    let bad = l.tag_log_group(
+        R,
+        TagLogGroupRequest {
+            log_group_name: Some("g".into()),
+            tags: Some([("ok".to_string(), "bad#value".to_string())].into()),
+        },
+    );
+    assert_eq!(code(bad), "InvalidParameterException");
+    let dup = l.create_log_stream(
+        R,
+        LogStreamRequest {
+            log_group_name: Some("g".into()),
+            log_stream_name: Some("s".into()),
+        },
+    );
+    assert_eq!(code(dup), "ResourceAlreadyExistsException");
+    assert_eq!(dump(&l), before);
+
+    l.create_log_group(
+        R,
+        CreateLogGroupRequest {
+            log_group_name: Some("kept".into()),
+            deletion_protection_enabled: Some(true),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let before = dump(&l);
+    let protected = l.delete_log_group(
+        R,
+        LogGroupNameRequest {
+            log_group_name: Some("kept".into()),
+        },
+    );
+    assert_eq!(code(protected), "InvalidParameterException");
+    let tagged_too_many = l.create_log_group(
+        R,
+        CreateLogGroupRequest {
+            log_group_name: Some("crowded".into()),
+            tags: Some(many("t", 51)),
+            ..Default::default()
+        },
+    );
+    assert_eq!(code(tagged_too_many), "TooManyTagsException");
+    assert_eq!(dump(&l), before);
+}
+
+/// The describe operations page with the kit's tokens to the end; a token
+/// the emulator did not issue and a limit out of range are refused in
+/// CloudWatch Logs' words.
+#[test]
+fn describe_pages_and_limits() {
+    let l = logs();
+    for i in 0..7 {
+        group(&l, &format!("/p/{i}"));
+        stream(&l, "/p/0", &format!("s{i}"));
+    }
+    let groups = |token: Option<String>, limit: Option<i64>| {
+        l.describe_log_groups(
+            R,
+            DescribeLogGroupsRequest {
+                next_token: token,
+                limit,
+                ..Default::default()
+            },
+        )
+    };
+    let streams = |token: Option<String>, limit: Option<i64>| {
+        l.describe_log_streams(
+            R,
+            DescribeLogStreamsRequest {
+                log_group_name: Some("/p/0".into()),
+                next_token: token,
+                limit,
+                ..Default::default()
+            },
+        )
+    };
+    let (mut seen, mut token) = (0, None);
+    loop {
+        let page = groups(token, Some(3)).unwrap();
+        seen += page.log_groups.len();
+        token = page.next_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, 7);
+    let (mut seen, mut token) = (0, None);
+    loop {
+        let page = streams(token, Some(2)).unwrap();
+        seen += page.log_streams.len();
+        token = page.next_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, 7);
+    // (token, limit, message)
+    let cases = [
+        (
+            Some("offset:3"),
+            None,
+            "The specified nextToken is invalid.",
+        ),
+        (
+            None,
+            Some(0),
+            "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1",
+        ),
+        (
+            None,
+            Some(51),
+            "1 validation error detected: Value '51' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 50",
+        ),
+    ];
+    for (token, limit, message) in cases {
+        for e in [
+            groups(token.map(str::to_string), limit).unwrap_err(),
+            streams(token.map(str::to_string), limit).unwrap_err(),
+        ] {
+            assert_eq!(
+                (e.code(), e.to_string().as_str()),
+                ("InvalidParameterException", message)
+            );
+        }
+    }
+}
+
+/// Log group ARNs name this account's and region's groups, with or
+/// without `:*`; anything else is not found, or not a logs ARN at all.
+#[test]
+fn group_arns() {
+    let l = logs();
+    group(&l, "/ecs/web");
+    let cases = [
+        (
+            "arn:aws:logs:us-east-1:000000000000:log-group:/ecs/web",
+            Ok(()),
+        ),
+        (
+            "arn:aws:logs:us-east-1:000000000000:log-group:/ecs/web:*",
+            Ok(()),
+        ),
+        (
+            "arn:aws:logs:eu-west-1:000000000000:log-group:/ecs/web",
+            Err("ResourceNotFoundException"),
+        ),
+        (
+            "arn:aws:logs:us-east-1:111111111111:log-group:/ecs/web",
+            Err("ResourceNotFoundException"),
+        ),
+        (
+            "arn:aws:logs:us-east-1:000000000000:destination:/ecs/web",
+            Err("ResourceNotFoundException"),
+        ),
+        (
+            "arn:aws:logs:us-east-1:000000000000:log-group:",
+            Err("ResourceNotFoundException"),
+        ),
+        ("arn:aws:s3:::bucket/key", Err("InvalidParameterException")),
+        ("/ecs/web", Err("InvalidParameterException")),
+    ];
+    for (arn, want) in cases {
+        let got = l.list_tags_for_resource(
+            R,
+            ResourceArnRequest {
+                resource_arn: Some(arn.into()),
+            },
+        );
+        assert_eq!(got.map(drop).map_err(|e| e.code()), want, "{arn}");
+        let by_identifier = l.describe_log_streams(
+            R,
+            DescribeLogStreamsRequest {
+                log_group_identifier: Some(arn.into()),
+                ..Default::default()
+            },
+        );
+        // As an identifier, a name is a name.
+        let want = if arn.starts_with("arn:") {
+            want.map_err(|_| "ResourceNotFoundException")
+        } else {
+            Ok(())
+        };
+        assert_eq!(by_identifier.map(drop).map_err(|e| e.code()), want, "{arn}");
+    }
 }

@@ -1,29 +1,36 @@
 //! The SSM Parameter Store backend: String, StringList and SecureString
 //! parameters with versions, hierarchies (`/a/b/c`) and version selectors
-//! (`name:3`). One method per operation, named after it; state in memory
-//! behind one std mutex, partitioned by region, every change in the store
-//! before the method returns.
+//! (`name:3`). One method per operation, named after it; state on the kit's
+//! [`Backend`], partitioned by region: every change is validated, written
+//! to the store, and only then made in memory, so an error changes nothing.
 //!
 //! Left out: labels, policies, parameter history, advanced-tier sharing,
-//! and real KMS: a SecureString read without decryption answers an opaque
-//! stand-in for the ciphertext (never the value), with decryption the value.
+//! tag operations, and real KMS: a SecureString read without decryption
+//! answers an opaque stand-in for the ciphertext (never the value), with
+//! decryption the value.
 
 pub mod model;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use base64::Engine;
 use sha2::Digest;
 
+use crate::domain::arn::{self, Arn, Scope};
 use crate::domain::time::{Timestamp, now};
-use crate::store::Store;
+use crate::services::kit::{AwsError, Backend, Change, PageError, Paging, Regional, backend};
+use crate::store::{Op, Store, StoreError};
 use model::*;
 
 const KIND_PARAMETER: &str = "ssm.parameter";
 /// AWS keeps the last 100 versions of a parameter.
 const MAX_VERSIONS: usize = 100;
 const DEFAULT_KEY: &str = "alias/aws/ssm";
+/// GetParametersByPath's `MaxResults`: 1 to 10, 10 by default.
+const BY_PATH: Paging = Paging::up_to(10);
+/// DescribeParameters' `MaxResults`: 1 to 50, 50 by default.
+const DESCRIBE: Paging = Paging::up_to(50);
 
 /// Every error SSM answers with; the text is AWS's message.
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +56,7 @@ pub enum SsmError {
     InternalServer(String),
 }
 
-impl crate::services::kit::AwsError for SsmError {
+impl AwsError for SsmError {
     fn code(&self) -> &'static str {
         match self {
             Self::ParameterNotFound => "ParameterNotFound",
@@ -67,14 +74,25 @@ impl crate::services::kit::AwsError for SsmError {
         matches!(self, Self::InternalServer(_))
     }
 
-    fn store_failed(e: crate::store::StoreError) -> Self {
+    fn store_failed(e: StoreError) -> Self {
         Self::InternalServer(crate::services::kit::error::store_message(&e))
     }
 }
 
-impl From<crate::store::StoreError> for SsmError {
-    fn from(e: crate::store::StoreError) -> Self {
-        <Self as crate::services::kit::AwsError>::store_failed(e)
+/// A paging refusal in SSM's words.
+fn page_error(e: PageError) -> SsmError {
+    match e {
+        PageError::InvalidToken => {
+            SsmError::InvalidNextToken("The specified token isn't valid.".into())
+        }
+        PageError::MaxResults { value, min, max } => validation(format!(
+            "1 validation error detected: Value '{value}' at 'maxResults' failed to satisfy constraint: Member must have value {}",
+            if value < min as i64 {
+                format!("greater than or equal to {min}")
+            } else {
+                format!("less than or equal to {max}")
+            }
+        )),
     }
 }
 
@@ -109,21 +127,14 @@ impl ParameterRecord {
     }
 }
 
-#[derive(Default)]
-struct State {
-    regions: HashMap<String, BTreeMap<String, ParameterRecord>>,
-}
-
-struct Inner {
-    state: Mutex<State>,
-    store: Store,
-    account: String,
-}
+/// A region's parameters by name.
+type Params = BTreeMap<String, ParameterRecord>;
+type State = Regional<Params>;
 
 /// A cheap handle to the Parameter Store backend.
 #[derive(Clone)]
 pub struct Ssm {
-    inner: Arc<Inner>,
+    inner: Arc<Backend<State>>,
 }
 
 fn validation(msg: impl Into<String>) -> SsmError {
@@ -170,49 +181,39 @@ fn ciphertext(arn: &str, version: i64) -> String {
 }
 
 impl Ssm {
-    pub fn load(
-        store: Store,
-        account: String,
-    ) -> std::result::Result<Self, crate::store::StoreError> {
+    pub fn load(store: Store, account: String) -> std::result::Result<Self, StoreError> {
         let mut state = State::default();
-        for (k, p) in store.load::<ParameterRecord>(KIND_PARAMETER)? {
-            let region = k.split_once('/').map_or("", |(r, _)| r).to_string();
+        for (k, p) in backend::load::<ParameterRecord>(&store, KIND_PARAMETER)? {
             state
-                .regions
-                .entry(region)
-                .or_default()
+                .get_mut(backend::region_of(&k))
                 .insert(p.name.clone(), p);
         }
         Ok(Ssm {
-            inner: Arc::new(Inner {
-                state: Mutex::new(state),
-                store,
-                account,
-            }),
+            inner: Arc::new(Backend::new(store, account, "ssm.", state)),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     pub fn reset(&self) -> Result<()> {
-        let mut st = self.lock();
-        self.inner.store.clear_prefix("ssm.")?;
-        *st = State::default();
-        Ok(())
+        self.inner.reset()
     }
 
     fn arn(&self, region: &str, name: &str) -> String {
-        format!(
-            "arn:aws:ssm:{region}:{}:parameter/{}",
-            self.inner.account,
-            name.trim_start_matches('/')
+        Scope::new(region, self.inner.account()).arn(
+            "ssm",
+            &format!("parameter/{}", name.trim_start_matches('/')),
         )
     }
 
     fn key(region: &str, name: &str) -> String {
         format!("{region}/{name}")
+    }
+
+    /// Reads the region's parameters under the lock.
+    fn read<R>(&self, region: &str, f: impl FnOnce(&Params) -> R) -> R {
+        self.inner.read(|st| match st.get(region) {
+            Some(params) => f(params),
+            None => f(&Params::new()),
+        })
     }
 
     pub fn put_parameter(
@@ -257,87 +258,92 @@ impl Ssm {
                 "Invalid request: tags and overwrite can't be used together. To create a parameter with tags, please remove overwrite flag. To update tags for an existing parameter, please use AddTagsToResource or RemoveTagsFromResource.",
             ));
         }
-        let mut st = self.lock();
-        let params = st.regions.entry(region.to_string()).or_default();
-        let t = now();
-        let mut rec = match params.get(&r.name) {
-            Some(_) if !overwrite => return Err(SsmError::ParameterAlreadyExists),
-            Some(p) => p.clone(),
-            None => {
-                if r.kind.is_none() {
-                    return Err(validation(
-                        "A parameter type is required when you create a parameter.",
-                    ));
+        self.inner.update(|st| {
+            let mut rec = match st.get(region).and_then(|p| p.get(&r.name)) {
+                Some(_) if !overwrite => return Err(SsmError::ParameterAlreadyExists),
+                Some(p) => p.clone(),
+                None => {
+                    if r.kind.is_none() {
+                        return Err(validation(
+                            "A parameter type is required when you create a parameter.",
+                        ));
+                    }
+                    ParameterRecord {
+                        name: r.name.clone(),
+                        arn: self.arn(region, &r.name),
+                        tier: tier.to_string(),
+                        data_type: r.data_type.clone().unwrap_or_else(|| "text".into()),
+                        allowed_pattern: r.allowed_pattern.clone(),
+                        tags: r.tags.clone().unwrap_or_default(),
+                        versions: Vec::new(),
+                    }
                 }
-                ParameterRecord {
-                    name: r.name.clone(),
-                    arn: self.arn(region, &r.name),
-                    tier: tier.to_string(),
-                    data_type: r.data_type.clone().unwrap_or_else(|| "text".into()),
-                    allowed_pattern: r.allowed_pattern.clone(),
-                    tags: r.tags.clone().unwrap_or_default(),
-                    versions: Vec::new(),
-                }
-            }
-        };
-        let prev = rec.versions.last().cloned();
-        let kind = r
-            .kind
-            .clone()
-            .or_else(|| prev.as_ref().map(|p| p.kind.clone()))
-            .unwrap_or_else(|| "String".into());
-        let version = prev.as_ref().map_or(0, |p| p.version) + 1;
-        let key_id = (kind == "SecureString").then(|| {
-            r.key_id
+            };
+            let prev = rec.versions.last().cloned();
+            let kind = r
+                .kind
                 .clone()
-                .or_else(|| prev.as_ref().and_then(|p| p.key_id.clone()))
-                .unwrap_or_else(|| DEFAULT_KEY.into())
-        });
-        rec.versions.push(VersionRecord {
-            version,
-            value: r.value,
-            kind,
-            description: r
-                .description
-                .or_else(|| prev.as_ref().and_then(|p| p.description.clone())),
-            key_id,
-            last_modified_date: t,
-        });
-        if rec.versions.len() > MAX_VERSIONS {
-            rec.versions.remove(0);
-        }
-        if tier == "Advanced" {
-            rec.tier = tier.to_string();
-        }
-        self.inner
-            .store
-            .put(KIND_PARAMETER, &Self::key(region, &rec.name), &rec)?;
-        let tier = rec.tier.clone();
-        params.insert(rec.name.clone(), rec);
-        Ok(PutParameterResponse { version, tier })
+                .or_else(|| prev.as_ref().map(|p| p.kind.clone()))
+                .unwrap_or_else(|| "String".into());
+            let version = prev.as_ref().map_or(0, |p| p.version) + 1;
+            let key_id = (kind == "SecureString").then(|| {
+                r.key_id
+                    .clone()
+                    .or_else(|| prev.as_ref().and_then(|p| p.key_id.clone()))
+                    .unwrap_or_else(|| DEFAULT_KEY.into())
+            });
+            rec.versions.push(VersionRecord {
+                version,
+                value: r.value.clone(),
+                kind,
+                description: r
+                    .description
+                    .clone()
+                    .or_else(|| prev.as_ref().and_then(|p| p.description.clone())),
+                key_id,
+                last_modified_date: now(),
+            });
+            if rec.versions.len() > MAX_VERSIONS {
+                rec.versions.remove(0);
+            }
+            if tier == "Advanced" {
+                rec.tier = tier.to_string();
+            }
+            let answer = PutParameterResponse {
+                version,
+                tier: rec.tier.clone(),
+            };
+            Ok(Change::answer(answer)
+                .write(Op::put(KIND_PARAMETER, Self::key(region, &rec.name), &rec))
+                .then(move |st: &mut State| {
+                    st.get_mut(region).insert(rec.name.clone(), rec);
+                }))
+        })
     }
 
-    /// The parameter and version a `Name` refers to: a name, an ARN, either
-    /// with `:<version>` after it.
+    /// The parameter and version a `Name` refers to: a name, or an ARN of
+    /// this account and region, either with `:<version>` after it.
     fn lookup<'a>(
         &self,
-        params: &'a BTreeMap<String, ParameterRecord>,
+        params: &'a Params,
         region: &str,
         id: &str,
     ) -> Result<(&'a ParameterRecord, &'a VersionRecord, Option<String>)> {
-        let prefix = format!("arn:aws:ssm:{region}:{}:parameter", self.inner.account);
-        let (name_part, selector) = match id.strip_prefix(&prefix) {
-            Some(rest) => {
-                let (n, sel) = split_selector(rest);
-                (n.to_string(), sel)
-            }
-            None => {
-                let (n, sel) = split_selector(id);
-                (n.to_string(), sel)
-            }
+        let (name_part, selector) = if id.starts_with("arn:") {
+            // An ARN's resource is `parameter/<name without its leading
+            // slash>`; another account's or region's names nothing here.
+            let rest = Arn::of_service(id, "ssm")
+                .filter(|a| {
+                    a.partition == "aws" && a.region == region && a.account == self.inner.account()
+                })
+                .and_then(|a| a.resource_of("parameter"))
+                .ok_or(SsmError::ParameterNotFound)?;
+            split_selector(rest)
+        } else {
+            split_selector(id)
         };
         let rec = params
-            .get(&name_part)
+            .get(name_part)
             .or_else(|| {
                 // An ARN's resource part has one slash before a bare name.
                 id.starts_with("arn:")
@@ -393,21 +399,21 @@ impl Ssm {
         region: &str,
         r: GetParameterRequest,
     ) -> Result<GetParameterResponse> {
-        let mut st = self.lock();
-        let params = st.regions.entry(region.to_string()).or_default();
-        let (rec, v, sel) = self.lookup(params, region, &r.name)?;
-        Ok(GetParameterResponse {
-            parameter: Self::parameter(rec, v, sel, r.with_decryption.unwrap_or(false)),
+        self.read(region, |params| {
+            let (rec, v, sel) = self.lookup(params, region, &r.name)?;
+            Ok(GetParameterResponse {
+                parameter: Self::parameter(rec, v, sel, r.with_decryption.unwrap_or(false)),
+            })
         })
     }
 
     /// The decrypted value of a parameter (name, ARN or `name:version`),
     /// as the ECS agent reads it for a task's `secrets`.
     pub fn parameter_value(&self, region: &str, id: &str) -> Result<String> {
-        let mut st = self.lock();
-        let params = st.regions.entry(region.to_string()).or_default();
-        let (_, v, _) = self.lookup(params, region, id)?;
-        Ok(v.value.clone())
+        self.read(region, |params| {
+            let (_, v, _) = self.lookup(params, region, id)?;
+            Ok(v.value.clone())
+        })
     }
 
     pub fn get_parameters(
@@ -421,30 +427,30 @@ impl Ssm {
                 r.names.join(", ")
             )));
         }
-        let mut st = self.lock();
-        let params = st.regions.entry(region.to_string()).or_default();
         let decrypt = r.with_decryption.unwrap_or(false);
-        let mut out = GetParametersResponse::default();
-        for n in &r.names {
-            match self.lookup(params, region, n) {
-                Ok((rec, v, sel)) => {
-                    if !out
-                        .parameters
-                        .iter()
-                        .any(|p| p.name == rec.name && p.version == v.version)
-                    {
-                        out.parameters.push(Self::parameter(rec, v, sel, decrypt));
+        self.read(region, |params| {
+            let mut out = GetParametersResponse::default();
+            for n in &r.names {
+                match self.lookup(params, region, n) {
+                    Ok((rec, v, sel)) => {
+                        if !out
+                            .parameters
+                            .iter()
+                            .any(|p| p.name == rec.name && p.version == v.version)
+                        {
+                            out.parameters.push(Self::parameter(rec, v, sel, decrypt));
+                        }
                     }
-                }
-                Err(SsmError::ParameterNotFound | SsmError::ParameterVersionNotFound(_)) => {
-                    if !out.invalid_parameters.contains(n) {
-                        out.invalid_parameters.push(n.clone());
+                    Err(SsmError::ParameterNotFound | SsmError::ParameterVersionNotFound(_)) => {
+                        if !out.invalid_parameters.contains(n) {
+                            out.invalid_parameters.push(n.clone());
+                        }
                     }
+                    Err(e) => return Err(e),
                 }
-                Err(e) => return Err(e),
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     pub fn get_parameters_by_path(
@@ -457,12 +463,7 @@ impl Ssm {
                 "The parameter doesn't meet the parameter name requirements. The parameter name must begin with a forward slash \"/\".",
             ));
         }
-        let max = r.max_results.unwrap_or(10);
-        if !(1..=10).contains(&max) {
-            return Err(validation(format!(
-                "1 validation error detected: Value '{max}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 10"
-            )));
-        }
+        BY_PATH.size(r.max_results).map_err(page_error)?;
         let base = if r.path.ends_with('/') {
             r.path.clone()
         } else {
@@ -470,34 +471,32 @@ impl Ssm {
         };
         let recursive = r.recursive.unwrap_or(false);
         let decrypt = r.with_decryption.unwrap_or(false);
-        let st = self.lock();
-        let empty = BTreeMap::new();
-        let params = st.regions.get(region).unwrap_or(&empty);
-        let all: Vec<&ParameterRecord> = params
-            .values()
-            .filter(|p| {
-                p.name
-                    .strip_prefix(&base)
-                    .is_some_and(|rest| recursive || !rest.contains('/'))
-            })
-            .filter(|p| {
-                r.parameter_filters
+        self.read(region, |params| {
+            let all: Vec<&ParameterRecord> = params
+                .values()
+                .filter(|p| {
+                    p.name
+                        .strip_prefix(&base)
+                        .is_some_and(|rest| recursive || !rest.contains('/'))
+                })
+                .filter(|p| {
+                    r.parameter_filters
+                        .iter()
+                        .flatten()
+                        .all(|f| filter_matches(f, p))
+                })
+                .collect();
+            let page = BY_PATH
+                .page(&all, r.next_token.as_deref(), r.max_results)
+                .map_err(page_error)?;
+            Ok(GetParametersByPathResponse {
+                parameters: page
+                    .items
                     .iter()
-                    .flatten()
-                    .all(|f| filter_matches(f, p))
+                    .map(|p| Self::parameter(p, p.current(), None, decrypt))
+                    .collect(),
+                next_token: page.next_token,
             })
-            .collect();
-        let start = page_start(r.next_token.as_deref())?;
-        let page: Vec<Parameter> = all
-            .iter()
-            .skip(start)
-            .take(max as usize)
-            .map(|p| Self::parameter(p, p.current(), None, decrypt))
-            .collect();
-        let next = start + page.len();
-        Ok(GetParametersByPathResponse {
-            parameters: page,
-            next_token: (next < all.len()).then(|| next.to_string()),
         })
     }
 
@@ -506,12 +505,7 @@ impl Ssm {
         region: &str,
         r: DescribeParametersRequest,
     ) -> Result<DescribeParametersResponse> {
-        let max = r.max_results.unwrap_or(50);
-        if !(1..=50).contains(&max) {
-            return Err(validation(format!(
-                "1 validation error detected: Value '{max}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 50"
-            )));
-        }
+        DESCRIBE.size(r.max_results).map_err(page_error)?;
         let mut filters: Vec<ParameterStringFilter> = r.parameter_filters.unwrap_or_default();
         for f in r.filters.unwrap_or_default() {
             filters.push(ParameterStringFilter {
@@ -529,54 +523,54 @@ impl Ssm {
                 )));
             }
         }
-        let st = self.lock();
-        let empty = BTreeMap::new();
-        let params = st.regions.get(region).unwrap_or(&empty);
-        let all: Vec<&ParameterRecord> = params
-            .values()
-            .filter(|p| filters.iter().all(|f| filter_matches(f, p)))
-            .collect();
-        let start = page_start(r.next_token.as_deref())?;
-        let page: Vec<ParameterMetadata> = all
-            .iter()
-            .skip(start)
-            .take(max as usize)
-            .map(|p| {
-                let v = p.current();
-                ParameterMetadata {
-                    name: p.name.clone(),
-                    arn: p.arn.clone(),
-                    kind: v.kind.clone(),
-                    key_id: v.key_id.clone(),
-                    last_modified_date: v.last_modified_date,
-                    last_modified_user: format!("arn:aws:iam::{}:root", self.inner.account),
-                    description: v.description.clone(),
-                    allowed_pattern: p.allowed_pattern.clone(),
-                    version: v.version,
-                    tier: p.tier.clone(),
-                    policies: Vec::new(),
-                    data_type: p.data_type.clone(),
-                }
+        let user = arn::iam_root(self.inner.account());
+        self.read(region, |params| {
+            let all: Vec<&ParameterRecord> = params
+                .values()
+                .filter(|p| filters.iter().all(|f| filter_matches(f, p)))
+                .collect();
+            let page = DESCRIBE
+                .page(&all, r.next_token.as_deref(), r.max_results)
+                .map_err(page_error)?;
+            Ok(DescribeParametersResponse {
+                parameters: page
+                    .items
+                    .iter()
+                    .map(|p| {
+                        let v = p.current();
+                        ParameterMetadata {
+                            name: p.name.clone(),
+                            arn: p.arn.clone(),
+                            kind: v.kind.clone(),
+                            key_id: v.key_id.clone(),
+                            last_modified_date: v.last_modified_date,
+                            last_modified_user: user.clone(),
+                            description: v.description.clone(),
+                            allowed_pattern: p.allowed_pattern.clone(),
+                            version: v.version,
+                            tier: p.tier.clone(),
+                            policies: Vec::new(),
+                            data_type: p.data_type.clone(),
+                        }
+                    })
+                    .collect(),
+                next_token: page.next_token,
             })
-            .collect();
-        let next = start + page.len();
-        Ok(DescribeParametersResponse {
-            parameters: page,
-            next_token: (next < all.len()).then(|| next.to_string()),
         })
     }
 
     pub fn delete_parameter(&self, region: &str, r: DeleteParameterRequest) -> Result<()> {
-        let mut st = self.lock();
-        let params = st.regions.entry(region.to_string()).or_default();
-        if !params.contains_key(&r.name) {
-            return Err(SsmError::ParameterNotFound);
-        }
-        self.inner
-            .store
-            .delete(KIND_PARAMETER, &Self::key(region, &r.name))?;
-        params.remove(&r.name);
-        Ok(())
+        self.inner.update(|st| {
+            if !st.get(region).is_some_and(|p| p.contains_key(&r.name)) {
+                return Err(SsmError::ParameterNotFound);
+            }
+            let name = r.name.clone();
+            Ok(Change::answer(())
+                .write(Op::delete(KIND_PARAMETER, Self::key(region, &name)))
+                .then(move |st: &mut State| {
+                    st.get_mut(region).remove(&name);
+                }))
+        })
     }
 
     pub fn delete_parameters(
@@ -589,26 +583,28 @@ impl Ssm {
                 "1 validation error detected: Value at 'names' failed to satisfy constraint: Member must have length less than or equal to 10 and greater than or equal to 1",
             ));
         }
-        let mut st = self.lock();
-        let params = st.regions.entry(region.to_string()).or_default();
-        let mut out = DeleteParametersResponse::default();
-        let mut ops = Vec::new();
-        for n in &r.names {
-            if params.contains_key(n) && !out.deleted_parameters.contains(n) {
-                ops.push(crate::store::Op::delete(
-                    KIND_PARAMETER,
-                    Self::key(region, n),
-                ));
-                out.deleted_parameters.push(n.clone());
-            } else if !out.deleted_parameters.contains(n) {
-                out.invalid_parameters.push(n.clone());
+        self.inner.update(|st| {
+            let mut out = DeleteParametersResponse::default();
+            let mut ops = Vec::new();
+            for n in &r.names {
+                if out.deleted_parameters.contains(n) {
+                    continue;
+                }
+                if st.get(region).is_some_and(|p| p.contains_key(n)) {
+                    ops.push(Op::delete(KIND_PARAMETER, Self::key(region, n)));
+                    out.deleted_parameters.push(n.clone());
+                } else {
+                    out.invalid_parameters.push(n.clone());
+                }
             }
-        }
-        self.inner.store.write(ops)?;
-        for n in &out.deleted_parameters {
-            params.remove(n);
-        }
-        Ok(out)
+            let deleted = out.deleted_parameters.clone();
+            Ok(Change::answer(out).writes(ops).then(move |st: &mut State| {
+                let params = st.get_mut(region);
+                for n in &deleted {
+                    params.remove(n);
+                }
+            }))
+        })
     }
 }
 
@@ -617,15 +613,6 @@ fn split_selector(id: &str) -> (&str, Option<String>) {
     match id.rsplit_once(':') {
         Some((n, sel)) => (n, Some(sel.to_string())),
         None => (id, None),
-    }
-}
-
-fn page_start(token: Option<&str>) -> Result<usize> {
-    match token {
-        None => Ok(0),
-        Some(t) => t
-            .parse()
-            .map_err(|_| SsmError::InvalidNextToken("The specified token isn't valid.".into())),
     }
 }
 
@@ -787,5 +774,223 @@ mod tests {
             .unwrap();
         assert_eq!(del.deleted_parameters, ["/app/a"]);
         assert_eq!(del.invalid_parameters, ["/nope"]);
+    }
+
+    #[test]
+    fn paging_walks_to_the_end_and_refuses_foreign_tokens() {
+        let s = ssm();
+        for i in 0..7 {
+            put(
+                &s,
+                json!({"Name": format!("/p/{i}"), "Value": "v", "Type": "String"}),
+            )
+            .unwrap();
+        }
+        let by_path = |token: Option<String>, max: Option<i64>| {
+            s.get_parameters_by_path(
+                "us-east-1",
+                serde_json::from_value(
+                    json!({"Path": "/p", "MaxResults": max, "NextToken": token}),
+                )
+                .unwrap(),
+            )
+        };
+        let (mut seen, mut token) = (Vec::new(), None);
+        loop {
+            let page = by_path(token, Some(3)).unwrap();
+            seen.extend(page.parameters.into_iter().map(|p| p.name));
+            token = page.next_token;
+            if token.is_none() {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 7);
+        // (token, max, code, message)
+        let cases = [
+            (
+                Some("3"),
+                None,
+                "InvalidNextToken",
+                "The specified token isn't valid.",
+            ),
+            (
+                None,
+                Some(0),
+                "ValidationException",
+                "1 validation error detected: Value '0' at 'maxResults' failed to satisfy constraint: Member must have value greater than or equal to 1",
+            ),
+            (
+                None,
+                Some(11),
+                "ValidationException",
+                "1 validation error detected: Value '11' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 10",
+            ),
+        ];
+        for (token, max, code, message) in cases {
+            let e = by_path(token.map(str::to_string), max).unwrap_err();
+            assert_eq!((e.code(), e.to_string().as_str()), (code, message));
+        }
+        let e = s
+            .describe_parameters(
+                "us-east-1",
+                serde_json::from_value(json!({"NextToken": "garbage"})).unwrap(),
+            )
+            .unwrap_err();
+        assert_eq!(e.code(), "InvalidNextToken");
+    }
+
+    /// A backend on a durable store with a few parameters, and its
+    /// directory.
+    fn durable() -> (Ssm, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("fl-ssm-{}", uuid::Uuid::new_v4()));
+        let s = Ssm::load(Store::open(&dir, false).unwrap(), "000000000000".into()).unwrap();
+        put(
+            &s,
+            json!({"Name": "/a/one", "Value": "1", "Type": "String"}),
+        )
+        .unwrap();
+        put(
+            &s,
+            json!({"Name": "/a/one", "Value": "2", "Overwrite": true}),
+        )
+        .unwrap();
+        put(
+            &s,
+            json!({"Name": "/a/two", "Value": "k", "Type": "SecureString"}),
+        )
+        .unwrap();
+        (s, dir)
+    }
+
+    /// Everything the backend holds: its memory and its store's documents.
+    fn snapshot(s: &Ssm) -> String {
+        let memory = s.inner.read(|st| {
+            let regions: BTreeMap<&String, &Params> = st.iter().collect();
+            serde_json::to_string(&regions).unwrap()
+        });
+        let stored: Vec<(String, serde_json::Value)> =
+            s.inner.store().load(KIND_PARAMETER).unwrap();
+        format!("{memory}\n{stored:?}")
+    }
+
+    /// An error answer changes nothing: every mutating operation, with the
+    /// store's writes failing, answers InternalServerError and leaves
+    /// memory and store as they were (and with writes working, changes
+    /// them, so the case is not vacuous); refusals found after the lookup
+    /// leave them too.
+    #[test]
+    fn an_error_changes_nothing() {
+        type Call = fn(&Ssm) -> Result<()>;
+        let cases: [(&str, Call); 6] = [
+            ("put_parameter (new)", |s| {
+                put(s, json!({"Name": "/a/new", "Value": "n", "Type": "String"})).map(drop)
+            }),
+            ("put_parameter (overwrite)", |s| {
+                put(
+                    s,
+                    json!({"Name": "/a/one", "Value": "3", "Overwrite": true}),
+                )
+                .map(drop)
+            }),
+            ("put_parameter (to Advanced)", |s| {
+                put(
+                    s,
+                    json!({"Name": "/a/two", "Value": "x", "Overwrite": true, "Tier": "Advanced"}),
+                )
+                .map(drop)
+            }),
+            ("delete_parameter", |s| {
+                s.delete_parameter(
+                    "us-east-1",
+                    serde_json::from_value(json!({"Name": "/a/one"})).unwrap(),
+                )
+            }),
+            ("delete_parameters", |s| {
+                s.delete_parameters(
+                    "us-east-1",
+                    serde_json::from_value(json!({"Names": ["/a/one", "/a/two", "/nope"]}))
+                        .unwrap(),
+                )
+                .map(drop)
+            }),
+            ("reset", |s| s.reset()),
+        ];
+        for (name, call) in cases {
+            let (s, dir) = durable();
+            let before = snapshot(&s);
+            s.inner.store().fail_writes(true);
+            let e = call(&s).unwrap_err();
+            assert_eq!(e.code(), "InternalServerError", "{name}");
+            assert_eq!(snapshot(&s), before, "{name} changed state");
+            s.inner.store().fail_writes(false);
+            call(&s).unwrap();
+            assert_ne!(snapshot(&s), before, "{name} changes nothing");
+            drop(s);
+            std::fs::remove_dir_all(dir).unwrap();
+        }
+
+        // Refusals decided on the stored state.
+        let (s, dir) = durable();
+        let before = snapshot(&s);
+        let refusals: [(Call, &str); 3] = [
+            (
+                |s| put(s, json!({"Name": "/a/one", "Value": "x"})).map(drop),
+                "ParameterAlreadyExists",
+            ),
+            (
+                |s| put(s, json!({"Name": "/a/new", "Value": "x"})).map(drop),
+                "ValidationException",
+            ),
+            (
+                |s| {
+                    s.delete_parameter(
+                        "us-east-1",
+                        serde_json::from_value(json!({"Name": "/nope"})).unwrap(),
+                    )
+                },
+                "ParameterNotFound",
+            ),
+        ];
+        for (call, code) in refusals {
+            assert_eq!(call(&s).unwrap_err().code(), code);
+            assert_eq!(snapshot(&s), before, "{code} changed state");
+        }
+        drop(s);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn arns_name_this_account_and_region_only() {
+        let s = ssm();
+        put(&s, json!({"Name": "plain", "Value": "p", "Type": "String"})).unwrap();
+        put(&s, json!({"Name": "/a/b", "Value": "v", "Type": "String"})).unwrap();
+        let cases = [
+            (
+                "arn:aws:ssm:us-east-1:000000000000:parameter/plain",
+                Ok("p"),
+            ),
+            ("arn:aws:ssm:us-east-1:000000000000:parameter/a/b", Ok("v")),
+            (
+                "arn:aws:ssm:us-east-1:000000000000:parameter/a/b:1",
+                Ok("v"),
+            ),
+            (
+                "arn:aws:ssm:eu-west-1:000000000000:parameter/a/b",
+                Err("ParameterNotFound"),
+            ),
+            (
+                "arn:aws:ssm:us-east-1:111111111111:parameter/a/b",
+                Err("ParameterNotFound"),
+            ),
+            (
+                "arn:aws:secretsmanager:us-east-1:000000000000:parameter/a/b",
+                Err("ParameterNotFound"),
+            ),
+            ("arn:aws:ssm", Err("ParameterNotFound")),
+        ];
+        for (id, want) in cases {
+            let got = s.parameter_value("us-east-1", id);
+            assert_eq!(got.as_deref().map_err(|e| e.code()), want, "{id}");
+        }
     }
 }

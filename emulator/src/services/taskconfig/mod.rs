@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::domain::arn::Arn;
 use crate::runtime::TaskHook;
 use crate::runtime::plan::{ContainerPlan, TaskPlan};
 use crate::services::secretsmanager::{SecretsManager, SecretsManagerError};
@@ -43,15 +44,11 @@ pub struct ConfigSources {
     pub files: Option<Arc<dyn ObjectSource>>,
 }
 
-/// `arn:<partition>:s3:::<bucket>/<key>`, the agent's pattern.
+/// `arn:<partition>:s3:::<bucket>/<key>`, the agent's pattern: an S3 ARN
+/// without region or account whose resource is a bucket and a key.
 pub fn parse_s3_arn(arn: &str) -> Option<(String, String)> {
-    let rest = arn.strip_prefix("arn:")?;
-    let (partition, rest) = rest.split_once(':')?;
-    if partition.is_empty() || partition.contains(':') {
-        return None;
-    }
-    let rest = rest.strip_prefix("s3:::")?;
-    let (bucket, key) = rest.split_once('/')?;
+    let arn = Arn::of_service(arn, "s3").filter(|a| a.region.is_empty() && a.account.is_empty())?;
+    let (bucket, key) = arn.resource.split_once('/')?;
     (!bucket.is_empty() && !key.is_empty()).then(|| (bucket.to_string(), key.to_string()))
 }
 

@@ -2,6 +2,8 @@
 //! agent parses it, and how a JSON key's value is printed (Go's `%v`). Pure:
 //! no lookups here.
 
+use crate::domain::arn::Arn;
+
 /// Where a secret's value comes from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SecretRef {
@@ -26,58 +28,58 @@ pub const INVALID_ASM_ARN: &str = "an invalid ARN format for the AWS Secrets Man
 /// `secret:<name>:<json-key>:<version-stage>:<version-id>` with empty
 /// fields kept. Anything that is not an ARN is an SSM parameter name.
 pub fn parse(value_from: &str, task_region: &str) -> Result<SecretRef, String> {
-    if let Some(rest) = value_from.strip_prefix("arn:") {
-        let parts: Vec<&str> = rest.splitn(5, ':').collect();
-        // partition, service, region, account, resource
-        if parts.len() < 5 {
-            return Err(format!("invalid ARN for a secret: {value_from}"));
-        }
-        let (service, region, resource) = (parts[1], parts[2], parts[4]);
-        match service {
-            "secretsmanager" => {
-                let fields: Vec<&str> = resource.split(':').collect();
-                if fields.first() != Some(&"secret") {
-                    return Err(INVALID_ASM_ARN.into());
-                }
-                let base = format!("arn:{}:{}:{}:{}", parts[0], service, region, parts[3]);
-                let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
-                return match fields.as_slice() {
-                    [_, name] => Ok(SecretRef::SecretsManager {
-                        region: region.to_string(),
-                        secret_id: format!("{base}:secret:{name}"),
-                        json_key: None,
-                        version_stage: None,
-                        version_id: None,
-                    }),
-                    [_, name, key, stage, id] => Ok(SecretRef::SecretsManager {
-                        region: region.to_string(),
-                        secret_id: format!("{base}:secret:{name}"),
-                        json_key: opt(key),
-                        version_stage: opt(stage),
-                        version_id: opt(id),
-                    }),
-                    _ => Err(INVALID_ASM_ARN.into()),
-                };
-            }
-            "ssm" => {
-                let Some(name) = resource.strip_prefix("parameter") else {
-                    return Err(format!("invalid ARN for an SSM parameter: {value_from}"));
-                };
-                return Ok(SecretRef::Ssm {
-                    region: region.to_string(),
-                    name: format!(
-                        "arn:{}:ssm:{}:{}:parameter{}",
-                        parts[0], region, parts[3], name
-                    ),
-                });
-            }
-            _ => return Err(format!("invalid ARN for a secret: {value_from}")),
-        }
+    if !value_from.starts_with("arn:") {
+        return Ok(SecretRef::Ssm {
+            region: task_region.to_string(),
+            name: value_from.to_string(),
+        });
     }
-    Ok(SecretRef::Ssm {
-        region: task_region.to_string(),
-        name: value_from.to_string(),
-    })
+    let Some(arn) = Arn::parse(value_from) else {
+        return Err(format!("invalid ARN for a secret: {value_from}"));
+    };
+    match arn.service {
+        "secretsmanager" => {
+            let fields: Vec<&str> = arn.resource.split(':').collect();
+            if fields.first() != Some(&"secret") {
+                return Err(INVALID_ASM_ARN.into());
+            }
+            // The secret's own ARN: the resource cut after its name.
+            let secret_id = |name: &str| {
+                Arn {
+                    resource: &format!("secret:{name}"),
+                    ..arn.clone()
+                }
+                .to_string()
+            };
+            let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
+            match fields.as_slice() {
+                [_, name] => Ok(SecretRef::SecretsManager {
+                    region: arn.region.to_string(),
+                    secret_id: secret_id(name),
+                    json_key: None,
+                    version_stage: None,
+                    version_id: None,
+                }),
+                [_, name, key, stage, id] => Ok(SecretRef::SecretsManager {
+                    region: arn.region.to_string(),
+                    secret_id: secret_id(name),
+                    json_key: opt(key),
+                    version_stage: opt(stage),
+                    version_id: opt(id),
+                }),
+                _ => Err(INVALID_ASM_ARN.into()),
+            }
+        }
+        // The parameter is looked up by its whole ARN.
+        "ssm" => match arn.resource_of("parameter") {
+            Some(_) => Ok(SecretRef::Ssm {
+                region: arn.region.to_string(),
+                name: value_from.to_string(),
+            }),
+            None => Err(format!("invalid ARN for an SSM parameter: {value_from}")),
+        },
+        _ => Err(format!("invalid ARN for a secret: {value_from}")),
+    }
 }
 
 /// One key of a JSON secret, printed as Go's `fmt` prints an
@@ -206,6 +208,18 @@ mod tests {
                 region: "us-east-1".into(),
                 name: "/web/api-key".into(),
             }),
+        );
+        for bad in [
+            "arn:aws",
+            "arn:aws:sqs:eu-west-1:000000000000:queue",
+            "arn:aws:secretsmanager:eu-west-1:000000000000:",
+        ] {
+            check(bad, Err(&format!("invalid ARN for a secret: {bad}")));
+        }
+        let doc = "arn:aws:ssm:eu-west-1:000000000000:document/x";
+        check(
+            doc,
+            Err(&format!("invalid ARN for an SSM parameter: {doc}")),
         );
         check(
             "arn:aws:ssm:eu-west-1:000000000000:parameter/web/api-key",
