@@ -1183,8 +1183,14 @@ impl ContainerRuntime for DockerRuntime {
                     return;
                 }
                 first = false;
-                while let Some(item) = stream.next().await {
-                    let Ok(ev) = item else { break };
+                loop {
+                    // The reader is gone when the emulator shuts down: stop
+                    // at once rather than at the next event.
+                    let item = tokio::select! {
+                        _ = tx.closed() => return,
+                        item = stream.next() => item,
+                    };
+                    let Some(Ok(ev)) = item else { break };
                     if let Some(t) = ev.time {
                         since = since.max(t);
                     }
@@ -1214,10 +1220,10 @@ impl ContainerRuntime for DockerRuntime {
                         return;
                     }
                 }
-                if tx.is_closed() {
-                    return;
+                tokio::select! {
+                    _ = tx.closed() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
-                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
         futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
@@ -1426,16 +1432,21 @@ impl ContainerRuntime for LazyDocker {
             let docker = loop {
                 match this.get().await {
                     Ok(d) => break d.clone(),
-                    Err(_) => {
-                        if tx.is_closed() {
-                            return;
-                        }
-                        tokio::time::sleep(Duration::from_secs(2)).await;
-                    }
+                    Err(_) => tokio::select! {
+                        _ = tx.closed() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    },
                 }
             };
+            // Ends with its reader (the runtime's event pump, which stops on
+            // the emulator's shutdown signal).
             let mut events = docker.events();
-            while let Some(ev) = events.next().await {
+            loop {
+                let ev = tokio::select! {
+                    _ = tx.closed() => return,
+                    ev = events.next() => ev,
+                };
+                let Some(ev) = ev else { return };
                 if tx.send(ev).is_err() {
                     return;
                 }

@@ -8,7 +8,6 @@
 
 pub mod docker;
 pub mod docker_exec;
-#[cfg(test)]
 pub mod fake;
 pub mod infra;
 pub mod plan;
@@ -24,6 +23,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::domain::status::{ContainerStatus, Health, StopCode, TaskStatus};
+use crate::shutdown::Shutdown;
 use plan::{ContainerPlan, HealthPlan, TaskPlan};
 
 /// Labels every Docker object of the emulator carries.
@@ -465,6 +465,9 @@ struct Inner {
     updates: UpdateSender,
     hooks: Mutex<Hooks>,
     supervisors: Mutex<HashMap<String, SupervisorHandle>>,
+    /// The emulator's shutdown signal: it ends the event pump and every
+    /// supervisor (leaving the containers as they are).
+    shutdown: Shutdown,
 }
 
 /// A cheap handle to the task runtime.
@@ -474,10 +477,21 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// A runtime with a shutdown signal of its own (tests).
     pub fn new(
         backend: Arc<dyn ContainerRuntime>,
         instance: Instance,
         updates: UpdateSender,
+    ) -> Self {
+        Self::with_shutdown(backend, instance, updates, Shutdown::new())
+    }
+
+    /// A runtime whose event pump and supervisors end on `shutdown`.
+    pub fn with_shutdown(
+        backend: Arc<dyn ContainerRuntime>,
+        instance: Instance,
+        updates: UpdateSender,
+        shutdown: Shutdown,
     ) -> Self {
         let rt = Runtime {
             inner: Arc::new(Inner {
@@ -486,10 +500,17 @@ impl Runtime {
                 updates,
                 hooks: Mutex::new(Hooks::default()),
                 supervisors: Mutex::new(HashMap::new()),
+                shutdown,
             }),
         };
         rt.spawn_event_pump();
         rt
+    }
+
+    /// The emulator's shutdown signal, for the loops of the backends that
+    /// drive this runtime.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.inner.shutdown
     }
 
     pub fn instance(&self) -> &Instance {
@@ -513,9 +534,16 @@ impl Runtime {
     fn spawn_event_pump(&self) {
         let weak = Arc::downgrade(&self.inner);
         let mut events = self.inner.backend.events();
-        tokio::spawn(async move {
+        let stop = self.inner.shutdown.signalled();
+        self.inner.shutdown.spawn("runtime event pump", async move {
             use futures_util::StreamExt;
-            while let Some(ev) = events.next().await {
+            let mut stop = std::pin::pin!(stop);
+            loop {
+                let ev = tokio::select! {
+                    _ = &mut stop => break,
+                    ev = events.next() => ev,
+                };
+                let Some(ev) = ev else { break };
                 let Some(inner) = weak.upgrade() else { break };
                 let sups = inner.supervisors.lock().unwrap_or_else(|p| p.into_inner());
                 match ev {
@@ -566,8 +594,15 @@ impl Runtime {
         );
         let weak = Arc::downgrade(&self.inner);
         let arn2 = arn.clone();
-        let handle = tokio::spawn(async move {
-            sup.run(start).await;
+        // On shutdown the supervisor is dropped where it stands, leaving the
+        // containers as they are: a durable emulator re-adopts them at its
+        // next start, an in-memory one removes them all.
+        let signal = self.inner.shutdown.signalled();
+        let handle = self.inner.shutdown.spawn("supervisor", async move {
+            tokio::select! {
+                _ = signal => {}
+                _ = sup.run(start) => {}
+            }
             if let Some(inner) = weak.upgrade() {
                 inner
                     .supervisors
