@@ -88,7 +88,6 @@ async fn serve(args: fargate_local::config::ServeArgs) -> anyhow::Result<()> {
     axum::serve(listener, router)
         .with_graceful_shutdown(interrupted())
         .await?;
-    tracing::info!("shutting down");
     app.shutdown().await;
     Ok(())
 }
@@ -102,6 +101,7 @@ async fn interrupted() {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
+    tracing::info!("shutting down");
 }
 
 async fn cleanup() -> anyhow::Result<()> {

@@ -1,5 +1,8 @@
-//! `ContainerRuntime` on the Docker Engine API, through bollard. This is the
-//! only module that imports bollard.
+//! `ContainerRuntime` on the Docker Engine API, through bollard. With
+//! `docker_exec` (ECS Exec's TTY sessions) and `infra` (building and pruning
+//! the infrastructure image) it is one of the three modules that import
+//! bollard. Its event stream ends with its reader (the runtime's event
+//! pump, which stops on the emulator's shutdown signal).
 //!
 //! One user-defined bridge network per emulator instance carries every task;
 //! each task is an infrastructure container on it, and the task's containers

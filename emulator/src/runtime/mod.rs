@@ -1,7 +1,10 @@
 //! Tasks on Docker. `plan` turns a task definition into a `TaskPlan` (pure);
 //! a supervisor per task walks the plan through the `ContainerRuntime` trait
-//! and reports what happens as `TaskUpdate`s; `docker` is the one
-//! implementation of the trait and the only module that imports bollard.
+//! and reports what happens as `TaskUpdate`s; `docker` implements the trait
+//! on the Docker engine (with `docker_exec` and `infra`, the only modules
+//! that import bollard), `fake` in memory for tests. The event pump and
+//! every supervisor end on the emulator's shutdown signal, leaving the
+//! containers as they are.
 //!
 //! The runtime knows nothing of the ECS wire format: the ECS backend turns
 //! updates into task fields.
