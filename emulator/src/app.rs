@@ -1,6 +1,10 @@
-//! The assembled emulator: store, Docker runtime and service backends behind
-//! one cheap handle that the api layer holds, plus start-up (re-adoption,
-//! sweeping what ended instances left) and shutdown.
+//! The assembled emulator: store, container runtime and service backends
+//! behind one cheap handle that the api layer holds, plus start-up (by
+//! phase: state, backends, front doors, hooks, background work; then
+//! re-adoption and sweeping what ended instances left) and the orderly
+//! shutdown that one signal starts.
+//!
+//! Left out: serving HTTP (the caller binds and serves `api::router`).
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -13,9 +17,10 @@ use tokio::sync::mpsc;
 use crate::api::task_endpoint::{self, EndpointHook, TaskEndpoints};
 use crate::config::ServeArgs;
 use crate::exec::Exec;
+use crate::exec::ExecRuntime;
 use crate::lb::Doors;
 use crate::runtime::docker::{DockerOptions, LazyDocker};
-use crate::runtime::{Instance, Runtime};
+use crate::runtime::{ContainerRuntime, Instance, Runtime};
 use crate::services::credentials::Credentials;
 use crate::services::ecs::Ecs;
 use crate::services::elbv2::Elbv2;
@@ -24,7 +29,33 @@ use crate::services::requestlog::RequestLog;
 use crate::services::s3::EmbeddedS3;
 use crate::services::secretsmanager::SecretsManager;
 use crate::services::ssm::Ssm;
+use crate::shutdown::Shutdown;
 use crate::store::Store;
+
+/// The container engine tasks run on.
+pub enum Engine {
+    /// The local Docker engine, connected on first use.
+    Docker,
+    /// Another engine (the fake of the in-process tests). Start-up and
+    /// shutdown work that only Docker has (the infrastructure image,
+    /// sweeping other instances' objects, removing this instance's) is
+    /// skipped.
+    Custom {
+        containers: Arc<dyn ContainerRuntime>,
+        exec: Arc<dyn ExecRuntime>,
+    },
+}
+
+impl Engine {
+    /// A custom engine that runs containers and exec sessions both.
+    pub fn custom<E: ContainerRuntime + ExecRuntime + 'static>(engine: E) -> Engine {
+        let engine = Arc::new(engine);
+        Engine::Custom {
+            containers: engine.clone(),
+            exec: engine,
+        }
+    }
+}
 
 struct Inner {
     args: ServeArgs,
@@ -38,12 +69,15 @@ struct Inner {
     ssm: Ssm,
     s3: EmbeddedS3,
     runtime: Runtime,
-    docker: LazyDocker,
+    /// `None` for a custom engine.
+    docker: Option<LazyDocker>,
     instance: Instance,
     credentials: Credentials,
     requests: RequestLog,
     endpoints: std::sync::OnceLock<Arc<TaskEndpoints>>,
     firelens: std::sync::OnceLock<Arc<crate::services::firelens::FireLens>>,
+    /// Reaches every background loop, front door and supervisor.
+    shutdown: Shutdown,
     /// Held for the life of an in-memory instance; a sweeper that can lock
     /// it knows the instance has ended.
     _lock: Option<File>,
@@ -86,55 +120,127 @@ fn forget_instance(id: &str) {
     let _ = std::fs::remove_file(lock_path(id));
 }
 
-impl App {
-    pub async fn start(args: ServeArgs) -> anyhow::Result<App> {
-        let (store, instance, lock) = match args.data_dir() {
-            Some(dir) => {
-                let store = Store::open(&dir, args.fsync)
-                    .with_context(|| format!("opening the state in {}", dir.display()))?;
-                let id = match store.meta("instance")? {
-                    Some(id) => id,
-                    None => {
-                        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-                        store.set_meta("instance", &id)?;
-                        id
-                    }
-                };
-                (
-                    store,
-                    Instance {
-                        id,
-                        ephemeral: false,
-                    },
-                    None,
-                )
-            }
-            None => {
-                let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-                std::fs::create_dir_all(locks_dir())?;
-                let f = File::create(locks_dir().join(format!("{id}.lock")))?;
-                f.lock()?;
-                (
-                    Store::in_memory(),
-                    Instance {
-                        id,
-                        ephemeral: true,
-                    },
-                    Some(f),
-                )
-            }
-        };
-        let docker = LazyDocker::new(
-            instance.clone(),
-            DockerOptions {
-                publish_address: args.publish_address.clone(),
-                network_name: format!("fargate-local-{}", instance.id),
+/// How long shutdown waits for the background loops to end before it goes
+/// on without them (and names them in the log).
+const LOOPS_STOP_WITHIN: Duration = Duration::from_secs(1);
+
+fn new_instance_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
+}
+
+/// The state and identity an emulator starts from.
+struct Opened {
+    store: Store,
+    instance: Instance,
+    lock: Option<File>,
+}
+
+/// Phase 1: the durable state (and its instance id), or a fresh in-memory
+/// instance holding its lock file.
+fn open_state(args: &ServeArgs) -> anyhow::Result<Opened> {
+    let Some(dir) = args.data_dir() else {
+        let id = new_instance_id();
+        std::fs::create_dir_all(locks_dir())?;
+        let f = File::create(lock_path(&id))?;
+        f.lock()?;
+        return Ok(Opened {
+            store: Store::in_memory(),
+            instance: Instance {
+                id,
+                ephemeral: true,
             },
-        );
+            lock: Some(f),
+        });
+    };
+    let store = Store::open(&dir, args.fsync)
+        .with_context(|| format!("opening the state in {}", dir.display()))?;
+    let id = match store.meta("instance")? {
+        Some(id) => id,
+        None => {
+            let id = new_instance_id();
+            store.set_meta("instance", &id)?;
+            id
+        }
+    };
+    Ok(Opened {
+        store,
+        instance: Instance {
+            id,
+            ephemeral: false,
+        },
+        lock: None,
+    })
+}
+
+/// The secret behind credentials ids, made once per state: the ids are in
+/// running containers' environments, so it must outlive a restart.
+fn credentials(store: &Store) -> anyhow::Result<Credentials> {
+    let secret = match store.meta("credentials-secret")? {
+        Some(s) => s,
+        None => {
+            let s = Credentials::new_secret();
+            store.set_meta("credentials-secret", &s)?;
+            s
+        }
+    };
+    Ok(Credentials::new(secret.into_bytes()))
+}
+
+impl App {
+    /// Starts the emulator on the local Docker engine.
+    pub async fn start(args: ServeArgs) -> anyhow::Result<App> {
+        Self::start_with(args, Engine::Docker).await
+    }
+
+    /// Starts the emulator on `engine`: opens the state, builds the
+    /// backends, opens the load balancers' front doors, adds the task hooks
+    /// and starts the background work. The caller serves `api::router`.
+    pub async fn start_with(args: ServeArgs, engine: Engine) -> anyhow::Result<App> {
+        let Opened {
+            store,
+            instance,
+            lock,
+        } = open_state(&args)?;
+        let app = Self::build(args, store, instance, lock, engine)?;
+        app.open_front_doors()?;
+        app.add_hooks();
+        app.spawn_background();
+        Ok(app)
+    }
+
+    /// Phase 2: the backends, wired to each other and to the runtime.
+    fn build(
+        args: ServeArgs,
+        store: Store,
+        instance: Instance,
+        lock: Option<File>,
+        engine: Engine,
+    ) -> anyhow::Result<App> {
+        let shutdown = Shutdown::new();
+        let (docker, containers, exec_engine): (
+            Option<LazyDocker>,
+            Arc<dyn ContainerRuntime>,
+            Arc<dyn ExecRuntime>,
+        ) = match engine {
+            Engine::Docker => {
+                let docker = LazyDocker::new(
+                    instance.clone(),
+                    DockerOptions {
+                        publish_address: args.publish_address.clone(),
+                        network_name: format!("fargate-local-{}", instance.id),
+                    },
+                );
+                (
+                    Some(docker.clone()),
+                    Arc::new(docker.clone()),
+                    Arc::new(docker),
+                )
+            }
+            Engine::Custom { containers, exec } => (None, containers, exec),
+        };
         let logs = Logs::open(&store, &args.account_id).context("opening the log store")?;
-        logs.spawn_retention(Duration::from_secs(60));
         let (tx, rx) = mpsc::unbounded_channel();
-        let runtime = Runtime::new(Arc::new(docker.clone()), instance.clone(), tx);
+        let runtime = Runtime::with_shutdown(containers, instance.clone(), tx, shutdown.clone());
         let ecs = Ecs::load(
             store.clone(),
             args.account_id.clone(),
@@ -142,11 +248,59 @@ impl App {
             runtime.clone(),
             rx,
         )?;
-        let exec = Exec::new(ecs.clone(), Arc::new(docker.clone()));
+        let exec = Exec::new(ecs.clone(), exec_engine);
         let elbv2 = Elbv2::load(store.clone(), args.account_id.clone())?;
+        let doors = Doors::new(
+            elbv2.clone(),
+            args.publish_address.clone(),
+            shutdown.clone(),
+        );
+        elbv2.attach_ports(Arc::new(doors.clone()));
         ecs.attach_elbv2(elbv2.clone());
-        let doors = Doors::new(elbv2.clone(), args.publish_address.clone());
-        // The flag's front doors first: a port they cannot have is fatal.
+        let secrets_manager = SecretsManager::load(store.clone(), args.account_id.clone())?;
+        let ssm = Ssm::load(store.clone(), args.account_id.clone())?;
+        let credentials = credentials(&store)?;
+        // Tasks' SDKs sign S3 calls with their role's credentials.
+        let requests = RequestLog::default();
+        let s3_root = match args.data_dir() {
+            Some(dir) => dir.join("s3"),
+            None => s3_temp_dir(&instance.id),
+        };
+        let s3 = EmbeddedS3::open(
+            &s3_root,
+            &args.s3.s3_secret_key,
+            Some(credentials.clone()),
+            Some(requests.clone()),
+        )?;
+        Ok(App {
+            inner: Arc::new(Inner {
+                args,
+                store,
+                ecs,
+                logs,
+                exec,
+                elbv2,
+                doors,
+                secrets_manager,
+                ssm,
+                s3,
+                runtime,
+                docker,
+                instance,
+                credentials,
+                requests,
+                endpoints: std::sync::OnceLock::new(),
+                firelens: std::sync::OnceLock::new(),
+                shutdown,
+                _lock: lock,
+            }),
+        })
+    }
+
+    /// Phase 3: the flag's front doors (a port they cannot have is fatal),
+    /// then the stored listeners' (a port taken since is only a warning).
+    fn open_front_doors(&self) -> anyhow::Result<()> {
+        let (args, elbv2, doors) = (&self.inner.args, &self.inner.elbv2, &self.inner.doors);
         for spec in args.front_doors() {
             let l = elbv2
                 .install_front_door(&args.region, spec)
@@ -170,152 +324,133 @@ impl App {
                 tracing::warn!(listener = %l.arn, error = %e, "could not reopen a load balancer listener");
             }
         }
-        doors.spawn_health_checks();
-        let secrets_manager = SecretsManager::load(store.clone(), args.account_id.clone())?;
-        let ssm = Ssm::load(store.clone(), args.account_id.clone())?;
-        let s3_root = match args.data_dir() {
-            Some(dir) => dir.join("s3"),
-            None => s3_temp_dir(&instance.id),
-        };
-        // The secret behind credentials ids must outlive a restart: the ids
-        // are in running containers' environments.
-        let secret = match store.meta("credentials-secret")? {
-            Some(s) => s,
-            None => {
-                let s = Credentials::new_secret();
-                store.set_meta("credentials-secret", &s)?;
-                s
-            }
-        };
-        let credentials = Credentials::new(secret.into_bytes());
-        // Tasks' SDKs sign S3 calls with their role's credentials.
-        let requests = RequestLog::default();
-        let s3 = EmbeddedS3::open(
-            &s3_root,
-            &args.s3.s3_secret_key,
-            Some(credentials.clone()),
-            Some(requests.clone()),
-        )?;
-        let run_dir = task_endpoint::run_dir(args.data_dir().as_deref(), &instance.id);
-        let endpoint_url = args.task_endpoint_url;
-        let app = App {
-            inner: Arc::new(Inner {
-                args,
-                store,
-                ecs,
-                logs,
-                exec,
-                elbv2,
-                doors,
-                secrets_manager,
-                ssm,
-                s3,
-                runtime,
-                docker,
-                instance,
-                credentials,
-                requests,
-                endpoints: std::sync::OnceLock::new(),
-                firelens: std::sync::OnceLock::new(),
-                _lock: lock,
-            }),
-        };
-        // Before the endpoint hook: agent variables (AWS_REGION...) only
-        // fill what the task's own configuration left unset.
-        app.inner
-            .runtime
-            .add_hook(Arc::new(crate::services::taskconfig::ConfigSources {
-                secrets_manager: app.inner.secrets_manager.clone(),
-                ssm: app.inner.ssm.clone(),
-                files: Some(match &app.inner.args.s3.s3_endpoint {
-                    Some(url) => Arc::new(crate::services::s3::ExternalS3::new(
-                        url,
-                        &app.inner.args.s3.s3_access_key,
-                        &app.inner.args.s3.s3_secret_key,
-                        &app.inner.args.region,
-                    )),
-                    None => Arc::new(app.inner.s3.clone()),
-                }),
-            }));
-        let endpoints = TaskEndpoints::new(app.clone(), run_dir, endpoint_url);
-        app.inner
-            .runtime
-            .add_hook(Arc::new(EndpointHook(endpoints.clone())));
-        let _ = app.inner.endpoints.set(endpoints);
-        app.inner
-            .runtime
-            .add_hook(Arc::new(crate::services::logs::awslogs::AwsLogs::new(
-                app.inner.logs.clone(),
-                app.inner.runtime.backend().clone(),
-            )));
-        let firelens = Arc::new(crate::services::firelens::FireLens::new(
-            crate::services::firelens::firelens_dir(&task_endpoint::run_dir(
-                app.inner.args.data_dir().as_deref(),
-                &app.inner.instance.id,
-            )),
-            app.inner.instance.clone(),
-            app.inner.args.firelens_router,
-            app.inner.runtime.backend().clone(),
-        ));
-        app.inner.runtime.add_hook(firelens.clone());
-        let _ = app.inner.firelens.set(firelens);
-        app.spawn_background();
-        Ok(app)
+        Ok(())
     }
 
-    /// Work that must not delay the first answered request.
+    /// Phase 4: the transforms around the runtime, in the order they run:
+    /// secrets and env files, the task endpoint (whose agent variables
+    /// only fill what the task's own configuration left unset), awslogs,
+    /// FireLens.
+    fn add_hooks(&self) {
+        let inner = &self.inner;
+        let args = &inner.args;
+        let files: Arc<dyn crate::services::taskconfig::ObjectSource> = match &args.s3.s3_endpoint {
+            Some(url) => Arc::new(crate::services::s3::ExternalS3::new(
+                url,
+                &args.s3.s3_access_key,
+                &args.s3.s3_secret_key,
+                &args.region,
+            )),
+            None => Arc::new(inner.s3.clone()),
+        };
+        inner
+            .runtime
+            .add_hook(Arc::new(crate::services::taskconfig::ConfigSources {
+                secrets_manager: inner.secrets_manager.clone(),
+                ssm: inner.ssm.clone(),
+                files: Some(files),
+            }));
+        let run_dir = task_endpoint::run_dir(args.data_dir().as_deref(), &inner.instance.id);
+        let endpoints = TaskEndpoints::new(self.clone(), run_dir.clone(), args.task_endpoint_url);
+        inner
+            .runtime
+            .add_hook(Arc::new(EndpointHook(endpoints.clone())));
+        let _ = inner.endpoints.set(endpoints);
+        inner
+            .runtime
+            .add_hook(Arc::new(crate::services::logs::awslogs::AwsLogs::new(
+                inner.logs.clone(),
+                inner.runtime.backend().clone(),
+                inner.shutdown.clone(),
+            )));
+        let firelens = Arc::new(crate::services::firelens::FireLens::new(
+            crate::services::firelens::firelens_dir(&run_dir),
+            inner.instance.clone(),
+            args.firelens_router,
+            inner.runtime.backend().clone(),
+        ));
+        inner.runtime.add_hook(firelens.clone());
+        let _ = inner.firelens.set(firelens);
+    }
+
+    /// Phase 5: work that must not delay the first answered request, and
+    /// the loops that run until shutdown.
     fn spawn_background(&self) {
+        let inner = &self.inner;
+        inner
+            .logs
+            .spawn_retention(Duration::from_secs(60), &inner.shutdown);
+        inner.doors.spawn_health_checks();
         let app = self.clone();
-        tokio::spawn(async move {
-            match app.inner.docker.get().await {
-                Ok(d) => {
-                    if let Err(e) = d.prepare().await {
-                        tracing::error!(error = %e, "could not prepare the Docker engine for tasks");
-                    }
-                    app.inner.ecs.recover().await;
-                    // Re-adopted tasks get their endpoint back.
-                    if let Some(ep) = app.inner.endpoints.get() {
-                        for rec in app.inner.ecs.live_tasks() {
-                            ep.open(&rec.plan);
-                        }
-                    }
-                    // FireLens files of tasks that ended while away.
-                    if let Some(f) = app.inner.firelens.get() {
-                        let live: Vec<String> = app
-                            .inner
-                            .ecs
-                            .live_tasks()
-                            .iter()
-                            .map(|r| r.plan.task_id.clone())
-                            .collect();
-                        f.sweep(&live);
-                    }
-                    app.inner.ecs.spawn_scheduler();
-                    d.remove_orphan_volumes(&app.inner.ecs.all_task_arns())
-                        .await;
-                    for id in d.sweep_dead_instances(instance_ended).await {
-                        forget_instance(&id);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        error = %e,
-                        "the Docker engine is not reachable: the API works, but tasks will fail to start until it is"
-                    );
-                    app.inner.ecs.spawn_scheduler();
-                }
-            }
-        });
+        // Once: not a loop, but tracked so that shutdown does not remove
+        // what it is in the middle of adopting.
+        inner
+            .shutdown
+            .spawn_until_signalled("start-up", async move { app.resume().await });
         let app = self.clone();
-        tokio::spawn(async move {
+        let stop = inner.shutdown.signalled();
+        inner.shutdown.spawn("stopped task pruning", async move {
             let mut tick = tokio::time::interval(Duration::from_secs(30));
+            let mut stop = std::pin::pin!(stop);
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = &mut stop => break,
+                    _ = tick.tick() => {}
+                }
                 app.inner
                     .ecs
                     .prune_stopped(app.inner.args.stopped_task_retention as f64);
             }
         });
+    }
+
+    /// Re-adopts the tasks that were live, then starts the scheduler and
+    /// sweeps what is left of this and ended instances.
+    async fn resume(&self) {
+        let inner = &self.inner;
+        let docker = match &inner.docker {
+            None => None,
+            Some(lazy) => match lazy.get().await {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    tracing::warn!(
+                        error = %e,
+                        "the Docker engine is not reachable: the API works, but tasks will fail to start until it is"
+                    );
+                    inner.ecs.spawn_scheduler();
+                    return;
+                }
+            },
+        };
+        if let Some(d) = docker
+            && let Err(e) = d.prepare().await
+        {
+            tracing::error!(error = %e, "could not prepare the Docker engine for tasks");
+        }
+        inner.ecs.recover().await;
+        // Re-adopted tasks get their endpoint back.
+        if let Some(ep) = inner.endpoints.get() {
+            for rec in inner.ecs.live_tasks() {
+                ep.open(&rec.plan);
+            }
+        }
+        // FireLens files of tasks that ended while away.
+        if let Some(f) = inner.firelens.get() {
+            let live: Vec<String> = inner
+                .ecs
+                .live_tasks()
+                .iter()
+                .map(|r| r.plan.task_id.clone())
+                .collect();
+            f.sweep(&live);
+        }
+        inner.ecs.spawn_scheduler();
+        if let Some(d) = docker {
+            d.remove_orphan_volumes(&inner.ecs.all_task_arns()).await;
+            for id in d.sweep_dead_instances(instance_ended).await {
+                forget_instance(&id);
+            }
+        }
     }
 
     pub fn ecs(&self) -> &Ecs {
@@ -403,11 +538,17 @@ impl App {
         );
     }
 
+    /// The shutdown signal every background loop watches.
+    pub fn shutdown_signal(&self) -> &Shutdown {
+        &self.inner.shutdown
+    }
+
     pub fn docker_status(&self) -> &'static str {
-        if self.inner.docker.connected() {
-            "connected"
-        } else {
-            "not connected"
+        match &self.inner.docker {
+            Some(d) if d.connected() => "connected",
+            Some(_) => "not connected",
+            // A custom engine is there from the start.
+            None => "connected",
         }
     }
 
@@ -417,7 +558,9 @@ impl App {
         if let Some(ep) = self.inner.endpoints.get() {
             ep.close_all(true);
         }
-        if let Ok(d) = self.inner.docker.get().await {
+        if let Some(lazy) = &self.inner.docker
+            && let Ok(d) = lazy.get().await
+        {
             d.remove_instance_objects().await?;
         }
         self.inner.ecs.reset()?;
@@ -433,30 +576,49 @@ impl App {
         Ok(())
     }
 
-    /// Called once the server has stopped. An in-memory instance removes
-    /// everything it created; a durable one leaves running tasks for the
-    /// next start to re-adopt.
+    /// Called once the API has stopped accepting requests. In order: the
+    /// shutdown signal closes the load balancers' front doors, the S3 port
+    /// and the task endpoints and stops every background loop and
+    /// supervisor (each at a point where it waits, so no half-made change);
+    /// once they have ended (or after [`LOOPS_STOP_WITHIN`]), an in-memory
+    /// instance removes everything it created, and a durable one leaves
+    /// running tasks for the next start to re-adopt.
     pub async fn shutdown(&self) {
-        self.inner.doors.close_all();
-        self.inner.runtime.abort_all();
-        if self.inner.instance.ephemeral {
-            let _ = std::fs::remove_dir_all(self.inner.s3.root());
+        let inner = &self.inner;
+        inner.shutdown.signal();
+        match inner.shutdown.wait(LOOPS_STOP_WITHIN).await {
+            Ok(()) => tracing::info!("every background loop has stopped"),
+            Err(left) => {
+                tracing::warn!(running = ?left, "background loops still running at shutdown")
+            }
         }
-        if let Some(ep) = self.inner.endpoints.get() {
-            ep.close_all(self.inner.instance.ephemeral);
+        inner.doors.close_all();
+        inner.runtime.abort_all();
+        if inner.instance.ephemeral {
+            let _ = std::fs::remove_dir_all(inner.s3.root());
         }
-        let Ok(d) = self.inner.docker.get().await else {
+        if let Some(ep) = inner.endpoints.get() {
+            ep.close_all(inner.instance.ephemeral);
+        }
+        let Some(lazy) = &inner.docker else {
+            // A custom engine has no objects of its own to remove.
+            if inner.instance.ephemeral {
+                forget_instance(&inner.instance.id);
+            }
             return;
         };
-        if !self.inner.instance.ephemeral && !self.inner.ecs.live_tasks().is_empty() {
+        let Ok(d) = lazy.get().await else {
+            return;
+        };
+        if !inner.instance.ephemeral && !inner.ecs.live_tasks().is_empty() {
             return;
         }
         // Nothing may be created after the removal: not by a supervisor that
-        // was aborted in the middle of a request, nor by start-up work.
+        // was dropped in the middle of a request, nor by start-up work.
         d.close().await;
         match d.remove_instance_objects().await {
             // Nothing is left for a sweep to find: the lock file can go.
-            Ok(()) if self.inner.instance.ephemeral => forget_instance(&self.inner.instance.id),
+            Ok(()) if inner.instance.ephemeral => forget_instance(&inner.instance.id),
             Ok(()) => {}
             Err(e) => tracing::warn!(error = %e, "could not remove this instance's Docker objects"),
         }

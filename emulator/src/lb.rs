@@ -24,7 +24,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::services::elbv2::{CreateTargetGroupRequest, Elbv2, Listener, matches};
+use crate::services::elbv2::{CreateTargetGroupRequest, Elbv2, Listener, Ports, matches};
+use crate::shutdown::Shutdown;
 
 type HttpClient = Client<HttpConnector, Body>;
 
@@ -150,6 +151,8 @@ struct Inner {
     publish_address: String,
     open: Mutex<HashMap<String, tokio::task::AbortHandle>>,
     client: HttpClient,
+    /// Closes every door and ends the health checks.
+    shutdown: Shutdown,
 }
 
 /// The open front doors and the health checker.
@@ -167,7 +170,7 @@ struct Door {
 }
 
 impl Doors {
-    pub fn new(elb: Elbv2, publish_address: String) -> Doors {
+    pub fn new(elb: Elbv2, publish_address: String, shutdown: Shutdown) -> Doors {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(Duration::from_secs(2)));
         connector.set_nodelay(true);
@@ -180,6 +183,7 @@ impl Doors {
                 publish_address,
                 open: Mutex::new(HashMap::new()),
                 client,
+                shutdown,
             }),
         }
     }
@@ -207,11 +211,16 @@ impl Doors {
         };
         let app = axum::Router::new().fallback(forward).with_state(door);
         let arn = l.arn.clone();
-        let handle = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::warn!(listener = %arn, error = %e, "a load balancer front door stopped");
-            }
-        });
+        // On shutdown the door stops accepting at once; requests in flight
+        // end with the process.
+        let handle = self
+            .inner
+            .shutdown
+            .spawn_until_signalled("load balancer front door", async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::warn!(listener = %arn, error = %e, "a load balancer front door stopped");
+                }
+            });
         tracing::info!(listener = %l.arn, address = %addr, "load balancer listener open");
         open.insert(l.arn.clone(), handle.abort_handle());
         Ok(())
@@ -243,29 +252,54 @@ impl Doors {
         }
     }
 
-    /// Runs every due health check, twice a second, until the backend goes.
+    /// Runs every due health check, twice a second, until the emulator
+    /// shuts down (or the backend goes).
     pub fn spawn_health_checks(&self) {
         let weak = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                let Some(inner) = weak.upgrade() else { break };
-                let now = crate::domain::time::now();
-                for (tg, task, url, timeout, matcher) in inner.elb.due_checks(now) {
-                    let client = inner.client.clone();
-                    let elb = inner.elb.clone();
-                    tokio::spawn(async move {
-                        let failure = check(&client, &url, timeout, &matcher).await;
-                        elb.check_result(&tg, &task, failure);
-                    });
+        let shutdown = self.inner.shutdown.clone();
+        let stop = shutdown.signalled();
+        shutdown
+            .clone()
+            .spawn("load balancer health checks", async move {
+                let mut stop = std::pin::pin!(stop);
+                loop {
+                    tokio::select! {
+                        _ = &mut stop => break,
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                    let Some(inner) = weak.upgrade() else { break };
+                    let now = crate::domain::time::now();
+                    for check in inner.elb.due_checks(now) {
+                        let client = inner.client.clone();
+                        let elb = inner.elb.clone();
+                        // A check may wait for its timeout (up to 2 minutes):
+                        // shutdown does not wait for it.
+                        shutdown.spawn_until_signalled("load balancer health check", async move {
+                            let failure =
+                                check_target(&client, &check.url, check.timeout, &check.matcher)
+                                    .await;
+                            elb.check_result(&check.target_group, &check.task_id, failure);
+                        });
+                    }
                 }
-            }
-        });
+            });
+    }
+}
+
+/// The ELBv2 backend opens a listener's port here before it stores the
+/// listener, and closes it when the listener goes.
+impl Ports for Doors {
+    fn open(&self, listener: &Listener) -> Result<(), String> {
+        Doors::open(self, listener)
+    }
+
+    fn close(&self, listener_arn: &str) {
+        Doors::close(self, listener_arn)
     }
 }
 
 /// One health check: GET, within the timeout, answered with a matching code.
-async fn check(
+async fn check_target(
     client: &HttpClient,
     url: &str,
     timeout: u32,

@@ -10,4 +10,5 @@ pub mod firelens;
 pub mod lb;
 pub mod runtime;
 pub mod services;
+pub mod shutdown;
 pub mod store;

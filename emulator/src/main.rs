@@ -70,9 +70,9 @@ async fn serve(args: fargate_local::config::ServeArgs) -> anyhow::Result<()> {
     if let Some(l) = s3_listener {
         tracing::info!(listen = %l.local_addr()?, "S3 is serving");
         let router = fargate_local::api::s3::router(app.clone());
-        // Ends with the process; S3 requests hold no state of their own.
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(l, router).await {
+        let stop = app.shutdown_signal().signalled();
+        app.shutdown_signal().spawn("S3 port", async move {
+            if let Err(e) = axum::serve(l, router).with_graceful_shutdown(stop).await {
                 tracing::error!(error = %e, "the S3 port stopped");
             }
         });
@@ -84,15 +84,16 @@ async fn serve(args: fargate_local::config::ServeArgs) -> anyhow::Result<()> {
         "fargate-local is serving"
     );
     let router = fargate_local::api::router(app.clone());
+    // First the API stops accepting; then one signal stops everything else.
     axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(interrupted())
         .await?;
-    tracing::info!("shutting down");
     app.shutdown().await;
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// SIGINT or SIGTERM.
+async fn interrupted() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
@@ -100,6 +101,7 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
+    tracing::info!("shutting down");
 }
 
 async fn cleanup() -> anyhow::Result<()> {

@@ -2,8 +2,10 @@
 //! `POST /` with `Action=<Operation>&Version=2015-12-01&...`, answered in
 //! XML (`<OpResponse><OpResult>...</OpResult><ResponseMetadata>...`), errors
 //! as `<ErrorResponse><Error><Type/><Code/><Message/></Error>`. One `match`
-//! from action to backend method; the operations a CLI or Terraform user
-//! makes for an ECS service behind a load balancer.
+//! from action to backend method (`services::elbv2`, one method per
+//! operation); this module only decodes the form, encodes the answer and
+//! maps errors. The operations a CLI or Terraform user makes for an ECS
+//! service behind a load balancer.
 
 use crate::services::kit::AwsError;
 use std::collections::HashMap;
@@ -13,8 +15,10 @@ use axum::response::{IntoResponse, Response};
 
 use crate::app::App;
 use crate::services::elbv2::{
-    CreateListenerRequest, CreateLoadBalancerRequest, CreateTargetGroupRequest, ElbError, Listener,
-    LoadBalancer, TargetGroup,
+    CreateListenerRequest, CreateLoadBalancerRequest, CreateTargetGroupRequest,
+    DescribeListenersRequest, DescribeLoadBalancersRequest, DescribeTargetGroupsRequest, Described,
+    ElbError, Elbv2, Listener, LoadBalancer, PageRequest, TargetGroupDescription,
+    TargetHealthDescription,
 };
 
 pub const VERSION: &str = "2015-12-01";
@@ -167,7 +171,8 @@ fn lb_xml(lb: &LoadBalancer) -> Vec<X> {
     ]
 }
 
-fn tg_xml(tg: &TargetGroup, lbs: &[String]) -> Vec<X> {
+fn tg_xml(d: &TargetGroupDescription) -> Vec<X> {
+    let (tg, lbs) = (&d.group, &d.load_balancer_arns);
     let h = &tg.health;
     vec![
         leaf("TargetGroupArn", &tg.arn),
@@ -227,6 +232,35 @@ fn attributes_xml(attrs: &std::collections::BTreeMap<String, String>) -> X {
     )
 }
 
+fn target_health_xml(t: &TargetHealthDescription) -> Vec<X> {
+    let mut health = vec![leaf("State", t.state.as_str())];
+    if let Some((reason, description)) = &t.reason {
+        health.push(leaf("Reason", reason));
+        health.push(leaf("Description", description));
+    }
+    vec![
+        X::Node(
+            "Target",
+            vec![
+                leaf("Id", &t.id),
+                leaf("Port", t.port),
+                leaf("AvailabilityZone", &t.availability_zone),
+            ],
+        ),
+        leaf("HealthCheckPort", &t.health_check_port),
+        X::Node("TargetHealth", health),
+    ]
+}
+
+/// A Describe operation's page: its members and the next marker.
+fn described<T>(name: &'static str, d: Described<T>, xml: impl Fn(&T) -> Vec<X>) -> Vec<X> {
+    let mut out = vec![members(name, d.items.iter().map(xml).collect())];
+    if let Some(m) = d.next_marker {
+        out.push(leaf("NextMarker", m));
+    }
+    out
+}
+
 /// Handles one awsQuery request (already known to be ELBv2's).
 pub async fn handle(app: &App, region: &str, request_id: &str, body: &[u8]) -> Response {
     let p = Params::parse(body);
@@ -241,14 +275,21 @@ pub async fn handle(app: &App, region: &str, request_id: &str, body: &[u8]) -> R
             request_id,
         );
     }
-    match run(app, region, &action, &p) {
+    match run(app.elbv2(), region, &action, &p) {
         Ok(result) => ok(&action, result, request_id),
         Err(e) => error(e.code(), &e.to_string(), e.is_server_fault(), request_id),
     }
 }
 
-fn run(app: &App, region: &str, action: &str, p: &Params) -> Result<Vec<X>, ElbError> {
-    let elb = app.elbv2();
+fn page(p: &Params) -> Result<PageRequest, ElbError> {
+    Ok(PageRequest {
+        marker: p.get("Marker"),
+        page_size: p.num("PageSize")?,
+    })
+}
+
+/// From action to backend method: decode the form, call, encode the answer.
+fn run(elb: &Elbv2, region: &str, action: &str, p: &Params) -> Result<Vec<X>, ElbError> {
     Ok(match action {
         "CreateLoadBalancer" => {
             let lb = elb.create_load_balancer(
@@ -265,19 +306,18 @@ fn run(app: &App, region: &str, action: &str, p: &Params) -> Result<Vec<X>, ElbE
             vec![members("LoadBalancers", vec![lb_xml(&lb)])]
         }
         "DescribeLoadBalancers" => {
-            let lbs = elb.describe_load_balancers(
-                &p.list("LoadBalancerArns", None),
-                &p.list("Names", None),
+            let d = elb.describe_load_balancers(
+                region,
+                DescribeLoadBalancersRequest {
+                    arns: p.list("LoadBalancerArns", None),
+                    names: p.list("Names", None),
+                    page: page(p)?,
+                },
             )?;
-            vec![members("LoadBalancers", lbs.iter().map(lb_xml).collect())]
+            described("LoadBalancers", d, lb_xml)
         }
         "DeleteLoadBalancer" => {
-            let arn = p
-                .get("LoadBalancerArn")
-                .ok_or_else(|| ElbError::Validation("LoadBalancerArn is required".into()))?;
-            for l in elb.delete_load_balancer(&arn)? {
-                app.doors().close(&l);
-            }
+            elb.delete_load_balancer(p.get("LoadBalancerArn"))?;
             vec![]
         }
         "CreateTargetGroup" => {
@@ -299,36 +339,39 @@ fn run(app: &App, region: &str, action: &str, p: &Params) -> Result<Vec<X>, ElbE
                     matcher: p.get("Matcher.HttpCode"),
                 },
             )?;
-            vec![members("TargetGroups", vec![tg_xml(&tg, &[])])]
+            let d = TargetGroupDescription {
+                group: tg,
+                load_balancer_arns: Vec::new(),
+            };
+            vec![members("TargetGroups", vec![tg_xml(&d)])]
         }
         "DescribeTargetGroups" => {
-            let groups = elb.describe_target_groups(
-                &p.list("TargetGroupArns", None),
-                &p.list("Names", None),
-                p.get("LoadBalancerArn").as_deref(),
+            let d = elb.describe_target_groups(
+                region,
+                DescribeTargetGroupsRequest {
+                    arns: p.list("TargetGroupArns", None),
+                    names: p.list("Names", None),
+                    load_balancer_arn: p.get("LoadBalancerArn"),
+                    page: page(p)?,
+                },
             )?;
-            vec![members(
-                "TargetGroups",
-                groups.iter().map(|(t, l)| tg_xml(t, l)).collect(),
-            )]
+            described("TargetGroups", d, tg_xml)
         }
         "DeleteTargetGroup" => {
-            let arn = p
-                .get("TargetGroupArn")
-                .ok_or_else(|| ElbError::Validation("TargetGroupArn is required".into()))?;
-            elb.delete_target_group(&arn)?;
+            elb.delete_target_group(p.get("TargetGroupArn"))?;
             vec![]
         }
         "DescribeTargetGroupAttributes" => {
-            let arn = p.get("TargetGroupArn").unwrap_or_default();
-            vec![attributes_xml(&elb.target_group_attributes(&arn)?)]
+            let attrs = elb.describe_target_group_attributes(p.get("TargetGroupArn"))?;
+            vec![attributes_xml(&attrs)]
         }
         "ModifyTargetGroupAttributes" => {
-            let arn = p.get("TargetGroupArn").unwrap_or_default();
             let keys = p.list("Attributes", Some("Key"));
             let values = p.list("Attributes", Some("Value"));
-            let attrs =
-                elb.modify_target_group_attributes(&arn, keys.into_iter().zip(values).collect())?;
+            let attrs = elb.modify_target_group_attributes(
+                p.get("TargetGroupArn"),
+                keys.into_iter().zip(values).collect(),
+            )?;
             vec![attributes_xml(&attrs)]
         }
         "CreateListener" => {
@@ -351,73 +394,25 @@ fn run(app: &App, region: &str, action: &str, p: &Params) -> Result<Vec<X>, ElbE
                 target_group_arn,
                 action_type: p.list("DefaultActions", Some("Type")).into_iter().next(),
             })?;
-            if let Err(e) = app.doors().open(&l) {
-                let _ = elb.delete_listener(&l.arn);
-                return Err(ElbError::InvalidConfiguration(e));
-            }
             vec![members("Listeners", vec![listener_xml(&l)])]
         }
         "DescribeListeners" => {
-            let ls = elb.describe_listeners(
-                p.get("LoadBalancerArn").as_deref(),
-                &p.list("ListenerArns", None),
-            )?;
-            vec![members("Listeners", ls.iter().map(listener_xml).collect())]
+            let d = elb.describe_listeners(DescribeListenersRequest {
+                load_balancer_arn: p.get("LoadBalancerArn"),
+                arns: p.list("ListenerArns", None),
+                page: page(p)?,
+            })?;
+            described("Listeners", d, listener_xml)
         }
         "DeleteListener" => {
-            let arn = p
-                .get("ListenerArn")
-                .ok_or_else(|| ElbError::Validation("ListenerArn is required".into()))?;
-            elb.delete_listener(&arn)?;
-            app.doors().close(&arn);
+            elb.delete_listener(p.get("ListenerArn"))?;
             vec![]
         }
         "DescribeTargetHealth" => {
-            let arn = p.get("TargetGroupArn").unwrap_or_default();
-            let (tg, targets) = elb.describe_target_health(&arn)?;
+            let targets = elb.describe_target_health(region, p.get("TargetGroupArn"))?;
             vec![members(
                 "TargetHealthDescriptions",
-                targets
-                    .iter()
-                    .map(|t| {
-                        let mut health = vec![leaf("State", t.state.as_str())];
-                        let reason = match t.state {
-                            crate::services::elbv2::TargetState::Initial => Some((
-                                "Elb.InitialHealthChecking",
-                                "Initial health checks in progress".to_string(),
-                            )),
-                            crate::services::elbv2::TargetState::Draining => Some((
-                                "Target.DeregistrationInProgress",
-                                "Target deregistration is in progress".to_string(),
-                            )),
-                            crate::services::elbv2::TargetState::Unhealthy => t.failure.clone(),
-                            crate::services::elbv2::TargetState::Healthy => None,
-                        };
-                        if let Some((r, d)) = reason {
-                            health.push(leaf("Reason", r));
-                            health.push(leaf("Description", d));
-                        }
-                        vec![
-                            X::Node(
-                                "Target",
-                                vec![
-                                    leaf("Id", &t.ip),
-                                    leaf("Port", t.port),
-                                    leaf("AvailabilityZone", format!("{region}a")),
-                                ],
-                            ),
-                            leaf(
-                                "HealthCheckPort",
-                                if tg.health.port == "traffic-port" {
-                                    t.port.to_string()
-                                } else {
-                                    tg.health.port.clone()
-                                },
-                            ),
-                            X::Node("TargetHealth", health),
-                        ]
-                    })
-                    .collect(),
+                targets.iter().map(target_health_xml).collect(),
             )]
         }
         other => {

@@ -109,13 +109,20 @@ impl TaskEndpoints {
             };
             let (tx, rx) = oneshot::channel::<()>();
             closers.push(tx);
-            tokio::spawn(async move {
-                let _ = axum::serve(listener, router)
-                    .with_graceful_shutdown(async move {
-                        let _ = rx.await;
-                    })
-                    .await;
-            });
+            // Closed with the task, or when the emulator shuts down.
+            let stop = self.app.shutdown_signal().signalled();
+            self.app
+                .shutdown_signal()
+                .spawn("task endpoint socket", async move {
+                    let _ = axum::serve(listener, router)
+                        .with_graceful_shutdown(async move {
+                            tokio::select! {
+                                _ = rx => {}
+                                _ = stop => {}
+                            }
+                        })
+                        .await;
+                });
         }
         open.insert(plan.task_arn.clone(), closers);
     }

@@ -146,9 +146,16 @@ impl Exec {
     fn spawn_task_watch(&self) {
         let weak = Arc::downgrade(&self.inner);
         let mut changes = self.inner.ecs.watch_tasks();
-        tokio::spawn(async move {
+        let shutdown = self.inner.ecs.runtime().shutdown();
+        let stop = shutdown.signalled();
+        shutdown.spawn("exec session watch", async move {
+            let mut stop = std::pin::pin!(stop);
             loop {
-                let arn = match changes.recv().await {
+                let changed = tokio::select! {
+                    _ = &mut stop => break,
+                    changed = changes.recv() => changed,
+                };
+                let arn = match changed {
                     Ok(c) => c.task_arn,
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(_) => break,

@@ -1,6 +1,8 @@
-//! `ContainerRuntime` on the Docker Engine API, through bollard, and
-//! `LazyDocker`, the engine connection the other two bollard users
-//! (`docker_exec` and `infra`, see the runtime's module doc) borrow.
+//! `ContainerRuntime` on the Docker Engine API, through bollard. With
+//! `docker_exec` (ECS Exec's TTY sessions) and `infra` (building and pruning
+//! the infrastructure image) it is one of the three modules that import
+//! bollard. Its event stream ends with its reader (the runtime's event
+//! pump, which stops on the emulator's shutdown signal).
 //!
 //! One user-defined bridge network per emulator instance carries every task;
 //! each task is an infrastructure container on it, and the task's containers
@@ -1184,8 +1186,14 @@ impl ContainerRuntime for DockerRuntime {
                     return;
                 }
                 first = false;
-                while let Some(item) = stream.next().await {
-                    let Ok(ev) = item else { break };
+                loop {
+                    // The reader is gone when the emulator shuts down: stop
+                    // at once rather than at the next event.
+                    let item = tokio::select! {
+                        _ = tx.closed() => return,
+                        item = stream.next() => item,
+                    };
+                    let Some(Ok(ev)) = item else { break };
                     if let Some(t) = ev.time {
                         since = since.max(t);
                     }
@@ -1215,10 +1223,10 @@ impl ContainerRuntime for DockerRuntime {
                         return;
                     }
                 }
-                if tx.is_closed() {
-                    return;
+                tokio::select! {
+                    _ = tx.closed() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
-                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
         futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
@@ -1427,16 +1435,21 @@ impl ContainerRuntime for LazyDocker {
             let docker = loop {
                 match this.get().await {
                     Ok(d) => break d.clone(),
-                    Err(_) => {
-                        if tx.is_closed() {
-                            return;
-                        }
-                        tokio::time::sleep(Duration::from_secs(2)).await;
-                    }
+                    Err(_) => tokio::select! {
+                        _ = tx.closed() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    },
                 }
             };
+            // Ends with its reader (the runtime's event pump, which stops on
+            // the emulator's shutdown signal).
             let mut events = docker.events();
-            while let Some(ev) = events.next().await {
+            loop {
+                let ev = tokio::select! {
+                    _ = tx.closed() => return,
+                    ev = events.next() => ev,
+                };
+                let Some(ev) = ev else { return };
                 if tx.send(ev).is_err() {
                     return;
                 }

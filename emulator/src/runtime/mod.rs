@@ -1,17 +1,16 @@
 //! Tasks on Docker. `plan` turns a task definition into a `TaskPlan` (pure);
 //! a supervisor per task walks the plan through the `ContainerRuntime` trait
-//! and reports what happens as `TaskUpdate`s; `docker` is the one
-//! implementation of the trait. Only three modules import bollard: `docker`,
-//! `docker_exec` (ECS Exec's `docker exec`) and `infra` (building and
-//! pruning the infrastructure image); the rest of the crate sees Docker
-//! through `ContainerRuntime` and `ExecRuntime`.
+//! and reports what happens as `TaskUpdate`s; `docker` implements the trait
+//! on the Docker engine (with `docker_exec` and `infra`, the only modules
+//! that import bollard), `fake` in memory for tests. The event pump and
+//! every supervisor end on the emulator's shutdown signal, leaving the
+//! containers as they are.
 //!
 //! The runtime knows nothing of the ECS wire format: the ECS backend turns
 //! updates into task fields.
 
 pub mod docker;
 pub mod docker_exec;
-#[cfg(test)]
 pub mod fake;
 pub mod infra;
 pub mod plan;
@@ -27,6 +26,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::domain::status::{ContainerStatus, Health, StopCode, TaskStatus};
+use crate::shutdown::Shutdown;
 use plan::{ContainerPlan, HealthPlan, TaskPlan};
 
 /// Labels every Docker object of the emulator carries.
@@ -468,6 +468,9 @@ struct Inner {
     updates: UpdateSender,
     hooks: Mutex<Hooks>,
     supervisors: Mutex<HashMap<String, SupervisorHandle>>,
+    /// The emulator's shutdown signal: it ends the event pump and every
+    /// supervisor (leaving the containers as they are).
+    shutdown: Shutdown,
 }
 
 /// A cheap handle to the task runtime.
@@ -477,10 +480,21 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// A runtime with a shutdown signal of its own (tests).
     pub fn new(
         backend: Arc<dyn ContainerRuntime>,
         instance: Instance,
         updates: UpdateSender,
+    ) -> Self {
+        Self::with_shutdown(backend, instance, updates, Shutdown::new())
+    }
+
+    /// A runtime whose event pump and supervisors end on `shutdown`.
+    pub fn with_shutdown(
+        backend: Arc<dyn ContainerRuntime>,
+        instance: Instance,
+        updates: UpdateSender,
+        shutdown: Shutdown,
     ) -> Self {
         let rt = Runtime {
             inner: Arc::new(Inner {
@@ -489,10 +503,17 @@ impl Runtime {
                 updates,
                 hooks: Mutex::new(Hooks::default()),
                 supervisors: Mutex::new(HashMap::new()),
+                shutdown,
             }),
         };
         rt.spawn_event_pump();
         rt
+    }
+
+    /// The emulator's shutdown signal, for the loops of the backends that
+    /// drive this runtime.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.inner.shutdown
     }
 
     pub fn instance(&self) -> &Instance {
@@ -516,9 +537,16 @@ impl Runtime {
     fn spawn_event_pump(&self) {
         let weak = Arc::downgrade(&self.inner);
         let mut events = self.inner.backend.events();
-        tokio::spawn(async move {
+        let stop = self.inner.shutdown.signalled();
+        self.inner.shutdown.spawn("runtime event pump", async move {
             use futures_util::StreamExt;
-            while let Some(ev) = events.next().await {
+            let mut stop = std::pin::pin!(stop);
+            loop {
+                let ev = tokio::select! {
+                    _ = &mut stop => break,
+                    ev = events.next() => ev,
+                };
+                let Some(ev) = ev else { break };
                 let Some(inner) = weak.upgrade() else { break };
                 let sups = inner.supervisors.lock().unwrap_or_else(|p| p.into_inner());
                 match ev {
@@ -569,8 +597,15 @@ impl Runtime {
         );
         let weak = Arc::downgrade(&self.inner);
         let arn2 = arn.clone();
-        let handle = tokio::spawn(async move {
-            sup.run(start).await;
+        // On shutdown the supervisor is dropped where it stands, leaving the
+        // containers as they are: a durable emulator re-adopts them at its
+        // next start, an in-memory one removes them all.
+        let signal = self.inner.shutdown.signalled();
+        let handle = self.inner.shutdown.spawn("supervisor", async move {
+            tokio::select! {
+                _ = signal => {}
+                _ = sup.run(start) => {}
+            }
             if let Some(inner) = weak.upgrade() {
                 inner
                     .supervisors

@@ -1,9 +1,11 @@
 //! A durable emulator killed with `kill -9` while tasks run: after a restart
 //! on the same data directory it still describes everything, re-adopts the
 //! tasks whose containers still run (and keeps supervising them), and marks
-//! STOPPED a task whose containers went away while it was down.
+//! STOPPED a task whose containers went away while it was down. Ctrl-C on
+//! a durable emulator with a running service returns within 2 s, every
+//! background loop stopped, and leaves the task running for the next start.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sdk_tests::{Emulator, container, docker, sh, task_container, task_docker_containers};
 
@@ -309,5 +311,76 @@ async fn a_task_caught_starting_by_kill_9_fails_to_start_after_restart() {
         task_docker_containers(&arn).is_empty(),
         "everything removed"
     );
+    emu.stop();
+}
+
+/// The ARN of the service's first task, once it has one.
+async fn service_task(emu: &Emulator, service: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let listed = emu
+            .client()
+            .list_tasks()
+            .cluster(CLUSTER)
+            .service_name(service)
+            .send()
+            .await
+            .expect("ListTasks");
+        if let Some(arn) = listed.task_arns().first() {
+            return arn.clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the service started no task; the log:\n{}",
+            emu.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn sigint_with_a_running_service_returns_within_2_s() {
+    let dir = tempfile::tempdir().expect("a data directory");
+    let mut emu = Emulator::start_durable(dir.path());
+    emu.create_cluster(CLUSTER).await;
+    let td = emu
+        .register("served", vec![sh("app", SERVER).build()])
+        .await;
+    emu.client()
+        .create_service()
+        .cluster(CLUSTER)
+        .service_name("web")
+        .task_definition(&td)
+        .desired_count(1)
+        .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+        .network_configuration(Emulator::awsvpc())
+        .send()
+        .await
+        .expect("CreateService");
+    let arn = service_task(&emu, "web").await;
+    emu.wait_status(CLUSTER, &arn, "RUNNING", Duration::from_secs(60))
+        .await;
+    let id = task_container(&arn, "app");
+
+    let began = Instant::now();
+    emu.interrupt();
+    let took = began.elapsed();
+    let log = emu.log_tail(30);
+    assert!(
+        took < Duration::from_secs(2),
+        "SIGINT took {took:?} to end the emulator; its log:\n{log}"
+    );
+    assert!(
+        log.contains("every background loop has stopped"),
+        "not every loop stopped; the log:\n{log}"
+    );
+    assert_eq!(
+        docker(&["inspect", "--format", "{{.State.Running}}", &id]),
+        "true",
+        "the service's task runs on for the next start"
+    );
+    emu.restart();
+    let t = emu.describe_task(CLUSTER, &arn).await;
+    assert_eq!(t.last_status(), Some("RUNNING"));
     emu.stop();
 }

@@ -194,9 +194,19 @@ impl Ecs {
             }),
         };
         let weak = Arc::downgrade(&ecs.inner);
-        tokio::spawn(async move {
+        let shutdown = ecs.inner.runtime.shutdown();
+        let stop = shutdown.signalled();
+        shutdown.spawn("task update pump", async move {
             let mut updates = updates;
-            while let Some((arn, list)) = updates.recv().await {
+            let mut stop = std::pin::pin!(stop);
+            loop {
+                // Updates already sent are applied before the pump stops.
+                let next = tokio::select! {
+                    biased;
+                    next = updates.recv() => next,
+                    _ = &mut stop => None,
+                };
+                let Some((arn, list)) = next else { break };
                 let Some(inner) = weak.upgrade() else { break };
                 Ecs { inner }.apply_updates(&arn, list);
             }

@@ -133,11 +133,15 @@ fn target_address(t: &TaskRecord, container: &str, port: u16) -> Option<(String,
 }
 
 impl Ecs {
-    /// Starts the scheduler loop; it ends when the backend is dropped.
+    /// Starts the scheduler loop; it ends on the emulator's shutdown signal
+    /// (after the round under way) or when the backend is dropped.
     pub fn spawn_scheduler(&self) {
         let weak = Arc::downgrade(&self.inner);
         let mut changes = self.watch_tasks();
-        tokio::spawn(async move {
+        let shutdown = self.runtime().shutdown().clone();
+        let stop = shutdown.signalled();
+        shutdown.spawn("service scheduler", async move {
+            let mut stop = std::pin::pin!(stop);
             loop {
                 let Some(inner) = weak.upgrade() else { break };
                 let ecs = Ecs { inner };
@@ -145,6 +149,7 @@ impl Ecs {
                 let wake = ecs.inner.scheduler_wake.clone();
                 drop(ecs);
                 tokio::select! {
+                    _ = &mut stop => break,
                     _ = wake.notified() => {}
                     r = changes.recv() => {
                         if matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)) {

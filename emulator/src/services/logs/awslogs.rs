@@ -30,6 +30,8 @@ use super::Logs;
 use crate::runtime::plan::{ContainerPlan, TaskPlan};
 use crate::runtime::supervisor::container_name;
 use crate::runtime::{ContainerRuntime, ContainerSpec, TaskHook};
+use crate::shutdown::Shutdown;
+use tokio_util::sync::WaitForCancellationFutureOwned;
 
 /// Where one container's output goes and how lines become events.
 #[derive(Debug, Clone)]
@@ -222,14 +224,18 @@ pub struct AwsLogs {
     logs: Logs,
     runtime: Arc<dyn ContainerRuntime>,
     followers: Mutex<Followers>,
+    /// On the emulator's shutdown every follower ships what it has read and
+    /// ends; a re-adopted task's follower resumes after the last event.
+    shutdown: Shutdown,
 }
 
 impl AwsLogs {
-    pub fn new(logs: Logs, runtime: Arc<dyn ContainerRuntime>) -> Self {
+    pub fn new(logs: Logs, runtime: Arc<dyn ContainerRuntime>, shutdown: Shutdown) -> Self {
         AwsLogs {
             logs,
             runtime,
             followers: Mutex::new(HashMap::new()),
+            shutdown,
         }
     }
 
@@ -242,7 +248,11 @@ impl AwsLogs {
     ) -> (watch::Sender<bool>, JoinHandle<()>) {
         let (tx, rx) = watch::channel(stopped);
         let name = container_name(&plan.task_id, &c.name);
-        let h = tokio::spawn(follow(self.logs.clone(), self.runtime.clone(), name, t, rx));
+        let quit = self.shutdown.signalled();
+        let h = self.shutdown.spawn(
+            "awslogs follower",
+            follow(self.logs.clone(), self.runtime.clone(), name, t, rx, quit),
+        );
         (tx, h)
     }
 }
@@ -333,7 +343,9 @@ async fn follow(
     name: String,
     t: Target,
     mut stop: watch::Receiver<bool>,
+    quit: WaitForCancellationFutureOwned,
 ) {
+    let mut quit = std::pin::pin!(quit);
     // A re-adopted task's stream already has what was shipped before the
     // emulator restarted.
     let shipped_until = logs
@@ -342,12 +354,13 @@ async fn follow(
         .flatten();
     let mut joiner = Joiner::new(t.multiline.clone());
     let mut tick = tokio::time::interval(FLUSH_EVERY);
-    loop {
+    'follow: loop {
         let stopping = *stop.borrow();
         let mut read = 0usize;
         match rt.follow_logs(&name, 0, !stopping).await {
             Ok(mut lines) => loop {
                 tokio::select! {
+                    _ = &mut quit => break 'follow,
                     line = lines.next() => match line {
                         Some(Ok(l)) => {
                             read += 1;
@@ -381,6 +394,7 @@ async fn follow(
         // Not started yet: look again shortly, or once more when told the
         // containers have stopped.
         tokio::select! {
+            _ = &mut quit => break,
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
             _ = stop.changed() => {}
         }

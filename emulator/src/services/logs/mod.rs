@@ -535,13 +535,19 @@ impl Logs {
         })
     }
 
-    /// Deletes expired events every `every` (reads hide them at once).
-    pub fn spawn_retention(&self, every: Duration) {
+    /// Deletes expired events every `every` (reads hide them at once),
+    /// until `shutdown` is signalled.
+    pub fn spawn_retention(&self, every: Duration, shutdown: &crate::shutdown::Shutdown) {
         let weak = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
+        let stop = shutdown.signalled();
+        shutdown.spawn("log retention", async move {
             let mut tick = tokio::time::interval(every);
+            let mut stop = std::pin::pin!(stop);
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = &mut stop => break,
+                    _ = tick.tick() => {}
+                }
                 let Some(inner) = weak.upgrade() else { break };
                 match inner.db.write(|tx| Ok(db::expire(tx, now_ms())?)) {
                     Ok(n) if n > 0 => tracing::debug!(events = n, "expired log events deleted"),
