@@ -27,6 +27,9 @@ cargo clippy --workspace --all-targets -q -- -D warnings
 echo "== unit tests"
 cargo test -q --workspace --lib --bins
 
+echo "== in-process API tests (fake runtime)"
+cargo test -q --workspace --test api
+
 echo "== SDK tests (real Docker)"
 cargo test -q --workspace --test sdk -- --test-threads=2
 
