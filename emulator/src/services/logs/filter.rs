@@ -309,7 +309,11 @@ fn parse_delimited(inner: &str) -> Result<Delimited, String> {
     for raw in split_fields(inner)? {
         let f = raw.trim();
         if f == "..." {
-            fields.push(Field::Any);
+            // `..., ...` covers what one `...` covers; merged, they cannot
+            // multiply the ways an event is tried.
+            if !matches!(fields.last(), Some(Field::Any)) {
+                fields.push(Field::Any);
+            }
         } else if f.is_empty() {
             fields.push(Field::One(None));
         } else if is_name(f) {
@@ -408,11 +412,18 @@ pub fn split_message(msg: &str) -> Vec<&str> {
     out
 }
 
+/// The most ways one event is tried against a space-delimited pattern.
+/// Several `...` fields with fields between them try polynomially many
+/// alignments (a 40-word event and a dozen `...` would take hours, under
+/// the caller's request); past this budget the event does not match.
+const ALIGN_BUDGET: u32 = 200_000;
+
 impl Delimited {
     fn matches(&self, message: &str) -> bool {
         let values = split_message(message);
         let mut bound: Vec<(&str, &str)> = Vec::new();
-        self.align(0, &values, &mut bound)
+        let mut budget = ALIGN_BUDGET;
+        self.align(0, &values, &mut bound, &mut budget)
     }
 
     /// Tries every way the fields from `at` on cover `values`; true when one
@@ -422,13 +433,20 @@ impl Delimited {
         at: usize,
         values: &[&'a str],
         bound: &mut Vec<(&'a str, &'a str)>,
+        budget: &mut u32,
     ) -> bool {
+        if *budget == 0 {
+            return false;
+        }
+        *budget -= 1;
         let Some(field) = self.fields.get(at) else {
             return values.is_empty()
                 && self.condition.as_ref().is_none_or(|c| eval_cond(c, bound));
         };
         match field {
-            Field::Any => (0..=values.len()).any(|n| self.align(at + 1, &values[n..], bound)),
+            Field::Any => {
+                (0..=values.len()).any(|n| self.align(at + 1, &values[n..], bound, budget))
+            }
             Field::One(name) => {
                 let Some((first, rest)) = values.split_first() else {
                     return false;
@@ -436,7 +454,7 @@ impl Delimited {
                 if let Some(n) = name {
                     bound.push((n.as_str(), first));
                 }
-                let ok = self.align(at + 1, rest, bound);
+                let ok = self.align(at + 1, rest, bound, budget);
                 if name.is_some() {
                     bound.pop();
                 }
@@ -984,6 +1002,35 @@ mod tests {
         for (p, want) in cases {
             check(p, &[(req, want), ("not json ERROR", false)]);
         }
+    }
+
+    #[test]
+    fn many_ellipses_answer_at_once() {
+        // A dozen `...` with a named field between each pair: without the
+        // budget (and the merging of `..., ...`) this tries billions of
+        // alignments of a 40-word event and holds the request for hours.
+        let words: Vec<String> = (0..40).map(|i| format!("w{i}")).collect();
+        let event = words.join(" ");
+        let spread = (0..12)
+            .map(|i| format!("..., f{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let started = std::time::Instant::now();
+        check(&format!("[{spread}, ..., x = nomatch]"), &[(&event, false)]);
+        check(
+            "[...,...,...,...,...,...,...,...,...,...,...,...,x=nomatch]",
+            &[(&event, false)],
+        );
+        check(
+            "[...,...,...,...,...,...,...,...,...,...,...,...,x=w39]",
+            &[(&event, true)],
+        );
+        check("[..., w, ..., x = w39]", &[(&event, true)]);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "took {:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

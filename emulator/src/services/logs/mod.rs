@@ -1036,6 +1036,7 @@ impl Logs {
             let ts = e.timestamp.ok_or_else(|| {
                 LogsError::missing(&format!("logEvents.{}.member.timestamp", i + 1))
             })?;
+            check_time(&format!("logEvents.{}.member.timestamp", i + 1), Some(ts))?;
             let msg = e.message.as_deref().ok_or_else(|| {
                 LogsError::missing(&format!("logEvents.{}.member.message", i + 1))
             })?;
@@ -1060,7 +1061,7 @@ impl Logs {
             ));
         }
         if let (Some(first), Some(last)) = (batch.first(), batch.last())
-            && last.0 - first.0 > DAY_MS
+            && last.0.saturating_sub(first.0) > DAY_MS
         {
             return Err(LogsError::invalid(
                 "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.",

@@ -1076,3 +1076,44 @@ fn group_arns() {
         assert_eq!(by_identifier.map(drop).map_err(|e| e.code()), want, "{arn}");
     }
 }
+
+#[test]
+fn put_log_events_refuses_negative_timestamps_and_extreme_spans() {
+    let l = logs();
+    group(&l, "g");
+    stream(&l, "g", "s");
+    // (events, the error's message, or None when accepted)
+    let cases: [(&[(i64, &str)], Option<&str>); 4] = [
+        (
+            &[(-1, "a")],
+            Some(
+                "1 validation error detected: Value '-1' at 'logEvents.1.member.timestamp' failed to satisfy constraint: Member must have value greater than or equal to 0",
+            ),
+        ),
+        (
+            &[(i64::MIN, "a"), (i64::MAX, "b")],
+            Some(
+                "1 validation error detected: Value '-9223372036854775808' at 'logEvents.1.member.timestamp' failed to satisfy constraint: Member must have value greater than or equal to 0",
+            ),
+        ),
+        // Subtracting these overflowed before (a panic in a debug build).
+        (
+            &[(0, "a"), (i64::MAX, "b")],
+            Some(
+                "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.",
+            ),
+        ),
+        (&[(1, "a"), (2, "b")], None),
+    ];
+    for (events, want) in cases {
+        let got = put(&l, "g", "s", events);
+        assert_eq!(
+            got.as_ref().err().map(|e| e.to_string()),
+            want.map(str::to_string),
+            "{events:?}"
+        );
+        if want.is_some() {
+            assert_eq!(code(got), "InvalidParameterException");
+        }
+    }
+}
