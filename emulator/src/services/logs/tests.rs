@@ -1083,7 +1083,8 @@ fn put_log_events_refuses_negative_timestamps_and_extreme_spans() {
     group(&l, "g");
     stream(&l, "g", "s");
     // (events, the error's message, or None when accepted)
-    let cases: [(&[(i64, &str)], Option<&str>); 4] = [
+    type Case<'a> = (&'a [(i64, &'a str)], Option<&'a str>);
+    let cases: [Case; 4] = [
         (
             &[(-1, "a")],
             Some(
