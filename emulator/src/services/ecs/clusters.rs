@@ -6,11 +6,13 @@ use serde_json::Value;
 
 use super::model::enums;
 use super::model::{
-    CapacityProviderStrategyItem, Cluster, ClusterSetting, Failure, KeyValuePair, Tag,
+    CapacityProviderStrategyItem, Cluster, ClusterSetting, ClusterStatus, Failure, KeyValuePair,
+    Tag,
 };
 use super::validation::{check_enum, check_enum_in, check_enum_list, check_tags, valid_name};
 use super::{Caller, Ecs, EcsError, RegionState, Result, paginate};
 use crate::domain::arn;
+use crate::domain::status::TaskStatus;
 
 pub const FARGATE_PROVIDERS: [&str; 2] = ["FARGATE", "FARGATE_SPOT"];
 
@@ -168,7 +170,7 @@ impl RegionState {
         let name = arn::cluster_name(reference).ok_or(EcsError::ClusterNotFound)?;
         self.clusters
             .get(name)
-            .filter(|c| c.status.as_deref() == Some("ACTIVE"))
+            .filter(|c| c.status == Some(ClusterStatus::Active))
             .ok_or(EcsError::ClusterNotFound)
     }
 
@@ -176,7 +178,7 @@ impl RegionState {
         let name = arn::cluster_name(reference).ok_or(EcsError::ClusterNotFound)?;
         self.clusters
             .get_mut(name)
-            .filter(|c| c.status.as_deref() == Some("ACTIVE"))
+            .filter(|c| c.status == Some(ClusterStatus::Active))
             .ok_or(EcsError::ClusterNotFound)
     }
 
@@ -188,9 +190,9 @@ impl RegionState {
             if t.task.cluster_arn.as_deref() != Some(cluster_arn) {
                 continue;
             }
-            match t.task.last_status.as_deref() {
-                Some("RUNNING") => running += 1,
-                Some("PROVISIONING" | "PENDING" | "ACTIVATING") => pending += 1,
+            match t.task.last_status {
+                Some(TaskStatus::Running) => running += 1,
+                Some(s) if s.is_pending() => pending += 1,
                 _ => {}
             }
         }
@@ -295,7 +297,7 @@ impl Ecs {
         let mut st = self.lock();
         let region = st.region(&caller.region);
         if let Some(existing) = region.clusters.get(&name)
-            && existing.status.as_deref() == Some("ACTIVE")
+            && existing.status == Some(ClusterStatus::Active)
         {
             // CreateCluster is idempotent for an existing cluster.
             let out = Self::full_cluster(region, existing);
@@ -309,7 +311,7 @@ impl Ecs {
             cluster_arn: Some(caller.scope().cluster(&name)),
             cluster_name: Some(name.clone()),
             configuration: req.configuration,
-            status: Some("ACTIVE".into()),
+            status: Some(ClusterStatus::Active),
             tags: Some(tags),
             capacity_providers: Some(providers),
             default_capacity_provider_strategy: Some(strategy),
@@ -367,7 +369,7 @@ impl Ecs {
         let arns: Vec<String> = region
             .clusters
             .values()
-            .filter(|c| c.status.as_deref() == Some("ACTIVE"))
+            .filter(|c| c.status == Some(ClusterStatus::Active))
             .filter_map(|c| c.cluster_arn.clone())
             .collect();
         let (cluster_arns, next_token) =
@@ -397,7 +399,7 @@ impl Ecs {
         }
         let busy = region.tasks.values().any(|t| {
             t.task.cluster_arn.as_deref() == Some(arn.as_str())
-                && t.task.last_status.as_deref() != Some("STOPPED")
+                && t.task.last_status != Some(TaskStatus::Stopped)
         });
         if busy {
             return Err(EcsError::ClusterContainsTasks(
@@ -405,7 +407,7 @@ impl Ecs {
             ));
         }
         let mut deleted = cluster;
-        deleted.status = Some("INACTIVE".into());
+        deleted.status = Some(ClusterStatus::Inactive);
         self.store()
             .write(vec![Self::cluster_op(&caller.region, &deleted)])?;
         let out = Self::full_cluster(region, &deleted);
@@ -499,7 +501,7 @@ impl Ecs {
         let cluster = region
             .clusters
             .get_mut(name)
-            .filter(|c| c.status.as_deref() == Some("ACTIVE"))
+            .filter(|c| c.status == Some(ClusterStatus::Active))
             .ok_or(EcsError::ClusterNotFound)?;
         let mut updated = cluster.clone();
         f(updated.tags.get_or_insert_with(Vec::new));

@@ -17,6 +17,8 @@ pub mod services;
 pub mod settings;
 pub mod task_definitions;
 pub mod tasks;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod validation;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -27,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::domain::arn::Scope;
+use crate::domain::status::TaskStatus;
 use crate::runtime::plan::TaskPlan;
 use crate::runtime::{Runtime, TaskUpdate};
 use crate::store::{Op, Store};
@@ -160,7 +163,7 @@ impl Ecs {
         }
         for (_, t) in store.load::<TaskRecord>(KIND_TASK)? {
             let region = t.plan.region.clone();
-            if t.task.last_status.as_deref() != Some("STOPPED") {
+            if t.task.last_status != Some(TaskStatus::Stopped) {
                 state.awaiting_adoption.insert(t.plan.task_arn.clone());
             }
             state
@@ -300,7 +303,7 @@ impl Ecs {
         st.regions
             .values()
             .flat_map(|r| r.tasks.values())
-            .filter(|t| t.task.last_status.as_deref() != Some("STOPPED"))
+            .filter(|t| t.task.last_status != Some(TaskStatus::Stopped))
             .cloned()
             .collect()
     }
@@ -351,6 +354,116 @@ pub fn paginate<T: Clone>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::fake::FakeRuntime;
+    use serde::de::DeserializeOwned;
+    use test_support::{TempDir, caller, ecs_on, req};
+
+    /// Documents a durable emulator stored before its statuses were enums
+    /// (written by the binary of commit bf56c4f: clusters, an INACTIVE
+    /// cluster, task definitions ACTIVE, DELETE_IN_PROGRESS and with
+    /// FireLens, tasks stopped by the user, by the scheduler and failed to
+    /// start, a deleted service, an account setting).
+    const STORED_V1: &str = include_str!("testdata/stored_v1.json");
+
+    fn stored_v1() -> Vec<(String, String, String)> {
+        serde_json::from_str(STORED_V1).unwrap()
+    }
+
+    /// Each document decodes into today's types and encodes to the very
+    /// same bytes: the store's JSON has not changed shape.
+    #[test]
+    fn stored_documents_keep_their_bytes() {
+        fn same<T: DeserializeOwned + Serialize>(kind: &str, text: &str) {
+            let value: T = serde_json::from_str(text).unwrap_or_else(|e| panic!("{kind}: {e}"));
+            assert_eq!(serde_json::to_string(&value).unwrap(), text, "{kind}");
+        }
+        let mut kinds = std::collections::BTreeSet::new();
+        for (kind, _, text) in stored_v1() {
+            match kind.as_str() {
+                KIND_CLUSTER => same::<Cluster>(&kind, &text),
+                KIND_TASK_DEFINITION => same::<TaskDefinitionRecord>(&kind, &text),
+                KIND_TASK => same::<TaskRecord>(&kind, &text),
+                KIND_SETTING => same::<Setting>(&kind, &text),
+                services::KIND_SERVICE => same::<service_model::ServiceRecord>(&kind, &text),
+                other => panic!("a kind the test does not know: {other}"),
+            }
+            kinds.insert(kind);
+        }
+        assert_eq!(kinds.len(), 5, "every ECS kind is in the fixture");
+    }
+
+    /// A backend started on those documents describes them as before.
+    #[tokio::test]
+    async fn stored_documents_load() {
+        let dir = TempDir::new();
+        let store = Store::open(&dir.0, false).unwrap();
+        let ops = stored_v1()
+            .into_iter()
+            .map(|(kind, key, text)| Op::Put {
+                kind: Box::leak(kind.into_boxed_str()),
+                key,
+                value: text.into_bytes(),
+            })
+            .collect();
+        store.write(ops).unwrap();
+        drop(store);
+        let (ecs, _rt) = ecs_on(&dir.0, &FakeRuntime::default());
+        let c = caller();
+        let clusters = ecs
+            .describe_clusters(&c, req(serde_json::json!({"clusters": ["fx", "gone"]})))
+            .unwrap();
+        let statuses: Vec<_> = clusters.clusters.iter().map(|c| c.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                Some(model::ClusterStatus::Active),
+                Some(model::ClusterStatus::Inactive)
+            ]
+        );
+        let tds = ecs
+            .list_task_definitions(&c, req(serde_json::json!({"status": "DELETE_IN_PROGRESS"})))
+            .unwrap();
+        assert_eq!(tds.task_definition_arns.len(), 1);
+        let tasks = ecs
+            .list_tasks(
+                &c,
+                req(serde_json::json!({"cluster": "fx", "desiredStatus": "STOPPED"})),
+            )
+            .unwrap();
+        assert_eq!(tasks.task_arns.len(), 3);
+        let described = ecs
+            .describe_tasks(
+                &c,
+                req(serde_json::json!({"cluster": "fx", "tasks": tasks.task_arns})),
+            )
+            .unwrap();
+        use crate::domain::status::StopCode;
+        let codes: HashSet<StopCode> = described.tasks.iter().filter_map(|t| t.stop_code).collect();
+        assert_eq!(codes.len(), 3, "user, scheduler and failed to start");
+        assert!(
+            described
+                .tasks
+                .iter()
+                .all(|t| t.last_status == Some(TaskStatus::Stopped))
+        );
+        assert!(
+            described
+                .tasks
+                .iter()
+                .any(|t| t.stop_code == Some(StopCode::TaskFailedToStart))
+        );
+        let svc = ecs
+            .describe_services(
+                &c,
+                req(serde_json::json!({"cluster": "fx", "services": ["web"]})),
+            )
+            .unwrap();
+        assert_eq!(
+            svc.services[0].status,
+            Some(service_model::ServiceStatus::Inactive)
+        );
+        assert!(ecs.live_tasks().is_empty());
+    }
 
     #[test]
     fn pages_walk_the_whole_list() {

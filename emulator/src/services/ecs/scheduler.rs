@@ -15,10 +15,12 @@ use std::time::Duration;
 
 use super::model::{NetworkConfiguration, Tag};
 use super::rollout::{self, Action, DeploymentView, StopWhy, TaskView, View};
-use super::service_model::{Rollback, ServiceRecord};
+use super::service_model::{
+    MonitorStatus, Rollback, RolloutState, ServiceDeploymentStatus, ServiceRecord, ServiceStatus,
+};
 use super::tasks::TaskLaunch;
 use super::{Caller, Ecs, TaskRecord};
-use crate::domain::status::StopCode;
+use crate::domain::status::{Health, StopCode, TaskStatus};
 use crate::domain::time::{self, Timestamp};
 use crate::services::elbv2::TargetState;
 
@@ -175,7 +177,7 @@ impl Ecs {
             for region in st.regions.values_mut() {
                 let tasks = &region.tasks;
                 for rec in region.services.values_mut() {
-                    if rec.service.status.as_deref() == Some("INACTIVE") {
+                    if rec.service.status == Some(ServiceStatus::Inactive) {
                         continue;
                     }
                     let before = rec.clone();
@@ -296,7 +298,7 @@ fn reconcile(
 
     // Live tasks nobody tracks (started just before a crash): track them.
     for t in &mine {
-        if t.task.last_status.as_deref() != Some("STOPPED")
+        if t.task.last_status != Some(TaskStatus::Stopped)
             && !rec.tracked.contains_key(&t.plan.task_id)
         {
             rec.tracked.insert(
@@ -318,7 +320,7 @@ fn reconcile(
             let Some(t) = mine.iter().find(|t| t.plan.task_id == *id) else {
                 continue;
             };
-            if tr.stopping.is_some() || t.task.last_status.as_deref() != Some("RUNNING") {
+            if tr.stopping.is_some() || t.task.last_status != Some(TaskStatus::Running) {
                 continue;
             }
             for (tg, container, port) in &lbs {
@@ -358,12 +360,11 @@ fn reconcile(
     let mut became_healthy = Vec::new();
     for (id, tr) in rec.tracked.iter_mut() {
         let task = by_id.get(id.as_str());
-        let stopped = task.is_none_or(|t| t.task.last_status.as_deref() == Some("STOPPED"));
+        let stopped = task.is_none_or(|t| t.task.last_status == Some(TaskStatus::Stopped));
         if stopped {
             let by_scheduler = tr.stopping.is_some()
-                || task.is_some_and(|t| {
-                    t.task.stop_code.as_deref() == Some("ServiceSchedulerInitiated")
-                });
+                || task
+                    .is_some_and(|t| t.task.stop_code == Some(StopCode::ServiceSchedulerInitiated));
             gone.push((
                 id.clone(),
                 tr.deployment.clone(),
@@ -374,17 +375,17 @@ fn reconcile(
             continue;
         }
         let Some(t) = task else { continue };
-        if t.task.last_status.as_deref() == Some("RUNNING") && !tr.ran {
+        if t.task.last_status == Some(TaskStatus::Running) && !tr.ran {
             tr.ran = true;
             tr.running_since = Some(now);
         }
         if !tr.healthy && tr.ran {
             let ok = if essential_checks(t) {
-                t.task.health_status.as_deref() == Some("HEALTHY")
+                t.task.health_status == Some(Health::Healthy)
             } else if !lbs.is_empty() {
-                t.task.last_status.as_deref() == Some("RUNNING")
+                t.task.last_status == Some(TaskStatus::Running)
             } else {
-                t.task.last_status.as_deref() == Some("RUNNING")
+                t.task.last_status == Some(TaskStatus::Running)
                     && tr.running_since.is_some_and(|s| now - s >= SETTLE_SECS)
             };
             // Behind a load balancer, healthy means healthy in every target
@@ -435,7 +436,7 @@ fn reconcile(
         }
     }
 
-    let draining = rec.service.status.as_deref() == Some("DRAINING");
+    let draining = rec.service.status == Some(ServiceStatus::Draining);
     let desired = rec.service.desired_count.unwrap_or(0);
 
     // The circuit breaker, on the PRIMARY deployment only.
@@ -446,8 +447,8 @@ fn reconcile(
     // The plan.
     let deployments = rec.deployments().to_vec();
     let live = |t: &&&TaskRecord| {
-        t.task.last_status.as_deref() != Some("STOPPED")
-            && t.task.desired_status.as_deref() != Some("STOPPED")
+        t.task.last_status != Some(TaskStatus::Stopped)
+            && t.task.desired_status != Some(TaskStatus::Stopped)
     };
     let mut views = Vec::new();
     for (i, d) in deployments.iter().enumerate() {
@@ -463,7 +464,7 @@ fn reconcile(
             })
             .map(|t| {
                 let tr = rec.tracked.get(&t.plan.task_id);
-                let running = t.task.last_status.as_deref() == Some("RUNNING");
+                let running = t.task.last_status == Some(TaskStatus::Running);
                 let past_grace = t.task.started_at.is_some_and(|s| now - s >= grace);
                 let elb_unhealthy = lbs.iter().any(|(tg, _, _)| {
                     elb.is_some_and(|e| {
@@ -475,18 +476,18 @@ fn reconcile(
                     running,
                     healthy: running
                         && tr.is_some_and(|tr| tr.healthy)
-                        && t.task.health_status.as_deref() != Some("UNHEALTHY")
+                        && t.task.health_status != Some(Health::Unhealthy)
                         && !elb_unhealthy,
                     unhealthy: running
                         && past_grace
-                        && (t.task.health_status.as_deref() == Some("UNHEALTHY") || elb_unhealthy),
+                        && (t.task.health_status == Some(Health::Unhealthy) || elb_unhealthy),
                 }
             })
             .collect();
         views.push(DeploymentView {
             id,
             can_launch: i == 0
-                && d.rollout_state.as_deref() != Some("FAILED")
+                && d.rollout_state != Some(RolloutState::Failed)
                 && now >= rec.throttle.next_launch_at,
             tasks,
         });
@@ -516,7 +517,7 @@ fn reconcile(
         }
         tr.drain_until = None;
         if let Some(t) = by_id.get(id.as_str()) {
-            if t.task.last_status.as_deref() == Some("RUNNING") {
+            if t.task.last_status == Some(TaskStatus::Running) {
                 stopped_running.push(id.clone());
             } else {
                 stopped_pending += 1;
@@ -590,7 +591,7 @@ fn reconcile(
                     draining_now += 1;
                     continue;
                 }
-                if t.task.last_status.as_deref() == Some("RUNNING") {
+                if t.task.last_status == Some(TaskStatus::Running) {
                     stopped_running.push(task.clone());
                 } else {
                     stopped_pending += 1;
@@ -682,20 +683,20 @@ fn trip_breaker(
     );
     if let Some(sd) = rec.service_deployment_mut(&state.service_deployment_arn)
         && let Some(cb) = &mut sd.deployment_circuit_breaker
-        && cb.status.as_deref() == Some("MONITORING")
+        && cb.status == Some(MonitorStatus::Monitoring)
     {
         cb.failure_count = Some(state.failures);
         cb.threshold = Some(threshold);
     }
     if !breaker.enable
-        || primary.rollout_state.as_deref() != Some("IN_PROGRESS")
+        || primary.rollout_state != Some(RolloutState::InProgress)
         || state.failures < threshold
     {
         return;
     }
     let reason = "ECS deployment circuit breaker: tasks failed to start.";
     if let Some(p) = rec.deployments_mut().first_mut() {
-        p.rollout_state = Some("FAILED".into());
+        p.rollout_state = Some(RolloutState::Failed);
         p.rollout_state_reason = Some(reason.into());
         p.updated_at = Some(now);
     }
@@ -710,7 +711,7 @@ fn trip_breaker(
     if let Some(sd) = rec.service_deployment_mut(&state.service_deployment_arn)
         && let Some(cb) = &mut sd.deployment_circuit_breaker
     {
-        cb.status = Some("TRIGGERED".into());
+        cb.status = Some(MonitorStatus::Triggered);
         cb.failure_count = Some(state.failures);
     }
     match (breaker.rollback, target) {
@@ -741,7 +742,7 @@ fn trip_breaker(
         }
         _ => {
             if let Some(sd) = rec.service_deployment_mut(&state.service_deployment_arn) {
-                sd.status = Some("STOPPED".into());
+                sd.status = Some(ServiceDeploymentStatus::Stopped);
                 sd.status_reason = Some(reason.into());
                 sd.stopped_at = Some(now);
                 sd.updated_at = Some(now);
@@ -812,13 +813,9 @@ fn update_counts(rec: &mut ServiceRecord, mine: &[&TaskRecord], now: Timestamp) 
     let count = |id: &str, pending: bool| {
         mine.iter()
             .filter(|t| t.task.started_by.as_deref() == Some(id))
-            .filter(|t| {
-                let s = t.task.last_status.as_deref().unwrap_or("");
-                if pending {
-                    matches!(s, "PROVISIONING" | "PENDING" | "ACTIVATING")
-                } else {
-                    s == "RUNNING"
-                }
+            .filter(|t| match t.task.last_status {
+                Some(s) if pending => s.is_pending(),
+                s => !pending && s == Some(TaskStatus::Running),
             })
             .count() as i32
     };
@@ -863,10 +860,7 @@ fn update_counts(rec: &mut ServiceRecord, mine: &[&TaskRecord], now: Timestamp) 
             .iter()
             .find(|s| s.arn.as_deref() == Some(st.revision_arn.as_str()))
             && let Some(sd) = rec.service_deployment_mut(&st.service_deployment_arn)
-            && matches!(
-                sd.status.as_deref(),
-                Some("IN_PROGRESS" | "ROLLBACK_IN_PROGRESS")
-            )
+            && sd.status.is_some_and(ServiceDeploymentStatus::in_progress)
             && let Some(target) = &mut sd.target_service_revision
             && target.arn == sum.arn
             && (target.running_task_count != sum.running_task_count
@@ -888,22 +882,19 @@ fn finish(rec: &mut ServiceRecord, mine: &[&TaskRecord], now: Timestamp) {
     let alive = |id: &str| {
         mine.iter().any(|t| {
             t.task.started_by.as_deref() == Some(id)
-                && t.task.last_status.as_deref() != Some("STOPPED")
+                && t.task.last_status != Some(TaskStatus::Stopped)
         })
     };
-    if rec.service.status.as_deref() == Some("DRAINING") {
+    if rec.service.status == Some(ServiceStatus::Draining) {
         if !mine
             .iter()
-            .any(|t| t.task.last_status.as_deref() != Some("STOPPED"))
+            .any(|t| t.task.last_status != Some(TaskStatus::Stopped))
         {
-            rec.service.status = Some("INACTIVE".into());
+            rec.service.status = Some(ServiceStatus::Inactive);
             rec.tracked.clear();
             for sd in &mut rec.service_deployments {
-                if matches!(
-                    sd.status.as_deref(),
-                    Some("IN_PROGRESS" | "ROLLBACK_IN_PROGRESS")
-                ) {
-                    sd.status = Some("STOPPED".into());
+                if sd.status.is_some_and(ServiceDeploymentStatus::in_progress) {
+                    sd.status = Some(ServiceDeploymentStatus::Stopped);
                     sd.status_reason = Some("The service was deleted.".into());
                     sd.stopped_at = Some(now);
                     sd.updated_at = Some(now);
@@ -934,8 +925,8 @@ fn finish(rec: &mut ServiceRecord, mine: &[&TaskRecord], now: Timestamp) {
         .iter()
         .filter(|t| t.task.started_by.as_deref() == Some(id.as_str()))
         .filter(|t| {
-            t.task.last_status.as_deref() == Some("RUNNING")
-                && t.task.desired_status.as_deref() != Some("STOPPED")
+            t.task.last_status == Some(TaskStatus::Running)
+                && t.task.desired_status != Some(TaskStatus::Stopped)
                 && rec
                     .tracked
                     .get(&t.plan.task_id)
@@ -944,12 +935,12 @@ fn finish(rec: &mut ServiceRecord, mine: &[&TaskRecord], now: Timestamp) {
         .count() as i32;
     let others_alive = mine.iter().any(|t| {
         t.task.started_by.as_deref() != Some(id.as_str())
-            && t.task.last_status.as_deref() != Some("STOPPED")
+            && t.task.last_status != Some(TaskStatus::Stopped)
     });
     let alone = rec.deployments().len() == 1 && !others_alive;
-    if alone && healthy == desired && primary.rollout_state.as_deref() == Some("IN_PROGRESS") {
+    if alone && healthy == desired && primary.rollout_state == Some(RolloutState::InProgress) {
         if let Some(p) = rec.deployments_mut().first_mut() {
-            p.rollout_state = Some("COMPLETED".into());
+            p.rollout_state = Some(RolloutState::Completed);
             p.rollout_state_reason = Some(format!("ECS deployment {id} completed."));
             p.updated_at = Some(now);
         }
@@ -961,19 +952,18 @@ fn finish(rec: &mut ServiceRecord, mine: &[&TaskRecord], now: Timestamp) {
             && let Some(sd) = rec.service_deployment_mut(&sd_arn)
         {
             sd.status = Some(
-                if sd.status.as_deref() == Some("ROLLBACK_IN_PROGRESS") {
-                    "ROLLBACK_SUCCESSFUL"
+                if sd.status == Some(ServiceDeploymentStatus::RollbackInProgress) {
+                    ServiceDeploymentStatus::RollbackSuccessful
                 } else {
-                    "SUCCESSFUL"
-                }
-                .into(),
+                    ServiceDeploymentStatus::Successful
+                },
             );
             sd.finished_at = Some(now);
             sd.updated_at = Some(now);
             if let Some(cb) = &mut sd.deployment_circuit_breaker
-                && cb.status.as_deref() == Some("MONITORING")
+                && cb.status == Some(MonitorStatus::Monitoring)
             {
-                cb.status = Some("MONITORING_COMPLETE".into());
+                cb.status = Some(MonitorStatus::MonitoringComplete);
             }
         }
     }
@@ -982,7 +972,7 @@ fn finish(rec: &mut ServiceRecord, mine: &[&TaskRecord], now: Timestamp) {
         && running == desired
         && healthy == desired
         && !others_alive
-        && rec.deployments()[0].rollout_state.as_deref() == Some("COMPLETED");
+        && rec.deployments()[0].rollout_state == Some(RolloutState::Completed);
     if steady {
         if rec
             .steady_reported_at

@@ -12,18 +12,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::model::{
-    CapacityProviderStrategyItem, Failure, NetworkConfiguration, Tag, TaskDefinition, enums,
+    CapacityProviderStrategyItem, Failure, NetworkConfiguration, Tag, TaskDefinition,
+    TaskDefinitionStatus, enums,
 };
 use super::service_model::{
     Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController,
-    DeploymentState, LoadBalancer, RevisionSummary, Service, ServiceDeployment,
-    ServiceDeploymentAlarms, ServiceDeploymentBrief, ServiceDeploymentCircuitBreaker,
-    ServiceRecord, ServiceRevision,
+    DeploymentState, DeploymentStatus, LoadBalancer, MonitorStatus, RevisionSummary, RolloutState,
+    Service, ServiceDeployment, ServiceDeploymentAlarms, ServiceDeploymentBrief,
+    ServiceDeploymentCircuitBreaker, ServiceDeploymentStatus, ServiceRecord, ServiceRevision,
+    ServiceStatus,
 };
 use super::tasks::check_network;
 use super::validation::{check_enum, check_enum_list, check_enum_opt, check_tags, valid_name};
 use super::{Caller, Ecs, EcsError, RegionState, Result, paginate};
 use crate::domain::arn::Scope;
+use crate::domain::status::LaunchType;
 use crate::domain::time;
 use crate::store::Op;
 
@@ -278,7 +281,7 @@ impl RegionState {
             .values()
             .filter(|s| {
                 s.service.cluster_arn.as_deref() == Some(cluster_arn)
-                    && s.service.status.as_deref() == Some("ACTIVE")
+                    && s.service.status == Some(ServiceStatus::Active)
             })
             .count() as i32
     }
@@ -441,7 +444,7 @@ fn service_task_definition(region: &RegionState, reference: &str) -> Result<Task
     let rec = region
         .task_definition(reference)
         .ok_or_else(|| EcsError::client("TaskDefinition not found."))?;
-    if rec.td.status.as_deref() != Some("ACTIVE") {
+    if rec.td.status != Some(TaskDefinitionStatus::Active) {
         return Err(EcsError::client("TaskDefinition is inactive"));
     }
     if !rec
@@ -449,7 +452,7 @@ fn service_task_definition(region: &RegionState, reference: &str) -> Result<Task
         .compatibilities
         .iter()
         .flatten()
-        .any(|c| c == "FARGATE")
+        .any(|c| *c == LaunchType::Fargate)
     {
         return Err(EcsError::invalid(
             "Task definition does not support launch_type FARGATE.",
@@ -477,7 +480,7 @@ fn start_deployment(
     let desired = rec.service.desired_count.unwrap_or(0);
     let deployment = Deployment {
         id: Some(id.clone()),
-        status: Some("PRIMARY".into()),
+        status: Some(DeploymentStatus::Primary),
         task_definition: revision.task_definition.clone(),
         desired_count: Some(desired),
         pending_count: Some(0),
@@ -486,11 +489,11 @@ fn start_deployment(
         created_at: Some(now),
         updated_at: Some(now),
         capacity_provider_strategy: revision.capacity_provider_strategy.clone(),
-        launch_type: revision.launch_type.clone(),
+        launch_type: revision.launch_type,
         platform_version: revision.platform_version.clone(),
         platform_family: Some("Linux".into()),
         network_configuration: revision.network_configuration.clone(),
-        rollout_state: Some("IN_PROGRESS".into()),
+        rollout_state: Some(RolloutState::InProgress),
         rollout_state_reason: Some(format!("ECS deployment {id} in progress.")),
     };
     let revision_arn = revision.service_revision_arn.clone().unwrap_or_default();
@@ -498,7 +501,7 @@ fn start_deployment(
         // A rollback belongs to the service deployment that failed.
         Some((sd_arn, rollback)) => {
             if let Some(sd) = rec.service_deployment_mut(sd_arn) {
-                sd.status = Some("ROLLBACK_IN_PROGRESS".into());
+                sd.status = Some(ServiceDeploymentStatus::RollbackInProgress);
                 sd.rollback = Some(rollback);
                 sd.updated_at = Some(now);
             }
@@ -521,16 +524,19 @@ fn start_deployment(
                 .collect();
             // The deployment it replaces stops where it is.
             for sd in &mut rec.service_deployments {
-                if matches!(sd.status.as_deref(), Some("IN_PROGRESS" | "PENDING")) {
-                    sd.status = Some("STOPPED".into());
+                if matches!(
+                    sd.status,
+                    Some(ServiceDeploymentStatus::InProgress | ServiceDeploymentStatus::Pending)
+                ) {
+                    sd.status = Some(ServiceDeploymentStatus::Stopped);
                     sd.status_reason =
                         Some("Service deployment was superseded by a newer deployment.".into());
                     sd.stopped_at = Some(now);
                     sd.updated_at = Some(now);
                     if let Some(cb) = &mut sd.deployment_circuit_breaker
-                        && cb.status.as_deref() == Some("MONITORING")
+                        && cb.status == Some(MonitorStatus::Monitoring)
                     {
-                        cb.status = Some("MONITORING_COMPLETE".into());
+                        cb.status = Some(MonitorStatus::MonitoringComplete);
                     }
                 }
             }
@@ -548,17 +554,14 @@ fn start_deployment(
                     running_task_count: Some(0),
                     pending_task_count: Some(0),
                 }),
-                status: Some("IN_PROGRESS".into()),
+                status: Some(ServiceDeploymentStatus::InProgress),
                 deployment_configuration: Some(cfg.clone()),
                 deployment_circuit_breaker: Some(ServiceDeploymentCircuitBreaker {
-                    status: Some(
-                        if breaker.enable {
-                            "MONITORING"
-                        } else {
-                            "DISABLED"
-                        }
-                        .into(),
-                    ),
+                    status: Some(if breaker.enable {
+                        MonitorStatus::Monitoring
+                    } else {
+                        MonitorStatus::Disabled
+                    }),
                     failure_count: Some(0),
                     threshold: Some(super::rollout::breaker_threshold(
                         desired,
@@ -573,7 +576,7 @@ fn start_deployment(
                     )),
                 }),
                 alarms: Some(ServiceDeploymentAlarms {
-                    status: Some("DISABLED".into()),
+                    status: Some(MonitorStatus::Disabled),
                 }),
                 ..Default::default()
             });
@@ -592,7 +595,7 @@ fn start_deployment(
     rec.steady_reported_at = None;
     // The former PRIMARY gives way.
     for d in rec.deployments_mut() {
-        d.status = Some("ACTIVE".into());
+        d.status = Some(DeploymentStatus::Active);
     }
     rec.deployments_mut().insert(0, deployment.clone());
     deployment
@@ -623,7 +626,7 @@ fn new_revision(
         cluster_arn: s.cluster_arn.clone(),
         task_definition: td.task_definition_arn.clone(),
         capacity_provider_strategy: s.capacity_provider_strategy.clone(),
-        launch_type: s.launch_type.clone(),
+        launch_type: s.launch_type,
         platform_version: Some(
             match s.platform_version.as_deref() {
                 None | Some("LATEST") => "1.4.0",
@@ -743,8 +746,8 @@ impl Ecs {
         let cluster_name = cluster.cluster_name.clone().unwrap_or_default();
         let cluster_arn = cluster.cluster_arn.clone().unwrap_or_default();
         if let Some(existing) = region.services.get(&key(&cluster_name, &name)) {
-            match existing.service.status.as_deref() {
-                Some("ACTIVE") => {
+            match existing.service.status {
+                Some(ServiceStatus::Active) => {
                     if req.client_token.is_some() && existing.client_token == req.client_token {
                         return Ok(ServiceResponse {
                             service: render(existing, true),
@@ -752,7 +755,7 @@ impl Ecs {
                     }
                     return Err(EcsError::invalid("Creation of service was not idempotent."));
                 }
-                Some("DRAINING") => {
+                Some(ServiceStatus::Draining) => {
                     return Err(EcsError::invalid(
                         "Unable to Start a service that is still Draining.",
                     ));
@@ -783,7 +786,12 @@ impl Ecs {
         let launch_type = if strategy.is_some() {
             None
         } else {
-            Some(req.launch_type.clone().unwrap_or_else(|| "FARGATE".into()))
+            Some(
+                req.launch_type
+                    .as_deref()
+                    .and_then(LaunchType::parse)
+                    .unwrap_or(LaunchType::Fargate),
+            )
         };
         let service = Service {
             service_arn: Some(scope.service(&cluster_name, &name)),
@@ -791,7 +799,7 @@ impl Ecs {
             cluster_arn: Some(cluster_arn),
             load_balancers: Some(lbs),
             service_registries: Some(req.service_registries.unwrap_or(Value::Array(vec![]))),
-            status: Some("ACTIVE".into()),
+            status: Some(ServiceStatus::Active),
             desired_count: Some(desired),
             running_count: Some(0),
             pending_count: Some(0),
@@ -908,6 +916,7 @@ impl Ecs {
             req.resource_management_type.as_deref(),
             &["CUSTOMER", "ECS"],
         )?;
+        let launch_type = req.launch_type.as_deref().and_then(LaunchType::parse);
         let cluster_ref = req.cluster.unwrap_or_else(|| "default".into());
         let mut st = self.lock();
         let region = st.region(&caller.region);
@@ -922,11 +931,8 @@ impl Ecs {
             .filter(|s| {
                 let sv = &s.service;
                 sv.cluster_arn.as_deref() == Some(cluster_arn.as_str())
-                    && sv.status.as_deref() == Some("ACTIVE")
-                    && req
-                        .launch_type
-                        .as_deref()
-                        .is_none_or(|l| sv.launch_type.as_deref() == Some(l))
+                    && sv.status == Some(ServiceStatus::Active)
+                    && launch_type.is_none_or(|l| sv.launch_type == Some(l))
                     && req
                         .scheduling_strategy
                         .as_deref()
@@ -1023,7 +1029,7 @@ impl Ecs {
             service_name(&reference).ok_or(EcsError::ServiceNotFound)?,
         );
         let rec = region.services.get(&k).ok_or(EcsError::ServiceNotFound)?;
-        if rec.service.status.as_deref() != Some("ACTIVE") {
+        if rec.service.status != Some(ServiceStatus::Active) {
             return Err(EcsError::ServiceNotActive);
         }
         let mut rec = rec.clone();
@@ -1181,16 +1187,16 @@ impl Ecs {
         let rec = region
             .services
             .get_mut(&k)
-            .filter(|r| r.service.status.as_deref() != Some("INACTIVE"))
+            .filter(|r| r.service.status != Some(ServiceStatus::Inactive))
             .ok_or(EcsError::ServiceNotFound)?;
-        if rec.service.status.as_deref() == Some("ACTIVE") {
+        if rec.service.status == Some(ServiceStatus::Active) {
             if rec.service.desired_count.unwrap_or(0) > 0 && req.force != Some(true) {
                 return Err(EcsError::invalid(
                     "The service cannot be stopped while it is scaled above 0.",
                 ));
             }
             let mut next = rec.clone();
-            next.service.status = Some("DRAINING".into());
+            next.service.status = Some(ServiceStatus::Draining);
             next.service.desired_count = Some(0);
             for d in next.deployments_mut() {
                 d.desired_count = Some(0);
@@ -1258,7 +1264,12 @@ impl Ecs {
         let rec = service_name(&reference)
             .and_then(|n| region.services.get(&key(&cluster_name, n)))
             .ok_or(EcsError::ServiceNotFound)?;
-        let statuses = req.status.unwrap_or_default();
+        let statuses: Vec<ServiceDeploymentStatus> = req
+            .status
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| ServiceDeploymentStatus::parse(s))
+            .collect();
         let (before, after) = req
             .created_at
             .map(|c| (c.before, c.after))
@@ -1268,10 +1279,7 @@ impl Ecs {
             .iter()
             .rev()
             .filter(|d| {
-                (statuses.is_empty()
-                    || statuses
-                        .iter()
-                        .any(|s| d.status.as_deref() == Some(s.as_str())))
+                (statuses.is_empty() || statuses.iter().any(|s| d.status == Some(*s)))
                     && before.is_none_or(|b| d.created_at.is_some_and(|c| c < b))
                     && after.is_none_or(|a| d.created_at.is_some_and(|c| c > a))
             })
@@ -1286,7 +1294,7 @@ impl Ecs {
                     .target_service_revision
                     .as_ref()
                     .and_then(|r| r.arn.clone()),
-                status: d.status.clone(),
+                status: d.status,
                 status_reason: d.status_reason.clone(),
             })
             .collect();
@@ -1340,7 +1348,7 @@ impl Ecs {
         let rec = region
             .services
             .get_mut(&key(cluster, name))
-            .filter(|r| r.service.status.as_deref() != Some("INACTIVE"))
+            .filter(|r| r.service.status != Some(ServiceStatus::Inactive))
             .ok_or_else(|| {
                 EcsError::ResourceNotFound("The specified service could not be found.".into())
             })?;

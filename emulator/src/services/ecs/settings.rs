@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clusters::FARGATE_PROVIDERS;
 use super::model::enums;
-use super::model::{CapacityProvider, Failure, Setting, Tag};
+use super::model::{CapacityProvider, CapacityProviderStatus, Failure, Setting, Tag};
 use super::validation::{check_enum, check_enum_list, check_enum_opt, check_tags};
 use super::{Caller, Ecs, EcsError, Result, paginate};
 use crate::domain::arn;
@@ -448,7 +448,7 @@ impl Ecs {
         CapacityProvider {
             capacity_provider_arn: Some(caller.scope().capacity_provider(name)),
             name: Some(name.into()),
-            status: Some("ACTIVE".into()),
+            status: Some(CapacityProviderStatus::Active),
             tags: Some(Vec::new()),
             kind: Some(name.into()),
         }

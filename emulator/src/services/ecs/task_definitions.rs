@@ -3,13 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Attribute, Failure, Tag, TaskDefinition, enums};
+use super::model::{Attribute, Failure, Tag, TaskDefinition, TaskDefinitionStatus, enums};
 use super::validation::{
     check_enum, check_enum_list, check_enum_opt, check_tags, fargate_pair_valid, is_ecr_image,
     normalize_task_definition,
 };
 use super::{Caller, Ecs, EcsError, RegionState, Result, TaskDefinitionRecord, paginate};
 use crate::domain::arn;
+use crate::domain::status::LaunchType;
 use crate::domain::time;
 use crate::runtime::plan::{parse_cpu, parse_memory};
 
@@ -174,7 +175,7 @@ impl RegionState {
             None => revisions
                 .values()
                 .rev()
-                .find(|d| d.td.status.as_deref() == Some("ACTIVE")),
+                .find(|d| d.td.status == Some(TaskDefinitionStatus::Active)),
         }
     }
 }
@@ -215,11 +216,11 @@ impl Ecs {
             + 1;
         td.task_definition_arn = Some(caller.scope().task_definition(&family, revision));
         td.revision = Some(revision);
-        td.status = Some("ACTIVE".into());
+        td.status = Some(TaskDefinitionStatus::Active);
         td.requires_attributes = Some(requires_attributes(&td));
-        let mut compat = vec!["EC2".to_string()];
+        let mut compat = vec![LaunchType::Ec2];
         if fargate_compatible(&td) {
-            compat.push("FARGATE".into());
+            compat.push(LaunchType::Fargate);
         }
         td.compatibilities = Some(compat);
         td.registered_at = Some(time::now());
@@ -273,6 +274,7 @@ impl Ecs {
     ) -> Result<ListTaskDefinitionsResponse> {
         let status = req.status.unwrap_or_else(|| "ACTIVE".into());
         check_enum("status", &status, enums::TASK_DEFINITION_STATUS)?;
+        let status = TaskDefinitionStatus::parse(&status);
         check_enum_opt("sort", req.sort.as_deref(), enums::SORT_ORDER)?;
         let desc = req.sort.as_deref() == Some("DESC");
         let mut st = self.lock();
@@ -283,7 +285,7 @@ impl Ecs {
             .iter()
             .filter(|(f, _)| req.family_prefix.as_deref().is_none_or(|p| p == f.as_str()))
             .flat_map(|(_, revs)| revs.values())
-            .filter(|r| r.td.status.as_deref() == Some(status.as_str()))
+            .filter(|r| r.td.status == status)
             .filter_map(|r| r.td.task_definition_arn.clone())
             .collect();
         if desc {
@@ -317,7 +319,7 @@ impl Ecs {
             .filter(|(_, revs)| {
                 let active = revs
                     .values()
-                    .any(|r| r.td.status.as_deref() == Some("ACTIVE"));
+                    .any(|r| r.td.status == Some(TaskDefinitionStatus::Active));
                 match status.as_str() {
                     "ACTIVE" => active,
                     "INACTIVE" => !active,
@@ -360,9 +362,9 @@ impl Ecs {
             .get_mut(&family)
             .and_then(|revs| revs.get_mut(&rev))
             .ok_or_else(|| EcsError::client("The specified task definition does not exist."))?;
-        if record.td.status.as_deref() == Some("ACTIVE") {
+        if record.td.status == Some(TaskDefinitionStatus::Active) {
             let mut updated = record.clone();
-            updated.td.status = Some("INACTIVE".into());
+            updated.td.status = Some(TaskDefinitionStatus::Inactive);
             updated.td.deregistered_at = Some(time::now());
             self.store()
                 .write(vec![Self::task_definition_op(&caller.region, &updated)])?;
@@ -404,7 +406,7 @@ impl Ecs {
                 });
                 continue;
             };
-            if record.td.status.as_deref() == Some("ACTIVE") {
+            if record.td.status == Some(TaskDefinitionStatus::Active) {
                 failures.push(Failure {
                     arn: record.td.task_definition_arn.clone(),
                     reason: Some(
@@ -415,8 +417,8 @@ impl Ecs {
                 });
                 continue;
             }
-            if record.td.status.as_deref() == Some("INACTIVE") {
-                record.td.status = Some("DELETE_IN_PROGRESS".into());
+            if record.td.status == Some(TaskDefinitionStatus::Inactive) {
+                record.td.status = Some(TaskDefinitionStatus::DeleteInProgress);
                 record.td.delete_requested_at = Some(time::now());
                 ops.push(Self::task_definition_op(&caller.region, record));
             }

@@ -7,13 +7,16 @@ use serde::{Deserialize, Serialize};
 use super::model::{
     Attachment, Attribute, CapacityProviderStrategyItem, Container, ContainerOverride,
     EphemeralStorage, Failure, KeyValuePair, NetworkBinding, NetworkConfiguration,
-    NetworkInterface, Tag, Task, TaskEphemeralStorage, TaskOverride, enums,
+    NetworkInterface, Tag, Task, TaskDefinitionStatus, TaskEphemeralStorage, TaskOverride, enums,
 };
 use super::validation::{
     check_enum, check_enum_in, check_enum_list, check_enum_opt, check_tags, fargate_pair_valid,
 };
 use super::{Caller, Ecs, EcsError, Result, TaskRecord, paginate};
-use crate::domain::status::{ContainerStatus, Health, StopCode, TaskStatus, task_health};
+use crate::domain::status::{
+    AttachmentStatus, Connectivity, ContainerStatus, Health, LaunchType, StopCode, TaskStatus,
+    task_health,
+};
 use crate::domain::{arn, ids, time};
 use crate::runtime::plan::{PlanInput, parse_cpu, parse_memory, plan_task};
 use crate::runtime::{Start, TaskUpdate};
@@ -400,11 +403,18 @@ impl Ecs {
             .task_definition(&launch.task_definition)
             .ok_or_else(|| EcsError::client("TaskDefinition not found."))?
             .clone();
-        if record.td.status.as_deref() != Some("ACTIVE") && !launch.allow_inactive_definition {
+        if record.td.status != Some(TaskDefinitionStatus::Active)
+            && !launch.allow_inactive_definition
+        {
             return Err(EcsError::client("TaskDefinition is inactive"));
         }
         let td = &record.td;
-        if !td.compatibilities.iter().flatten().any(|c| c == "FARGATE") {
+        if !td
+            .compatibilities
+            .iter()
+            .flatten()
+            .any(|c| *c == LaunchType::Fargate)
+        {
             return Err(EcsError::invalid(
                 "Task definition does not support launch_type FARGATE.",
             ));
@@ -485,16 +495,16 @@ impl Ecs {
                     task_arn: Some(task_arn.clone()),
                     name: Some(c.name.clone()),
                     image: Some(c.image.clone()),
-                    last_status: Some("PENDING".into()),
+                    last_status: Some(ContainerStatus::Pending),
                     network_interfaces: Some(Vec::new()),
-                    health_status: Some("UNKNOWN".into()),
+                    health_status: Some(Health::Unknown),
                     cpu: Some(c.cpu_units.unwrap_or(0).to_string()),
                     memory: c.memory_mib.map(|m| m.to_string()),
                     memory_reservation: c.memory_reservation_mib.map(|m| m.to_string()),
                     managed_agents: plan.enable_execute_command.then(|| {
                         vec![super::model::ManagedAgent {
                             name: Some("ExecuteCommandAgent".into()),
-                            last_status: Some("PENDING".into()),
+                            last_status: Some(ContainerStatus::Pending),
                             ..Default::default()
                         }]
                     }),
@@ -531,7 +541,7 @@ impl Ecs {
                 attachments: Some(vec![Attachment {
                     id: Some(ids::uuid()),
                     kind: Some("ElasticNetworkInterface".into()),
-                    status: Some("PRECREATED".into()),
+                    status: Some(AttachmentStatus::Precreated),
                     details: Some(vec![KeyValuePair::new("subnetId", subnet.clone())]),
                 }]),
                 attributes: Some(vec![Attribute {
@@ -545,7 +555,7 @@ impl Ecs {
                 containers: Some(containers),
                 cpu: plan.cpu_units.map(|c| c.to_string()),
                 created_at: Some(now),
-                desired_status: Some("RUNNING".into()),
+                desired_status: Some(TaskStatus::Running),
                 enable_execute_command: Some(launch.enable_execute_command),
                 group: Some(
                     launch
@@ -553,9 +563,9 @@ impl Ecs {
                         .clone()
                         .unwrap_or_else(|| format!("family:{}", plan.family)),
                 ),
-                health_status: Some("UNKNOWN".into()),
-                last_status: Some(TaskStatus::Provisioning.as_str().into()),
-                launch_type: Some("FARGATE".into()),
+                health_status: Some(Health::Unknown),
+                last_status: Some(TaskStatus::Provisioning),
+                launch_type: Some(LaunchType::Fargate),
                 memory: plan.memory_mib.map(|m| m.to_string()),
                 overrides: Some(overrides),
                 platform_version: Some(
@@ -638,11 +648,11 @@ impl Ecs {
                 .get_mut(tref.id)
                 .filter(|r| r.task.cluster_arn.as_deref() == Some(cluster_arn.as_str()))
                 .ok_or_else(|| EcsError::invalid("The referenced task was not found."))?;
-            if rec.task.desired_status.as_deref() != Some("STOPPED") {
+            if rec.task.desired_status != Some(TaskStatus::Stopped) {
                 let now = time::now();
                 let t = &mut rec.task;
-                t.desired_status = Some("STOPPED".into());
-                t.stop_code = Some(code.as_str().into());
+                t.desired_status = Some(TaskStatus::Stopped);
+                t.stop_code = Some(code);
                 t.stopped_reason = Some(reason.clone());
                 t.stopping_at = Some(now);
                 t.version = Some(t.version.unwrap_or(0) + 1);
@@ -660,7 +670,7 @@ impl Ecs {
         let arn = task.task_arn.clone().unwrap_or_default();
         if !self.runtime().stop(&arn, code, &reason)
             && !supervised
-            && task.last_status.as_deref() != Some("STOPPED")
+            && task.last_status != Some(TaskStatus::Stopped)
         {
             // Nothing runs it (the engine was unreachable): it is simply over.
             self.apply_updates(
@@ -738,6 +748,8 @@ impl Ecs {
         }
         let desired = req.desired_status.unwrap_or_else(|| "RUNNING".into());
         check_enum("desiredStatus", &desired, enums::DESIRED_STATUS)?;
+        let desired = TaskStatus::parse(&desired);
+        let launch_type = req.launch_type.as_deref().and_then(LaunchType::parse);
         check_enum_opt("launchType", req.launch_type.as_deref(), enums::LAUNCH_TYPE)?;
         let cluster_ref = req.cluster.unwrap_or_else(|| "default".into());
         let mut st = self.lock();
@@ -758,7 +770,7 @@ impl Ecs {
             .filter(|r| {
                 let t = &r.task;
                 t.cluster_arn.as_deref() == Some(cluster_arn.as_str())
-                    && t.desired_status.as_deref() == Some(desired.as_str())
+                    && t.desired_status == desired
                     && req.family.as_deref().is_none_or(|f| r.plan.family == f)
                     && req
                         .started_by
@@ -768,10 +780,7 @@ impl Ecs {
                         .service_name
                         .as_deref()
                         .is_none_or(|s| t.group.as_deref() == Some(format!("service:{s}").as_str()))
-                    && req
-                        .launch_type
-                        .as_deref()
-                        .is_none_or(|l| t.launch_type.as_deref() == Some(l))
+                    && launch_type.is_none_or(|l| t.launch_type == Some(l))
                     && req.container_instance.is_none()
             })
             .collect();
@@ -838,17 +847,12 @@ impl Ecs {
             let awaiting = std::mem::take(&mut st.awaiting_adoption);
             for rec in st.regions.values().flat_map(|r| r.tasks.values()) {
                 if !awaiting.contains(&rec.plan.task_arn)
-                    || rec.task.last_status.as_deref() == Some("STOPPED")
+                    || rec.task.last_status == Some(TaskStatus::Stopped)
                 {
                     continue;
                 }
-                let last = rec
-                    .task
-                    .last_status
-                    .as_deref()
-                    .and_then(TaskStatus::parse)
-                    .unwrap_or(TaskStatus::Provisioning);
-                let stopping = rec.task.desired_status.as_deref() == Some("STOPPED");
+                let last = rec.task.last_status.unwrap_or(TaskStatus::Provisioning);
+                let stopping = rec.task.desired_status == Some(TaskStatus::Stopped);
                 tracing::info!(task = %rec.plan.task_arn, status = last.as_str(), "re-adopting task");
                 self.runtime().launch(
                     rec.plan.clone(),
@@ -870,7 +874,7 @@ impl Ecs {
         let mut ops = Vec::new();
         for region in st.regions.values_mut() {
             region.tasks.retain(|_, r| {
-                let old = r.task.last_status.as_deref() == Some("STOPPED")
+                let old = r.task.last_status == Some(TaskStatus::Stopped)
                     && r.task.stopped_at.is_some_and(|t| t < cutoff);
                 if old {
                     ops.push(Self::task_delete_op(&r.plan.task_arn));
@@ -921,19 +925,18 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
     let task = &mut rec.task;
     match u {
         TaskUpdate::Status(s) => {
-            let current = task.last_status.as_deref().and_then(TaskStatus::parse);
-            if current.is_some_and(|c| !c.can_move_to(s)) {
+            if task.last_status.is_some_and(|c| !c.can_move_to(s)) {
                 return;
             }
-            task.last_status = Some(s.as_str().into());
+            task.last_status = Some(s);
             match s {
                 TaskStatus::Running => {
                     task.started_at.get_or_insert(now);
                     let exec = rec.plan.enable_execute_command;
                     for c in task.containers.iter_mut().flatten() {
-                        if exec && c.last_status.as_deref() == Some("RUNNING") {
+                        if exec && c.last_status == Some(ContainerStatus::Running) {
                             for a in c.managed_agents.iter_mut().flatten() {
-                                a.last_status = Some("RUNNING".into());
+                                a.last_status = Some(ContainerStatus::Running);
                                 a.last_started_at = Some(now);
                             }
                         }
@@ -944,26 +947,24 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
                 }
                 TaskStatus::Deprovisioning => {
                     for a in task.attachments.iter_mut().flatten() {
-                        a.status = Some("DETACHED".into());
+                        a.status = Some(AttachmentStatus::Detached);
                     }
                 }
                 TaskStatus::Stopped => {
                     task.stopped_at.get_or_insert(now);
                     task.execution_stopped_at.get_or_insert(now);
                     task.stopping_at.get_or_insert(now);
-                    task.desired_status = Some("STOPPED".into());
+                    task.desired_status = Some(TaskStatus::Stopped);
                     // connectivityAt is when the task last went CONNECTED
                     // (the model's words); DISCONNECTED leaves it.
-                    task.connectivity = Some("DISCONNECTED".into());
+                    task.connectivity = Some(Connectivity::Disconnected);
                     for a in task.attachments.iter_mut().flatten() {
-                        a.status = Some("DELETED".into());
+                        a.status = Some(AttachmentStatus::Deleted);
                     }
                     for c in task.containers.iter_mut().flatten() {
-                        if c.last_status.as_deref() != Some("STOPPED") {
-                            c.last_status = Some("STOPPED".into());
-                        }
+                        c.last_status = Some(ContainerStatus::Stopped);
                         for a in c.managed_agents.iter_mut().flatten() {
-                            a.last_status = Some("STOPPED".into());
+                            a.last_status = Some(ContainerStatus::Stopped);
                         }
                     }
                 }
@@ -975,15 +976,15 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
             mac,
             host_ports,
         } => {
-            if task.last_status.as_deref() == Some("PROVISIONING") {
-                task.last_status = Some(TaskStatus::Pending.as_str().into());
+            if task.last_status == Some(TaskStatus::Provisioning) {
+                task.last_status = Some(TaskStatus::Pending);
             }
-            task.connectivity = Some("CONNECTED".into());
+            task.connectivity = Some(Connectivity::Connected);
             task.connectivity_at = Some(now);
             let region = rec.plan.region.clone();
             let mut attachment_id = None;
             for a in task.attachments.iter_mut().flatten() {
-                a.status = Some("ATTACHED".into());
+                a.status = Some(AttachmentStatus::Attached);
                 attachment_id = a.id.clone();
                 let subnet = a
                     .details
@@ -1049,11 +1050,12 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
         } => {
             let runtime_id = rec.plan.container(&container).map(|c| c.runtime_id.clone());
             if let Some(c) = container_mut(task, &container) {
-                if c.last_status.as_deref() == Some("STOPPED") && status != ContainerStatus::Stopped
+                if c.last_status == Some(ContainerStatus::Stopped)
+                    && status != ContainerStatus::Stopped
                 {
                     return;
                 }
-                c.last_status = Some(status.as_str().into());
+                c.last_status = Some(status);
                 // Only a container that started has a runtime id: one that
                 // failed to start, or was stopped while it waited for a
                 // dependency, never had a process.
@@ -1070,7 +1072,7 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
         }
         TaskUpdate::Health { container, health } => {
             if let Some(c) = container_mut(task, &container) {
-                c.health_status = Some(health.as_str().into());
+                c.health_status = Some(health);
             }
             let plan = &rec.plan;
             let essential_with_checks = plan
@@ -1082,19 +1084,15 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
                         .iter()
                         .flatten()
                         .find(|x| x.name.as_deref() == Some(c.name.as_str()))
-                        .and_then(|x| x.health_status.as_deref())
-                        .map_or(Health::Unknown, |h| match h {
-                            "HEALTHY" => Health::Healthy,
-                            "UNHEALTHY" => Health::Unhealthy,
-                            _ => Health::Unknown,
-                        })
+                        .and_then(|x| x.health_status)
+                        .unwrap_or(Health::Unknown)
                 });
-            task.health_status = Some(task_health(essential_with_checks).as_str().into());
+            task.health_status = Some(task_health(essential_with_checks));
         }
         TaskUpdate::StopRequested { code, reason } => {
-            task.desired_status = Some("STOPPED".into());
+            task.desired_status = Some(TaskStatus::Stopped);
             if task.stop_code.is_none() {
-                task.stop_code = Some(code.as_str().into());
+                task.stop_code = Some(code);
             }
             if task.stopped_reason.is_none() {
                 task.stopped_reason = Some(reason);
@@ -1177,7 +1175,7 @@ mod tests {
                     .iter()
                     .map(|n| Container {
                         name: Some(n.to_string()),
-                        last_status: Some("PENDING".into()),
+                        last_status: Some(ContainerStatus::Pending),
                         ..Default::default()
                     })
                     .collect(),
@@ -1214,7 +1212,7 @@ mod tests {
     #[test]
     fn connectivity_at_is_when_the_task_last_connected() {
         let mut rec = record(&["app"]);
-        rec.task.last_status = Some("PROVISIONING".into());
+        rec.task.last_status = Some(TaskStatus::Provisioning);
         apply(
             &mut rec,
             TaskUpdate::Provisioned {
@@ -1223,11 +1221,11 @@ mod tests {
                 host_ports: Vec::new(),
             },
         );
-        assert_eq!(rec.task.connectivity.as_deref(), Some("CONNECTED"));
+        assert_eq!(rec.task.connectivity, Some(Connectivity::Connected));
         let connected = rec.task.connectivity_at.expect("set when CONNECTED");
         std::thread::sleep(std::time::Duration::from_millis(5));
         apply(&mut rec, TaskUpdate::Status(TaskStatus::Stopped));
-        assert_eq!(rec.task.connectivity.as_deref(), Some("DISCONNECTED"));
+        assert_eq!(rec.task.connectivity, Some(Connectivity::Disconnected));
         assert_eq!(rec.task.connectivity_at, Some(connected));
     }
 
@@ -1344,7 +1342,7 @@ mod tests {
             .unwrap();
         let arn = run.tasks[0].task_arn.clone().unwrap();
         let id = arn.rsplit('/').next().unwrap().to_string();
-        wait_for(&ecs, &arn, |t| t.last_status.as_deref() == Some("RUNNING")).await;
+        wait_for(&ecs, &arn, |t| t.last_status == Some(TaskStatus::Running)).await;
         runtime.abort_all();
         drop(ecs);
         let app = container_name(&id, "app");
@@ -1359,17 +1357,17 @@ mod tests {
         .unwrap();
         let t = wait_for(&ecs, &arn, |_| true).await;
         assert_eq!(
-            t.last_status.as_deref(),
-            Some("RUNNING"),
+            t.last_status,
+            Some(TaskStatus::Running),
             "not over while its container runs"
         );
-        assert_eq!(t.desired_status.as_deref(), Some("STOPPED"));
+        assert_eq!(t.desired_status, Some(TaskStatus::Stopped));
         assert!(engine.running(&app));
 
         ecs.recover().await;
-        let t = wait_for(&ecs, &arn, |t| t.last_status.as_deref() == Some("STOPPED")).await;
+        let t = wait_for(&ecs, &arn, |t| t.last_status == Some(TaskStatus::Stopped)).await;
         assert_eq!(t.stopped_reason.as_deref(), Some("bye"));
-        assert_eq!(t.stop_code.as_deref(), Some("UserInitiated"));
+        assert_eq!(t.stop_code, Some(StopCode::UserInitiated));
         let c = &t.containers.as_ref().unwrap()[0];
         assert_eq!(c.exit_code, Some(143), "stopped for real");
         assert_eq!(engine.count(), 0, "and removed");
