@@ -10,6 +10,7 @@ pub mod clusters;
 pub mod error;
 pub mod execute_command;
 pub mod model;
+pub mod planning;
 pub mod rollout;
 pub mod scheduler;
 pub mod service_model;

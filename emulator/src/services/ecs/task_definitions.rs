@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::model::{Attribute, Failure, Tag, TaskDefinition, TaskDefinitionStatus, enums};
+use super::planning::{parse_cpu, parse_memory};
 use super::validation::{
     check_enum, check_enum_list, check_enum_opt, check_tags, fargate_pair_valid, is_ecr_image,
     normalize_task_definition,
@@ -12,7 +13,6 @@ use super::{Caller, Ecs, EcsError, RegionState, Result, TaskDefinitionRecord, pa
 use crate::domain::arn;
 use crate::domain::status::LaunchType;
 use crate::domain::time;
-use crate::runtime::plan::{parse_cpu, parse_memory};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -9,6 +9,7 @@ use super::model::{
     EphemeralStorage, Failure, KeyValuePair, NetworkBinding, NetworkConfiguration,
     NetworkInterface, Tag, Task, TaskDefinitionStatus, TaskEphemeralStorage, TaskOverride, enums,
 };
+use super::planning::{PlanInput, parse_cpu, parse_memory, plan_task};
 use super::validation::{
     check_enum, check_enum_in, check_enum_list, check_enum_opt, check_tags, fargate_pair_valid,
 };
@@ -18,7 +19,6 @@ use crate::domain::status::{
     task_health,
 };
 use crate::domain::{arn, ids, time};
-use crate::runtime::plan::{PlanInput, parse_cpu, parse_memory, plan_task};
 use crate::runtime::{Start, TaskUpdate};
 
 #[derive(Debug, Default, Deserialize)]
@@ -1139,7 +1139,6 @@ mod tests {
         );
     }
 
-    use crate::runtime::plan::{PlanInput, plan_task};
     use crate::services::ecs::model::{ContainerDefinition, TaskDefinition};
 
     fn record(names: &[&str]) -> TaskRecord {

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::EcsError;
 use super::model::{ContainerDefinition, Tag, TaskDefinition, enums};
-use crate::runtime::plan::{parse_cpu, parse_memory};
+use super::planning::{parse_cpu, parse_memory};
 
 type Result<T> = std::result::Result<T, EcsError>;
 
