@@ -10,9 +10,10 @@ use super::model::{
     Tag,
 };
 use super::validation::{check_enum, check_enum_in, check_enum_list, check_tags, valid_name};
-use super::{Caller, Ecs, EcsError, RegionState, Result, paginate};
+use super::{Caller, Ecs, EcsError, PAGE_100, RegionState, Result, page};
 use crate::domain::arn;
 use crate::domain::status::TaskStatus;
+use crate::services::kit::Page;
 
 pub const FARGATE_PROVIDERS: [&str; 2] = ["FARGATE", "FARGATE_SPOT"];
 
@@ -320,8 +321,7 @@ impl Ecs {
         };
         cluster.settings = Some(std::mem::take(&mut all_settings));
         merge_settings(&mut cluster, &settings);
-        self.store()
-            .write(vec![Self::cluster_op(&caller.region, &cluster)])?;
+        self.commit(vec![Self::cluster_op(&caller.region, &cluster)])?;
         let out = Self::full_cluster(region, &cluster);
         region.clusters.insert(name, cluster);
         Ok(ClusterResponse { cluster: out })
@@ -372,8 +372,10 @@ impl Ecs {
             .filter(|c| c.status == Some(ClusterStatus::Active))
             .filter_map(|c| c.cluster_arn.clone())
             .collect();
-        let (cluster_arns, next_token) =
-            paginate(&arns, req.next_token.as_deref(), req.max_results, 100)?;
+        let Page {
+            items: cluster_arns,
+            next_token,
+        } = page(PAGE_100, &arns, req.next_token.as_deref(), req.max_results)?;
         Ok(ListClustersResponse {
             cluster_arns,
             next_token,
@@ -408,8 +410,7 @@ impl Ecs {
         }
         let mut deleted = cluster;
         deleted.status = Some(ClusterStatus::Inactive);
-        self.store()
-            .write(vec![Self::cluster_op(&caller.region, &deleted)])?;
+        self.commit(vec![Self::cluster_op(&caller.region, &deleted)])?;
         let out = Self::full_cluster(region, &deleted);
         region
             .clusters
@@ -428,8 +429,7 @@ impl Ecs {
         let region = st.region(&caller.region);
         let mut cluster = region.active_cluster(&reference)?.clone();
         f(&mut cluster)?;
-        self.store()
-            .write(vec![Self::cluster_op(&caller.region, &cluster)])?;
+        self.commit(vec![Self::cluster_op(&caller.region, &cluster)])?;
         let out = Self::full_cluster(region, &cluster);
         *region.active_cluster_mut(&reference)? = cluster;
         Ok(ClusterResponse { cluster: out })
@@ -487,27 +487,5 @@ impl Ecs {
             c.default_capacity_provider_strategy = Some(strategy);
             Ok(())
         })
-    }
-
-    /// Writes a cluster's tags (TagResource / UntagResource).
-    pub(crate) fn set_cluster_tags(
-        &self,
-        caller: &Caller,
-        name: &str,
-        f: impl FnOnce(&mut Vec<Tag>),
-    ) -> Result<()> {
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let cluster = region
-            .clusters
-            .get_mut(name)
-            .filter(|c| c.status == Some(ClusterStatus::Active))
-            .ok_or(EcsError::ClusterNotFound)?;
-        let mut updated = cluster.clone();
-        f(updated.tags.get_or_insert_with(Vec::new));
-        self.store()
-            .write(vec![Self::cluster_op(&caller.region, &updated)])?;
-        *cluster = updated;
-        Ok(())
     }
 }

@@ -1,7 +1,8 @@
 //! The ECS backend: one method per ECS operation (named after it in
-//! snake_case), split by resource family. State lives in memory behind one
-//! std mutex, partitioned by region as AWS partitions it, and every change is
-//! written to the store before the method returns.
+//! snake_case), split by resource family. State lives in memory in a kit
+//! `Backend` (one std mutex, the store beside it), partitioned by region as
+//! AWS partitions it, and every change is written to the store before the
+//! method returns.
 //!
 //! Tasks are run by the runtime; its `TaskUpdate`s come back through
 //! `apply_updates`, the only place task status fields change after RunTask.
@@ -23,9 +24,8 @@ pub(crate) mod test_support;
 pub mod validation;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, MutexGuard};
 
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 
@@ -33,7 +33,9 @@ use crate::domain::arn::Scope;
 use crate::domain::status::TaskStatus;
 use crate::runtime::plan::TaskPlan;
 use crate::runtime::{Runtime, TaskUpdate};
-use crate::store::{Op, Store};
+use crate::services::kit::backend::region_of;
+use crate::services::kit::{Backend, Page, Paging, Regional};
+use crate::store::{Op, Store, StoreError};
 pub use error::EcsError;
 use model::{Cluster, Setting, Tag, Task, TaskDefinition};
 
@@ -95,7 +97,7 @@ pub(crate) struct RegionState {
 
 #[derive(Default)]
 pub(crate) struct State {
-    pub regions: HashMap<String, RegionState>,
+    pub regions: Regional<RegionState>,
     /// ARNs of tasks that were live in the stored state when the emulator
     /// started and that `recover` has not re-adopted yet. Until it has, no
     /// supervisor runs them, yet their containers may well be running: a
@@ -104,9 +106,18 @@ pub(crate) struct State {
     pub awaiting_adoption: HashSet<String>,
 }
 
+/// What an empty region reads as.
+static NO_REGION: LazyLock<RegionState> = LazyLock::new(RegionState::default);
+
 impl State {
+    /// The region's state, made empty on first use.
     pub fn region(&mut self, region: &str) -> &mut RegionState {
-        self.regions.entry(region.to_string()).or_default()
+        self.regions.get_mut(region)
+    }
+
+    /// The region's state to read (empty when the region has none).
+    pub fn region_ref(&self, region: &str) -> &RegionState {
+        self.regions.get(region).unwrap_or(&NO_REGION)
     }
 }
 
@@ -118,9 +129,8 @@ pub struct TaskChanged {
 }
 
 struct Inner {
-    state: Mutex<State>,
-    store: Store,
-    account: String,
+    /// The state, the store and the account.
+    backend: Backend<State>,
     default_region: String,
     runtime: Runtime,
     changes: broadcast::Sender<TaskChanged>,
@@ -145,14 +155,14 @@ impl Ecs {
         default_region: String,
         runtime: Runtime,
         updates: mpsc::UnboundedReceiver<(String, Vec<TaskUpdate>)>,
-    ) -> std::result::Result<Ecs, crate::store::StoreError> {
+    ) -> std::result::Result<Ecs, StoreError> {
         let mut state = State::default();
         for (key, c) in store.load::<Cluster>(KIND_CLUSTER)? {
             let (region, name) = key.split_once('/').unwrap_or(("", &key));
             state.region(region).clusters.insert(name.to_string(), c);
         }
         for (key, r) in store.load::<TaskDefinitionRecord>(KIND_TASK_DEFINITION)? {
-            let region = key.split_once('/').map_or("", |(r, _)| r);
+            let region = region_of(&key);
             let family = r.td.family.clone().unwrap_or_default();
             let rev = r.td.revision.unwrap_or(0);
             state
@@ -187,9 +197,7 @@ impl Ecs {
         let (changes, _) = broadcast::channel(1024);
         let ecs = Ecs {
             inner: Arc::new(Inner {
-                state: Mutex::new(state),
-                store,
-                account,
+                backend: Backend::new(store, account, "ecs.", state),
                 default_region,
                 runtime,
                 changes,
@@ -209,11 +217,20 @@ impl Ecs {
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.backend.lock()
     }
 
     pub(crate) fn store(&self) -> &Store {
-        &self.inner.store
+        self.inner.backend.store()
+    }
+
+    pub(crate) fn backend(&self) -> &Backend<State> {
+        &self.inner.backend
+    }
+
+    /// Writes `ops` in one transaction; a failure is ECS's ServerException.
+    pub(crate) fn commit(&self, ops: Vec<Op<'_>>) -> Result<()> {
+        self.inner.backend.commit(ops)
     }
 
     /// Connects the ELBv2 backend (once, at start-up).
@@ -230,7 +247,7 @@ impl Ecs {
     }
 
     pub fn account(&self) -> &str {
-        &self.inner.account
+        self.inner.backend.account()
     }
 
     pub fn default_region(&self) -> &str {
@@ -292,10 +309,7 @@ impl Ecs {
     /// Clears every ECS resource (the reset endpoint). Tasks must have been
     /// stopped first.
     pub fn reset(&self) -> Result<()> {
-        let mut st = self.lock();
-        self.inner.store.clear_prefix("ecs.")?;
-        *st = State::default();
-        Ok(())
+        self.inner.backend.reset()
     }
 
     /// Every task that is not STOPPED, with its plan: for re-adoption.
@@ -320,36 +334,22 @@ impl Ecs {
     }
 }
 
-/// An opaque pagination token over a sorted list.
-pub fn paginate<T: Clone>(
+/// The list operations' page sizes: 1 to 100, 100 unless asked.
+pub(crate) const PAGE_100: Paging = Paging::up_to(100);
+/// ListAccountSettings and DescribeCapacityProviders: 1 to 10.
+pub(crate) const PAGE_10: Paging = Paging::up_to(10);
+/// ListServices and ListServicesByNamespace: 1 to 100, 10 unless asked.
+pub(crate) const PAGE_SERVICES: Paging = Paging::up_to(100).default_size(10);
+
+/// The page of `items` (filtered and sorted) that a list request asks for;
+/// a bad token or size is ECS's InvalidParameterException.
+pub(crate) fn page<T: Clone>(
+    paging: Paging,
     items: &[T],
     next_token: Option<&str>,
     max_results: Option<i32>,
-    limit: i32,
-) -> Result<(Vec<T>, Option<String>)> {
-    let start = match next_token.filter(|t| !t.is_empty()) {
-        None => 0,
-        Some(t) => base64::engine::general_purpose::STANDARD
-            .decode(t)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.strip_prefix("fl1:").and_then(|n| n.parse::<usize>().ok()))
-            .ok_or_else(|| EcsError::invalid("Invalid nextToken."))?,
-    };
-    let max = match max_results {
-        None => limit as usize,
-        Some(m) if (1..=limit).contains(&m) => m as usize,
-        Some(_) => {
-            return Err(EcsError::invalid(format!(
-                "maxResults must be between 1 and {limit}."
-            )));
-        }
-    };
-    let page: Vec<T> = items.iter().skip(start).take(max).cloned().collect();
-    let next = (start + page.len() < items.len()).then(|| {
-        base64::engine::general_purpose::STANDARD.encode(format!("fl1:{}", start + page.len()))
-    });
-    Ok((page, next))
+) -> Result<Page<T>> {
+    Ok(paging.page(items, next_token, max_results.map(i64::from))?)
 }
 
 #[cfg(test)]
@@ -466,22 +466,40 @@ mod tests {
         assert!(ecs.live_tasks().is_empty());
     }
 
+    /// ECS's messages for the kit's paging errors, and the token is the
+    /// kit's.
     #[test]
     fn pages_walk_the_whole_list() {
         let items: Vec<i32> = (0..25).collect();
         let mut token = None;
         let mut seen = Vec::new();
         loop {
-            let (page, next) = paginate(&items, token.as_deref(), Some(10), 100).unwrap();
-            seen.extend(page);
-            match next {
+            let p = page(PAGE_100, &items, token.as_deref(), Some(10)).unwrap();
+            seen.extend(p.items);
+            match p.next_token {
                 Some(t) => token = Some(t),
                 None => break,
             }
         }
         assert_eq!(seen, items);
-        assert!(paginate(&items, Some("garbage"), None, 100).is_err());
-        assert!(paginate(&items, None, Some(0), 100).is_err());
-        assert!(paginate(&items, None, Some(101), 100).is_err());
+        let msg = |r: Result<Page<i32>>| r.map(|_| ()).unwrap_err().to_string();
+        assert_eq!(
+            msg(page(PAGE_100, &items, Some("garbage"), None)),
+            "Invalid nextToken."
+        );
+        assert_eq!(
+            msg(page(PAGE_100, &items, None, Some(0))),
+            "maxResults must be between 1 and 100."
+        );
+        assert_eq!(
+            msg(page(PAGE_10, &items, None, Some(11))),
+            "maxResults must be between 1 and 10."
+        );
+        let p = page(PAGE_SERVICES, &items, None, None).unwrap();
+        assert_eq!(p.items.len(), 10);
+        assert_eq!(
+            p.next_token.as_deref(),
+            Some(crate::services::kit::paging::token(10).as_str())
+        );
     }
 }

@@ -87,6 +87,16 @@ pub struct Tag {
     pub value: Option<String>,
 }
 
+/// The kit's tag merge sees an unset key or value as empty.
+impl crate::services::kit::tags::TagPair for Tag {
+    fn key(&self) -> &str {
+        self.key.as_deref().unwrap_or("")
+    }
+    fn value(&self) -> &str {
+        self.value.as_deref().unwrap_or("")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyValuePair {
     #[serde(default, skip_serializing_if = "Option::is_none")]

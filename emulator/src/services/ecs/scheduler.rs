@@ -20,6 +20,7 @@ use super::service_model::{
 };
 use super::tasks::TaskLaunch;
 use super::{Caller, Ecs, TaskRecord};
+use crate::domain::arn;
 use crate::domain::status::{Health, StopCode, TaskStatus};
 use crate::domain::time::{self, Timestamp};
 use crate::services::elbv2::TargetState;
@@ -66,8 +67,8 @@ struct Work {
     stops: Vec<Stop>,
 }
 
-fn short_id(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
+fn short_id(task_arn: &str) -> &str {
+    arn::task_ref(task_arn).map_or(task_arn, |r| r.id)
 }
 
 fn essential_checks(t: &TaskRecord) -> bool {
@@ -255,7 +256,7 @@ impl Ecs {
         Caller {
             region: region.to_string(),
             account: self.account().to_string(),
-            principal: format!("arn:aws:iam::{}:root", self.account()),
+            principal: arn::iam_root(self.account()),
         }
     }
 }
@@ -755,7 +756,7 @@ fn account_of(rec: &ServiceRecord) -> String {
     rec.service
         .service_arn
         .as_deref()
-        .and_then(crate::domain::arn::parse)
+        .and_then(arn::parse)
         .map(|a| a.account.to_string())
         .unwrap_or_default()
 }

@@ -24,10 +24,11 @@ use super::service_model::{
 };
 use super::tasks::check_network;
 use super::validation::{check_enum, check_enum_list, check_enum_opt, check_tags, valid_name};
-use super::{Caller, Ecs, EcsError, RegionState, Result, paginate};
-use crate::domain::arn::Scope;
+use super::{Caller, Ecs, EcsError, PAGE_100, PAGE_SERVICES, RegionState, Result, page};
+use crate::domain::arn::{Arn, Scope};
 use crate::domain::status::LaunchType;
 use crate::domain::time;
+use crate::services::kit::Page;
 use crate::store::Op;
 
 pub(crate) const KIND_SERVICE: &str = "ecs.service";
@@ -237,18 +238,16 @@ fn service_deployment_arn(scope: &Scope, cluster: &str, service: &str) -> String
     let id: String = (0..21)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect();
-    format!(
-        "arn:aws:ecs:{}:{}:service-deployment/{cluster}/{service}/{id}",
-        scope.region, scope.account
+    scope.arn(
+        "ecs",
+        &format!("service-deployment/{cluster}/{service}/{id}"),
     )
 }
 
 fn service_revision_arn(scope: &Scope, cluster: &str, service: &str) -> String {
-    format!(
-        "arn:aws:ecs:{}:{}:service-revision/{cluster}/{service}/{}",
-        scope.region,
-        scope.account,
-        digits19()
+    scope.arn(
+        "ecs",
+        &format!("service-revision/{cluster}/{service}/{}", digits19()),
     )
 }
 
@@ -256,11 +255,7 @@ fn service_revision_arn(scope: &Scope, cluster: &str, service: &str) -> String {
 /// old `service/<name>`).
 pub fn service_name(reference: &str) -> Option<&str> {
     if reference.starts_with("arn:") {
-        let a = crate::domain::arn::parse(reference)?;
-        if a.service != "ecs" {
-            return None;
-        }
-        let rest = a.resource.strip_prefix("service/")?;
+        let rest = Arn::of_service(reference, "ecs")?.resource_of("service/")?;
         return rest.rsplit('/').next().filter(|n| !n.is_empty());
     }
     (!reference.is_empty()).then_some(reference)
@@ -814,9 +809,9 @@ impl Ecs {
             task_definition: td.task_definition_arn.clone(),
             deployment_configuration: Some(with_defaults(cfg)),
             deployments: Some(Vec::new()),
-            role_arn: Some(format!(
-                "arn:aws:iam::{}:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS",
-                caller.account
+            role_arn: Some(scope.global_arn(
+                "iam",
+                "role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS",
             )),
             events: Some(Vec::new()),
             created_at: Some(now),
@@ -851,7 +846,7 @@ impl Ecs {
         let revision = new_revision(&rec, &scope, &td, Some(network));
         rec.revisions.push(revision.clone());
         start_deployment(&mut rec, &scope, &revision, None);
-        self.store().write(vec![Self::service_op(&rec)])?;
+        self.commit(vec![Self::service_op(&rec)])?;
         let out = render(&rec, true);
         region.services.insert(key(&cluster_name, &name), rec);
         drop(st);
@@ -941,11 +936,14 @@ impl Ecs {
             })
             .map(|s| s.arn().to_string())
             .collect();
-        let (service_arns, next_token) = paginate(
+        let Page {
+            items: service_arns,
+            next_token,
+        } = page(
+            PAGE_SERVICES,
             &arns,
             req.next_token.as_deref(),
-            Some(req.max_results.unwrap_or(10)),
-            100,
+            req.max_results,
         )?;
         Ok(ListServicesResponse {
             service_arns,
@@ -965,11 +963,14 @@ impl Ecs {
             return Err(EcsError::invalid("namespace must not be empty."));
         }
         // Service Connect is not emulated: no service belongs to a namespace.
-        let (service_arns, next_token) = paginate::<String>(
+        let Page {
+            items: service_arns,
+            next_token,
+        } = page::<String>(
+            PAGE_SERVICES,
             &[],
             req.next_token.as_deref(),
-            Some(req.max_results.unwrap_or(10)),
-            100,
+            req.max_results,
         )?;
         Ok(ListServicesResponse {
             service_arns,
@@ -1156,7 +1157,7 @@ impl Ecs {
             }
             rec.steady_reported_at = None;
         }
-        self.store().write(vec![Self::service_op(&rec)])?;
+        self.commit(vec![Self::service_op(&rec)])?;
         let out = render(&rec, true);
         region.services.insert(k, rec);
         drop(st);
@@ -1201,7 +1202,7 @@ impl Ecs {
             for d in next.deployments_mut() {
                 d.desired_count = Some(0);
             }
-            self.store().write(vec![Self::service_op(&next)])?;
+            self.commit(vec![Self::service_op(&next)])?;
             *rec = next;
         }
         let out = render(rec, true);
@@ -1298,8 +1299,15 @@ impl Ecs {
                 status_reason: d.status_reason.clone(),
             })
             .collect();
-        let (service_deployments, next_token) =
-            paginate(&briefs, req.next_token.as_deref(), req.max_results, 100)?;
+        let Page {
+            items: service_deployments,
+            next_token,
+        } = page(
+            PAGE_100,
+            &briefs,
+            req.next_token.as_deref(),
+            req.max_results,
+        )?;
         Ok(ListServiceDeploymentsResponse {
             service_deployments,
             next_token,
@@ -1333,30 +1341,6 @@ impl Ecs {
             service_revisions,
             failures,
         })
-    }
-
-    /// Tags of a service (TagResource / UntagResource / ListTagsForResource).
-    pub(crate) fn set_service_tags(
-        &self,
-        caller: &Caller,
-        cluster: &str,
-        name: &str,
-        f: impl FnOnce(&mut Vec<Tag>),
-    ) -> Result<()> {
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let rec = region
-            .services
-            .get_mut(&key(cluster, name))
-            .filter(|r| r.service.status != Some(ServiceStatus::Inactive))
-            .ok_or_else(|| {
-                EcsError::ResourceNotFound("The specified service could not be found.".into())
-            })?;
-        let mut next = rec.clone();
-        f(next.service.tags.get_or_insert_with(Vec::new));
-        self.store().write(vec![Self::service_op(&next)])?;
-        *rec = next;
-        Ok(())
     }
 }
 

@@ -9,10 +9,11 @@ use super::validation::{
     check_enum, check_enum_list, check_enum_opt, check_tags, fargate_pair_valid, is_ecr_image,
     normalize_task_definition,
 };
-use super::{Caller, Ecs, EcsError, RegionState, Result, TaskDefinitionRecord, paginate};
+use super::{Caller, Ecs, EcsError, PAGE_100, RegionState, Result, TaskDefinitionRecord, page};
 use crate::domain::arn;
 use crate::domain::status::LaunchType;
 use crate::domain::time;
+use crate::services::kit::Page;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -229,8 +230,7 @@ impl Ecs {
             td: td.clone(),
             tags: tags.clone(),
         };
-        self.store()
-            .write(vec![Self::task_definition_op(&caller.region, &record)])?;
+        self.commit(vec![Self::task_definition_op(&caller.region, &record)])?;
         region
             .families
             .entry(family)
@@ -291,8 +291,10 @@ impl Ecs {
         if desc {
             arns.reverse();
         }
-        let (task_definition_arns, next_token) =
-            paginate(&arns, req.next_token.as_deref(), req.max_results, 100)?;
+        let Page {
+            items: task_definition_arns,
+            next_token,
+        } = page(PAGE_100, &arns, req.next_token.as_deref(), req.max_results)?;
         Ok(ListTaskDefinitionsResponse {
             task_definition_arns,
             next_token,
@@ -328,8 +330,15 @@ impl Ecs {
             })
             .map(|(f, _)| f.clone())
             .collect();
-        let (families, next_token) =
-            paginate(&families, req.next_token.as_deref(), req.max_results, 100)?;
+        let Page {
+            items: families,
+            next_token,
+        } = page(
+            PAGE_100,
+            &families,
+            req.next_token.as_deref(),
+            req.max_results,
+        )?;
         Ok(ListTaskDefinitionFamiliesResponse {
             families,
             next_token,
@@ -366,8 +375,7 @@ impl Ecs {
             let mut updated = record.clone();
             updated.td.status = Some(TaskDefinitionStatus::Inactive);
             updated.td.deregistered_at = Some(time::now());
-            self.store()
-                .write(vec![Self::task_definition_op(&caller.region, &updated)])?;
+            self.commit(vec![Self::task_definition_op(&caller.region, &updated)])?;
             *record = updated;
         }
         Ok(TaskDefinitionResponse {
@@ -424,35 +432,10 @@ impl Ecs {
             }
             out.push(record.td.clone());
         }
-        self.store().write(ops)?;
+        self.commit(ops)?;
         Ok(DeleteTaskDefinitionsResponse {
             task_definitions: out,
             failures,
         })
-    }
-
-    /// Writes a task definition's tags (TagResource / UntagResource).
-    pub(crate) fn set_task_definition_tags(
-        &self,
-        caller: &Caller,
-        family: &str,
-        revision: i32,
-        f: impl FnOnce(&mut Vec<Tag>),
-    ) -> Result<()> {
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let record = region
-            .families
-            .get_mut(family)
-            .and_then(|r| r.get_mut(&revision))
-            .ok_or_else(|| {
-                EcsError::ResourceNotFound("The specified resource could not be found.".into())
-            })?;
-        let mut updated = record.clone();
-        f(&mut updated.tags);
-        self.store()
-            .write(vec![Self::task_definition_op(&caller.region, &updated)])?;
-        *record = updated;
-        Ok(())
     }
 }

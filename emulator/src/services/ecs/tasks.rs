@@ -13,13 +13,14 @@ use super::planning::{PlanInput, parse_cpu, parse_memory, plan_task};
 use super::validation::{
     check_enum, check_enum_in, check_enum_list, check_enum_opt, check_tags, fargate_pair_valid,
 };
-use super::{Caller, Ecs, EcsError, Result, TaskRecord, paginate};
+use super::{Caller, Ecs, EcsError, PAGE_100, Result, TaskRecord, page};
 use crate::domain::status::{
     AttachmentStatus, Connectivity, ContainerStatus, Health, LaunchType, StopCode, TaskStatus,
     task_health,
 };
 use crate::domain::{arn, ids, time};
 use crate::runtime::{Start, TaskUpdate};
+use crate::services::kit::Page;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -601,7 +602,7 @@ impl Ecs {
             plans.push(plan);
             out.push(task);
         }
-        self.store().write(ops)?;
+        self.commit(ops)?;
         drop(st);
         for plan in plans {
             self.announce(&caller.region, &plan.task_arn);
@@ -656,7 +657,7 @@ impl Ecs {
                 t.stopped_reason = Some(reason.clone());
                 t.stopping_at = Some(now);
                 t.version = Some(t.version.unwrap_or(0) + 1);
-                self.store().write(vec![Self::task_op(rec)])?;
+                self.commit(vec![Self::task_op(rec)])?;
             }
             let task = rec.task.clone();
             let arn = rec.plan.task_arn.clone();
@@ -792,8 +793,10 @@ impl Ecs {
                 .then_with(|| a.plan.task_arn.cmp(&b.plan.task_arn))
         });
         let arns: Vec<String> = matching.iter().map(|r| r.plan.task_arn.clone()).collect();
-        let (task_arns, next_token) =
-            paginate(&arns, req.next_token.as_deref(), req.max_results, 100)?;
+        let Page {
+            items: task_arns,
+            next_token,
+        } = page(PAGE_100, &arns, req.next_token.as_deref(), req.max_results)?;
         Ok(ListTasksResponse {
             task_arns,
             next_token,
@@ -824,7 +827,7 @@ impl Ecs {
             rec.task.version = Some(before.version.unwrap_or(0) + 1);
         }
         if (changed || rec.last_logs.len() != logs_before)
-            && let Err(e) = self.store().write(vec![Self::task_op(rec)])
+            && let Err(e) = self.commit(vec![Self::task_op(rec)])
         {
             tracing::error!(task = %task_arn, error = %e, "could not store a task update");
         }
@@ -882,7 +885,7 @@ impl Ecs {
                 !old
             });
         }
-        if let Err(e) = self.store().write(ops) {
+        if let Err(e) = self.commit(ops) {
             tracing::error!(error = %e, "could not prune stopped tasks");
         }
     }
@@ -893,23 +896,6 @@ impl Ecs {
         let region = arn::parse(task_arn)?.region.to_string();
         let mut st = self.lock();
         st.region(&region).tasks.get(tref.id).cloned()
-    }
-
-    /// Writes a task's tags (TagResource / UntagResource).
-    pub(crate) fn set_task_tags(
-        &self,
-        caller: &Caller,
-        task_id: &str,
-        f: impl FnOnce(&mut Vec<Tag>),
-    ) -> Result<()> {
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let rec = region.tasks.get_mut(task_id).ok_or_else(|| {
-            EcsError::ResourceNotFound("The specified task could not be found.".into())
-        })?;
-        f(rec.task.tags.get_or_insert_with(Vec::new));
-        self.store().write(vec![Self::task_op(rec)])?;
-        Ok(())
     }
 }
 
@@ -1259,40 +1245,7 @@ mod tests {
 
     use crate::runtime::fake::FakeRuntime;
     use crate::runtime::supervisor::container_name;
-    use crate::runtime::{Instance, Runtime};
-    use crate::store::Store;
-
-    fn caller() -> Caller {
-        Caller {
-            region: "us-east-1".into(),
-            account: "000000000000".into(),
-            principal: "arn:aws:iam::000000000000:root".into(),
-        }
-    }
-
-    /// One life of a durable emulator on `dir`, over a shared fake engine.
-    fn ecs_on(dir: &std::path::Path, engine: &FakeRuntime) -> (Ecs, Runtime) {
-        let instance = Instance {
-            id: "test".into(),
-            ephemeral: false,
-        };
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let runtime = Runtime::new(std::sync::Arc::new(engine.clone()), instance, tx);
-        let store = Store::open(dir, false).unwrap();
-        let ecs = Ecs::load(
-            store,
-            "000000000000".into(),
-            "us-east-1".into(),
-            runtime.clone(),
-            rx,
-        )
-        .unwrap();
-        (ecs, runtime)
-    }
-
-    fn req<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
-        serde_json::from_value(v).unwrap()
-    }
+    use crate::services::ecs::test_support::{caller, ecs_on, req};
 
     async fn wait_for(ecs: &Ecs, arn: &str, what: impl Fn(&Task) -> bool) -> Task {
         for _ in 0..500 {

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::EcsError;
 use super::model::{ContainerDefinition, Tag, TaskDefinition, enums};
 use super::planning::{parse_cpu, parse_memory};
+use crate::services::kit::tags::{self, TagRules};
 
 type Result<T> = std::result::Result<T, EcsError>;
 
@@ -21,36 +22,16 @@ pub fn valid_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-/// Tag rules of the ECS API.
-pub fn check_tags(tags: &[Tag]) -> Result<()> {
-    if tags.len() > 50 {
-        return Err(EcsError::invalid(
-            "Too many tags. A resource can have a maximum of 50 tags.",
-        ));
-    }
-    let mut seen = HashSet::new();
-    for t in tags {
-        let key = t.key.as_deref().unwrap_or("");
-        if key.is_empty() || key.len() > 128 {
-            return Err(EcsError::invalid(
-                "Tag keys must be between 1 and 128 characters in length.",
-            ));
-        }
-        if t.value.as_deref().unwrap_or("").len() > 256 {
-            return Err(EcsError::invalid(
-                "Tag values must be between 0 and 256 characters in length.",
-            ));
-        }
-        if key.to_ascii_lowercase().starts_with("aws:") {
-            return Err(EcsError::invalid(
-                "Tag keys may not begin with the reserved prefix 'aws:'.",
-            ));
-        }
-        if !seen.insert(key) {
-            return Err(EcsError::invalid(format!("Duplicate tag key: {key}")));
-        }
-    }
-    Ok(())
+/// ECS's tag limits: AWS's usual ones, and the same key twice in one
+/// request is refused.
+pub const TAG_RULES: TagRules = TagRules {
+    refuse_duplicates: true,
+    ..tags::AWS
+};
+
+/// Tags a request gives a new resource (CreateCluster, RunTask, ...).
+pub fn check_tags(list: &[Tag]) -> Result<()> {
+    Ok(tags::validate(list, &TAG_RULES)?)
 }
 
 /// A request member whose model shape is an enum. ECS refuses a value
