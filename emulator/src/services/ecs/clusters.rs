@@ -10,10 +10,10 @@ use super::model::{
     Tag,
 };
 use super::validation::{check_enum, check_enum_in, check_enum_list, check_tags, valid_name};
-use super::{Caller, Ecs, EcsError, PAGE_100, RegionState, Result, page};
+use super::{Caller, Ecs, EcsError, PAGE_100, RegionState, Result, State, page};
 use crate::domain::arn;
 use crate::domain::status::TaskStatus;
-use crate::services::kit::Page;
+use crate::services::kit::{Change, Page};
 
 pub const FARGATE_PROVIDERS: [&str; 2] = ["FARGATE", "FARGATE_SPOT"];
 
@@ -175,14 +175,6 @@ impl RegionState {
             .ok_or(EcsError::ClusterNotFound)
     }
 
-    pub(crate) fn active_cluster_mut(&mut self, reference: &str) -> Result<&mut Cluster> {
-        let name = arn::cluster_name(reference).ok_or(EcsError::ClusterNotFound)?;
-        self.clusters
-            .get_mut(name)
-            .filter(|c| c.status == Some(ClusterStatus::Active))
-            .ok_or(EcsError::ClusterNotFound)
-    }
-
     /// (running, pending) task counts of a cluster.
     pub(crate) fn task_counts(&self, cluster_arn: &str) -> (i32, i32) {
         let mut running = 0;
@@ -295,36 +287,39 @@ impl Ecs {
             .unwrap_or_default();
         check_capacity_providers(&providers, &strategy)?;
 
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        if let Some(existing) = region.clusters.get(&name)
-            && existing.status == Some(ClusterStatus::Active)
-        {
-            // CreateCluster is idempotent for an existing cluster.
-            let out = Self::full_cluster(region, existing);
-            return Ok(ClusterResponse { cluster: out });
-        }
-        let mut all_settings = vec![ClusterSetting {
-            name: Some("containerInsights".into()),
-            value: Some("disabled".into()),
-        }];
-        let mut cluster = Cluster {
-            cluster_arn: Some(caller.scope().cluster(&name)),
-            cluster_name: Some(name.clone()),
-            configuration: req.configuration,
-            status: Some(ClusterStatus::Active),
-            tags: Some(tags),
-            capacity_providers: Some(providers),
-            default_capacity_provider_strategy: Some(strategy),
-            service_connect_defaults: req.service_connect_defaults,
-            ..Default::default()
-        };
-        cluster.settings = Some(std::mem::take(&mut all_settings));
-        merge_settings(&mut cluster, &settings);
-        self.commit(vec![Self::cluster_op(&caller.region, &cluster)])?;
-        let out = Self::full_cluster(region, &cluster);
-        region.clusters.insert(name, cluster);
-        Ok(ClusterResponse { cluster: out })
+        let region_name = caller.region.clone();
+        self.backend().update(|st| {
+            let region = st.region_ref(&region_name);
+            if let Some(existing) = region.clusters.get(&name)
+                && existing.status == Some(ClusterStatus::Active)
+            {
+                // CreateCluster is idempotent for an existing cluster.
+                let out = Self::full_cluster(region, existing);
+                return Ok(Change::answer(ClusterResponse { cluster: out }));
+            }
+            let mut cluster = Cluster {
+                cluster_arn: Some(caller.scope().cluster(&name)),
+                cluster_name: Some(name.clone()),
+                configuration: req.configuration,
+                status: Some(ClusterStatus::Active),
+                tags: Some(tags),
+                capacity_providers: Some(providers),
+                default_capacity_provider_strategy: Some(strategy),
+                service_connect_defaults: req.service_connect_defaults,
+                settings: Some(vec![ClusterSetting {
+                    name: Some("containerInsights".into()),
+                    value: Some("disabled".into()),
+                }]),
+                ..Default::default()
+            };
+            merge_settings(&mut cluster, &settings);
+            let out = Self::full_cluster(region, &cluster);
+            Ok(Change::answer(ClusterResponse { cluster: out })
+                .write(Self::cluster_op(&region_name, &cluster))
+                .then(move |st: &mut State| {
+                    st.region(&region_name).clusters.insert(name, cluster);
+                }))
+        })
     }
 
     pub fn describe_clusters(
@@ -390,32 +385,34 @@ impl Ecs {
         let reference = req
             .cluster
             .ok_or_else(|| EcsError::invalid("cluster must not be null."))?;
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let cluster = region.active_cluster(&reference)?.clone();
-        let arn = cluster.cluster_arn.clone().unwrap_or_default();
-        if region.active_services_count(&arn) > 0 {
-            return Err(EcsError::ClusterContainsServices(
-                "The Cluster cannot be deleted while Services are active.".into(),
-            ));
-        }
-        let busy = region.tasks.values().any(|t| {
-            t.task.cluster_arn.as_deref() == Some(arn.as_str())
-                && t.task.last_status != Some(TaskStatus::Stopped)
-        });
-        if busy {
-            return Err(EcsError::ClusterContainsTasks(
-                "The Cluster cannot be deleted while Tasks are active.".into(),
-            ));
-        }
-        let mut deleted = cluster;
-        deleted.status = Some(ClusterStatus::Inactive);
-        self.commit(vec![Self::cluster_op(&caller.region, &deleted)])?;
-        let out = Self::full_cluster(region, &deleted);
-        region
-            .clusters
-            .insert(deleted.cluster_name.clone().unwrap_or_default(), deleted);
-        Ok(ClusterResponse { cluster: out })
+        let region_name = caller.region.clone();
+        self.backend().update(|st| {
+            let region = st.region_ref(&region_name);
+            let mut deleted = region.active_cluster(&reference)?.clone();
+            let arn = deleted.cluster_arn.clone().unwrap_or_default();
+            if region.active_services_count(&arn) > 0 {
+                return Err(EcsError::ClusterContainsServices(
+                    "The Cluster cannot be deleted while Services are active.".into(),
+                ));
+            }
+            let busy = region.tasks.values().any(|t| {
+                t.task.cluster_arn.as_deref() == Some(arn.as_str())
+                    && t.task.last_status != Some(TaskStatus::Stopped)
+            });
+            if busy {
+                return Err(EcsError::ClusterContainsTasks(
+                    "The Cluster cannot be deleted while Tasks are active.".into(),
+                ));
+            }
+            deleted.status = Some(ClusterStatus::Inactive);
+            let out = Self::full_cluster(region, &deleted);
+            Ok(Change::answer(ClusterResponse { cluster: out })
+                .write(Self::cluster_op(&region_name, &deleted))
+                .then(move |st: &mut State| {
+                    let name = deleted.cluster_name.clone().unwrap_or_default();
+                    st.region(&region_name).clusters.insert(name, deleted);
+                }))
+        })
     }
 
     fn mutate_cluster(
@@ -425,14 +422,19 @@ impl Ecs {
         f: impl FnOnce(&mut Cluster) -> Result<()>,
     ) -> Result<ClusterResponse> {
         let reference = reference.ok_or_else(|| EcsError::invalid("cluster must not be null."))?;
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let mut cluster = region.active_cluster(&reference)?.clone();
-        f(&mut cluster)?;
-        self.commit(vec![Self::cluster_op(&caller.region, &cluster)])?;
-        let out = Self::full_cluster(region, &cluster);
-        *region.active_cluster_mut(&reference)? = cluster;
-        Ok(ClusterResponse { cluster: out })
+        let region_name = caller.region.clone();
+        self.backend().update(|st| {
+            let region = st.region_ref(&region_name);
+            let mut cluster = region.active_cluster(&reference)?.clone();
+            f(&mut cluster)?;
+            let out = Self::full_cluster(region, &cluster);
+            Ok(Change::answer(ClusterResponse { cluster: out })
+                .write(Self::cluster_op(&region_name, &cluster))
+                .then(move |st: &mut State| {
+                    let name = cluster.cluster_name.clone().unwrap_or_default();
+                    st.region(&region_name).clusters.insert(name, cluster);
+                }))
+        })
     }
 
     pub fn update_cluster(

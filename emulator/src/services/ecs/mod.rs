@@ -7,6 +7,8 @@
 //! Tasks are run by the runtime; its `TaskUpdate`s come back through
 //! `apply_updates`, the only place task status fields change after RunTask.
 
+#[cfg(test)]
+mod atomicity;
 pub mod clusters;
 pub mod error;
 pub mod execute_command;
@@ -23,7 +25,7 @@ pub mod tasks;
 pub(crate) mod test_support;
 pub mod validation;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, LazyLock, MutexGuard};
 
 use serde::{Deserialize, Serialize};
@@ -104,6 +106,54 @@ pub(crate) struct State {
     /// StopTask in that window must leave the stopping to the adopting
     /// supervisor rather than declare the task over.
     pub awaiting_adoption: HashSet<String>,
+    /// Documents whose latest state is in memory but not in the store: an
+    /// internal write (a runtime report, a scheduler round) failed. They
+    /// are written with the next internal write that succeeds.
+    pub unsaved: BTreeSet<Doc>,
+}
+
+/// A document an internal writer keeps: a task or a service, by its place
+/// in memory. A document no longer in memory is deleted from the store.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Doc {
+    Task {
+        region: String,
+        id: String,
+        arn: String,
+    },
+    /// `key` is `<cluster>/<service name>`.
+    Service { region: String, key: String },
+}
+
+impl Doc {
+    pub fn task(rec: &TaskRecord) -> Doc {
+        Doc::Task {
+            region: rec.plan.region.clone(),
+            id: rec.plan.task_id.clone(),
+            arn: rec.plan.task_arn.clone(),
+        }
+    }
+
+    pub fn service(rec: &service_model::ServiceRecord) -> Doc {
+        Doc::Service {
+            region: rec.region.clone(),
+            key: format!("{}/{}", rec.cluster_name, rec.name()),
+        }
+    }
+
+    /// The write that makes the store hold what memory holds.
+    fn op(&self, st: &State) -> Op<'static> {
+        match self {
+            Doc::Task { region, id, arn } => match st.region_ref(region).tasks.get(id) {
+                Some(rec) => Ecs::task_op(rec),
+                None => Ecs::task_delete_op(arn),
+            },
+            Doc::Service { region, key } => match st.region_ref(region).services.get(key) {
+                Some(rec) => Ecs::service_op(rec),
+                None => Op::delete(services::KIND_SERVICE, format!("{region}/{key}")),
+            },
+        }
+    }
 }
 
 /// What an empty region reads as.
@@ -231,6 +281,29 @@ impl Ecs {
     /// Writes `ops` in one transaction; a failure is ECS's ServerException.
     pub(crate) fn commit(&self, ops: Vec<Op<'_>>) -> Result<()> {
         self.inner.backend.commit(ops)
+    }
+
+    /// Stores what memory holds of `docs`, and of every document an earlier
+    /// internal write left unsaved. For the internal writers only (runtime
+    /// reports, the scheduler): what they record has happened, so memory
+    /// takes it first; when the store refuses, the documents are kept as
+    /// unsaved, logged, and written by the next internal write that
+    /// succeeds (the scheduler makes one every second). API operations never
+    /// come here: they write first and change memory only after.
+    pub(crate) fn persist(&self, st: &mut State, docs: impl IntoIterator<Item = Doc>, what: &str) {
+        st.unsaved.extend(docs);
+        if st.unsaved.is_empty() {
+            return;
+        }
+        let ops: Vec<Op<'static>> = st.unsaved.iter().map(|d| d.op(st)).collect();
+        match self.store().write(ops) {
+            Ok(()) => st.unsaved.clear(),
+            Err(e) => tracing::error!(
+                error = %e,
+                unsaved = st.unsaved.len(),
+                "could not store {what}; kept in memory and written with the next internal write"
+            ),
+        }
     }
 
     /// Connects the ELBv2 backend (once, at start-up).

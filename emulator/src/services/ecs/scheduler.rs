@@ -19,7 +19,7 @@ use super::service_model::{
     MonitorStatus, Rollback, RolloutState, ServiceDeploymentStatus, ServiceRecord, ServiceStatus,
 };
 use super::tasks::TaskLaunch;
-use super::{Caller, Ecs, TaskRecord};
+use super::{Caller, Doc, Ecs, TaskRecord};
 use crate::domain::arn;
 use crate::domain::status::{Health, StopCode, TaskStatus};
 use crate::domain::time::{self, Timestamp};
@@ -174,7 +174,7 @@ impl Ecs {
         let mut work = Work::default();
         {
             let mut st = self.lock();
-            let mut ops = Vec::new();
+            let mut docs = Vec::new();
             for region in st.regions.values_mut() {
                 let tasks = &region.tasks;
                 for rec in region.services.values_mut() {
@@ -184,15 +184,12 @@ impl Ecs {
                     let before = rec.clone();
                     reconcile(self, rec, tasks, now, &mut work);
                     if *rec != before {
-                        ops.push(Self::service_op(rec));
+                        docs.push(Doc::service(rec));
                     }
                 }
             }
-            if !ops.is_empty()
-                && let Err(e) = self.store().write(ops)
-            {
-                tracing::error!(error = %e, "could not store the services' state");
-            }
+            // Also writes whatever an earlier internal write left unsaved.
+            self.persist(&mut st, docs, "the services' state");
         }
         for s in work.stops {
             let caller = self.scheduler_caller(&s.region);
@@ -245,10 +242,8 @@ impl Ecs {
                     ));
                 }
             }
-            let op = Self::service_op(rec);
-            if let Err(e) = self.store().write(vec![op]) {
-                tracing::error!(error = %e, "could not store a service");
-            }
+            let doc = Doc::service(rec);
+            self.persist(&mut st, [doc], "a service");
         }
     }
 

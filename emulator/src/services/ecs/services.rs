@@ -24,11 +24,11 @@ use super::service_model::{
 };
 use super::tasks::check_network;
 use super::validation::{check_enum, check_enum_list, check_enum_opt, check_tags, valid_name};
-use super::{Caller, Ecs, EcsError, PAGE_100, PAGE_SERVICES, RegionState, Result, page};
+use super::{Caller, Ecs, EcsError, PAGE_100, PAGE_SERVICES, RegionState, Result, State, page};
 use crate::domain::arn::{Arn, Scope};
 use crate::domain::status::LaunchType;
 use crate::domain::time;
-use crate::services::kit::Page;
+use crate::services::kit::{Change, Page};
 use crate::store::Op;
 
 pub(crate) const KIND_SERVICE: &str = "ecs.service";
@@ -735,123 +735,131 @@ impl Ecs {
         }
         let cluster_ref = req.cluster.clone().unwrap_or_else(|| "default".into());
         let scope = caller.scope();
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let cluster = region.active_cluster(&cluster_ref)?.clone();
-        let cluster_name = cluster.cluster_name.clone().unwrap_or_default();
-        let cluster_arn = cluster.cluster_arn.clone().unwrap_or_default();
-        if let Some(existing) = region.services.get(&key(&cluster_name, &name)) {
-            match existing.service.status {
-                Some(ServiceStatus::Active) => {
-                    if req.client_token.is_some() && existing.client_token == req.client_token {
-                        return Ok(ServiceResponse {
-                            service: render(existing, true),
-                        });
+        let region_name = caller.region.clone();
+        let out = self.backend().update(|st| {
+            let region = st.region_ref(&region_name);
+            let cluster = region.active_cluster(&cluster_ref)?.clone();
+            let cluster_name = cluster.cluster_name.clone().unwrap_or_default();
+            let cluster_arn = cluster.cluster_arn.clone().unwrap_or_default();
+            if let Some(existing) = region.services.get(&key(&cluster_name, &name)) {
+                match existing.service.status {
+                    Some(ServiceStatus::Active) => {
+                        if req.client_token.is_some() && existing.client_token == req.client_token {
+                            return Ok(Change::answer(ServiceResponse {
+                                service: render(existing, true),
+                            }));
+                        }
+                        return Err(EcsError::invalid("Creation of service was not idempotent."));
                     }
-                    return Err(EcsError::invalid("Creation of service was not idempotent."));
+                    Some(ServiceStatus::Draining) => {
+                        return Err(EcsError::invalid(
+                            "Unable to Start a service that is still Draining.",
+                        ));
+                    }
+                    _ => {}
                 }
-                Some(ServiceStatus::Draining) => {
-                    return Err(EcsError::invalid(
-                        "Unable to Start a service that is still Draining.",
-                    ));
-                }
-                _ => {}
             }
-        }
-        let td_ref = req
-            .task_definition
-            .clone()
-            .ok_or_else(|| EcsError::invalid("taskDefinition must not be null."))?;
-        let td = service_task_definition(region, &td_ref)?;
-        check_capacity(
-            region,
-            &cluster_ref,
-            req.launch_type.as_deref(),
-            req.capacity_provider_strategy.as_deref(),
-        )?;
-        let network = check_network(&req.network_configuration)?;
-        let lbs = req.load_balancers.clone().unwrap_or_default();
-        check_load_balancers(&lbs, &td, self.elbv2(), true)?;
+            let td_ref = req
+                .task_definition
+                .clone()
+                .ok_or_else(|| EcsError::invalid("taskDefinition must not be null."))?;
+            let td = service_task_definition(region, &td_ref)?;
+            check_capacity(
+                region,
+                &cluster_ref,
+                req.launch_type.as_deref(),
+                req.capacity_provider_strategy.as_deref(),
+            )?;
+            let network = check_network(&req.network_configuration)?;
+            let lbs = req.load_balancers.clone().unwrap_or_default();
+            check_load_balancers(&lbs, &td, self.elbv2(), true)?;
 
-        let now = time::now();
-        let strategy = req
-            .capacity_provider_strategy
-            .clone()
-            .filter(|s| !s.is_empty());
-        let launch_type = if strategy.is_some() {
-            None
-        } else {
-            Some(
-                req.launch_type
-                    .as_deref()
-                    .and_then(LaunchType::parse)
-                    .unwrap_or(LaunchType::Fargate),
-            )
-        };
-        let service = Service {
-            service_arn: Some(scope.service(&cluster_name, &name)),
-            service_name: Some(name.clone()),
-            cluster_arn: Some(cluster_arn),
-            load_balancers: Some(lbs),
-            service_registries: Some(req.service_registries.unwrap_or(Value::Array(vec![]))),
-            status: Some(ServiceStatus::Active),
-            desired_count: Some(desired),
-            running_count: Some(0),
-            pending_count: Some(0),
-            launch_type,
-            capacity_provider_strategy: strategy,
-            platform_version: Some(
-                req.platform_version
-                    .clone()
-                    .unwrap_or_else(|| "LATEST".into()),
-            ),
-            platform_family: Some("Linux".into()),
-            task_definition: td.task_definition_arn.clone(),
-            deployment_configuration: Some(with_defaults(cfg)),
-            deployments: Some(Vec::new()),
-            role_arn: Some(scope.global_arn(
-                "iam",
-                "role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS",
-            )),
-            events: Some(Vec::new()),
-            created_at: Some(now),
-            placement_constraints: Some(req.placement_constraints.unwrap_or(Value::Array(vec![]))),
-            placement_strategy: Some(req.placement_strategy.unwrap_or(Value::Array(vec![]))),
-            network_configuration: Some(network.clone()),
-            health_check_grace_period_seconds: Some(
-                req.health_check_grace_period_seconds.unwrap_or(0),
-            ),
-            scheduling_strategy: Some("REPLICA".into()),
-            deployment_controller: Some(DeploymentController {
-                kind: Some("ECS".into()),
-            }),
-            tags: Some(req.tags.unwrap_or_default()),
-            created_by: Some(caller.principal.clone()),
-            enable_ecs_managed_tags: Some(req.enable_ecs_managed_tags.unwrap_or(false)),
-            propagate_tags: Some(req.propagate_tags.unwrap_or_else(|| "NONE".into())),
-            enable_execute_command: Some(req.enable_execute_command.unwrap_or(false)),
-            availability_zone_rebalancing: Some(
-                req.availability_zone_rebalancing
-                    .unwrap_or_else(|| "DISABLED".into()),
-            ),
-            ..Default::default()
-        };
-        let mut rec = ServiceRecord {
-            service,
-            region: caller.region.clone(),
-            cluster_name: cluster_name.clone(),
-            client_token: req.client_token,
-            ..Default::default()
-        };
-        let revision = new_revision(&rec, &scope, &td, Some(network));
-        rec.revisions.push(revision.clone());
-        start_deployment(&mut rec, &scope, &revision, None);
-        self.commit(vec![Self::service_op(&rec)])?;
-        let out = render(&rec, true);
-        region.services.insert(key(&cluster_name, &name), rec);
-        drop(st);
+            let now = time::now();
+            let strategy = req
+                .capacity_provider_strategy
+                .clone()
+                .filter(|s| !s.is_empty());
+            let launch_type = if strategy.is_some() {
+                None
+            } else {
+                Some(
+                    req.launch_type
+                        .as_deref()
+                        .and_then(LaunchType::parse)
+                        .unwrap_or(LaunchType::Fargate),
+                )
+            };
+            let service = Service {
+                service_arn: Some(scope.service(&cluster_name, &name)),
+                service_name: Some(name.clone()),
+                cluster_arn: Some(cluster_arn),
+                load_balancers: Some(lbs),
+                service_registries: Some(req.service_registries.unwrap_or(Value::Array(vec![]))),
+                status: Some(ServiceStatus::Active),
+                desired_count: Some(desired),
+                running_count: Some(0),
+                pending_count: Some(0),
+                launch_type,
+                capacity_provider_strategy: strategy,
+                platform_version: Some(
+                    req.platform_version
+                        .clone()
+                        .unwrap_or_else(|| "LATEST".into()),
+                ),
+                platform_family: Some("Linux".into()),
+                task_definition: td.task_definition_arn.clone(),
+                deployment_configuration: Some(with_defaults(cfg)),
+                deployments: Some(Vec::new()),
+                role_arn: Some(scope.global_arn(
+                    "iam",
+                    "role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS",
+                )),
+                events: Some(Vec::new()),
+                created_at: Some(now),
+                placement_constraints: Some(
+                    req.placement_constraints.unwrap_or(Value::Array(vec![])),
+                ),
+                placement_strategy: Some(req.placement_strategy.unwrap_or(Value::Array(vec![]))),
+                network_configuration: Some(network.clone()),
+                health_check_grace_period_seconds: Some(
+                    req.health_check_grace_period_seconds.unwrap_or(0),
+                ),
+                scheduling_strategy: Some("REPLICA".into()),
+                deployment_controller: Some(DeploymentController {
+                    kind: Some("ECS".into()),
+                }),
+                tags: Some(req.tags.unwrap_or_default()),
+                created_by: Some(caller.principal.clone()),
+                enable_ecs_managed_tags: Some(req.enable_ecs_managed_tags.unwrap_or(false)),
+                propagate_tags: Some(req.propagate_tags.unwrap_or_else(|| "NONE".into())),
+                enable_execute_command: Some(req.enable_execute_command.unwrap_or(false)),
+                availability_zone_rebalancing: Some(
+                    req.availability_zone_rebalancing
+                        .unwrap_or_else(|| "DISABLED".into()),
+                ),
+                ..Default::default()
+            };
+            let mut rec = ServiceRecord {
+                service,
+                region: caller.region.clone(),
+                cluster_name: cluster_name.clone(),
+                client_token: req.client_token,
+                ..Default::default()
+            };
+            let revision = new_revision(&rec, &scope, &td, Some(network));
+            rec.revisions.push(revision.clone());
+            start_deployment(&mut rec, &scope, &revision, None);
+            let out = render(&rec, true);
+            Ok(Change::answer(ServiceResponse { service: out })
+                .write(Self::service_op(&rec))
+                .then(move |st: &mut State| {
+                    st.region(&region_name)
+                        .services
+                        .insert(key(&cluster_name, &name), rec);
+                }))
+        })?;
         self.wake_scheduler();
-        Ok(ServiceResponse { service: out })
+        Ok(out)
     }
 
     pub fn describe_services(
@@ -1018,151 +1026,155 @@ impl Ecs {
             .ok_or_else(|| EcsError::invalid("service must not be null."))?;
         let cluster_ref = req.cluster.clone().unwrap_or_else(|| "default".into());
         let scope = caller.scope();
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let cluster_name = region
-            .active_cluster(&cluster_ref)?
-            .cluster_name
-            .clone()
-            .unwrap_or_default();
-        let k = key(
-            &cluster_name,
-            service_name(&reference).ok_or(EcsError::ServiceNotFound)?,
-        );
-        let rec = region.services.get(&k).ok_or(EcsError::ServiceNotFound)?;
-        if rec.service.status != Some(ServiceStatus::Active) {
-            return Err(EcsError::ServiceNotActive);
-        }
-        let mut rec = rec.clone();
+        let region_name = caller.region.clone();
+        let out = self.backend().update(|st| {
+            let region = st.region_ref(&region_name);
+            let cluster_name = region
+                .active_cluster(&cluster_ref)?
+                .cluster_name
+                .clone()
+                .unwrap_or_default();
+            let k = key(
+                &cluster_name,
+                service_name(&reference).ok_or(EcsError::ServiceNotFound)?,
+            );
+            let rec = region.services.get(&k).ok_or(EcsError::ServiceNotFound)?;
+            if rec.service.status != Some(ServiceStatus::Active) {
+                return Err(EcsError::ServiceNotActive);
+            }
+            let mut rec = rec.clone();
 
-        // What the new tasks would run.
-        let current_rev = rec
-            .deployments()
-            .first()
-            .and_then(|d| rec.state(d.id.as_deref()?))
-            .and_then(|s| rec.revision(&s.revision_arn))
-            .cloned()
-            .unwrap_or_default();
-        let td = match &req.task_definition {
-            Some(r) => service_task_definition(region, r)?,
-            None => {
-                let arn = rec.service.task_definition.clone().unwrap_or_default();
-                region
-                    .task_definition(&arn)
-                    .map(|r| r.td.clone())
-                    .ok_or_else(|| EcsError::client("TaskDefinition not found."))?
+            // What the new tasks would run.
+            let current_rev = rec
+                .deployments()
+                .first()
+                .and_then(|d| rec.state(d.id.as_deref()?))
+                .and_then(|s| rec.revision(&s.revision_arn))
+                .cloned()
+                .unwrap_or_default();
+            let td = match &req.task_definition {
+                Some(r) => service_task_definition(region, r)?,
+                None => {
+                    let arn = rec.service.task_definition.clone().unwrap_or_default();
+                    region
+                        .task_definition(&arn)
+                        .map(|r| r.td.clone())
+                        .ok_or_else(|| EcsError::client("TaskDefinition not found."))?
+                }
+            };
+            if req.launch_type_change(&rec) {
+                check_capacity(
+                    region,
+                    &cluster_ref,
+                    None,
+                    req.capacity_provider_strategy.as_deref(),
+                )?;
             }
-        };
-        if req.launch_type_change(&rec) {
-            check_capacity(
-                region,
-                &cluster_ref,
-                None,
-                req.capacity_provider_strategy.as_deref(),
-            )?;
-        }
-        let network = match &req.network_configuration {
-            Some(_) => Some(check_network(&req.network_configuration)?),
-            None => rec.service.network_configuration.clone(),
-        };
-        let lbs = req
-            .load_balancers
-            .clone()
-            .or_else(|| rec.service.load_balancers.clone())
-            .unwrap_or_default();
-        check_load_balancers(&lbs, &td, self.elbv2(), req.load_balancers.is_some())?;
+            let network = match &req.network_configuration {
+                Some(_) => Some(check_network(&req.network_configuration)?),
+                None => rec.service.network_configuration.clone(),
+            };
+            let lbs = req
+                .load_balancers
+                .clone()
+                .or_else(|| rec.service.load_balancers.clone())
+                .unwrap_or_default();
+            check_load_balancers(&lbs, &td, self.elbv2(), req.load_balancers.is_some())?;
 
-        let s = &mut rec.service;
-        if let Some(d) = req.desired_count {
-            s.desired_count = Some(d);
-        }
-        if let Some(cfg) = req.deployment_configuration.clone() {
-            let mut merged = s.deployment_configuration.clone().unwrap_or_default();
-            if cfg.deployment_circuit_breaker.is_some() {
-                merged.deployment_circuit_breaker = cfg.deployment_circuit_breaker;
+            let s = &mut rec.service;
+            if let Some(d) = req.desired_count {
+                s.desired_count = Some(d);
             }
-            if cfg.maximum_percent.is_some() {
-                merged.maximum_percent = cfg.maximum_percent;
+            if let Some(cfg) = req.deployment_configuration.clone() {
+                let mut merged = s.deployment_configuration.clone().unwrap_or_default();
+                if cfg.deployment_circuit_breaker.is_some() {
+                    merged.deployment_circuit_breaker = cfg.deployment_circuit_breaker;
+                }
+                if cfg.maximum_percent.is_some() {
+                    merged.maximum_percent = cfg.maximum_percent;
+                }
+                if cfg.minimum_healthy_percent.is_some() {
+                    merged.minimum_healthy_percent = cfg.minimum_healthy_percent;
+                }
+                if cfg.alarms.is_some() {
+                    merged.alarms = cfg.alarms;
+                }
+                if cfg.strategy.is_some() {
+                    merged.strategy = cfg.strategy;
+                }
+                s.deployment_configuration = Some(with_defaults(merged));
             }
-            if cfg.minimum_healthy_percent.is_some() {
-                merged.minimum_healthy_percent = cfg.minimum_healthy_percent;
+            if let Some(g) = req.health_check_grace_period_seconds {
+                s.health_check_grace_period_seconds = Some(g.max(0));
             }
-            if cfg.alarms.is_some() {
-                merged.alarms = cfg.alarms;
+            if let Some(v) = req.enable_execute_command {
+                s.enable_execute_command = Some(v);
             }
-            if cfg.strategy.is_some() {
-                merged.strategy = cfg.strategy;
+            if let Some(v) = req.enable_ecs_managed_tags {
+                s.enable_ecs_managed_tags = Some(v);
             }
-            s.deployment_configuration = Some(with_defaults(merged));
-        }
-        if let Some(g) = req.health_check_grace_period_seconds {
-            s.health_check_grace_period_seconds = Some(g.max(0));
-        }
-        if let Some(v) = req.enable_execute_command {
-            s.enable_execute_command = Some(v);
-        }
-        if let Some(v) = req.enable_ecs_managed_tags {
-            s.enable_ecs_managed_tags = Some(v);
-        }
-        if let Some(v) = req.propagate_tags.clone() {
-            s.propagate_tags = Some(v);
-        }
-        if let Some(v) = req.availability_zone_rebalancing.clone() {
-            s.availability_zone_rebalancing = Some(v);
-        }
-        if let Some(v) = req.placement_constraints.clone() {
-            s.placement_constraints = Some(v);
-        }
-        if let Some(v) = req.placement_strategy.clone() {
-            s.placement_strategy = Some(v);
-        }
-        if let Some(v) = req.service_registries.clone() {
-            s.service_registries = Some(v);
-        }
-        if let Some(v) = req.platform_version.clone() {
-            s.platform_version = Some(v);
-        }
-        if let Some(strategy) = req
-            .capacity_provider_strategy
-            .clone()
-            .filter(|s| !s.is_empty())
-        {
-            s.capacity_provider_strategy = Some(strategy);
-            s.launch_type = None;
-        }
-        s.load_balancers = Some(lbs);
-        s.network_configuration = network.clone();
-        s.task_definition = td.task_definition_arn.clone();
+            if let Some(v) = req.propagate_tags.clone() {
+                s.propagate_tags = Some(v);
+            }
+            if let Some(v) = req.availability_zone_rebalancing.clone() {
+                s.availability_zone_rebalancing = Some(v);
+            }
+            if let Some(v) = req.placement_constraints.clone() {
+                s.placement_constraints = Some(v);
+            }
+            if let Some(v) = req.placement_strategy.clone() {
+                s.placement_strategy = Some(v);
+            }
+            if let Some(v) = req.service_registries.clone() {
+                s.service_registries = Some(v);
+            }
+            if let Some(v) = req.platform_version.clone() {
+                s.platform_version = Some(v);
+            }
+            if let Some(strategy) = req
+                .capacity_provider_strategy
+                .clone()
+                .filter(|s| !s.is_empty())
+            {
+                s.capacity_provider_strategy = Some(strategy);
+                s.launch_type = None;
+            }
+            s.load_balancers = Some(lbs);
+            s.network_configuration = network.clone();
+            s.task_definition = td.task_definition_arn.clone();
 
-        let mut revision = new_revision(&rec, &scope, &td, network);
-        let same = revision.task_definition == current_rev.task_definition
-            && revision.network_configuration == current_rev.network_configuration
-            && revision.platform_version == current_rev.platform_version
-            && revision.load_balancers == current_rev.load_balancers
-            && revision.launch_type == current_rev.launch_type
-            && revision.capacity_provider_strategy == current_rev.capacity_provider_strategy;
-        if !same || req.force_new_deployment == Some(true) {
-            if same {
-                // Same configuration: the revision is reused.
-                revision = current_rev;
-            } else {
-                rec.revisions.push(revision.clone());
+            let mut revision = new_revision(&rec, &scope, &td, network);
+            let same = revision.task_definition == current_rev.task_definition
+                && revision.network_configuration == current_rev.network_configuration
+                && revision.platform_version == current_rev.platform_version
+                && revision.load_balancers == current_rev.load_balancers
+                && revision.launch_type == current_rev.launch_type
+                && revision.capacity_provider_strategy == current_rev.capacity_provider_strategy;
+            if !same || req.force_new_deployment == Some(true) {
+                if same {
+                    // Same configuration: the revision is reused.
+                    revision = current_rev;
+                } else {
+                    rec.revisions.push(revision.clone());
+                }
+                start_deployment(&mut rec, &scope, &revision, None);
+            } else if let Some(d) = req.desired_count {
+                // A new desired count alone adjusts the PRIMARY deployment.
+                if let Some(p) = rec.deployments_mut().first_mut() {
+                    p.desired_count = Some(d);
+                    p.updated_at = Some(time::now());
+                }
+                rec.steady_reported_at = None;
             }
-            start_deployment(&mut rec, &scope, &revision, None);
-        } else if let Some(d) = req.desired_count {
-            // A new desired count alone adjusts the PRIMARY deployment.
-            if let Some(p) = rec.deployments_mut().first_mut() {
-                p.desired_count = Some(d);
-                p.updated_at = Some(time::now());
-            }
-            rec.steady_reported_at = None;
-        }
-        self.commit(vec![Self::service_op(&rec)])?;
-        let out = render(&rec, true);
-        region.services.insert(k, rec);
-        drop(st);
+            let out = render(&rec, true);
+            Ok(Change::answer(ServiceResponse { service: out })
+                .write(Self::service_op(&rec))
+                .then(move |st: &mut State| {
+                    st.region(&region_name).services.insert(k, rec);
+                }))
+        })?;
         self.wake_scheduler();
-        Ok(ServiceResponse { service: out })
+        Ok(out)
     }
 
     pub fn delete_service(
@@ -1174,23 +1186,29 @@ impl Ecs {
             .service
             .ok_or_else(|| EcsError::invalid("service must not be null."))?;
         let cluster_ref = req.cluster.unwrap_or_else(|| "default".into());
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let cluster_name = region
-            .active_cluster(&cluster_ref)?
-            .cluster_name
-            .clone()
-            .unwrap_or_default();
-        let k = key(
-            &cluster_name,
-            service_name(&reference).ok_or(EcsError::ServiceNotFound)?,
-        );
-        let rec = region
-            .services
-            .get_mut(&k)
-            .filter(|r| r.service.status != Some(ServiceStatus::Inactive))
-            .ok_or(EcsError::ServiceNotFound)?;
-        if rec.service.status == Some(ServiceStatus::Active) {
+        let region_name = caller.region.clone();
+        let out = self.backend().update(|st| {
+            let region = st.region_ref(&region_name);
+            let cluster_name = region
+                .active_cluster(&cluster_ref)?
+                .cluster_name
+                .clone()
+                .unwrap_or_default();
+            let k = key(
+                &cluster_name,
+                service_name(&reference).ok_or(EcsError::ServiceNotFound)?,
+            );
+            let rec = region
+                .services
+                .get(&k)
+                .filter(|r| r.service.status != Some(ServiceStatus::Inactive))
+                .ok_or(EcsError::ServiceNotFound)?;
+            if rec.service.status != Some(ServiceStatus::Active) {
+                // Already DRAINING: nothing to change.
+                return Ok(Change::answer(ServiceResponse {
+                    service: render(rec, true),
+                }));
+            }
             if rec.service.desired_count.unwrap_or(0) > 0 && req.force != Some(true) {
                 return Err(EcsError::invalid(
                     "The service cannot be stopped while it is scaled above 0.",
@@ -1202,13 +1220,15 @@ impl Ecs {
             for d in next.deployments_mut() {
                 d.desired_count = Some(0);
             }
-            self.commit(vec![Self::service_op(&next)])?;
-            *rec = next;
-        }
-        let out = render(rec, true);
-        drop(st);
+            let out = render(&next, true);
+            Ok(Change::answer(ServiceResponse { service: out })
+                .write(Self::service_op(&next))
+                .then(move |st: &mut State| {
+                    st.region(&region_name).services.insert(k, next);
+                }))
+        })?;
         self.wake_scheduler();
-        Ok(ServiceResponse { service: out })
+        Ok(out)
     }
 
     pub fn describe_service_deployments(

@@ -368,17 +368,19 @@ impl Ecs {
             principal_arn: Some(shown),
             kind: Some("user".into()),
         };
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        self.commit(vec![Self::setting_op(
-            &caller.region,
-            &key_principal,
-            &setting,
-        )])?;
-        region
-            .settings
-            .insert((key_principal, name), setting.clone());
-        Ok(SettingResponse { setting })
+        let region_name = caller.region.clone();
+        self.backend().update(|_| {
+            let op = Self::setting_op(&region_name, &key_principal, &setting);
+            Ok(Change::answer(SettingResponse {
+                setting: setting.clone(),
+            })
+            .write(op)
+            .then(move |st: &mut State| {
+                st.region(&region_name)
+                    .settings
+                    .insert((key_principal, name), setting);
+            }))
+        })
     }
 
     pub fn put_account_setting(
@@ -426,21 +428,26 @@ impl Ecs {
             .ok_or_else(|| EcsError::invalid("name must not be null."))?;
         let (_, default, _) = setting_spec(&name)?;
         let principal = Self::principal(caller, req.principal_arn);
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let removed = region.settings.remove(&(principal.clone(), name.clone()));
-        self.commit(vec![Self::setting_delete_op(
-            &caller.region,
-            &principal,
-            &name,
-        )])?;
-        let setting = removed.unwrap_or(Setting {
-            name: Some(name),
-            value: Some(default.to_string()),
-            principal_arn: Some(principal),
-            kind: Some("user".into()),
-        });
-        Ok(SettingResponse { setting })
+        let region_name = caller.region.clone();
+        self.backend().update(|st| {
+            let k = (principal.clone(), name.clone());
+            let setting = st
+                .region_ref(&region_name)
+                .settings
+                .get(&k)
+                .cloned()
+                .unwrap_or(Setting {
+                    name: Some(name.clone()),
+                    value: Some(default.to_string()),
+                    principal_arn: Some(principal.clone()),
+                    kind: Some("user".into()),
+                });
+            Ok(Change::answer(SettingResponse { setting })
+                .write(Self::setting_delete_op(&region_name, &principal, &name))
+                .then(move |st: &mut State| {
+                    st.region(&region_name).settings.remove(&k);
+                }))
+        })
     }
 
     // ------------------------------------------------------------ tags

@@ -13,14 +13,14 @@ use super::planning::{PlanInput, parse_cpu, parse_memory, plan_task};
 use super::validation::{
     check_enum, check_enum_in, check_enum_list, check_enum_opt, check_tags, fargate_pair_valid,
 };
-use super::{Caller, Ecs, EcsError, PAGE_100, Result, TaskRecord, page};
+use super::{Caller, Doc, Ecs, EcsError, PAGE_100, Result, State, TaskRecord, page};
 use crate::domain::status::{
     AttachmentStatus, Connectivity, ContainerStatus, Health, LaunchType, StopCode, TaskStatus,
     task_health,
 };
 use crate::domain::{arn, ids, time};
 use crate::runtime::{Start, TaskUpdate};
-use crate::services::kit::Page;
+use crate::services::kit::{Change, Page};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -473,6 +473,7 @@ impl Ecs {
         let mut out = Vec::new();
         let mut ops = Vec::new();
         let mut plans = Vec::new();
+        let mut records = Vec::new();
         for _ in 0..launch.count {
             let task_id = ids::task_id();
             let task_arn = scope.task(&cluster_name, &task_id);
@@ -598,11 +599,16 @@ impl Ecs {
                 client_token: launch.client_token.clone(),
             };
             ops.push(Self::task_op(&rec));
-            region.tasks.insert(task_id, rec);
+            records.push(rec);
             plans.push(plan);
             out.push(task);
         }
+        // Stored first: a task in memory but not in the store would never
+        // be launched (the caller got an error) yet look PROVISIONING.
         self.commit(ops)?;
+        for rec in records {
+            region.tasks.insert(rec.plan.task_id.clone(), rec);
+        }
         drop(st);
         for plan in plans {
             self.announce(&caller.region, &plan.task_arn);
@@ -637,37 +643,42 @@ impl Ecs {
         code: StopCode,
         reason: String,
     ) -> Result<Task> {
-        let (task, supervised) = {
-            let mut st = self.lock();
-            let region = st.region(&caller.region);
+        let region_name = caller.region.clone();
+        let (task, supervised) = self.backend().update(|st| {
+            let region = st.region_ref(&region_name);
             let cluster = region.active_cluster(cluster_ref)?;
             let cluster_arn = cluster.cluster_arn.clone().unwrap_or_default();
             let tref = arn::task_ref(reference)
                 .ok_or_else(|| EcsError::invalid("The referenced task was not found."))?;
             let rec = region
                 .tasks
-                .get_mut(tref.id)
+                .get(tref.id)
                 .filter(|r| r.task.cluster_arn.as_deref() == Some(cluster_arn.as_str()))
                 .ok_or_else(|| EcsError::invalid("The referenced task was not found."))?;
-            if rec.task.desired_status != Some(TaskStatus::Stopped) {
-                let now = time::now();
-                let t = &mut rec.task;
-                t.desired_status = Some(TaskStatus::Stopped);
-                t.stop_code = Some(code);
-                t.stopped_reason = Some(reason.clone());
-                t.stopping_at = Some(now);
-                t.version = Some(t.version.unwrap_or(0) + 1);
-                self.commit(vec![Self::task_op(rec)])?;
-            }
-            let task = rec.task.clone();
             let arn = rec.plan.task_arn.clone();
             // Checked under the state lock, which `recover` holds while it
             // adopts: either the task is supervised by now, or its adopter
             // will find desiredStatus STOPPED and stop it.
             let supervised =
                 self.runtime().is_supervised(&arn) || st.awaiting_adoption.contains(&arn);
-            (task, supervised)
-        };
+            if rec.task.desired_status == Some(TaskStatus::Stopped) {
+                return Ok::<_, EcsError>(Change::answer((rec.task.clone(), supervised)));
+            }
+            let mut next = rec.clone();
+            let t = &mut next.task;
+            t.desired_status = Some(TaskStatus::Stopped);
+            t.stop_code = Some(code);
+            t.stopped_reason = Some(reason.clone());
+            t.stopping_at = Some(time::now());
+            t.version = Some(t.version.unwrap_or(0) + 1);
+            Ok(Change::answer((next.task.clone(), supervised))
+                .write(Self::task_op(&next))
+                .then(move |st: &mut State| {
+                    st.region(&region_name)
+                        .tasks
+                        .insert(next.plan.task_id.clone(), next);
+                }))
+        })?;
         let arn = task.task_arn.clone().unwrap_or_default();
         if !self.runtime().stop(&arn, code, &reason)
             && !supervised
@@ -804,7 +815,10 @@ impl Ecs {
     }
 
     /// Applies the runtime's reports to a task; bumps `version` once per
-    /// batch that changed anything.
+    /// batch that changed anything. What the runtime reports has happened,
+    /// so memory takes it even when the store refuses the write; the task
+    /// is then kept unsaved and written with the next internal write
+    /// (`Ecs::persist`).
     pub fn apply_updates(&self, task_arn: &str, updates: Vec<TaskUpdate>) {
         let Some(tref) = arn::task_ref(task_arn) else {
             return;
@@ -826,11 +840,8 @@ impl Ecs {
         if changed {
             rec.task.version = Some(before.version.unwrap_or(0) + 1);
         }
-        if (changed || rec.last_logs.len() != logs_before)
-            && let Err(e) = self.commit(vec![Self::task_op(rec)])
-        {
-            tracing::error!(task = %task_arn, error = %e, "could not store a task update");
-        }
+        let doc = (changed || rec.last_logs.len() != logs_before).then(|| Doc::task(rec));
+        self.persist(&mut st, doc, "a task update");
         drop(st);
         if changed {
             self.announce(&region_name, task_arn);
@@ -870,23 +881,40 @@ impl Ecs {
     }
 
     /// Forgets STOPPED tasks that stopped more than `retention_secs` ago, as
-    /// AWS does after about an hour.
+    /// AWS does after about an hour. They leave memory only once their
+    /// deletion is stored; when the store refuses, they stay, and the next
+    /// sweep tries again.
     pub fn prune_stopped(&self, retention_secs: f64) {
         let cutoff = time::now() - retention_secs;
-        let mut st = self.lock();
-        let mut ops = Vec::new();
-        for region in st.regions.values_mut() {
-            region.tasks.retain(|_, r| {
-                let old = r.task.last_status == Some(TaskStatus::Stopped)
-                    && r.task.stopped_at.is_some_and(|t| t < cutoff);
-                if old {
-                    ops.push(Self::task_delete_op(&r.plan.task_arn));
+        let result = self.backend().update(|st: &State| {
+            let old: Vec<(String, String, String)> = st
+                .regions
+                .iter()
+                .flat_map(|(region, r)| r.tasks.values().map(move |t| (region, t)))
+                .filter(|(_, r)| {
+                    r.task.last_status == Some(TaskStatus::Stopped)
+                        && r.task.stopped_at.is_some_and(|t| t < cutoff)
+                })
+                .map(|(region, r)| {
+                    (
+                        region.clone(),
+                        r.plan.task_id.clone(),
+                        r.plan.task_arn.clone(),
+                    )
+                })
+                .collect();
+            let ops: Vec<_> = old
+                .iter()
+                .map(|(_, _, arn)| Self::task_delete_op(arn))
+                .collect();
+            Ok::<_, EcsError>(Change::answer(()).writes(ops).then(move |st: &mut State| {
+                for (region, id, _) in old {
+                    st.region(&region).tasks.remove(&id);
                 }
-                !old
-            });
-        }
-        if let Err(e) = self.commit(ops) {
-            tracing::error!(error = %e, "could not prune stopped tasks");
+            }))
+        });
+        if let Err(e) = result {
+            tracing::error!(error = %e, "could not prune stopped tasks; they stay until the next sweep");
         }
     }
 
