@@ -1,7 +1,7 @@
 //! `EcsError`: every error the ECS backend answers with. Each variant's text is
 //! the message AWS sends; `code` gives the exception name. A failed state
-//! write becomes `Server` through the kit's `AwsError::store_failed` (the
-//! backend's `commit`), not through a `From<StoreError>`, so that no store
+//! write becomes `Server` through the kit's `AwsError::store_failed` (in
+//! `Backend::update`), not through a `From<StoreError>`, so that no store
 //! call can slip past the backend's one way of writing.
 
 use crate::services::kit::PageError;

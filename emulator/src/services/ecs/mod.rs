@@ -14,6 +14,7 @@ pub mod error;
 pub mod execute_command;
 pub mod model;
 pub mod planning;
+pub mod reconcile;
 pub mod rollout;
 pub mod scheduler;
 pub mod service_model;
@@ -276,11 +277,6 @@ impl Ecs {
 
     pub(crate) fn backend(&self) -> &Backend<State> {
         &self.inner.backend
-    }
-
-    /// Writes `ops` in one transaction; a failure is ECS's ServerException.
-    pub(crate) fn commit(&self, ops: Vec<Op<'_>>) -> Result<()> {
-        self.inner.backend.commit(ops)
     }
 
     /// Stores what memory holds of `docs`, and of every document an earlier

@@ -411,14 +411,15 @@ impl ServiceRecord {
             .find(|d| d.service_deployment_arn.as_deref() == Some(arn))
     }
 
-    /// Adds an event, newest first, keeping the 100 most recent.
-    pub fn event(&mut self, message: String) {
+    /// Adds an event made at `now`, newest first, keeping the 100 most
+    /// recent.
+    pub fn event_at(&mut self, now: Timestamp, message: String) {
         let events = self.service.events.get_or_insert_with(Vec::new);
         events.insert(
             0,
             ServiceEvent {
                 id: Some(crate::domain::ids::uuid()),
-                created_at: Some(crate::domain::time::now()),
+                created_at: Some(now),
                 message: Some(message),
             },
         );

@@ -27,7 +27,7 @@ use super::validation::{check_enum, check_enum_list, check_enum_opt, check_tags,
 use super::{Caller, Ecs, EcsError, PAGE_100, PAGE_SERVICES, RegionState, Result, State, page};
 use crate::domain::arn::{Arn, Scope};
 use crate::domain::status::LaunchType;
-use crate::domain::time;
+use crate::domain::time::{self, Timestamp};
 use crate::services::kit::{Change, Page};
 use crate::store::Op;
 
@@ -456,15 +456,16 @@ fn service_task_definition(region: &RegionState, reference: &str) -> Result<Task
     Ok(rec.td.clone())
 }
 
-/// A new deployment of `revision`, PRIMARY and IN_PROGRESS, with its
-/// service deployment; returned for the caller to put in front.
+/// A new deployment of `revision`, PRIMARY and IN_PROGRESS, made at
+/// `now`, with its service deployment; returned for the caller to put in
+/// front.
 fn start_deployment(
     rec: &mut ServiceRecord,
     scope: &Scope,
     revision: &ServiceRevision,
     reason_sd: Option<(&str, super::service_model::Rollback)>,
+    now: Timestamp,
 ) -> Deployment {
-    let now = time::now();
     let id = deployment_id();
     let cfg = rec
         .service
@@ -604,8 +605,15 @@ pub(crate) fn start_rollback(
     revision: &ServiceRevision,
     service_deployment: &str,
     rollback: super::service_model::Rollback,
+    now: Timestamp,
 ) {
-    start_deployment(rec, scope, revision, Some((service_deployment, rollback)));
+    start_deployment(
+        rec,
+        scope,
+        revision,
+        Some((service_deployment, rollback)),
+        now,
+    );
 }
 
 fn new_revision(
@@ -848,7 +856,7 @@ impl Ecs {
             };
             let revision = new_revision(&rec, &scope, &td, Some(network));
             rec.revisions.push(revision.clone());
-            start_deployment(&mut rec, &scope, &revision, None);
+            start_deployment(&mut rec, &scope, &revision, None, now);
             let out = render(&rec, true);
             Ok(Change::answer(ServiceResponse { service: out })
                 .write(Self::service_op(&rec))
@@ -1157,7 +1165,7 @@ impl Ecs {
                 } else {
                     rec.revisions.push(revision.clone());
                 }
-                start_deployment(&mut rec, &scope, &revision, None);
+                start_deployment(&mut rec, &scope, &revision, None, time::now());
             } else if let Some(d) = req.desired_count {
                 // A new desired count alone adjusts the PRIMARY deployment.
                 if let Some(p) = rec.deployments_mut().first_mut() {

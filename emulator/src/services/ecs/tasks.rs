@@ -7,17 +7,23 @@ use serde::{Deserialize, Serialize};
 use super::model::{
     Attachment, Attribute, CapacityProviderStrategyItem, Container, ContainerOverride,
     EphemeralStorage, Failure, KeyValuePair, NetworkBinding, NetworkConfiguration,
-    NetworkInterface, Tag, Task, TaskDefinitionStatus, TaskEphemeralStorage, TaskOverride, enums,
+    NetworkInterface, Tag, Task, TaskDefinition, TaskDefinitionStatus, TaskEphemeralStorage,
+    TaskOverride, enums,
 };
 use super::planning::{PlanInput, parse_cpu, parse_memory, plan_task};
 use super::validation::{
     check_enum, check_enum_in, check_enum_list, check_enum_opt, check_tags, fargate_pair_valid,
 };
-use super::{Caller, Doc, Ecs, EcsError, PAGE_100, Result, State, TaskRecord, page};
+use super::{
+    Caller, Doc, Ecs, EcsError, PAGE_100, RegionState, Result, State, TaskDefinitionRecord,
+    TaskRecord, page,
+};
+use crate::domain::arn::Scope;
 use crate::domain::status::{
     AttachmentStatus, Connectivity, ContainerStatus, Health, LaunchType, StopCode, TaskStatus,
     task_health,
 };
+use crate::domain::time::Timestamp;
 use crate::domain::{arn, ids, time};
 use crate::runtime::{Start, TaskUpdate};
 use crate::services::kit::{Change, Page};
@@ -203,16 +209,25 @@ fn check_run_task_enums(req: &RunTaskRequest) -> Result<()> {
     Ok(())
 }
 
-fn check_overrides(ov: &TaskOverride, container_names: &[String]) -> Result<()> {
+/// RunTask's `overrides` against the definition: size, container names,
+/// variable names, task cpu and memory (parsed once, and on Fargate a valid
+/// pair with what the definition leaves), ephemeral storage.
+fn check_overrides(ov: &TaskOverride, td: &TaskDefinition) -> Result<()> {
     let len = serde_json::to_vec(ov).map(|v| v.len()).unwrap_or(0);
     if len > OVERRIDES_LIMIT {
         return Err(EcsError::invalid(format!(
             "Container Overrides length must be at most {OVERRIDES_LIMIT}"
         )));
     }
+    let container_names: Vec<&str> = td
+        .container_definitions
+        .iter()
+        .flatten()
+        .filter_map(|c| c.name.as_deref())
+        .collect();
     for co in ov.container_overrides.iter().flatten() {
         let name = co.name.as_deref().unwrap_or("");
-        if !container_names.iter().any(|n| n == name) {
+        if !container_names.contains(&name) {
             return Err(EcsError::invalid(format!(
                 "Override for container named {name} is not a container in the TaskDefinition."
             )));
@@ -225,24 +240,18 @@ fn check_overrides(ov: &TaskOverride, container_names: &[String]) -> Result<()> 
             }
         }
     }
-    if ov.cpu.is_some() || ov.memory.is_some() {
-        let cpu = ov
-            .cpu
-            .as_deref()
-            .map(|c| {
-                parse_cpu(c).ok_or_else(|| EcsError::client("Invalid 'cpu' setting for task."))
-            })
-            .transpose()?;
-        let mem = ov
-            .memory
-            .as_deref()
-            .map(|m| {
-                parse_memory(m)
-                    .ok_or_else(|| EcsError::client("Invalid 'memory' setting for task."))
-            })
-            .transpose()?;
-        let _ = (cpu, mem);
-    }
+    let cpu = ov
+        .cpu
+        .as_deref()
+        .map(|c| parse_cpu(c).ok_or_else(|| EcsError::client("Invalid 'cpu' setting for task.")))
+        .transpose()?;
+    let memory = ov
+        .memory
+        .as_deref()
+        .map(|m| {
+            parse_memory(m).ok_or_else(|| EcsError::client("Invalid 'memory' setting for task."))
+        })
+        .transpose()?;
     if let Some(e) = &ov.ephemeral_storage
         && !(21..=200).contains(&e.size_in_gib)
     {
@@ -250,7 +259,215 @@ fn check_overrides(ov: &TaskOverride, container_names: &[String]) -> Result<()> 
             "The ephemeral storage size must be between 21 and 200 GiB.",
         ));
     }
+    if cpu.is_some() || memory.is_some() {
+        // What the overrides leave is the definition's (stored as units and
+        // MiB at registration).
+        let cpu = cpu
+            .or_else(|| td.cpu.as_deref().and_then(parse_cpu))
+            .unwrap_or(0);
+        let mem = memory
+            .or_else(|| td.memory.as_deref().and_then(parse_memory))
+            .unwrap_or(0);
+        if !fargate_pair_valid(cpu, mem) {
+            return Err(EcsError::client(format!(
+                "No Fargate configuration exists for given values: {cpu} CPU, {mem} memory. See the Amazon ECS documentation for the valid values."
+            )));
+        }
+    }
     Ok(())
+}
+
+/// The definition a launch runs: known, ACTIVE (the scheduler may run a
+/// deregistered one), able to run on Fargate.
+fn launchable_definition(
+    region: &RegionState,
+    launch: &TaskLaunch,
+) -> Result<TaskDefinitionRecord> {
+    let record = region
+        .task_definition(&launch.task_definition)
+        .ok_or_else(|| EcsError::client("TaskDefinition not found."))?;
+    if record.td.status != Some(TaskDefinitionStatus::Active) && !launch.allow_inactive_definition {
+        return Err(EcsError::client("TaskDefinition is inactive"));
+    }
+    if !record
+        .td
+        .compatibilities
+        .iter()
+        .flatten()
+        .any(|c| *c == LaunchType::Fargate)
+    {
+        return Err(EcsError::invalid(
+            "Task definition does not support launch_type FARGATE.",
+        ));
+    }
+    Ok(record.clone())
+}
+
+/// A task's tags: the request's, the definition's when propagated (a
+/// request's key wins), and ECS's managed tag.
+fn task_tags(launch: &TaskLaunch, definition_tags: &[Tag], cluster_name: &str) -> Vec<Tag> {
+    let mut tags = launch.tags.clone();
+    if launch.propagate_tags.as_deref() == Some("TASK_DEFINITION") {
+        for t in definition_tags {
+            if !tags.iter().any(|x| x.key == t.key) {
+                tags.push(t.clone());
+            }
+        }
+    }
+    if launch.enable_ecs_managed_tags {
+        tags.push(Tag {
+            key: Some("aws:ecs:clusterName".into()),
+            value: Some(cluster_name.to_string()),
+        });
+    }
+    tags
+}
+
+/// What every task of one launch shares.
+struct NewTask<'a> {
+    scope: &'a Scope,
+    region: &'a str,
+    cluster_name: &'a str,
+    cluster_arn: &'a str,
+    td: &'a TaskDefinition,
+    launch: &'a TaskLaunch,
+    tags: &'a [Tag],
+    now: Timestamp,
+}
+
+/// One new task, PROVISIONING: its plan and its record as DescribeTasks
+/// shows it before the runtime reports anything.
+fn new_task(n: &NewTask<'_>, task_id: &str) -> TaskRecord {
+    let task_arn = n.scope.task(n.cluster_name, task_id);
+    let overrides = n.launch.overrides.as_ref();
+    let plan = plan_task(PlanInput {
+        task_definition: n.td,
+        overrides,
+        task_arn: task_arn.clone(),
+        task_id: task_id.to_string(),
+        cluster_arn: n.cluster_arn.to_string(),
+        cluster_name: n.cluster_name.to_string(),
+        region: n.region.to_string(),
+        container_arn: &|_| n.scope.container(n.cluster_name, task_id, &ids::uuid()),
+        runtime_id: &|| ids::runtime_id(task_id),
+        enable_execute_command: n.launch.enable_execute_command,
+    });
+    let containers: Vec<Container> = plan
+        .containers
+        .iter()
+        .map(|c| Container {
+            container_arn: Some(c.container_arn.clone()),
+            task_arn: Some(task_arn.clone()),
+            name: Some(c.name.clone()),
+            image: Some(c.image.clone()),
+            last_status: Some(ContainerStatus::Pending),
+            network_interfaces: Some(Vec::new()),
+            health_status: Some(Health::Unknown),
+            cpu: Some(c.cpu_units.unwrap_or(0).to_string()),
+            memory: c.memory_mib.map(|m| m.to_string()),
+            memory_reservation: c.memory_reservation_mib.map(|m| m.to_string()),
+            managed_agents: plan.enable_execute_command.then(|| {
+                vec![super::model::ManagedAgent {
+                    name: Some("ExecuteCommandAgent".into()),
+                    last_status: Some(ContainerStatus::Pending),
+                    ..Default::default()
+                }]
+            }),
+            ..Default::default()
+        })
+        .collect();
+    // Every container has an entry in the echoed overrides.
+    let container_overrides: Vec<ContainerOverride> =
+        n.td.container_definitions
+            .iter()
+            .flatten()
+            .filter_map(|c| c.name.clone())
+            .map(|name| {
+                overrides
+                    .and_then(|o| o.container_overrides.as_ref())
+                    .and_then(|l| l.iter().find(|c| c.name.as_deref() == Some(name.as_str())))
+                    .cloned()
+                    .unwrap_or(ContainerOverride {
+                        name: Some(name),
+                        ..Default::default()
+                    })
+            })
+            .collect();
+    let mut echoed = overrides.cloned().unwrap_or_default();
+    echoed.container_overrides = Some(container_overrides);
+    echoed
+        .inference_accelerator_overrides
+        .get_or_insert_with(Vec::new);
+    let storage = overrides
+        .and_then(|o| o.ephemeral_storage.clone())
+        .or_else(|| n.td.ephemeral_storage.clone())
+        .map_or(20, |e| e.size_in_gib);
+    let subnet = n
+        .launch
+        .network
+        .awsvpc_configuration
+        .as_ref()
+        .and_then(|v| v.subnets.first().cloned())
+        .unwrap_or_default();
+    let task = Task {
+        attachments: Some(vec![Attachment {
+            id: Some(ids::uuid()),
+            kind: Some("ElasticNetworkInterface".into()),
+            status: Some(AttachmentStatus::Precreated),
+            details: Some(vec![KeyValuePair::new("subnetId", subnet)]),
+        }]),
+        attributes: Some(vec![Attribute {
+            name: "ecs.cpu-architecture".into(),
+            value: Some("x86_64".into()),
+            ..Default::default()
+        }]),
+        availability_zone: Some(format!("{}a", n.region)),
+        capacity_provider_name: n.launch.capacity_provider.clone(),
+        cluster_arn: Some(n.cluster_arn.to_string()),
+        containers: Some(containers),
+        cpu: plan.cpu_units.map(|c| c.to_string()),
+        created_at: Some(n.now),
+        desired_status: Some(TaskStatus::Running),
+        enable_execute_command: Some(n.launch.enable_execute_command),
+        group: Some(
+            n.launch
+                .group
+                .clone()
+                .unwrap_or_else(|| format!("family:{}", plan.family)),
+        ),
+        health_status: Some(Health::Unknown),
+        last_status: Some(TaskStatus::Provisioning),
+        launch_type: Some(LaunchType::Fargate),
+        memory: plan.memory_mib.map(|m| m.to_string()),
+        overrides: Some(echoed),
+        platform_version: Some(
+            match n.launch.platform_version.as_deref() {
+                None | Some("LATEST") => "1.4.0",
+                Some(v) => v,
+            }
+            .to_string(),
+        ),
+        platform_family: Some("Linux".into()),
+        started_by: n.launch.started_by.clone(),
+        tags: Some(n.tags.to_vec()),
+        task_arn: Some(task_arn),
+        task_definition_arn: n.td.task_definition_arn.clone(),
+        version: Some(1),
+        ephemeral_storage: Some(EphemeralStorage {
+            size_in_gib: storage,
+        }),
+        fargate_ephemeral_storage: Some(TaskEphemeralStorage {
+            size_in_gib: Some(storage),
+            kms_key_id: None,
+        }),
+        ..Default::default()
+    };
+    TaskRecord {
+        task,
+        plan,
+        last_logs: Default::default(),
+        client_token: n.launch.client_token.clone(),
+    }
 }
 
 impl Ecs {
@@ -373,7 +590,8 @@ impl Ecs {
     }
 
     /// Creates, stores and starts `count` Fargate tasks. Shared by RunTask and
-    /// the service scheduler.
+    /// the service scheduler. Nothing is launched, and nothing changes,
+    /// unless the tasks are stored.
     pub fn launch_tasks(
         &self,
         caller: &Caller,
@@ -381,240 +599,61 @@ impl Ecs {
         network: Option<NetworkConfiguration>,
     ) -> Result<Vec<Task>> {
         let scope = caller.scope();
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let cluster = region.active_cluster(&launch.cluster)?.clone();
-        let cluster_name = cluster.cluster_name.clone().unwrap_or_default();
-        let cluster_arn = cluster.cluster_arn.clone().unwrap_or_default();
-
-        // Idempotency: the same client token returns the same tasks.
-        if let Some(token) = &launch.client_token {
-            let existing: Vec<Task> = region
-                .tasks
-                .values()
-                .filter(|t| t.client_token.as_deref() == Some(token.as_str()))
-                .map(|t| t.task.clone())
-                .collect();
-            if !existing.is_empty() {
-                return Ok(existing);
-            }
-        }
-
-        let record = region
-            .task_definition(&launch.task_definition)
-            .ok_or_else(|| EcsError::client("TaskDefinition not found."))?
-            .clone();
-        if record.td.status != Some(TaskDefinitionStatus::Active)
-            && !launch.allow_inactive_definition
-        {
-            return Err(EcsError::client("TaskDefinition is inactive"));
-        }
-        let td = &record.td;
-        if !td
-            .compatibilities
-            .iter()
-            .flatten()
-            .any(|c| *c == LaunchType::Fargate)
-        {
-            return Err(EcsError::invalid(
-                "Task definition does not support launch_type FARGATE.",
-            ));
-        }
-        launch.network = check_network(&network)?;
-        let names: Vec<String> = td
-            .container_definitions
-            .iter()
-            .flatten()
-            .filter_map(|c| c.name.clone())
-            .collect();
-        if let Some(ov) = &launch.overrides {
-            check_overrides(ov, &names)?;
-            let cpu = ov
-                .cpu
-                .as_deref()
-                .or(td.cpu.as_deref())
-                .and_then(parse_cpu)
-                .unwrap_or(0);
-            let mem = ov
-                .memory
-                .as_deref()
-                .or(td.memory.as_deref())
-                .and_then(parse_memory)
-                .unwrap_or(0);
-            if (ov.cpu.is_some() || ov.memory.is_some()) && !fargate_pair_valid(cpu, mem) {
-                return Err(EcsError::client(format!(
-                    "No Fargate configuration exists for given values: {cpu} CPU, {mem} memory. See the Amazon ECS documentation for the valid values."
-                )));
-            }
-        }
-
-        let mut tags = launch.tags.clone();
-        if launch.propagate_tags.as_deref() == Some("TASK_DEFINITION") {
-            for t in &record.tags {
-                if !tags.iter().any(|x| x.key == t.key) {
-                    tags.push(t.clone());
+        let region_name = caller.region.clone();
+        let (tasks, plans) = self.backend().update(|st| {
+            let region = st.region_ref(&region_name);
+            let cluster = region.active_cluster(&launch.cluster)?;
+            // Idempotency: the same client token returns the same tasks.
+            if let Some(token) = &launch.client_token {
+                let existing: Vec<Task> = region
+                    .tasks
+                    .values()
+                    .filter(|t| t.client_token.as_deref() == Some(token.as_str()))
+                    .map(|t| t.task.clone())
+                    .collect();
+                if !existing.is_empty() {
+                    return Ok::<_, EcsError>(Change::answer((existing, Vec::new())));
                 }
             }
-        }
-        if launch.enable_ecs_managed_tags {
-            tags.push(Tag {
-                key: Some("aws:ecs:clusterName".into()),
-                value: Some(cluster_name.clone()),
-            });
-        }
-
-        let now = time::now();
-        let subnet = launch
-            .network
-            .awsvpc_configuration
-            .as_ref()
-            .and_then(|v| v.subnets.first().cloned())
-            .unwrap_or_default();
-        let mut out = Vec::new();
-        let mut ops = Vec::new();
-        let mut plans = Vec::new();
-        let mut records = Vec::new();
-        for _ in 0..launch.count {
-            let task_id = ids::task_id();
-            let task_arn = scope.task(&cluster_name, &task_id);
-            let plan = plan_task(PlanInput {
-                task_definition: td,
-                overrides: launch.overrides.as_ref(),
-                task_arn: task_arn.clone(),
-                task_id: task_id.clone(),
-                cluster_arn: cluster_arn.clone(),
-                cluster_name: cluster_name.clone(),
-                region: caller.region.clone(),
-                container_arn: &|_| scope.container(&cluster_name, &task_id, &ids::uuid()),
-                runtime_id: &|| ids::runtime_id(&task_id),
-                enable_execute_command: launch.enable_execute_command,
-            });
-            let containers: Vec<Container> = plan
-                .containers
-                .iter()
-                .map(|c| Container {
-                    container_arn: Some(c.container_arn.clone()),
-                    task_arn: Some(task_arn.clone()),
-                    name: Some(c.name.clone()),
-                    image: Some(c.image.clone()),
-                    last_status: Some(ContainerStatus::Pending),
-                    network_interfaces: Some(Vec::new()),
-                    health_status: Some(Health::Unknown),
-                    cpu: Some(c.cpu_units.unwrap_or(0).to_string()),
-                    memory: c.memory_mib.map(|m| m.to_string()),
-                    memory_reservation: c.memory_reservation_mib.map(|m| m.to_string()),
-                    managed_agents: plan.enable_execute_command.then(|| {
-                        vec![super::model::ManagedAgent {
-                            name: Some("ExecuteCommandAgent".into()),
-                            last_status: Some(ContainerStatus::Pending),
-                            ..Default::default()
-                        }]
-                    }),
-                    ..Default::default()
-                })
+            let record = launchable_definition(region, &launch)?;
+            launch.network = check_network(&network)?;
+            if let Some(ov) = &launch.overrides {
+                check_overrides(ov, &record.td)?;
+            }
+            let cluster_name = cluster.cluster_name.clone().unwrap_or_default();
+            let tags = task_tags(&launch, &record.tags, &cluster_name);
+            let new = NewTask {
+                scope: &scope,
+                region: &region_name,
+                cluster_name: &cluster_name,
+                cluster_arn: cluster.cluster_arn.as_deref().unwrap_or_default(),
+                td: &record.td,
+                launch: &launch,
+                tags: &tags,
+                now: time::now(),
+            };
+            let records: Vec<TaskRecord> = (0..launch.count)
+                .map(|_| new_task(&new, &ids::task_id()))
                 .collect();
-            let container_overrides: Vec<ContainerOverride> = names
-                .iter()
-                .map(|n| {
-                    launch
-                        .overrides
-                        .as_ref()
-                        .and_then(|o| o.container_overrides.as_ref())
-                        .and_then(|l| l.iter().find(|c| c.name.as_deref() == Some(n)))
-                        .cloned()
-                        .unwrap_or(ContainerOverride {
-                            name: Some(n.clone()),
-                            ..Default::default()
-                        })
-                })
-                .collect();
-            let mut overrides = launch.overrides.clone().unwrap_or_default();
-            overrides.container_overrides = Some(container_overrides);
-            overrides
-                .inference_accelerator_overrides
-                .get_or_insert_with(Vec::new);
-            let storage = launch
-                .overrides
-                .as_ref()
-                .and_then(|o| o.ephemeral_storage.clone())
-                .or_else(|| td.ephemeral_storage.clone())
-                .map_or(20, |e| e.size_in_gib);
-            let task = Task {
-                attachments: Some(vec![Attachment {
-                    id: Some(ids::uuid()),
-                    kind: Some("ElasticNetworkInterface".into()),
-                    status: Some(AttachmentStatus::Precreated),
-                    details: Some(vec![KeyValuePair::new("subnetId", subnet.clone())]),
-                }]),
-                attributes: Some(vec![Attribute {
-                    name: "ecs.cpu-architecture".into(),
-                    value: Some("x86_64".into()),
-                    ..Default::default()
-                }]),
-                availability_zone: Some(format!("{}a", caller.region)),
-                capacity_provider_name: launch.capacity_provider.clone(),
-                cluster_arn: Some(cluster_arn.clone()),
-                containers: Some(containers),
-                cpu: plan.cpu_units.map(|c| c.to_string()),
-                created_at: Some(now),
-                desired_status: Some(TaskStatus::Running),
-                enable_execute_command: Some(launch.enable_execute_command),
-                group: Some(
-                    launch
-                        .group
-                        .clone()
-                        .unwrap_or_else(|| format!("family:{}", plan.family)),
-                ),
-                health_status: Some(Health::Unknown),
-                last_status: Some(TaskStatus::Provisioning),
-                launch_type: Some(LaunchType::Fargate),
-                memory: plan.memory_mib.map(|m| m.to_string()),
-                overrides: Some(overrides),
-                platform_version: Some(
-                    match launch.platform_version.as_deref() {
-                        None | Some("LATEST") => "1.4.0",
-                        Some(v) => v,
+            let ops: Vec<_> = records.iter().map(Self::task_op).collect();
+            let answer = (
+                records.iter().map(|r| r.task.clone()).collect::<Vec<_>>(),
+                records.iter().map(|r| r.plan.clone()).collect::<Vec<_>>(),
+            );
+            Ok(Change::answer(answer)
+                .writes(ops)
+                .then(move |st: &mut State| {
+                    let region = st.region(&region_name);
+                    for rec in records {
+                        region.tasks.insert(rec.plan.task_id.clone(), rec);
                     }
-                    .to_string(),
-                ),
-                platform_family: Some("Linux".into()),
-                started_by: launch.started_by.clone(),
-                tags: Some(tags.clone()),
-                task_arn: Some(task_arn.clone()),
-                task_definition_arn: td.task_definition_arn.clone(),
-                version: Some(1),
-                ephemeral_storage: Some(EphemeralStorage {
-                    size_in_gib: storage,
-                }),
-                fargate_ephemeral_storage: Some(TaskEphemeralStorage {
-                    size_in_gib: Some(storage),
-                    kms_key_id: None,
-                }),
-                ..Default::default()
-            };
-            let rec = TaskRecord {
-                task: task.clone(),
-                plan: plan.clone(),
-                last_logs: Default::default(),
-                client_token: launch.client_token.clone(),
-            };
-            ops.push(Self::task_op(&rec));
-            records.push(rec);
-            plans.push(plan);
-            out.push(task);
-        }
-        // Stored first: a task in memory but not in the store would never
-        // be launched (the caller got an error) yet look PROVISIONING.
-        self.commit(ops)?;
-        for rec in records {
-            region.tasks.insert(rec.plan.task_id.clone(), rec);
-        }
-        drop(st);
+                }))
+        })?;
         for plan in plans {
             self.announce(&caller.region, &plan.task_arn);
             self.runtime().launch(plan, Start::Launch);
         }
-        Ok(out)
+        Ok(tasks)
     }
 
     pub fn stop_task(&self, caller: &Caller, req: StopTaskRequest) -> Result<StopTaskResponse> {
@@ -1154,6 +1193,120 @@ mod tests {
     }
 
     use crate::services::ecs::model::{ContainerDefinition, TaskDefinition};
+
+    fn definition() -> TaskDefinition {
+        TaskDefinition {
+            family: Some("f".into()),
+            cpu: Some("256".into()),
+            memory: Some("512".into()),
+            container_definitions: Some(vec![ContainerDefinition {
+                name: Some("app".into()),
+                image: Some("busybox".into()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }
+    }
+
+    /// RunTask overrides -> the first refused rule.
+    fn check_ov(ov: serde_json::Value, expected: Option<&str>) {
+        let ov: TaskOverride = serde_json::from_value(ov.clone()).unwrap();
+        let got = check_overrides(&ov, &definition())
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(got.as_deref(), expected, "{ov:?}");
+    }
+
+    #[test]
+    fn overrides_are_checked_once_in_order() {
+        let no_pair = |c, m| {
+            format!(
+                "No Fargate configuration exists for given values: {c} CPU, {m} memory. See the Amazon ECS documentation for the valid values."
+            )
+        };
+        check_ov(serde_json::json!({"memory": "1024"}), None);
+        check_ov(
+            serde_json::json!({"cpu": "0.5 vcpu", "memory": "1GB"}),
+            None,
+        );
+        check_ov(
+            serde_json::json!({"cpu": "1024"}),
+            Some(&no_pair(1024, 512)),
+        );
+        check_ov(
+            serde_json::json!({"memory": "4096"}),
+            Some(&no_pair(256, 4096)),
+        );
+        check_ov(
+            serde_json::json!({"cpu": "lots"}),
+            Some("Invalid 'cpu' setting for task."),
+        );
+        check_ov(
+            serde_json::json!({"memory": "0"}),
+            Some("Invalid 'memory' setting for task."),
+        );
+        // The ephemeral storage before the pair.
+        check_ov(
+            serde_json::json!({"cpu": "1024", "ephemeralStorage": {"sizeInGiB": 10}}),
+            Some("The ephemeral storage size must be between 21 and 200 GiB."),
+        );
+        check_ov(
+            serde_json::json!({"containerOverrides": [{"name": "web"}]}),
+            Some("Override for container named web is not a container in the TaskDefinition."),
+        );
+        check_ov(
+            serde_json::json!({"containerOverrides": [{"name": "app", "environment": [{"name": " "}]}]}),
+            Some("Environment variable name cannot be null or blank."),
+        );
+    }
+
+    #[test]
+    fn task_tags_propagate_and_managed_tags_come_last() {
+        let tag = |k: &str, v: &str| Tag {
+            key: Some(k.into()),
+            value: Some(v.into()),
+        };
+        let launch = |propagate: Option<&str>, managed: bool| TaskLaunch {
+            cluster: "c".into(),
+            task_definition: "f".into(),
+            count: 1,
+            capacity_provider: None,
+            group: None,
+            started_by: None,
+            overrides: None,
+            network: NetworkConfiguration::default(),
+            platform_version: None,
+            tags: vec![tag("a", "request")],
+            propagate_tags: propagate.map(String::from),
+            enable_ecs_managed_tags: managed,
+            enable_execute_command: false,
+            client_token: None,
+            allow_inactive_definition: false,
+        };
+        let td_tags = [tag("a", "definition"), tag("b", "definition")];
+        let cases = [
+            (launch(None, false), vec![tag("a", "request")]),
+            (
+                launch(Some("TASK_DEFINITION"), false),
+                vec![tag("a", "request"), tag("b", "definition")],
+            ),
+            (
+                launch(Some("TASK_DEFINITION"), true),
+                vec![
+                    tag("a", "request"),
+                    tag("b", "definition"),
+                    tag("aws:ecs:clusterName", "c"),
+                ],
+            ),
+            (
+                launch(Some("SERVICE"), true),
+                vec![tag("a", "request"), tag("aws:ecs:clusterName", "c")],
+            ),
+        ];
+        for (l, want) in cases {
+            assert_eq!(task_tags(&l, &td_tags, "c"), want, "{:?}", l.propagate_tags);
+        }
+    }
 
     fn record(names: &[&str]) -> TaskRecord {
         let td = TaskDefinition {
