@@ -206,6 +206,7 @@ impl Ecs {
         out.registered_container_instances_count = Some(0);
         let has = |what: &str| include.iter().any(|i| i == what);
         out.statistics = Some(if has("STATISTICS") {
+            let (ec2, fargate, external) = region.active_services_by_launch_type(&arn);
             let fargate_running = running.to_string();
             let fargate_pending = pending.to_string();
             vec![
@@ -215,14 +216,11 @@ impl Ecs {
                 KeyValuePair::new("pendingFargateTasksCount", fargate_pending),
                 KeyValuePair::new("runningExternalTasksCount", "0"),
                 KeyValuePair::new("pendingExternalTasksCount", "0"),
-                KeyValuePair::new("activeEC2ServiceCount", "0"),
-                KeyValuePair::new(
-                    "activeFargateServiceCount",
-                    region.active_services_count(&arn).to_string(),
-                ),
+                KeyValuePair::new("activeEC2ServiceCount", ec2.to_string()),
+                KeyValuePair::new("activeFargateServiceCount", fargate.to_string()),
                 KeyValuePair::new("drainingEC2ServiceCount", "0"),
                 KeyValuePair::new("drainingFargateServiceCount", "0"),
-                KeyValuePair::new("activeExternalServiceCount", "0"),
+                KeyValuePair::new("activeExternalServiceCount", external.to_string()),
                 KeyValuePair::new("drainingExternalServiceCount", "0"),
             ]
         } else {

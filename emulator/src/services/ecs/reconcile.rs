@@ -27,7 +27,7 @@ use super::service_model::{
     RolloutState, ServiceDeploymentStatus, ServiceRecord, ServiceStatus, Tracked,
 };
 use crate::domain::arn::{self, Scope};
-use crate::domain::status::{Health, StopCode, TaskStatus};
+use crate::domain::status::{Health, LaunchType, StopCode, TaskStatus};
 use crate::domain::time::Timestamp;
 use crate::services::elbv2::TargetState;
 
@@ -671,6 +671,32 @@ pub fn rollout_view(
     }
 }
 
+/// `(service <name>) was unable to place a task ...`: AWS's event for a
+/// service on EC2 capacity without container instances.
+pub const NO_INSTANCES: &str = "was unable to place a task because no container instance met all of its requirements. Reason: No Container Instances were found in your cluster. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.";
+
+/// Whether a deployment runs on container instances (EC2, EXTERNAL), which
+/// the emulator does not have.
+fn on_instances(rec: &ServiceRecord, deployment: &str) -> bool {
+    rec.deployments()
+        .iter()
+        .find(|d| d.id.as_deref() == Some(deployment))
+        .and_then(|d| d.launch_type)
+        .is_some_and(|l| l != LaunchType::Fargate)
+}
+
+/// A task of a deployment on container instances cannot be placed: said
+/// once per deployment, and nothing is launched.
+fn unplaceable(rec: &mut ServiceRecord, deployment: &str, now: Timestamp) {
+    let name = rec.name().to_string();
+    if let Some(d) = rec.state_mut(deployment)
+        && !d.unplaceable_reported
+    {
+        d.unplaceable_reported = true;
+        rec.event_at(now, format!("(service {name}) {NO_INSTANCES}"));
+    }
+}
+
 /// Acts on the plan: tasks whose drain is over are stopped, the plan's
 /// launches and stops are recorded (a task behind a load balancer drains
 /// first), and the round's events said.
@@ -719,7 +745,13 @@ fn act(
     }
     for action in rollout::plan(view) {
         match action {
-            Action::Launch { deployment, count } => launches.push(Launch { deployment, count }),
+            Action::Launch { deployment, count } => {
+                if on_instances(rec, &deployment) {
+                    unplaceable(rec, &deployment, now);
+                } else {
+                    launches.push(Launch { deployment, count });
+                }
+            }
             Action::Stop { task, why } => {
                 let Some(t) = by_id.get(task.as_str()) else {
                     continue;
@@ -1501,6 +1533,24 @@ mod tests {
                 vec!["has stopped 1 running tasks: (task t1).".to_string()]
             )
         );
+    }
+
+    /// A deployment on EC2 (a service created without a launch type) can
+    /// place no task: it says so once and launches nothing.
+    #[tokio::test]
+    async fn a_deployment_on_container_instances_places_nothing() {
+        let rec = service(2, json!({"launchType": "EC2"})).await;
+        assert_eq!(rec.service.launch_type, Some(LaunchType::Ec2));
+        let (rec, got) = check(&rec, &[], Balancers::default(), 100.0);
+        assert_eq!(
+            got,
+            Outcome {
+                events: vec![NO_INSTANCES.into()],
+                ..outcome()
+            }
+        );
+        let (_, got) = check(&rec, &[], Balancers::default(), 101.0);
+        assert_eq!(got, outcome());
     }
 
     #[tokio::test]

@@ -321,6 +321,12 @@ pub struct DeploymentState {
     /// The "unable to stop or start tasks" event was sent.
     #[serde(default)]
     pub stuck_reported: bool,
+    /// The "unable to place a task" event was sent (a deployment on EC2 or
+    /// EXTERNAL capacity, of which the emulator has none). Left out of the
+    /// stored document while false, so that documents stored before it
+    /// existed keep their bytes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unplaceable_reported: bool,
 }
 
 /// A task the scheduler started and has not yet seen stopped.

@@ -4,9 +4,14 @@
 //! DescribeServiceRevisions). These only record what is wanted; the
 //! scheduler (`scheduler.rs`) starts and stops the tasks.
 //!
+//! A service without a launch type or a capacity provider strategy (and
+//! without a cluster default) runs on EC2, as on AWS: it is created, and
+//! since the emulator has no container instances its events say that no
+//! task could be placed.
+//!
 //! Left out: task sets and the CODE_DEPLOY / EXTERNAL controllers, the
 //! BLUE_GREEN / LINEAR / CANARY strategies, Service Connect and Cloud Map
-//! (stored and echoed only), the EC2 launch type.
+//! (stored and echoed only), running anything on EC2 capacity.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -271,6 +276,25 @@ impl RegionState {
             .any(|s| s.service.cluster_arn.as_deref() == Some(cluster_arn) && s.name() == name)
     }
 
+    /// ACTIVE services of a cluster on (EC2, Fargate, EXTERNAL): a service
+    /// with a capacity provider strategy runs on Fargate.
+    pub(crate) fn active_services_by_launch_type(&self, cluster_arn: &str) -> (i32, i32, i32) {
+        let mut counts = (0, 0, 0);
+        for s in self.services.values().map(|s| &s.service) {
+            if s.cluster_arn.as_deref() != Some(cluster_arn)
+                || s.status != Some(ServiceStatus::Active)
+            {
+                continue;
+            }
+            match s.launch_type {
+                Some(LaunchType::Ec2) => counts.0 += 1,
+                Some(LaunchType::External) => counts.2 += 1,
+                _ => counts.1 += 1,
+            }
+        }
+        counts
+    }
+
     pub(crate) fn active_services_count(&self, cluster_arn: &str) -> i32 {
         self.services
             .values()
@@ -390,14 +414,26 @@ fn check_load_balancers(
     Ok(())
 }
 
-/// What runs the service's tasks, checked as RunTask checks it: FARGATE, or
-/// a strategy of the cluster's FARGATE providers.
+/// Where a service's tasks run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// FARGATE, or a strategy of the cluster's FARGATE providers.
+    Fargate,
+    /// Container instances of this launch type, of which the emulator has
+    /// none: the service is created, and its events say that no task could
+    /// be placed.
+    Instances(LaunchType),
+}
+
+/// What runs the service's tasks, checked as RunTask checks it. Without a
+/// launch type or a strategy (of the request or the cluster's default) a
+/// service runs on EC2, as on AWS.
 fn check_capacity(
     region: &RegionState,
     cluster_ref: &str,
     launch_type: Option<&str>,
     strategy: Option<&[CapacityProviderStrategyItem]>,
-) -> Result<()> {
+) -> Result<Placement> {
     if launch_type.is_some() && strategy.is_some_and(|s| !s.is_empty()) {
         return Err(EcsError::invalid(
             "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.",
@@ -414,8 +450,8 @@ fn check_capacity(
             None
         }
     });
-    match (launch_type, strategy) {
-        (Some("FARGATE"), _) => Ok(()),
+    match (launch_type.map(LaunchType::parse), strategy) {
+        (Some(Some(LaunchType::Fargate)), _) => Ok(Placement::Fargate),
         (None, Some(strategy)) => {
             let associated = cluster.capacity_providers.clone().unwrap_or_default();
             for item in strategy {
@@ -426,15 +462,19 @@ fn check_capacity(
                     )));
                 }
             }
-            Ok(())
+            Ok(Placement::Fargate)
         }
+        (None, None) | (Some(Some(LaunchType::Ec2)), _) => {
+            Ok(Placement::Instances(LaunchType::Ec2))
+        }
+        (Some(Some(LaunchType::External)), _) => Ok(Placement::Instances(LaunchType::External)),
         _ => Err(EcsError::invalid(
             "fargate-local runs only Fargate: give the service launchType FARGATE or a FARGATE capacity provider strategy.",
         )),
     }
 }
 
-/// The task definition a service may run: known, ACTIVE, Fargate-compatible.
+/// The task definition a service may run: known and ACTIVE.
 fn service_task_definition(region: &RegionState, reference: &str) -> Result<TaskDefinition> {
     let rec = region
         .task_definition(reference)
@@ -442,18 +482,42 @@ fn service_task_definition(region: &RegionState, reference: &str) -> Result<Task
     if rec.td.status != Some(TaskDefinitionStatus::Active) {
         return Err(EcsError::client("TaskDefinition is inactive"));
     }
-    if !rec
-        .td
+    Ok(rec.td.clone())
+}
+
+/// A definition a Fargate service runs must be Fargate-compatible (every
+/// definition is EC2-compatible).
+fn check_compatible(td: &TaskDefinition, placement: Placement) -> Result<()> {
+    let fargate = td
         .compatibilities
         .iter()
         .flatten()
-        .any(|c| *c == LaunchType::Fargate)
-    {
+        .any(|c| *c == LaunchType::Fargate);
+    if placement == Placement::Fargate && !fargate {
         return Err(EcsError::invalid(
             "Task definition does not support launch_type FARGATE.",
         ));
     }
-    Ok(rec.td.clone())
+    Ok(())
+}
+
+/// The service's network configuration: required for awsvpc (always on
+/// Fargate), refused for another network mode.
+fn service_network(
+    placement: Placement,
+    td: &TaskDefinition,
+    given: &Option<NetworkConfiguration>,
+) -> Result<Option<NetworkConfiguration>> {
+    let awsvpc = td.network_mode.as_deref() == Some("awsvpc");
+    if placement == Placement::Fargate || awsvpc {
+        return Ok(Some(check_network(given)?));
+    }
+    if given.is_some() {
+        return Err(EcsError::invalid(
+            "Network Configuration is not valid for the given networkMode of this task definition.",
+        ));
+    }
+    Ok(None)
 }
 
 /// A new deployment of `revision`, PRIMARY and IN_PROGRESS, made at
@@ -585,6 +649,7 @@ fn start_deployment(
         service_deployment_arn: sd_arn.clone(),
         failures: 0,
         stuck_reported: false,
+        unplaceable_reported: false,
     });
     rec.service.current_service_deployment = Some(sd_arn);
     rec.throttle = Default::default();
@@ -772,13 +837,14 @@ impl Ecs {
                 .clone()
                 .ok_or_else(|| EcsError::invalid("taskDefinition must not be null."))?;
             let td = service_task_definition(region, &td_ref)?;
-            check_capacity(
+            let placement = check_capacity(
                 region,
                 &cluster_ref,
                 req.launch_type.as_deref(),
                 req.capacity_provider_strategy.as_deref(),
             )?;
-            let network = check_network(&req.network_configuration)?;
+            check_compatible(&td, placement)?;
+            let network = service_network(placement, &td, &req.network_configuration)?;
             let lbs = req.load_balancers.clone().unwrap_or_default();
             check_load_balancers(&lbs, &td, self.elbv2(), true)?;
 
@@ -787,15 +853,10 @@ impl Ecs {
                 .capacity_provider_strategy
                 .clone()
                 .filter(|s| !s.is_empty());
-            let launch_type = if strategy.is_some() {
-                None
-            } else {
-                Some(
-                    req.launch_type
-                        .as_deref()
-                        .and_then(LaunchType::parse)
-                        .unwrap_or(LaunchType::Fargate),
-                )
+            let launch_type = match placement {
+                Placement::Fargate if strategy.is_some() => None,
+                Placement::Fargate => Some(LaunchType::Fargate),
+                Placement::Instances(l) => Some(l),
             };
             let service = Service {
                 service_arn: Some(scope.service(&cluster_name, &name)),
@@ -828,7 +889,7 @@ impl Ecs {
                     req.placement_constraints.unwrap_or(Value::Array(vec![])),
                 ),
                 placement_strategy: Some(req.placement_strategy.unwrap_or(Value::Array(vec![]))),
-                network_configuration: Some(network.clone()),
+                network_configuration: network.clone(),
                 health_check_grace_period_seconds: Some(
                     req.health_check_grace_period_seconds.unwrap_or(0),
                 ),
@@ -854,7 +915,7 @@ impl Ecs {
                 client_token: req.client_token,
                 ..Default::default()
             };
-            let revision = new_revision(&rec, &scope, &td, Some(network));
+            let revision = new_revision(&rec, &scope, &td, network);
             rec.revisions.push(revision.clone());
             start_deployment(&mut rec, &scope, &revision, None, now);
             let out = render(&rec, true);
@@ -1070,16 +1131,26 @@ impl Ecs {
                         .ok_or_else(|| EcsError::client("TaskDefinition not found."))?
                 }
             };
-            if req.launch_type_change(&rec) {
+            // A new strategy moves the service to Fargate; else it stays
+            // where it runs.
+            let placement = if req.launch_type_change(&rec) {
                 check_capacity(
                     region,
                     &cluster_ref,
                     None,
                     req.capacity_provider_strategy.as_deref(),
-                )?;
+                )?
+            } else {
+                match rec.service.launch_type {
+                    Some(l) if l != LaunchType::Fargate => Placement::Instances(l),
+                    _ => Placement::Fargate,
+                }
+            };
+            if req.task_definition.is_some() {
+                check_compatible(&td, placement)?;
             }
             let network = match &req.network_configuration {
-                Some(_) => Some(check_network(&req.network_configuration)?),
+                Some(_) => service_network(placement, &td, &req.network_configuration)?,
                 None => rec.service.network_configuration.clone(),
             };
             let lbs = req
@@ -1383,6 +1454,205 @@ impl UpdateServiceRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::fake::FakeRuntime;
+    use crate::services::ecs::reconcile::NO_INSTANCES;
+    use crate::services::ecs::test_support::{caller, ecs_with, req};
+    use crate::services::kit::AwsError;
+    use crate::store::Store;
+    use serde_json::json;
+
+    const SUBNETS: &str = r#"{"awsvpcConfiguration": {"subnets": ["s"]}}"#;
+
+    fn subnets() -> serde_json::Value {
+        serde_json::from_str(SUBNETS).unwrap()
+    }
+
+    /// A cluster `c` (`default`: with a default FARGATE strategy), an
+    /// EC2-only definition `ec2` (bridge mode) and a Fargate one `web`.
+    fn world(default_strategy: bool) -> Ecs {
+        let (ecs, _rt) = ecs_with(Store::in_memory(), &FakeRuntime::default());
+        let c = caller();
+        let mut cluster = json!({"clusterName": "c"});
+        if default_strategy {
+            cluster["capacityProviders"] = json!(["FARGATE"]);
+            cluster["defaultCapacityProviderStrategy"] = json!([{"capacityProvider": "FARGATE"}]);
+        }
+        ecs.create_cluster(&c, req(cluster)).unwrap();
+        let ec2 = ecs
+            .register_task_definition(
+                &c,
+                req(json!({"family": "ec2",
+                    "containerDefinitions": [{"name": "app", "image": "busybox", "memory": 64}]})),
+                0,
+            )
+            .unwrap();
+        assert_eq!(
+            ec2.task_definition.compatibilities,
+            Some(vec![LaunchType::Ec2])
+        );
+        ecs.register_task_definition(
+            &c,
+            req(json!({"family": "web", "networkMode": "awsvpc",
+                "requiresCompatibilities": ["FARGATE"], "cpu": "256", "memory": "512",
+                "containerDefinitions": [{"name": "app", "image": "busybox"}]})),
+            0,
+        )
+        .unwrap();
+        ecs
+    }
+
+    fn create(ecs: &Ecs, body: serde_json::Value) -> Result<Service> {
+        let mut r = json!({"cluster": "c", "serviceName": "svc", "desiredCount": 1});
+        for (k, v) in body.as_object().unwrap() {
+            r[k] = v.clone();
+        }
+        ecs.create_service(&caller(), req(r)).map(|o| o.service)
+    }
+
+    fn error(r: Result<Service>) -> (&'static str, String) {
+        let e = r.unwrap_err();
+        (e.code(), e.to_string())
+    }
+
+    /// Without a launch type or a strategy a service runs on EC2, as on
+    /// AWS: it is created, and says that no task can be placed (once).
+    #[tokio::test]
+    async fn a_service_without_launch_type_runs_on_ec2_capacity_the_cluster_lacks() {
+        let ecs = world(false);
+        let s = create(&ecs, json!({"taskDefinition": "ec2"})).unwrap();
+        assert_eq!(s.launch_type, Some(LaunchType::Ec2));
+        assert_eq!(
+            s.deployments.as_ref().unwrap()[0].launch_type,
+            Some(LaunchType::Ec2)
+        );
+        assert_eq!(s.network_configuration, None);
+        ecs.reconcile_all().await;
+        ecs.reconcile_all().await;
+        let c = caller();
+        let tasks = ecs
+            .list_tasks(&c, req(json!({"cluster": "c"})))
+            .unwrap()
+            .task_arns;
+        assert!(tasks.is_empty(), "nothing runs: {tasks:?}");
+        let s = &ecs
+            .describe_services(&c, req(json!({"cluster": "c", "services": ["svc"]})))
+            .unwrap()
+            .services[0];
+        let events: Vec<&str> = s
+            .events
+            .iter()
+            .flatten()
+            .filter_map(|e| e.message.as_deref())
+            .collect();
+        assert_eq!(events, [format!("(service svc) {NO_INSTANCES}")]);
+        assert_eq!(
+            s.deployments.as_ref().unwrap()[0].rollout_state,
+            Some(RolloutState::InProgress)
+        );
+        let stats = ecs
+            .describe_clusters(
+                &c,
+                req(json!({"clusters": ["c"], "include": ["STATISTICS"]})),
+            )
+            .unwrap()
+            .clusters[0]
+            .statistics
+            .clone()
+            .unwrap();
+        let stat = |n: &str| {
+            stats
+                .iter()
+                .find(|kv| kv.name.as_deref() == Some(n))
+                .and_then(|kv| kv.value.clone())
+        };
+        assert_eq!(stat("activeEC2ServiceCount").as_deref(), Some("1"));
+        assert_eq!(stat("activeFargateServiceCount").as_deref(), Some("0"));
+    }
+
+    #[tokio::test]
+    async fn where_a_service_runs_decides_what_its_definition_must_support() {
+        let ecs = world(false);
+        let fargate_only = (
+            "InvalidParameterException",
+            "Task definition does not support launch_type FARGATE.".to_string(),
+        );
+        // Explicitly on Fargate, an EC2-only definition is refused as before.
+        assert_eq!(
+            error(create(
+                &ecs,
+                json!({"taskDefinition": "ec2", "launchType": "FARGATE", "networkConfiguration": subnets()})
+            )),
+            fargate_only
+        );
+        // On EC2 a bridge-mode definition takes no network configuration...
+        assert_eq!(
+            error(create(
+                &ecs,
+                json!({"taskDefinition": "ec2", "networkConfiguration": subnets()})
+            )),
+            (
+                "InvalidParameterException",
+                "Network Configuration is not valid for the given networkMode of this task definition."
+                    .to_string()
+            )
+        );
+        // ... and an awsvpc one needs it, wherever it runs.
+        assert_eq!(
+            error(create(&ecs, json!({"taskDefinition": "web"}))).1,
+            "Network Configuration must be provided when networkMode 'awsvpc' is specified."
+        );
+        let s = create(
+            &ecs,
+            json!({"taskDefinition": "web", "launchType": "EC2", "networkConfiguration": subnets()}),
+        )
+        .unwrap();
+        assert_eq!(s.launch_type, Some(LaunchType::Ec2));
+        // A cluster whose default strategy is FARGATE runs it on Fargate.
+        let ecs = world(true);
+        assert_eq!(
+            error(create(&ecs, json!({"taskDefinition": "ec2"}))),
+            fargate_only
+        );
+    }
+
+    /// RunTask without a launch type or a strategy runs on EC2 too: a 200
+    /// with a failure naming the cluster, for any definition.
+    #[tokio::test]
+    async fn run_task_without_launch_type_reports_no_container_instances() {
+        let ecs = world(false);
+        let c = caller();
+        for td in ["ec2", "web"] {
+            let out = ecs
+                .run_task(&c, req(json!({"cluster": "c", "taskDefinition": td})))
+                .unwrap();
+            assert!(out.tasks.is_empty());
+            assert_eq!(
+                out.failures,
+                [Failure {
+                    arn: Some(c.scope().cluster("c")),
+                    reason: Some("No Container Instances were found in your cluster.".into()),
+                    detail: None,
+                }],
+                "{td}"
+            );
+        }
+        let e = ecs
+            .run_task(
+                &c,
+                req(
+                    json!({"cluster": "c", "taskDefinition": "ec2", "launchType": "FARGATE",
+                    "networkConfiguration": subnets()}),
+                ),
+            )
+            .unwrap_err();
+        assert_eq!(
+            (e.code(), e.to_string().as_str()),
+            (
+                "InvalidParameterException",
+                "Task definition does not support launch_type FARGATE."
+            )
+        );
+    }
 
     #[test]
     fn service_names_from_references() {
