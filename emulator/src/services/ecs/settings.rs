@@ -159,9 +159,13 @@ fn resource(s: &str) -> Result<Resource<'_>> {
     let a = Arn::of_service(s, "ecs").ok_or_else(bad)?;
     if let Some(name) = a.resource_of("cluster/") {
         Ok(Resource::Cluster(name))
-    } else if let Some(rest) = a.resource_of("task-definition/") {
-        let (f, r) = rest.split_once(':').ok_or_else(bad)?;
-        Ok(Resource::TaskDefinition(f, r.parse().map_err(|_| bad())?))
+    } else if a.resource_of("task-definition/").is_some() {
+        let r = arn::task_definition_ref(s).ok_or_else(bad)?;
+        let revision = r.revision.ok_or_else(bad)?;
+        Ok(Resource::TaskDefinition(
+            r.family,
+            revision.parse().map_err(|_| bad())?,
+        ))
     } else if a.resource_of("task/").is_some() {
         Ok(Resource::Task(arn::task_ref(s).ok_or_else(bad)?.id))
     } else if let Some(rest) = a.resource_of("service/") {
