@@ -197,7 +197,7 @@ fn caller(app: &App, ctx: &RequestContext) -> Caller {
     Caller {
         region: ctx.region.clone(),
         account: app.account_id().to_string(),
-        principal: format!("arn:aws:iam::{}:root", app.account_id()),
+        principal: crate::domain::arn::iam_root(app.account_id()),
     }
 }
 

@@ -303,7 +303,7 @@ async fn metadata_request(State(ctx): State<TaskCtx>, req: Request) -> Response 
     let Some(rec) = ctx.app().ecs().task_record(&ctx.task_arn) else {
         return not_found("Task metadata handler: task not found");
     };
-    if rec.task.last_status.as_deref() == Some("STOPPED") {
+    if rec.task.last_status == Some(crate::domain::status::TaskStatus::Stopped) {
         return not_found("Task metadata handler: task not found");
     }
     match segs.as_slice() {

@@ -32,6 +32,7 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWrite;
 
+use crate::domain::status::TaskStatus;
 use crate::runtime::RuntimeError;
 use crate::services::ecs::execute_command::{ExecTarget, ExecuteCommandRequest};
 use crate::services::ecs::{Caller, Ecs, EcsError};
@@ -318,8 +319,8 @@ impl Exec {
 fn stopped_reason(ecs: &Ecs, task_arn: &str) -> Option<String> {
     let rec = ecs.task_record(task_arn)?;
     let t = &rec.task;
-    let stopping = t.desired_status.as_deref() == Some("STOPPED")
-        || t.last_status.as_deref() == Some("STOPPED");
+    let stopping =
+        t.desired_status == Some(TaskStatus::Stopped) || t.last_status == Some(TaskStatus::Stopped);
     stopping.then(|| match t.stopped_reason.as_deref() {
         Some(r) if !r.is_empty() => format!("The task was stopped ({r})."),
         _ => "The task was stopped.".to_string(),

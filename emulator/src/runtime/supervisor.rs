@@ -974,13 +974,13 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
-    use crate::runtime::plan::{PlanInput, plan_task};
     use crate::runtime::{
         ContainerState, HostPort, ImageInfo, InfraInfo, ManagedContainer, RuntimeEvent,
     };
     use crate::services::ecs::model::{
         ContainerDefinition, ContainerDependency, TaskDefinition, VolumeFrom,
     };
+    use crate::services::ecs::planning::{PlanInput, plan_task};
 
     #[derive(Default)]
     struct Fake {

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value, json};
 
+use crate::domain::status::{ContainerStatus, Health, TaskStatus};
 use crate::domain::time::rfc3339;
 use crate::runtime::plan::ContainerPlan;
 use crate::services::ecs::TaskRecord;
@@ -100,16 +101,12 @@ pub fn container_document(rec: &TaskRecord, c: &ContainerPlan, docker: &DockerFa
     m.insert("Labels".into(), json!(labels));
     m.insert(
         "DesiredStatus".into(),
-        json!(
-            task.desired_status
-                .clone()
-                .unwrap_or_else(|| "RUNNING".into())
-        ),
+        json!(task.desired_status.unwrap_or(TaskStatus::Running).as_str()),
     );
     let known = status
-        .and_then(|s| s.last_status.clone())
-        .unwrap_or_else(|| "PENDING".into());
-    m.insert("KnownStatus".into(), json!(known));
+        .and_then(|s| s.last_status)
+        .unwrap_or(ContainerStatus::Pending);
+    m.insert("KnownStatus".into(), json!(known.as_str()));
     let mut limits = Map::new();
     limits.insert("CPU".into(), json!(c.cpu_units.unwrap_or(0)));
     if let Some(mem) = c.memory_mib {
@@ -124,7 +121,7 @@ pub fn container_document(rec: &TaskRecord, c: &ContainerPlan, docker: &DockerFa
             m.insert(key.into(), json!(v));
         }
     }
-    if known == "STOPPED" {
+    if known == ContainerStatus::Stopped {
         if let Some(v) = &docker.finished_at {
             m.insert("FinishedAt".into(), json!(v));
         }
@@ -151,9 +148,9 @@ pub fn container_document(rec: &TaskRecord, c: &ContainerPlan, docker: &DockerFa
     }
     if c.health_check.is_some() {
         let health = status
-            .and_then(|s| s.health_status.clone())
-            .unwrap_or_else(|| "UNKNOWN".into());
-        m.insert("Health".into(), json!({ "status": health }));
+            .and_then(|s| s.health_status)
+            .unwrap_or(Health::Unknown);
+        m.insert("Health".into(), json!({ "status": health.as_str() }));
     }
     if let Some(log) = &c.log_configuration {
         m.insert("LogDriver".into(), json!(log.log_driver));
@@ -203,18 +200,14 @@ pub fn task_document(
     m.insert("Revision".into(), json!(plan.revision.to_string()));
     m.insert(
         "DesiredStatus".into(),
-        json!(
-            task.desired_status
-                .clone()
-                .unwrap_or_else(|| "RUNNING".into())
-        ),
+        json!(task.desired_status.unwrap_or(TaskStatus::Running).as_str()),
     );
     m.insert(
         "KnownStatus".into(),
         json!(
             task.last_status
-                .clone()
-                .unwrap_or_else(|| "PROVISIONING".into())
+                .unwrap_or(TaskStatus::Provisioning)
+                .as_str()
         ),
     );
     let mut limits = Map::new();

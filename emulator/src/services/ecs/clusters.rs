@@ -6,11 +6,14 @@ use serde_json::Value;
 
 use super::model::enums;
 use super::model::{
-    CapacityProviderStrategyItem, Cluster, ClusterSetting, Failure, KeyValuePair, Tag,
+    CapacityProviderStrategyItem, Cluster, ClusterSetting, ClusterStatus, Failure, KeyValuePair,
+    Tag,
 };
 use super::validation::{check_enum, check_enum_in, check_enum_list, check_tags, valid_name};
-use super::{Caller, Ecs, EcsError, RegionState, Result, paginate};
+use super::{Caller, Ecs, EcsError, PAGE_100, RegionState, Result, State, page};
 use crate::domain::arn;
+use crate::domain::status::TaskStatus;
+use crate::services::kit::{Change, Page};
 
 pub const FARGATE_PROVIDERS: [&str; 2] = ["FARGATE", "FARGATE_SPOT"];
 
@@ -168,15 +171,7 @@ impl RegionState {
         let name = arn::cluster_name(reference).ok_or(EcsError::ClusterNotFound)?;
         self.clusters
             .get(name)
-            .filter(|c| c.status.as_deref() == Some("ACTIVE"))
-            .ok_or(EcsError::ClusterNotFound)
-    }
-
-    pub(crate) fn active_cluster_mut(&mut self, reference: &str) -> Result<&mut Cluster> {
-        let name = arn::cluster_name(reference).ok_or(EcsError::ClusterNotFound)?;
-        self.clusters
-            .get_mut(name)
-            .filter(|c| c.status.as_deref() == Some("ACTIVE"))
+            .filter(|c| c.status == Some(ClusterStatus::Active))
             .ok_or(EcsError::ClusterNotFound)
     }
 
@@ -188,9 +183,9 @@ impl RegionState {
             if t.task.cluster_arn.as_deref() != Some(cluster_arn) {
                 continue;
             }
-            match t.task.last_status.as_deref() {
-                Some("RUNNING") => running += 1,
-                Some("PROVISIONING" | "PENDING" | "ACTIVATING") => pending += 1,
+            match t.task.last_status {
+                Some(TaskStatus::Running) => running += 1,
+                Some(s) if s.is_pending() => pending += 1,
                 _ => {}
             }
         }
@@ -211,6 +206,7 @@ impl Ecs {
         out.registered_container_instances_count = Some(0);
         let has = |what: &str| include.iter().any(|i| i == what);
         out.statistics = Some(if has("STATISTICS") {
+            let (ec2, fargate, external) = region.active_services_by_launch_type(&arn);
             let fargate_running = running.to_string();
             let fargate_pending = pending.to_string();
             vec![
@@ -220,14 +216,11 @@ impl Ecs {
                 KeyValuePair::new("pendingFargateTasksCount", fargate_pending),
                 KeyValuePair::new("runningExternalTasksCount", "0"),
                 KeyValuePair::new("pendingExternalTasksCount", "0"),
-                KeyValuePair::new("activeEC2ServiceCount", "0"),
-                KeyValuePair::new(
-                    "activeFargateServiceCount",
-                    region.active_services_count(&arn).to_string(),
-                ),
+                KeyValuePair::new("activeEC2ServiceCount", ec2.to_string()),
+                KeyValuePair::new("activeFargateServiceCount", fargate.to_string()),
                 KeyValuePair::new("drainingEC2ServiceCount", "0"),
                 KeyValuePair::new("drainingFargateServiceCount", "0"),
-                KeyValuePair::new("activeExternalServiceCount", "0"),
+                KeyValuePair::new("activeExternalServiceCount", external.to_string()),
                 KeyValuePair::new("drainingExternalServiceCount", "0"),
             ]
         } else {
@@ -292,37 +285,39 @@ impl Ecs {
             .unwrap_or_default();
         check_capacity_providers(&providers, &strategy)?;
 
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        if let Some(existing) = region.clusters.get(&name)
-            && existing.status.as_deref() == Some("ACTIVE")
-        {
-            // CreateCluster is idempotent for an existing cluster.
-            let out = Self::full_cluster(region, existing);
-            return Ok(ClusterResponse { cluster: out });
-        }
-        let mut all_settings = vec![ClusterSetting {
-            name: Some("containerInsights".into()),
-            value: Some("disabled".into()),
-        }];
-        let mut cluster = Cluster {
-            cluster_arn: Some(caller.scope().cluster(&name)),
-            cluster_name: Some(name.clone()),
-            configuration: req.configuration,
-            status: Some("ACTIVE".into()),
-            tags: Some(tags),
-            capacity_providers: Some(providers),
-            default_capacity_provider_strategy: Some(strategy),
-            service_connect_defaults: req.service_connect_defaults,
-            ..Default::default()
-        };
-        cluster.settings = Some(std::mem::take(&mut all_settings));
-        merge_settings(&mut cluster, &settings);
-        self.store()
-            .write(vec![Self::cluster_op(&caller.region, &cluster)])?;
-        let out = Self::full_cluster(region, &cluster);
-        region.clusters.insert(name, cluster);
-        Ok(ClusterResponse { cluster: out })
+        let region_name = caller.region.clone();
+        self.backend().update(|st| {
+            let region = st.region_ref(&region_name);
+            if let Some(existing) = region.clusters.get(&name)
+                && existing.status == Some(ClusterStatus::Active)
+            {
+                // CreateCluster is idempotent for an existing cluster.
+                let out = Self::full_cluster(region, existing);
+                return Ok(Change::answer(ClusterResponse { cluster: out }));
+            }
+            let mut cluster = Cluster {
+                cluster_arn: Some(caller.scope().cluster(&name)),
+                cluster_name: Some(name.clone()),
+                configuration: req.configuration,
+                status: Some(ClusterStatus::Active),
+                tags: Some(tags),
+                capacity_providers: Some(providers),
+                default_capacity_provider_strategy: Some(strategy),
+                service_connect_defaults: req.service_connect_defaults,
+                settings: Some(vec![ClusterSetting {
+                    name: Some("containerInsights".into()),
+                    value: Some("disabled".into()),
+                }]),
+                ..Default::default()
+            };
+            merge_settings(&mut cluster, &settings);
+            let out = Self::full_cluster(region, &cluster);
+            Ok(Change::answer(ClusterResponse { cluster: out })
+                .write(Self::cluster_op(&region_name, &cluster))
+                .then(move |st: &mut State| {
+                    st.region(&region_name).clusters.insert(name, cluster);
+                }))
+        })
     }
 
     pub fn describe_clusters(
@@ -367,11 +362,13 @@ impl Ecs {
         let arns: Vec<String> = region
             .clusters
             .values()
-            .filter(|c| c.status.as_deref() == Some("ACTIVE"))
+            .filter(|c| c.status == Some(ClusterStatus::Active))
             .filter_map(|c| c.cluster_arn.clone())
             .collect();
-        let (cluster_arns, next_token) =
-            paginate(&arns, req.next_token.as_deref(), req.max_results, 100)?;
+        let Page {
+            items: cluster_arns,
+            next_token,
+        } = page(PAGE_100, &arns, req.next_token.as_deref(), req.max_results)?;
         Ok(ListClustersResponse {
             cluster_arns,
             next_token,
@@ -386,33 +383,34 @@ impl Ecs {
         let reference = req
             .cluster
             .ok_or_else(|| EcsError::invalid("cluster must not be null."))?;
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let cluster = region.active_cluster(&reference)?.clone();
-        let arn = cluster.cluster_arn.clone().unwrap_or_default();
-        if region.active_services_count(&arn) > 0 {
-            return Err(EcsError::ClusterContainsServices(
-                "The Cluster cannot be deleted while Services are active.".into(),
-            ));
-        }
-        let busy = region.tasks.values().any(|t| {
-            t.task.cluster_arn.as_deref() == Some(arn.as_str())
-                && t.task.last_status.as_deref() != Some("STOPPED")
-        });
-        if busy {
-            return Err(EcsError::ClusterContainsTasks(
-                "The Cluster cannot be deleted while Tasks are active.".into(),
-            ));
-        }
-        let mut deleted = cluster;
-        deleted.status = Some("INACTIVE".into());
-        self.store()
-            .write(vec![Self::cluster_op(&caller.region, &deleted)])?;
-        let out = Self::full_cluster(region, &deleted);
-        region
-            .clusters
-            .insert(deleted.cluster_name.clone().unwrap_or_default(), deleted);
-        Ok(ClusterResponse { cluster: out })
+        let region_name = caller.region.clone();
+        self.backend().update(|st| {
+            let region = st.region_ref(&region_name);
+            let mut deleted = region.active_cluster(&reference)?.clone();
+            let arn = deleted.cluster_arn.clone().unwrap_or_default();
+            if region.active_services_count(&arn) > 0 {
+                return Err(EcsError::ClusterContainsServices(
+                    "The Cluster cannot be deleted while Services are active.".into(),
+                ));
+            }
+            let busy = region.tasks.values().any(|t| {
+                t.task.cluster_arn.as_deref() == Some(arn.as_str())
+                    && t.task.last_status != Some(TaskStatus::Stopped)
+            });
+            if busy {
+                return Err(EcsError::ClusterContainsTasks(
+                    "The Cluster cannot be deleted while Tasks are active.".into(),
+                ));
+            }
+            deleted.status = Some(ClusterStatus::Inactive);
+            let out = Self::full_cluster(region, &deleted);
+            Ok(Change::answer(ClusterResponse { cluster: out })
+                .write(Self::cluster_op(&region_name, &deleted))
+                .then(move |st: &mut State| {
+                    let name = deleted.cluster_name.clone().unwrap_or_default();
+                    st.region(&region_name).clusters.insert(name, deleted);
+                }))
+        })
     }
 
     fn mutate_cluster(
@@ -422,15 +420,19 @@ impl Ecs {
         f: impl FnOnce(&mut Cluster) -> Result<()>,
     ) -> Result<ClusterResponse> {
         let reference = reference.ok_or_else(|| EcsError::invalid("cluster must not be null."))?;
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let mut cluster = region.active_cluster(&reference)?.clone();
-        f(&mut cluster)?;
-        self.store()
-            .write(vec![Self::cluster_op(&caller.region, &cluster)])?;
-        let out = Self::full_cluster(region, &cluster);
-        *region.active_cluster_mut(&reference)? = cluster;
-        Ok(ClusterResponse { cluster: out })
+        let region_name = caller.region.clone();
+        self.backend().update(|st| {
+            let region = st.region_ref(&region_name);
+            let mut cluster = region.active_cluster(&reference)?.clone();
+            f(&mut cluster)?;
+            let out = Self::full_cluster(region, &cluster);
+            Ok(Change::answer(ClusterResponse { cluster: out })
+                .write(Self::cluster_op(&region_name, &cluster))
+                .then(move |st: &mut State| {
+                    let name = cluster.cluster_name.clone().unwrap_or_default();
+                    st.region(&region_name).clusters.insert(name, cluster);
+                }))
+        })
     }
 
     pub fn update_cluster(
@@ -485,27 +487,5 @@ impl Ecs {
             c.default_capacity_provider_strategy = Some(strategy);
             Ok(())
         })
-    }
-
-    /// Writes a cluster's tags (TagResource / UntagResource).
-    pub(crate) fn set_cluster_tags(
-        &self,
-        caller: &Caller,
-        name: &str,
-        f: impl FnOnce(&mut Vec<Tag>),
-    ) -> Result<()> {
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let cluster = region
-            .clusters
-            .get_mut(name)
-            .filter(|c| c.status.as_deref() == Some("ACTIVE"))
-            .ok_or(EcsError::ClusterNotFound)?;
-        let mut updated = cluster.clone();
-        f(updated.tags.get_or_insert_with(Vec::new));
-        self.store()
-            .write(vec![Self::cluster_op(&caller.region, &updated)])?;
-        *cluster = updated;
-        Ok(())
     }
 }

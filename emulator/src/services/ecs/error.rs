@@ -1,5 +1,11 @@
 //! `EcsError`: every error the ECS backend answers with. Each variant's text is
-//! the message AWS sends; `code` gives the exception name.
+//! the message AWS sends; `code` gives the exception name. A failed state
+//! write becomes `Server` through the kit's `AwsError::store_failed` (in
+//! `Backend::update`), not through a `From<StoreError>`, so that no store
+//! call can slip past the backend's one way of writing.
+
+use crate::services::kit::PageError;
+use crate::services::kit::tags::TagError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EcsError {
@@ -85,8 +91,40 @@ impl EcsError {
     }
 }
 
-impl From<crate::store::StoreError> for EcsError {
-    fn from(e: crate::store::StoreError) -> Self {
-        <Self as crate::services::kit::AwsError>::store_failed(e)
+/// A refused page: ECS's messages.
+impl From<PageError> for EcsError {
+    fn from(e: PageError) -> Self {
+        match e {
+            PageError::InvalidToken => EcsError::invalid("Invalid nextToken."),
+            PageError::MaxResults { min, max, .. } => {
+                EcsError::invalid(format!("maxResults must be between {min} and {max}."))
+            }
+        }
+    }
+}
+
+/// Refused tags: ECS's messages. ECS counts the tags a resource would end
+/// with, so the count in the message is the limit, not the request's.
+impl From<TagError> for EcsError {
+    fn from(e: TagError) -> Self {
+        EcsError::invalid(match e {
+            TagError::TooMany { limit, .. } => {
+                format!("Too many tags. A resource can have a maximum of {limit} tags.")
+            }
+            TagError::KeyLength { .. } => {
+                "Tag keys must be between 1 and 128 characters in length.".into()
+            }
+            TagError::ValueLength { .. } => {
+                "Tag values must be between 0 and 256 characters in length.".into()
+            }
+            TagError::Reserved { .. } => {
+                "Tag keys may not begin with the reserved prefix 'aws:'.".into()
+            }
+            TagError::Duplicate { key } => format!("Duplicate tag key: {key}"),
+            TagError::KeyChars { key } => format!("Tag key '{key}' contains invalid characters."),
+            TagError::ValueChars { key, .. } => {
+                format!("The value of tag '{key}' contains invalid characters.")
+            }
+        })
     }
 }

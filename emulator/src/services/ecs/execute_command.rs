@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::{Caller, Ecs, EcsError, Result};
 use crate::domain::arn;
+use crate::domain::status::{ContainerStatus, TaskStatus};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -93,14 +94,14 @@ impl Ecs {
         // The agent runs inside the container: it is RUNNING only while the
         // task and the container are, and never when exec is off.
         let agent_running = rec.plan.enable_execute_command
-            && task.last_status.as_deref() == Some("RUNNING")
-            && task.desired_status.as_deref() == Some("RUNNING")
-            && container.last_status.as_deref() == Some("RUNNING")
+            && task.last_status == Some(TaskStatus::Running)
+            && task.desired_status == Some(TaskStatus::Running)
+            && container.last_status == Some(ContainerStatus::Running)
             && container
                 .managed_agents
                 .iter()
                 .flatten()
-                .any(|a| a.last_status.as_deref() == Some("RUNNING"));
+                .any(|a| a.last_status == Some(ContainerStatus::Running));
         if !agent_running {
             return Err(EcsError::invalid(EXEC_NOT_ENABLED));
         }

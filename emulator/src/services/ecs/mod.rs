@@ -1,15 +1,20 @@
 //! The ECS backend: one method per ECS operation (named after it in
-//! snake_case), split by resource family. State lives in memory behind one
-//! std mutex, partitioned by region as AWS partitions it, and every change is
-//! written to the store before the method returns.
+//! snake_case), split by resource family. State lives in memory in a kit
+//! `Backend` (one std mutex, the store beside it), partitioned by region as
+//! AWS partitions it, and every change is written to the store before the
+//! method returns.
 //!
 //! Tasks are run by the runtime; its `TaskUpdate`s come back through
 //! `apply_updates`, the only place task status fields change after RunTask.
 
+#[cfg(test)]
+mod atomicity;
 pub mod clusters;
 pub mod error;
 pub mod execute_command;
 pub mod model;
+pub mod planning;
+pub mod reconcile;
 pub mod rollout;
 pub mod scheduler;
 pub mod service_model;
@@ -17,19 +22,23 @@ pub mod services;
 pub mod settings;
 pub mod task_definitions;
 pub mod tasks;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod validation;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, LazyLock, MutexGuard};
 
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::domain::arn::Scope;
+use crate::domain::status::TaskStatus;
 use crate::runtime::plan::TaskPlan;
 use crate::runtime::{Runtime, TaskUpdate};
-use crate::store::{Op, Store};
+use crate::services::kit::backend::region_of;
+use crate::services::kit::{Backend, Page, Paging, Regional};
+use crate::store::{Op, Store, StoreError};
 pub use error::EcsError;
 use model::{Cluster, Setting, Tag, Task, TaskDefinition};
 
@@ -91,18 +100,75 @@ pub(crate) struct RegionState {
 
 #[derive(Default)]
 pub(crate) struct State {
-    pub regions: HashMap<String, RegionState>,
+    pub regions: Regional<RegionState>,
     /// ARNs of tasks that were live in the stored state when the emulator
     /// started and that `recover` has not re-adopted yet. Until it has, no
     /// supervisor runs them, yet their containers may well be running: a
     /// StopTask in that window must leave the stopping to the adopting
     /// supervisor rather than declare the task over.
     pub awaiting_adoption: HashSet<String>,
+    /// Documents whose latest state is in memory but not in the store: an
+    /// internal write (a runtime report, a scheduler round) failed. They
+    /// are written with the next internal write that succeeds.
+    pub unsaved: BTreeSet<Doc>,
 }
 
+/// A document an internal writer keeps: a task or a service, by its place
+/// in memory. A document no longer in memory is deleted from the store.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Doc {
+    Task {
+        region: String,
+        id: String,
+        arn: String,
+    },
+    /// `key` is `<cluster>/<service name>`.
+    Service { region: String, key: String },
+}
+
+impl Doc {
+    pub fn task(rec: &TaskRecord) -> Doc {
+        Doc::Task {
+            region: rec.plan.region.clone(),
+            id: rec.plan.task_id.clone(),
+            arn: rec.plan.task_arn.clone(),
+        }
+    }
+
+    pub fn service(rec: &service_model::ServiceRecord) -> Doc {
+        Doc::Service {
+            region: rec.region.clone(),
+            key: format!("{}/{}", rec.cluster_name, rec.name()),
+        }
+    }
+
+    /// The write that makes the store hold what memory holds.
+    fn op(&self, st: &State) -> Op<'static> {
+        match self {
+            Doc::Task { region, id, arn } => match st.region_ref(region).tasks.get(id) {
+                Some(rec) => Ecs::task_op(rec),
+                None => Ecs::task_delete_op(arn),
+            },
+            Doc::Service { region, key } => match st.region_ref(region).services.get(key) {
+                Some(rec) => Ecs::service_op(rec),
+                None => Op::delete(services::KIND_SERVICE, format!("{region}/{key}")),
+            },
+        }
+    }
+}
+
+/// What an empty region reads as.
+static NO_REGION: LazyLock<RegionState> = LazyLock::new(RegionState::default);
+
 impl State {
+    /// The region's state, made empty on first use.
     pub fn region(&mut self, region: &str) -> &mut RegionState {
-        self.regions.entry(region.to_string()).or_default()
+        self.regions.get_mut(region)
+    }
+
+    /// The region's state to read (empty when the region has none).
+    pub fn region_ref(&self, region: &str) -> &RegionState {
+        self.regions.get(region).unwrap_or(&NO_REGION)
     }
 }
 
@@ -114,9 +180,8 @@ pub struct TaskChanged {
 }
 
 struct Inner {
-    state: Mutex<State>,
-    store: Store,
-    account: String,
+    /// The state, the store and the account.
+    backend: Backend<State>,
     default_region: String,
     runtime: Runtime,
     changes: broadcast::Sender<TaskChanged>,
@@ -141,14 +206,14 @@ impl Ecs {
         default_region: String,
         runtime: Runtime,
         updates: mpsc::UnboundedReceiver<(String, Vec<TaskUpdate>)>,
-    ) -> std::result::Result<Ecs, crate::store::StoreError> {
+    ) -> std::result::Result<Ecs, StoreError> {
         let mut state = State::default();
         for (key, c) in store.load::<Cluster>(KIND_CLUSTER)? {
             let (region, name) = key.split_once('/').unwrap_or(("", &key));
             state.region(region).clusters.insert(name.to_string(), c);
         }
         for (key, r) in store.load::<TaskDefinitionRecord>(KIND_TASK_DEFINITION)? {
-            let region = key.split_once('/').map_or("", |(r, _)| r);
+            let region = region_of(&key);
             let family = r.td.family.clone().unwrap_or_default();
             let rev = r.td.revision.unwrap_or(0);
             state
@@ -160,7 +225,7 @@ impl Ecs {
         }
         for (_, t) in store.load::<TaskRecord>(KIND_TASK)? {
             let region = t.plan.region.clone();
-            if t.task.last_status.as_deref() != Some("STOPPED") {
+            if t.task.last_status != Some(TaskStatus::Stopped) {
                 state.awaiting_adoption.insert(t.plan.task_arn.clone());
             }
             state
@@ -183,9 +248,7 @@ impl Ecs {
         let (changes, _) = broadcast::channel(1024);
         let ecs = Ecs {
             inner: Arc::new(Inner {
-                state: Mutex::new(state),
-                store,
-                account,
+                backend: Backend::new(store, account, "ecs.", state),
                 default_region,
                 runtime,
                 changes,
@@ -215,11 +278,38 @@ impl Ecs {
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.backend.lock()
     }
 
     pub(crate) fn store(&self) -> &Store {
-        &self.inner.store
+        self.inner.backend.store()
+    }
+
+    pub(crate) fn backend(&self) -> &Backend<State> {
+        &self.inner.backend
+    }
+
+    /// Stores what memory holds of `docs`, and of every document an earlier
+    /// internal write left unsaved. For the internal writers only (runtime
+    /// reports, the scheduler): what they record has happened, so memory
+    /// takes it first; when the store refuses, the documents are kept as
+    /// unsaved, logged, and written by the next internal write that
+    /// succeeds (the scheduler makes one every second). API operations never
+    /// come here: they write first and change memory only after.
+    pub(crate) fn persist(&self, st: &mut State, docs: impl IntoIterator<Item = Doc>, what: &str) {
+        st.unsaved.extend(docs);
+        if st.unsaved.is_empty() {
+            return;
+        }
+        let ops: Vec<Op<'static>> = st.unsaved.iter().map(|d| d.op(st)).collect();
+        match self.store().write(ops) {
+            Ok(()) => st.unsaved.clear(),
+            Err(e) => tracing::error!(
+                error = %e,
+                unsaved = st.unsaved.len(),
+                "could not store {what}; kept in memory and written with the next internal write"
+            ),
+        }
     }
 
     /// Connects the ELBv2 backend (once, at start-up).
@@ -236,7 +326,7 @@ impl Ecs {
     }
 
     pub fn account(&self) -> &str {
-        &self.inner.account
+        self.inner.backend.account()
     }
 
     pub fn default_region(&self) -> &str {
@@ -298,10 +388,7 @@ impl Ecs {
     /// Clears every ECS resource (the reset endpoint). Tasks must have been
     /// stopped first.
     pub fn reset(&self) -> Result<()> {
-        let mut st = self.lock();
-        self.inner.store.clear_prefix("ecs.")?;
-        *st = State::default();
-        Ok(())
+        self.inner.backend.reset()
     }
 
     /// Every task that is not STOPPED, with its plan: for re-adoption.
@@ -310,7 +397,7 @@ impl Ecs {
         st.regions
             .values()
             .flat_map(|r| r.tasks.values())
-            .filter(|t| t.task.last_status.as_deref() != Some("STOPPED"))
+            .filter(|t| t.task.last_status != Some(TaskStatus::Stopped))
             .cloned()
             .collect()
     }
@@ -326,58 +413,172 @@ impl Ecs {
     }
 }
 
-/// An opaque pagination token over a sorted list.
-pub fn paginate<T: Clone>(
+/// The list operations' page sizes: 1 to 100, 100 unless asked.
+pub(crate) const PAGE_100: Paging = Paging::up_to(100);
+/// ListAccountSettings and DescribeCapacityProviders: 1 to 10.
+pub(crate) const PAGE_10: Paging = Paging::up_to(10);
+/// ListServices and ListServicesByNamespace: 1 to 100, 10 unless asked.
+pub(crate) const PAGE_SERVICES: Paging = Paging::up_to(100).default_size(10);
+
+/// The page of `items` (filtered and sorted) that a list request asks for;
+/// a bad token or size is ECS's InvalidParameterException.
+pub(crate) fn page<T: Clone>(
+    paging: Paging,
     items: &[T],
     next_token: Option<&str>,
     max_results: Option<i32>,
-    limit: i32,
-) -> Result<(Vec<T>, Option<String>)> {
-    let start = match next_token.filter(|t| !t.is_empty()) {
-        None => 0,
-        Some(t) => base64::engine::general_purpose::STANDARD
-            .decode(t)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.strip_prefix("fl1:").and_then(|n| n.parse::<usize>().ok()))
-            .ok_or_else(|| EcsError::invalid("Invalid nextToken."))?,
-    };
-    let max = match max_results {
-        None => limit as usize,
-        Some(m) if (1..=limit).contains(&m) => m as usize,
-        Some(_) => {
-            return Err(EcsError::invalid(format!(
-                "maxResults must be between 1 and {limit}."
-            )));
-        }
-    };
-    let page: Vec<T> = items.iter().skip(start).take(max).cloned().collect();
-    let next = (start + page.len() < items.len()).then(|| {
-        base64::engine::general_purpose::STANDARD.encode(format!("fl1:{}", start + page.len()))
-    });
-    Ok((page, next))
+) -> Result<Page<T>> {
+    Ok(paging.page(items, next_token, max_results.map(i64::from))?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::fake::FakeRuntime;
+    use serde::de::DeserializeOwned;
+    use test_support::{TempDir, caller, ecs_on, req};
 
+    /// Documents a durable emulator stored before its statuses were enums
+    /// (written by the binary of commit bf56c4f: clusters, an INACTIVE
+    /// cluster, task definitions ACTIVE, DELETE_IN_PROGRESS and with
+    /// FireLens, tasks stopped by the user, by the scheduler and failed to
+    /// start, a deleted service, an account setting).
+    const STORED_V1: &str = include_str!("testdata/stored_v1.json");
+
+    fn stored_v1() -> Vec<(String, String, String)> {
+        serde_json::from_str(STORED_V1).unwrap()
+    }
+
+    /// Each document decodes into today's types and encodes to the very
+    /// same bytes: the store's JSON has not changed shape.
+    #[test]
+    fn stored_documents_keep_their_bytes() {
+        fn same<T: DeserializeOwned + Serialize>(kind: &str, text: &str) {
+            let value: T = serde_json::from_str(text).unwrap_or_else(|e| panic!("{kind}: {e}"));
+            assert_eq!(serde_json::to_string(&value).unwrap(), text, "{kind}");
+        }
+        let mut kinds = std::collections::BTreeSet::new();
+        for (kind, _, text) in stored_v1() {
+            match kind.as_str() {
+                KIND_CLUSTER => same::<Cluster>(&kind, &text),
+                KIND_TASK_DEFINITION => same::<TaskDefinitionRecord>(&kind, &text),
+                KIND_TASK => same::<TaskRecord>(&kind, &text),
+                KIND_SETTING => same::<Setting>(&kind, &text),
+                services::KIND_SERVICE => same::<service_model::ServiceRecord>(&kind, &text),
+                other => panic!("a kind the test does not know: {other}"),
+            }
+            kinds.insert(kind);
+        }
+        assert_eq!(kinds.len(), 5, "every ECS kind is in the fixture");
+    }
+
+    /// A backend started on those documents describes them as before.
+    #[tokio::test]
+    async fn stored_documents_load() {
+        let dir = TempDir::new();
+        let store = Store::open(&dir.0, false).unwrap();
+        let ops = stored_v1()
+            .into_iter()
+            .map(|(kind, key, text)| Op::Put {
+                kind: Box::leak(kind.into_boxed_str()),
+                key,
+                value: text.into_bytes(),
+            })
+            .collect();
+        store.write(ops).unwrap();
+        drop(store);
+        let (ecs, _rt) = ecs_on(&dir.0, &FakeRuntime::default());
+        let c = caller();
+        let clusters = ecs
+            .describe_clusters(&c, req(serde_json::json!({"clusters": ["fx", "gone"]})))
+            .unwrap();
+        let statuses: Vec<_> = clusters.clusters.iter().map(|c| c.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                Some(model::ClusterStatus::Active),
+                Some(model::ClusterStatus::Inactive)
+            ]
+        );
+        let tds = ecs
+            .list_task_definitions(&c, req(serde_json::json!({"status": "DELETE_IN_PROGRESS"})))
+            .unwrap();
+        assert_eq!(tds.task_definition_arns.len(), 1);
+        let tasks = ecs
+            .list_tasks(
+                &c,
+                req(serde_json::json!({"cluster": "fx", "desiredStatus": "STOPPED"})),
+            )
+            .unwrap();
+        assert_eq!(tasks.task_arns.len(), 3);
+        let described = ecs
+            .describe_tasks(
+                &c,
+                req(serde_json::json!({"cluster": "fx", "tasks": tasks.task_arns})),
+            )
+            .unwrap();
+        use crate::domain::status::StopCode;
+        let codes: HashSet<StopCode> = described.tasks.iter().filter_map(|t| t.stop_code).collect();
+        assert_eq!(codes.len(), 3, "user, scheduler and failed to start");
+        assert!(
+            described
+                .tasks
+                .iter()
+                .all(|t| t.last_status == Some(TaskStatus::Stopped))
+        );
+        assert!(
+            described
+                .tasks
+                .iter()
+                .any(|t| t.stop_code == Some(StopCode::TaskFailedToStart))
+        );
+        let svc = ecs
+            .describe_services(
+                &c,
+                req(serde_json::json!({"cluster": "fx", "services": ["web"]})),
+            )
+            .unwrap();
+        assert_eq!(
+            svc.services[0].status,
+            Some(service_model::ServiceStatus::Inactive)
+        );
+        assert!(ecs.live_tasks().is_empty());
+    }
+
+    /// ECS's messages for the kit's paging errors, and the token is the
+    /// kit's.
     #[test]
     fn pages_walk_the_whole_list() {
         let items: Vec<i32> = (0..25).collect();
         let mut token = None;
         let mut seen = Vec::new();
         loop {
-            let (page, next) = paginate(&items, token.as_deref(), Some(10), 100).unwrap();
-            seen.extend(page);
-            match next {
+            let p = page(PAGE_100, &items, token.as_deref(), Some(10)).unwrap();
+            seen.extend(p.items);
+            match p.next_token {
                 Some(t) => token = Some(t),
                 None => break,
             }
         }
         assert_eq!(seen, items);
-        assert!(paginate(&items, Some("garbage"), None, 100).is_err());
-        assert!(paginate(&items, None, Some(0), 100).is_err());
-        assert!(paginate(&items, None, Some(101), 100).is_err());
+        let msg = |r: Result<Page<i32>>| r.map(|_| ()).unwrap_err().to_string();
+        assert_eq!(
+            msg(page(PAGE_100, &items, Some("garbage"), None)),
+            "Invalid nextToken."
+        );
+        assert_eq!(
+            msg(page(PAGE_100, &items, None, Some(0))),
+            "maxResults must be between 1 and 100."
+        );
+        assert_eq!(
+            msg(page(PAGE_10, &items, None, Some(11))),
+            "maxResults must be between 1 and 10."
+        );
+        let p = page(PAGE_SERVICES, &items, None, None).unwrap();
+        assert_eq!(p.items.len(), 10);
+        assert_eq!(
+            p.next_token.as_deref(),
+            Some(crate::services::kit::paging::token(10).as_str())
+        );
     }
 }

@@ -13,7 +13,68 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_with::skip_serializing_none;
 
+use crate::domain::status::{
+    AttachmentStatus, Compatibility, Connectivity, ContainerStatus, Health, LaunchType, StopCode,
+    TaskStatus, aws_enum,
+};
 use crate::domain::time::Timestamp;
+
+aws_enum! {
+    /// A cluster's `status`. A deleted cluster stays INACTIVE.
+    pub enum ClusterStatus {
+        Active = "ACTIVE",
+        Provisioning = "PROVISIONING",
+        Deprovisioning = "DEPROVISIONING",
+        Failed = "FAILED",
+        Inactive = "INACTIVE",
+    }
+}
+
+aws_enum! {
+    /// A capacity provider's `status`.
+    pub enum CapacityProviderStatus {
+        Active = "ACTIVE",
+        Inactive = "INACTIVE",
+    }
+}
+
+aws_enum! {
+    /// A task definition revision's `status`: deregistered is INACTIVE,
+    /// DeleteTaskDefinitions makes it DELETE_IN_PROGRESS.
+    pub enum TaskDefinitionStatus {
+        Active = "ACTIVE",
+        Inactive = "INACTIVE",
+        DeleteInProgress = "DELETE_IN_PROGRESS",
+    }
+}
+
+/// Members of a task definition that only AWS sets, which a
+/// RegisterTaskDefinition request may still carry (a described definition
+/// fed back with `--cli-input-json` does): ignored on input, so a value
+/// outside the enum is dropped rather than refused. A value of the wrong
+/// JSON type is still a serialization error, as before.
+mod set_by_aws {
+    use serde::de::{DeserializeOwned, IntoDeserializer, value};
+    use serde::{Deserialize, Deserializer};
+
+    fn known<T: DeserializeOwned>(s: String) -> Option<T> {
+        let de: value::StringDeserializer<value::Error> = s.into_deserializer();
+        T::deserialize(de).ok()
+    }
+
+    pub fn one<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+        d: D,
+    ) -> Result<Option<T>, D::Error> {
+        Ok(Option::<String>::deserialize(d)?.and_then(known))
+    }
+
+    pub fn list<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+        d: D,
+    ) -> Result<Option<Vec<T>>, D::Error> {
+        Ok(Option::<Vec<String>>::deserialize(d)?
+            .map(|v| v.into_iter().filter_map(known).collect()))
+    }
+}
 
 /// A tag. `value` is optional in the model (a tag may be a bare key); an
 /// unset one is left out rather than sent as `null`.
@@ -24,6 +85,16 @@ pub struct Tag {
     pub key: Option<String>,
     #[serde(default)]
     pub value: Option<String>,
+}
+
+/// The kit's tag merge sees an unset key or value as empty.
+impl crate::services::kit::tags::TagPair for Tag {
+    fn key(&self) -> &str {
+        self.key.as_deref().unwrap_or("")
+    }
+    fn value(&self) -> &str {
+        self.value.as_deref().unwrap_or("")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,7 +158,7 @@ pub struct Cluster {
     pub cluster_arn: Option<String>,
     pub cluster_name: Option<String>,
     pub configuration: Option<Value>,
-    pub status: Option<String>,
+    pub status: Option<ClusterStatus>,
     pub registered_container_instances_count: Option<i32>,
     pub running_tasks_count: Option<i32>,
     pub pending_tasks_count: Option<i32>,
@@ -108,7 +179,7 @@ pub struct Cluster {
 pub struct CapacityProvider {
     pub capacity_provider_arn: Option<String>,
     pub name: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<CapacityProviderStatus>,
     pub tags: Option<Vec<Tag>>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
@@ -303,10 +374,12 @@ pub struct TaskDefinition {
     pub network_mode: Option<String>,
     pub revision: Option<i32>,
     pub volumes: Option<Vec<Volume>>,
-    pub status: Option<String>,
+    #[serde(default, deserialize_with = "set_by_aws::one")]
+    pub status: Option<TaskDefinitionStatus>,
     pub requires_attributes: Option<Vec<Attribute>>,
     pub placement_constraints: Option<Vec<Value>>,
-    pub compatibilities: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "set_by_aws::list")]
+    pub compatibilities: Option<Vec<Compatibility>>,
     pub runtime_platform: Option<RuntimePlatform>,
     pub requires_compatibilities: Option<Vec<String>>,
     pub cpu: Option<String>,
@@ -377,7 +450,7 @@ pub struct Attachment {
     pub id: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<AttachmentStatus>,
     pub details: Option<Vec<KeyValuePair>>,
 }
 
@@ -408,7 +481,7 @@ pub struct ManagedAgent {
     pub last_started_at: Option<Timestamp>,
     pub name: Option<String>,
     pub reason: Option<String>,
-    pub last_status: Option<String>,
+    pub last_status: Option<ContainerStatus>,
 }
 
 #[skip_serializing_none]
@@ -421,12 +494,12 @@ pub struct Container {
     pub image: Option<String>,
     pub image_digest: Option<String>,
     pub runtime_id: Option<String>,
-    pub last_status: Option<String>,
+    pub last_status: Option<ContainerStatus>,
     pub exit_code: Option<i32>,
     pub reason: Option<String>,
     pub network_bindings: Option<Vec<NetworkBinding>>,
     pub network_interfaces: Option<Vec<NetworkInterface>>,
-    pub health_status: Option<String>,
+    pub health_status: Option<Health>,
     pub managed_agents: Option<Vec<ManagedAgent>>,
     pub cpu: Option<String>,
     pub memory: Option<String>,
@@ -452,18 +525,18 @@ pub struct Task {
     pub availability_zone: Option<String>,
     pub capacity_provider_name: Option<String>,
     pub cluster_arn: Option<String>,
-    pub connectivity: Option<String>,
+    pub connectivity: Option<Connectivity>,
     pub connectivity_at: Option<Timestamp>,
     pub containers: Option<Vec<Container>>,
     pub cpu: Option<String>,
     pub created_at: Option<Timestamp>,
-    pub desired_status: Option<String>,
+    pub desired_status: Option<TaskStatus>,
     pub enable_execute_command: Option<bool>,
     pub execution_stopped_at: Option<Timestamp>,
     pub group: Option<String>,
-    pub health_status: Option<String>,
-    pub last_status: Option<String>,
-    pub launch_type: Option<String>,
+    pub health_status: Option<Health>,
+    pub last_status: Option<TaskStatus>,
+    pub launch_type: Option<LaunchType>,
     pub memory: Option<String>,
     pub overrides: Option<TaskOverride>,
     pub platform_version: Option<String>,
@@ -472,7 +545,7 @@ pub struct Task {
     pub pull_stopped_at: Option<Timestamp>,
     pub started_at: Option<Timestamp>,
     pub started_by: Option<String>,
-    pub stop_code: Option<String>,
+    pub stop_code: Option<StopCode>,
     pub stopped_at: Option<Timestamp>,
     pub stopped_reason: Option<String>,
     pub stopping_at: Option<Timestamp>,
@@ -608,6 +681,37 @@ pub mod enums {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The status enums hold exactly the model's values where requests
+    /// are checked against the same lists.
+    #[test]
+    fn enums_match_the_request_lists() {
+        fn strings<T: Copy + std::fmt::Display>(all: &[T]) -> Vec<String> {
+            all.iter().map(|v| v.to_string()).collect()
+        }
+        assert_eq!(strings(LaunchType::ALL), enums::LAUNCH_TYPE);
+        assert_eq!(strings(Compatibility::ALL), enums::COMPATIBILITY);
+        assert_eq!(
+            strings(TaskDefinitionStatus::ALL),
+            enums::TASK_DEFINITION_STATUS
+        );
+    }
+
+    /// Members only AWS sets are ignored on input: an unknown value is
+    /// dropped, a wrong JSON type still refused.
+    #[test]
+    fn members_set_by_aws_are_lenient_on_input() {
+        let td = |v: serde_json::Value| serde_json::from_value::<TaskDefinition>(v);
+        let got =
+            td(serde_json::json!({"status": "BOGUS", "compatibilities": ["EC2", "X"]})).unwrap();
+        assert_eq!(got.status, None);
+        assert_eq!(got.compatibilities, Some(vec![LaunchType::Ec2]));
+        let got = td(serde_json::json!({"status": "INACTIVE"})).unwrap();
+        assert_eq!(got.status, Some(TaskDefinitionStatus::Inactive));
+        assert!(td(serde_json::json!({"status": 3})).is_err());
+        assert!(td(serde_json::json!({"compatibilities": "EC2"})).is_err());
+        assert_eq!(td(serde_json::json!({})).unwrap().status, None);
+    }
 
     /// Every shape, left empty, encodes to `{}`: an unset member is left
     /// out, never sent as `null` (SDKs accept null, AWS never sends it).

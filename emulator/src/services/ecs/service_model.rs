@@ -11,7 +11,74 @@ use serde_json::Value;
 use serde_with::skip_serializing_none;
 
 use super::model::{CapacityProviderStrategyItem, NetworkConfiguration, Tag};
+use crate::domain::status::{LaunchType, aws_enum};
 use crate::domain::time::Timestamp;
+
+aws_enum! {
+    /// A service's `status`: DeleteService makes it DRAINING, and INACTIVE
+    /// once its last task has stopped.
+    pub enum ServiceStatus {
+        Active = "ACTIVE",
+        Draining = "DRAINING",
+        Inactive = "INACTIVE",
+    }
+}
+
+aws_enum! {
+    /// A deployment's `status`: the newest is PRIMARY, older ones still
+    /// running tasks are ACTIVE.
+    pub enum DeploymentStatus {
+        Primary = "PRIMARY",
+        Active = "ACTIVE",
+        Inactive = "INACTIVE",
+    }
+}
+
+aws_enum! {
+    /// A deployment's `rolloutState`.
+    pub enum RolloutState {
+        Completed = "COMPLETED",
+        Failed = "FAILED",
+        InProgress = "IN_PROGRESS",
+    }
+}
+
+aws_enum! {
+    /// A service deployment's `status` (DescribeServiceDeployments,
+    /// ListServiceDeployments).
+    pub enum ServiceDeploymentStatus {
+        Pending = "PENDING",
+        Successful = "SUCCESSFUL",
+        Stopped = "STOPPED",
+        StopRequested = "STOP_REQUESTED",
+        InProgress = "IN_PROGRESS",
+        RollbackRequested = "ROLLBACK_REQUESTED",
+        RollbackInProgress = "ROLLBACK_IN_PROGRESS",
+        RollbackSuccessful = "ROLLBACK_SUCCESSFUL",
+        RollbackFailed = "ROLLBACK_FAILED",
+    }
+}
+
+impl ServiceDeploymentStatus {
+    /// Still moving: its counts follow the tasks.
+    pub fn in_progress(self) -> bool {
+        matches!(
+            self,
+            ServiceDeploymentStatus::InProgress | ServiceDeploymentStatus::RollbackInProgress
+        )
+    }
+}
+
+aws_enum! {
+    /// The model's `ServiceDeploymentRollbackMonitorsStatus`: the status of
+    /// a service deployment's circuit breaker and of its alarms.
+    pub enum MonitorStatus {
+        Triggered = "TRIGGERED",
+        Monitoring = "MONITORING",
+        MonitoringComplete = "MONITORING_COMPLETE",
+        Disabled = "DISABLED",
+    }
+}
 
 #[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -83,7 +150,7 @@ pub struct ServiceEvent {
 #[serde(rename_all = "camelCase")]
 pub struct Deployment {
     pub id: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<DeploymentStatus>,
     pub task_definition: Option<String>,
     pub desired_count: Option<i32>,
     pub pending_count: Option<i32>,
@@ -92,11 +159,11 @@ pub struct Deployment {
     pub created_at: Option<Timestamp>,
     pub updated_at: Option<Timestamp>,
     pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
-    pub launch_type: Option<String>,
+    pub launch_type: Option<LaunchType>,
     pub platform_version: Option<String>,
     pub platform_family: Option<String>,
     pub network_configuration: Option<NetworkConfiguration>,
-    pub rollout_state: Option<String>,
+    pub rollout_state: Option<RolloutState>,
     pub rollout_state_reason: Option<String>,
 }
 
@@ -119,11 +186,11 @@ pub struct Service {
     pub cluster_arn: Option<String>,
     pub load_balancers: Option<Vec<LoadBalancer>>,
     pub service_registries: Option<Value>,
-    pub status: Option<String>,
+    pub status: Option<ServiceStatus>,
     pub desired_count: Option<i32>,
     pub running_count: Option<i32>,
     pub pending_count: Option<i32>,
-    pub launch_type: Option<String>,
+    pub launch_type: Option<LaunchType>,
     pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
     pub platform_version: Option<String>,
     pub platform_family: Option<String>,
@@ -169,7 +236,7 @@ pub struct ServiceRevision {
     pub cluster_arn: Option<String>,
     pub task_definition: Option<String>,
     pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
-    pub launch_type: Option<String>,
+    pub launch_type: Option<LaunchType>,
     pub platform_version: Option<String>,
     pub platform_family: Option<String>,
     pub load_balancers: Option<Vec<LoadBalancer>>,
@@ -183,7 +250,7 @@ pub struct ServiceRevision {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceDeploymentCircuitBreaker {
-    pub status: Option<String>,
+    pub status: Option<MonitorStatus>,
     pub failure_count: Option<i32>,
     pub threshold: Option<i32>,
 }
@@ -201,7 +268,7 @@ pub struct Rollback {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceDeploymentAlarms {
-    pub status: Option<String>,
+    pub status: Option<MonitorStatus>,
 }
 
 /// One UpdateService (or CreateService) as DescribeServiceDeployments shows it.
@@ -219,7 +286,7 @@ pub struct ServiceDeployment {
     pub updated_at: Option<Timestamp>,
     pub source_service_revisions: Option<Vec<RevisionSummary>>,
     pub target_service_revision: Option<RevisionSummary>,
-    pub status: Option<String>,
+    pub status: Option<ServiceDeploymentStatus>,
     pub status_reason: Option<String>,
     pub deployment_configuration: Option<DeploymentConfiguration>,
     pub rollback: Option<Rollback>,
@@ -238,7 +305,7 @@ pub struct ServiceDeploymentBrief {
     pub created_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
     pub target_service_revision_arn: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<ServiceDeploymentStatus>,
     pub status_reason: Option<String>,
 }
 
@@ -254,6 +321,12 @@ pub struct DeploymentState {
     /// The "unable to stop or start tasks" event was sent.
     #[serde(default)]
     pub stuck_reported: bool,
+    /// The "unable to place a task" event was sent (a deployment on EC2 or
+    /// EXTERNAL capacity, of which the emulator has none). Left out of the
+    /// stored document while false, so that documents stored before it
+    /// existed keep their bytes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unplaceable_reported: bool,
 }
 
 /// A task the scheduler started and has not yet seen stopped.
@@ -344,14 +417,15 @@ impl ServiceRecord {
             .find(|d| d.service_deployment_arn.as_deref() == Some(arn))
     }
 
-    /// Adds an event, newest first, keeping the 100 most recent.
-    pub fn event(&mut self, message: String) {
+    /// Adds an event made at `now`, newest first, keeping the 100 most
+    /// recent.
+    pub fn event_at(&mut self, now: Timestamp, message: String) {
         let events = self.service.events.get_or_insert_with(Vec::new);
         events.insert(
             0,
             ServiceEvent {
                 id: Some(crate::domain::ids::uuid()),
-                created_at: Some(crate::domain::time::now()),
+                created_at: Some(now),
                 message: Some(message),
             },
         );

@@ -4,27 +4,36 @@
 //! DescribeServiceRevisions). These only record what is wanted; the
 //! scheduler (`scheduler.rs`) starts and stops the tasks.
 //!
+//! A service without a launch type or a capacity provider strategy (and
+//! without a cluster default) runs on EC2, as on AWS: it is created, and
+//! since the emulator has no container instances its events say that no
+//! task could be placed.
+//!
 //! Left out: task sets and the CODE_DEPLOY / EXTERNAL controllers, the
 //! BLUE_GREEN / LINEAR / CANARY strategies, Service Connect and Cloud Map
-//! (stored and echoed only), the EC2 launch type.
+//! (stored and echoed only), running anything on EC2 capacity.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::model::{
-    CapacityProviderStrategyItem, Failure, NetworkConfiguration, Tag, TaskDefinition, enums,
+    CapacityProviderStrategyItem, Failure, NetworkConfiguration, Tag, TaskDefinition,
+    TaskDefinitionStatus, enums,
 };
 use super::service_model::{
     Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController,
-    DeploymentState, LoadBalancer, RevisionSummary, Service, ServiceDeployment,
-    ServiceDeploymentAlarms, ServiceDeploymentBrief, ServiceDeploymentCircuitBreaker,
-    ServiceRecord, ServiceRevision,
+    DeploymentState, DeploymentStatus, LoadBalancer, MonitorStatus, RevisionSummary, RolloutState,
+    Service, ServiceDeployment, ServiceDeploymentAlarms, ServiceDeploymentBrief,
+    ServiceDeploymentCircuitBreaker, ServiceDeploymentStatus, ServiceRecord, ServiceRevision,
+    ServiceStatus,
 };
 use super::tasks::check_network;
 use super::validation::{check_enum, check_enum_list, check_enum_opt, check_tags, valid_name};
-use super::{Caller, Ecs, EcsError, RegionState, Result, paginate};
-use crate::domain::arn::Scope;
-use crate::domain::time;
+use super::{Caller, Ecs, EcsError, PAGE_100, PAGE_SERVICES, RegionState, Result, State, page};
+use crate::domain::arn::{Arn, Scope};
+use crate::domain::status::LaunchType;
+use crate::domain::time::{self, Timestamp};
+use crate::services::kit::{Change, Page};
 use crate::store::Op;
 
 pub(crate) const KIND_SERVICE: &str = "ecs.service";
@@ -234,18 +243,16 @@ fn service_deployment_arn(scope: &Scope, cluster: &str, service: &str) -> String
     let id: String = (0..21)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect();
-    format!(
-        "arn:aws:ecs:{}:{}:service-deployment/{cluster}/{service}/{id}",
-        scope.region, scope.account
+    scope.arn(
+        "ecs",
+        &format!("service-deployment/{cluster}/{service}/{id}"),
     )
 }
 
 fn service_revision_arn(scope: &Scope, cluster: &str, service: &str) -> String {
-    format!(
-        "arn:aws:ecs:{}:{}:service-revision/{cluster}/{service}/{}",
-        scope.region,
-        scope.account,
-        digits19()
+    scope.arn(
+        "ecs",
+        &format!("service-revision/{cluster}/{service}/{}", digits19()),
     )
 }
 
@@ -253,11 +260,7 @@ fn service_revision_arn(scope: &Scope, cluster: &str, service: &str) -> String {
 /// old `service/<name>`).
 pub fn service_name(reference: &str) -> Option<&str> {
     if reference.starts_with("arn:") {
-        let a = crate::domain::arn::parse(reference)?;
-        if a.service != "ecs" {
-            return None;
-        }
-        let rest = a.resource.strip_prefix("service/")?;
+        let rest = Arn::of_service(reference, "ecs")?.resource_of("service/")?;
         return rest.rsplit('/').next().filter(|n| !n.is_empty());
     }
     (!reference.is_empty()).then_some(reference)
@@ -273,12 +276,31 @@ impl RegionState {
             .any(|s| s.service.cluster_arn.as_deref() == Some(cluster_arn) && s.name() == name)
     }
 
+    /// ACTIVE services of a cluster on (EC2, Fargate, EXTERNAL): a service
+    /// with a capacity provider strategy runs on Fargate.
+    pub(crate) fn active_services_by_launch_type(&self, cluster_arn: &str) -> (i32, i32, i32) {
+        let mut counts = (0, 0, 0);
+        for s in self.services.values().map(|s| &s.service) {
+            if s.cluster_arn.as_deref() != Some(cluster_arn)
+                || s.status != Some(ServiceStatus::Active)
+            {
+                continue;
+            }
+            match s.launch_type {
+                Some(LaunchType::Ec2) => counts.0 += 1,
+                Some(LaunchType::External) => counts.2 += 1,
+                _ => counts.1 += 1,
+            }
+        }
+        counts
+    }
+
     pub(crate) fn active_services_count(&self, cluster_arn: &str) -> i32 {
         self.services
             .values()
             .filter(|s| {
                 s.service.cluster_arn.as_deref() == Some(cluster_arn)
-                    && s.service.status.as_deref() == Some("ACTIVE")
+                    && s.service.status == Some(ServiceStatus::Active)
             })
             .count() as i32
     }
@@ -392,14 +414,26 @@ fn check_load_balancers(
     Ok(())
 }
 
-/// What runs the service's tasks, checked as RunTask checks it: FARGATE, or
-/// a strategy of the cluster's FARGATE providers.
+/// Where a service's tasks run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// FARGATE, or a strategy of the cluster's FARGATE providers.
+    Fargate,
+    /// Container instances of this launch type, of which the emulator has
+    /// none: the service is created, and its events say that no task could
+    /// be placed.
+    Instances(LaunchType),
+}
+
+/// What runs the service's tasks, checked as RunTask checks it. Without a
+/// launch type or a strategy (of the request or the cluster's default) a
+/// service runs on EC2, as on AWS.
 fn check_capacity(
     region: &RegionState,
     cluster_ref: &str,
     launch_type: Option<&str>,
     strategy: Option<&[CapacityProviderStrategyItem]>,
-) -> Result<()> {
+) -> Result<Placement> {
     if launch_type.is_some() && strategy.is_some_and(|s| !s.is_empty()) {
         return Err(EcsError::invalid(
             "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.",
@@ -416,8 +450,8 @@ fn check_capacity(
             None
         }
     });
-    match (launch_type, strategy) {
-        (Some("FARGATE"), _) => Ok(()),
+    match (launch_type.map(LaunchType::parse), strategy) {
+        (Some(Some(LaunchType::Fargate)), _) => Ok(Placement::Fargate),
         (None, Some(strategy)) => {
             let associated = cluster.capacity_providers.clone().unwrap_or_default();
             for item in strategy {
@@ -428,45 +462,74 @@ fn check_capacity(
                     )));
                 }
             }
-            Ok(())
+            Ok(Placement::Fargate)
         }
+        (None, None) | (Some(Some(LaunchType::Ec2)), _) => {
+            Ok(Placement::Instances(LaunchType::Ec2))
+        }
+        (Some(Some(LaunchType::External)), _) => Ok(Placement::Instances(LaunchType::External)),
         _ => Err(EcsError::invalid(
             "fargate-local runs only Fargate: give the service launchType FARGATE or a FARGATE capacity provider strategy.",
         )),
     }
 }
 
-/// The task definition a service may run: known, ACTIVE, Fargate-compatible.
+/// The task definition a service may run: known and ACTIVE.
 fn service_task_definition(region: &RegionState, reference: &str) -> Result<TaskDefinition> {
     let rec = region
         .task_definition(reference)
         .ok_or_else(|| EcsError::client("TaskDefinition not found."))?;
-    if rec.td.status.as_deref() != Some("ACTIVE") {
+    if rec.td.status != Some(TaskDefinitionStatus::Active) {
         return Err(EcsError::client("TaskDefinition is inactive"));
-    }
-    if !rec
-        .td
-        .compatibilities
-        .iter()
-        .flatten()
-        .any(|c| c == "FARGATE")
-    {
-        return Err(EcsError::invalid(
-            "Task definition does not support launch_type FARGATE.",
-        ));
     }
     Ok(rec.td.clone())
 }
 
-/// A new deployment of `revision`, PRIMARY and IN_PROGRESS, with its
-/// service deployment; returned for the caller to put in front.
+/// A definition a Fargate service runs must be Fargate-compatible (every
+/// definition is EC2-compatible).
+fn check_compatible(td: &TaskDefinition, placement: Placement) -> Result<()> {
+    let fargate = td
+        .compatibilities
+        .iter()
+        .flatten()
+        .any(|c| *c == LaunchType::Fargate);
+    if placement == Placement::Fargate && !fargate {
+        return Err(EcsError::invalid(
+            "Task definition does not support launch_type FARGATE.",
+        ));
+    }
+    Ok(())
+}
+
+/// The service's network configuration: required for awsvpc (always on
+/// Fargate), refused for another network mode.
+fn service_network(
+    placement: Placement,
+    td: &TaskDefinition,
+    given: &Option<NetworkConfiguration>,
+) -> Result<Option<NetworkConfiguration>> {
+    let awsvpc = td.network_mode.as_deref() == Some("awsvpc");
+    if placement == Placement::Fargate || awsvpc {
+        return Ok(Some(check_network(given)?));
+    }
+    if given.is_some() {
+        return Err(EcsError::invalid(
+            "Network Configuration is not valid for the given networkMode of this task definition.",
+        ));
+    }
+    Ok(None)
+}
+
+/// A new deployment of `revision`, PRIMARY and IN_PROGRESS, made at
+/// `now`, with its service deployment; returned for the caller to put in
+/// front.
 fn start_deployment(
     rec: &mut ServiceRecord,
     scope: &Scope,
     revision: &ServiceRevision,
     reason_sd: Option<(&str, super::service_model::Rollback)>,
+    now: Timestamp,
 ) -> Deployment {
-    let now = time::now();
     let id = deployment_id();
     let cfg = rec
         .service
@@ -477,7 +540,7 @@ fn start_deployment(
     let desired = rec.service.desired_count.unwrap_or(0);
     let deployment = Deployment {
         id: Some(id.clone()),
-        status: Some("PRIMARY".into()),
+        status: Some(DeploymentStatus::Primary),
         task_definition: revision.task_definition.clone(),
         desired_count: Some(desired),
         pending_count: Some(0),
@@ -486,11 +549,11 @@ fn start_deployment(
         created_at: Some(now),
         updated_at: Some(now),
         capacity_provider_strategy: revision.capacity_provider_strategy.clone(),
-        launch_type: revision.launch_type.clone(),
+        launch_type: revision.launch_type,
         platform_version: revision.platform_version.clone(),
         platform_family: Some("Linux".into()),
         network_configuration: revision.network_configuration.clone(),
-        rollout_state: Some("IN_PROGRESS".into()),
+        rollout_state: Some(RolloutState::InProgress),
         rollout_state_reason: Some(format!("ECS deployment {id} in progress.")),
     };
     let revision_arn = revision.service_revision_arn.clone().unwrap_or_default();
@@ -498,7 +561,7 @@ fn start_deployment(
         // A rollback belongs to the service deployment that failed.
         Some((sd_arn, rollback)) => {
             if let Some(sd) = rec.service_deployment_mut(sd_arn) {
-                sd.status = Some("ROLLBACK_IN_PROGRESS".into());
+                sd.status = Some(ServiceDeploymentStatus::RollbackInProgress);
                 sd.rollback = Some(rollback);
                 sd.updated_at = Some(now);
             }
@@ -521,16 +584,19 @@ fn start_deployment(
                 .collect();
             // The deployment it replaces stops where it is.
             for sd in &mut rec.service_deployments {
-                if matches!(sd.status.as_deref(), Some("IN_PROGRESS" | "PENDING")) {
-                    sd.status = Some("STOPPED".into());
+                if matches!(
+                    sd.status,
+                    Some(ServiceDeploymentStatus::InProgress | ServiceDeploymentStatus::Pending)
+                ) {
+                    sd.status = Some(ServiceDeploymentStatus::Stopped);
                     sd.status_reason =
                         Some("Service deployment was superseded by a newer deployment.".into());
                     sd.stopped_at = Some(now);
                     sd.updated_at = Some(now);
                     if let Some(cb) = &mut sd.deployment_circuit_breaker
-                        && cb.status.as_deref() == Some("MONITORING")
+                        && cb.status == Some(MonitorStatus::Monitoring)
                     {
-                        cb.status = Some("MONITORING_COMPLETE".into());
+                        cb.status = Some(MonitorStatus::MonitoringComplete);
                     }
                 }
             }
@@ -548,17 +614,14 @@ fn start_deployment(
                     running_task_count: Some(0),
                     pending_task_count: Some(0),
                 }),
-                status: Some("IN_PROGRESS".into()),
+                status: Some(ServiceDeploymentStatus::InProgress),
                 deployment_configuration: Some(cfg.clone()),
                 deployment_circuit_breaker: Some(ServiceDeploymentCircuitBreaker {
-                    status: Some(
-                        if breaker.enable {
-                            "MONITORING"
-                        } else {
-                            "DISABLED"
-                        }
-                        .into(),
-                    ),
+                    status: Some(if breaker.enable {
+                        MonitorStatus::Monitoring
+                    } else {
+                        MonitorStatus::Disabled
+                    }),
                     failure_count: Some(0),
                     threshold: Some(super::rollout::breaker_threshold(
                         desired,
@@ -573,7 +636,7 @@ fn start_deployment(
                     )),
                 }),
                 alarms: Some(ServiceDeploymentAlarms {
-                    status: Some("DISABLED".into()),
+                    status: Some(MonitorStatus::Disabled),
                 }),
                 ..Default::default()
             });
@@ -586,13 +649,14 @@ fn start_deployment(
         service_deployment_arn: sd_arn.clone(),
         failures: 0,
         stuck_reported: false,
+        unplaceable_reported: false,
     });
     rec.service.current_service_deployment = Some(sd_arn);
     rec.throttle = Default::default();
     rec.steady_reported_at = None;
     // The former PRIMARY gives way.
     for d in rec.deployments_mut() {
-        d.status = Some("ACTIVE".into());
+        d.status = Some(DeploymentStatus::Active);
     }
     rec.deployments_mut().insert(0, deployment.clone());
     deployment
@@ -606,8 +670,15 @@ pub(crate) fn start_rollback(
     revision: &ServiceRevision,
     service_deployment: &str,
     rollback: super::service_model::Rollback,
+    now: Timestamp,
 ) {
-    start_deployment(rec, scope, revision, Some((service_deployment, rollback)));
+    start_deployment(
+        rec,
+        scope,
+        revision,
+        Some((service_deployment, rollback)),
+        now,
+    );
 }
 
 fn new_revision(
@@ -623,7 +694,7 @@ fn new_revision(
         cluster_arn: s.cluster_arn.clone(),
         task_definition: td.task_definition_arn.clone(),
         capacity_provider_strategy: s.capacity_provider_strategy.clone(),
-        launch_type: s.launch_type.clone(),
+        launch_type: s.launch_type,
         platform_version: Some(
             match s.platform_version.as_deref() {
                 None | Some("LATEST") => "1.4.0",
@@ -737,118 +808,127 @@ impl Ecs {
         }
         let cluster_ref = req.cluster.clone().unwrap_or_else(|| "default".into());
         let scope = caller.scope();
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let cluster = region.active_cluster(&cluster_ref)?.clone();
-        let cluster_name = cluster.cluster_name.clone().unwrap_or_default();
-        let cluster_arn = cluster.cluster_arn.clone().unwrap_or_default();
-        if let Some(existing) = region.services.get(&key(&cluster_name, &name)) {
-            match existing.service.status.as_deref() {
-                Some("ACTIVE") => {
-                    if req.client_token.is_some() && existing.client_token == req.client_token {
-                        return Ok(ServiceResponse {
-                            service: render(existing, true),
-                        });
+        let region_name = caller.region.clone();
+        let out = self.backend().update(|st| {
+            let region = st.region_ref(&region_name);
+            let cluster = region.active_cluster(&cluster_ref)?.clone();
+            let cluster_name = cluster.cluster_name.clone().unwrap_or_default();
+            let cluster_arn = cluster.cluster_arn.clone().unwrap_or_default();
+            if let Some(existing) = region.services.get(&key(&cluster_name, &name)) {
+                match existing.service.status {
+                    Some(ServiceStatus::Active) => {
+                        if req.client_token.is_some() && existing.client_token == req.client_token {
+                            return Ok(Change::answer(ServiceResponse {
+                                service: render(existing, true),
+                            }));
+                        }
+                        return Err(EcsError::invalid("Creation of service was not idempotent."));
                     }
-                    return Err(EcsError::invalid("Creation of service was not idempotent."));
+                    Some(ServiceStatus::Draining) => {
+                        return Err(EcsError::invalid(
+                            "Unable to Start a service that is still Draining.",
+                        ));
+                    }
+                    _ => {}
                 }
-                Some("DRAINING") => {
-                    return Err(EcsError::invalid(
-                        "Unable to Start a service that is still Draining.",
-                    ));
-                }
-                _ => {}
             }
-        }
-        let td_ref = req
-            .task_definition
-            .clone()
-            .ok_or_else(|| EcsError::invalid("taskDefinition must not be null."))?;
-        let td = service_task_definition(region, &td_ref)?;
-        check_capacity(
-            region,
-            &cluster_ref,
-            req.launch_type.as_deref(),
-            req.capacity_provider_strategy.as_deref(),
-        )?;
-        let network = check_network(&req.network_configuration)?;
-        let lbs = req.load_balancers.clone().unwrap_or_default();
-        check_load_balancers(&lbs, &td, self.elbv2(), true)?;
+            let td_ref = req
+                .task_definition
+                .clone()
+                .ok_or_else(|| EcsError::invalid("taskDefinition must not be null."))?;
+            let td = service_task_definition(region, &td_ref)?;
+            let placement = check_capacity(
+                region,
+                &cluster_ref,
+                req.launch_type.as_deref(),
+                req.capacity_provider_strategy.as_deref(),
+            )?;
+            check_compatible(&td, placement)?;
+            let network = service_network(placement, &td, &req.network_configuration)?;
+            let lbs = req.load_balancers.clone().unwrap_or_default();
+            check_load_balancers(&lbs, &td, self.elbv2(), true)?;
 
-        let now = time::now();
-        let strategy = req
-            .capacity_provider_strategy
-            .clone()
-            .filter(|s| !s.is_empty());
-        let launch_type = if strategy.is_some() {
-            None
-        } else {
-            Some(req.launch_type.clone().unwrap_or_else(|| "FARGATE".into()))
-        };
-        let service = Service {
-            service_arn: Some(scope.service(&cluster_name, &name)),
-            service_name: Some(name.clone()),
-            cluster_arn: Some(cluster_arn),
-            load_balancers: Some(lbs),
-            service_registries: Some(req.service_registries.unwrap_or(Value::Array(vec![]))),
-            status: Some("ACTIVE".into()),
-            desired_count: Some(desired),
-            running_count: Some(0),
-            pending_count: Some(0),
-            launch_type,
-            capacity_provider_strategy: strategy,
-            platform_version: Some(
-                req.platform_version
-                    .clone()
-                    .unwrap_or_else(|| "LATEST".into()),
-            ),
-            platform_family: Some("Linux".into()),
-            task_definition: td.task_definition_arn.clone(),
-            deployment_configuration: Some(with_defaults(cfg)),
-            deployments: Some(Vec::new()),
-            role_arn: Some(format!(
-                "arn:aws:iam::{}:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS",
-                caller.account
-            )),
-            events: Some(Vec::new()),
-            created_at: Some(now),
-            placement_constraints: Some(req.placement_constraints.unwrap_or(Value::Array(vec![]))),
-            placement_strategy: Some(req.placement_strategy.unwrap_or(Value::Array(vec![]))),
-            network_configuration: Some(network.clone()),
-            health_check_grace_period_seconds: Some(
-                req.health_check_grace_period_seconds.unwrap_or(0),
-            ),
-            scheduling_strategy: Some("REPLICA".into()),
-            deployment_controller: Some(DeploymentController {
-                kind: Some("ECS".into()),
-            }),
-            tags: Some(req.tags.unwrap_or_default()),
-            created_by: Some(caller.principal.clone()),
-            enable_ecs_managed_tags: Some(req.enable_ecs_managed_tags.unwrap_or(false)),
-            propagate_tags: Some(req.propagate_tags.unwrap_or_else(|| "NONE".into())),
-            enable_execute_command: Some(req.enable_execute_command.unwrap_or(false)),
-            availability_zone_rebalancing: Some(
-                req.availability_zone_rebalancing
-                    .unwrap_or_else(|| "DISABLED".into()),
-            ),
-            ..Default::default()
-        };
-        let mut rec = ServiceRecord {
-            service,
-            region: caller.region.clone(),
-            cluster_name: cluster_name.clone(),
-            client_token: req.client_token,
-            ..Default::default()
-        };
-        let revision = new_revision(&rec, &scope, &td, Some(network));
-        rec.revisions.push(revision.clone());
-        start_deployment(&mut rec, &scope, &revision, None);
-        self.store().write(vec![Self::service_op(&rec)])?;
-        let out = render(&rec, true);
-        region.services.insert(key(&cluster_name, &name), rec);
-        drop(st);
+            let now = time::now();
+            let strategy = req
+                .capacity_provider_strategy
+                .clone()
+                .filter(|s| !s.is_empty());
+            let launch_type = match placement {
+                Placement::Fargate if strategy.is_some() => None,
+                Placement::Fargate => Some(LaunchType::Fargate),
+                Placement::Instances(l) => Some(l),
+            };
+            let service = Service {
+                service_arn: Some(scope.service(&cluster_name, &name)),
+                service_name: Some(name.clone()),
+                cluster_arn: Some(cluster_arn),
+                load_balancers: Some(lbs),
+                service_registries: Some(req.service_registries.unwrap_or(Value::Array(vec![]))),
+                status: Some(ServiceStatus::Active),
+                desired_count: Some(desired),
+                running_count: Some(0),
+                pending_count: Some(0),
+                launch_type,
+                capacity_provider_strategy: strategy,
+                platform_version: Some(
+                    req.platform_version
+                        .clone()
+                        .unwrap_or_else(|| "LATEST".into()),
+                ),
+                platform_family: Some("Linux".into()),
+                task_definition: td.task_definition_arn.clone(),
+                deployment_configuration: Some(with_defaults(cfg)),
+                deployments: Some(Vec::new()),
+                role_arn: Some(scope.global_arn(
+                    "iam",
+                    "role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS",
+                )),
+                events: Some(Vec::new()),
+                created_at: Some(now),
+                placement_constraints: Some(
+                    req.placement_constraints.unwrap_or(Value::Array(vec![])),
+                ),
+                placement_strategy: Some(req.placement_strategy.unwrap_or(Value::Array(vec![]))),
+                network_configuration: network.clone(),
+                health_check_grace_period_seconds: Some(
+                    req.health_check_grace_period_seconds.unwrap_or(0),
+                ),
+                scheduling_strategy: Some("REPLICA".into()),
+                deployment_controller: Some(DeploymentController {
+                    kind: Some("ECS".into()),
+                }),
+                tags: Some(req.tags.unwrap_or_default()),
+                created_by: Some(caller.principal.clone()),
+                enable_ecs_managed_tags: Some(req.enable_ecs_managed_tags.unwrap_or(false)),
+                propagate_tags: Some(req.propagate_tags.unwrap_or_else(|| "NONE".into())),
+                enable_execute_command: Some(req.enable_execute_command.unwrap_or(false)),
+                availability_zone_rebalancing: Some(
+                    req.availability_zone_rebalancing
+                        .unwrap_or_else(|| "DISABLED".into()),
+                ),
+                ..Default::default()
+            };
+            let mut rec = ServiceRecord {
+                service,
+                region: caller.region.clone(),
+                cluster_name: cluster_name.clone(),
+                client_token: req.client_token,
+                ..Default::default()
+            };
+            let revision = new_revision(&rec, &scope, &td, network);
+            rec.revisions.push(revision.clone());
+            start_deployment(&mut rec, &scope, &revision, None, now);
+            let out = render(&rec, true);
+            Ok(Change::answer(ServiceResponse { service: out })
+                .write(Self::service_op(&rec))
+                .then(move |st: &mut State| {
+                    st.region(&region_name)
+                        .services
+                        .insert(key(&cluster_name, &name), rec);
+                }))
+        })?;
         self.wake_scheduler();
-        Ok(ServiceResponse { service: out })
+        Ok(out)
     }
 
     pub fn describe_services(
@@ -908,6 +988,7 @@ impl Ecs {
             req.resource_management_type.as_deref(),
             &["CUSTOMER", "ECS"],
         )?;
+        let launch_type = req.launch_type.as_deref().and_then(LaunchType::parse);
         let cluster_ref = req.cluster.unwrap_or_else(|| "default".into());
         let mut st = self.lock();
         let region = st.region(&caller.region);
@@ -922,11 +1003,8 @@ impl Ecs {
             .filter(|s| {
                 let sv = &s.service;
                 sv.cluster_arn.as_deref() == Some(cluster_arn.as_str())
-                    && sv.status.as_deref() == Some("ACTIVE")
-                    && req
-                        .launch_type
-                        .as_deref()
-                        .is_none_or(|l| sv.launch_type.as_deref() == Some(l))
+                    && sv.status == Some(ServiceStatus::Active)
+                    && launch_type.is_none_or(|l| sv.launch_type == Some(l))
                     && req
                         .scheduling_strategy
                         .as_deref()
@@ -935,11 +1013,14 @@ impl Ecs {
             })
             .map(|s| s.arn().to_string())
             .collect();
-        let (service_arns, next_token) = paginate(
+        let Page {
+            items: service_arns,
+            next_token,
+        } = page(
+            PAGE_SERVICES,
             &arns,
             req.next_token.as_deref(),
-            Some(req.max_results.unwrap_or(10)),
-            100,
+            req.max_results,
         )?;
         Ok(ListServicesResponse {
             service_arns,
@@ -959,11 +1040,14 @@ impl Ecs {
             return Err(EcsError::invalid("namespace must not be empty."));
         }
         // Service Connect is not emulated: no service belongs to a namespace.
-        let (service_arns, next_token) = paginate::<String>(
+        let Page {
+            items: service_arns,
+            next_token,
+        } = page::<String>(
+            PAGE_SERVICES,
             &[],
             req.next_token.as_deref(),
-            Some(req.max_results.unwrap_or(10)),
-            100,
+            req.max_results,
         )?;
         Ok(ListServicesResponse {
             service_arns,
@@ -1011,151 +1095,165 @@ impl Ecs {
             .ok_or_else(|| EcsError::invalid("service must not be null."))?;
         let cluster_ref = req.cluster.clone().unwrap_or_else(|| "default".into());
         let scope = caller.scope();
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let cluster_name = region
-            .active_cluster(&cluster_ref)?
-            .cluster_name
-            .clone()
-            .unwrap_or_default();
-        let k = key(
-            &cluster_name,
-            service_name(&reference).ok_or(EcsError::ServiceNotFound)?,
-        );
-        let rec = region.services.get(&k).ok_or(EcsError::ServiceNotFound)?;
-        if rec.service.status.as_deref() != Some("ACTIVE") {
-            return Err(EcsError::ServiceNotActive);
-        }
-        let mut rec = rec.clone();
+        let region_name = caller.region.clone();
+        let out = self.backend().update(|st| {
+            let region = st.region_ref(&region_name);
+            let cluster_name = region
+                .active_cluster(&cluster_ref)?
+                .cluster_name
+                .clone()
+                .unwrap_or_default();
+            let k = key(
+                &cluster_name,
+                service_name(&reference).ok_or(EcsError::ServiceNotFound)?,
+            );
+            let rec = region.services.get(&k).ok_or(EcsError::ServiceNotFound)?;
+            if rec.service.status != Some(ServiceStatus::Active) {
+                return Err(EcsError::ServiceNotActive);
+            }
+            let mut rec = rec.clone();
 
-        // What the new tasks would run.
-        let current_rev = rec
-            .deployments()
-            .first()
-            .and_then(|d| rec.state(d.id.as_deref()?))
-            .and_then(|s| rec.revision(&s.revision_arn))
-            .cloned()
-            .unwrap_or_default();
-        let td = match &req.task_definition {
-            Some(r) => service_task_definition(region, r)?,
-            None => {
-                let arn = rec.service.task_definition.clone().unwrap_or_default();
-                region
-                    .task_definition(&arn)
-                    .map(|r| r.td.clone())
-                    .ok_or_else(|| EcsError::client("TaskDefinition not found."))?
-            }
-        };
-        if req.launch_type_change(&rec) {
-            check_capacity(
-                region,
-                &cluster_ref,
-                None,
-                req.capacity_provider_strategy.as_deref(),
-            )?;
-        }
-        let network = match &req.network_configuration {
-            Some(_) => Some(check_network(&req.network_configuration)?),
-            None => rec.service.network_configuration.clone(),
-        };
-        let lbs = req
-            .load_balancers
-            .clone()
-            .or_else(|| rec.service.load_balancers.clone())
-            .unwrap_or_default();
-        check_load_balancers(&lbs, &td, self.elbv2(), req.load_balancers.is_some())?;
-
-        let s = &mut rec.service;
-        if let Some(d) = req.desired_count {
-            s.desired_count = Some(d);
-        }
-        if let Some(cfg) = req.deployment_configuration.clone() {
-            let mut merged = s.deployment_configuration.clone().unwrap_or_default();
-            if cfg.deployment_circuit_breaker.is_some() {
-                merged.deployment_circuit_breaker = cfg.deployment_circuit_breaker;
-            }
-            if cfg.maximum_percent.is_some() {
-                merged.maximum_percent = cfg.maximum_percent;
-            }
-            if cfg.minimum_healthy_percent.is_some() {
-                merged.minimum_healthy_percent = cfg.minimum_healthy_percent;
-            }
-            if cfg.alarms.is_some() {
-                merged.alarms = cfg.alarms;
-            }
-            if cfg.strategy.is_some() {
-                merged.strategy = cfg.strategy;
-            }
-            s.deployment_configuration = Some(with_defaults(merged));
-        }
-        if let Some(g) = req.health_check_grace_period_seconds {
-            s.health_check_grace_period_seconds = Some(g.max(0));
-        }
-        if let Some(v) = req.enable_execute_command {
-            s.enable_execute_command = Some(v);
-        }
-        if let Some(v) = req.enable_ecs_managed_tags {
-            s.enable_ecs_managed_tags = Some(v);
-        }
-        if let Some(v) = req.propagate_tags.clone() {
-            s.propagate_tags = Some(v);
-        }
-        if let Some(v) = req.availability_zone_rebalancing.clone() {
-            s.availability_zone_rebalancing = Some(v);
-        }
-        if let Some(v) = req.placement_constraints.clone() {
-            s.placement_constraints = Some(v);
-        }
-        if let Some(v) = req.placement_strategy.clone() {
-            s.placement_strategy = Some(v);
-        }
-        if let Some(v) = req.service_registries.clone() {
-            s.service_registries = Some(v);
-        }
-        if let Some(v) = req.platform_version.clone() {
-            s.platform_version = Some(v);
-        }
-        if let Some(strategy) = req
-            .capacity_provider_strategy
-            .clone()
-            .filter(|s| !s.is_empty())
-        {
-            s.capacity_provider_strategy = Some(strategy);
-            s.launch_type = None;
-        }
-        s.load_balancers = Some(lbs);
-        s.network_configuration = network.clone();
-        s.task_definition = td.task_definition_arn.clone();
-
-        let mut revision = new_revision(&rec, &scope, &td, network);
-        let same = revision.task_definition == current_rev.task_definition
-            && revision.network_configuration == current_rev.network_configuration
-            && revision.platform_version == current_rev.platform_version
-            && revision.load_balancers == current_rev.load_balancers
-            && revision.launch_type == current_rev.launch_type
-            && revision.capacity_provider_strategy == current_rev.capacity_provider_strategy;
-        if !same || req.force_new_deployment == Some(true) {
-            if same {
-                // Same configuration: the revision is reused.
-                revision = current_rev;
+            // What the new tasks would run.
+            let current_rev = rec
+                .deployments()
+                .first()
+                .and_then(|d| rec.state(d.id.as_deref()?))
+                .and_then(|s| rec.revision(&s.revision_arn))
+                .cloned()
+                .unwrap_or_default();
+            let td = match &req.task_definition {
+                Some(r) => service_task_definition(region, r)?,
+                None => {
+                    let arn = rec.service.task_definition.clone().unwrap_or_default();
+                    region
+                        .task_definition(&arn)
+                        .map(|r| r.td.clone())
+                        .ok_or_else(|| EcsError::client("TaskDefinition not found."))?
+                }
+            };
+            // A new strategy moves the service to Fargate; else it stays
+            // where it runs.
+            let placement = if req.launch_type_change(&rec) {
+                check_capacity(
+                    region,
+                    &cluster_ref,
+                    None,
+                    req.capacity_provider_strategy.as_deref(),
+                )?
             } else {
-                rec.revisions.push(revision.clone());
+                match rec.service.launch_type {
+                    Some(l) if l != LaunchType::Fargate => Placement::Instances(l),
+                    _ => Placement::Fargate,
+                }
+            };
+            if req.task_definition.is_some() {
+                check_compatible(&td, placement)?;
             }
-            start_deployment(&mut rec, &scope, &revision, None);
-        } else if let Some(d) = req.desired_count {
-            // A new desired count alone adjusts the PRIMARY deployment.
-            if let Some(p) = rec.deployments_mut().first_mut() {
-                p.desired_count = Some(d);
-                p.updated_at = Some(time::now());
+            let network = match &req.network_configuration {
+                Some(_) => service_network(placement, &td, &req.network_configuration)?,
+                None => rec.service.network_configuration.clone(),
+            };
+            let lbs = req
+                .load_balancers
+                .clone()
+                .or_else(|| rec.service.load_balancers.clone())
+                .unwrap_or_default();
+            check_load_balancers(&lbs, &td, self.elbv2(), req.load_balancers.is_some())?;
+
+            let s = &mut rec.service;
+            if let Some(d) = req.desired_count {
+                s.desired_count = Some(d);
             }
-            rec.steady_reported_at = None;
-        }
-        self.store().write(vec![Self::service_op(&rec)])?;
-        let out = render(&rec, true);
-        region.services.insert(k, rec);
-        drop(st);
+            if let Some(cfg) = req.deployment_configuration.clone() {
+                let mut merged = s.deployment_configuration.clone().unwrap_or_default();
+                if cfg.deployment_circuit_breaker.is_some() {
+                    merged.deployment_circuit_breaker = cfg.deployment_circuit_breaker;
+                }
+                if cfg.maximum_percent.is_some() {
+                    merged.maximum_percent = cfg.maximum_percent;
+                }
+                if cfg.minimum_healthy_percent.is_some() {
+                    merged.minimum_healthy_percent = cfg.minimum_healthy_percent;
+                }
+                if cfg.alarms.is_some() {
+                    merged.alarms = cfg.alarms;
+                }
+                if cfg.strategy.is_some() {
+                    merged.strategy = cfg.strategy;
+                }
+                s.deployment_configuration = Some(with_defaults(merged));
+            }
+            if let Some(g) = req.health_check_grace_period_seconds {
+                s.health_check_grace_period_seconds = Some(g.max(0));
+            }
+            if let Some(v) = req.enable_execute_command {
+                s.enable_execute_command = Some(v);
+            }
+            if let Some(v) = req.enable_ecs_managed_tags {
+                s.enable_ecs_managed_tags = Some(v);
+            }
+            if let Some(v) = req.propagate_tags.clone() {
+                s.propagate_tags = Some(v);
+            }
+            if let Some(v) = req.availability_zone_rebalancing.clone() {
+                s.availability_zone_rebalancing = Some(v);
+            }
+            if let Some(v) = req.placement_constraints.clone() {
+                s.placement_constraints = Some(v);
+            }
+            if let Some(v) = req.placement_strategy.clone() {
+                s.placement_strategy = Some(v);
+            }
+            if let Some(v) = req.service_registries.clone() {
+                s.service_registries = Some(v);
+            }
+            if let Some(v) = req.platform_version.clone() {
+                s.platform_version = Some(v);
+            }
+            if let Some(strategy) = req
+                .capacity_provider_strategy
+                .clone()
+                .filter(|s| !s.is_empty())
+            {
+                s.capacity_provider_strategy = Some(strategy);
+                s.launch_type = None;
+            }
+            s.load_balancers = Some(lbs);
+            s.network_configuration = network.clone();
+            s.task_definition = td.task_definition_arn.clone();
+
+            let mut revision = new_revision(&rec, &scope, &td, network);
+            let same = revision.task_definition == current_rev.task_definition
+                && revision.network_configuration == current_rev.network_configuration
+                && revision.platform_version == current_rev.platform_version
+                && revision.load_balancers == current_rev.load_balancers
+                && revision.launch_type == current_rev.launch_type
+                && revision.capacity_provider_strategy == current_rev.capacity_provider_strategy;
+            if !same || req.force_new_deployment == Some(true) {
+                if same {
+                    // Same configuration: the revision is reused.
+                    revision = current_rev;
+                } else {
+                    rec.revisions.push(revision.clone());
+                }
+                start_deployment(&mut rec, &scope, &revision, None, time::now());
+            } else if let Some(d) = req.desired_count {
+                // A new desired count alone adjusts the PRIMARY deployment.
+                if let Some(p) = rec.deployments_mut().first_mut() {
+                    p.desired_count = Some(d);
+                    p.updated_at = Some(time::now());
+                }
+                rec.steady_reported_at = None;
+            }
+            let out = render(&rec, true);
+            Ok(Change::answer(ServiceResponse { service: out })
+                .write(Self::service_op(&rec))
+                .then(move |st: &mut State| {
+                    st.region(&region_name).services.insert(k, rec);
+                }))
+        })?;
         self.wake_scheduler();
-        Ok(ServiceResponse { service: out })
+        Ok(out)
     }
 
     pub fn delete_service(
@@ -1167,41 +1265,49 @@ impl Ecs {
             .service
             .ok_or_else(|| EcsError::invalid("service must not be null."))?;
         let cluster_ref = req.cluster.unwrap_or_else(|| "default".into());
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let cluster_name = region
-            .active_cluster(&cluster_ref)?
-            .cluster_name
-            .clone()
-            .unwrap_or_default();
-        let k = key(
-            &cluster_name,
-            service_name(&reference).ok_or(EcsError::ServiceNotFound)?,
-        );
-        let rec = region
-            .services
-            .get_mut(&k)
-            .filter(|r| r.service.status.as_deref() != Some("INACTIVE"))
-            .ok_or(EcsError::ServiceNotFound)?;
-        if rec.service.status.as_deref() == Some("ACTIVE") {
+        let region_name = caller.region.clone();
+        let out = self.backend().update(|st| {
+            let region = st.region_ref(&region_name);
+            let cluster_name = region
+                .active_cluster(&cluster_ref)?
+                .cluster_name
+                .clone()
+                .unwrap_or_default();
+            let k = key(
+                &cluster_name,
+                service_name(&reference).ok_or(EcsError::ServiceNotFound)?,
+            );
+            let rec = region
+                .services
+                .get(&k)
+                .filter(|r| r.service.status != Some(ServiceStatus::Inactive))
+                .ok_or(EcsError::ServiceNotFound)?;
+            if rec.service.status != Some(ServiceStatus::Active) {
+                // Already DRAINING: nothing to change.
+                return Ok(Change::answer(ServiceResponse {
+                    service: render(rec, true),
+                }));
+            }
             if rec.service.desired_count.unwrap_or(0) > 0 && req.force != Some(true) {
                 return Err(EcsError::invalid(
                     "The service cannot be stopped while it is scaled above 0.",
                 ));
             }
             let mut next = rec.clone();
-            next.service.status = Some("DRAINING".into());
+            next.service.status = Some(ServiceStatus::Draining);
             next.service.desired_count = Some(0);
             for d in next.deployments_mut() {
                 d.desired_count = Some(0);
             }
-            self.store().write(vec![Self::service_op(&next)])?;
-            *rec = next;
-        }
-        let out = render(rec, true);
-        drop(st);
+            let out = render(&next, true);
+            Ok(Change::answer(ServiceResponse { service: out })
+                .write(Self::service_op(&next))
+                .then(move |st: &mut State| {
+                    st.region(&region_name).services.insert(k, next);
+                }))
+        })?;
         self.wake_scheduler();
-        Ok(ServiceResponse { service: out })
+        Ok(out)
     }
 
     pub fn describe_service_deployments(
@@ -1258,7 +1364,12 @@ impl Ecs {
         let rec = service_name(&reference)
             .and_then(|n| region.services.get(&key(&cluster_name, n)))
             .ok_or(EcsError::ServiceNotFound)?;
-        let statuses = req.status.unwrap_or_default();
+        let statuses: Vec<ServiceDeploymentStatus> = req
+            .status
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| ServiceDeploymentStatus::parse(s))
+            .collect();
         let (before, after) = req
             .created_at
             .map(|c| (c.before, c.after))
@@ -1268,10 +1379,7 @@ impl Ecs {
             .iter()
             .rev()
             .filter(|d| {
-                (statuses.is_empty()
-                    || statuses
-                        .iter()
-                        .any(|s| d.status.as_deref() == Some(s.as_str())))
+                (statuses.is_empty() || statuses.iter().any(|s| d.status == Some(*s)))
                     && before.is_none_or(|b| d.created_at.is_some_and(|c| c < b))
                     && after.is_none_or(|a| d.created_at.is_some_and(|c| c > a))
             })
@@ -1286,12 +1394,19 @@ impl Ecs {
                     .target_service_revision
                     .as_ref()
                     .and_then(|r| r.arn.clone()),
-                status: d.status.clone(),
+                status: d.status,
                 status_reason: d.status_reason.clone(),
             })
             .collect();
-        let (service_deployments, next_token) =
-            paginate(&briefs, req.next_token.as_deref(), req.max_results, 100)?;
+        let Page {
+            items: service_deployments,
+            next_token,
+        } = page(
+            PAGE_100,
+            &briefs,
+            req.next_token.as_deref(),
+            req.max_results,
+        )?;
         Ok(ListServiceDeploymentsResponse {
             service_deployments,
             next_token,
@@ -1326,30 +1441,6 @@ impl Ecs {
             failures,
         })
     }
-
-    /// Tags of a service (TagResource / UntagResource / ListTagsForResource).
-    pub(crate) fn set_service_tags(
-        &self,
-        caller: &Caller,
-        cluster: &str,
-        name: &str,
-        f: impl FnOnce(&mut Vec<Tag>),
-    ) -> Result<()> {
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let rec = region
-            .services
-            .get_mut(&key(cluster, name))
-            .filter(|r| r.service.status.as_deref() != Some("INACTIVE"))
-            .ok_or_else(|| {
-                EcsError::ResourceNotFound("The specified service could not be found.".into())
-            })?;
-        let mut next = rec.clone();
-        f(next.service.tags.get_or_insert_with(Vec::new));
-        self.store().write(vec![Self::service_op(&next)])?;
-        *rec = next;
-        Ok(())
-    }
 }
 
 impl UpdateServiceRequest {
@@ -1363,6 +1454,205 @@ impl UpdateServiceRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::fake::FakeRuntime;
+    use crate::services::ecs::reconcile::NO_INSTANCES;
+    use crate::services::ecs::test_support::{caller, ecs_with, req};
+    use crate::services::kit::AwsError;
+    use crate::store::Store;
+    use serde_json::json;
+
+    const SUBNETS: &str = r#"{"awsvpcConfiguration": {"subnets": ["s"]}}"#;
+
+    fn subnets() -> serde_json::Value {
+        serde_json::from_str(SUBNETS).unwrap()
+    }
+
+    /// A cluster `c` (`default`: with a default FARGATE strategy), an
+    /// EC2-only definition `ec2` (bridge mode) and a Fargate one `web`.
+    fn world(default_strategy: bool) -> Ecs {
+        let (ecs, _rt) = ecs_with(Store::in_memory(), &FakeRuntime::default());
+        let c = caller();
+        let mut cluster = json!({"clusterName": "c"});
+        if default_strategy {
+            cluster["capacityProviders"] = json!(["FARGATE"]);
+            cluster["defaultCapacityProviderStrategy"] = json!([{"capacityProvider": "FARGATE"}]);
+        }
+        ecs.create_cluster(&c, req(cluster)).unwrap();
+        let ec2 = ecs
+            .register_task_definition(
+                &c,
+                req(json!({"family": "ec2",
+                    "containerDefinitions": [{"name": "app", "image": "busybox", "memory": 64}]})),
+                0,
+            )
+            .unwrap();
+        assert_eq!(
+            ec2.task_definition.compatibilities,
+            Some(vec![LaunchType::Ec2])
+        );
+        ecs.register_task_definition(
+            &c,
+            req(json!({"family": "web", "networkMode": "awsvpc",
+                "requiresCompatibilities": ["FARGATE"], "cpu": "256", "memory": "512",
+                "containerDefinitions": [{"name": "app", "image": "busybox"}]})),
+            0,
+        )
+        .unwrap();
+        ecs
+    }
+
+    fn create(ecs: &Ecs, body: serde_json::Value) -> Result<Service> {
+        let mut r = json!({"cluster": "c", "serviceName": "svc", "desiredCount": 1});
+        for (k, v) in body.as_object().unwrap() {
+            r[k] = v.clone();
+        }
+        ecs.create_service(&caller(), req(r)).map(|o| o.service)
+    }
+
+    fn error(r: Result<Service>) -> (&'static str, String) {
+        let e = r.unwrap_err();
+        (e.code(), e.to_string())
+    }
+
+    /// Without a launch type or a strategy a service runs on EC2, as on
+    /// AWS: it is created, and says that no task can be placed (once).
+    #[tokio::test]
+    async fn a_service_without_launch_type_runs_on_ec2_capacity_the_cluster_lacks() {
+        let ecs = world(false);
+        let s = create(&ecs, json!({"taskDefinition": "ec2"})).unwrap();
+        assert_eq!(s.launch_type, Some(LaunchType::Ec2));
+        assert_eq!(
+            s.deployments.as_ref().unwrap()[0].launch_type,
+            Some(LaunchType::Ec2)
+        );
+        assert_eq!(s.network_configuration, None);
+        ecs.reconcile_all().await;
+        ecs.reconcile_all().await;
+        let c = caller();
+        let tasks = ecs
+            .list_tasks(&c, req(json!({"cluster": "c"})))
+            .unwrap()
+            .task_arns;
+        assert!(tasks.is_empty(), "nothing runs: {tasks:?}");
+        let s = &ecs
+            .describe_services(&c, req(json!({"cluster": "c", "services": ["svc"]})))
+            .unwrap()
+            .services[0];
+        let events: Vec<&str> = s
+            .events
+            .iter()
+            .flatten()
+            .filter_map(|e| e.message.as_deref())
+            .collect();
+        assert_eq!(events, [format!("(service svc) {NO_INSTANCES}")]);
+        assert_eq!(
+            s.deployments.as_ref().unwrap()[0].rollout_state,
+            Some(RolloutState::InProgress)
+        );
+        let stats = ecs
+            .describe_clusters(
+                &c,
+                req(json!({"clusters": ["c"], "include": ["STATISTICS"]})),
+            )
+            .unwrap()
+            .clusters[0]
+            .statistics
+            .clone()
+            .unwrap();
+        let stat = |n: &str| {
+            stats
+                .iter()
+                .find(|kv| kv.name.as_deref() == Some(n))
+                .and_then(|kv| kv.value.clone())
+        };
+        assert_eq!(stat("activeEC2ServiceCount").as_deref(), Some("1"));
+        assert_eq!(stat("activeFargateServiceCount").as_deref(), Some("0"));
+    }
+
+    #[tokio::test]
+    async fn where_a_service_runs_decides_what_its_definition_must_support() {
+        let ecs = world(false);
+        let fargate_only = (
+            "InvalidParameterException",
+            "Task definition does not support launch_type FARGATE.".to_string(),
+        );
+        // Explicitly on Fargate, an EC2-only definition is refused as before.
+        assert_eq!(
+            error(create(
+                &ecs,
+                json!({"taskDefinition": "ec2", "launchType": "FARGATE", "networkConfiguration": subnets()})
+            )),
+            fargate_only
+        );
+        // On EC2 a bridge-mode definition takes no network configuration...
+        assert_eq!(
+            error(create(
+                &ecs,
+                json!({"taskDefinition": "ec2", "networkConfiguration": subnets()})
+            )),
+            (
+                "InvalidParameterException",
+                "Network Configuration is not valid for the given networkMode of this task definition."
+                    .to_string()
+            )
+        );
+        // ... and an awsvpc one needs it, wherever it runs.
+        assert_eq!(
+            error(create(&ecs, json!({"taskDefinition": "web"}))).1,
+            "Network Configuration must be provided when networkMode 'awsvpc' is specified."
+        );
+        let s = create(
+            &ecs,
+            json!({"taskDefinition": "web", "launchType": "EC2", "networkConfiguration": subnets()}),
+        )
+        .unwrap();
+        assert_eq!(s.launch_type, Some(LaunchType::Ec2));
+        // A cluster whose default strategy is FARGATE runs it on Fargate.
+        let ecs = world(true);
+        assert_eq!(
+            error(create(&ecs, json!({"taskDefinition": "ec2"}))),
+            fargate_only
+        );
+    }
+
+    /// RunTask without a launch type or a strategy runs on EC2 too: a 200
+    /// with a failure naming the cluster, for any definition.
+    #[tokio::test]
+    async fn run_task_without_launch_type_reports_no_container_instances() {
+        let ecs = world(false);
+        let c = caller();
+        for td in ["ec2", "web"] {
+            let out = ecs
+                .run_task(&c, req(json!({"cluster": "c", "taskDefinition": td})))
+                .unwrap();
+            assert!(out.tasks.is_empty());
+            assert_eq!(
+                out.failures,
+                [Failure {
+                    arn: Some(c.scope().cluster("c")),
+                    reason: Some("No Container Instances were found in your cluster.".into()),
+                    detail: None,
+                }],
+                "{td}"
+            );
+        }
+        let e = ecs
+            .run_task(
+                &c,
+                req(
+                    json!({"cluster": "c", "taskDefinition": "ec2", "launchType": "FARGATE",
+                    "networkConfiguration": subnets()}),
+                ),
+            )
+            .unwrap_err();
+        assert_eq!(
+            (e.code(), e.to_string().as_str()),
+            (
+                "InvalidParameterException",
+                "Task definition does not support launch_type FARGATE."
+            )
+        );
+    }
 
     #[test]
     fn service_names_from_references() {

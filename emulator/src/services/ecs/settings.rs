@@ -6,10 +6,15 @@ use serde::{Deserialize, Serialize};
 
 use super::clusters::FARGATE_PROVIDERS;
 use super::model::enums;
-use super::model::{CapacityProvider, Failure, Setting, Tag};
-use super::validation::{check_enum, check_enum_list, check_enum_opt, check_tags};
-use super::{Caller, Ecs, EcsError, Result, paginate};
-use crate::domain::arn;
+use super::model::{
+    CapacityProvider, CapacityProviderStatus, ClusterStatus, Failure, Setting, Tag,
+};
+use super::service_model::ServiceStatus;
+use super::validation::{TAG_RULES, check_enum, check_enum_list, check_enum_opt, check_tags};
+use super::{Caller, Ecs, EcsError, PAGE_10, PAGE_100, RegionState, Result, State, page};
+use crate::domain::arn::{self, Arn};
+use crate::services::kit::tags;
+use crate::services::kit::{Change, Page};
 
 // ---------------------------------------------------------------- account settings
 
@@ -151,24 +156,95 @@ enum Resource<'a> {
 
 fn resource(s: &str) -> Result<Resource<'_>> {
     let bad = || EcsError::invalid("The ARN provided is not valid.");
-    let a = arn::parse(s).ok_or_else(bad)?;
-    if a.service != "ecs" {
-        return Err(bad());
+    let a = Arn::of_service(s, "ecs").ok_or_else(bad)?;
+    if let Some(name) = a.resource_of("cluster/") {
+        Ok(Resource::Cluster(name))
+    } else if a.resource_of("task-definition/").is_some() {
+        let r = arn::task_definition_ref(s).ok_or_else(bad)?;
+        let revision = r.revision.ok_or_else(bad)?;
+        Ok(Resource::TaskDefinition(
+            r.family,
+            revision.parse().map_err(|_| bad())?,
+        ))
+    } else if a.resource_of("task/").is_some() {
+        Ok(Resource::Task(arn::task_ref(s).ok_or_else(bad)?.id))
+    } else if let Some(rest) = a.resource_of("service/") {
+        let (cluster, name) = rest.split_once('/').ok_or_else(bad)?;
+        Ok(Resource::Service(cluster, name))
+    } else if a.resource_of("capacity-provider/").is_some() {
+        Ok(Resource::CapacityProvider)
+    } else {
+        Err(bad())
     }
-    let (kind, rest) = a.resource.split_once('/').ok_or_else(bad)?;
-    match kind {
-        "cluster" => Ok(Resource::Cluster(rest)),
-        "task-definition" => {
-            let (f, r) = rest.split_once(':').ok_or_else(bad)?;
-            Ok(Resource::TaskDefinition(f, r.parse().map_err(|_| bad())?))
-        }
-        "task" => Ok(Resource::Task(rest.rsplit('/').next().unwrap_or(rest))),
-        "service" => {
-            let (cluster, name) = rest.split_once('/').ok_or_else(bad)?;
-            Ok(Resource::Service(cluster, name))
-        }
-        "capacity-provider" => Ok(Resource::CapacityProvider),
-        _ => Err(bad()),
+}
+
+/// The tags a resource has after a TagResource: the kit's merge, except
+/// that tags with the reserved `aws:` prefix (the ones ECS adds itself, such
+/// as `aws:ecs:clusterName`) do not count toward the limit, as the Tag
+/// shape's documentation says, and stay at the end.
+fn merge_tags(existing: &[Tag], add: &[Tag]) -> Result<Vec<Tag>> {
+    let reserved = |t: &&Tag| {
+        t.key
+            .as_deref()
+            .and_then(|k| k.get(..4))
+            .is_some_and(|p| p.eq_ignore_ascii_case("aws:"))
+    };
+    let own: Vec<Tag> = existing.iter().filter(|t| !reserved(t)).cloned().collect();
+    let mut out = tags::merge(&own, add, &TAG_RULES)?;
+    out.extend(existing.iter().filter(reserved).cloned());
+    Ok(out)
+}
+
+impl RegionState {
+    /// The tags of the resource an ARN names. An unknown resource is
+    /// ResourceNotFoundException (ClusterNotFoundException for a cluster).
+    fn tags_of(&self, r: &Resource<'_>) -> Result<&[Tag]> {
+        let tags = match *r {
+            Resource::Cluster(name) => self
+                .clusters
+                .get(name)
+                .filter(|c| c.status == Some(ClusterStatus::Active))
+                .ok_or(EcsError::ClusterNotFound)?
+                .tags
+                .as_deref(),
+            Resource::TaskDefinition(family, revision) => Some(
+                &self
+                    .families
+                    .get(family)
+                    .and_then(|r| r.get(&revision))
+                    .ok_or_else(|| {
+                        EcsError::ResourceNotFound(
+                            "The specified resource could not be found.".into(),
+                        )
+                    })?
+                    .tags[..],
+            ),
+            Resource::Task(id) => self
+                .tasks
+                .get(id)
+                .ok_or_else(|| {
+                    EcsError::ResourceNotFound("The specified task could not be found.".into())
+                })?
+                .task
+                .tags
+                .as_deref(),
+            Resource::Service(cluster, name) => self
+                .services
+                .get(&format!("{cluster}/{name}"))
+                .filter(|r| r.service.status != Some(ServiceStatus::Inactive))
+                .ok_or_else(|| {
+                    EcsError::ResourceNotFound("The specified service could not be found.".into())
+                })?
+                .service
+                .tags
+                .as_deref(),
+            Resource::CapacityProvider => {
+                return Err(EcsError::invalid(
+                    "The FARGATE and FARGATE_SPOT capacity providers cannot be tagged.",
+                ));
+            }
+        };
+        Ok(tags.unwrap_or_default())
     }
 }
 
@@ -271,8 +347,10 @@ impl Ecs {
                 out.push(s);
             }
         }
-        let (settings, next_token) =
-            paginate(&out, req.next_token.as_deref(), req.max_results, 10)?;
+        let Page {
+            items: settings,
+            next_token,
+        } = page(PAGE_10, &out, req.next_token.as_deref(), req.max_results)?;
         Ok(ListAccountSettingsResponse {
             settings,
             next_token,
@@ -294,17 +372,19 @@ impl Ecs {
             principal_arn: Some(shown),
             kind: Some("user".into()),
         };
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        self.store().write(vec![Self::setting_op(
-            &caller.region,
-            &key_principal,
-            &setting,
-        )])?;
-        region
-            .settings
-            .insert((key_principal, name), setting.clone());
-        Ok(SettingResponse { setting })
+        let region_name = caller.region.clone();
+        self.backend().update(|_| {
+            let op = Self::setting_op(&region_name, &key_principal, &setting);
+            Ok(Change::answer(SettingResponse {
+                setting: setting.clone(),
+            })
+            .write(op)
+            .then(move |st: &mut State| {
+                st.region(&region_name)
+                    .settings
+                    .insert((key_principal, name), setting);
+            }))
+        })
     }
 
     pub fn put_account_setting(
@@ -352,69 +432,105 @@ impl Ecs {
             .ok_or_else(|| EcsError::invalid("name must not be null."))?;
         let (_, default, _) = setting_spec(&name)?;
         let principal = Self::principal(caller, req.principal_arn);
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let removed = region.settings.remove(&(principal.clone(), name.clone()));
-        self.store().write(vec![Self::setting_delete_op(
-            &caller.region,
-            &principal,
-            &name,
-        )])?;
-        let setting = removed.unwrap_or(Setting {
-            name: Some(name),
-            value: Some(default.to_string()),
-            principal_arn: Some(principal),
-            kind: Some("user".into()),
-        });
-        Ok(SettingResponse { setting })
+        let region_name = caller.region.clone();
+        self.backend().update(|st| {
+            let k = (principal.clone(), name.clone());
+            let setting = st
+                .region_ref(&region_name)
+                .settings
+                .get(&k)
+                .cloned()
+                .unwrap_or(Setting {
+                    name: Some(name.clone()),
+                    value: Some(default.to_string()),
+                    principal_arn: Some(principal.clone()),
+                    kind: Some("user".into()),
+                });
+            Ok(Change::answer(SettingResponse { setting })
+                .write(Self::setting_delete_op(&region_name, &principal, &name))
+                .then(move |st: &mut State| {
+                    st.region(&region_name).settings.remove(&k);
+                }))
+        })
     }
 
     // ------------------------------------------------------------ tags
 
-    fn with_tags(
+    /// Replaces a resource's tags with what `f` makes of them. Nothing is
+    /// written, and nothing changes, unless `f` accepts.
+    fn set_tags(
         &self,
         caller: &Caller,
         resource_arn: &str,
-        f: impl FnOnce(&mut Vec<Tag>),
+        f: impl FnOnce(&[Tag]) -> Result<Vec<Tag>>,
     ) -> Result<()> {
-        match resource(resource_arn)? {
-            Resource::Cluster(name) => self.set_cluster_tags(caller, name, f),
-            Resource::TaskDefinition(family, rev) => {
-                self.set_task_definition_tags(caller, family, rev, f)
-            }
-            Resource::Task(id) => self.set_task_tags(caller, id, f),
-            Resource::Service(cluster, name) => self.set_service_tags(caller, cluster, name, f),
-            Resource::CapacityProvider => Err(EcsError::invalid(
-                "The FARGATE and FARGATE_SPOT capacity providers cannot be tagged.",
-            )),
-        }
+        let r = resource(resource_arn)?;
+        let region_name = caller.region.clone();
+        self.backend().update(|st| {
+            let region = st.region_ref(&region_name);
+            let tags = f(region.tags_of(&r)?)?;
+            let change = Change::answer(());
+            Ok(match r {
+                Resource::Cluster(name) => {
+                    let mut c = region.clusters[name].clone();
+                    c.tags = Some(tags);
+                    change
+                        .write(Self::cluster_op(&region_name, &c))
+                        .then(move |st: &mut State| {
+                            st.region(&region_name).clusters.insert(name.to_string(), c);
+                        })
+                }
+                Resource::TaskDefinition(family, revision) => {
+                    let mut rec = region.families[family][&revision].clone();
+                    rec.tags = tags;
+                    change
+                        .write(Self::task_definition_op(&region_name, &rec))
+                        .then(move |st: &mut State| {
+                            st.region(&region_name)
+                                .families
+                                .entry(family.to_string())
+                                .or_default()
+                                .insert(revision, rec);
+                        })
+                }
+                Resource::Task(id) => {
+                    let mut rec = region.tasks[id].clone();
+                    rec.task.tags = Some(tags);
+                    change
+                        .write(Self::task_op(&rec))
+                        .then(move |st: &mut State| {
+                            st.region(&region_name).tasks.insert(id.to_string(), rec);
+                        })
+                }
+                Resource::Service(cluster, name) => {
+                    let k = format!("{cluster}/{name}");
+                    let mut rec = region.services[&k].clone();
+                    rec.service.tags = Some(tags);
+                    change
+                        .write(Self::service_op(&rec))
+                        .then(move |st: &mut State| {
+                            st.region(&region_name).services.insert(k, rec);
+                        })
+                }
+                Resource::CapacityProvider => unreachable!("tags_of refused it"),
+            })
+        })
     }
 
     pub fn tag_resource(&self, caller: &Caller, req: TagResourceRequest) -> Result<Empty> {
         let arn = req
             .resource_arn
             .ok_or_else(|| EcsError::invalid("resourceArn must not be null."))?;
-        let tags = req
+        let add = req
             .tags
             .ok_or_else(|| EcsError::invalid("tags must not be null."))?;
-        check_tags(&tags)?;
-        let mut result = Ok(());
-        self.with_tags(caller, &arn, |existing| {
-            for t in tags {
-                match existing.iter_mut().find(|x| x.key == t.key) {
-                    Some(x) => x.value = t.value,
-                    None => existing.push(t),
-                }
-            }
-            if existing.len() > 50 {
-                result = Err(EcsError::invalid(
-                    "Too many tags. A resource can have a maximum of 50 tags.",
-                ));
-            }
-        })?;
-        result.map(|_| Empty {})
+        check_tags(&add)?;
+        self.set_tags(caller, &arn, |existing| merge_tags(existing, &add))?;
+        Ok(Empty {})
     }
 
+    /// Keys the resource does not have are ignored; a key with the reserved
+    /// `aws:` prefix is refused (those tags cannot be removed).
     pub fn untag_resource(&self, caller: &Caller, req: UntagResourceRequest) -> Result<Empty> {
         let arn = req
             .resource_arn
@@ -422,8 +538,8 @@ impl Ecs {
         let keys = req
             .tag_keys
             .ok_or_else(|| EcsError::invalid("tagKeys must not be null."))?;
-        self.with_tags(caller, &arn, |existing| {
-            existing.retain(|t| !keys.iter().any(|k| t.key.as_deref() == Some(k.as_str())));
+        self.set_tags(caller, &arn, |existing| {
+            Ok(tags::remove(existing, &keys, &TAG_RULES)?)
         })?;
         Ok(Empty {})
     }
@@ -436,9 +552,13 @@ impl Ecs {
         let arn = req
             .resource_arn
             .ok_or_else(|| EcsError::invalid("resourceArn must not be null."))?;
-        let mut tags = Vec::new();
-        self.with_tags(caller, &arn, |existing| tags = existing.clone())
-            .map_err(not_found_as_invalid)?;
+        let r = resource(&arn).map_err(not_found_as_invalid)?;
+        let st = self.lock();
+        let tags = st
+            .region_ref(&caller.region)
+            .tags_of(&r)
+            .map_err(not_found_as_invalid)?
+            .to_vec();
         Ok(ListTagsForResourceResponse { tags })
     }
 
@@ -448,7 +568,7 @@ impl Ecs {
         CapacityProvider {
             capacity_provider_arn: Some(caller.scope().capacity_provider(name)),
             name: Some(name.into()),
-            status: Some("ACTIVE".into()),
+            status: Some(CapacityProviderStatus::Active),
             tags: Some(Vec::new()),
             kind: Some(name.into()),
         }
@@ -479,7 +599,14 @@ impl Ecs {
             }
             Some(refs) => {
                 for r in refs {
-                    let name = r.rsplit('/').next().unwrap_or(&r).to_string();
+                    let name = if r.starts_with("arn:") {
+                        Arn::of_service(&r, "ecs")
+                            .and_then(|a| a.resource_of("capacity-provider/"))
+                            .unwrap_or("")
+                            .to_string()
+                    } else {
+                        r.clone()
+                    };
                     if FARGATE_PROVIDERS.contains(&name.as_str()) {
                         providers.push(Self::capacity_provider(caller, &name));
                     } else {
@@ -493,8 +620,15 @@ impl Ecs {
                 }
             }
         }
-        let (capacity_providers, next_token) =
-            paginate(&providers, req.next_token.as_deref(), req.max_results, 10)?;
+        let Page {
+            items: capacity_providers,
+            next_token,
+        } = page(
+            PAGE_10,
+            &providers,
+            req.next_token.as_deref(),
+            req.max_results,
+        )?;
         Ok(DescribeCapacityProvidersResponse {
             capacity_providers,
             failures,
@@ -517,7 +651,7 @@ impl Ecs {
         let mut st = self.lock();
         st.region(&caller.region)
             .active_cluster(req.cluster.as_deref().unwrap_or("default"))?;
-        paginate::<String>(&[], req.next_token.as_deref(), req.max_results, 100)?;
+        page::<String>(PAGE_100, &[], req.next_token.as_deref(), req.max_results)?;
         Ok(ListContainerInstancesResponse {
             container_instance_arns: Vec::new(),
         })
@@ -552,10 +686,9 @@ impl Ecs {
                 let arn = if r.starts_with("arn:") {
                     r
                 } else {
-                    format!(
-                        "arn:aws:ecs:{}:{}:container-instance/{cluster_name}/{r}",
-                        caller.region, caller.account
-                    )
+                    caller
+                        .scope()
+                        .arn("ecs", &format!("container-instance/{cluster_name}/{r}"))
                 };
                 Failure::missing(arn)
             })
@@ -581,6 +714,55 @@ mod tests {
         assert!(
             e.to_string()
                 .starts_with("name should be one of [serviceLongArnFormat,")
+        );
+    }
+
+    fn tag(k: &str) -> Tag {
+        Tag {
+            key: Some(k.into()),
+            value: Some("v".into()),
+        }
+    }
+
+    fn many(prefix: &str, n: usize) -> Vec<Tag> {
+        (0..n).map(|i| tag(&format!("{prefix}{i}"))).collect()
+    }
+
+    /// (existing, added) -> the count after, or ECS's message.
+    fn check(existing: Vec<Tag>, add: Vec<Tag>, want: std::result::Result<usize, &str>) {
+        let got = merge_tags(&existing, &add)
+            .map(|t| t.len())
+            .map_err(|e| e.to_string());
+        assert_eq!(got, want.map_err(String::from));
+    }
+
+    #[test]
+    fn tag_merges_count_what_the_resource_ends_with() {
+        let too_many = "Too many tags. A resource can have a maximum of 50 tags.";
+        check(many("a", 45), many("b", 5), Ok(50));
+        check(many("a", 45), many("b", 10), Err(too_many));
+        check(many("a", 50), many("a", 50), Ok(50));
+        // The tags ECS adds itself do not count, and stay at the end.
+        let mut with_managed = many("a", 49);
+        with_managed.push(tag("aws:ecs:clusterName"));
+        check(with_managed.clone(), many("b", 1), Ok(51));
+        let out = merge_tags(&with_managed, &many("b", 1)).unwrap();
+        assert_eq!(out.last(), Some(&tag("aws:ecs:clusterName")));
+        check(with_managed, many("b", 2), Err(too_many));
+        check(
+            vec![],
+            vec![tag("k"), tag("k")],
+            Err("Duplicate tag key: k"),
+        );
+        check(
+            vec![],
+            vec![tag("AWS:x")],
+            Err("Tag keys may not begin with the reserved prefix 'aws:'."),
+        );
+        check(
+            vec![],
+            vec![tag(&"k".repeat(129))],
+            Err("Tag keys must be between 1 and 128 characters in length."),
         );
     }
 

@@ -1,17 +1,23 @@
 //! Task definitions: register (with Fargate validation), describe, list,
 //! list families, deregister and delete.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use super::model::{Attribute, Failure, Tag, TaskDefinition, enums};
+use super::model::{Attribute, Failure, Tag, TaskDefinition, TaskDefinitionStatus, enums};
+use super::planning::{parse_cpu, parse_memory};
 use super::validation::{
     check_enum, check_enum_list, check_enum_opt, check_tags, fargate_pair_valid, is_ecr_image,
     normalize_task_definition,
 };
-use super::{Caller, Ecs, EcsError, RegionState, Result, TaskDefinitionRecord, paginate};
+use super::{
+    Caller, Ecs, EcsError, PAGE_100, RegionState, Result, State, TaskDefinitionRecord, page,
+};
 use crate::domain::arn;
+use crate::domain::status::LaunchType;
 use crate::domain::time;
-use crate::runtime::plan::{parse_cpu, parse_memory};
+use crate::services::kit::{Change, Page};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -174,7 +180,7 @@ impl RegionState {
             None => revisions
                 .values()
                 .rev()
-                .find(|d| d.td.status.as_deref() == Some("ACTIVE")),
+                .find(|d| d.td.status == Some(TaskDefinitionStatus::Active)),
         }
     }
 }
@@ -205,39 +211,43 @@ impl Ecs {
         let mut td = normalize_task_definition(input, raw_len)?;
         let family = td.family.clone().unwrap_or_default();
 
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let revision = region
-            .families
-            .get(&family)
-            .and_then(|r| r.keys().next_back().copied())
-            .unwrap_or(0)
-            + 1;
-        td.task_definition_arn = Some(caller.scope().task_definition(&family, revision));
-        td.revision = Some(revision);
-        td.status = Some("ACTIVE".into());
-        td.requires_attributes = Some(requires_attributes(&td));
-        let mut compat = vec!["EC2".to_string()];
-        if fargate_compatible(&td) {
-            compat.push("FARGATE".into());
-        }
-        td.compatibilities = Some(compat);
-        td.registered_at = Some(time::now());
-        td.registered_by = Some(caller.principal.clone());
-        let record = TaskDefinitionRecord {
-            td: td.clone(),
-            tags: tags.clone(),
-        };
-        self.store()
-            .write(vec![Self::task_definition_op(&caller.region, &record)])?;
-        region
-            .families
-            .entry(family)
-            .or_default()
-            .insert(revision, record);
-        Ok(TaskDefinitionResponse {
-            task_definition: td,
-            tags: Some(tags),
+        let region_name = caller.region.clone();
+        self.backend().update(|st| {
+            let revision = st
+                .region_ref(&region_name)
+                .families
+                .get(&family)
+                .and_then(|r| r.keys().next_back().copied())
+                .unwrap_or(0)
+                + 1;
+            td.task_definition_arn = Some(caller.scope().task_definition(&family, revision));
+            td.revision = Some(revision);
+            td.status = Some(TaskDefinitionStatus::Active);
+            td.requires_attributes = Some(requires_attributes(&td));
+            let mut compat = vec![LaunchType::Ec2];
+            if fargate_compatible(&td) {
+                compat.push(LaunchType::Fargate);
+            }
+            td.compatibilities = Some(compat);
+            td.registered_at = Some(time::now());
+            td.registered_by = Some(caller.principal.clone());
+            let record = TaskDefinitionRecord {
+                td: td.clone(),
+                tags: tags.clone(),
+            };
+            let answer = TaskDefinitionResponse {
+                task_definition: td,
+                tags: Some(tags),
+            };
+            Ok(Change::answer(answer)
+                .write(Self::task_definition_op(&region_name, &record))
+                .then(move |st: &mut State| {
+                    st.region(&region_name)
+                        .families
+                        .entry(family)
+                        .or_default()
+                        .insert(revision, record);
+                }))
         })
     }
 
@@ -273,6 +283,7 @@ impl Ecs {
     ) -> Result<ListTaskDefinitionsResponse> {
         let status = req.status.unwrap_or_else(|| "ACTIVE".into());
         check_enum("status", &status, enums::TASK_DEFINITION_STATUS)?;
+        let status = TaskDefinitionStatus::parse(&status);
         check_enum_opt("sort", req.sort.as_deref(), enums::SORT_ORDER)?;
         let desc = req.sort.as_deref() == Some("DESC");
         let mut st = self.lock();
@@ -283,14 +294,16 @@ impl Ecs {
             .iter()
             .filter(|(f, _)| req.family_prefix.as_deref().is_none_or(|p| p == f.as_str()))
             .flat_map(|(_, revs)| revs.values())
-            .filter(|r| r.td.status.as_deref() == Some(status.as_str()))
+            .filter(|r| r.td.status == status)
             .filter_map(|r| r.td.task_definition_arn.clone())
             .collect();
         if desc {
             arns.reverse();
         }
-        let (task_definition_arns, next_token) =
-            paginate(&arns, req.next_token.as_deref(), req.max_results, 100)?;
+        let Page {
+            items: task_definition_arns,
+            next_token,
+        } = page(PAGE_100, &arns, req.next_token.as_deref(), req.max_results)?;
         Ok(ListTaskDefinitionsResponse {
             task_definition_arns,
             next_token,
@@ -317,7 +330,7 @@ impl Ecs {
             .filter(|(_, revs)| {
                 let active = revs
                     .values()
-                    .any(|r| r.td.status.as_deref() == Some("ACTIVE"));
+                    .any(|r| r.td.status == Some(TaskDefinitionStatus::Active));
                 match status.as_str() {
                     "ACTIVE" => active,
                     "INACTIVE" => !active,
@@ -326,8 +339,15 @@ impl Ecs {
             })
             .map(|(f, _)| f.clone())
             .collect();
-        let (families, next_token) =
-            paginate(&families, req.next_token.as_deref(), req.max_results, 100)?;
+        let Page {
+            items: families,
+            next_token,
+        } = page(
+            PAGE_100,
+            &families,
+            req.next_token.as_deref(),
+            req.max_results,
+        )?;
         Ok(ListTaskDefinitionFamiliesResponse {
             families,
             next_token,
@@ -353,24 +373,36 @@ impl Ecs {
             .parse()
             .map_err(|_| EcsError::client(format!("Invalid revision number. Number: {rev}")))?;
         let family = r.family.to_string();
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let record = region
-            .families
-            .get_mut(&family)
-            .and_then(|revs| revs.get_mut(&rev))
-            .ok_or_else(|| EcsError::client("The specified task definition does not exist."))?;
-        if record.td.status.as_deref() == Some("ACTIVE") {
+        let region_name = caller.region.clone();
+        self.backend().update(|st| {
+            let record = st
+                .region_ref(&region_name)
+                .families
+                .get(&family)
+                .and_then(|revs| revs.get(&rev))
+                .ok_or_else(|| EcsError::client("The specified task definition does not exist."))?;
+            if record.td.status != Some(TaskDefinitionStatus::Active) {
+                return Ok(Change::answer(TaskDefinitionResponse {
+                    task_definition: record.td.clone(),
+                    tags: None,
+                }));
+            }
             let mut updated = record.clone();
-            updated.td.status = Some("INACTIVE".into());
+            updated.td.status = Some(TaskDefinitionStatus::Inactive);
             updated.td.deregistered_at = Some(time::now());
-            self.store()
-                .write(vec![Self::task_definition_op(&caller.region, &updated)])?;
-            *record = updated;
-        }
-        Ok(TaskDefinitionResponse {
-            task_definition: record.td.clone(),
-            tags: None,
+            let answer = TaskDefinitionResponse {
+                task_definition: updated.td.clone(),
+                tags: None,
+            };
+            Ok(Change::answer(answer)
+                .write(Self::task_definition_op(&region_name, &updated))
+                .then(move |st: &mut State| {
+                    st.region(&region_name)
+                        .families
+                        .entry(family)
+                        .or_default()
+                        .insert(rev, updated);
+                }))
         })
     }
 
@@ -387,70 +419,65 @@ impl Ecs {
                 "taskDefinitions must contain between 1 and 10 items.",
             ));
         }
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let mut out = Vec::new();
-        let mut failures = Vec::new();
-        let mut ops = Vec::new();
-        for reference in refs {
-            let parsed = arn::task_definition_ref(&reference)
-                .and_then(|r| Some((r.family.to_string(), r.revision?.parse::<i32>().ok()?)));
-            let record = parsed.and_then(|(f, rev)| region.families.get_mut(&f)?.get_mut(&rev));
-            let Some(record) = record else {
-                failures.push(Failure {
-                    arn: Some(reference),
-                    reason: Some("The specified task definition does not exist.".into()),
-                    detail: None,
+        let region_name = caller.region.clone();
+        self.backend().update(|st| {
+            let region = st.region_ref(&region_name);
+            let mut out = Vec::new();
+            let mut failures = Vec::new();
+            // Revisions this call moves to DELETE_IN_PROGRESS (a revision
+            // named twice is seen as the first mention left it).
+            let mut deleted: BTreeMap<(String, i32), TaskDefinitionRecord> = BTreeMap::new();
+            for reference in refs {
+                let parsed = arn::task_definition_ref(&reference)
+                    .and_then(|r| Some((r.family.to_string(), r.revision?.parse::<i32>().ok()?)));
+                let record = parsed.and_then(|k| {
+                    deleted
+                        .get(&k)
+                        .or_else(|| region.families.get(&k.0)?.get(&k.1))
+                        .map(|r| (k, r.clone()))
                 });
-                continue;
+                let Some((k, mut record)) = record else {
+                    failures.push(Failure {
+                        arn: Some(reference),
+                        reason: Some("The specified task definition does not exist.".into()),
+                        detail: None,
+                    });
+                    continue;
+                };
+                if record.td.status == Some(TaskDefinitionStatus::Active) {
+                    failures.push(Failure {
+                        arn: record.td.task_definition_arn.clone(),
+                        reason: Some(
+                            "The specified task definition is still in ACTIVE status. Please deregister the target and try again."
+                                .into(),
+                        ),
+                        detail: None,
+                    });
+                    continue;
+                }
+                if record.td.status == Some(TaskDefinitionStatus::Inactive) {
+                    record.td.status = Some(TaskDefinitionStatus::DeleteInProgress);
+                    record.td.delete_requested_at = Some(time::now());
+                    deleted.insert(k, record.clone());
+                }
+                out.push(record.td);
+            }
+            let ops: Vec<_> = deleted
+                .values()
+                .map(|r| Self::task_definition_op(&region_name, r))
+                .collect();
+            let answer = DeleteTaskDefinitionsResponse {
+                task_definitions: out,
+                failures,
             };
-            if record.td.status.as_deref() == Some("ACTIVE") {
-                failures.push(Failure {
-                    arn: record.td.task_definition_arn.clone(),
-                    reason: Some(
-                        "The specified task definition is still in ACTIVE status. Please deregister the target and try again."
-                            .into(),
-                    ),
-                    detail: None,
-                });
-                continue;
-            }
-            if record.td.status.as_deref() == Some("INACTIVE") {
-                record.td.status = Some("DELETE_IN_PROGRESS".into());
-                record.td.delete_requested_at = Some(time::now());
-                ops.push(Self::task_definition_op(&caller.region, record));
-            }
-            out.push(record.td.clone());
-        }
-        self.store().write(ops)?;
-        Ok(DeleteTaskDefinitionsResponse {
-            task_definitions: out,
-            failures,
+            Ok(Change::answer(answer)
+                .writes(ops)
+                .then(move |st: &mut State| {
+                    let region = st.region(&region_name);
+                    for ((family, rev), record) in deleted {
+                        region.families.entry(family).or_default().insert(rev, record);
+                    }
+                }))
         })
-    }
-
-    /// Writes a task definition's tags (TagResource / UntagResource).
-    pub(crate) fn set_task_definition_tags(
-        &self,
-        caller: &Caller,
-        family: &str,
-        revision: i32,
-        f: impl FnOnce(&mut Vec<Tag>),
-    ) -> Result<()> {
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let record = region
-            .families
-            .get_mut(family)
-            .and_then(|r| r.get_mut(&revision))
-            .ok_or_else(|| {
-                EcsError::ResourceNotFound("The specified resource could not be found.".into())
-            })?;
-        let mut updated = record.clone();
-        f(&mut updated.tags);
-        self.store()
-            .write(vec![Self::task_definition_op(&caller.region, &updated)])?;
-        *record = updated;
-        Ok(())
     }
 }

@@ -7,16 +7,26 @@ use serde::{Deserialize, Serialize};
 use super::model::{
     Attachment, Attribute, CapacityProviderStrategyItem, Container, ContainerOverride,
     EphemeralStorage, Failure, KeyValuePair, NetworkBinding, NetworkConfiguration,
-    NetworkInterface, Tag, Task, TaskEphemeralStorage, TaskOverride, enums,
+    NetworkInterface, Tag, Task, TaskDefinition, TaskDefinitionStatus, TaskEphemeralStorage,
+    TaskOverride, enums,
 };
+use super::planning::{PlanInput, parse_cpu, parse_memory, plan_task};
 use super::validation::{
     check_enum, check_enum_in, check_enum_list, check_enum_opt, check_tags, fargate_pair_valid,
 };
-use super::{Caller, Ecs, EcsError, Result, TaskRecord, paginate};
-use crate::domain::status::{ContainerStatus, Health, StopCode, TaskStatus, task_health};
+use super::{
+    Caller, Doc, Ecs, EcsError, PAGE_100, RegionState, Result, State, TaskDefinitionRecord,
+    TaskRecord, page,
+};
+use crate::domain::arn::Scope;
+use crate::domain::status::{
+    AttachmentStatus, Connectivity, ContainerStatus, Health, LaunchType, StopCode, TaskStatus,
+    task_health,
+};
+use crate::domain::time::Timestamp;
 use crate::domain::{arn, ids, time};
-use crate::runtime::plan::{PlanInput, parse_cpu, parse_memory, plan_task};
 use crate::runtime::{Start, TaskUpdate};
+use crate::services::kit::{Change, Page};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -199,16 +209,25 @@ fn check_run_task_enums(req: &RunTaskRequest) -> Result<()> {
     Ok(())
 }
 
-fn check_overrides(ov: &TaskOverride, container_names: &[String]) -> Result<()> {
+/// RunTask's `overrides` against the definition: size, container names,
+/// variable names, task cpu and memory (parsed once, and on Fargate a valid
+/// pair with what the definition leaves), ephemeral storage.
+fn check_overrides(ov: &TaskOverride, td: &TaskDefinition) -> Result<()> {
     let len = serde_json::to_vec(ov).map(|v| v.len()).unwrap_or(0);
     if len > OVERRIDES_LIMIT {
         return Err(EcsError::invalid(format!(
             "Container Overrides length must be at most {OVERRIDES_LIMIT}"
         )));
     }
+    let container_names: Vec<&str> = td
+        .container_definitions
+        .iter()
+        .flatten()
+        .filter_map(|c| c.name.as_deref())
+        .collect();
     for co in ov.container_overrides.iter().flatten() {
         let name = co.name.as_deref().unwrap_or("");
-        if !container_names.iter().any(|n| n == name) {
+        if !container_names.contains(&name) {
             return Err(EcsError::invalid(format!(
                 "Override for container named {name} is not a container in the TaskDefinition."
             )));
@@ -221,24 +240,18 @@ fn check_overrides(ov: &TaskOverride, container_names: &[String]) -> Result<()> 
             }
         }
     }
-    if ov.cpu.is_some() || ov.memory.is_some() {
-        let cpu = ov
-            .cpu
-            .as_deref()
-            .map(|c| {
-                parse_cpu(c).ok_or_else(|| EcsError::client("Invalid 'cpu' setting for task."))
-            })
-            .transpose()?;
-        let mem = ov
-            .memory
-            .as_deref()
-            .map(|m| {
-                parse_memory(m)
-                    .ok_or_else(|| EcsError::client("Invalid 'memory' setting for task."))
-            })
-            .transpose()?;
-        let _ = (cpu, mem);
-    }
+    let cpu = ov
+        .cpu
+        .as_deref()
+        .map(|c| parse_cpu(c).ok_or_else(|| EcsError::client("Invalid 'cpu' setting for task.")))
+        .transpose()?;
+    let memory = ov
+        .memory
+        .as_deref()
+        .map(|m| {
+            parse_memory(m).ok_or_else(|| EcsError::client("Invalid 'memory' setting for task."))
+        })
+        .transpose()?;
     if let Some(e) = &ov.ephemeral_storage
         && !(21..=200).contains(&e.size_in_gib)
     {
@@ -246,7 +259,215 @@ fn check_overrides(ov: &TaskOverride, container_names: &[String]) -> Result<()> 
             "The ephemeral storage size must be between 21 and 200 GiB.",
         ));
     }
+    if cpu.is_some() || memory.is_some() {
+        // What the overrides leave is the definition's (stored as units and
+        // MiB at registration).
+        let cpu = cpu
+            .or_else(|| td.cpu.as_deref().and_then(parse_cpu))
+            .unwrap_or(0);
+        let mem = memory
+            .or_else(|| td.memory.as_deref().and_then(parse_memory))
+            .unwrap_or(0);
+        if !fargate_pair_valid(cpu, mem) {
+            return Err(EcsError::client(format!(
+                "No Fargate configuration exists for given values: {cpu} CPU, {mem} memory. See the Amazon ECS documentation for the valid values."
+            )));
+        }
+    }
     Ok(())
+}
+
+/// The definition a launch runs: known, ACTIVE (the scheduler may run a
+/// deregistered one), able to run on Fargate.
+fn launchable_definition(
+    region: &RegionState,
+    launch: &TaskLaunch,
+) -> Result<TaskDefinitionRecord> {
+    let record = region
+        .task_definition(&launch.task_definition)
+        .ok_or_else(|| EcsError::client("TaskDefinition not found."))?;
+    if record.td.status != Some(TaskDefinitionStatus::Active) && !launch.allow_inactive_definition {
+        return Err(EcsError::client("TaskDefinition is inactive"));
+    }
+    if !record
+        .td
+        .compatibilities
+        .iter()
+        .flatten()
+        .any(|c| *c == LaunchType::Fargate)
+    {
+        return Err(EcsError::invalid(
+            "Task definition does not support launch_type FARGATE.",
+        ));
+    }
+    Ok(record.clone())
+}
+
+/// A task's tags: the request's, the definition's when propagated (a
+/// request's key wins), and ECS's managed tag.
+fn task_tags(launch: &TaskLaunch, definition_tags: &[Tag], cluster_name: &str) -> Vec<Tag> {
+    let mut tags = launch.tags.clone();
+    if launch.propagate_tags.as_deref() == Some("TASK_DEFINITION") {
+        for t in definition_tags {
+            if !tags.iter().any(|x| x.key == t.key) {
+                tags.push(t.clone());
+            }
+        }
+    }
+    if launch.enable_ecs_managed_tags {
+        tags.push(Tag {
+            key: Some("aws:ecs:clusterName".into()),
+            value: Some(cluster_name.to_string()),
+        });
+    }
+    tags
+}
+
+/// What every task of one launch shares.
+struct NewTask<'a> {
+    scope: &'a Scope,
+    region: &'a str,
+    cluster_name: &'a str,
+    cluster_arn: &'a str,
+    td: &'a TaskDefinition,
+    launch: &'a TaskLaunch,
+    tags: &'a [Tag],
+    now: Timestamp,
+}
+
+/// One new task, PROVISIONING: its plan and its record as DescribeTasks
+/// shows it before the runtime reports anything.
+fn new_task(n: &NewTask<'_>, task_id: &str) -> TaskRecord {
+    let task_arn = n.scope.task(n.cluster_name, task_id);
+    let overrides = n.launch.overrides.as_ref();
+    let plan = plan_task(PlanInput {
+        task_definition: n.td,
+        overrides,
+        task_arn: task_arn.clone(),
+        task_id: task_id.to_string(),
+        cluster_arn: n.cluster_arn.to_string(),
+        cluster_name: n.cluster_name.to_string(),
+        region: n.region.to_string(),
+        container_arn: &|_| n.scope.container(n.cluster_name, task_id, &ids::uuid()),
+        runtime_id: &|| ids::runtime_id(task_id),
+        enable_execute_command: n.launch.enable_execute_command,
+    });
+    let containers: Vec<Container> = plan
+        .containers
+        .iter()
+        .map(|c| Container {
+            container_arn: Some(c.container_arn.clone()),
+            task_arn: Some(task_arn.clone()),
+            name: Some(c.name.clone()),
+            image: Some(c.image.clone()),
+            last_status: Some(ContainerStatus::Pending),
+            network_interfaces: Some(Vec::new()),
+            health_status: Some(Health::Unknown),
+            cpu: Some(c.cpu_units.unwrap_or(0).to_string()),
+            memory: c.memory_mib.map(|m| m.to_string()),
+            memory_reservation: c.memory_reservation_mib.map(|m| m.to_string()),
+            managed_agents: plan.enable_execute_command.then(|| {
+                vec![super::model::ManagedAgent {
+                    name: Some("ExecuteCommandAgent".into()),
+                    last_status: Some(ContainerStatus::Pending),
+                    ..Default::default()
+                }]
+            }),
+            ..Default::default()
+        })
+        .collect();
+    // Every container has an entry in the echoed overrides.
+    let container_overrides: Vec<ContainerOverride> =
+        n.td.container_definitions
+            .iter()
+            .flatten()
+            .filter_map(|c| c.name.clone())
+            .map(|name| {
+                overrides
+                    .and_then(|o| o.container_overrides.as_ref())
+                    .and_then(|l| l.iter().find(|c| c.name.as_deref() == Some(name.as_str())))
+                    .cloned()
+                    .unwrap_or(ContainerOverride {
+                        name: Some(name),
+                        ..Default::default()
+                    })
+            })
+            .collect();
+    let mut echoed = overrides.cloned().unwrap_or_default();
+    echoed.container_overrides = Some(container_overrides);
+    echoed
+        .inference_accelerator_overrides
+        .get_or_insert_with(Vec::new);
+    let storage = overrides
+        .and_then(|o| o.ephemeral_storage.clone())
+        .or_else(|| n.td.ephemeral_storage.clone())
+        .map_or(20, |e| e.size_in_gib);
+    let subnet = n
+        .launch
+        .network
+        .awsvpc_configuration
+        .as_ref()
+        .and_then(|v| v.subnets.first().cloned())
+        .unwrap_or_default();
+    let task = Task {
+        attachments: Some(vec![Attachment {
+            id: Some(ids::uuid()),
+            kind: Some("ElasticNetworkInterface".into()),
+            status: Some(AttachmentStatus::Precreated),
+            details: Some(vec![KeyValuePair::new("subnetId", subnet)]),
+        }]),
+        attributes: Some(vec![Attribute {
+            name: "ecs.cpu-architecture".into(),
+            value: Some("x86_64".into()),
+            ..Default::default()
+        }]),
+        availability_zone: Some(format!("{}a", n.region)),
+        capacity_provider_name: n.launch.capacity_provider.clone(),
+        cluster_arn: Some(n.cluster_arn.to_string()),
+        containers: Some(containers),
+        cpu: plan.cpu_units.map(|c| c.to_string()),
+        created_at: Some(n.now),
+        desired_status: Some(TaskStatus::Running),
+        enable_execute_command: Some(n.launch.enable_execute_command),
+        group: Some(
+            n.launch
+                .group
+                .clone()
+                .unwrap_or_else(|| format!("family:{}", plan.family)),
+        ),
+        health_status: Some(Health::Unknown),
+        last_status: Some(TaskStatus::Provisioning),
+        launch_type: Some(LaunchType::Fargate),
+        memory: plan.memory_mib.map(|m| m.to_string()),
+        overrides: Some(echoed),
+        platform_version: Some(
+            match n.launch.platform_version.as_deref() {
+                None | Some("LATEST") => "1.4.0",
+                Some(v) => v,
+            }
+            .to_string(),
+        ),
+        platform_family: Some("Linux".into()),
+        started_by: n.launch.started_by.clone(),
+        tags: Some(n.tags.to_vec()),
+        task_arn: Some(task_arn),
+        task_definition_arn: n.td.task_definition_arn.clone(),
+        version: Some(1),
+        ephemeral_storage: Some(EphemeralStorage {
+            size_in_gib: storage,
+        }),
+        fargate_ephemeral_storage: Some(TaskEphemeralStorage {
+            size_in_gib: Some(storage),
+            kms_key_id: None,
+        }),
+        ..Default::default()
+    };
+    TaskRecord {
+        task,
+        plan,
+        last_logs: Default::default(),
+        client_token: n.launch.client_token.clone(),
+    }
 }
 
 impl Ecs {
@@ -369,7 +590,8 @@ impl Ecs {
     }
 
     /// Creates, stores and starts `count` Fargate tasks. Shared by RunTask and
-    /// the service scheduler.
+    /// the service scheduler. Nothing is launched, and nothing changes,
+    /// unless the tasks are stored.
     pub fn launch_tasks(
         &self,
         caller: &Caller,
@@ -377,227 +599,61 @@ impl Ecs {
         network: Option<NetworkConfiguration>,
     ) -> Result<Vec<Task>> {
         let scope = caller.scope();
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let cluster = region.active_cluster(&launch.cluster)?.clone();
-        let cluster_name = cluster.cluster_name.clone().unwrap_or_default();
-        let cluster_arn = cluster.cluster_arn.clone().unwrap_or_default();
-
-        // Idempotency: the same client token returns the same tasks.
-        if let Some(token) = &launch.client_token {
-            let existing: Vec<Task> = region
-                .tasks
-                .values()
-                .filter(|t| t.client_token.as_deref() == Some(token.as_str()))
-                .map(|t| t.task.clone())
-                .collect();
-            if !existing.is_empty() {
-                return Ok(existing);
-            }
-        }
-
-        let record = region
-            .task_definition(&launch.task_definition)
-            .ok_or_else(|| EcsError::client("TaskDefinition not found."))?
-            .clone();
-        if record.td.status.as_deref() != Some("ACTIVE") && !launch.allow_inactive_definition {
-            return Err(EcsError::client("TaskDefinition is inactive"));
-        }
-        let td = &record.td;
-        if !td.compatibilities.iter().flatten().any(|c| c == "FARGATE") {
-            return Err(EcsError::invalid(
-                "Task definition does not support launch_type FARGATE.",
-            ));
-        }
-        launch.network = check_network(&network)?;
-        let names: Vec<String> = td
-            .container_definitions
-            .iter()
-            .flatten()
-            .filter_map(|c| c.name.clone())
-            .collect();
-        if let Some(ov) = &launch.overrides {
-            check_overrides(ov, &names)?;
-            let cpu = ov
-                .cpu
-                .as_deref()
-                .or(td.cpu.as_deref())
-                .and_then(parse_cpu)
-                .unwrap_or(0);
-            let mem = ov
-                .memory
-                .as_deref()
-                .or(td.memory.as_deref())
-                .and_then(parse_memory)
-                .unwrap_or(0);
-            if (ov.cpu.is_some() || ov.memory.is_some()) && !fargate_pair_valid(cpu, mem) {
-                return Err(EcsError::client(format!(
-                    "No Fargate configuration exists for given values: {cpu} CPU, {mem} memory. See the Amazon ECS documentation for the valid values."
-                )));
-            }
-        }
-
-        let mut tags = launch.tags.clone();
-        if launch.propagate_tags.as_deref() == Some("TASK_DEFINITION") {
-            for t in &record.tags {
-                if !tags.iter().any(|x| x.key == t.key) {
-                    tags.push(t.clone());
+        let region_name = caller.region.clone();
+        let (tasks, plans) = self.backend().update(|st| {
+            let region = st.region_ref(&region_name);
+            let cluster = region.active_cluster(&launch.cluster)?;
+            // Idempotency: the same client token returns the same tasks.
+            if let Some(token) = &launch.client_token {
+                let existing: Vec<Task> = region
+                    .tasks
+                    .values()
+                    .filter(|t| t.client_token.as_deref() == Some(token.as_str()))
+                    .map(|t| t.task.clone())
+                    .collect();
+                if !existing.is_empty() {
+                    return Ok::<_, EcsError>(Change::answer((existing, Vec::new())));
                 }
             }
-        }
-        if launch.enable_ecs_managed_tags {
-            tags.push(Tag {
-                key: Some("aws:ecs:clusterName".into()),
-                value: Some(cluster_name.clone()),
-            });
-        }
-
-        let now = time::now();
-        let subnet = launch
-            .network
-            .awsvpc_configuration
-            .as_ref()
-            .and_then(|v| v.subnets.first().cloned())
-            .unwrap_or_default();
-        let mut out = Vec::new();
-        let mut ops = Vec::new();
-        let mut plans = Vec::new();
-        for _ in 0..launch.count {
-            let task_id = ids::task_id();
-            let task_arn = scope.task(&cluster_name, &task_id);
-            let plan = plan_task(PlanInput {
-                task_definition: td,
-                overrides: launch.overrides.as_ref(),
-                task_arn: task_arn.clone(),
-                task_id: task_id.clone(),
-                cluster_arn: cluster_arn.clone(),
-                cluster_name: cluster_name.clone(),
-                region: caller.region.clone(),
-                container_arn: &|_| scope.container(&cluster_name, &task_id, &ids::uuid()),
-                runtime_id: &|| ids::runtime_id(&task_id),
-                enable_execute_command: launch.enable_execute_command,
-            });
-            let containers: Vec<Container> = plan
-                .containers
-                .iter()
-                .map(|c| Container {
-                    container_arn: Some(c.container_arn.clone()),
-                    task_arn: Some(task_arn.clone()),
-                    name: Some(c.name.clone()),
-                    image: Some(c.image.clone()),
-                    last_status: Some("PENDING".into()),
-                    network_interfaces: Some(Vec::new()),
-                    health_status: Some("UNKNOWN".into()),
-                    cpu: Some(c.cpu_units.unwrap_or(0).to_string()),
-                    memory: c.memory_mib.map(|m| m.to_string()),
-                    memory_reservation: c.memory_reservation_mib.map(|m| m.to_string()),
-                    managed_agents: plan.enable_execute_command.then(|| {
-                        vec![super::model::ManagedAgent {
-                            name: Some("ExecuteCommandAgent".into()),
-                            last_status: Some("PENDING".into()),
-                            ..Default::default()
-                        }]
-                    }),
-                    ..Default::default()
-                })
+            let record = launchable_definition(region, &launch)?;
+            launch.network = check_network(&network)?;
+            if let Some(ov) = &launch.overrides {
+                check_overrides(ov, &record.td)?;
+            }
+            let cluster_name = cluster.cluster_name.clone().unwrap_or_default();
+            let tags = task_tags(&launch, &record.tags, &cluster_name);
+            let new = NewTask {
+                scope: &scope,
+                region: &region_name,
+                cluster_name: &cluster_name,
+                cluster_arn: cluster.cluster_arn.as_deref().unwrap_or_default(),
+                td: &record.td,
+                launch: &launch,
+                tags: &tags,
+                now: time::now(),
+            };
+            let records: Vec<TaskRecord> = (0..launch.count)
+                .map(|_| new_task(&new, &ids::task_id()))
                 .collect();
-            let container_overrides: Vec<ContainerOverride> = names
-                .iter()
-                .map(|n| {
-                    launch
-                        .overrides
-                        .as_ref()
-                        .and_then(|o| o.container_overrides.as_ref())
-                        .and_then(|l| l.iter().find(|c| c.name.as_deref() == Some(n)))
-                        .cloned()
-                        .unwrap_or(ContainerOverride {
-                            name: Some(n.clone()),
-                            ..Default::default()
-                        })
-                })
-                .collect();
-            let mut overrides = launch.overrides.clone().unwrap_or_default();
-            overrides.container_overrides = Some(container_overrides);
-            overrides
-                .inference_accelerator_overrides
-                .get_or_insert_with(Vec::new);
-            let storage = launch
-                .overrides
-                .as_ref()
-                .and_then(|o| o.ephemeral_storage.clone())
-                .or_else(|| td.ephemeral_storage.clone())
-                .map_or(20, |e| e.size_in_gib);
-            let task = Task {
-                attachments: Some(vec![Attachment {
-                    id: Some(ids::uuid()),
-                    kind: Some("ElasticNetworkInterface".into()),
-                    status: Some("PRECREATED".into()),
-                    details: Some(vec![KeyValuePair::new("subnetId", subnet.clone())]),
-                }]),
-                attributes: Some(vec![Attribute {
-                    name: "ecs.cpu-architecture".into(),
-                    value: Some("x86_64".into()),
-                    ..Default::default()
-                }]),
-                availability_zone: Some(format!("{}a", caller.region)),
-                capacity_provider_name: launch.capacity_provider.clone(),
-                cluster_arn: Some(cluster_arn.clone()),
-                containers: Some(containers),
-                cpu: plan.cpu_units.map(|c| c.to_string()),
-                created_at: Some(now),
-                desired_status: Some("RUNNING".into()),
-                enable_execute_command: Some(launch.enable_execute_command),
-                group: Some(
-                    launch
-                        .group
-                        .clone()
-                        .unwrap_or_else(|| format!("family:{}", plan.family)),
-                ),
-                health_status: Some("UNKNOWN".into()),
-                last_status: Some(TaskStatus::Provisioning.as_str().into()),
-                launch_type: Some("FARGATE".into()),
-                memory: plan.memory_mib.map(|m| m.to_string()),
-                overrides: Some(overrides),
-                platform_version: Some(
-                    match launch.platform_version.as_deref() {
-                        None | Some("LATEST") => "1.4.0",
-                        Some(v) => v,
+            let ops: Vec<_> = records.iter().map(Self::task_op).collect();
+            let answer = (
+                records.iter().map(|r| r.task.clone()).collect::<Vec<_>>(),
+                records.iter().map(|r| r.plan.clone()).collect::<Vec<_>>(),
+            );
+            Ok(Change::answer(answer)
+                .writes(ops)
+                .then(move |st: &mut State| {
+                    let region = st.region(&region_name);
+                    for rec in records {
+                        region.tasks.insert(rec.plan.task_id.clone(), rec);
                     }
-                    .to_string(),
-                ),
-                platform_family: Some("Linux".into()),
-                started_by: launch.started_by.clone(),
-                tags: Some(tags.clone()),
-                task_arn: Some(task_arn.clone()),
-                task_definition_arn: td.task_definition_arn.clone(),
-                version: Some(1),
-                ephemeral_storage: Some(EphemeralStorage {
-                    size_in_gib: storage,
-                }),
-                fargate_ephemeral_storage: Some(TaskEphemeralStorage {
-                    size_in_gib: Some(storage),
-                    kms_key_id: None,
-                }),
-                ..Default::default()
-            };
-            let rec = TaskRecord {
-                task: task.clone(),
-                plan: plan.clone(),
-                last_logs: Default::default(),
-                client_token: launch.client_token.clone(),
-            };
-            ops.push(Self::task_op(&rec));
-            region.tasks.insert(task_id, rec);
-            plans.push(plan);
-            out.push(task);
-        }
-        self.store().write(ops)?;
-        drop(st);
+                }))
+        })?;
         for plan in plans {
             self.announce(&caller.region, &plan.task_arn);
             self.runtime().launch(plan, Start::Launch);
         }
-        Ok(out)
+        Ok(tasks)
     }
 
     pub fn stop_task(&self, caller: &Caller, req: StopTaskRequest) -> Result<StopTaskResponse> {
@@ -626,41 +682,46 @@ impl Ecs {
         code: StopCode,
         reason: String,
     ) -> Result<Task> {
-        let (task, supervised) = {
-            let mut st = self.lock();
-            let region = st.region(&caller.region);
+        let region_name = caller.region.clone();
+        let (task, supervised) = self.backend().update(|st| {
+            let region = st.region_ref(&region_name);
             let cluster = region.active_cluster(cluster_ref)?;
             let cluster_arn = cluster.cluster_arn.clone().unwrap_or_default();
             let tref = arn::task_ref(reference)
                 .ok_or_else(|| EcsError::invalid("The referenced task was not found."))?;
             let rec = region
                 .tasks
-                .get_mut(tref.id)
+                .get(tref.id)
                 .filter(|r| r.task.cluster_arn.as_deref() == Some(cluster_arn.as_str()))
                 .ok_or_else(|| EcsError::invalid("The referenced task was not found."))?;
-            if rec.task.desired_status.as_deref() != Some("STOPPED") {
-                let now = time::now();
-                let t = &mut rec.task;
-                t.desired_status = Some("STOPPED".into());
-                t.stop_code = Some(code.as_str().into());
-                t.stopped_reason = Some(reason.clone());
-                t.stopping_at = Some(now);
-                t.version = Some(t.version.unwrap_or(0) + 1);
-                self.store().write(vec![Self::task_op(rec)])?;
-            }
-            let task = rec.task.clone();
             let arn = rec.plan.task_arn.clone();
             // Checked under the state lock, which `recover` holds while it
             // adopts: either the task is supervised by now, or its adopter
             // will find desiredStatus STOPPED and stop it.
             let supervised =
                 self.runtime().is_supervised(&arn) || st.awaiting_adoption.contains(&arn);
-            (task, supervised)
-        };
+            if rec.task.desired_status == Some(TaskStatus::Stopped) {
+                return Ok::<_, EcsError>(Change::answer((rec.task.clone(), supervised)));
+            }
+            let mut next = rec.clone();
+            let t = &mut next.task;
+            t.desired_status = Some(TaskStatus::Stopped);
+            t.stop_code = Some(code);
+            t.stopped_reason = Some(reason.clone());
+            t.stopping_at = Some(time::now());
+            t.version = Some(t.version.unwrap_or(0) + 1);
+            Ok(Change::answer((next.task.clone(), supervised))
+                .write(Self::task_op(&next))
+                .then(move |st: &mut State| {
+                    st.region(&region_name)
+                        .tasks
+                        .insert(next.plan.task_id.clone(), next);
+                }))
+        })?;
         let arn = task.task_arn.clone().unwrap_or_default();
         if !self.runtime().stop(&arn, code, &reason)
             && !supervised
-            && task.last_status.as_deref() != Some("STOPPED")
+            && task.last_status != Some(TaskStatus::Stopped)
         {
             // Nothing runs it (the engine was unreachable): it is simply over.
             self.apply_updates(
@@ -738,6 +799,8 @@ impl Ecs {
         }
         let desired = req.desired_status.unwrap_or_else(|| "RUNNING".into());
         check_enum("desiredStatus", &desired, enums::DESIRED_STATUS)?;
+        let desired = TaskStatus::parse(&desired);
+        let launch_type = req.launch_type.as_deref().and_then(LaunchType::parse);
         check_enum_opt("launchType", req.launch_type.as_deref(), enums::LAUNCH_TYPE)?;
         let cluster_ref = req.cluster.unwrap_or_else(|| "default".into());
         let mut st = self.lock();
@@ -758,7 +821,7 @@ impl Ecs {
             .filter(|r| {
                 let t = &r.task;
                 t.cluster_arn.as_deref() == Some(cluster_arn.as_str())
-                    && t.desired_status.as_deref() == Some(desired.as_str())
+                    && t.desired_status == desired
                     && req.family.as_deref().is_none_or(|f| r.plan.family == f)
                     && req
                         .started_by
@@ -768,10 +831,7 @@ impl Ecs {
                         .service_name
                         .as_deref()
                         .is_none_or(|s| t.group.as_deref() == Some(format!("service:{s}").as_str()))
-                    && req
-                        .launch_type
-                        .as_deref()
-                        .is_none_or(|l| t.launch_type.as_deref() == Some(l))
+                    && launch_type.is_none_or(|l| t.launch_type == Some(l))
                     && req.container_instance.is_none()
             })
             .collect();
@@ -783,8 +843,10 @@ impl Ecs {
                 .then_with(|| a.plan.task_arn.cmp(&b.plan.task_arn))
         });
         let arns: Vec<String> = matching.iter().map(|r| r.plan.task_arn.clone()).collect();
-        let (task_arns, next_token) =
-            paginate(&arns, req.next_token.as_deref(), req.max_results, 100)?;
+        let Page {
+            items: task_arns,
+            next_token,
+        } = page(PAGE_100, &arns, req.next_token.as_deref(), req.max_results)?;
         Ok(ListTasksResponse {
             task_arns,
             next_token,
@@ -792,7 +854,10 @@ impl Ecs {
     }
 
     /// Applies the runtime's reports to a task; bumps `version` once per
-    /// batch that changed anything.
+    /// batch that changed anything. What the runtime reports has happened,
+    /// so memory takes it even when the store refuses the write; the task
+    /// is then kept unsaved and written with the next internal write
+    /// (`Ecs::persist`).
     pub fn apply_updates(&self, task_arn: &str, updates: Vec<TaskUpdate>) {
         let Some(tref) = arn::task_ref(task_arn) else {
             return;
@@ -814,11 +879,8 @@ impl Ecs {
         if changed {
             rec.task.version = Some(before.version.unwrap_or(0) + 1);
         }
-        if (changed || rec.last_logs.len() != logs_before)
-            && let Err(e) = self.store().write(vec![Self::task_op(rec)])
-        {
-            tracing::error!(task = %task_arn, error = %e, "could not store a task update");
-        }
+        let doc = (changed || rec.last_logs.len() != logs_before).then(|| Doc::task(rec));
+        self.persist(&mut st, doc, "a task update");
         drop(st);
         if changed {
             self.announce(&region_name, task_arn);
@@ -838,17 +900,12 @@ impl Ecs {
             let awaiting = std::mem::take(&mut st.awaiting_adoption);
             for rec in st.regions.values().flat_map(|r| r.tasks.values()) {
                 if !awaiting.contains(&rec.plan.task_arn)
-                    || rec.task.last_status.as_deref() == Some("STOPPED")
+                    || rec.task.last_status == Some(TaskStatus::Stopped)
                 {
                     continue;
                 }
-                let last = rec
-                    .task
-                    .last_status
-                    .as_deref()
-                    .and_then(TaskStatus::parse)
-                    .unwrap_or(TaskStatus::Provisioning);
-                let stopping = rec.task.desired_status.as_deref() == Some("STOPPED");
+                let last = rec.task.last_status.unwrap_or(TaskStatus::Provisioning);
+                let stopping = rec.task.desired_status == Some(TaskStatus::Stopped);
                 tracing::info!(task = %rec.plan.task_arn, status = last.as_str(), "re-adopting task");
                 self.runtime().launch(
                     rec.plan.clone(),
@@ -863,23 +920,40 @@ impl Ecs {
     }
 
     /// Forgets STOPPED tasks that stopped more than `retention_secs` ago, as
-    /// AWS does after about an hour.
+    /// AWS does after about an hour. They leave memory only once their
+    /// deletion is stored; when the store refuses, they stay, and the next
+    /// sweep tries again.
     pub fn prune_stopped(&self, retention_secs: f64) {
         let cutoff = time::now() - retention_secs;
-        let mut st = self.lock();
-        let mut ops = Vec::new();
-        for region in st.regions.values_mut() {
-            region.tasks.retain(|_, r| {
-                let old = r.task.last_status.as_deref() == Some("STOPPED")
-                    && r.task.stopped_at.is_some_and(|t| t < cutoff);
-                if old {
-                    ops.push(Self::task_delete_op(&r.plan.task_arn));
+        let result = self.backend().update(|st: &State| {
+            let old: Vec<(String, String, String)> = st
+                .regions
+                .iter()
+                .flat_map(|(region, r)| r.tasks.values().map(move |t| (region, t)))
+                .filter(|(_, r)| {
+                    r.task.last_status == Some(TaskStatus::Stopped)
+                        && r.task.stopped_at.is_some_and(|t| t < cutoff)
+                })
+                .map(|(region, r)| {
+                    (
+                        region.clone(),
+                        r.plan.task_id.clone(),
+                        r.plan.task_arn.clone(),
+                    )
+                })
+                .collect();
+            let ops: Vec<_> = old
+                .iter()
+                .map(|(_, _, arn)| Self::task_delete_op(arn))
+                .collect();
+            Ok::<_, EcsError>(Change::answer(()).writes(ops).then(move |st: &mut State| {
+                for (region, id, _) in old {
+                    st.region(&region).tasks.remove(&id);
                 }
-                !old
-            });
-        }
-        if let Err(e) = self.store().write(ops) {
-            tracing::error!(error = %e, "could not prune stopped tasks");
+            }))
+        });
+        if let Err(e) = result {
+            tracing::error!(error = %e, "could not prune stopped tasks; they stay until the next sweep");
         }
     }
 
@@ -889,23 +963,6 @@ impl Ecs {
         let region = arn::parse(task_arn)?.region.to_string();
         let mut st = self.lock();
         st.region(&region).tasks.get(tref.id).cloned()
-    }
-
-    /// Writes a task's tags (TagResource / UntagResource).
-    pub(crate) fn set_task_tags(
-        &self,
-        caller: &Caller,
-        task_id: &str,
-        f: impl FnOnce(&mut Vec<Tag>),
-    ) -> Result<()> {
-        let mut st = self.lock();
-        let region = st.region(&caller.region);
-        let rec = region.tasks.get_mut(task_id).ok_or_else(|| {
-            EcsError::ResourceNotFound("The specified task could not be found.".into())
-        })?;
-        f(rec.task.tags.get_or_insert_with(Vec::new));
-        self.store().write(vec![Self::task_op(rec)])?;
-        Ok(())
     }
 }
 
@@ -921,19 +978,18 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
     let task = &mut rec.task;
     match u {
         TaskUpdate::Status(s) => {
-            let current = task.last_status.as_deref().and_then(TaskStatus::parse);
-            if current.is_some_and(|c| !c.can_move_to(s)) {
+            if task.last_status.is_some_and(|c| !c.can_move_to(s)) {
                 return;
             }
-            task.last_status = Some(s.as_str().into());
+            task.last_status = Some(s);
             match s {
                 TaskStatus::Running => {
                     task.started_at.get_or_insert(now);
                     let exec = rec.plan.enable_execute_command;
                     for c in task.containers.iter_mut().flatten() {
-                        if exec && c.last_status.as_deref() == Some("RUNNING") {
+                        if exec && c.last_status == Some(ContainerStatus::Running) {
                             for a in c.managed_agents.iter_mut().flatten() {
-                                a.last_status = Some("RUNNING".into());
+                                a.last_status = Some(ContainerStatus::Running);
                                 a.last_started_at = Some(now);
                             }
                         }
@@ -944,26 +1000,24 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
                 }
                 TaskStatus::Deprovisioning => {
                     for a in task.attachments.iter_mut().flatten() {
-                        a.status = Some("DETACHED".into());
+                        a.status = Some(AttachmentStatus::Detached);
                     }
                 }
                 TaskStatus::Stopped => {
                     task.stopped_at.get_or_insert(now);
                     task.execution_stopped_at.get_or_insert(now);
                     task.stopping_at.get_or_insert(now);
-                    task.desired_status = Some("STOPPED".into());
+                    task.desired_status = Some(TaskStatus::Stopped);
                     // connectivityAt is when the task last went CONNECTED
                     // (the model's words); DISCONNECTED leaves it.
-                    task.connectivity = Some("DISCONNECTED".into());
+                    task.connectivity = Some(Connectivity::Disconnected);
                     for a in task.attachments.iter_mut().flatten() {
-                        a.status = Some("DELETED".into());
+                        a.status = Some(AttachmentStatus::Deleted);
                     }
                     for c in task.containers.iter_mut().flatten() {
-                        if c.last_status.as_deref() != Some("STOPPED") {
-                            c.last_status = Some("STOPPED".into());
-                        }
+                        c.last_status = Some(ContainerStatus::Stopped);
                         for a in c.managed_agents.iter_mut().flatten() {
-                            a.last_status = Some("STOPPED".into());
+                            a.last_status = Some(ContainerStatus::Stopped);
                         }
                     }
                 }
@@ -975,15 +1029,15 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
             mac,
             host_ports,
         } => {
-            if task.last_status.as_deref() == Some("PROVISIONING") {
-                task.last_status = Some(TaskStatus::Pending.as_str().into());
+            if task.last_status == Some(TaskStatus::Provisioning) {
+                task.last_status = Some(TaskStatus::Pending);
             }
-            task.connectivity = Some("CONNECTED".into());
+            task.connectivity = Some(Connectivity::Connected);
             task.connectivity_at = Some(now);
             let region = rec.plan.region.clone();
             let mut attachment_id = None;
             for a in task.attachments.iter_mut().flatten() {
-                a.status = Some("ATTACHED".into());
+                a.status = Some(AttachmentStatus::Attached);
                 attachment_id = a.id.clone();
                 let subnet = a
                     .details
@@ -1049,11 +1103,12 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
         } => {
             let runtime_id = rec.plan.container(&container).map(|c| c.runtime_id.clone());
             if let Some(c) = container_mut(task, &container) {
-                if c.last_status.as_deref() == Some("STOPPED") && status != ContainerStatus::Stopped
+                if c.last_status == Some(ContainerStatus::Stopped)
+                    && status != ContainerStatus::Stopped
                 {
                     return;
                 }
-                c.last_status = Some(status.as_str().into());
+                c.last_status = Some(status);
                 // Only a container that started has a runtime id: one that
                 // failed to start, or was stopped while it waited for a
                 // dependency, never had a process.
@@ -1070,7 +1125,7 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
         }
         TaskUpdate::Health { container, health } => {
             if let Some(c) = container_mut(task, &container) {
-                c.health_status = Some(health.as_str().into());
+                c.health_status = Some(health);
             }
             let plan = &rec.plan;
             let essential_with_checks = plan
@@ -1082,19 +1137,15 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
                         .iter()
                         .flatten()
                         .find(|x| x.name.as_deref() == Some(c.name.as_str()))
-                        .and_then(|x| x.health_status.as_deref())
-                        .map_or(Health::Unknown, |h| match h {
-                            "HEALTHY" => Health::Healthy,
-                            "UNHEALTHY" => Health::Unhealthy,
-                            _ => Health::Unknown,
-                        })
+                        .and_then(|x| x.health_status)
+                        .unwrap_or(Health::Unknown)
                 });
-            task.health_status = Some(task_health(essential_with_checks).as_str().into());
+            task.health_status = Some(task_health(essential_with_checks));
         }
         TaskUpdate::StopRequested { code, reason } => {
-            task.desired_status = Some("STOPPED".into());
+            task.desired_status = Some(TaskStatus::Stopped);
             if task.stop_code.is_none() {
-                task.stop_code = Some(code.as_str().into());
+                task.stop_code = Some(code);
             }
             if task.stopped_reason.is_none() {
                 task.stopped_reason = Some(reason);
@@ -1141,8 +1192,121 @@ mod tests {
         );
     }
 
-    use crate::runtime::plan::{PlanInput, plan_task};
     use crate::services::ecs::model::{ContainerDefinition, TaskDefinition};
+
+    fn definition() -> TaskDefinition {
+        TaskDefinition {
+            family: Some("f".into()),
+            cpu: Some("256".into()),
+            memory: Some("512".into()),
+            container_definitions: Some(vec![ContainerDefinition {
+                name: Some("app".into()),
+                image: Some("busybox".into()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }
+    }
+
+    /// RunTask overrides -> the first refused rule.
+    fn check_ov(ov: serde_json::Value, expected: Option<&str>) {
+        let ov: TaskOverride = serde_json::from_value(ov.clone()).unwrap();
+        let got = check_overrides(&ov, &definition())
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(got.as_deref(), expected, "{ov:?}");
+    }
+
+    #[test]
+    fn overrides_are_checked_once_in_order() {
+        let no_pair = |c, m| {
+            format!(
+                "No Fargate configuration exists for given values: {c} CPU, {m} memory. See the Amazon ECS documentation for the valid values."
+            )
+        };
+        check_ov(serde_json::json!({"memory": "1024"}), None);
+        check_ov(
+            serde_json::json!({"cpu": "0.5 vcpu", "memory": "1GB"}),
+            None,
+        );
+        check_ov(
+            serde_json::json!({"cpu": "1024"}),
+            Some(&no_pair(1024, 512)),
+        );
+        check_ov(
+            serde_json::json!({"memory": "4096"}),
+            Some(&no_pair(256, 4096)),
+        );
+        check_ov(
+            serde_json::json!({"cpu": "lots"}),
+            Some("Invalid 'cpu' setting for task."),
+        );
+        check_ov(
+            serde_json::json!({"memory": "0"}),
+            Some("Invalid 'memory' setting for task."),
+        );
+        // The ephemeral storage before the pair.
+        check_ov(
+            serde_json::json!({"cpu": "1024", "ephemeralStorage": {"sizeInGiB": 10}}),
+            Some("The ephemeral storage size must be between 21 and 200 GiB."),
+        );
+        check_ov(
+            serde_json::json!({"containerOverrides": [{"name": "web"}]}),
+            Some("Override for container named web is not a container in the TaskDefinition."),
+        );
+        check_ov(
+            serde_json::json!({"containerOverrides": [{"name": "app", "environment": [{"name": " "}]}]}),
+            Some("Environment variable name cannot be null or blank."),
+        );
+    }
+
+    #[test]
+    fn task_tags_propagate_and_managed_tags_come_last() {
+        let tag = |k: &str, v: &str| Tag {
+            key: Some(k.into()),
+            value: Some(v.into()),
+        };
+        let launch = |propagate: Option<&str>, managed: bool| TaskLaunch {
+            cluster: "c".into(),
+            task_definition: "f".into(),
+            count: 1,
+            capacity_provider: None,
+            group: None,
+            started_by: None,
+            overrides: None,
+            network: NetworkConfiguration::default(),
+            platform_version: None,
+            tags: vec![tag("a", "request")],
+            propagate_tags: propagate.map(String::from),
+            enable_ecs_managed_tags: managed,
+            enable_execute_command: false,
+            client_token: None,
+            allow_inactive_definition: false,
+        };
+        let td_tags = [tag("a", "definition"), tag("b", "definition")];
+        let cases = [
+            (launch(None, false), vec![tag("a", "request")]),
+            (
+                launch(Some("TASK_DEFINITION"), false),
+                vec![tag("a", "request"), tag("b", "definition")],
+            ),
+            (
+                launch(Some("TASK_DEFINITION"), true),
+                vec![
+                    tag("a", "request"),
+                    tag("b", "definition"),
+                    tag("aws:ecs:clusterName", "c"),
+                ],
+            ),
+            (
+                launch(Some("SERVICE"), true),
+                vec![tag("a", "request"), tag("aws:ecs:clusterName", "c")],
+            ),
+        ];
+        for (l, want) in cases {
+            assert_eq!(task_tags(&l, &td_tags, "c"), want, "{:?}", l.propagate_tags);
+        }
+    }
 
     fn record(names: &[&str]) -> TaskRecord {
         let td = TaskDefinition {
@@ -1177,7 +1341,7 @@ mod tests {
                     .iter()
                     .map(|n| Container {
                         name: Some(n.to_string()),
-                        last_status: Some("PENDING".into()),
+                        last_status: Some(ContainerStatus::Pending),
                         ..Default::default()
                     })
                     .collect(),
@@ -1214,7 +1378,7 @@ mod tests {
     #[test]
     fn connectivity_at_is_when_the_task_last_connected() {
         let mut rec = record(&["app"]);
-        rec.task.last_status = Some("PROVISIONING".into());
+        rec.task.last_status = Some(TaskStatus::Provisioning);
         apply(
             &mut rec,
             TaskUpdate::Provisioned {
@@ -1223,11 +1387,11 @@ mod tests {
                 host_ports: Vec::new(),
             },
         );
-        assert_eq!(rec.task.connectivity.as_deref(), Some("CONNECTED"));
+        assert_eq!(rec.task.connectivity, Some(Connectivity::Connected));
         let connected = rec.task.connectivity_at.expect("set when CONNECTED");
         std::thread::sleep(std::time::Duration::from_millis(5));
         apply(&mut rec, TaskUpdate::Status(TaskStatus::Stopped));
-        assert_eq!(rec.task.connectivity.as_deref(), Some("DISCONNECTED"));
+        assert_eq!(rec.task.connectivity, Some(Connectivity::Disconnected));
         assert_eq!(rec.task.connectivity_at, Some(connected));
     }
 
@@ -1262,40 +1426,7 @@ mod tests {
 
     use crate::runtime::fake::FakeRuntime;
     use crate::runtime::supervisor::container_name;
-    use crate::runtime::{Instance, Runtime};
-    use crate::store::Store;
-
-    fn caller() -> Caller {
-        Caller {
-            region: "us-east-1".into(),
-            account: "000000000000".into(),
-            principal: "arn:aws:iam::000000000000:root".into(),
-        }
-    }
-
-    /// One life of a durable emulator on `dir`, over a shared fake engine.
-    fn ecs_on(dir: &std::path::Path, engine: &FakeRuntime) -> (Ecs, Runtime) {
-        let instance = Instance {
-            id: "test".into(),
-            ephemeral: false,
-        };
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let runtime = Runtime::new(std::sync::Arc::new(engine.clone()), instance, tx);
-        let store = Store::open(dir, false).unwrap();
-        let ecs = Ecs::load(
-            store,
-            "000000000000".into(),
-            "us-east-1".into(),
-            runtime.clone(),
-            rx,
-        )
-        .unwrap();
-        (ecs, runtime)
-    }
-
-    fn req<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
-        serde_json::from_value(v).unwrap()
-    }
+    use crate::services::ecs::test_support::{caller, ecs_on, req};
 
     async fn wait_for(ecs: &Ecs, arn: &str, what: impl Fn(&Task) -> bool) -> Task {
         for _ in 0..500 {
@@ -1344,7 +1475,7 @@ mod tests {
             .unwrap();
         let arn = run.tasks[0].task_arn.clone().unwrap();
         let id = arn.rsplit('/').next().unwrap().to_string();
-        wait_for(&ecs, &arn, |t| t.last_status.as_deref() == Some("RUNNING")).await;
+        wait_for(&ecs, &arn, |t| t.last_status == Some(TaskStatus::Running)).await;
         runtime.abort_all();
         drop(ecs);
         let app = container_name(&id, "app");
@@ -1359,17 +1490,17 @@ mod tests {
         .unwrap();
         let t = wait_for(&ecs, &arn, |_| true).await;
         assert_eq!(
-            t.last_status.as_deref(),
-            Some("RUNNING"),
+            t.last_status,
+            Some(TaskStatus::Running),
             "not over while its container runs"
         );
-        assert_eq!(t.desired_status.as_deref(), Some("STOPPED"));
+        assert_eq!(t.desired_status, Some(TaskStatus::Stopped));
         assert!(engine.running(&app));
 
         ecs.recover().await;
-        let t = wait_for(&ecs, &arn, |t| t.last_status.as_deref() == Some("STOPPED")).await;
+        let t = wait_for(&ecs, &arn, |t| t.last_status == Some(TaskStatus::Stopped)).await;
         assert_eq!(t.stopped_reason.as_deref(), Some("bye"));
-        assert_eq!(t.stop_code.as_deref(), Some("UserInitiated"));
+        assert_eq!(t.stop_code, Some(StopCode::UserInitiated));
         let c = &t.containers.as_ref().unwrap()[0];
         assert_eq!(c.exit_code, Some(143), "stopped for real");
         assert_eq!(engine.count(), 0, "and removed");

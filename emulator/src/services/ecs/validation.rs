@@ -7,8 +7,9 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use super::EcsError;
-use super::model::{ContainerDefinition, Tag, TaskDefinition, enums};
-use crate::runtime::plan::{parse_cpu, parse_memory};
+use super::model::{ContainerDefinition, HealthCheck, Tag, TaskDefinition, enums};
+use super::planning::{parse_cpu, parse_memory};
+use crate::services::kit::tags::{self, TagRules};
 
 type Result<T> = std::result::Result<T, EcsError>;
 
@@ -21,36 +22,16 @@ pub fn valid_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-/// Tag rules of the ECS API.
-pub fn check_tags(tags: &[Tag]) -> Result<()> {
-    if tags.len() > 50 {
-        return Err(EcsError::invalid(
-            "Too many tags. A resource can have a maximum of 50 tags.",
-        ));
-    }
-    let mut seen = HashSet::new();
-    for t in tags {
-        let key = t.key.as_deref().unwrap_or("");
-        if key.is_empty() || key.len() > 128 {
-            return Err(EcsError::invalid(
-                "Tag keys must be between 1 and 128 characters in length.",
-            ));
-        }
-        if t.value.as_deref().unwrap_or("").len() > 256 {
-            return Err(EcsError::invalid(
-                "Tag values must be between 0 and 256 characters in length.",
-            ));
-        }
-        if key.to_ascii_lowercase().starts_with("aws:") {
-            return Err(EcsError::invalid(
-                "Tag keys may not begin with the reserved prefix 'aws:'.",
-            ));
-        }
-        if !seen.insert(key) {
-            return Err(EcsError::invalid(format!("Duplicate tag key: {key}")));
-        }
-    }
-    Ok(())
+/// ECS's tag limits: AWS's usual ones, and the same key twice in one
+/// request is refused.
+pub const TAG_RULES: TagRules = TagRules {
+    refuse_duplicates: true,
+    ..tags::AWS
+};
+
+/// Tags a request gives a new resource (CreateCluster, RunTask, ...).
+pub fn check_tags(list: &[Tag]) -> Result<()> {
+    Ok(tags::validate(list, &TAG_RULES)?)
 }
 
 /// A request member whose model shape is an enum. ECS refuses a value
@@ -298,30 +279,7 @@ fn check_container(c: &ContainerDefinition, awsvpc: bool, fargate: bool) -> Resu
         }
     }
     if let Some(h) = &c.health_check {
-        match h.command.first().map(String::as_str) {
-            Some("CMD" | "CMD-SHELL") if h.command.len() >= 2 => {}
-            Some("NONE") => {}
-            _ => {
-                return Err(client(format!(
-                    "Invalid 'healthCheck' setting for container '{name}'. The command must start with CMD or CMD-SHELL."
-                )));
-            }
-        }
-        let ranges = [
-            ("interval", h.interval, 5, 300),
-            ("timeout", h.timeout, 2, 60),
-            ("retries", h.retries, 1, 10),
-            ("startPeriod", h.start_period, 0, 300),
-        ];
-        for (what, v, lo, hi) in ranges {
-            if let Some(v) = v
-                && !(lo..=hi).contains(&v)
-            {
-                return Err(client(format!(
-                    "Invalid 'healthCheck.{what}' setting for container '{name}'. It must be between {lo} and {hi}."
-                )));
-            }
-        }
+        check_health_check(h, name)?;
     }
     for u in c.ulimits.iter().flatten() {
         if u.soft_limit > u.hard_limit {
@@ -331,7 +289,48 @@ fn check_container(c: &ContainerDefinition, awsvpc: bool, fargate: bool) -> Resu
             )));
         }
     }
-    // Environment variable and secret names.
+    check_environment(c)?;
+    if c.environment_files.as_ref().is_some_and(|f| f.len() > 10) {
+        return Err(client(format!(
+            "Too many environment files for container '{name}'. A container can have up to 10 environment files."
+        )));
+    }
+    Ok(())
+}
+
+/// A container's health check: CMD or CMD-SHELL and a command, or NONE;
+/// the timings within AWS's ranges.
+fn check_health_check(h: &HealthCheck, name: &str) -> Result<()> {
+    match h.command.first().map(String::as_str) {
+        Some("CMD" | "CMD-SHELL") if h.command.len() >= 2 => {}
+        Some("NONE") => {}
+        _ => {
+            return Err(client(format!(
+                "Invalid 'healthCheck' setting for container '{name}'. The command must start with CMD or CMD-SHELL."
+            )));
+        }
+    }
+    let ranges = [
+        ("interval", h.interval, 5, 300),
+        ("timeout", h.timeout, 2, 60),
+        ("retries", h.retries, 1, 10),
+        ("startPeriod", h.start_period, 0, 300),
+    ];
+    for (what, v, lo, hi) in ranges {
+        if let Some(v) = v
+            && !(lo..=hi).contains(&v)
+        {
+            return Err(client(format!(
+                "Invalid 'healthCheck.{what}' setting for container '{name}'. It must be between {lo} and {hi}."
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Environment variable names are not blank; secret names are unique and
+/// not also variables.
+fn check_environment(c: &ContainerDefinition) -> Result<()> {
     let mut env_names = HashSet::new();
     for kv in c.environment.iter().flatten() {
         let n = kv.name.as_deref().unwrap_or("");
@@ -355,17 +354,13 @@ fn check_container(c: &ContainerDefinition, awsvpc: bool, fargate: bool) -> Resu
             )));
         }
     }
-    if c.environment_files.as_ref().is_some_and(|f| f.len() > 10) {
-        return Err(client(format!(
-            "Too many environment files for container '{name}'. A container can have up to 10 environment files."
-        )));
-    }
     Ok(())
 }
 
 /// Checks a RegisterTaskDefinition request and fills in the defaults AWS
 /// fills in. `td` holds the request's members; the caller sets the ARN,
-/// revision, status and registration fields.
+/// revision, status and registration fields. The checks run in the order
+/// the service makes them, so the first refused rule is the one reported.
 pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Result<TaskDefinition> {
     if raw_len > 65536 {
         return Err(client(format!(
@@ -373,13 +368,7 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
         )));
     }
     check_task_definition_enums(&td)?;
-    let family = td.family.clone().unwrap_or_default();
-    if family.trim().is_empty() {
-        return Err(client("Family can not be blank."));
-    }
-    if !valid_name(&family) {
-        return Err(client("Family contains invalid characters."));
-    }
+    check_family(td.family.as_deref().unwrap_or_default())?;
     let requires = td.requires_compatibilities.clone().unwrap_or_default();
     let fargate = requires.iter().any(|r| r == "FARGATE");
     let network_mode = td.network_mode.clone().unwrap_or_else(|| "bridge".into());
@@ -392,35 +381,71 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
         return Err(client("Too many containers."));
     }
     if fargate {
-        if !awsvpc {
-            return Err(client(
-                "Fargate only supports network mode \u{2018}awsvpc\u{2019}.",
-            ));
-        }
-        if td.cpu.is_none() {
-            return Err(client(
-                "Fargate requires that 'cpu' be defined at the task level.",
-            ));
-        }
-        if td.memory.is_none() {
-            return Err(client(
-                "Fargate requires that 'memory' be defined at the task level.",
-            ));
-        }
-        if td.ipc_mode.is_some() {
-            return Err(client(
-                "Tasks using the Fargate launch type do not support ipcMode.",
-            ));
-        }
-        if let Some(p) = td.pid_mode.as_deref()
-            && p != "task"
-        {
-            return Err(client(format!(
-                "Tasks using the Fargate launch type do not support pidMode '{p}'. The supported value for pidMode is 'task'."
-            )));
-        }
+        check_fargate_task(&td, awsvpc)?;
     }
+    let (cpu, memory) = task_size(&td, fargate)?;
     // Task-level cpu and memory are stored as unit and MiB strings.
+    td.cpu = cpu.map(|c| c.to_string());
+    td.memory = memory.map(|m| m.to_string());
+    let names = check_containers(&td, &containers, awsvpc, fargate)?;
+    check_firelens(&containers, fargate)?;
+    check_container_sizes(&containers, cpu, memory, fargate)?;
+    check_dependencies(&containers)?;
+    check_volumes(&td, &containers, &names, fargate)?;
+
+    td.container_definitions = Some(with_defaults(containers, awsvpc, fargate));
+    td.network_mode = Some(network_mode);
+    td.volumes.get_or_insert_with(Vec::new);
+    td.placement_constraints.get_or_insert_with(Vec::new);
+    td.requires_compatibilities = Some(requires);
+    Ok(td)
+}
+
+fn check_family(family: &str) -> Result<()> {
+    if family.trim().is_empty() {
+        return Err(client("Family can not be blank."));
+    }
+    if !valid_name(family) {
+        return Err(client("Family contains invalid characters."));
+    }
+    Ok(())
+}
+
+/// The task-level rules of a definition that requires FARGATE.
+fn check_fargate_task(td: &TaskDefinition, awsvpc: bool) -> Result<()> {
+    if !awsvpc {
+        return Err(client(
+            "Fargate only supports network mode \u{2018}awsvpc\u{2019}.",
+        ));
+    }
+    if td.cpu.is_none() {
+        return Err(client(
+            "Fargate requires that 'cpu' be defined at the task level.",
+        ));
+    }
+    if td.memory.is_none() {
+        return Err(client(
+            "Fargate requires that 'memory' be defined at the task level.",
+        ));
+    }
+    if td.ipc_mode.is_some() {
+        return Err(client(
+            "Tasks using the Fargate launch type do not support ipcMode.",
+        ));
+    }
+    if let Some(p) = td.pid_mode.as_deref()
+        && p != "task"
+    {
+        return Err(client(format!(
+            "Tasks using the Fargate launch type do not support pidMode '{p}'. The supported value for pidMode is 'task'."
+        )));
+    }
+    Ok(())
+}
+
+/// The task's cpu units and memory MiB, parsed; on Fargate a valid pair.
+/// Also the ephemeral storage size.
+fn task_size(td: &TaskDefinition, fargate: bool) -> Result<(Option<u32>, Option<u32>)> {
     let cpu = match td.cpu.as_deref() {
         None => None,
         Some(s) => Some(parse_cpu(s).ok_or_else(|| client("Invalid 'cpu' setting for task."))?),
@@ -431,8 +456,6 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
             Some(parse_memory(s).ok_or_else(|| client("Invalid 'memory' setting for task."))?)
         }
     };
-    td.cpu = cpu.map(|c| c.to_string());
-    td.memory = memory.map(|m| m.to_string());
     if fargate {
         let (c, m) = (cpu.unwrap_or(0), memory.unwrap_or(0));
         if !fargate_pair_valid(c, m) {
@@ -448,9 +471,20 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
             "The ephemeral storage size must be between 21 and 200 GiB.",
         ));
     }
+    Ok((cpu, memory))
+}
 
+/// Each container's own rules, names unique, and what a container needs of
+/// the task (an execution role for ECR images, awslogs and secrets on
+/// Fargate). Returns the container names.
+fn check_containers(
+    td: &TaskDefinition,
+    containers: &[ContainerDefinition],
+    awsvpc: bool,
+    fargate: bool,
+) -> Result<HashSet<String>> {
     let mut names = HashSet::new();
-    for c in &containers {
+    for c in containers {
         check_container(c, awsvpc, fargate)?;
         let name = c.name.as_deref().unwrap_or("");
         if !names.insert(name.to_string()) {
@@ -501,6 +535,12 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
             ));
         }
     }
+    Ok(names)
+}
+
+/// The FireLens rules: a router needs a container that logs to it and the
+/// other way round, at most one router, and no S3 config on Fargate.
+fn check_firelens(containers: &[ContainerDefinition], fargate: bool) -> Result<()> {
     let uses_firelens = containers.iter().any(|c| {
         c.log_configuration
             .as_ref()
@@ -538,6 +578,16 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
     {
         return Err(client("Invalid arn syntax."));
     }
+    Ok(())
+}
+
+/// Container cpu and memory against the task's.
+fn check_container_sizes(
+    containers: &[ContainerDefinition],
+    cpu: Option<u32>,
+    memory: Option<u32>,
+    fargate: bool,
+) -> Result<()> {
     if let Some(sum) = containers
         .iter()
         .map(|c| c.cpu.unwrap_or(0).max(0) as u64)
@@ -550,7 +600,7 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
         ));
     }
     if let Some(task_mem) = memory {
-        for c in &containers {
+        for c in containers {
             let m = c.memory.or(c.memory_reservation).unwrap_or(0).max(0) as u32;
             if m > task_mem {
                 return Err(client(format!(
@@ -560,7 +610,7 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
             }
         }
     } else if !fargate {
-        for c in &containers {
+        for c in containers {
             if c.memory.is_none() && c.memory_reservation.is_none() {
                 return Err(client(format!(
                     "Invalid setting for container '{}'. At least one of 'memory' or 'memoryReservation' must be specified.",
@@ -569,13 +619,18 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
             }
         }
     }
-    // Essential containers and dependencies.
+    Ok(())
+}
+
+/// At least one essential container, and `dependsOn` naming existing
+/// containers, not themselves, without a cycle.
+fn check_dependencies(containers: &[ContainerDefinition]) -> Result<()> {
     if !containers.iter().any(|c| c.essential.unwrap_or(true)) {
         return Err(client(
             "Task definition doesn't have any essential container.",
         ));
     }
-    for c in &containers {
+    for c in containers {
         for d in c.depends_on.iter().flatten() {
             let Some(target) = containers
                 .iter()
@@ -602,10 +657,20 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
             }
         }
     }
-    if has_cycle(&containers) {
+    if has_cycle(containers) {
         return Err(client("The container dependencies contain a cycle."));
     }
-    // Volumes.
+    Ok(())
+}
+
+/// Volume names, host paths on Fargate, and the volumes and containers
+/// that `mountPoints` and `volumesFrom` name.
+fn check_volumes(
+    td: &TaskDefinition,
+    containers: &[ContainerDefinition],
+    names: &HashSet<String>,
+    fargate: bool,
+) -> Result<()> {
     let volume_names: HashSet<String> = td
         .volumes
         .iter()
@@ -629,7 +694,7 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
             ));
         }
     }
-    for c in &containers {
+    for c in containers {
         for m in c.mount_points.iter().flatten() {
             let src = m.source_volume.as_deref().unwrap_or("");
             if !volume_names.contains(src) {
@@ -650,9 +715,16 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
         }
     }
 
-    // Defaults AWS fills in.
-    let mut filled = containers;
-    for c in &mut filled {
+    Ok(())
+}
+
+/// The container defaults AWS fills in and echoes.
+fn with_defaults(
+    mut containers: Vec<ContainerDefinition>,
+    awsvpc: bool,
+    fargate: bool,
+) -> Vec<ContainerDefinition> {
+    for c in &mut containers {
         if c.essential.is_none() {
             c.essential = Some(true);
         }
@@ -677,12 +749,7 @@ pub fn normalize_task_definition(mut td: TaskDefinition, raw_len: usize) -> Resu
                 .get_or_insert(serde_json::Value::Array(Vec::new()));
         }
     }
-    td.container_definitions = Some(filled);
-    td.network_mode = Some(network_mode);
-    td.volumes.get_or_insert_with(Vec::new);
-    td.placement_constraints.get_or_insert_with(Vec::new);
-    td.requires_compatibilities = Some(requires);
-    Ok(td)
+    containers
 }
 
 fn has_cycle(containers: &[ContainerDefinition]) -> bool {
@@ -860,6 +927,82 @@ mod tests {
         check(
             |td| c0(td).hostname = Some("h".into()),
             Some("hostname is not supported on container when networkMode=awsvpc."),
+        );
+    }
+
+    /// The later phases: task size, FireLens, container sizes, volumes.
+    #[test]
+    fn later_phases() {
+        use crate::services::ecs::model::{
+            EphemeralStorage, FirelensConfiguration, MountPoint, VolumeFrom,
+        };
+        check(
+            |td| {
+                td.ephemeral_storage = Some(EphemeralStorage { size_in_gib: 20 });
+            },
+            Some("The ephemeral storage size must be between 21 and 200 GiB."),
+        );
+        check(
+            |td| {
+                c0(td).firelens_configuration = Some(FirelensConfiguration {
+                    kind: "fluentbit".into(),
+                    options: None,
+                })
+            },
+            Some(
+                "When a firelensConfiguration object is specified, at least one container has to be configured with the awsfirelens log driver.",
+            ),
+        );
+        check(
+            |td| c0(td).memory = Some(1024),
+            Some(
+                "Invalid 'memory' setting for container 'app'. The container memory must not exceed the task memory.",
+            ),
+        );
+        check(
+            |td| {
+                c0(td).mount_points = Some(vec![MountPoint {
+                    source_volume: Some("data".into()),
+                    container_path: Some("/data".into()),
+                    read_only: None,
+                }])
+            },
+            Some(
+                "Invalid 'mountPoints' setting for container 'app'. Volume 'data' is not defined in the task definition.",
+            ),
+        );
+        check(
+            |td| {
+                c0(td).volumes_from = Some(vec![VolumeFrom {
+                    source_container: Some("ghost".into()),
+                    read_only: None,
+                }])
+            },
+            Some(
+                "Invalid 'volumesFrom' setting for container 'app'. Container 'ghost' does not exist.",
+            ),
+        );
+        // The first refused rule wins: the task size before the containers.
+        check(
+            |td| {
+                td.memory = Some("3".into());
+                c0(td).image = None;
+            },
+            Some(
+                "No Fargate configuration exists for given values: 256 CPU, 3 memory. See the Amazon ECS documentation for the valid values.",
+            ),
+        );
+        check(
+            |td| {
+                c0(td).health_check = Some(crate::services::ecs::model::HealthCheck {
+                    command: vec!["CMD".into(), "true".into()],
+                    interval: Some(1),
+                    ..Default::default()
+                })
+            },
+            Some(
+                "Invalid 'healthCheck.interval' setting for container 'app'. It must be between 5 and 300.",
+            ),
         );
     }
 

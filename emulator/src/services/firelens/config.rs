@@ -418,10 +418,10 @@ fn render_fluentd(p: &Parts) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::plan::{PlanInput, plan_task};
     use crate::services::ecs::model::{
         ContainerDefinition, FirelensConfiguration, LogConfiguration, Secret, TaskDefinition,
     };
+    use crate::services::ecs::planning::{PlanInput, plan_task};
 
     fn router(kind: &str, opts: &[(&str, &str)]) -> ContainerDefinition {
         ContainerDefinition {

@@ -29,11 +29,11 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use crate::runtime::plan::Secret;
 use crate::runtime::plan::{ContainerPlan, TaskPlan};
 use crate::runtime::{
     ContainerRuntime, ContainerSpec, Instance, LABEL_ROLE, LABEL_TASK_ARN, TaskHook,
 };
-use crate::services::ecs::model::Secret;
 use config::{ExternalConfig, RouterType};
 
 /// What runs as the log router.
