@@ -85,7 +85,7 @@ fn balancers(rec: &ServiceRecord, elb: Option<&Elbv2>) -> Balancers {
         ..Default::default()
     };
     for (tg, _, _) in &b.lbs {
-        let Ok((group, targets)) = elb.describe_target_health(tg) else {
+        let Some((group, targets)) = elb.group_and_targets(tg) else {
             continue;
         };
         b.groups.insert(

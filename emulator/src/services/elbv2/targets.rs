@@ -103,6 +103,15 @@ impl Elbv2 {
         self.read(|st| st.target_groups.get(arn).cloned())
     }
 
+    /// A target group and its targets as they are now (for the service
+    /// scheduler's round, which reads them under one lock).
+    pub fn group_and_targets(&self, arn: &str) -> Option<(TargetGroup, Vec<Target>)> {
+        self.read(|st| {
+            let tg = st.target_groups.get(arn)?.clone();
+            Some((tg, st.targets.get(arn).cloned().unwrap_or_default()))
+        })
+    }
+
     /// DescribeTargetHealth.
     pub fn describe_target_health(
         &self,
