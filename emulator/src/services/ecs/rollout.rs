@@ -64,7 +64,11 @@ pub fn bounds(desired: i32, min_pct: i32, max_pct: i32) -> (i32, i32) {
     let d = i64::from(desired.max(0));
     let min = (d * i64::from(min_pct.max(0)) + 99) / 100;
     let max = d * i64::from(max_pct.max(0)) / 100;
-    (min as i32, max as i32)
+    // desired × a percentage can pass i32::MAX (maximumPercent is only
+    // checked to be at least 0); `as` would wrap it negative and the
+    // service would never move.
+    let clamp = |v: i64| i32::try_from(v).unwrap_or(i32::MAX);
+    (clamp(min), clamp(max))
 }
 
 /// The circuit breaker's failure threshold for a deployment of `desired`
@@ -72,7 +76,7 @@ pub fn bounds(desired: i32, min_pct: i32, max_pct: i32) -> (i32, i32) {
 /// (BOUNDED_PERCENT 50), or the configured count or percentage.
 pub fn breaker_threshold(desired: i32, kind: Option<&str>, value: Option<i32>) -> i32 {
     let d = i64::from(desired.max(0));
-    let pct = |v: i32| ((d * i64::from(v.max(0)) + 99) / 100) as i32;
+    let pct = |v: i32| i32::try_from((d * i64::from(v.max(0)) + 99) / 100).unwrap_or(i32::MAX);
     match kind {
         Some("COUNT") => value.unwrap_or(10).max(1),
         Some("UNBOUNDED_PERCENT") => pct(value.unwrap_or(50)).max(10),
@@ -338,5 +342,12 @@ mod tests {
         }
         assert_eq!(bounds(3, 50, 200), (2, 6));
         assert_eq!(bounds(3, 100, 150), (3, 4));
+        // Products past i32::MAX saturate instead of wrapping negative.
+        assert_eq!(bounds(101, 100, i32::MAX), (101, i32::MAX));
+        assert_eq!(bounds(i32::MAX, i32::MAX, 0), (i32::MAX, 0));
+        assert_eq!(
+            breaker_threshold(i32::MAX, Some("UNBOUNDED_PERCENT"), Some(i32::MAX)),
+            i32::MAX
+        );
     }
 }
