@@ -8,10 +8,9 @@
 //! service behind a load balancer.
 
 use crate::services::kit::AwsError;
-use std::collections::HashMap;
 
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 
 use crate::app::App;
 use crate::services::elbv2::{
@@ -24,128 +23,24 @@ use crate::services::elbv2::{
 pub const VERSION: &str = "2015-12-01";
 const XMLNS: &str = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/";
 
-/// A form body's parameters.
-pub struct Params(HashMap<String, String>);
+use super::query::{Params, X, leaf, members, strings};
 
-impl Params {
-    pub fn parse(body: &[u8]) -> Params {
-        Params(form_urlencoded::parse(body).into_owned().collect())
-    }
-
-    pub fn get(&self, k: &str) -> Option<String> {
-        self.0.get(k).cloned()
-    }
-
-    fn num<T: std::str::FromStr>(&self, k: &str) -> Result<Option<T>, ElbError> {
-        self.0
-            .get(k)
-            .map(|v| {
-                v.parse().map_err(|_| {
-                    ElbError::Validation(format!("'{v}' is not a valid value for {k}"))
-                })
-            })
-            .transpose()
-    }
-
-    /// `<prefix>.member.N` (or `<prefix>.member.N.<field>`), in N order.
-    fn list(&self, prefix: &str, field: Option<&str>) -> Vec<String> {
-        let mut items: Vec<(u32, String)> = self
-            .0
-            .iter()
-            .filter_map(|(k, v)| {
-                let rest = k.strip_prefix(prefix)?.strip_prefix(".member.")?;
-                let (n, tail) = match rest.split_once('.') {
-                    Some((n, tail)) => (n, Some(tail)),
-                    None => (rest, None),
-                };
-                (tail == field)
-                    .then(|| (n.parse().ok(), v.clone()))
-                    .and_then(|(n, v)| Some((n?, v)))
-            })
-            .collect();
-        items.sort();
-        items.into_iter().map(|(_, v)| v).collect()
-    }
-}
-
-/// A small XML tree.
-enum X {
-    Leaf(&'static str, String),
-    Node(&'static str, Vec<X>),
-}
-
-fn leaf(name: &'static str, v: impl ToString) -> X {
-    X::Leaf(name, v.to_string())
-}
-
-fn members(name: &'static str, items: Vec<Vec<X>>) -> X {
-    X::Node(
-        name,
-        items.into_iter().map(|i| X::Node("member", i)).collect(),
-    )
-}
-
-fn strings(name: &'static str, items: &[String]) -> X {
-    X::Node(name, items.iter().map(|s| leaf("member", s)).collect())
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
-}
-
-fn render(x: &X, out: &mut String) {
-    match x {
-        X::Leaf(n, v) => out.push_str(&format!("<{n}>{}</{n}>", escape(v))),
-        X::Node(n, children) => {
-            out.push_str(&format!("<{n}>"));
-            for c in children {
-                render(c, out);
-            }
-            out.push_str(&format!("</{n}>"));
-        }
-    }
-}
-
-fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response {
-    let mut resp = (status, body).into_response();
-    let h = resp.headers_mut();
-    h.insert("content-type", HeaderValue::from_static("text/xml"));
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-amzn-requestid", v);
-    }
-    resp
+fn num<T: std::str::FromStr>(p: &Params, k: &str) -> Result<Option<T>, ElbError> {
+    p.num(k).map_err(ElbError::Validation)
 }
 
 fn ok(op: &str, result: Vec<X>, request_id: &str) -> Response {
-    let mut out = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{op}Response xmlns=\"{XMLNS}\"><{op}Result>"
-    );
-    for x in &result {
-        render(x, &mut out);
-    }
-    out.push_str(&format!(
-        "</{op}Result><ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{op}Response>"
-    ));
-    xml_response(StatusCode::OK, out, request_id)
+    super::query::ok(XMLNS, op, &result, request_id)
 }
 
 /// The one place an ELBv2 error becomes HTTP.
 pub fn error(code: &str, message: &str, server: bool, request_id: &str) -> Response {
-    let (status, kind) = if server {
-        (StatusCode::INTERNAL_SERVER_ERROR, "Receiver")
+    let status = if server {
+        StatusCode::INTERNAL_SERVER_ERROR
     } else {
-        (StatusCode::BAD_REQUEST, "Sender")
+        StatusCode::BAD_REQUEST
     };
-    let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"{XMLNS}\"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
-        escape(code),
-        escape(message)
-    );
-    xml_response(status, body, request_id)
+    super::query::error(XMLNS, status, code, message, request_id)
 }
 
 fn lb_xml(lb: &LoadBalancer) -> Vec<X> {
@@ -284,7 +179,7 @@ pub async fn handle(app: &App, region: &str, request_id: &str, body: &[u8]) -> R
 fn page(p: &Params) -> Result<PageRequest, ElbError> {
     Ok(PageRequest {
         marker: p.get("Marker"),
-        page_size: p.num("PageSize")?,
+        page_size: num(p, "PageSize")?,
     })
 }
 
@@ -326,16 +221,16 @@ fn run(elb: &Elbv2, region: &str, action: &str, p: &Params) -> Result<Vec<X>, El
                 CreateTargetGroupRequest {
                     name: p.get("Name"),
                     protocol: p.get("Protocol"),
-                    port: p.num("Port")?,
+                    port: num(p, "Port")?,
                     vpc_id: p.get("VpcId"),
                     target_type: p.get("TargetType"),
                     health_check_protocol: p.get("HealthCheckProtocol"),
                     health_check_port: p.get("HealthCheckPort"),
                     health_check_path: p.get("HealthCheckPath"),
-                    health_check_interval: p.num("HealthCheckIntervalSeconds")?,
-                    health_check_timeout: p.num("HealthCheckTimeoutSeconds")?,
-                    healthy_threshold: p.num("HealthyThresholdCount")?,
-                    unhealthy_threshold: p.num("UnhealthyThresholdCount")?,
+                    health_check_interval: num(p, "HealthCheckIntervalSeconds")?,
+                    health_check_timeout: num(p, "HealthCheckTimeoutSeconds")?,
+                    healthy_threshold: num(p, "HealthyThresholdCount")?,
+                    unhealthy_threshold: num(p, "UnhealthyThresholdCount")?,
                     matcher: p.get("Matcher.HttpCode"),
                 },
             )?;
@@ -390,7 +285,7 @@ fn run(elb: &Elbv2, region: &str, action: &str, p: &Params) -> Result<Vec<X>, El
             let l = elb.create_listener(CreateListenerRequest {
                 load_balancer_arn: p.get("LoadBalancerArn"),
                 protocol: p.get("Protocol"),
-                port: p.num("Port")?,
+                port: num(p, "Port")?,
                 target_group_arn,
                 action_type: p.list("DefaultActions", Some("Type")).into_iter().next(),
             })?;

@@ -33,6 +33,8 @@ pub mod ecs;
 pub mod elbv2;
 pub mod exec;
 pub mod logs;
+pub mod query;
+pub mod route;
 pub mod s3;
 pub mod secretsmanager;
 pub mod ssm;
@@ -46,6 +48,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::app::App;
 use crate::services::kit::AwsError;
+use route::Route;
 
 /// Every backend's error becomes an [`ApiError`] the same way, through the
 /// kit's [`AwsError`]: its code, its status and its message.
@@ -214,60 +217,31 @@ async fn read_body(body: Body, limit: usize, drain: usize) -> Result<Bytes, ApiE
     Ok(buf.freeze())
 }
 
-/// An awsQuery request of Elastic Load Balancing v2: a form-encoded
-/// `POST /` without `X-Amz-Target`, signed for `elasticloadbalancing` (or
-/// not signed at all).
-fn is_elbv2_request(headers: &HeaderMap, method: &Method, path: &str) -> bool {
-    let form = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-    let service = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(|a| {
-            a.split("Credential=")
-                .nth(1)
-                .and_then(|c| c.split('/').nth(3))
-                .unwrap_or("")
-                .to_string()
-        });
-    *method == Method::POST
-        && path == "/"
-        && form
-        && !headers.contains_key("x-amz-target")
-        && service.is_none_or(|s| s == "elasticloadbalancing")
-}
-
 pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let ctx = RequestContext::from_headers(&parts.headers, app.region());
     let path = parts.uri.path().to_string();
 
-    if path.starts_with("/_fargate-local/") {
-        return internal(&app, &parts.method, &path).await;
-    }
-
-    if is_elbv2_request(&parts.headers, &parts.method, &path) {
-        // awsQuery: Elastic Load Balancing v2.
-        return match read_body(body, MAX_JSON_BODY, MAX_DRAINED_BODY).await {
-            Ok(body) => elbv2::handle(&app, &ctx.region, &ctx.request_id, &body).await,
-            Err(e) => elbv2::error(&e.code, &e.message, false, &ctx.request_id),
-        };
-    }
-
-    if s3::is_s3_request(&parts.headers) {
-        return s3::handle(&app, Request::from_parts(parts, body)).await;
-    }
+    let target = match route::route(&parts.method, &path, parts.uri.query(), &parts.headers) {
+        Route::Internal => return internal(&app, &parts.method, &path).await,
+        Route::S3 => return s3::handle(&app, Request::from_parts(parts, body)).await,
+        Route::Query { signed } => {
+            return match read_body(body, MAX_JSON_BODY, MAX_DRAINED_BODY).await {
+                Ok(body) => query(&app, &ctx, signed.as_deref(), &body).await,
+                Err(e) => elbv2::error(&e.code, &e.message, false, &ctx.request_id),
+            };
+        }
+        Route::Unserved { service } => {
+            let _ = read_body(body, MAX_JSON_BODY, MAX_DRAINED_BODY).await;
+            app.record_request(&ctx, &service, "", Some(UNSERVED));
+            return with_request_id(unserved(&service).into_response(), &ctx.request_id);
+        }
+        Route::Json { target } => target,
+    };
 
     // The body is read first, whatever the request turns out to be, so that
     // every refusal below reaches a client that is still sending.
     let body = read_body(body, MAX_JSON_BODY, MAX_DRAINED_BODY).await;
-    let target = parts
-        .headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
     let Some(target) = target else {
         let err = ApiError::client(
             "UnknownOperationException",
@@ -286,6 +260,11 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
         return with_request_id(err.into_response(), &ctx.request_id);
     }
     let (prefix, op) = target.split_once('.').unwrap_or((target.as_str(), ""));
+    // The request log names the service by its signing name where the
+    // request has one, else by what its target prefix says.
+    let service = route::signing_name(&parts.headers, None)
+        .filter(|_| !served_prefix(prefix))
+        .unwrap_or_else(|| service_of_target(prefix).into_owned());
     let result = match (prefix, body) {
         (ecs::TARGET_PREFIX, Ok(body)) => ecs::handle(&app, &ctx, op, &body).await,
         (logs::TARGET_PREFIX, Ok(body)) => logs::handle(&app, &ctx, op, &body).await,
@@ -296,21 +275,12 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
             secretsmanager::handle(&app, &ctx, op, &body).await
         }
         (ssm::TARGET_PREFIX, Ok(body)) => ssm::handle(&app, &ctx, op, &body).await,
-        (
-            ecs::TARGET_PREFIX
-            | logs::TARGET_PREFIX
-            | secretsmanager::TARGET_PREFIX
-            | ssm::TARGET_PREFIX,
-            Err(e),
-        ) => Err(e),
-        _ => Err(ApiError::client(
-            "UnknownOperationException",
-            format!("The target prefix '{prefix}' is not served by fargate-local."),
-        )),
+        (prefix, Err(e)) if served_prefix(prefix) => Err(e),
+        _ => Err(unserved(&service)),
     };
     app.record_request(
         &ctx,
-        &service_of_target(prefix),
+        &service,
         op,
         result.as_ref().err().map(|e| e.code.as_str()),
     );
@@ -326,6 +296,58 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
         }
     };
     with_request_id(resp, &ctx.request_id)
+}
+
+/// The error code of a request for a service fargate-local does not serve.
+const UNSERVED: &str = "UnknownOperationException";
+
+/// The answer to a request for a service fargate-local does not serve: it
+/// names the service, so that a client never mistakes it for an error of a
+/// service it did not call (an S3 `NoSuchBucket` for a Lambda call).
+fn unserved(service: &str) -> ApiError {
+    ApiError::client(
+        UNSERVED,
+        format!("fargate-local does not serve the AWS service '{service}'."),
+    )
+}
+
+/// One awsQuery request: the service it was signed for, or whose API
+/// version it names, answers it.
+async fn query(app: &App, ctx: &RequestContext, signed: Option<&str>, body: &[u8]) -> Response {
+    let params = query::Params::parse(body);
+    let version = params.get("Version");
+    match route::query_service(signed, version.as_deref()).as_deref() {
+        Some("elasticloadbalancing") => {
+            elbv2::handle(app, &ctx.region, &ctx.request_id, body).await
+        }
+        Some(service) => {
+            app.record_request(
+                ctx,
+                service,
+                &params.get("Action").unwrap_or_default(),
+                Some(UNSERVED),
+            );
+            with_request_id(unserved(service).into_response(), &ctx.request_id)
+        }
+        None => {
+            let message = format!(
+                "A form-encoded request needs the Version of an awsQuery API, not '{}'.",
+                version.unwrap_or_default()
+            );
+            elbv2::error("InvalidAction", &message, false, &ctx.request_id)
+        }
+    }
+}
+
+/// Whether fargate-local serves an awsJson target prefix.
+fn served_prefix(prefix: &str) -> bool {
+    [
+        ecs::TARGET_PREFIX,
+        logs::TARGET_PREFIX,
+        secretsmanager::TARGET_PREFIX,
+        ssm::TARGET_PREFIX,
+    ]
+    .contains(&prefix)
 }
 
 /// The service an awsJson target prefix names, as the request log records
@@ -424,40 +446,6 @@ mod tests {
                 assert!(e.message.contains(&limit.to_string()));
             }
             assert_eq!(read.load(Ordering::SeqCst), want_read, "{chunks} chunks");
-        }
-    }
-
-    #[test]
-    fn elbv2_requests_are_told_from_s3() {
-        let form = "application/x-www-form-urlencoded; charset=utf-8";
-        let elb_auth = "AWS4-HMAC-SHA256 Credential=AK/20261130/us-east-1/elasticloadbalancing/aws4_request, SignedHeaders=host, Signature=x";
-        let s3_auth = "AWS4-HMAC-SHA256 Credential=AK/20261130/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=x";
-        // (content type, authorization, method, path, expected)
-        let cases = [
-            (form, Some(elb_auth), Method::POST, "/", true),
-            (form, None, Method::POST, "/", true),
-            (form, Some(s3_auth), Method::POST, "/", false),
-            (form, Some(elb_auth), Method::POST, "/bucket", false),
-            (
-                "application/x-amz-json-1.1",
-                Some(elb_auth),
-                Method::POST,
-                "/",
-                false,
-            ),
-            (form, Some(elb_auth), Method::GET, "/", false),
-        ];
-        for (ct, auth, method, path, want) in cases {
-            let mut h = HeaderMap::new();
-            h.insert("content-type", HeaderValue::from_static(ct));
-            if let Some(a) = auth {
-                h.insert("authorization", HeaderValue::from_static(a));
-            }
-            assert_eq!(
-                is_elbv2_request(&h, &method, path),
-                want,
-                "{ct} {auth:?} {path}"
-            );
         }
     }
 

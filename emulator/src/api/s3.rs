@@ -5,20 +5,10 @@
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
 use crate::app::App;
-
-/// Whether a request on the main port is meant for S3.
-pub fn is_s3_request(headers: &HeaderMap) -> bool {
-    let json = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-amz-json"));
-    !headers.contains_key("x-amz-target") && !json
-}
 
 pub async fn handle(app: &App, req: Request) -> Response {
     let (parts, body) = req.into_parts();
