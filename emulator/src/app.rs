@@ -74,6 +74,8 @@ struct Inner {
     instance: Instance,
     credentials: Credentials,
     requests: RequestLog,
+    /// `--forward`: where requests for services not served go.
+    forwarder: Option<crate::api::forward::Forwarder>,
     endpoints: std::sync::OnceLock<Arc<TaskEndpoints>>,
     firelens: std::sync::OnceLock<Arc<crate::services::firelens::FireLens>>,
     /// Reaches every background loop, front door and supervisor.
@@ -257,6 +259,7 @@ impl App {
         );
         elbv2.attach_ports(Arc::new(doors.clone()));
         ecs.attach_elbv2(elbv2.clone());
+        ecs.set_launch_quotas(args.run_task_rate, args.task_launch_rate);
         let secrets_manager = SecretsManager::load(store.clone(), args.account_id.clone())?;
         let ssm = Ssm::load(store.clone(), args.account_id.clone())?;
         let credentials = credentials(&store)?;
@@ -272,8 +275,15 @@ impl App {
             Some(credentials.clone()),
             Some(requests.clone()),
         )?;
+        let forwarder = args
+            .forward
+            .as_deref()
+            .map(crate::api::forward::Forwarder::parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--forward: {e}"))?;
         Ok(App {
             inner: Arc::new(Inner {
+                forwarder,
                 args,
                 store,
                 ecs,
@@ -535,6 +545,35 @@ impl App {
             key,
             principal.as_ref(),
             error,
+        );
+    }
+
+    /// The forward target of requests for services not served, if any.
+    pub fn forwarder(&self) -> Option<&crate::api::forward::Forwarder> {
+        self.inner.forwarder.as_ref()
+    }
+
+    /// Records a request passed to the forward target (`error`: the
+    /// target's HTTP status when it was not a success, or the emulator's
+    /// error code when the target could not be reached).
+    pub fn record_forwarded(
+        &self,
+        ctx: &crate::api::RequestContext,
+        service: &str,
+        operation: &str,
+        target: &str,
+        error: Option<&str>,
+    ) {
+        let key = ctx.access_key.as_deref();
+        let principal = key.and_then(|k| self.inner.credentials.principal(k));
+        self.inner.requests.record_forwarded(
+            &ctx.request_id,
+            service,
+            operation,
+            key,
+            principal.as_ref(),
+            error,
+            target,
         );
     }
 

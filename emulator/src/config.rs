@@ -98,6 +98,40 @@ pub struct ServeArgs {
     )]
     pub stopped_task_retention: u64,
 
+    /// Pass every request for an AWS service fargate-local does not serve
+    /// (DynamoDB, SNS, ...) unchanged to this emulator (a moto server,
+    /// LocalStack), e.g. `http://127.0.0.1:5000`, and its answer back.
+    #[arg(
+        long,
+        env = "FARGATE_LOCAL_FORWARD",
+        value_name = "URL",
+        value_parser = parse_forward
+    )]
+    pub forward: Option<String>,
+
+    /// Fargate's rate quota on RunTask calls, per region, as a token bucket:
+    /// `BURST:RATE` a second, `RATE`, or `off`. AWS's: 20 calls a second.
+    /// Over it, RunTask answers `ThrottlingException` (SDKs retry it).
+    #[arg(
+        long,
+        env = "FARGATE_LOCAL_RUN_TASK_RATE",
+        value_name = "QUOTA",
+        default_value = "20:20",
+        value_parser = crate::domain::rate::Quota::parse
+    )]
+    pub run_task_rate: crate::domain::rate::Quota,
+
+    /// Fargate's rate quota on tasks launched by RunTask, per region:
+    /// `BURST:RATE`, `RATE` or `off`. AWS's: 100 at once, then 20 a second.
+    #[arg(
+        long,
+        env = "FARGATE_LOCAL_TASK_LAUNCH_RATE",
+        value_name = "QUOTA",
+        default_value = "100:20",
+        value_parser = crate::domain::rate::Quota::parse
+    )]
+    pub task_launch_rate: crate::domain::rate::Quota,
+
     /// What runs as a task's FireLens log router: `stand-in` (this
     /// binary's engine, `fargate-local firelens`, in place of the router's
     /// image; its outputs call this emulator) or `image` (the router's own
@@ -201,6 +235,12 @@ fn default_data_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
     home.join(".local/share/fargate-local")
+}
+
+/// `--forward`: an http:// URL (checked here, so that a bad one is refused
+/// before anything starts).
+fn parse_forward(url: &str) -> Result<String, String> {
+    crate::api::forward::Forwarder::parse(url).map(|f| f.target().to_string())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ check that the state they leave is consistent."""
 import concurrent.futures
 import json
 import subprocess
+import time
 
 import pytest
 
@@ -163,9 +164,19 @@ def test_fifty_concurrent_run_tasks(ecs, emulator, task_definition):
     assert problems == [], "\n".join(problems)
     started = [t["taskArn"] for r in answers if r.ok for t in r.body["tasks"]]
     errors = [r for r in answers if not r.ok]
-    # Every answer is either tasks or a modeled error (already checked);
-    # under this load the emulator should simply run all of them.
-    assert errors == [], [e.describe() for e in errors]
+    # Fargate takes 20 RunTask calls at once (then 20 a second): the rest
+    # are throttled, as AWS throttles them, and nothing else goes wrong.
+    assert len(started) >= 20, [e.describe() for e in errors]
+    assert {(e.status, e.code, e.message) for e in errors} <= {(400, "ThrottlingException", "Rate exceeded")}
+    # Retried with a back-off, as the SDKs retry, every one of them runs.
+    for _ in errors:
+        for attempt in range(50):
+            r = one(None)
+            if r.ok:
+                started += [t["taskArn"] for t in r.body["tasks"]]
+                break
+            assert r.code == "ThrottlingException", r.describe()
+            time.sleep(0.05 * (attempt + 1))
     assert len(started) == len(set(started)) == 50
 
     # Still serving, and the state agrees with the answers.

@@ -32,6 +32,7 @@ macro_rules! call {
 pub mod ecs;
 pub mod elbv2;
 pub mod exec;
+pub mod forward;
 pub mod logs;
 pub mod query;
 pub mod route;
@@ -227,14 +228,23 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
         Route::S3 => return s3::handle(&app, Request::from_parts(parts, body)).await,
         Route::Query { signed } => {
             return match read_body(body, MAX_JSON_BODY, MAX_DRAINED_BODY).await {
-                Ok(body) => query(&app, &ctx, signed.as_deref(), &body).await,
+                Ok(body) => query(&app, &ctx, parts, signed.as_deref(), body).await,
                 Err(e) => elbv2::error(&e.code, &e.message, false, &ctx.request_id),
             };
         }
         Route::Unserved { service } => {
-            let _ = read_body(body, MAX_JSON_BODY, MAX_DRAINED_BODY).await;
-            app.record_request(&ctx, &service, "", Some(UNSERVED));
-            return with_request_id(unserved(&service).into_response(), &ctx.request_id);
+            // A REST request is passed on as it streams in.
+            let operation = format!("{} {path}", parts.method);
+            return unserved(
+                &app,
+                &ctx,
+                parts,
+                Unread(body),
+                &service,
+                &operation,
+                Wire::Rest,
+            )
+            .await;
         }
         Route::Json { target } => target,
     };
@@ -265,6 +275,17 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
     let service = route::signing_name(&parts.headers, None)
         .filter(|_| !served_prefix(prefix))
         .unwrap_or_else(|| service_of_target(prefix).into_owned());
+    if !served_prefix(prefix) {
+        let body = match body {
+            Ok(body) => body,
+            // Too large to pass on, but a refusal names the service first.
+            Err(e) if app.forwarder().is_some() => {
+                return with_request_id(e.into_response(), &ctx.request_id);
+            }
+            Err(_) => Bytes::new(),
+        };
+        return unserved(&app, &ctx, parts, Read(body), &service, op, Wire::Json).await;
+    }
     let result = match (prefix, body) {
         (ecs::TARGET_PREFIX, Ok(body)) => ecs::handle(&app, &ctx, op, &body).await,
         (logs::TARGET_PREFIX, Ok(body)) => logs::handle(&app, &ctx, op, &body).await,
@@ -275,8 +296,9 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
             secretsmanager::handle(&app, &ctx, op, &body).await
         }
         (ssm::TARGET_PREFIX, Ok(body)) => ssm::handle(&app, &ctx, op, &body).await,
-        (prefix, Err(e)) if served_prefix(prefix) => Err(e),
-        _ => Err(unserved(&service)),
+        (_, Err(e)) => Err(e),
+        // An SSM operation other than ECS Exec's session calls.
+        _ => Err(forward::unserved_error(&service)),
     };
     app.record_request(
         &ctx,
@@ -298,36 +320,76 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
     with_request_id(resp, &ctx.request_id)
 }
 
-/// The error code of a request for a service fargate-local does not serve.
-const UNSERVED: &str = "UnknownOperationException";
+/// A request's body, still streaming in or already read.
+enum UnservedBody {
+    Unread(Body),
+    Read(Bytes),
+}
+use UnservedBody::{Read, Unread};
+use forward::Wire;
 
-/// The answer to a request for a service fargate-local does not serve: it
-/// names the service, so that a client never mistakes it for an error of a
-/// service it did not call (an S3 `NoSuchBucket` for a Lambda call).
-fn unserved(service: &str) -> ApiError {
-    ApiError::client(
-        UNSERVED,
-        format!("fargate-local does not serve the AWS service '{service}'."),
-    )
+/// A request for a service fargate-local does not serve: passed to the
+/// forward target if there is one, refused with a message that names the
+/// service otherwise; recorded in the request log either way.
+async fn unserved(
+    app: &App,
+    ctx: &RequestContext,
+    parts: axum::http::request::Parts,
+    body: UnservedBody,
+    service: &str,
+    operation: &str,
+    wire: Wire,
+) -> Response {
+    let Some(forwarder) = app.forwarder() else {
+        if let Unread(body) = body {
+            let _ = read_body(body, MAX_JSON_BODY, MAX_DRAINED_BODY).await;
+        }
+        app.record_request(ctx, service, operation, Some(forward::UNSERVED));
+        return forward::error_response(wire, forward::unserved_error(service), &ctx.request_id);
+    };
+    let body = match body {
+        Unread(body) => body,
+        Read(bytes) => Body::from(bytes),
+    };
+    match forwarder.forward(parts, body, service).await {
+        Ok(resp) => {
+            let failed = !resp.status().is_success();
+            let status = resp.status().as_u16().to_string();
+            app.record_forwarded(
+                ctx,
+                service,
+                operation,
+                forwarder.target(),
+                failed.then_some(status.as_str()),
+            );
+            resp
+        }
+        Err(e) => {
+            tracing::warn!(service, target = forwarder.target(), "{}", e.message);
+            app.record_forwarded(ctx, service, operation, forwarder.target(), Some(&e.code));
+            forward::error_response(wire, e, &ctx.request_id)
+        }
+    }
 }
 
 /// One awsQuery request: the service it was signed for, or whose API
 /// version it names, answers it.
-async fn query(app: &App, ctx: &RequestContext, signed: Option<&str>, body: &[u8]) -> Response {
-    let params = query::Params::parse(body);
+async fn query(
+    app: &App,
+    ctx: &RequestContext,
+    parts: axum::http::request::Parts,
+    signed: Option<&str>,
+    body: Bytes,
+) -> Response {
+    let params = query::Params::parse(&body);
     let version = params.get("Version");
     match route::query_service(signed, version.as_deref()).as_deref() {
         Some("elasticloadbalancing") => {
-            elbv2::handle(app, &ctx.region, &ctx.request_id, body).await
+            elbv2::handle(app, &ctx.region, &ctx.request_id, &body).await
         }
         Some(service) => {
-            app.record_request(
-                ctx,
-                service,
-                &params.get("Action").unwrap_or_default(),
-                Some(UNSERVED),
-            );
-            with_request_id(unserved(service).into_response(), &ctx.request_id)
+            let action = params.get("Action").unwrap_or_default();
+            unserved(app, ctx, parts, Read(body), service, &action, Wire::Query).await
         }
         None => {
             let message = format!(

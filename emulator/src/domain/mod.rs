@@ -3,5 +3,6 @@
 
 pub mod arn;
 pub mod ids;
+pub mod rate;
 pub mod status;
 pub mod time;

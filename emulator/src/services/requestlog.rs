@@ -31,9 +31,13 @@ pub struct Entry {
     pub task_arn: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
-    /// The AWS error code when the call failed.
+    /// The AWS error code when the call failed (for a forwarded call whose
+    /// target answered an error: its HTTP status).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The `--forward` target the call was passed to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forwarded_to: Option<String>,
 }
 
 /// A cheap handle to the log.
@@ -44,7 +48,6 @@ pub struct RequestLog {
 
 impl RequestLog {
     /// Records one call.
-    #[allow(clippy::too_many_arguments)]
     pub fn record(
         &self,
         request_id: &str,
@@ -53,6 +56,52 @@ impl RequestLog {
         access_key_id: Option<&str>,
         principal: Option<&Principal>,
         error: Option<&str>,
+    ) {
+        self.push(
+            request_id,
+            service,
+            operation,
+            access_key_id,
+            principal,
+            error,
+            None,
+        );
+    }
+
+    /// Records one call passed to the `--forward` target.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_forwarded(
+        &self,
+        request_id: &str,
+        service: &str,
+        operation: &str,
+        access_key_id: Option<&str>,
+        principal: Option<&Principal>,
+        error: Option<&str>,
+        target: &str,
+    ) {
+        tracing::debug!("{service}:{operation} forwarded to {target}");
+        self.push(
+            request_id,
+            service,
+            operation,
+            access_key_id,
+            principal,
+            error,
+            Some(target),
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &self,
+        request_id: &str,
+        service: &str,
+        operation: &str,
+        access_key_id: Option<&str>,
+        principal: Option<&Principal>,
+        error: Option<&str>,
+        forwarded_to: Option<&str>,
     ) {
         match principal {
             Some(p) => tracing::info!(
@@ -73,6 +122,7 @@ impl RequestLog {
             task_arn: principal.map(|p| p.task_arn.clone()),
             role_arn: principal.map(|p| p.role_arn.clone()),
             error: error.map(str::to_string),
+            forwarded_to: forwarded_to.map(str::to_string),
         };
         let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if e.len() == CAPACITY {

@@ -10,3 +10,4 @@ mod helpers;
 mod load_balancer;
 mod scheduler;
 mod shutdown;
+mod throttling;

@@ -43,6 +43,9 @@ pub enum EcsError {
     /// An unknown platform version (CreateService, UpdateService).
     #[error("{0}")]
     PlatformUnknown(String),
+    /// A launch-rate quota was hit (SDKs retry it).
+    #[error("Rate exceeded")]
+    Throttling,
     /// A fault of the emulator itself (the state database failed, ...).
     #[error("{0}")]
     Server(String),
@@ -68,6 +71,7 @@ impl crate::services::kit::AwsError for EcsError {
             EcsError::TargetNotConnected(_) => "TargetNotConnectedException",
             EcsError::LimitExceeded(_) => "LimitExceededException",
             EcsError::PlatformUnknown(_) => "PlatformUnknownException",
+            EcsError::Throttling => "ThrottlingException",
             EcsError::Server(_) => "ServerException",
         }
     }

@@ -189,6 +189,18 @@ struct Inner {
     scheduler_wake: Arc<tokio::sync::Notify>,
     /// The load balancers services register their tasks with.
     elb: std::sync::OnceLock<crate::services::elbv2::Elbv2>,
+    /// Fargate's launch-rate quotas, per region: RunTask calls, and tasks
+    /// launched by RunTask. No limit unless `set_launch_quotas` says.
+    launch_quotas: std::sync::Mutex<LaunchQuotas>,
+}
+
+/// Fargate's two token buckets per account and region (AWS's defaults: 20
+/// RunTask calls a second; 100 tasks at once, then 20 a second).
+struct LaunchQuotas {
+    run_task: crate::domain::rate::Quota,
+    tasks: crate::domain::rate::Quota,
+    started: std::time::Instant,
+    buckets: HashMap<String, [crate::domain::rate::TokenBucket; 2]>,
 }
 
 /// A cheap handle to the ECS backend.
@@ -254,6 +266,12 @@ impl Ecs {
                 changes,
                 scheduler_wake: Arc::new(tokio::sync::Notify::new()),
                 elb: std::sync::OnceLock::new(),
+                launch_quotas: std::sync::Mutex::new(LaunchQuotas {
+                    run_task: crate::domain::rate::Quota::UNLIMITED,
+                    tasks: crate::domain::rate::Quota::UNLIMITED,
+                    started: std::time::Instant::now(),
+                    buckets: HashMap::new(),
+                }),
             }),
         };
         let weak = Arc::downgrade(&ecs.inner);
@@ -309,6 +327,52 @@ impl Ecs {
                 unsaved = st.unsaved.len(),
                 "could not store {what}; kept in memory and written with the next internal write"
             ),
+        }
+    }
+
+    /// Sets Fargate's launch-rate quotas (at start-up; `serve` gives AWS's).
+    pub fn set_launch_quotas(
+        &self,
+        run_task: crate::domain::rate::Quota,
+        tasks: crate::domain::rate::Quota,
+    ) {
+        let mut q = self.launch_quotas();
+        q.run_task = run_task;
+        q.tasks = tasks;
+        q.buckets.clear();
+    }
+
+    fn launch_quotas(&self) -> std::sync::MutexGuard<'_, LaunchQuotas> {
+        // The buckets are plain numbers: a panic elsewhere cannot leave them
+        // half-changed, so a poisoned lock is used as it is.
+        self.inner
+            .launch_quotas
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes a RunTask call's token and, if `tasks` tokens are there too,
+    /// those: `Throttling` (and nothing taken) otherwise. The call's token
+    /// is spent either way, as AWS counts calls, not successes.
+    pub(crate) fn take_launch_tokens(&self, region: &str, tasks: u32) -> Result<()> {
+        use crate::domain::rate::TokenBucket;
+        let mut q = self.launch_quotas();
+        let now = q.started.elapsed();
+        let quotas = [q.run_task, q.tasks];
+        let [calls, launched] = q
+            .buckets
+            .entry(region.to_string())
+            .or_insert_with(|| quotas.map(|quota| TokenBucket::new(quota, now)));
+        if !calls.take(1.0, now) || !launched.take(f64::from(tasks), now) {
+            return Err(EcsError::Throttling);
+        }
+        Ok(())
+    }
+
+    /// Gives back the task tokens of a RunTask that launched nothing.
+    pub(crate) fn give_back_launch_tokens(&self, region: &str, tasks: u32) {
+        if let Some([_, launched]) = self.launch_quotas().buckets.get_mut(region) {
+            launched.give_back(f64::from(tasks));
         }
     }
 

@@ -582,7 +582,10 @@ impl Ecs {
             client_token: req.client_token,
             allow_inactive_definition: false,
         };
-        let tasks = self.launch_tasks(caller, launch, req.network_configuration)?;
+        self.take_launch_tokens(&caller.region, count as u32)?;
+        let tasks = self
+            .launch_tasks(caller, launch, req.network_configuration)
+            .inspect_err(|_| self.give_back_launch_tokens(&caller.region, count as u32))?;
         Ok(RunTaskResponse {
             tasks,
             failures: Vec::new(),
