@@ -80,8 +80,9 @@ struct Inner {
     firelens: std::sync::OnceLock<Arc<crate::services::firelens::FireLens>>,
     /// Reaches every background loop, front door and supervisor.
     shutdown: Shutdown,
-    /// Held for the life of an in-memory instance; a sweeper that can lock
-    /// it knows the instance has ended.
+    /// Held for the life of the instance: an in-memory instance's lock file
+    /// (a sweeper that can lock it knows the instance has ended), or the
+    /// data directory's (one emulator at a time uses it).
     _lock: Option<File>,
 }
 
@@ -154,8 +155,13 @@ fn open_state(args: &ServeArgs) -> anyhow::Result<Opened> {
             lock: Some(f),
         });
     };
-    let store = Store::open(&dir, args.fsync)
-        .with_context(|| format!("opening the state in {}", dir.display()))?;
+    let lock = lock_data_dir(&dir)?;
+    let store = Store::open(&dir, args.fsync).with_context(|| {
+        format!(
+            "cannot open the state in {}; give another --data-dir (FARGATE_LOCAL_DATA_DIR), or --in-memory",
+            dir.display()
+        )
+    })?;
     let id = match store.meta("instance")? {
         Some(id) => id,
         None => {
@@ -170,8 +176,39 @@ fn open_state(args: &ServeArgs) -> anyhow::Result<Opened> {
             id,
             ephemeral: false,
         },
-        lock: None,
+        lock: Some(lock),
     })
+}
+
+/// The lock file of a data directory: one emulator at a time uses a
+/// directory, and a second one is told so before it touches the state.
+const DATA_DIR_LOCK: &str = "fargate-local.lock";
+
+fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<File> {
+    let cannot = |e: std::io::Error| {
+        anyhow::anyhow!(
+            "cannot use the data directory {}: {e}. Give a directory this user can write with --data-dir (FARGATE_LOCAL_DATA_DIR), or --in-memory",
+            dir.display()
+        )
+    };
+    std::fs::create_dir_all(dir).map_err(cannot)?;
+    let path = dir.join(DATA_DIR_LOCK);
+    let f = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(cannot)?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(anyhow::anyhow!(
+            "the data directory {} is in use by another fargate-local (it holds {}). Stop that one, or give this one another --data-dir (FARGATE_LOCAL_DATA_DIR), or --in-memory",
+            dir.display(),
+            path.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(cannot(e)),
+    }
 }
 
 /// The secret behind credentials ids, made once per state: the ids are in

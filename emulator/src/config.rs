@@ -12,8 +12,27 @@ use clap::{Args, Parser, Subcommand};
     about = "A local AWS ECS-on-Fargate emulator: the ECS API on one endpoint, tasks as real Docker containers."
 )]
 pub struct Cli {
+    /// The emulator's own log: `text` (coloured only on a terminal, and
+    /// never when NO_COLOR is set) or `json` (one JSON object a line, for
+    /// CI systems and log collectors). The filter is FARGATE_LOCAL_LOG.
+    #[arg(
+        long,
+        global = true,
+        env = "FARGATE_LOCAL_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 // Parsed once at start-up: the size of the `serve` variant costs nothing.
@@ -241,6 +260,30 @@ fn default_data_dir() -> PathBuf {
 /// before anything starts).
 fn parse_forward(url: &str) -> Result<String, String> {
     crate::api::forward::Forwarder::parse(url).map(|f| f.target().to_string())
+}
+
+/// What to do when an address cannot be bound: the address, the likely
+/// cause and the flag that changes it (`what`: "the API", ...).
+pub fn listen_error(addr: SocketAddr, e: &std::io::Error, what: &str, flag: &str) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::AddrInUse => format!(
+            "cannot listen on {addr} for {what}: the address is already in use, probably by another \
+             fargate-local or another AWS emulator (LocalStack also takes 4566). Stop it, or choose another \
+             address with {flag}."
+        ),
+        ErrorKind::PermissionDenied => format!(
+            "cannot listen on {addr} for {what}: permission denied (ports below 1024 need privileges). \
+             Choose another address with {flag}."
+        ),
+        ErrorKind::AddrNotAvailable => format!(
+            "cannot listen on {addr} for {what}: no interface of this machine has that address. \
+             Choose another address with {flag} (127.0.0.1:PORT, or 0.0.0.0:PORT in a container)."
+        ),
+        _ => {
+            format!("cannot listen on {addr} for {what}: {e}. Choose another address with {flag}.")
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The `fargate-local` binary: parses the command line and runs a command.
 
 use clap::Parser;
-use fargate_local::config::{Cli, Command};
+use fargate_local::config::{Cli, Command, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
@@ -19,7 +19,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Infra => rt.block_on(fargate_local::runtime::infra::serve()),
         Command::Cleanup => {
-            init_logging();
+            init_logging(cli.log_format);
             rt.block_on(cleanup())
         }
         Command::Exec(args) => {
@@ -30,34 +30,70 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Firelens(_) | Command::FirelensHealth => unreachable!("handled above"),
         Command::Serve(args) => {
-            init_logging();
+            init_logging(cli.log_format);
             rt.block_on(serve(args))
         }
     }
 }
 
-fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("FARGATE_LOCAL_LOG")
-                .unwrap_or_else(|_| EnvFilter::new("info,s3s=off")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter = EnvFilter::try_from_env("FARGATE_LOCAL_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,s3s=off"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+        LogFormat::Text => {
+            // Colour codes only where a person reads them: not in a file,
+            // a pipe or `docker logs`, and never against NO_COLOR.
+            let colour = std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            builder.with_ansi(colour).init()
+        }
+    }
+}
+
+/// Binds `addr` for `what`, or says what to do when it cannot.
+async fn bind(
+    addr: std::net::SocketAddr,
+    what: &str,
+    flag: &str,
+) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!(fargate_local::config::listen_error(addr, &e, what, flag)))
 }
 
 /// The embedded S3's own port unless --s3-listen says otherwise.
 const DEFAULT_S3_LISTEN: &str = "127.0.0.1:4572";
 
 async fn serve(args: fargate_local::config::ServeArgs) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    // Ctrl-C while starting is kept for when serving begins, which then
+    // shuts down in order instead of dying half-started.
+    let interrupted = interrupted()?;
+    let listener = bind(
+        args.listen,
+        "the API",
+        "--listen ADDR (FARGATE_LOCAL_LISTEN)",
+    )
+    .await?;
     let s3_listener = match args.s3.s3_listen.as_deref() {
         Some("off") => None,
-        Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| anyhow::anyhow!("S3 port {addr}: {e}"))?,
-        ),
+        Some(addr) => {
+            let parsed = addr.parse().map_err(|e| {
+                anyhow::anyhow!("--s3-listen {addr}: not an address (give HOST:PORT or off): {e}")
+            })?;
+            Some(
+                bind(
+                    parsed,
+                    "S3's own port",
+                    "--s3-listen ADDR (FARGATE_LOCAL_S3_LISTEN), or --s3-listen off",
+                )
+                .await?,
+            )
+        }
         None => match tokio::net::TcpListener::bind(DEFAULT_S3_LISTEN).await {
             Ok(l) => Some(l),
             Err(e) => {
@@ -86,22 +122,26 @@ async fn serve(args: fargate_local::config::ServeArgs) -> anyhow::Result<()> {
     let router = fargate_local::api::router(app.clone());
     // First the API stops accepting; then one signal stops everything else.
     axum::serve(listener, router)
-        .with_graceful_shutdown(interrupted())
+        .with_graceful_shutdown(interrupted)
         .await?;
     app.shutdown().await;
     Ok(())
 }
 
-/// SIGINT or SIGTERM.
-async fn interrupted() {
+/// SIGINT or SIGTERM. The handlers are installed when this is called, not
+/// when the future is first polled: a signal sent as soon as the "serving"
+/// line is out must find them.
+fn interrupted() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    tracing::info!("shutting down");
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("shutting down");
+    })
 }
 
 async fn cleanup() -> anyhow::Result<()> {

@@ -1440,6 +1440,83 @@ def bench_firelens_task(args, ecs, port):
     }
 
 
+# ---------------------------------------------------------------- 9. forward
+
+
+DDB_AUTH = (
+    "AWS4-HMAC-SHA256 Credential=test/20261207/us-east-1/dynamodb/aws4_request, "
+    "SignedHeaders=content-type;host;x-amz-target, Signature=00"
+)
+
+
+def bench_forward(args):
+    """The latency `serve --forward` adds: the same DynamoDB GetItem on one
+    keep-alive connection, straight to a moto server and through an
+    emulator forwarding to it, alternated call by call."""
+    load = loadavg()
+    moto, moto_port = start_moto(args, "moto-forward")
+    emu = None
+    try:
+        emu, emu_port = start_emulator(
+            args, "emulator-forward", ["--in-memory", "--forward", f"http://127.0.0.1:{moto_port}"]
+        )
+        headers = {"Content-Type": "application/x-amz-json-1.0", "Authorization": DDB_AUTH}
+
+        def call(conn, op, body):
+            conn.request(
+                "POST", "/", json.dumps(body).encode(), dict(headers, **{"X-Amz-Target": "DynamoDB_20120810." + op})
+            )
+            resp = conn.getresponse()
+            raw = resp.read()
+            if resp.status != 200:
+                raise BenchError(f"{op} answered {resp.status}: {raw[:300]!r}")
+            return raw
+
+        direct = http.client.HTTPConnection("127.0.0.1", moto_port, timeout=30)
+        through = http.client.HTTPConnection("127.0.0.1", emu_port, timeout=30)
+        call(direct, "CreateTable", {
+            "TableName": "bench", "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+        })
+        call(direct, "PutItem", {"TableName": "bench", "Item": {"id": {"S": "k"}, "v": {"S": "x" * 100}}})
+        get = {"TableName": "bench", "Key": {"id": {"S": "k"}}}
+        for _ in range(50):  # warm-up, both paths
+            call(direct, "GetItem", get)
+            call(through, "GetItem", get)
+        d, t = [], []
+        for i in range(args.forward_calls):
+            for conn, out in ((direct, d), (through, t)) if i % 2 == 0 else ((through, t), (direct, d)):
+                t0 = time.perf_counter()
+                call(conn, "GetItem", get)
+                out.append((time.perf_counter() - t0) * 1000)
+        direct.close()
+        through.close()
+    finally:
+        if emu:
+            emu.stop()
+        moto.stop()
+    d.sort()
+    t.sort()
+
+    def pct(v, p):
+        return v[min(len(v) - 1, int(len(v) * p))]
+
+    r = {
+        "calls": args.forward_calls,
+        "load": [load, loadavg()],
+        "direct_p50_ms": pct(d, 0.5),
+        "direct_p99_ms": pct(d, 0.99),
+        "through_p50_ms": pct(t, 0.5),
+        "through_p99_ms": pct(t, 0.99),
+    }
+    log(
+        f"forward: GetItem direct p50 {r['direct_p50_ms']:.2f} ms, through the emulator "
+        f"p50 {r['through_p50_ms']:.2f} ms (+{r['through_p50_ms'] - r['direct_p50_ms']:.2f} ms)"
+    )
+    return r
+
+
 def yes(ok):
     return "yes" if ok else "**no**"
 
@@ -1674,6 +1751,25 @@ def report(res):
         )
         out.append(f"Deployments (s): {v['deploy_s']}")
         out.append(f"One by one (s): {v['seq_s']}")
+    if "forward" in res:
+        f = res["forward"]
+        added = f["through_p50_ms"] - f["direct_p50_ms"]
+        out.append("")
+        out.append(
+            f"### 9. `serve --forward`: DynamoDB GetItem, {f['calls']} calls each on one keep-alive connection, "
+            f"alternated (load {f['load'][0]} / {f['load'][1]})"
+        )
+        out.append("")
+        out.append("| | through the emulator | baseline: moto directly | added | target | met? |")
+        out.append("|---|---:|---:|---:|---:|:---:|")
+        out.append(
+            f"| p50 | {f['through_p50_ms']:.2f} ms | {f['direct_p50_ms']:.2f} ms | {added:.2f} ms | ≤ 1 ms "
+            f"| {yes(added <= 1.0)} |"
+        )
+        out.append(
+            f"| p99 | {f['through_p99_ms']:.2f} ms | {f['direct_p99_ms']:.2f} ms "
+            f"| {f['through_p99_ms'] - f['direct_p99_ms']:.2f} ms | | |"
+        )
     return "\n".join(out) + "\n"
 
 
@@ -1715,7 +1811,8 @@ def main():
     ap.add_argument("--tmp", required=True, help="scratch directory (removed by bench.sh)")
     ap.add_argument("--run", required=True, help="run id: label value of the baseline containers")
     ap.add_argument("--out", required=True, help="where the report and raw JSON go")
-    ap.add_argument("--only", default="runtask,api,start,config,exec,firelens-task,firelens-engine,services")
+    ap.add_argument("--only", default="runtask,api,start,config,exec,firelens-task,firelens-engine,services,forward")
+    ap.add_argument("--forward-calls", type=int, default=2000)
     ap.add_argument("--firelens-lines", type=int, default=100000)
     ap.add_argument("--firelens-runs", type=int, default=3)
     ap.add_argument("--svc-runs", type=int, default=5)
@@ -1777,6 +1874,8 @@ def main():
             res["firelens-engine"] = bench_firelens(args)
         if "services" in only:
             res["services"] = bench_services(args)
+        if "forward" in only:
+            res["forward"] = bench_forward(args)
     finally:
         for s in servers:
             s.stop()

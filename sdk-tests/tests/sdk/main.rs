@@ -21,6 +21,7 @@ mod networking;
 mod ordering;
 mod restart;
 mod services;
+mod startup;
 mod stopping;
 mod task_endpoint;
 mod task_env_files;
