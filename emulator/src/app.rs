@@ -127,6 +127,10 @@ fn forget_instance(id: &str) {
 /// on without them (and names them in the log).
 const LOOPS_STOP_WITHIN: Duration = Duration::from_secs(1);
 
+/// How long shutdown spends removing an in-memory instance's objects: Ctrl-C
+/// returns within about 10 s whatever the backlog.
+const REMOVAL_WITHIN: Duration = Duration::from_secs(8);
+
 fn new_instance_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
 }
@@ -269,11 +273,11 @@ impl App {
                         network_name: format!("fargate-local-{}", instance.id),
                     },
                 );
-                (
-                    Some(docker.clone()),
+                let bounded = crate::runtime::bounded::Bounded::new(
                     Arc::new(docker.clone()),
-                    Arc::new(docker),
-                )
+                    args.engine_concurrency(),
+                );
+                (Some(docker.clone()), Arc::new(bounded), Arc::new(docker))
             }
             Engine::Custom { containers, exec } => (None, containers, exec),
         };
@@ -692,11 +696,21 @@ impl App {
         // Nothing may be created after the removal: not by a supervisor that
         // was dropped in the middle of a request, nor by start-up work.
         d.close().await;
-        match d.remove_instance_objects().await {
+        match tokio::time::timeout(REMOVAL_WITHIN, d.remove_instance_objects()).await {
             // Nothing is left for a sweep to find: the lock file can go.
-            Ok(()) if inner.instance.ephemeral => forget_instance(&inner.instance.id),
-            Ok(()) => {}
-            Err(e) => tracing::warn!(error = %e, "could not remove this instance's Docker objects"),
+            Ok(Ok(())) if inner.instance.ephemeral => forget_instance(&inner.instance.id),
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not remove this instance's Docker objects")
+            }
+            // The lock file stays: the next `serve` or `cleanup` finds the
+            // instance ended and removes the rest.
+            Err(_) => tracing::warn!(
+                containers_left = d.count_instance_containers().await,
+                instance = %inner.instance.id,
+                "shutdown did not finish removing this instance's containers within {}s; the next `fargate-local serve` (or `fargate-local cleanup`) removes the rest",
+                REMOVAL_WITHIN.as_secs()
+            ),
         }
     }
 }

@@ -128,6 +128,14 @@ pub struct ServeArgs {
     )]
     pub forward: Option<String>,
 
+    /// How many container creates, starts and removals the emulator asks
+    /// of the Docker engine at once (and four times as many stops); tasks
+    /// past it wait in PROVISIONING or PENDING, as on Fargate when capacity
+    /// is short. Default: twice the CPUs, at least 4.
+    #[arg(long, env = "FARGATE_LOCAL_ENGINE_CONCURRENCY", value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub engine_concurrency: Option<u16>,
+
     /// Fargate's rate quota on RunTask calls, per region, as a token bucket:
     /// `BURST:RATE` a second, `RATE`, or `off`. AWS's: 20 calls a second.
     /// Over it, RunTask answers `ThrottlingException` (SDKs retry it).
@@ -237,6 +245,14 @@ impl ServeArgs {
     /// Always absolute: task directories under it are bind-mounted, and
     /// Docker takes a relative source for a volume name (`make run` passes
     /// `--data-dir .fargate-local`).
+    /// `--engine-concurrency`, or its default for this machine.
+    pub fn engine_concurrency(&self) -> usize {
+        self.engine_concurrency.map(usize::from).unwrap_or_else(|| {
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            (2 * cpus).max(4)
+        })
+    }
+
     pub fn data_dir(&self) -> Option<PathBuf> {
         if self.in_memory {
             return None;

@@ -131,6 +131,10 @@ struct Inner {
     closed: AtomicBool,
 }
 
+/// Container removals asked of the engine at once when an instance's
+/// objects are removed.
+const REMOVALS_AT_ONCE: usize = 16;
+
 #[derive(Clone)]
 pub struct DockerRuntime {
     inner: Arc<Inner>,
@@ -447,6 +451,22 @@ impl DockerRuntime {
     /// starts. The engine can still report a removed container's endpoint
     /// on the network for a moment ("has active endpoints"), so the sweep is
     /// repeated, briefly, until the network goes too.
+    /// How many of this instance's containers are left (0 when the
+    /// engine cannot be asked).
+    pub async fn count_instance_containers(&self) -> usize {
+        let f = self.instance_filter();
+        self.inner
+            .docker
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&f)
+                    .build(),
+            ))
+            .await
+            .map_or(0, |l| l.len())
+    }
+
     pub async fn remove_instance_objects(&self) -> Result<(), RuntimeError> {
         // Up to 9 s: on a loaded machine Docker can take seconds to let go
         // of the endpoint of a container removed while it started.
@@ -467,11 +487,14 @@ impl DockerRuntime {
                 ))
                 .await
                 .map_err(err)?;
-            let removals = list
-                .into_iter()
-                .filter_map(|c| c.id)
-                .map(|id| async move { self.remove_container(&id).await });
-            futures_util::future::join_all(removals).await;
+            // A bounded number at once: thousands of removals asked of the
+            // engine together make every one of them slower.
+            use futures_util::StreamExt;
+            futures_util::stream::iter(list.into_iter().filter_map(|c| c.id))
+                .map(|id| async move { self.remove_container(&id).await })
+                .buffer_unordered(REMOVALS_AT_ONCE)
+                .for_each(|_| async {})
+                .await;
             self.remove_managed_volumes(&f).await?;
             match self.remove_network().await {
                 Err(e) if attempt < ATTEMPTS => {

@@ -9,6 +9,7 @@
 //! The runtime knows nothing of the ECS wire format: the ECS backend turns
 //! updates into task fields.
 
+pub mod bounded;
 pub mod docker;
 pub mod docker_exec;
 pub mod fake;
