@@ -20,6 +20,7 @@ mod networking;
 mod ordering;
 mod restart;
 mod services;
+mod sqs;
 mod stopping;
 mod task_endpoint;
 mod task_env_files;
