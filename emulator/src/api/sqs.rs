@@ -82,6 +82,15 @@ async fn call(
         "ReceiveMessage" => encode(sqs.receive_message(&c, decode(v)?).await),
         "DeleteMessage" => encode(sqs.delete_message(&c, decode(v)?)),
         "ChangeMessageVisibility" => encode(sqs.change_message_visibility(&c, decode(v)?)),
+        "SendMessageBatch" => encode(sqs.send_message_batch(&c, decode(v)?)),
+        "DeleteMessageBatch" => encode(sqs.delete_message_batch(&c, decode(v)?)),
+        "ChangeMessageVisibilityBatch" => {
+            encode(sqs.change_message_visibility_batch(&c, decode(v)?))
+        }
+        "TagQueue" => encode(sqs.tag_queue(&c, decode(v)?)),
+        "UntagQueue" => encode(sqs.untag_queue(&c, decode(v)?)),
+        "ListQueueTags" => encode(sqs.list_queue_tags(&c, decode(v)?)),
+        "ListDeadLetterSourceQueues" => encode(sqs.list_dead_letter_source_queues(&c, decode(v)?)),
         other => Err(SqsError::InvalidAction(format!(
             "The action {other} is not valid for this endpoint."
         ))),

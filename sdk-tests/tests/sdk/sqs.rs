@@ -310,3 +310,187 @@ async fn queues_and_messages_survive_kill_9() {
     );
     emu.stop();
 }
+
+#[tokio::test]
+async fn batches_fifo_dead_letters_and_tags() {
+    use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
+    let emu = Emulator::start();
+    let sqs = emu.sqs();
+    let create = |name: &'static str, attrs: Vec<(QueueAttributeName, String)>| {
+        let sqs = sqs.clone();
+        async move {
+            let mut req = sqs.create_queue().queue_name(name);
+            for (k, v) in attrs {
+                req = req.attributes(k, v);
+            }
+            req.send().await.unwrap().queue_url.unwrap()
+        }
+    };
+    // Batches: per-entry results, whole-request refusals.
+    let url = create("batch", vec![]).await;
+    let entry = |id: &str, body: &str| {
+        SendMessageBatchRequestEntry::builder()
+            .id(id)
+            .message_body(body)
+            .build()
+            .unwrap()
+    };
+    let sent = sqs
+        .send_message_batch()
+        .queue_url(&url)
+        .entries(entry("0", "one"))
+        .entries(entry("1", "two"))
+        .entries(entry("2", "\u{1}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.successful().len(), 2);
+    assert_eq!(sent.failed()[0].code(), "InvalidMessageContents");
+    assert_eq!(sent.failed()[0].id(), "2");
+    let e = sqs
+        .send_message_batch()
+        .queue_url(&url)
+        .entries(entry("0", "a"))
+        .entries(entry("0", "b"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        e.as_service_error()
+            .unwrap()
+            .is_batch_entry_ids_not_distinct(),
+        "{e:?}"
+    );
+    let got = sqs
+        .receive_message()
+        .queue_url(&url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.messages().len(), 2);
+    let mut del = sqs.delete_message_batch().queue_url(&url);
+    for (i, m) in got.messages().iter().enumerate() {
+        del = del.entries(
+            DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(m.receipt_handle().unwrap())
+                .build()
+                .unwrap(),
+        );
+    }
+    assert_eq!(del.send().await.unwrap().successful().len(), 2);
+
+    // Tags.
+    sqs.tag_queue()
+        .queue_url(&url)
+        .tags("team", "web")
+        .send()
+        .await
+        .unwrap();
+    let tags = sqs.list_queue_tags().queue_url(&url).send().await.unwrap();
+    assert_eq!(tags.tags().unwrap()["team"], "web");
+    sqs.untag_queue()
+        .queue_url(&url)
+        .tag_keys("team")
+        .send()
+        .await
+        .unwrap();
+    let tags = sqs.list_queue_tags().queue_url(&url).send().await.unwrap();
+    assert!(tags.tags().is_none_or(|t| t.is_empty()));
+
+    // FIFO: group order, one group locked while in flight, deduplication.
+    let fifo = create(
+        "jobs.fifo",
+        vec![
+            (QueueAttributeName::FifoQueue, "true".into()),
+            (QueueAttributeName::ContentBasedDeduplication, "true".into()),
+        ],
+    )
+    .await;
+    let mut seqs = Vec::new();
+    for (body, group) in [("a1", "a"), ("a2", "a"), ("b1", "b"), ("a1", "a")] {
+        let r = sqs
+            .send_message()
+            .queue_url(&fifo)
+            .message_body(body)
+            .message_group_id(group)
+            .send()
+            .await
+            .unwrap();
+        seqs.push(r.sequence_number().unwrap().to_string());
+    }
+    // The second "a1" was a duplicate: the original's sequence number.
+    assert_eq!(seqs[3], seqs[0]);
+    assert!(seqs[0] < seqs[1] && seqs[1] < seqs[2]);
+    let first = sqs
+        .receive_message()
+        .queue_url(&fifo)
+        .max_number_of_messages(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.messages()[0].body(), Some("a1"));
+    let rest = sqs
+        .receive_message()
+        .queue_url(&fifo)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let bodies: Vec<_> = rest.messages().iter().filter_map(|m| m.body()).collect();
+    assert_eq!(bodies, ["b1"], "group a is locked while a1 is in flight");
+    let e = sqs
+        .send_message()
+        .queue_url(&fifo)
+        .message_body("x")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("MissingParameter"), "{e:?}");
+
+    // A dead-letter queue after maxReceiveCount.
+    let dlq = create("dead", vec![]).await;
+    let src = create(
+        "src",
+        vec![
+            (
+                QueueAttributeName::RedrivePolicy,
+                r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dead","maxReceiveCount":"1"}"#.into(),
+            ),
+            (QueueAttributeName::VisibilityTimeout, "0".into()),
+        ],
+    )
+    .await;
+    sqs.send_message()
+        .queue_url(&src)
+        .message_body("poison")
+        .send()
+        .await
+        .unwrap();
+    let once = sqs.receive_message().queue_url(&src).send().await.unwrap();
+    assert_eq!(once.messages().len(), 1);
+    let twice = sqs.receive_message().queue_url(&src).send().await.unwrap();
+    assert!(twice.messages().is_empty());
+    let dead = sqs
+        .receive_message()
+        .queue_url(&dlq)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    let m = &dead.messages()[0];
+    assert_eq!(m.body(), Some("poison"));
+    assert_eq!(
+        m.attributes().unwrap()[&MessageSystemAttributeName::DeadLetterQueueSourceArn],
+        "arn:aws:sqs:us-east-1:000000000000:src"
+    );
+    let sources = sqs
+        .list_dead_letter_source_queues()
+        .queue_url(&dlq)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sources.queue_urls(), [src.as_str()]);
+    emu.stop();
+}

@@ -261,14 +261,29 @@ impl MessageRecord {
     }
 }
 
-/// A queue in memory: its record, its messages in enqueue order, and what
-/// long polls wait on.
+/// A FIFO queue remembers a deduplication id for five minutes.
+const DEDUP_MS: i64 = 300_000;
+
+/// What a FIFO queue remembers of a message it accepted: until when a
+/// duplicate is dropped, and what the duplicate's answer repeats.
+#[derive(Debug, Clone)]
+struct Dedup {
+    until_ms: i64,
+    id: String,
+    sequence: Option<String>,
+}
+
+/// A queue in memory: its record, its messages in enqueue order, what long
+/// polls wait on, and for FIFO the deduplication memory and the last
+/// sequence number.
 #[derive(Debug, Clone)]
 struct Queue {
     rec: QueueRecord,
     messages: BTreeMap<u64, MessageRecord>,
     next_order: u64,
     notify: Arc<Notify>,
+    dedup: HashMap<String, Dedup>,
+    last_seq: u128,
 }
 
 impl Queue {
@@ -278,8 +293,59 @@ impl Queue {
             messages: BTreeMap::new(),
             next_order: 1,
             notify: Arc::new(Notify::new()),
+            dedup: HashMap::new(),
+            last_seq: 0,
         }
     }
+
+    /// The deduplication key of a message: its id, with its group when the
+    /// scope is the message group.
+    fn dedup_key(&self, group: Option<&str>, dedup_id: &str) -> String {
+        if self
+            .rec
+            .attributes
+            .get("DeduplicationScope")
+            .map(String::as_str)
+            == Some("messageGroup")
+        {
+            format!("{}\n{dedup_id}", group.unwrap_or_default())
+        } else {
+            dedup_id.to_string()
+        }
+    }
+
+    /// Takes in an accepted message (after a load, or a send).
+    fn remember(&mut self, m: &MessageRecord) {
+        self.next_order = self.next_order.max(m.order + 1);
+        if let Some(seq) = m.sequence.as_deref().and_then(|s| s.parse::<u128>().ok()) {
+            self.last_seq = self.last_seq.max(seq);
+        }
+        if let Some(d) = &m.dedup_id {
+            let key = self.dedup_key(m.group_id.as_deref(), d);
+            self.dedup.insert(
+                key,
+                Dedup {
+                    until_ms: m.sent_ms + DEDUP_MS,
+                    id: m.id.clone(),
+                    sequence: m.sequence.clone(),
+                },
+            );
+        }
+    }
+}
+
+/// The messages one send or batch adds, decided before any is stored.
+struct Pending {
+    next_order: u64,
+    last_seq: u128,
+    fresh: HashMap<String, Dedup>,
+}
+
+/// What a send does: enqueue a new message, or (a FIFO duplicate within
+/// five minutes) answer the original's id and enqueue nothing.
+enum Sent {
+    New(Box<MessageRecord>),
+    Duplicate(Dedup),
 }
 
 #[derive(Debug, Default, Clone)]
@@ -494,7 +560,7 @@ impl Sqs {
             let (prefix, _) = k.rsplit_once('/').unwrap_or((k.as_str(), ""));
             let (region, name) = prefix.split_once('/').unwrap_or(("", prefix));
             if let Some(q) = state.get_mut(region).queues.get_mut(name) {
-                q.next_order = q.next_order.max(m.order + 1);
+                q.remember(&m);
                 q.messages.insert(m.order, m);
             }
         }
@@ -748,6 +814,7 @@ impl Sqs {
                 .then(move |st: &mut State| {
                     if let Some(q) = st.get_mut(&region).queues.get_mut(&name) {
                         q.messages.clear();
+                        q.dedup.clear();
                         q.rec = rec;
                     }
                 }))
@@ -878,33 +945,168 @@ impl Sqs {
         let region = c.region.to_string();
         let (result, notify) = self.inner.update(|st| {
             let q = Self::queue(st, &region, req.queue_url.as_deref())?;
-            let m = Self::new_message(q, &req, c.principal, q.next_order, now)?;
-            let result = SendMessageResult {
-                md5_of_message_body: m.md5_body.clone(),
-                md5_of_message_attributes: checksum::attributes(&m.attributes),
-                md5_of_message_system_attributes: checksum::attributes(&m.system),
-                message_id: m.id.clone(),
-                sequence_number: m.sequence.clone(),
+            let mut pending = Pending {
+                next_order: q.next_order,
+                last_seq: q.last_seq,
+                fresh: HashMap::new(),
             };
+            let sent = Self::accept(q, &req, c.principal, now, &mut pending, false)?;
+            let result = Self::sent_result(&req, &sent);
             let name = q.rec.name.clone();
-            Ok(Change::answer((result, q.notify.clone()))
-                .write(Op::put(
-                    KIND_MESSAGE,
-                    message_key(&region, &name, m.order),
-                    &m,
-                ))
-                .then(move |st: &mut State| {
-                    if let Some(q) = st.get_mut(&region).queues.get_mut(&name) {
-                        q.next_order = m.order + 1;
-                        q.messages.insert(m.order, m);
-                    }
-                }))
+            let messages: Vec<MessageRecord> = match sent {
+                Sent::New(m) => vec![*m],
+                Sent::Duplicate(_) => Vec::new(),
+            };
+            Ok(Self::enqueue(
+                &region,
+                &name,
+                messages,
+                now,
+                (result, q.notify.clone()),
+            ))
         })?;
         notify.notify_waiters();
         Ok(result)
     }
 
-    /// Checks one message a request sends and builds its record.
+    /// A send's answer: the MD5s of what was sent, and the id and sequence
+    /// number of the message (the original's for a duplicate).
+    fn sent_result(req: &SendMessageRequest, sent: &Sent) -> SendMessageResult {
+        let (id, sequence) = match sent {
+            Sent::New(m) => (m.id.clone(), m.sequence.clone()),
+            Sent::Duplicate(d) => (d.id.clone(), d.sequence.clone()),
+        };
+        let empty = MessageAttributes::new();
+        SendMessageResult {
+            md5_of_message_body: checksum::body(req.message_body.as_deref().unwrap_or_default()),
+            md5_of_message_attributes: checksum::attributes(
+                req.message_attributes.as_ref().unwrap_or(&empty),
+            ),
+            md5_of_message_system_attributes: checksum::attributes(
+                req.message_system_attributes.as_ref().unwrap_or(&empty),
+            ),
+            message_id: id,
+            sequence_number: sequence,
+        }
+    }
+
+    /// Stores new messages and takes them into the queue.
+    fn enqueue<'a, R>(
+        region: &str,
+        name: &str,
+        messages: Vec<MessageRecord>,
+        now: i64,
+        answer: R,
+    ) -> Change<'a, State, R> {
+        let ops: Vec<Op<'static>> = messages
+            .iter()
+            .map(|m| Op::put(KIND_MESSAGE, message_key(region, name, m.order), m))
+            .collect();
+        let (region, name) = (region.to_string(), name.to_string());
+        Change::answer(answer)
+            .writes(ops)
+            .then(move |st: &mut State| {
+                if let Some(q) = st.get_mut(&region).queues.get_mut(&name) {
+                    if q.dedup.len() > 4096 {
+                        q.dedup.retain(|_, d| d.until_ms > now);
+                    }
+                    for m in messages {
+                        q.remember(&m);
+                        q.messages.insert(m.order, m);
+                    }
+                }
+            })
+    }
+
+    /// Checks one message a request sends and decides what it does:
+    /// a new message (its order and sequence number taken from `pending`),
+    /// or a FIFO duplicate. `batch` words a missing group id as a batch
+    /// entry's refusal.
+    fn accept(
+        q: &Queue,
+        req: &SendMessageRequest,
+        sender: &str,
+        now: i64,
+        pending: &mut Pending,
+        batch: bool,
+    ) -> Result<Sent> {
+        let fifo = q.rec.fifo;
+        let group = req.message_group_id.clone();
+        if fifo && group.is_none() {
+            return Err(if batch {
+                invalid("The request must contain the parameter MessageGroupId.")
+            } else {
+                SqsError::MissingParameter("MessageGroupId")
+            });
+        }
+        for (param, v) in [
+            ("MessageGroupId", &group),
+            ("MessageDeduplicationId", &req.message_deduplication_id),
+        ] {
+            if let Some(v) = v
+                && (v.is_empty() || v.len() > 128 || !v.chars().all(|c| c.is_ascii_graphic()))
+            {
+                return Err(invalid(format!(
+                    "Value {v} for parameter {param} is invalid. Reason: {param} can only include alphanumeric and punctuation characters. 1 to 128 in length."
+                )));
+            }
+        }
+        if !fifo && let Some(d) = &req.message_deduplication_id {
+            return Err(invalid(format!(
+                "Value {d} for parameter MessageDeduplicationId is invalid. Reason: The request include parameter that is not valid for this queue type."
+            )));
+        }
+        let mut m = Self::new_message(q, req, sender, pending.next_order, now)?;
+        if !fifo {
+            m.group_id = group;
+            pending.next_order += 1;
+            return Ok(Sent::New(Box::new(m)));
+        }
+        let dedup_id = match &req.message_deduplication_id {
+            Some(d) => d.clone(),
+            None if q
+                .rec
+                .attributes
+                .get("ContentBasedDeduplication")
+                .map(String::as_str)
+                == Some("true") =>
+            {
+                use sha2::Digest;
+                hex::encode(sha2::Sha256::digest(m.body.as_bytes()))
+            }
+            None => {
+                return Err(invalid(
+                    "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly",
+                ));
+            }
+        };
+        let key = q.dedup_key(group.as_deref(), &dedup_id);
+        let earlier = pending
+            .fresh
+            .get(&key)
+            .or_else(|| q.dedup.get(&key).filter(|d| d.until_ms > now));
+        if let Some(d) = earlier {
+            return Ok(Sent::Duplicate(d.clone()));
+        }
+        let seq = (pending.last_seq + 1).max(now.max(0) as u128 * 1_000_000);
+        pending.last_seq = seq;
+        pending.next_order += 1;
+        m.sequence = Some(format!("{seq:020}"));
+        m.group_id = group;
+        m.dedup_id = Some(dedup_id);
+        pending.fresh.insert(
+            key,
+            Dedup {
+                until_ms: now + DEDUP_MS,
+                id: m.id.clone(),
+                sequence: m.sequence.clone(),
+            },
+        );
+        Ok(Sent::New(Box::new(m)))
+    }
+
+    /// Checks one message's body, attributes and delay and builds its
+    /// record.
     fn new_message(
         q: &Queue,
         req: &SendMessageRequest,
@@ -933,6 +1135,12 @@ impl Sqs {
             )));
         }
         let delay = match req.delay_seconds {
+            None | Some(0) if q.rec.fifo => q.rec.int("DelaySeconds"),
+            Some(d) if q.rec.fifo => {
+                return Err(invalid(format!(
+                    "Value {d} for parameter DelaySeconds is invalid. Reason: The request include parameter that is not valid for this queue type."
+                )));
+            }
             None => q.rec.int("DelaySeconds"),
             Some(d) if !(0..=900).contains(&d) => {
                 return Err(invalid(format!(
@@ -1051,63 +1259,133 @@ impl Sqs {
         now: i64,
     ) -> Result<(Vec<Message>, Option<i64>)> {
         let region = c.region.to_string();
-        self.inner.update(|st| {
-            let q = st
-                .get(&region)
-                .and_then(|r| r.queues.get(&p.name))
-                .ok_or(SqsError::QueueDoesNotExist)?;
+        let (out, next, dlq_notify) = self.inner.update(|st| {
+            let r = st.get(&region).ok_or(SqsError::QueueDoesNotExist)?;
+            let q = r.queues.get(&p.name).ok_or(SqsError::QueueDoesNotExist)?;
             let retention_ms = q.rec.int("MessageRetentionPeriod") * 1000;
             let visibility_ms = p
                 .visibility_s
                 .unwrap_or_else(|| q.rec.int("VisibilityTimeout"))
                 * 1000;
+            // Where messages received too often go.
+            let dlq = q
+                .rec
+                .attributes
+                .get("RedrivePolicy")
+                .and_then(|v| attributes::redrive_policy(v).ok())
+                .and_then(|rp| {
+                    let d = r
+                        .queues
+                        .values()
+                        .find(|d| d.rec.arn == rp.dead_letter_target_arn)?;
+                    Some((d, rp.max_receive_count))
+                });
+            // FIFO: a group with a message in flight gives nothing, and a
+            // group whose next message is not visible gives nothing after it.
+            let mut blocked: std::collections::HashSet<&str> = if q.rec.fifo {
+                q.messages
+                    .values()
+                    .filter(|m| m.in_flight(now))
+                    .filter_map(|m| m.group_id.as_deref())
+                    .collect()
+            } else {
+                Default::default()
+            };
             let mut ops = Vec::new();
-            let mut expired = Vec::new();
+            let mut gone = Vec::new();
             let mut taken: Vec<MessageRecord> = Vec::new();
+            let mut moved: Vec<MessageRecord> = Vec::new();
             let mut next: Option<i64> = None;
+            let mut dlq_order = dlq.map_or(0, |(d, _)| d.next_order);
             for m in q.messages.values() {
                 if m.sent_ms + retention_ms <= now {
-                    expired.push(m.order);
+                    gone.push(m.order);
                     ops.push(Op::delete(
                         KIND_MESSAGE,
                         message_key(&region, &p.name, m.order),
                     ));
                     continue;
                 }
-                if m.visible_at_ms > now {
-                    next = Some(next.map_or(m.visible_at_ms, |n| n.min(m.visible_at_ms)));
+                let group = m.group_id.as_deref().filter(|_| q.rec.fifo);
+                if group.is_some_and(|g| blocked.contains(g)) {
                     continue;
                 }
-                if taken.len() < p.max {
-                    let mut m = m.clone();
-                    m.receive_count += 1;
-                    m.first_receive_ms.get_or_insert(now);
-                    m.received_ms = Some(now);
-                    m.visible_at_ms = now + visibility_ms;
-                    m.receipt = Some(receipt_handle(&region, &p.name, m.order));
-                    ops.push(Op::put(
+                if m.visible_at_ms > now {
+                    next = Some(next.map_or(m.visible_at_ms, |n| n.min(m.visible_at_ms)));
+                    if let Some(g) = group {
+                        blocked.insert(g);
+                    }
+                    continue;
+                }
+                if taken.len() >= p.max {
+                    if q.rec.fifo {
+                        continue;
+                    }
+                    break;
+                }
+                if let Some((d, _)) = dlq.filter(|(_, max)| m.receive_count >= *max) {
+                    let mut dm = m.clone();
+                    dm.order = dlq_order;
+                    dlq_order += 1;
+                    dm.receipt = None;
+                    dm.visible_at_ms = now;
+                    dm.dead_letter_source_arn = Some(q.rec.arn.clone());
+                    gone.push(m.order);
+                    ops.push(Op::delete(
                         KIND_MESSAGE,
                         message_key(&region, &p.name, m.order),
-                        &m,
                     ));
-                    taken.push(m);
+                    ops.push(Op::put(
+                        KIND_MESSAGE,
+                        message_key(&region, &d.rec.name, dm.order),
+                        &dm,
+                    ));
+                    moved.push(dm);
+                    continue;
                 }
+                let mut m = m.clone();
+                m.receive_count += 1;
+                m.first_receive_ms.get_or_insert(now);
+                m.received_ms = Some(now);
+                m.visible_at_ms = now + visibility_ms;
+                m.receipt = Some(receipt_handle(&region, &p.name, m.order));
+                ops.push(Op::put(
+                    KIND_MESSAGE,
+                    message_key(&region, &p.name, m.order),
+                    &m,
+                ));
+                taken.push(m);
             }
             let out: Vec<Message> = taken.iter().map(|m| Self::message_out(q, m, p)).collect();
             let name = p.name.clone();
-            Ok(Change::answer((out, next))
+            let dlq_name = dlq.map(|(d, _)| d.rec.name.clone());
+            let dlq_notify = dlq
+                .filter(|_| !moved.is_empty())
+                .map(|(d, _)| d.notify.clone());
+            Ok(Change::answer((out, next, dlq_notify))
                 .writes(ops)
                 .then(move |st: &mut State| {
-                    if let Some(q) = st.get_mut(&region).queues.get_mut(&name) {
-                        for o in expired {
+                    let r = st.get_mut(&region);
+                    if let Some(q) = r.queues.get_mut(&name) {
+                        for o in gone {
                             q.messages.remove(&o);
                         }
                         for m in taken {
                             q.messages.insert(m.order, m);
                         }
                     }
+                    if let Some(d) = dlq_name.and_then(|n| r.queues.get_mut(&n)) {
+                        for m in moved {
+                            d.remember(&m);
+                            d.messages.insert(m.order, m);
+                        }
+                    }
                 }))
-        })
+        })?;
+        if let Some(n) = dlq_notify {
+            n.notify_waiters();
+        }
+        Ok((out, next))
     }
 
     /// A received message as ReceiveMessage gives it: the system and user
@@ -1171,30 +1449,130 @@ impl Sqs {
         Ok(q.messages.get(&order))
     }
 
+    /// What deleting by `handle` does: the order of the message to delete,
+    /// or nothing. A handle whose message is gone, or (standard queue) was
+    /// received again since, deletes nothing and succeeds, as on AWS; on a
+    /// FIFO queue a handle past its visibility timeout has expired.
+    fn decide_delete(q: &Queue, region: &str, handle: &str, now: i64) -> Result<Option<u64>> {
+        let Some(m) = Self::by_receipt(q, region, handle)? else {
+            return Ok(None);
+        };
+        let current = m.receipt.as_deref() == Some(handle);
+        if q.rec.fifo && (!current || m.visible_at_ms <= now) {
+            return Err(invalid(format!(
+                "Value {handle} for parameter ReceiptHandle is invalid. Reason: The receipt handle has expired."
+            )));
+        }
+        Ok(current.then_some(m.order))
+    }
+
+    /// Removes deleted messages from the store and the queue.
+    fn forget<'a, R>(
+        region: &str,
+        name: &str,
+        orders: Vec<u64>,
+        answer: R,
+    ) -> Change<'a, State, R> {
+        let ops: Vec<Op<'static>> = orders
+            .iter()
+            .map(|o| Op::delete(KIND_MESSAGE, message_key(region, name, *o)))
+            .collect();
+        let (region, name) = (region.to_string(), name.to_string());
+        Change::answer(answer)
+            .writes(ops)
+            .then(move |st: &mut State| {
+                if let Some(q) = st.get_mut(&region).queues.get_mut(&name) {
+                    for o in orders {
+                        q.messages.remove(&o);
+                    }
+                }
+            })
+    }
+
     pub fn delete_message(&self, c: &Caller<'_>, req: DeleteMessageRequest) -> Result<Empty> {
+        self.delete_message_at(c, req, now_ms())
+    }
+
+    fn delete_message_at(
+        &self,
+        c: &Caller<'_>,
+        req: DeleteMessageRequest,
+        now: i64,
+    ) -> Result<Empty> {
         let region = c.region.to_string();
-        self.inner.update(|st| {
+        let notify = self.inner.update(|st| {
             let q = Self::queue(st, &region, req.queue_url.as_deref())?;
             let handle = req
                 .receipt_handle
                 .as_deref()
                 .ok_or(SqsError::MissingParameter("ReceiptHandle"))?;
-            // A handle whose message is gone, or was received again since,
-            // succeeds and deletes nothing, as on AWS.
-            let Some(m) = Self::by_receipt(q, &region, handle)?
-                .filter(|m| m.receipt.as_deref() == Some(handle))
-            else {
-                return Ok(Change::answer(Empty {}));
-            };
-            let (name, order) = (q.rec.name.clone(), m.order);
-            Ok(Change::answer(Empty {})
-                .write(Op::delete(KIND_MESSAGE, message_key(&region, &name, order)))
-                .then(move |st: &mut State| {
-                    if let Some(q) = st.get_mut(&region).queues.get_mut(&name) {
-                        q.messages.remove(&order);
+            let orders: Vec<u64> = Self::decide_delete(q, &region, handle, now)?
+                .into_iter()
+                .collect();
+            Ok(Self::forget(&region, &q.rec.name, orders, q.notify.clone()))
+        })?;
+        // A FIFO group may be unlocked.
+        notify.notify_waiters();
+        Ok(Empty {})
+    }
+
+    /// What a visibility change by `handle` does: the message with its new
+    /// visibility, or nothing (its timeout had passed: it stays visible, as
+    /// on AWS).
+    fn decide_visibility(
+        q: &Queue,
+        region: &str,
+        handle: &str,
+        v: i64,
+        now: i64,
+    ) -> Result<Option<MessageRecord>> {
+        if !(0..=MAX_VISIBILITY_S).contains(&v) {
+            return Err(invalid(format!(
+                "Value {v} for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and 43200, if provided."
+            )));
+        }
+        let Some(m) =
+            Self::by_receipt(q, region, handle)?.filter(|m| m.receipt.as_deref() == Some(handle))
+        else {
+            return Err(invalid(format!(
+                "Value {handle} for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not available for visibility timeout change."
+            )));
+        };
+        if m.visible_at_ms <= now {
+            return Ok(None);
+        }
+        let received = m.received_ms.unwrap_or(now);
+        if now + v * 1000 - received > MAX_VISIBILITY_S * 1000 {
+            return Err(invalid(format!(
+                "Value {v} for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the message is beyond the limit [43200 seconds]."
+            )));
+        }
+        let mut m = m.clone();
+        m.visible_at_ms = now + v * 1000;
+        Ok(Some(m))
+    }
+
+    /// Stores changed messages and takes them into the queue.
+    fn replace<'a, R>(
+        region: &str,
+        name: &str,
+        messages: Vec<MessageRecord>,
+        answer: R,
+    ) -> Change<'a, State, R> {
+        let ops: Vec<Op<'static>> = messages
+            .iter()
+            .map(|m| Op::put(KIND_MESSAGE, message_key(region, name, m.order), m))
+            .collect();
+        let (region, name) = (region.to_string(), name.to_string());
+        Change::answer(answer)
+            .writes(ops)
+            .then(move |st: &mut State| {
+                if let Some(q) = st.get_mut(&region).queues.get_mut(&name) {
+                    for m in messages {
+                        q.messages.insert(m.order, m);
                     }
-                }))
-        })
+                }
+            })
     }
 
     pub fn change_message_visibility(
@@ -1221,44 +1599,367 @@ impl Sqs {
             let v = req
                 .visibility_timeout
                 .ok_or(SqsError::MissingParameter("VisibilityTimeout"))?;
-            if !(0..=MAX_VISIBILITY_S).contains(&v) {
-                return Err(invalid(format!(
-                    "Value {v} for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and 43200, if provided."
+            let changed: Vec<MessageRecord> = Self::decide_visibility(q, &region, handle, v, now)?
+                .into_iter()
+                .collect();
+            Ok(Self::replace(
+                &region,
+                &q.rec.name,
+                changed,
+                q.notify.clone(),
+            ))
+        })?;
+        notify.notify_waiters();
+        Ok(Empty {})
+    }
+
+    // ------------------------------------------------------------ batches
+
+    /// The rules every batch shares: 1 to 10 entries with distinct ids of
+    /// `[A-Za-z0-9_-]{1,80}`. Gives the ids.
+    fn check_batch<'e>(
+        ids: impl Iterator<Item = Option<&'e str>>,
+        entry: &str,
+    ) -> Result<Vec<String>> {
+        let ids: Vec<Option<&str>> = ids.collect();
+        if ids.is_empty() {
+            return Err(SqsError::EmptyBatchRequest(format!(
+                "There should be at least one {entry} in the request."
+            )));
+        }
+        if ids.len() > 10 {
+            return Err(SqsError::TooManyEntriesInBatchRequest(format!(
+                "Maximum number of entries per request are 10. You have sent {}.",
+                ids.len()
+            )));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for id in ids {
+            let id = id.ok_or(SqsError::MissingParameter("Id"))?;
+            let ok = !id.is_empty()
+                && id.len() <= 80
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !ok {
+                return Err(SqsError::InvalidBatchEntryId(
+                    "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.".into(),
+                ));
+            }
+            if !seen.insert(id) {
+                return Err(SqsError::BatchEntryIdsNotDistinct(format!(
+                    "Id {id} repeated."
                 )));
             }
-            let Some(m) = Self::by_receipt(q, &region, handle)?
-                .filter(|m| m.receipt.as_deref() == Some(handle))
-            else {
-                return Err(invalid(format!(
-                    "Value {handle} for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not available for visibility timeout change."
+            out.push(id.to_string());
+        }
+        Ok(out)
+    }
+
+    fn failed(id: &str, e: &SqsError) -> BatchResultErrorEntry {
+        // An entry over the size limit is worded apart from SendMessage's.
+        let message = e.message().replace(
+            "One or more parameters are invalid.",
+            "One or more parameters cannot be validated.",
+        );
+        BatchResultErrorEntry {
+            id: id.to_string(),
+            sender_fault: !e.is_server_fault(),
+            code: e.query_code().to_string(),
+            message: Some(message),
+        }
+    }
+
+    pub fn send_message_batch(
+        &self,
+        c: &Caller<'_>,
+        req: SendMessageBatchRequest,
+    ) -> Result<SendMessageBatchResult> {
+        self.send_message_batch_at(c, req, now_ms())
+    }
+
+    fn send_message_batch_at(
+        &self,
+        c: &Caller<'_>,
+        req: SendMessageBatchRequest,
+        now: i64,
+    ) -> Result<SendMessageBatchResult> {
+        let region = c.region.to_string();
+        let entries = req.entries.unwrap_or_default();
+        let (result, notify) = self.inner.update(|st| {
+            let q = Self::queue(st, &region, req.queue_url.as_deref())?;
+            let ids = Self::check_batch(
+                entries.iter().map(|e| e.id.as_deref()),
+                "SendMessageBatchRequestEntry",
+            )?;
+            let total: usize = entries
+                .iter()
+                .map(|e| {
+                    e.message_body.as_deref().map_or(0, str::len)
+                        + e.message_attributes.as_ref().map_or(0, |a| {
+                            a.iter()
+                                .map(|(k, v)| {
+                                    k.len()
+                                        + v.data_type.len()
+                                        + v.string_value.as_deref().map_or(0, str::len)
+                                        + v.binary_value
+                                            .as_deref()
+                                            .and_then(decode_binary)
+                                            .map_or(0, |b| b.len())
+                                })
+                                .sum()
+                        })
+                })
+                .sum();
+            if total > 1_048_576 {
+                return Err(SqsError::BatchRequestTooLong(format!(
+                    "Batch requests cannot be longer than 1048576 bytes. You have sent {total} bytes."
                 )));
+            }
+            if q.rec.fifo && entries.iter().any(|e| e.message_group_id.is_none()) {
+                return Err(invalid("The request must contain the parameter MessageGroupId."));
+            }
+            let mut pending = Pending {
+                next_order: q.next_order,
+                last_seq: q.last_seq,
+                fresh: HashMap::new(),
             };
-            // After its timeout the message is visible again; changing it
-            // then does nothing, as on AWS.
-            if m.visible_at_ms <= now {
-                return Ok(Change::answer(None));
+            let mut result = SendMessageBatchResult::default();
+            let mut messages = Vec::new();
+            for (id, e) in ids.iter().zip(&entries) {
+                let one = SendMessageRequest {
+                    queue_url: None,
+                    message_body: e.message_body.clone(),
+                    delay_seconds: e.delay_seconds,
+                    message_attributes: e.message_attributes.clone(),
+                    message_system_attributes: e.message_system_attributes.clone(),
+                    message_deduplication_id: e.message_deduplication_id.clone(),
+                    message_group_id: e.message_group_id.clone(),
+                };
+                match Self::accept(q, &one, c.principal, now, &mut pending, true) {
+                    Ok(sent) => {
+                        result.successful.push(SendMessageBatchResultEntry {
+                            id: id.clone(),
+                            result: Self::sent_result(&one, &sent),
+                        });
+                        if let Sent::New(m) = sent {
+                            messages.push(*m);
+                        }
+                    }
+                    Err(e) => result.failed.push(Self::failed(id, &e)),
+                }
             }
-            let received = m.received_ms.unwrap_or(now);
-            if now + v * 1000 - received > MAX_VISIBILITY_S * 1000 {
-                return Err(invalid(format!(
-                    "Value {v} for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the message is beyond the limit [43200 seconds]."
-                )));
+            Ok(Self::enqueue(
+                &region,
+                &q.rec.name,
+                messages,
+                now,
+                (result, q.notify.clone()),
+            ))
+        })?;
+        notify.notify_waiters();
+        Ok(result)
+    }
+
+    pub fn delete_message_batch(
+        &self,
+        c: &Caller<'_>,
+        req: DeleteMessageBatchRequest,
+    ) -> Result<BatchResult> {
+        self.delete_message_batch_at(c, req, now_ms())
+    }
+
+    fn delete_message_batch_at(
+        &self,
+        c: &Caller<'_>,
+        req: DeleteMessageBatchRequest,
+        now: i64,
+    ) -> Result<BatchResult> {
+        let region = c.region.to_string();
+        let entries = req.entries.unwrap_or_default();
+        let (result, notify) = self.inner.update(|st| {
+            let q = Self::queue(st, &region, req.queue_url.as_deref())?;
+            let ids = Self::check_batch(
+                entries.iter().map(|e| e.id.as_deref()),
+                "DeleteMessageBatchRequestEntry",
+            )?;
+            let mut result = BatchResult::default();
+            let mut orders = Vec::new();
+            for (id, e) in ids.iter().zip(&entries) {
+                let decided = e
+                    .receipt_handle
+                    .as_deref()
+                    .ok_or(SqsError::MissingParameter("ReceiptHandle"))
+                    .and_then(|h| Self::decide_delete(q, &region, h, now));
+                match decided {
+                    Ok(order) => {
+                        orders.extend(order.filter(|o| !orders.contains(o)));
+                        result.successful.push(BatchResultEntry { id: id.clone() });
+                    }
+                    Err(e) => result.failed.push(Self::failed(id, &e)),
+                }
             }
-            let mut m = m.clone();
-            m.visible_at_ms = now + v * 1000;
-            let name = q.rec.name.clone();
-            Ok(Change::answer(Some(q.notify.clone()))
-                .write(Op::put(KIND_MESSAGE, message_key(&region, &name, m.order), &m))
+            Ok(Self::forget(
+                &region,
+                &q.rec.name,
+                orders,
+                (result, q.notify.clone()),
+            ))
+        })?;
+        notify.notify_waiters();
+        Ok(result)
+    }
+
+    pub fn change_message_visibility_batch(
+        &self,
+        c: &Caller<'_>,
+        req: ChangeMessageVisibilityBatchRequest,
+    ) -> Result<BatchResult> {
+        self.change_message_visibility_batch_at(c, req, now_ms())
+    }
+
+    fn change_message_visibility_batch_at(
+        &self,
+        c: &Caller<'_>,
+        req: ChangeMessageVisibilityBatchRequest,
+        now: i64,
+    ) -> Result<BatchResult> {
+        let region = c.region.to_string();
+        let entries = req.entries.unwrap_or_default();
+        let (result, notify) = self.inner.update(|st| {
+            let q = Self::queue(st, &region, req.queue_url.as_deref())?;
+            let ids = Self::check_batch(
+                entries.iter().map(|e| e.id.as_deref()),
+                "ChangeMessageVisibilityBatchRequestEntry",
+            )?;
+            let mut result = BatchResult::default();
+            let mut changed: Vec<MessageRecord> = Vec::new();
+            for (id, e) in ids.iter().zip(&entries) {
+                let decided = match (e.receipt_handle.as_deref(), e.visibility_timeout) {
+                    (None, _) => Err(SqsError::MissingParameter("ReceiptHandle")),
+                    (_, None) => Err(SqsError::MissingParameter("VisibilityTimeout")),
+                    (Some(h), Some(v)) => Self::decide_visibility(q, &region, h, v, now),
+                };
+                match decided {
+                    Ok(m) => {
+                        if let Some(m) = m {
+                            changed.retain(|x| x.order != m.order);
+                            changed.push(m);
+                        }
+                        result.successful.push(BatchResultEntry { id: id.clone() });
+                    }
+                    Err(e) => result.failed.push(Self::failed(id, &e)),
+                }
+            }
+            Ok(Self::replace(
+                &region,
+                &q.rec.name,
+                changed,
+                (result, q.notify.clone()),
+            ))
+        })?;
+        notify.notify_waiters();
+        Ok(result)
+    }
+
+    // -------------------------------------------------------- tags, DLQs
+
+    /// Stores a queue's new tags.
+    fn set_tags(
+        &self,
+        region: &str,
+        url: Option<&str>,
+        f: impl FnOnce(&[(String, String)]) -> Result<Vec<(String, String)>>,
+    ) -> Result<Empty> {
+        let region = region.to_string();
+        self.inner.update(|st| {
+            let q = Self::queue(st, &region, url)?;
+            let existing: Vec<(String, String)> = q.rec.tags.clone().into_iter().collect();
+            let mut rec = q.rec.clone();
+            rec.tags = f(&existing)?.into_iter().collect();
+            let name = rec.name.clone();
+            Ok(Change::answer(Empty {})
+                .write(Op::put(KIND_QUEUE, queue_key(&region, &name), &rec))
                 .then(move |st: &mut State| {
                     if let Some(q) = st.get_mut(&region).queues.get_mut(&name) {
-                        q.messages.insert(m.order, m);
+                        q.rec = rec;
                     }
                 }))
+        })
+    }
+
+    pub fn tag_queue(&self, c: &Caller<'_>, req: TagQueueRequest) -> Result<Empty> {
+        let add: Vec<(String, String)> = req
+            .tags
+            .ok_or(SqsError::MissingParameter("Tags"))?
+            .into_iter()
+            .collect();
+        self.set_tags(c.region, req.queue_url.as_deref(), |existing| {
+            crate::services::kit::tags::merge(existing, &add, &crate::services::kit::tags::AWS)
+                .map_err(|e| invalid(e.to_string()))
+        })
+    }
+
+    pub fn untag_queue(&self, c: &Caller<'_>, req: UntagQueueRequest) -> Result<Empty> {
+        let keys = req.tag_keys.ok_or(SqsError::MissingParameter("TagKeys"))?;
+        self.set_tags(c.region, req.queue_url.as_deref(), |existing| {
+            crate::services::kit::tags::remove(existing, &keys, &crate::services::kit::tags::AWS)
+                .map_err(|e| invalid(e.to_string()))
+        })
+    }
+
+    pub fn list_queue_tags(
+        &self,
+        c: &Caller<'_>,
+        req: QueueRequest,
+    ) -> Result<ListQueueTagsResult> {
+        self.inner.read(|st| {
+            let q = Self::queue(st, c.region, req.queue_url.as_deref())?;
+            Ok(ListQueueTagsResult {
+                tags: q.rec.tags.clone(),
+            })
+        })
+    }
+
+    pub fn list_dead_letter_source_queues(
+        &self,
+        c: &Caller<'_>,
+        req: ListDeadLetterSourceQueuesRequest,
+    ) -> Result<ListDeadLetterSourceQueuesResult> {
+        let names: Vec<String> = self.inner.read(|st| {
+            let q = Self::queue(st, c.region, req.queue_url.as_deref())?;
+            let arn = &q.rec.arn;
+            Ok::<_, SqsError>(
+                st.get(c.region)
+                    .map(|r| {
+                        r.queues
+                            .values()
+                            .filter(|s| {
+                                s.rec
+                                    .attributes
+                                    .get("RedrivePolicy")
+                                    .and_then(|v| attributes::redrive_policy(v).ok())
+                                    .is_some_and(|rp| &rp.dead_letter_target_arn == arn)
+                            })
+                            .map(|s| s.rec.name.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            )
         })?;
-        if let Some(n) = notify {
-            n.notify_waiters();
-        }
-        Ok(Empty {})
+        let page = LIST
+            .page(&names, req.next_token.as_deref(), req.max_results)
+            .map_err(|e| match e {
+                PageError::InvalidToken => invalid("Invalid NextToken value."),
+                PageError::MaxResults { value, .. } => invalid(format!(
+                    "Value {value} for parameter MaxResults is invalid. Reason: MaxResults must be an integer between 1 and 1000."
+                )),
+            })?;
+        Ok(ListDeadLetterSourceQueuesResult {
+            queue_urls: page.items.iter().map(|n| self.url(c, n)).collect(),
+            next_token: page.next_token.filter(|_| req.max_results.is_some()),
+        })
     }
 }
 

@@ -185,3 +185,128 @@ pub struct ChangeMessageVisibilityRequest {
 /// An operation without output.
 #[derive(Debug, Default, Serialize)]
 pub struct Empty {}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SendMessageBatchEntry {
+    pub id: Option<String>,
+    pub message_body: Option<String>,
+    pub delay_seconds: Option<i64>,
+    pub message_attributes: Option<MessageAttributes>,
+    pub message_system_attributes: Option<MessageAttributes>,
+    pub message_deduplication_id: Option<String>,
+    pub message_group_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SendMessageBatchRequest {
+    pub queue_url: Option<String>,
+    pub entries: Option<Vec<SendMessageBatchEntry>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SendMessageBatchResultEntry {
+    pub id: String,
+    #[serde(flatten)]
+    pub result: SendMessageResult,
+}
+
+/// A batch entry that failed.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BatchResultErrorEntry {
+    pub id: String,
+    pub sender_fault: bool,
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SendMessageBatchResult {
+    pub successful: Vec<SendMessageBatchResultEntry>,
+    pub failed: Vec<BatchResultErrorEntry>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteMessageBatchEntry {
+    pub id: Option<String>,
+    pub receipt_handle: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteMessageBatchRequest {
+    pub queue_url: Option<String>,
+    pub entries: Option<Vec<DeleteMessageBatchEntry>>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ChangeMessageVisibilityBatchEntry {
+    pub id: Option<String>,
+    pub receipt_handle: Option<String>,
+    pub visibility_timeout: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ChangeMessageVisibilityBatchRequest {
+    pub queue_url: Option<String>,
+    pub entries: Option<Vec<ChangeMessageVisibilityBatchEntry>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BatchResultEntry {
+    pub id: String,
+}
+
+/// DeleteMessageBatch's and ChangeMessageVisibilityBatch's answer.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BatchResult {
+    pub successful: Vec<BatchResultEntry>,
+    pub failed: Vec<BatchResultErrorEntry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagQueueRequest {
+    pub queue_url: Option<String>,
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UntagQueueRequest {
+    pub queue_url: Option<String>,
+    pub tag_keys: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListQueueTagsResult {
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListDeadLetterSourceQueuesRequest {
+    pub queue_url: Option<String>,
+    pub next_token: Option<String>,
+    pub max_results: Option<i64>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct ListDeadLetterSourceQueuesResult {
+    #[serde(rename = "queueUrls")]
+    pub queue_urls: Vec<String>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}

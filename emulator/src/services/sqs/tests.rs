@@ -703,3 +703,462 @@ async fn a_long_poll_is_woken_by_a_send() {
     assert!(empty.messages.is_empty());
     assert!(started.elapsed() >= Duration::from_millis(950));
 }
+
+fn send_fifo(
+    s: &Sqs,
+    name: &str,
+    body: &str,
+    group: &str,
+    dedup: Option<&str>,
+    now: i64,
+) -> Result<SendMessageResult> {
+    s.send_message_at(
+        &C,
+        SendMessageRequest {
+            queue_url: url(name),
+            message_body: Some(body.into()),
+            message_group_id: Some(group.into()),
+            message_deduplication_id: dedup.map(str::to_string),
+            ..Default::default()
+        },
+        now,
+    )
+}
+
+fn bodies(ms: &[Message]) -> Vec<&str> {
+    ms.iter().map(|m| m.body.as_str()).collect()
+}
+
+#[test]
+fn fifo_groups_are_ordered_and_locked_while_in_flight() {
+    let s = sqs();
+    create(
+        &s,
+        "f.fifo",
+        &[("FifoQueue", "true"), ("ContentBasedDeduplication", "true")],
+    )
+    .unwrap();
+    let mut seqs = Vec::new();
+    for (body, group) in [
+        ("a1", "a"),
+        ("b1", "b"),
+        ("a2", "a"),
+        ("a3", "a"),
+        ("b2", "b"),
+    ] {
+        let r = send_fifo(&s, "f.fifo", body, group, None, T0).unwrap();
+        seqs.push(r.sequence_number.unwrap());
+    }
+    assert!(
+        seqs.windows(2).all(|w| w[0].len() == 20 && w[0] < w[1]),
+        "{seqs:?}"
+    );
+    // In send order; then nothing while each group has a message in flight.
+    let first = receive(&s, "f.fifo", 2, T0);
+    assert_eq!(bodies(&first), ["a1", "b1"]);
+    assert!(receive(&s, "f.fifo", 10, T0).is_empty());
+    // Deleting a1 unlocks group a; b stays locked by b1.
+    s.delete_message_at(
+        &C,
+        DeleteMessageRequest {
+            queue_url: url("f.fifo"),
+            receipt_handle: Some(first[0].receipt_handle.clone()),
+        },
+        T0,
+    )
+    .unwrap();
+    let next = receive(&s, "f.fifo", 10, T0);
+    assert_eq!(bodies(&next), ["a2", "a3"]);
+    assert_eq!(next[0].attributes["MessageGroupId"], "a");
+    assert_eq!(next[0].attributes["SequenceNumber"], seqs[2]);
+    // After the timeout (30 s) each group starts again from its oldest
+    // message (b1 before b2); b1's old handle has expired.
+    let later = receive(&s, "f.fifo", 10, T0 + 30_000);
+    assert_eq!(bodies(&later), ["b1", "a2", "a3", "b2"]);
+    let e = s
+        .delete_message_at(
+            &C,
+            DeleteMessageRequest {
+                queue_url: url("f.fifo"),
+                receipt_handle: Some(first[1].receipt_handle.clone()),
+            },
+            T0 + 30_000,
+        )
+        .unwrap_err();
+    assert!(
+        e.message()
+            .ends_with("Reason: The receipt handle has expired."),
+        "{e}"
+    );
+}
+
+#[test]
+fn fifo_deduplication() {
+    let s = sqs();
+    create(&s, "f.fifo", &[("FifoQueue", "true")]).unwrap();
+    assert_eq!(
+        send_fifo(&s, "f.fifo", "x", "g", None, T0)
+            .unwrap_err()
+            .message(),
+        "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly"
+    );
+    let e = s
+        .send_message_at(
+            &C,
+            SendMessageRequest {
+                queue_url: url("f.fifo"),
+                message_body: Some("x".into()),
+                ..Default::default()
+            },
+            T0,
+        )
+        .unwrap_err();
+    assert_eq!(
+        e.message(),
+        "The request must contain the parameter MessageGroupId."
+    );
+    let e = s
+        .send_message_at(
+            &C,
+            SendMessageRequest {
+                queue_url: url("f.fifo"),
+                message_body: Some("x".into()),
+                message_group_id: Some("g".into()),
+                message_deduplication_id: Some("d".into()),
+                delay_seconds: Some(2),
+                ..Default::default()
+            },
+            T0,
+        )
+        .unwrap_err();
+    assert_eq!(
+        e.message(),
+        "Value 2 for parameter DelaySeconds is invalid. Reason: The request include parameter that is not valid for this queue type."
+    );
+    let first = send_fifo(&s, "f.fifo", "x", "g", Some("d1"), T0).unwrap();
+    let dup = send_fifo(&s, "f.fifo", "y", "g", Some("d1"), T0 + 1000).unwrap();
+    assert_eq!(dup.message_id, first.message_id);
+    assert_eq!(dup.sequence_number, first.sequence_number);
+    // The id is remembered after the message is received and deleted.
+    let got = receive(&s, "f.fifo", 10, T0 + 1000);
+    assert_eq!(bodies(&got), ["x"]);
+    s.delete_message_at(
+        &C,
+        DeleteMessageRequest {
+            queue_url: url("f.fifo"),
+            receipt_handle: Some(got[0].receipt_handle.clone()),
+        },
+        T0 + 1000,
+    )
+    .unwrap();
+    send_fifo(&s, "f.fifo", "z", "g", Some("d1"), T0 + 2000).unwrap();
+    assert!(receive(&s, "f.fifo", 10, T0 + 2000).is_empty());
+    // Five minutes later it is new again.
+    send_fifo(&s, "f.fifo", "w", "g", Some("d1"), T0 + 300_000).unwrap();
+    assert_eq!(bodies(&receive(&s, "f.fifo", 10, T0 + 300_000)), ["w"]);
+
+    // Content-based: the body's SHA-256; per group with messageGroup scope.
+    create(
+        &s,
+        "c.fifo",
+        &[
+            ("FifoQueue", "true"),
+            ("ContentBasedDeduplication", "true"),
+            ("DeduplicationScope", "messageGroup"),
+        ],
+    )
+    .unwrap();
+    send_fifo(&s, "c.fifo", "same", "g1", None, T0).unwrap();
+    send_fifo(&s, "c.fifo", "same", "g1", None, T0).unwrap();
+    send_fifo(&s, "c.fifo", "same", "g2", None, T0).unwrap();
+    assert_eq!(receive(&s, "c.fifo", 10, T0).len(), 2);
+}
+
+#[test]
+fn a_dead_letter_queue_takes_messages_after_max_receives() {
+    let s = sqs();
+    create(&s, "dlq", &[]).unwrap();
+    let policy =
+        r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":"2"}"#;
+    create(
+        &s,
+        "src",
+        &[("RedrivePolicy", policy), ("VisibilityTimeout", "1")],
+    )
+    .unwrap();
+    assert_eq!(
+        create(&s, "bad", &[("RedrivePolicy", r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:nope","maxReceiveCount":2}"#)])
+            .unwrap_err()
+            .message(),
+        r#"Value {"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:nope","maxReceiveCount":2} for parameter RedrivePolicy is invalid. Reason: Dead letter target does not exist."#
+    );
+    let sent = send(&s, "src", "poison", T0).unwrap();
+    assert_eq!(receive(&s, "src", 1, T0).len(), 1);
+    assert_eq!(receive(&s, "src", 1, T0 + 1000).len(), 1);
+    // The third attempt moves it.
+    assert!(receive(&s, "src", 1, T0 + 2000).is_empty());
+    let dead = receive(&s, "dlq", 1, T0 + 2000);
+    assert_eq!(dead[0].message_id, sent.message_id);
+    assert_eq!(dead[0].attributes["ApproximateReceiveCount"], "3");
+    assert_eq!(
+        dead[0].attributes["DeadLetterQueueSourceArn"],
+        "arn:aws:sqs:us-east-1:000000000000:src"
+    );
+    let sources = s
+        .list_dead_letter_source_queues(
+            &C,
+            ListDeadLetterSourceQueuesRequest {
+                queue_url: url("dlq"),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(sources.queue_urls, [url("src").unwrap()]);
+    let got = s
+        .get_queue_attributes_at(
+            &C,
+            GetQueueAttributesRequest {
+                queue_url: url("src"),
+                attribute_names: Some(vec!["RedrivePolicy".into()]),
+            },
+            T0,
+        )
+        .unwrap();
+    assert_eq!(
+        got.attributes["RedrivePolicy"],
+        r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":2}"#
+    );
+}
+
+#[test]
+fn batches_check_the_whole_request_and_answer_per_entry() {
+    let s = sqs();
+    create(&s, "q", &[("MaximumMessageSize", "1024")]).unwrap();
+    let entry = |id: &str, body: &str| SendMessageBatchEntry {
+        id: Some(id.into()),
+        message_body: Some(body.into()),
+        ..Default::default()
+    };
+    let batch = |entries: Vec<SendMessageBatchEntry>| {
+        s.send_message_batch_at(
+            &C,
+            SendMessageBatchRequest {
+                queue_url: url("q"),
+                entries: Some(entries),
+            },
+            T0,
+        )
+    };
+    assert_eq!(
+        batch(vec![]).unwrap_err().query_code(),
+        "AWS.SimpleQueueService.EmptyBatchRequest"
+    );
+    let many: Vec<_> = (0..20).map(|i| entry(&i.to_string(), "x")).collect();
+    assert_eq!(
+        batch(many).unwrap_err().message(),
+        "Maximum number of entries per request are 10. You have sent 20."
+    );
+    assert_eq!(
+        batch(vec![entry("a b", "x")]).unwrap_err().code(),
+        "InvalidBatchEntryId"
+    );
+    assert_eq!(
+        batch(vec![entry("a", "x"), entry("a", "y")])
+            .unwrap_err()
+            .code(),
+        "BatchEntryIdsNotDistinct"
+    );
+    let r = batch(vec![
+        entry("0", "test"),
+        entry("1", &"x".repeat(1025)),
+        entry("2", "\u{1}"),
+    ])
+    .unwrap();
+    assert_eq!(r.successful.len(), 1);
+    assert_eq!(
+        r.successful[0].result.md5_of_message_body,
+        "098f6bcd4621d373cade4e832627b4f6"
+    );
+    assert_eq!(r.failed.len(), 2);
+    assert_eq!(r.failed[0].code, "InvalidParameterValue");
+    assert_eq!(
+        r.failed[0].message.as_deref(),
+        Some(
+            "One or more parameters cannot be validated. Reason: Message must be shorter than 1024 bytes."
+        )
+    );
+    assert_eq!(r.failed[1].code, "InvalidMessageContents");
+    batch(vec![entry("a", "two"), entry("b", "three")]).unwrap();
+    let got = receive(&s, "q", 10, T0);
+    assert_eq!(bodies(&got), ["test", "two", "three"]);
+
+    let vis = s
+        .change_message_visibility_batch_at(
+            &C,
+            ChangeMessageVisibilityBatchRequest {
+                queue_url: url("q"),
+                entries: Some(vec![
+                    ChangeMessageVisibilityBatchEntry {
+                        id: Some("0".into()),
+                        receipt_handle: Some(got[0].receipt_handle.clone()),
+                        visibility_timeout: Some(0),
+                    },
+                    ChangeMessageVisibilityBatchEntry {
+                        id: Some("1".into()),
+                        receipt_handle: Some("garbage".into()),
+                        visibility_timeout: Some(0),
+                    },
+                ]),
+            },
+            T0,
+        )
+        .unwrap();
+    assert_eq!(
+        (vis.successful.len(), vis.failed[0].code.as_str()),
+        (1, "ReceiptHandleIsInvalid")
+    );
+    let del = s
+        .delete_message_batch_at(
+            &C,
+            DeleteMessageBatchRequest {
+                queue_url: url("q"),
+                entries: Some(
+                    got[1..]
+                        .iter()
+                        .enumerate()
+                        .map(|(i, m)| DeleteMessageBatchEntry {
+                            id: Some(i.to_string()),
+                            receipt_handle: Some(m.receipt_handle.clone()),
+                        })
+                        .collect(),
+                ),
+            },
+            T0,
+        )
+        .unwrap();
+    assert_eq!((del.successful.len(), del.failed.len()), (2, 0));
+    assert_eq!(bodies(&receive(&s, "q", 10, T0)), ["test"]);
+}
+
+#[test]
+fn tags() {
+    let s = sqs();
+    s.create_queue_at(
+        &C,
+        CreateQueueRequest {
+            queue_name: Some("q".into()),
+            attributes: None,
+            tags: Some([("team".to_string(), "a".to_string())].into()),
+        },
+        T0,
+    )
+    .unwrap();
+    s.tag_queue(
+        &C,
+        TagQueueRequest {
+            queue_url: url("q"),
+            tags: Some(
+                [
+                    ("team".to_string(), "b".to_string()),
+                    ("env".to_string(), "dev".to_string()),
+                ]
+                .into(),
+            ),
+        },
+    )
+    .unwrap();
+    s.untag_queue(
+        &C,
+        UntagQueueRequest {
+            queue_url: url("q"),
+            tag_keys: Some(vec!["env".into()]),
+        },
+    )
+    .unwrap();
+    let tags = s
+        .list_queue_tags(
+            &C,
+            QueueRequest {
+                queue_url: url("q"),
+            },
+        )
+        .unwrap()
+        .tags;
+    assert_eq!(tags, [("team".to_string(), "b".to_string())].into());
+}
+
+#[test]
+fn batch_and_tag_errors_change_nothing() {
+    let s = sqs();
+    create(&s, "q", &[]).unwrap();
+    send(&s, "q", "a", T0).unwrap();
+    let got = receive(&s, "q", 1, T0);
+    let snapshot = || {
+        s.inner.read(|st| {
+            let q = &st.get("us-east-1").unwrap().queues["q"];
+            (
+                serde_json::to_string(&q.rec).unwrap(),
+                serde_json::to_string(&q.messages.values().collect::<Vec<_>>()).unwrap(),
+            )
+        })
+    };
+    let before = snapshot();
+    s.inner.store().fail_writes(true);
+    let h = got[0].receipt_handle.clone();
+    let failed = |r: Result<()>| assert_eq!(r.unwrap_err().code(), "InternalError");
+    failed(
+        s.send_message_batch_at(
+            &C,
+            SendMessageBatchRequest {
+                queue_url: url("q"),
+                entries: Some(vec![SendMessageBatchEntry {
+                    id: Some("1".into()),
+                    message_body: Some("b".into()),
+                    ..Default::default()
+                }]),
+            },
+            T0,
+        )
+        .map(drop),
+    );
+    failed(
+        s.delete_message_batch_at(
+            &C,
+            DeleteMessageBatchRequest {
+                queue_url: url("q"),
+                entries: Some(vec![DeleteMessageBatchEntry {
+                    id: Some("1".into()),
+                    receipt_handle: Some(h.clone()),
+                }]),
+            },
+            T0,
+        )
+        .map(drop),
+    );
+    failed(
+        s.change_message_visibility_batch_at(
+            &C,
+            ChangeMessageVisibilityBatchRequest {
+                queue_url: url("q"),
+                entries: Some(vec![ChangeMessageVisibilityBatchEntry {
+                    id: Some("1".into()),
+                    receipt_handle: Some(h),
+                    visibility_timeout: Some(0),
+                }]),
+            },
+            T0,
+        )
+        .map(drop),
+    );
+    failed(
+        s.tag_queue(
+            &C,
+            TagQueueRequest {
+                queue_url: url("q"),
+                tags: Some([("k".to_string(), "v".to_string())].into()),
+            },
+        )
+        .map(drop),
+    );
+    assert_eq!(snapshot(), before);
+}
