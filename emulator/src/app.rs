@@ -28,6 +28,7 @@ use crate::services::logs::Logs;
 use crate::services::requestlog::RequestLog;
 use crate::services::s3::EmbeddedS3;
 use crate::services::secretsmanager::SecretsManager;
+use crate::services::sqs::Sqs;
 use crate::services::ssm::Ssm;
 use crate::shutdown::Shutdown;
 use crate::store::Store;
@@ -67,6 +68,7 @@ struct Inner {
     doors: Doors,
     secrets_manager: SecretsManager,
     ssm: Ssm,
+    sqs: Sqs,
     s3: EmbeddedS3,
     runtime: Runtime,
     /// `None` for a custom engine.
@@ -303,6 +305,7 @@ impl App {
         ecs.set_launch_quotas(args.run_task_rate, args.task_launch_rate);
         let secrets_manager = SecretsManager::load(store.clone(), args.account_id.clone())?;
         let ssm = Ssm::load(store.clone(), args.account_id.clone())?;
+        let sqs = Sqs::load(store.clone(), args.account_id.clone())?;
         let credentials = credentials(&store)?;
         // Tasks' SDKs sign S3 calls with their role's credentials.
         let requests = RequestLog::default();
@@ -334,6 +337,7 @@ impl App {
                 doors,
                 secrets_manager,
                 ssm,
+                sqs,
                 s3,
                 runtime,
                 docker,
@@ -536,6 +540,10 @@ impl App {
         &self.inner.ssm
     }
 
+    pub fn sqs(&self) -> &Sqs {
+        &self.inner.sqs
+    }
+
     pub fn store(&self) -> &Store {
         &self.inner.store
     }
@@ -650,6 +658,7 @@ impl App {
         self.inner.doors.retain(&self.inner.elbv2.listeners());
         self.inner.secrets_manager.reset()?;
         self.inner.ssm.reset()?;
+        self.inner.sqs.reset()?;
         self.inner.s3.reset()?;
         self.inner.credentials.clear();
         self.inner.requests.clear();

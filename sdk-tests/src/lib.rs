@@ -497,6 +497,11 @@ impl Emulator {
         )
     }
 
+    /// An SQS client for this emulator (same port as ECS; awsJson1.0).
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        sqs_client(&self.endpoint())
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }
@@ -846,6 +851,24 @@ impl Drop for Emulator {
 }
 
 /// An S3 client for any S3 endpoint with the credentials test/test.
+/// An SQS client for `endpoint`, signed like the other test clients.
+pub fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::Config::builder()
+            .behavior_version_latest()
+            .endpoint_url(endpoint)
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "AKIDTEST",
+                "secret",
+                None,
+                None,
+                "sdk-tests",
+            ))
+            .build(),
+    )
+}
+
 pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::Config::builder()

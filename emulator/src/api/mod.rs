@@ -38,6 +38,7 @@ pub mod query;
 pub mod route;
 pub mod s3;
 pub mod secretsmanager;
+pub mod sqs;
 pub mod ssm;
 pub mod task_endpoint;
 
@@ -259,15 +260,12 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
         );
         return with_request_id(err.into_response(), &ctx.request_id);
     };
-    if parts.method != Method::POST || path != "/" {
-        let err = ApiError::client(
-            "UnknownOperationException",
-            format!(
-                "{} {path} is not an AWS JSON protocol request; use POST /.",
-                parts.method
-            ),
-        );
-        return with_request_id(err.into_response(), &ctx.request_id);
+    // SQS takes any path: older SDKs post to the queue URL.
+    if let Some(op) = target
+        .strip_prefix(sqs::TARGET_PREFIX)
+        .and_then(|t| t.strip_prefix('.'))
+    {
+        return sqs::handle_json(&app, &ctx, op, &path, body).await;
     }
     let (prefix, op) = target.split_once('.').unwrap_or((target.as_str(), ""));
     // The request log names the service by its signing name where the
@@ -285,6 +283,16 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
             Err(_) => Bytes::new(),
         };
         return unserved(&app, &ctx, parts, Read(body), &service, op, Wire::Json).await;
+    }
+    if parts.method != Method::POST || path != "/" {
+        let err = ApiError::client(
+            "UnknownOperationException",
+            format!(
+                "{} {path} is not an AWS JSON protocol request; use POST /.",
+                parts.method
+            ),
+        );
+        return with_request_id(err.into_response(), &ctx.request_id);
     }
     let result = match (prefix, body) {
         (ecs::TARGET_PREFIX, Ok(body)) => ecs::handle(&app, &ctx, op, &body).await,
@@ -408,6 +416,7 @@ fn served_prefix(prefix: &str) -> bool {
         logs::TARGET_PREFIX,
         secretsmanager::TARGET_PREFIX,
         ssm::TARGET_PREFIX,
+        sqs::TARGET_PREFIX,
     ]
     .contains(&prefix)
 }
@@ -423,6 +432,7 @@ fn service_of_target(prefix: &str) -> std::borrow::Cow<'static, str> {
         // ECS Exec's session calls share SSM's prefix.
         ssm::TARGET_PREFIX => "ssm".into(),
         secretsmanager::TARGET_PREFIX => "secretsmanager".into(),
+        sqs::TARGET_PREFIX => "sqs".into(),
         other => other.to_ascii_lowercase().into(),
     }
 }

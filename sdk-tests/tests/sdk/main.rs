@@ -21,6 +21,7 @@ mod networking;
 mod ordering;
 mod restart;
 mod services;
+mod sqs;
 mod startup;
 mod stopping;
 mod task_endpoint;
