@@ -6,7 +6,8 @@
 //!   of ECS Exec);
 //! - `GET /v1/data-channel/{sessionId}`: an ECS Exec session's websocket;
 //! - `POST /` with a form-encoded body and no target: awsQuery, Elastic Load
-//!   Balancing v2 (`Action=...&Version=2015-12-01`);
+//!   Balancing v2 (`Action=...&Version=2015-12-01`) and SQS (`2012-11-05`,
+//!   any path; SQS's awsJson `AmazonSQS.` target also takes any path);
 //! - anything else without `X-Amz-Target` (and not awsJson): S3, see
 //!   `s3.rs`;
 //! - `/_fargate-local/...`: the emulator's own endpoints (health, reset,
@@ -395,6 +396,7 @@ async fn query(
         Some("elasticloadbalancing") => {
             elbv2::handle(app, &ctx.region, &ctx.request_id, &body).await
         }
+        Some("sqs") => sqs::handle_query(app, ctx, parts.uri.path(), &body).await,
         Some(service) => {
             let action = params.get("Action").unwrap_or_default();
             unserved(app, ctx, parts, Read(body), service, &action, Wire::Query).await

@@ -494,3 +494,120 @@ async fn batches_fifo_dead_letters_and_tags() {
     assert_eq!(sources.queue_urls(), [src.as_str()]);
     emu.stop();
 }
+
+/// The awsQuery wire, as older SDKs speak it: form requests to `/` and to
+/// the queue URL itself, XML answers and errors.
+#[tokio::test]
+async fn the_query_protocol_with_raw_form_requests() {
+    let emu = Emulator::start();
+    let addr = emu.addr();
+    let auth = "AWS4-HMAC-SHA256 Credential=AKIDTEST/20261207/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=x";
+    let form = |path: &str, body: &str, signed: bool| {
+        let mut headers = vec![(
+            "Content-Type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )];
+        if signed {
+            headers.push(("Authorization", auth));
+        }
+        sdk_tests::http(&addr, "POST", path, &headers, body.as_bytes()).unwrap()
+    };
+    // Unsigned: told by its Version.
+    let (status, body) = form(
+        "/",
+        "Action=CreateQueue&Version=2012-11-05&QueueName=legacy&Attribute.1.Name=VisibilityTimeout&Attribute.1.Value=7",
+        false,
+    );
+    assert_eq!(status, 200, "{body}");
+    let url = format!("http://{addr}/000000000000/legacy");
+    assert!(
+        body.contains(&format!(
+            "<CreateQueueResponse xmlns=\"http://queue.amazonaws.com/doc/2012-11-05/\"><CreateQueueResult><QueueUrl>{url}</QueueUrl></CreateQueueResult>"
+        )),
+        "{body}"
+    );
+    // Posted to the queue URL's path, without QueueUrl (Ruby, Java v1).
+    let (status, body) = form(
+        "/000000000000/legacy",
+        "Action=SendMessage&Version=2012-11-05&MessageBody=hello&MessageAttribute.1.Name=MyAttribute&MessageAttribute.1.Value.DataType=String&MessageAttribute.1.Value.StringValue=foobar",
+        true,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("<MD5OfMessageBody>5d41402abc4b2a76b9719d911017c592</MD5OfMessageBody>"),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "<MD5OfMessageAttributes>adb59cd4678ea5a855436b949cd07ab6</MD5OfMessageAttributes>"
+        ),
+        "{body}"
+    );
+    let (status, body) = form(
+        "/",
+        &format!(
+            "Action=ReceiveMessage&Version=2012-11-05&QueueUrl={url}&AttributeName.1=All&MessageAttributeName.1=All&MaxNumberOfMessages=10"
+        ),
+        true,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<Body>hello</Body>"), "{body}");
+    assert!(
+        body.contains(
+            "<Attribute><Name>ApproximateReceiveCount</Name><Value>1</Value></Attribute>"
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains("<MessageAttribute><Name>MyAttribute</Name><Value><DataType>String</DataType><StringValue>foobar</StringValue></Value></MessageAttribute>"),
+        "{body}"
+    );
+    // The same message, as the JSON SDK sees it.
+    let attrs = emu
+        .sqs()
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    let attrs = attrs.attributes().unwrap();
+    assert_eq!(attrs[&QueueAttributeName::VisibilityTimeout], "7");
+    assert_eq!(
+        attrs[&QueueAttributeName::ApproximateNumberOfMessagesNotVisible],
+        "1"
+    );
+    // An operation without output has no result element.
+    let (status, body) = form(
+        "/000000000000/legacy",
+        "Action=PurgeQueue&Version=2012-11-05",
+        true,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.starts_with("<?xml version=\"1.0\"?><PurgeQueueResponse xmlns=\"http://queue.amazonaws.com/doc/2012-11-05/\"><ResponseMetadata>"), "{body}");
+    // Errors in the query shape.
+    let (status, body) = form(
+        "/",
+        "Action=GetQueueUrl&Version=2012-11-05&QueueName=missing",
+        true,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("<Error><Type>Sender</Type><Code>AWS.SimpleQueueService.NonExistentQueue</Code><Message>The specified queue does not exist for this wsdl version.</Message></Error>"),
+        "{body}"
+    );
+    let (status, body) = form(
+        "/",
+        &format!("Action=SendMessageBatch&Version=2012-11-05&QueueUrl={url}"),
+        true,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("<Code>AWS.SimpleQueueService.EmptyBatchRequest</Code>"),
+        "{body}"
+    );
+    let (status, body) = form("/", "Action=Frobnicate&Version=2012-11-05", true);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("<Code>InvalidAction</Code>"), "{body}");
+    emu.stop();
+}
