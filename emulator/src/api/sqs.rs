@@ -91,6 +91,13 @@ async fn call(
         "UntagQueue" => encode(sqs.untag_queue(&c, decode(v)?)),
         "ListQueueTags" => encode(sqs.list_queue_tags(&c, decode(v)?)),
         "ListDeadLetterSourceQueues" => encode(sqs.list_dead_letter_source_queues(&c, decode(v)?)),
+        "AddPermission"
+        | "RemovePermission"
+        | "StartMessageMoveTask"
+        | "CancelMessageMoveTask"
+        | "ListMessageMoveTasks" => Err(SqsError::UnsupportedOperation(format!(
+            "fargate-local does not support the SQS operation {op}."
+        ))),
         other => Err(SqsError::InvalidAction(format!(
             "The action {other} is not valid for this endpoint."
         ))),
