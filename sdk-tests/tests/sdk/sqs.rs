@@ -611,3 +611,97 @@ async fn the_query_protocol_with_raw_form_requests() {
     assert!(body.contains("<Code>InvalidAction</Code>"), "{body}");
     emu.stop();
 }
+
+/// An unmodified AWS SDK for Rust program in a task (the task-probe image,
+/// built by `make setup`) finds the queue, sends, long-polls, deletes and
+/// sends again with its task role's credentials and the endpoint the task
+/// is given; the request log attributes its calls to the task and role.
+#[tokio::test]
+async fn an_app_in_a_task_uses_sqs_with_its_task_role() {
+    const PROBE_IMAGE: &str = "fargate-local-test/task-probe:latest";
+    const ROLE: &str = "arn:aws:iam::000000000000:role/worker";
+    let present = std::process::Command::new("docker")
+        .args(["image", "inspect", PROBE_IMAGE])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        present,
+        "the test image {PROBE_IMAGE} is missing: run `make setup`"
+    );
+    let emu = Emulator::start();
+    emu.create_cluster("sqs").await;
+    let url = emu
+        .sqs()
+        .create_queue()
+        .queue_name("work")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let probe = aws_sdk_ecs::types::ContainerDefinition::builder()
+        .name("probe")
+        .image(PROBE_IMAGE)
+        .essential(false)
+        .environment(
+            aws_sdk_ecs::types::KeyValuePair::builder()
+                .name("PROBE_QUEUE")
+                .value("work")
+                .build(),
+        )
+        .build();
+    let td = emu
+        .register_with(
+            "sqs-probe",
+            vec![probe, sdk_tests::sh("keep", sdk_tests::UNTIL_TERM).build()],
+            |b| b.task_role_arn(ROLE),
+        )
+        .await;
+    let arn = emu
+        .run_task("sqs", &td)
+        .await
+        .task_arn()
+        .unwrap()
+        .to_string();
+    let t = emu
+        .wait_task(
+            "sqs",
+            &arn,
+            "the probe to exit",
+            Duration::from_secs(60),
+            |t| sdk_tests::container(t, "probe").last_status() == Some("STOPPED"),
+        )
+        .await;
+    assert_eq!(
+        sdk_tests::container(&t, "probe").exit_code(),
+        Some(0),
+        "the probe failed; emulator log:\n{}",
+        emu.log_tail(40)
+    );
+    let got = emu
+        .sqs()
+        .receive_message()
+        .queue_url(&url)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.messages()[0].body(),
+        Some(format!("done {arn}").as_str())
+    );
+    let (_, body) = sdk_tests::http_get(&emu.addr(), "/_fargate-local/requests").unwrap();
+    let log: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let sends: Vec<&serde_json::Value> = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["service"] == "sqs" && e["operation"] == "SendMessage")
+        .collect();
+    assert_eq!(sends.len(), 2, "{log:#}");
+    for s in sends {
+        assert_eq!(s["taskArn"], arn.as_str());
+        assert_eq!(s["roleArn"], ROLE);
+    }
+    emu.stop();
+}
