@@ -234,6 +234,15 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
                 Err(e) => elbv2::error(&e.code, &e.message, false, &ctx.request_id),
             };
         }
+        // Very old SQS clients send awsQuery as a GET with the parameters
+        // in the query string.
+        Route::Unserved { service }
+            if service == "sqs" && parts.uri.query().is_some_and(|q| q.contains("Action=")) =>
+        {
+            let form = parts.uri.query().unwrap_or_default().as_bytes().to_vec();
+            let _ = read_body(body, MAX_JSON_BODY, MAX_DRAINED_BODY).await;
+            return sqs::handle_query(&app, &ctx, &path, &form).await;
+        }
         Route::Unserved { service } => {
             // A REST request is passed on as it streams in.
             let operation = format!("{} {path}", parts.method);

@@ -606,6 +606,20 @@ async fn the_query_protocol_with_raw_form_requests() {
         body.contains("<Code>AWS.SimpleQueueService.EmptyBatchRequest</Code>"),
         "{body}"
     );
+    // A GET with the parameters in the query string (very old clients).
+    let (status, body) = sdk_tests::http(
+        &addr,
+        "GET",
+        "/000000000000/legacy?Action=GetQueueAttributes&Version=2012-11-05&AttributeName.1=VisibilityTimeout",
+        &[("Authorization", auth)],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("<Attribute><Name>VisibilityTimeout</Name><Value>7</Value></Attribute>"),
+        "{body}"
+    );
     let (status, body) = form("/", "Action=Frobnicate&Version=2012-11-05", true);
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("<Code>InvalidAction</Code>"), "{body}");
