@@ -850,7 +850,14 @@ impl Sqs {
                 return Err(attributes::unknown(bad));
             }
             let (mut visible, mut in_flight, mut delayed) = (0, 0, 0);
-            for m in q.messages.values() {
+            let retention_ms = q.rec.int("MessageRetentionPeriod") * 1000;
+            // Messages past their retention are gone, even before a receive
+            // drops them.
+            for m in q
+                .messages
+                .values()
+                .filter(|m| m.sent_ms + retention_ms > now)
+            {
                 if m.in_flight(now) {
                     in_flight += 1;
                 } else if m.delayed(now) {
