@@ -6,7 +6,8 @@
 //!   of ECS Exec);
 //! - `GET /v1/data-channel/{sessionId}`: an ECS Exec session's websocket;
 //! - `POST /` with a form-encoded body and no target: awsQuery, Elastic Load
-//!   Balancing v2 (`Action=...&Version=2015-12-01`);
+//!   Balancing v2 (`Action=...&Version=2015-12-01`) and SQS (`2012-11-05`,
+//!   any path; SQS's awsJson `AmazonSQS.` target also takes any path);
 //! - anything else without `X-Amz-Target` (and not awsJson): S3, see
 //!   `s3.rs`;
 //! - `/_fargate-local/...`: the emulator's own endpoints (health, reset,
@@ -233,6 +234,15 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
                 Err(e) => elbv2::error(&e.code, &e.message, false, &ctx.request_id),
             };
         }
+        // Very old SQS clients send awsQuery as a GET with the parameters
+        // in the query string.
+        Route::Unserved { service }
+            if service == "sqs" && parts.uri.query().is_some_and(|q| q.contains("Action=")) =>
+        {
+            let form = parts.uri.query().unwrap_or_default().as_bytes().to_vec();
+            let _ = read_body(body, MAX_JSON_BODY, MAX_DRAINED_BODY).await;
+            return sqs::handle_query(&app, &ctx, &path, &form).await;
+        }
         Route::Unserved { service } => {
             // A REST request is passed on as it streams in.
             let operation = format!("{} {path}", parts.method);
@@ -395,6 +405,7 @@ async fn query(
         Some("elasticloadbalancing") => {
             elbv2::handle(app, &ctx.region, &ctx.request_id, &body).await
         }
+        Some("sqs") => sqs::handle_query(app, ctx, parts.uri.path(), &body).await,
         Some(service) => {
             let action = params.get("Action").unwrap_or_default();
             unserved(app, ctx, parts, Read(body), service, &action, Wire::Query).await

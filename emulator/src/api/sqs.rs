@@ -91,6 +91,13 @@ async fn call(
         "UntagQueue" => encode(sqs.untag_queue(&c, decode(v)?)),
         "ListQueueTags" => encode(sqs.list_queue_tags(&c, decode(v)?)),
         "ListDeadLetterSourceQueues" => encode(sqs.list_dead_letter_source_queues(&c, decode(v)?)),
+        "AddPermission"
+        | "RemovePermission"
+        | "StartMessageMoveTask"
+        | "CancelMessageMoveTask"
+        | "ListMessageMoveTasks" => Err(SqsError::UnsupportedOperation(format!(
+            "fargate-local does not support the SQS operation {op}."
+        ))),
         other => Err(SqsError::InvalidAction(format!(
             "The action {other} is not valid for this endpoint."
         ))),
@@ -183,5 +190,375 @@ mod tests {
         );
         let resp = json_error(&SqsError::PurgeQueueInProgress("x".into()));
         assert_eq!(resp.status(), 403);
+    }
+}
+
+// ------------------------------------------------------------------ awsQuery
+
+/// The awsQuery namespace of SQS's answers.
+const XMLNS: &str = "http://queue.amazonaws.com/doc/2012-11-05/";
+
+/// Members that are numbers in the JSON shapes.
+const INTEGERS: &[&str] = &[
+    "DelaySeconds",
+    "MaxNumberOfMessages",
+    "VisibilityTimeout",
+    "WaitTimeSeconds",
+    "MaxResults",
+];
+
+/// Flattened lists of strings: form prefix, JSON member.
+const STRING_LISTS: &[(&str, &str)] = &[
+    ("AttributeName", "AttributeNames"),
+    ("MessageSystemAttributeName", "MessageSystemAttributeNames"),
+    ("MessageAttributeName", "MessageAttributeNames"),
+    ("TagKey", "TagKeys"),
+];
+
+/// Batch entries: form prefix (the JSON member is `Entries`).
+const ENTRIES: &[&str] = &[
+    "SendMessageBatchRequestEntry",
+    "DeleteMessageBatchRequestEntry",
+    "ChangeMessageVisibilityBatchRequestEntry",
+];
+
+/// `<prefix>.<N>[.<rest>]` parameters grouped by N (in N order), each
+/// group the rest of its keys with their values.
+fn groups<'a>(
+    pairs: &[(&'a str, &'a str)],
+    prefix: &str,
+) -> std::collections::BTreeMap<u32, Vec<(&'a str, &'a str)>> {
+    let mut out: std::collections::BTreeMap<u32, Vec<(&'a str, &'a str)>> = Default::default();
+    for (k, v) in pairs {
+        let Some(rest) = k.strip_prefix(prefix).and_then(|r| r.strip_prefix('.')) else {
+            continue;
+        };
+        let (n, tail) = rest.split_once('.').unwrap_or((rest, ""));
+        if let Ok(n) = n.parse() {
+            out.entry(n).or_default().push((tail, v));
+        }
+    }
+    out
+}
+
+fn field<'a>(pairs: &[(&'a str, &'a str)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+}
+
+/// A flattened map of message attributes (`MessageAttribute.N.Name`,
+/// `.Value.DataType`, `.Value.StringValue` / `.Value.BinaryValue`).
+fn message_attributes(pairs: &[(&str, &str)], prefix: &str) -> Option<serde_json::Value> {
+    let gs = groups(pairs, prefix);
+    if gs.is_empty() {
+        return None;
+    }
+    let mut map = serde_json::Map::new();
+    for g in gs.values() {
+        let mut v = serde_json::Map::new();
+        for (k, member) in [
+            ("Value.DataType", "DataType"),
+            ("Value.StringValue", "StringValue"),
+            ("Value.BinaryValue", "BinaryValue"),
+        ] {
+            if let Some(x) = field(g, k) {
+                v.insert(member.into(), x.into());
+            }
+        }
+        map.insert(field(g, "Name").unwrap_or_default().into(), v.into());
+    }
+    Some(map.into())
+}
+
+/// The JSON members an awsQuery request's parameters stand for, so both
+/// wires decode into the same request shapes.
+fn form_members(pairs: &[(&str, &str)]) -> serde_json::Map<String, serde_json::Value> {
+    let mut obj = serde_json::Map::new();
+    for (k, v) in pairs {
+        if k.contains('.') || *k == "Action" || *k == "Version" {
+            continue;
+        }
+        let value = match INTEGERS.contains(k) {
+            true => v
+                .parse::<i64>()
+                .map_or_else(|_| (*v).into(), serde_json::Value::from),
+            false => (*v).into(),
+        };
+        obj.insert(k.to_string(), value);
+    }
+    for (prefix, member) in STRING_LISTS {
+        let gs = groups(pairs, prefix);
+        if !gs.is_empty() {
+            let items: Vec<&str> = gs.values().filter_map(|g| field(g, "")).collect();
+            obj.insert(member.to_string(), items.into());
+        }
+    }
+    let map = |prefix: &str, key: &str, value: &str| {
+        let gs = groups(pairs, prefix);
+        (!gs.is_empty()).then(|| {
+            gs.values()
+                .map(|g| {
+                    (
+                        field(g, key).unwrap_or_default().to_string(),
+                        serde_json::Value::from(field(g, value).unwrap_or_default()),
+                    )
+                })
+                .collect::<serde_json::Map<_, _>>()
+        })
+    };
+    if let Some(m) = map("Attribute", "Name", "Value") {
+        obj.insert("Attributes".into(), m.into());
+    }
+    if let Some(m) = map("Tag", "Key", "Value") {
+        // CreateQueue's member is `tags`, TagQueue's `Tags`.
+        obj.insert("tags".into(), m.clone().into());
+        obj.insert("Tags".into(), m.into());
+    }
+    for (prefix, member) in [
+        ("MessageAttribute", "MessageAttributes"),
+        ("MessageSystemAttribute", "MessageSystemAttributes"),
+    ] {
+        if let Some(m) = message_attributes(pairs, prefix) {
+            obj.insert(member.into(), m);
+        }
+    }
+    for prefix in ENTRIES {
+        let gs = groups(pairs, prefix);
+        if !gs.is_empty() {
+            let entries: Vec<serde_json::Value> =
+                gs.values().map(|g| form_members(g).into()).collect();
+            obj.insert("Entries".into(), entries.into());
+        }
+    }
+    obj
+}
+
+/// Writes `<name>` elements for a JSON member, flattened as the awsQuery
+/// wire flattens SQS's lists and maps.
+fn xml_member(op: &str, name: &str, v: &serde_json::Value, out: &mut String) {
+    use super::query::escape;
+    use serde_json::Value;
+    let pairs =
+        |out: &mut String, elem: &str, k: &str, vk: &str, map: &serde_json::Map<String, Value>| {
+            for (key, val) in map {
+                out.push_str(&format!("<{elem}><{k}>{}</{k}>", escape(key)));
+                match val {
+                    Value::Object(_) => {
+                        out.push_str(&format!("<{vk}>"));
+                        xml_object(op, val, out);
+                        out.push_str(&format!("</{vk}>"));
+                    }
+                    other => xml_member(op, vk, other, out),
+                }
+                out.push_str(&format!("</{elem}>"));
+            }
+        };
+    match (name, v) {
+        ("QueueUrls" | "queueUrls", Value::Array(items)) => {
+            for i in items {
+                xml_member(op, "QueueUrl", i, out);
+            }
+        }
+        ("Attributes", Value::Object(m)) => pairs(out, "Attribute", "Name", "Value", m),
+        ("MessageAttributes", Value::Object(m)) => {
+            pairs(out, "MessageAttribute", "Name", "Value", m)
+        }
+        ("Tags", Value::Object(m)) => pairs(out, "Tag", "Key", "Value", m),
+        (_, Value::Array(items)) => {
+            let elem = match name {
+                "Messages" => "Message".to_string(),
+                "Failed" => "BatchResultErrorEntry".to_string(),
+                _ => format!("{op}ResultEntry"),
+            };
+            for i in items {
+                out.push_str(&format!("<{elem}>"));
+                xml_object(op, i, out);
+                out.push_str(&format!("</{elem}>"));
+            }
+        }
+        (_, Value::Object(_)) => {
+            out.push_str(&format!("<{name}>"));
+            xml_object(op, v, out);
+            out.push_str(&format!("</{name}>"));
+        }
+        (_, Value::String(s)) => out.push_str(&format!("<{name}>{}</{name}>", escape(s))),
+        (_, Value::Null) => {}
+        (_, other) => out.push_str(&format!("<{name}>{other}</{name}>")),
+    }
+}
+
+fn xml_object(op: &str, v: &serde_json::Value, out: &mut String) {
+    if let serde_json::Value::Object(m) = v {
+        for (k, val) in m {
+            xml_member(op, k, val, out);
+        }
+    }
+}
+
+/// An awsQuery answer: `<OpResponse><OpResult>...</OpResult>` (no result
+/// element for an operation without output) and the request id.
+fn xml_ok(op: &str, result: Option<&serde_json::Value>, request_id: &str) -> Response {
+    let mut out = format!("<?xml version=\"1.0\"?><{op}Response xmlns=\"{XMLNS}\">");
+    if let Some(r) = result {
+        out.push_str(&format!("<{op}Result>"));
+        xml_object(op, r, &mut out);
+        out.push_str(&format!("</{op}Result>"));
+    }
+    out.push_str(&format!(
+        "<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{op}Response>"
+    ));
+    let mut resp = (StatusCode::OK, out).into_response();
+    let h = resp.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("text/xml"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+/// The operations whose answer has no members.
+const NO_OUTPUT: &[&str] = &[
+    "DeleteQueue",
+    "PurgeQueue",
+    "SetQueueAttributes",
+    "DeleteMessage",
+    "ChangeMessageVisibility",
+    "TagQueue",
+    "UntagQueue",
+];
+
+/// Handles one awsQuery SQS request: `Action=<Op>&Version=2012-11-05&...`
+/// in a form body (or, from very old clients, the query string), on any
+/// path.
+pub async fn handle_query(app: &App, ctx: &RequestContext, path: &str, form: &[u8]) -> Response {
+    let owned: Vec<(String, String)> = form_urlencoded::parse(form).into_owned().collect();
+    let pairs: Vec<(&str, &str)> = owned
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let op = field(&pairs, "Action").unwrap_or_default().to_string();
+    let body = serde_json::Value::from(form_members(&pairs)).to_string();
+    let result = call(app, ctx, &op, path, body.as_bytes()).await;
+    app.record_request(ctx, "sqs", &op, result.as_ref().err().map(|e| e.code()));
+    match result {
+        Ok(bytes) => {
+            let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            let result = (!NO_OUTPUT.contains(&op.as_str())).then_some(&v);
+            xml_ok(&op, result, &ctx.request_id)
+        }
+        Err(e) => {
+            if e.is_server_fault() {
+                tracing::error!(code = e.code(), message = %e.message(), "SQS request failed");
+            }
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            super::query::error(
+                XMLNS,
+                status,
+                e.query_code(),
+                &e.query_message(),
+                &ctx.request_id,
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod query_tests {
+    use super::*;
+
+    fn members_of(form: &str) -> serde_json::Value {
+        let owned: Vec<(String, String)> = form_urlencoded::parse(form.as_bytes())
+            .into_owned()
+            .collect();
+        let pairs: Vec<(&str, &str)> = owned
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        form_members(&pairs).into()
+    }
+
+    #[test]
+    fn form_parameters_become_the_json_members() {
+        let v = members_of(
+            "Action=CreateQueue&Version=2012-11-05&QueueName=q&Attribute.1.Name=FifoQueue&Attribute.1.Value=true&Attribute.2.Name=DelaySeconds&Attribute.2.Value=5&Tag.1.Key=team&Tag.1.Value=a",
+        );
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "QueueName": "q",
+                "Attributes": {"FifoQueue": "true", "DelaySeconds": "5"},
+                "tags": {"team": "a"},
+                "Tags": {"team": "a"},
+            })
+        );
+        let v = members_of(
+            "Action=SendMessageBatch&QueueUrl=u&SendMessageBatchRequestEntry.2.Id=b&SendMessageBatchRequestEntry.2.MessageBody=y&SendMessageBatchRequestEntry.1.Id=a&SendMessageBatchRequestEntry.1.MessageBody=x&SendMessageBatchRequestEntry.1.DelaySeconds=3&SendMessageBatchRequestEntry.1.MessageAttribute.1.Name=n&SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.DataType=Binary&SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.BinaryValue=AAE%3D",
+        );
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "QueueUrl": "u",
+                "Entries": [
+                    {"Id": "a", "MessageBody": "x", "DelaySeconds": 3,
+                     "MessageAttributes": {"n": {"DataType": "Binary", "BinaryValue": "AAE="}}},
+                    {"Id": "b", "MessageBody": "y"},
+                ],
+            })
+        );
+        let v = members_of(
+            "Action=ReceiveMessage&AttributeName.1=All&MessageAttributeName.1=All&MaxNumberOfMessages=10&WaitTimeSeconds=x",
+        );
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "AttributeNames": ["All"],
+                "MessageAttributeNames": ["All"],
+                "MaxNumberOfMessages": 10,
+                "WaitTimeSeconds": "x",
+            })
+        );
+    }
+
+    #[test]
+    fn answers_are_flattened() {
+        let mut out = String::new();
+        xml_object(
+            "ReceiveMessage",
+            &serde_json::json!({
+                "Messages": [{
+                    "MessageId": "m",
+                    "Attributes": {"SentTimestamp": "1"},
+                    "MessageAttributes": {"k": {"StringValue": "v", "DataType": "String"}},
+                }],
+            }),
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            // Members in name order (clients read them in any order).
+            "<Message><Attribute><Name>SentTimestamp</Name><Value>1</Value></Attribute><MessageAttribute><Name>k</Name><Value><DataType>String</DataType><StringValue>v</StringValue></Value></MessageAttribute><MessageId>m</MessageId></Message>"
+        );
+        let mut out = String::new();
+        xml_object(
+            "SendMessageBatch",
+            &serde_json::json!({
+                "Successful": [{"Id": "a"}],
+                "Failed": [{"Id": "b", "SenderFault": true}],
+            }),
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            "<BatchResultErrorEntry><Id>b</Id><SenderFault>true</SenderFault></BatchResultErrorEntry><SendMessageBatchResultEntry><Id>a</Id></SendMessageBatchResultEntry>"
+        );
+        let mut out = String::new();
+        xml_object(
+            "ListQueues",
+            &serde_json::json!({"QueueUrls": ["a", "b"], "NextToken": "t"}),
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            "<NextToken>t</NextToken><QueueUrl>a</QueueUrl><QueueUrl>b</QueueUrl>"
+        );
     }
 }

@@ -3,14 +3,17 @@
 //! no endpoint given. It reads its task metadata, then asks ECS (through
 //! the credentials and the endpoint the task provides) to describe its own
 //! task, and, when `PROBE_BUCKET` names a bucket, writes the object
-//! `from-task` there holding its task ARN. What happened is the exit code,
+//! `from-task` there holding its task ARN; when `PROBE_QUEUE` names an SQS
+//! queue, it sends its task ARN there, receives and deletes it, and sends
+//! `done <task ARN>` for the test to find. What happened is the exit code,
 //! which the emulator reports:
 //!
 //! - 0: metadata read, the task-role credentials obtained, the task
 //!   described as RUNNING (and the object written);
 //! - 3: the SDK found no credentials (a task without a task role);
 //! - 1: an API call failed otherwise, 2: the description was wrong,
-//!   4: the S3 write failed, 10: the metadata endpoint failed.
+//!   4: the S3 write failed, 5: an SQS call failed or answered wrong,
+//!   10: the metadata endpoint failed.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -118,4 +121,59 @@ async fn main() {
         }
         println!("task-probe: wrote s3://{bucket}/from-task");
     }
+
+    if let Ok(queue) = std::env::var("PROBE_QUEUE") {
+        if let Err(e) = sqs_round_trip(&conf, &queue, task_arn).await {
+            fail(5, format!("SQS on {queue}: {e}"));
+        }
+        println!("task-probe: sent and received on {queue}");
+    }
+}
+
+/// GetQueueUrl, SendMessage, ReceiveMessage (long polling), DeleteMessage,
+/// and a last SendMessage for the test to receive.
+async fn sqs_round_trip(
+    conf: &aws_config::SdkConfig,
+    queue: &str,
+    task_arn: &str,
+) -> Result<(), String> {
+    let sqs = aws_sdk_sqs::Client::new(conf);
+    let url = sqs
+        .get_queue_url()
+        .queue_name(queue)
+        .send()
+        .await
+        .map_err(|e| format!("GetQueueUrl: {e:?}"))?
+        .queue_url
+        .ok_or("GetQueueUrl: no QueueUrl")?;
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body(task_arn)
+        .send()
+        .await
+        .map_err(|e| format!("SendMessage: {e:?}"))?;
+    let got = sqs
+        .receive_message()
+        .queue_url(&url)
+        .wait_time_seconds(5)
+        .send()
+        .await
+        .map_err(|e| format!("ReceiveMessage: {e:?}"))?;
+    let m = got.messages().first().ok_or("ReceiveMessage: no message")?;
+    if m.body() != Some(task_arn) {
+        return Err(format!("ReceiveMessage answered {m:?}"));
+    }
+    sqs.delete_message()
+        .queue_url(&url)
+        .receipt_handle(m.receipt_handle().unwrap_or_default())
+        .send()
+        .await
+        .map_err(|e| format!("DeleteMessage: {e:?}"))?;
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body(format!("done {task_arn}"))
+        .send()
+        .await
+        .map_err(|e| format!("SendMessage: {e:?}"))?;
+    Ok(())
 }

@@ -494,3 +494,228 @@ async fn batches_fifo_dead_letters_and_tags() {
     assert_eq!(sources.queue_urls(), [src.as_str()]);
     emu.stop();
 }
+
+/// The awsQuery wire, as older SDKs speak it: form requests to `/` and to
+/// the queue URL itself, XML answers and errors.
+#[tokio::test]
+async fn the_query_protocol_with_raw_form_requests() {
+    let emu = Emulator::start();
+    let addr = emu.addr();
+    let auth = "AWS4-HMAC-SHA256 Credential=AKIDTEST/20261207/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=x";
+    let form = |path: &str, body: &str, signed: bool| {
+        let mut headers = vec![(
+            "Content-Type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )];
+        if signed {
+            headers.push(("Authorization", auth));
+        }
+        sdk_tests::http(&addr, "POST", path, &headers, body.as_bytes()).unwrap()
+    };
+    // Unsigned: told by its Version.
+    let (status, body) = form(
+        "/",
+        "Action=CreateQueue&Version=2012-11-05&QueueName=legacy&Attribute.1.Name=VisibilityTimeout&Attribute.1.Value=7",
+        false,
+    );
+    assert_eq!(status, 200, "{body}");
+    let url = format!("http://{addr}/000000000000/legacy");
+    assert!(
+        body.contains(&format!(
+            "<CreateQueueResponse xmlns=\"http://queue.amazonaws.com/doc/2012-11-05/\"><CreateQueueResult><QueueUrl>{url}</QueueUrl></CreateQueueResult>"
+        )),
+        "{body}"
+    );
+    // Posted to the queue URL's path, without QueueUrl (Ruby, Java v1).
+    let (status, body) = form(
+        "/000000000000/legacy",
+        "Action=SendMessage&Version=2012-11-05&MessageBody=hello&MessageAttribute.1.Name=MyAttribute&MessageAttribute.1.Value.DataType=String&MessageAttribute.1.Value.StringValue=foobar",
+        true,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("<MD5OfMessageBody>5d41402abc4b2a76b9719d911017c592</MD5OfMessageBody>"),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "<MD5OfMessageAttributes>adb59cd4678ea5a855436b949cd07ab6</MD5OfMessageAttributes>"
+        ),
+        "{body}"
+    );
+    let (status, body) = form(
+        "/",
+        &format!(
+            "Action=ReceiveMessage&Version=2012-11-05&QueueUrl={url}&AttributeName.1=All&MessageAttributeName.1=All&MaxNumberOfMessages=10"
+        ),
+        true,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<Body>hello</Body>"), "{body}");
+    assert!(
+        body.contains(
+            "<Attribute><Name>ApproximateReceiveCount</Name><Value>1</Value></Attribute>"
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains("<MessageAttribute><Name>MyAttribute</Name><Value><DataType>String</DataType><StringValue>foobar</StringValue></Value></MessageAttribute>"),
+        "{body}"
+    );
+    // The same message, as the JSON SDK sees it.
+    let attrs = emu
+        .sqs()
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    let attrs = attrs.attributes().unwrap();
+    assert_eq!(attrs[&QueueAttributeName::VisibilityTimeout], "7");
+    assert_eq!(
+        attrs[&QueueAttributeName::ApproximateNumberOfMessagesNotVisible],
+        "1"
+    );
+    // An operation without output has no result element.
+    let (status, body) = form(
+        "/000000000000/legacy",
+        "Action=PurgeQueue&Version=2012-11-05",
+        true,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.starts_with("<?xml version=\"1.0\"?><PurgeQueueResponse xmlns=\"http://queue.amazonaws.com/doc/2012-11-05/\"><ResponseMetadata>"), "{body}");
+    // Errors in the query shape.
+    let (status, body) = form(
+        "/",
+        "Action=GetQueueUrl&Version=2012-11-05&QueueName=missing",
+        true,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("<Error><Type>Sender</Type><Code>AWS.SimpleQueueService.NonExistentQueue</Code><Message>The specified queue does not exist for this wsdl version.</Message></Error>"),
+        "{body}"
+    );
+    let (status, body) = form(
+        "/",
+        &format!("Action=SendMessageBatch&Version=2012-11-05&QueueUrl={url}"),
+        true,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("<Code>AWS.SimpleQueueService.EmptyBatchRequest</Code>"),
+        "{body}"
+    );
+    // A GET with the parameters in the query string (very old clients).
+    let (status, body) = sdk_tests::http(
+        &addr,
+        "GET",
+        "/000000000000/legacy?Action=GetQueueAttributes&Version=2012-11-05&AttributeName.1=VisibilityTimeout",
+        &[("Authorization", auth)],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("<Attribute><Name>VisibilityTimeout</Name><Value>7</Value></Attribute>"),
+        "{body}"
+    );
+    let (status, body) = form("/", "Action=Frobnicate&Version=2012-11-05", true);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("<Code>InvalidAction</Code>"), "{body}");
+    emu.stop();
+}
+
+/// An unmodified AWS SDK for Rust program in a task (the task-probe image,
+/// built by `make setup`) finds the queue, sends, long-polls, deletes and
+/// sends again with its task role's credentials and the endpoint the task
+/// is given; the request log attributes its calls to the task and role.
+#[tokio::test]
+async fn an_app_in_a_task_uses_sqs_with_its_task_role() {
+    const PROBE_IMAGE: &str = "fargate-local-test/task-probe:latest";
+    const ROLE: &str = "arn:aws:iam::000000000000:role/worker";
+    let present = std::process::Command::new("docker")
+        .args(["image", "inspect", PROBE_IMAGE])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        present,
+        "the test image {PROBE_IMAGE} is missing: run `make setup`"
+    );
+    let emu = Emulator::start();
+    emu.create_cluster("sqs").await;
+    let url = emu
+        .sqs()
+        .create_queue()
+        .queue_name("work")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let probe = aws_sdk_ecs::types::ContainerDefinition::builder()
+        .name("probe")
+        .image(PROBE_IMAGE)
+        .essential(false)
+        .environment(
+            aws_sdk_ecs::types::KeyValuePair::builder()
+                .name("PROBE_QUEUE")
+                .value("work")
+                .build(),
+        )
+        .build();
+    let td = emu
+        .register_with(
+            "sqs-probe",
+            vec![probe, sdk_tests::sh("keep", sdk_tests::UNTIL_TERM).build()],
+            |b| b.task_role_arn(ROLE),
+        )
+        .await;
+    let arn = emu
+        .run_task("sqs", &td)
+        .await
+        .task_arn()
+        .unwrap()
+        .to_string();
+    let t = emu
+        .wait_task(
+            "sqs",
+            &arn,
+            "the probe to exit",
+            Duration::from_secs(60),
+            |t| sdk_tests::container(t, "probe").last_status() == Some("STOPPED"),
+        )
+        .await;
+    assert_eq!(
+        sdk_tests::container(&t, "probe").exit_code(),
+        Some(0),
+        "the probe failed; emulator log:\n{}",
+        emu.log_tail(40)
+    );
+    let got = emu
+        .sqs()
+        .receive_message()
+        .queue_url(&url)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.messages()[0].body(),
+        Some(format!("done {arn}").as_str())
+    );
+    let (_, body) = sdk_tests::http_get(&emu.addr(), "/_fargate-local/requests").unwrap();
+    let log: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let sends: Vec<&serde_json::Value> = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["service"] == "sqs" && e["operation"] == "SendMessage")
+        .collect();
+    assert_eq!(sends.len(), 2, "{log:#}");
+    for s in sends {
+        assert_eq!(s["taskArn"], arn.as_str());
+        assert_eq!(s["roleArn"], ROLE);
+    }
+    emu.stop();
+}

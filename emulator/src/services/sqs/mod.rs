@@ -80,6 +80,8 @@ pub enum SqsError {
     #[error("{0}")]
     InvalidAction(String),
     #[error("{0}")]
+    UnsupportedOperation(String),
+    #[error("{0}")]
     Serialization(String),
     #[error("{0}")]
     Internal(String),
@@ -104,6 +106,7 @@ impl AwsError for SqsError {
             Self::InvalidBatchEntryId(_) => "InvalidBatchEntryId",
             Self::BatchRequestTooLong(_) => "BatchRequestTooLong",
             Self::InvalidAction(_) => "InvalidAction",
+            Self::UnsupportedOperation(_) => "UnsupportedOperation",
             Self::Serialization(_) => "SerializationException",
             Self::Internal(_) => "InternalError",
         }
@@ -146,6 +149,7 @@ impl SqsError {
             Self::BatchEntryIdsNotDistinct(_) => "AWS.SimpleQueueService.BatchEntryIdsNotDistinct",
             Self::InvalidBatchEntryId(_) => "AWS.SimpleQueueService.InvalidBatchEntryId",
             Self::BatchRequestTooLong(_) => "AWS.SimpleQueueService.BatchRequestTooLong",
+            Self::UnsupportedOperation(_) => "AWS.SimpleQueueService.UnsupportedOperation",
             Self::Serialization(_) => "MalformedQueryString",
             other => other.code(),
         }
@@ -846,7 +850,14 @@ impl Sqs {
                 return Err(attributes::unknown(bad));
             }
             let (mut visible, mut in_flight, mut delayed) = (0, 0, 0);
-            for m in q.messages.values() {
+            let retention_ms = q.rec.int("MessageRetentionPeriod") * 1000;
+            // Messages past their retention are gone, even before a receive
+            // drops them.
+            for m in q
+                .messages
+                .values()
+                .filter(|m| m.sent_ms + retention_ms > now)
+            {
                 if m.in_flight(now) {
                     in_flight += 1;
                 } else if m.delayed(now) {

@@ -521,7 +521,16 @@ fn retention_drops_old_messages() {
     let s = sqs();
     create(&s, "q", &[("MessageRetentionPeriod", "60")]).unwrap();
     send(&s, "q", "a", T0).unwrap();
-    assert!(receive(&s, "q", 1, T0 + 60_000).is_empty());
+    send(&s, "q", "b", T0 + 1).unwrap();
+    assert_eq!(
+        attr(&s, "q", "ApproximateNumberOfMessages", T0 + 59_999),
+        "2"
+    );
+    assert_eq!(
+        attr(&s, "q", "ApproximateNumberOfMessages", T0 + 60_000),
+        "1"
+    );
+    assert!(receive(&s, "q", 1, T0 + 60_001).is_empty());
     assert_eq!(attr(&s, "q", "ApproximateNumberOfMessages", T0), "0");
 }
 
