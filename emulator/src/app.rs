@@ -260,6 +260,7 @@ impl App {
         elbv2.attach_ports(Arc::new(doors.clone()));
         ecs.attach_elbv2(elbv2.clone());
         ecs.set_launch_quotas(args.run_task_rate, args.task_launch_rate);
+        ecs.set_subnets(args.subnets());
         let secrets_manager = SecretsManager::load(store.clone(), args.account_id.clone())?;
         let ssm = Ssm::load(store.clone(), args.account_id.clone())?;
         let credentials = credentials(&store)?;
@@ -436,6 +437,19 @@ impl App {
             && let Err(e) = d.prepare().await
         {
             tracing::error!(error = %e, "could not prepare the Docker engine for tasks");
+        }
+        for (subnet, network) in inner.ecs.subnets() {
+            match inner.runtime.backend().network_exists(network).await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(
+                    subnet = %subnet,
+                    network = %network,
+                    "--subnet {subnet}={network}: the Docker network does not exist; tasks placed in {subnet} will stop with ResourceInitializationError until it does"
+                ),
+                Err(e) => {
+                    tracing::warn!(network = %network, error = %e, "could not check a --subnet network")
+                }
+            }
         }
         inner.ecs.recover().await;
         // Re-adopted tasks get their endpoint back.

@@ -168,6 +168,18 @@ pub struct TaskPlan {
     pub ports: Vec<PortPlan>,
     #[serde(default)]
     pub enable_execute_command: bool,
+    /// The user's Docker network the task's subnet is mapped to
+    /// (`serve --subnet`), joined besides the emulator's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_network: Option<SubnetNetwork>,
+}
+
+/// A subnet of the task's `awsvpcConfiguration` and the existing Docker
+/// network it stands for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubnetNetwork {
+    pub subnet: String,
+    pub network: String,
 }
 
 impl ContainerPlan {
@@ -283,6 +295,7 @@ mod tests {
             volumes: Vec::new(),
             ports: Vec::new(),
             enable_execute_command: false,
+            subnet_network: None,
         }
     }
 

@@ -21,6 +21,7 @@ mod ordering;
 mod restart;
 mod services;
 mod stopping;
+mod subnets;
 mod task_endpoint;
 mod task_env_files;
 mod task_secrets;

@@ -192,6 +192,8 @@ struct Inner {
     /// Fargate's launch-rate quotas, per region: RunTask calls, and tasks
     /// launched by RunTask. No limit unless `set_launch_quotas` says.
     launch_quotas: std::sync::Mutex<LaunchQuotas>,
+    /// Subnet ids mapped to existing Docker networks (`serve --subnet`).
+    subnets: std::sync::OnceLock<BTreeMap<String, String>>,
 }
 
 /// Fargate's two token buckets per account and region (AWS's defaults: 20
@@ -272,6 +274,7 @@ impl Ecs {
                     started: std::time::Instant::now(),
                     buckets: HashMap::new(),
                 }),
+                subnets: std::sync::OnceLock::new(),
             }),
         };
         let weak = Arc::downgrade(&ecs.inner);
@@ -340,6 +343,18 @@ impl Ecs {
         q.run_task = run_task;
         q.tasks = tasks;
         q.buckets.clear();
+    }
+
+    /// Maps subnet ids to existing Docker networks: a task placed in one
+    /// joins its network. Set once, at start-up.
+    pub fn set_subnets(&self, subnets: BTreeMap<String, String>) {
+        let _ = self.inner.subnets.set(subnets);
+    }
+
+    /// The subnet-to-network map (empty unless `set_subnets` said).
+    pub fn subnets(&self) -> &BTreeMap<String, String> {
+        static NONE: BTreeMap<String, String> = BTreeMap::new();
+        self.inner.subnets.get().unwrap_or(&NONE)
     }
 
     fn launch_quotas(&self) -> std::sync::MutexGuard<'_, LaunchQuotas> {
