@@ -28,6 +28,7 @@ use crate::services::logs::Logs;
 use crate::services::requestlog::RequestLog;
 use crate::services::s3::EmbeddedS3;
 use crate::services::secretsmanager::SecretsManager;
+use crate::services::servicediscovery::ServiceDiscovery;
 use crate::services::ssm::Ssm;
 use crate::shutdown::Shutdown;
 use crate::store::Store;
@@ -67,6 +68,7 @@ struct Inner {
     doors: Doors,
     secrets_manager: SecretsManager,
     ssm: Ssm,
+    servicediscovery: ServiceDiscovery,
     s3: EmbeddedS3,
     runtime: Runtime,
     /// `None` for a custom engine.
@@ -263,6 +265,7 @@ impl App {
         ecs.set_subnets(args.subnets());
         let secrets_manager = SecretsManager::load(store.clone(), args.account_id.clone())?;
         let ssm = Ssm::load(store.clone(), args.account_id.clone())?;
+        let servicediscovery = ServiceDiscovery::load(store.clone(), args.account_id.clone())?;
         let credentials = credentials(&store)?;
         // Tasks' SDKs sign S3 calls with their role's credentials.
         let requests = RequestLog::default();
@@ -294,6 +297,7 @@ impl App {
                 doors,
                 secrets_manager,
                 ssm,
+                servicediscovery,
                 s3,
                 runtime,
                 docker,
@@ -509,6 +513,10 @@ impl App {
         &self.inner.ssm
     }
 
+    pub fn servicediscovery(&self) -> &ServiceDiscovery {
+        &self.inner.servicediscovery
+    }
+
     pub fn store(&self) -> &Store {
         &self.inner.store
     }
@@ -623,6 +631,7 @@ impl App {
         self.inner.doors.retain(&self.inner.elbv2.listeners());
         self.inner.secrets_manager.reset()?;
         self.inner.ssm.reset()?;
+        self.inner.servicediscovery.reset()?;
         self.inner.s3.reset()?;
         self.inner.credentials.clear();
         self.inner.requests.clear();

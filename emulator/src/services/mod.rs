@@ -11,5 +11,6 @@ pub mod metadata;
 pub mod requestlog;
 pub mod s3;
 pub mod secretsmanager;
+pub mod servicediscovery;
 pub mod ssm;
 pub mod taskconfig;
