@@ -266,6 +266,7 @@ impl App {
         let secrets_manager = SecretsManager::load(store.clone(), args.account_id.clone())?;
         let ssm = Ssm::load(store.clone(), args.account_id.clone())?;
         let servicediscovery = ServiceDiscovery::load(store.clone(), args.account_id.clone())?;
+        ecs.attach_servicediscovery(servicediscovery.clone());
         let credentials = credentials(&store)?;
         // Tasks' SDKs sign S3 calls with their role's credentials.
         let requests = RequestLog::default();
@@ -473,6 +474,7 @@ impl App {
             f.sweep(&live);
         }
         inner.ecs.spawn_scheduler();
+        inner.ecs.spawn_registrations();
         if let Some(d) = docker {
             d.remove_orphan_volumes(&inner.ecs.all_task_arns()).await;
             for id in d.sweep_dead_instances(instance_ended).await {

@@ -21,8 +21,8 @@ use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, NetworkConnectRequest,
-    NetworkCreateRequest, NetworkDisconnectRequest, PortBinding, ResourcesUlimits,
-    VolumeCreateRequest,
+    NetworkCreateRequest, NetworkDisconnectRequest, NetworkingConfig, PortBinding,
+    ResourcesUlimits, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder,
@@ -670,6 +670,15 @@ impl ContainerRuntime for DockerRuntime {
             hostname: Some(spec.hostname.clone()),
             labels: Some(hash(&spec.labels)),
             exposed_ports: Some(exposed),
+            networking_config: (!spec.aliases.is_empty()).then(|| NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    self.inner.opts.network_name.clone(),
+                    EndpointSettings {
+                        aliases: Some(spec.aliases.clone()),
+                        ..Default::default()
+                    },
+                )])),
+            }),
             host_config: Some(HostConfig {
                 network_mode: Some(self.inner.opts.network_name.clone()),
                 port_bindings: Some(bindings),
@@ -1185,6 +1194,11 @@ impl ContainerRuntime for DockerRuntime {
         }
     }
 
+    async fn leave_task_network(&self, container: &str) -> Result<(), RuntimeError> {
+        let network = self.inner.opts.network_name.clone();
+        self.disconnect_network(&network, container).await
+    }
+
     async fn disconnect_network(&self, network: &str, container: &str) -> Result<(), RuntimeError> {
         let req = NetworkDisconnectRequest {
             container: container.to_string(),
@@ -1495,6 +1509,9 @@ impl ContainerRuntime for LazyDocker {
             .await?
             .connect_network(network, container, aliases)
             .await
+    }
+    async fn leave_task_network(&self, container: &str) -> Result<(), RuntimeError> {
+        self.get().await?.leave_task_network(container).await
     }
     async fn disconnect_network(&self, network: &str, container: &str) -> Result<(), RuntimeError> {
         self.get()

@@ -89,6 +89,9 @@ pub struct InfraSpec {
     /// `/etc/hosts` entries of the task's namespace, Docker's `name:ip`
     /// (`host-gateway` for the Docker host); every task container sees them.
     pub extra_hosts: Vec<String>,
+    /// Names the namespace answers to on the emulator's network (Cloud
+    /// Map's `<service>.<namespace>`), besides its container name.
+    pub aliases: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -275,6 +278,11 @@ pub trait ContainerRuntime: Send + Sync {
         Err(RuntimeError::NotFound(format!(
             "network {network} not found"
         )))
+    }
+    /// Takes a container off the emulator's own task network (and so its
+    /// aliases out of the network's DNS).
+    async fn leave_task_network(&self, _container: &str) -> Result<(), RuntimeError> {
+        Ok(())
     }
     /// Takes a container off a network; a container or network already gone
     /// is not an error.

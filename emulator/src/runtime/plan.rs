@@ -172,6 +172,24 @@ pub struct TaskPlan {
     /// (`serve --subnet`), joined besides the emulator's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subnet_network: Option<SubnetNetwork>,
+    /// The Cloud Map service a service's task is registered with
+    /// (`serviceRegistries`), and the names it answers to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration: Option<Registration>,
+}
+
+/// A task's Cloud Map registration: the registry (a Cloud Map service
+/// ARN), the ECS service, the port, and the DNS names
+/// (`<service>.<namespace>`) its namespace carries on the emulator's
+/// network.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Registration {
+    pub registry_arn: String,
+    pub service_name: String,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 /// A subnet of the task's `awsvpcConfiguration` and the existing Docker
@@ -296,6 +314,7 @@ mod tests {
             ports: Vec::new(),
             enable_execute_command: false,
             subnet_network: None,
+            registration: None,
         }
     }
 

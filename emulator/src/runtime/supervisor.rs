@@ -199,6 +199,12 @@ impl Supervisor {
             binds: Vec::new(),
             // As Docker Desktop offers it: the host, from every container.
             extra_hosts: vec![format!("{HOST_NAME}:host-gateway")],
+            aliases: self
+                .plan
+                .registration
+                .as_ref()
+                .map(|r| r.aliases.clone())
+                .unwrap_or_default(),
         };
         self.hooks.infra_spec(&self.plan, &mut spec);
         self.rt
@@ -757,6 +763,16 @@ impl Supervisor {
             && let Err(e) = self.rt.disconnect_network(&sn.network, &self.infra).await
         {
             tracing::warn!(network = %sn.network, error = %e, "could not leave the subnet's network");
+        }
+        // Its Cloud Map names stop resolving once nothing answers behind them.
+        if self
+            .plan
+            .registration
+            .as_ref()
+            .is_some_and(|r| !r.aliases.is_empty())
+            && let Err(e) = self.rt.leave_task_network(&self.infra).await
+        {
+            tracing::warn!(error = %e, "could not take the task's names off the network");
         }
         self.hooks.stopped(&self.plan).await;
         self.set_status(TaskStatus::Deprovisioning);

@@ -19,6 +19,7 @@ mod logs;
 mod networking;
 mod ordering;
 mod restart;
+mod service_registries;
 mod servicediscovery;
 mod services;
 mod stopping;

@@ -15,6 +15,7 @@ pub mod execute_command;
 pub mod model;
 pub mod planning;
 pub mod reconcile;
+pub mod registries;
 pub mod rollout;
 pub mod scheduler;
 pub mod service_model;
@@ -194,6 +195,8 @@ struct Inner {
     launch_quotas: std::sync::Mutex<LaunchQuotas>,
     /// Subnet ids mapped to existing Docker networks (`serve --subnet`).
     subnets: std::sync::OnceLock<BTreeMap<String, String>>,
+    /// Cloud Map, where services' tasks are registered.
+    servicediscovery: std::sync::OnceLock<crate::services::servicediscovery::ServiceDiscovery>,
 }
 
 /// Fargate's two token buckets per account and region (AWS's defaults: 20
@@ -275,6 +278,7 @@ impl Ecs {
                     buckets: HashMap::new(),
                 }),
                 subnets: std::sync::OnceLock::new(),
+                servicediscovery: std::sync::OnceLock::new(),
             }),
         };
         let weak = Arc::downgrade(&ecs.inner);
@@ -394,6 +398,17 @@ impl Ecs {
     /// Connects the ELBv2 backend (once, at start-up).
     pub fn attach_elbv2(&self, elb: crate::services::elbv2::Elbv2) {
         let _ = self.inner.elb.set(elb);
+    }
+
+    /// Connects the Cloud Map backend (once, at start-up).
+    pub fn attach_servicediscovery(&self, sd: crate::services::servicediscovery::ServiceDiscovery) {
+        let _ = self.inner.servicediscovery.set(sd);
+    }
+
+    pub(crate) fn servicediscovery(
+        &self,
+    ) -> Option<&crate::services::servicediscovery::ServiceDiscovery> {
+        self.inner.servicediscovery.get()
     }
 
     pub(crate) fn elbv2(&self) -> Option<&crate::services::elbv2::Elbv2> {

@@ -296,6 +296,7 @@ pub fn plan_task(input: PlanInput<'_>) -> TaskPlan {
         ports,
         enable_execute_command: input.enable_execute_command,
         subnet_network: None,
+        registration: None,
     }
 }
 

@@ -129,6 +129,8 @@ pub struct TaskLaunch {
     /// The service scheduler keeps running a deregistered revision, as AWS
     /// does; RunTask refuses it.
     pub allow_inactive_definition: bool,
+    /// A service's Cloud Map registration (`serviceRegistries`).
+    pub registration: Option<crate::runtime::plan::Registration>,
 }
 
 const OVERRIDES_LIMIT: usize = 8192;
@@ -383,6 +385,7 @@ fn new_task(n: &NewTask<'_>, task_id: &str) -> TaskRecord {
         .unwrap_or_default();
     let (subnet, subnet_network) = place_in_subnet(listed, n.subnets);
     plan.subnet_network = subnet_network;
+    plan.registration = n.launch.registration.clone();
     let containers: Vec<Container> = plan
         .containers
         .iter()
@@ -605,6 +608,7 @@ impl Ecs {
             enable_execute_command: req.enable_execute_command.unwrap_or(false),
             client_token: req.client_token,
             allow_inactive_definition: false,
+            registration: None,
         };
         self.take_launch_tokens(&caller.region, count as u32)?;
         let tasks = self
@@ -1332,6 +1336,7 @@ mod tests {
             enable_execute_command: false,
             client_token: None,
             allow_inactive_definition: false,
+            registration: None,
         };
         let td_tags = [tag("a", "definition"), tag("b", "definition")];
         let cases = [
