@@ -161,3 +161,69 @@ impl Ecs {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::plan::{ContainerPlan, HealthPlan, TaskPlan};
+    use crate::services::ecs::model::Task;
+
+    fn record(last: TaskStatus, desired: TaskStatus, health: Health, checked: bool) -> TaskRecord {
+        let c = ContainerPlan {
+            name: "app".into(),
+            essential: true,
+            health_check: checked.then(|| HealthPlan {
+                test: vec!["CMD".into(), "true".into()],
+                interval_secs: 5,
+                timeout_secs: 2,
+                retries: 1,
+                start_period_secs: 0,
+            }),
+            ..Default::default()
+        };
+        let plan: TaskPlan = serde_json::from_value(serde_json::json!({
+            "task_arn": "arn:t", "task_id": "t", "cluster_arn": "arn:c", "cluster_name": "c",
+            "region": "us-east-1", "family": "f", "revision": 1, "task_definition_arn": "arn:td",
+            "cpu_units": null, "memory_mib": null, "task_role_arn": null,
+            "execution_role_arn": null, "containers": [], "volumes": [], "ports": []
+        }))
+        .unwrap();
+        TaskRecord {
+            task: Task {
+                last_status: Some(last),
+                desired_status: Some(desired),
+                health_status: Some(health),
+                ..Default::default()
+            },
+            plan: TaskPlan {
+                containers: vec![c],
+                ..plan
+            },
+            last_logs: Default::default(),
+            client_token: None,
+        }
+    }
+
+    #[test]
+    fn registered_while_running_and_healthy_when_checked() {
+        use Health::*;
+        use TaskStatus::*;
+        let cases = [
+            (Running, Running, Unknown, false, true),
+            (Pending, Running, Unknown, false, false),
+            (Running, Stopped, Unknown, false, false),
+            (Running, Running, Unknown, true, false),
+            (Running, Running, Healthy, true, true),
+            (Running, Running, Unhealthy, true, false),
+            (Stopped, Stopped, Healthy, true, false),
+        ];
+        for (last, desired, health, checked, want) in cases {
+            let r = record(last, desired, health, checked);
+            assert_eq!(
+                wanted(&r),
+                want,
+                "{last:?} {desired:?} {health:?} {checked}"
+            );
+        }
+    }
+}
