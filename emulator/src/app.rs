@@ -28,6 +28,7 @@ use crate::services::logs::Logs;
 use crate::services::requestlog::RequestLog;
 use crate::services::s3::EmbeddedS3;
 use crate::services::secretsmanager::SecretsManager;
+use crate::services::servicediscovery::ServiceDiscovery;
 use crate::services::sqs::Sqs;
 use crate::services::ssm::Ssm;
 use crate::shutdown::Shutdown;
@@ -69,6 +70,7 @@ struct Inner {
     secrets_manager: SecretsManager,
     ssm: Ssm,
     sqs: Sqs,
+    servicediscovery: ServiceDiscovery,
     s3: EmbeddedS3,
     runtime: Runtime,
     /// `None` for a custom engine.
@@ -303,9 +305,12 @@ impl App {
         elbv2.attach_ports(Arc::new(doors.clone()));
         ecs.attach_elbv2(elbv2.clone());
         ecs.set_launch_quotas(args.run_task_rate, args.task_launch_rate);
+        ecs.set_subnets(args.subnets());
         let secrets_manager = SecretsManager::load(store.clone(), args.account_id.clone())?;
         let ssm = Ssm::load(store.clone(), args.account_id.clone())?;
         let sqs = Sqs::load(store.clone(), args.account_id.clone())?;
+        let servicediscovery = ServiceDiscovery::load(store.clone(), args.account_id.clone())?;
+        ecs.attach_servicediscovery(servicediscovery.clone());
         let credentials = credentials(&store)?;
         // Tasks' SDKs sign S3 calls with their role's credentials.
         let requests = RequestLog::default();
@@ -338,6 +343,7 @@ impl App {
                 secrets_manager,
                 ssm,
                 sqs,
+                servicediscovery,
                 s3,
                 runtime,
                 docker,
@@ -482,6 +488,19 @@ impl App {
         {
             tracing::error!(error = %e, "could not prepare the Docker engine for tasks");
         }
+        for (subnet, network) in inner.ecs.subnets() {
+            match inner.runtime.backend().network_exists(network).await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(
+                    subnet = %subnet,
+                    network = %network,
+                    "--subnet {subnet}={network}: the Docker network does not exist; tasks placed in {subnet} will stop with ResourceInitializationError until it does"
+                ),
+                Err(e) => {
+                    tracing::warn!(network = %network, error = %e, "could not check a --subnet network")
+                }
+            }
+        }
         inner.ecs.recover().await;
         // Re-adopted tasks get their endpoint back.
         if let Some(ep) = inner.endpoints.get() {
@@ -500,6 +519,7 @@ impl App {
             f.sweep(&live);
         }
         inner.ecs.spawn_scheduler();
+        inner.ecs.spawn_registrations();
         if let Some(d) = docker {
             d.remove_orphan_volumes(&inner.ecs.all_task_arns()).await;
             for id in d.sweep_dead_instances(instance_ended).await {
@@ -542,6 +562,10 @@ impl App {
 
     pub fn sqs(&self) -> &Sqs {
         &self.inner.sqs
+    }
+
+    pub fn servicediscovery(&self) -> &ServiceDiscovery {
+        &self.inner.servicediscovery
     }
 
     pub fn store(&self) -> &Store {
@@ -659,6 +683,7 @@ impl App {
         self.inner.secrets_manager.reset()?;
         self.inner.ssm.reset()?;
         self.inner.sqs.reset()?;
+        self.inner.servicediscovery.reset()?;
         self.inner.s3.reset()?;
         self.inner.credentials.clear();
         self.inner.requests.clear();

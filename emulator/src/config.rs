@@ -189,6 +189,20 @@ pub struct ServeArgs {
     )]
     pub front_door: Vec<FrontDoorArg>,
 
+    /// `SUBNET_ID=NETWORK`: a task whose awsvpcConfiguration names the subnet
+    /// also joins the existing Docker network (a compose project's
+    /// `myapp_default`), so that its containers reach that network's
+    /// containers by name and they reach the task at the address
+    /// DescribeTasks reports. Repeatable; the environment variable takes
+    /// several, separated by spaces.
+    #[arg(
+        long = "subnet",
+        env = "FARGATE_LOCAL_SUBNETS",
+        value_name = "SUBNET_ID=NETWORK",
+        value_delimiter = ' '
+    )]
+    pub subnet: Vec<SubnetArg>,
+
     #[command(flatten)]
     pub s3: S3Args,
 }
@@ -236,7 +250,48 @@ impl std::str::FromStr for FrontDoorArg {
     }
 }
 
+/// One `--subnet` value; blank (an empty or doubly spaced
+/// `FARGATE_LOCAL_SUBNETS`) is none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubnetArg(pub Option<(String, String)>);
+
+impl std::str::FromStr for SubnetArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Ok(SubnetArg(None));
+        }
+        let bad =
+            || format!("`{s}` is not SUBNET_ID=NETWORK (for instance subnet-0abc=myapp_default)");
+        let (subnet, network) = s.split_once('=').ok_or_else(bad)?;
+        let (subnet, network) = (subnet.trim(), network.trim());
+        if subnet.is_empty() || network.is_empty() || network.contains('=') {
+            return Err(bad());
+        }
+        // Docker's rule for network names.
+        let docker_name = network
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+            && network
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric());
+        if !docker_name {
+            return Err(format!("`{network}` is not a Docker network name"));
+        }
+        Ok(SubnetArg(Some((subnet.to_string(), network.to_string()))))
+    }
+}
+
 impl ServeArgs {
+    /// The `--subnet` values, subnet id to Docker network (a subnet given
+    /// twice: the last wins).
+    pub fn subnets(&self) -> std::collections::BTreeMap<String, String> {
+        self.subnet.iter().filter_map(|s| s.0.clone()).collect()
+    }
+
     /// The `--front-door` values given.
     pub fn front_doors(&self) -> impl Iterator<Item = &crate::lb::FrontDoorSpec> {
         self.front_door.iter().filter_map(|f| f.0.as_ref())
@@ -312,6 +367,30 @@ mod tests {
             Command::Serve(a) => a,
             other => panic!("not serve: {other:?}"),
         }
+    }
+
+    #[test]
+    fn subnets_map_to_docker_networks() {
+        let a = serve(&["--subnet", "subnet-1=myapp_default", "--subnet", "s2=net.b"]);
+        let m = a.subnets();
+        assert_eq!(m.get("subnet-1").map(String::as_str), Some("myapp_default"));
+        assert_eq!(m.get("s2").map(String::as_str), Some("net.b"));
+        for bad in [
+            "subnet-1",
+            "=net",
+            "subnet-1=",
+            "s=a=b",
+            "s=-net",
+            "s=my net!",
+        ] {
+            let argv = ["fargate-local", "serve", "--subnet", bad];
+            let e = Cli::try_parse_from(argv).unwrap_err().to_string();
+            assert!(
+                e.contains("SUBNET_ID=NETWORK") || e.contains("Docker network name"),
+                "{bad}: {e}"
+            );
+        }
+        assert_eq!(" ".parse::<SubnetArg>(), Ok(SubnetArg(None)));
     }
 
     #[test]

@@ -43,6 +43,7 @@ TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113"
 SERVICES = {
     "ecs": ("AmazonEC2ContainerServiceV20141113", "ecs"),
     "logs": ("Logs_20140328", "logs"),
+    "servicediscovery": ("Route53AutoNaming_v20170314", "servicediscovery"),
 }
 CONTENT_TYPE = "application/x-amz-json-1.1"
 REGION = "us-east-1"
@@ -255,7 +256,10 @@ def check_response(
 def _check_error(r: Response, op_model, allowed_generic: frozenset[str], error_shapes: dict) -> None:
     p = r.problems
     body = r.body
-    if r.status not in (400, 500):
+    # A model may give an error its own status (Cloud Map: 404, 409).
+    shape = error_shapes.get(sanitize_code(str(body.get("__type", ""))))
+    modeled_status = shape.metadata.get("error", {}).get("httpStatusCode") if shape is not None else None
+    if r.status not in (400, 500) and r.status != modeled_status:
         p.append(f"error status {r.status}: awsJson services answer 400 (client) or 500 (server)")
     raw_code = body.get("__type")
     if not isinstance(raw_code, str) or not raw_code:
@@ -285,7 +289,7 @@ def _check_error(r: Response, op_model, allowed_generic: frozenset[str], error_s
     rest = {k: v for k, v in body.items() if k != "__type"}
     if shape is not None:
         # botocore keeps `fault` only in the raw shape (ServerException).
-        want = 500 if shape._shape_model.get("fault") else 400
+        want = modeled_status or (500 if shape._shape_model.get("fault") else 400)
         if r.status != want:
             p.append(f"{code} came with HTTP {r.status}, the model says {want}")
         # `message` is every awsJson error's member, modeled or not (most

@@ -39,6 +39,7 @@ pub mod query;
 pub mod route;
 pub mod s3;
 pub mod secretsmanager;
+pub mod servicediscovery;
 pub mod sqs;
 pub mod ssm;
 pub mod task_endpoint;
@@ -314,6 +315,9 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
             secretsmanager::handle(&app, &ctx, op, &body).await
         }
         (ssm::TARGET_PREFIX, Ok(body)) => ssm::handle(&app, &ctx, op, &body).await,
+        (servicediscovery::TARGET_PREFIX, Ok(body)) => {
+            servicediscovery::handle(&app, &ctx, op, &body).await
+        }
         (_, Err(e)) => Err(e),
         // An SSM operation other than ECS Exec's session calls.
         _ => Err(forward::unserved_error(&service)),
@@ -428,6 +432,7 @@ fn served_prefix(prefix: &str) -> bool {
         secretsmanager::TARGET_PREFIX,
         ssm::TARGET_PREFIX,
         sqs::TARGET_PREFIX,
+        servicediscovery::TARGET_PREFIX,
     ]
     .contains(&prefix)
 }
@@ -444,6 +449,7 @@ fn service_of_target(prefix: &str) -> std::borrow::Cow<'static, str> {
         ssm::TARGET_PREFIX => "ssm".into(),
         secretsmanager::TARGET_PREFIX => "secretsmanager".into(),
         sqs::TARGET_PREFIX => "sqs".into(),
+        servicediscovery::TARGET_PREFIX => "servicediscovery".into(),
         other => other.to_ascii_lowercase().into(),
     }
 }
@@ -540,6 +546,7 @@ mod tests {
             ("AmazonSSM", "ssm"),
             (exec::SSM_TARGET_PREFIX, "ssm"),
             ("secretsmanager", "secretsmanager"),
+            ("Route53AutoNaming_v20170314", "servicediscovery"),
             ("AWSCognitoIdentityService", "awscognitoidentityservice"),
         ] {
             assert_eq!(service_of_target(prefix), want, "{prefix}");

@@ -126,9 +126,53 @@ impl ContainerRuntime for Bounded {
     async fn stats_json(&self, name: &str) -> Result<Option<serde_json::Value>, RuntimeError> {
         self.inner.stats_json(name).await
     }
+    async fn network_exists(&self, network: &str) -> Result<bool, RuntimeError> {
+        self.inner.network_exists(network).await
+    }
+    async fn connect_network(
+        &self,
+        network: &str,
+        container: &str,
+        aliases: &[String],
+    ) -> Result<(), RuntimeError> {
+        bounded!(
+            self.work,
+            self.inner.connect_network(network, container, aliases)
+        )
+    }
+    async fn leave_task_network(&self, container: &str) -> Result<(), RuntimeError> {
+        bounded!(self.work, self.inner.leave_task_network(container))
+    }
+    async fn disconnect_network(&self, network: &str, container: &str) -> Result<(), RuntimeError> {
+        bounded!(self.work, self.inner.disconnect_network(network, container))
+    }
     fn events(&self) -> BoxStream<'static, RuntimeEvent> {
         self.inner.events()
     }
+}
+
+/// Every method of the trait is passed on: one left to its default would
+/// quietly do nothing in place of the engine.
+#[cfg(test)]
+#[test]
+fn every_method_is_passed_on() {
+    fn count<'a>(src: &'a str, start: &str) -> Vec<&'a str> {
+        let body = &src[src.find(start).expect(start)..];
+        let body = &body[..body.find("\n}\n").expect("end of block")];
+        let mut names: Vec<&str> = body
+            .split("fn ")
+            .skip(1)
+            .filter_map(|s| s.split(['(', '<']).next())
+            .collect();
+        names.sort_unstable();
+        names
+    }
+    let runtime = include_str!("mod.rs");
+    let this = include_str!("bounded.rs");
+    assert_eq!(
+        count(runtime, "pub trait ContainerRuntime"),
+        count(this, "impl ContainerRuntime for Bounded")
+    );
 }
 
 #[cfg(test)]

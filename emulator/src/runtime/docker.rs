@@ -20,7 +20,8 @@ use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
-    ContainerCreateBody, HealthConfig, HostConfig, NetworkCreateRequest, PortBinding,
+    ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, NetworkConnectRequest,
+    NetworkCreateRequest, NetworkDisconnectRequest, NetworkingConfig, PortBinding,
     ResourcesUlimits, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
@@ -36,7 +37,7 @@ use tokio::sync::{OnceCell, RwLock, mpsc};
 use super::{
     ContainerRuntime, ContainerSpec, ContainerState, EventKind, HostPort, ImageInfo, InfraInfo,
     InfraSpec, Instance, LABEL_CONTAINER, LABEL_EPHEMERAL, LABEL_INSTANCE, LABEL_MANAGED,
-    LABEL_TASK_ARN, LogLine, ManagedContainer, RuntimeError, RuntimeEvent,
+    LABEL_TASK_ARN, LogLine, ManagedContainer, NetworkAddress, RuntimeError, RuntimeEvent,
 };
 use crate::domain::status::Health;
 
@@ -692,11 +693,21 @@ impl ContainerRuntime for DockerRuntime {
             hostname: Some(spec.hostname.clone()),
             labels: Some(hash(&spec.labels)),
             exposed_ports: Some(exposed),
+            networking_config: (!spec.aliases.is_empty()).then(|| NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    self.inner.opts.network_name.clone(),
+                    EndpointSettings {
+                        aliases: Some(spec.aliases.clone()),
+                        ..Default::default()
+                    },
+                )])),
+            }),
             host_config: Some(HostConfig {
                 network_mode: Some(self.inner.opts.network_name.clone()),
                 port_bindings: Some(bindings),
                 cap_add: Some(vec!["NET_ADMIN".into()]),
                 binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
+                extra_hosts: (!spec.extra_hosts.is_empty()).then(|| spec.extra_hosts.clone()),
                 ..Default::default()
             }),
             ..Default::default()
@@ -748,6 +759,18 @@ impl ContainerRuntime for DockerRuntime {
             .and_then(|n| n.get(&self.inner.opts.network_name))
             .cloned()
             .unwrap_or_default();
+        let mut other_networks: Vec<NetworkAddress> = settings
+            .networks
+            .iter()
+            .flatten()
+            .filter(|(n, _)| **n != self.inner.opts.network_name)
+            .map(|(n, e)| NetworkAddress {
+                network: n.clone(),
+                ip: e.ip_address.clone().unwrap_or_default(),
+                mac: e.mac_address.clone().unwrap_or_default(),
+            })
+            .collect();
+        other_networks.sort_by(|a, b| a.network.cmp(&b.network));
         let mut host_ports = Vec::new();
         for (key, binding) in settings.ports.into_iter().flatten() {
             let Some((port, proto)) = key.split_once('/') else {
@@ -776,6 +799,7 @@ impl ContainerRuntime for DockerRuntime {
             ip: endpoint.ip_address.unwrap_or_default(),
             mac: endpoint.mac_address.unwrap_or_default(),
             host_ports,
+            other_networks,
         }))
     }
 
@@ -1160,6 +1184,56 @@ impl ContainerRuntime for DockerRuntime {
         }
     }
 
+    async fn network_exists(&self, network: &str) -> Result<bool, RuntimeError> {
+        match self.inner.docker.inspect_network(network, None).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    async fn connect_network(
+        &self,
+        network: &str,
+        container: &str,
+        aliases: &[String],
+    ) -> Result<(), RuntimeError> {
+        let req = NetworkConnectRequest {
+            container: container.to_string(),
+            endpoint_config: Some(EndpointSettings {
+                aliases: (!aliases.is_empty()).then(|| aliases.to_vec()),
+                ..Default::default()
+            }),
+        };
+        match self.inner.docker.connect_network(network, req).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => match self.network_exists(network).await {
+                Ok(false) => Err(RuntimeError::NotFound(format!(
+                    "network {network} not found"
+                ))),
+                _ => Err(err(e)),
+            },
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    async fn leave_task_network(&self, container: &str) -> Result<(), RuntimeError> {
+        let network = self.inner.opts.network_name.clone();
+        self.disconnect_network(&network, container).await
+    }
+
+    async fn disconnect_network(&self, network: &str, container: &str) -> Result<(), RuntimeError> {
+        let req = NetworkDisconnectRequest {
+            container: container.to_string(),
+            force: Some(true),
+        };
+        match self.inner.docker.disconnect_network(network, req).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(err(e)),
+        }
+    }
+
     /// Removes every network labelled with this instance, by id: a name is
     /// ambiguous once Docker has let two networks share it.
     async fn remove_network(&self) -> Result<(), RuntimeError> {
@@ -1444,6 +1518,29 @@ impl ContainerRuntime for LazyDocker {
     }
     async fn remove_network(&self) -> Result<(), RuntimeError> {
         self.get().await?.remove_network().await
+    }
+    async fn network_exists(&self, network: &str) -> Result<bool, RuntimeError> {
+        self.get().await?.network_exists(network).await
+    }
+    async fn connect_network(
+        &self,
+        network: &str,
+        container: &str,
+        aliases: &[String],
+    ) -> Result<(), RuntimeError> {
+        self.get()
+            .await?
+            .connect_network(network, container, aliases)
+            .await
+    }
+    async fn leave_task_network(&self, container: &str) -> Result<(), RuntimeError> {
+        self.get().await?.leave_task_network(container).await
+    }
+    async fn disconnect_network(&self, network: &str, container: &str) -> Result<(), RuntimeError> {
+        self.get()
+            .await?
+            .disconnect_network(network, container)
+            .await
     }
     async fn inspect_json(&self, name: &str) -> Result<Option<serde_json::Value>, RuntimeError> {
         self.get().await?.inspect_json(name).await

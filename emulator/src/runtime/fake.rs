@@ -255,6 +255,7 @@ impl FakeRuntime {
             ip: format!("10.0.{}.{}", n / 250, n % 250 + 2),
             mac: format!("02:00:00:00:{:02x}:{:02x}", n / 256, n % 256),
             host_ports,
+            other_networks: Vec::new(),
         };
         r.info = Some(info.clone());
         info

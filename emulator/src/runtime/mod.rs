@@ -87,14 +87,32 @@ pub struct InfraSpec {
     pub env: Vec<String>,
     /// Bind mounts, Docker's `host-path:container-path[:ro]`.
     pub binds: Vec<String>,
+    /// `/etc/hosts` entries of the task's namespace, Docker's `name:ip`
+    /// (`host-gateway` for the Docker host); every task container sees them.
+    pub extra_hosts: Vec<String>,
+    /// Names the namespace answers to on the emulator's network (Cloud
+    /// Map's `<service>.<namespace>`), besides its container name.
+    pub aliases: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct InfraInfo {
     pub id: String,
+    /// The address on the emulator's own network.
     pub ip: String,
     pub mac: String,
     pub host_ports: Vec<HostPort>,
+    /// The addresses on the other networks it joined (a user network a
+    /// subnet maps to).
+    pub other_networks: Vec<NetworkAddress>,
+}
+
+/// A container's address on one Docker network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkAddress {
+    pub network: String,
+    pub ip: String,
+    pub mac: String,
 }
 
 #[derive(Debug, Clone)]
@@ -245,6 +263,37 @@ pub trait ContainerRuntime: Send + Sync {
         ))
     }
     async fn remove_network(&self) -> Result<(), RuntimeError>;
+    /// Whether a Docker network exists (a user's network a subnet maps to).
+    async fn network_exists(&self, _network: &str) -> Result<bool, RuntimeError> {
+        Ok(false)
+    }
+    /// Joins a container (created or running) to an existing Docker network,
+    /// under these aliases besides its name. `NotFound` when the network
+    /// does not exist.
+    async fn connect_network(
+        &self,
+        network: &str,
+        _container: &str,
+        _aliases: &[String],
+    ) -> Result<(), RuntimeError> {
+        Err(RuntimeError::NotFound(format!(
+            "network {network} not found"
+        )))
+    }
+    /// Takes a container off the emulator's own task network (and so its
+    /// aliases out of the network's DNS).
+    async fn leave_task_network(&self, _container: &str) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+    /// Takes a container off a network; a container or network already gone
+    /// is not an error.
+    async fn disconnect_network(
+        &self,
+        _network: &str,
+        _container: &str,
+    ) -> Result<(), RuntimeError> {
+        Ok(())
+    }
     /// Docker's inspect document of a container, as the engine's JSON.
     async fn inspect_json(&self, _name: &str) -> Result<Option<serde_json::Value>, RuntimeError> {
         Ok(None)

@@ -168,6 +168,36 @@ pub struct TaskPlan {
     pub ports: Vec<PortPlan>,
     #[serde(default)]
     pub enable_execute_command: bool,
+    /// The user's Docker network the task's subnet is mapped to
+    /// (`serve --subnet`), joined besides the emulator's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_network: Option<SubnetNetwork>,
+    /// The Cloud Map service a service's task is registered with
+    /// (`serviceRegistries`), and the names it answers to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration: Option<Registration>,
+}
+
+/// A task's Cloud Map registration: the registry (a Cloud Map service
+/// ARN), the ECS service, the port, and the DNS names
+/// (`<service>.<namespace>`) its namespace carries on the emulator's
+/// network.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Registration {
+    pub registry_arn: String,
+    pub service_name: String,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// A subnet of the task's `awsvpcConfiguration` and the existing Docker
+/// network it stands for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubnetNetwork {
+    pub subnet: String,
+    pub network: String,
 }
 
 impl ContainerPlan {
@@ -283,6 +313,8 @@ mod tests {
             volumes: Vec::new(),
             ports: Vec::new(),
             enable_execute_command: false,
+            subnet_network: None,
+            registration: None,
         }
     }
 

@@ -197,12 +197,42 @@ impl Supervisor {
             ),
             env: Vec::new(),
             binds: Vec::new(),
+            // As Docker Desktop offers it: the host, from every container.
+            extra_hosts: vec![format!("{HOST_NAME}:host-gateway")],
+            aliases: self
+                .plan
+                .registration
+                .as_ref()
+                .map(|r| r.aliases.clone())
+                .unwrap_or_default(),
         };
         self.hooks.infra_spec(&self.plan, &mut spec);
         self.rt
             .create_infra(&spec)
             .await
             .map_err(|e| fail("unable to provision the task's network namespace", e))?;
+        // The subnet's network is joined before the namespace starts, so that
+        // its names resolve from the first process on.
+        if let Some(sn) = &self.plan.subnet_network {
+            match self.rt.connect_network(&sn.network, &self.infra, &[]).await {
+                Ok(()) => {}
+                Err(RuntimeError::NotFound(_)) => {
+                    return Err(StopReq::new(
+                        StopCode::TaskFailedToStart,
+                        missing_network_reason(sn),
+                    ));
+                }
+                Err(e) => {
+                    return Err(fail(
+                        &format!(
+                            "unable to attach the task to subnet {} (Docker network {})",
+                            sn.subnet, sn.network
+                        ),
+                        e,
+                    ));
+                }
+            }
+        }
 
         // Starting the infrastructure container (its namespace on the bridge)
         // is most of a task's start-up. A container can join a namespace that
@@ -225,9 +255,20 @@ impl Supervisor {
         self.hooks.infra_started(&self.plan).await;
         self.stop_requested().await?;
         self.status = TaskStatus::Pending;
+        // On a mapped subnet the task's address is the one its peers on that
+        // network reach it at; the emulator keeps reaching it on its own
+        // network and through the published ports.
+        let (ip, mac) = match self.plan.subnet_network.as_ref().and_then(|sn| {
+            info.other_networks
+                .iter()
+                .find(|n| n.network == sn.network && !n.ip.is_empty())
+        }) {
+            Some(n) => (n.ip.clone(), n.mac.clone()),
+            None => (info.ip, info.mac),
+        };
         self.send(vec![TaskUpdate::Provisioned {
-            ip: info.ip,
-            mac: info.mac,
+            ip,
+            mac,
             host_ports: info.host_ports,
         }]);
 
@@ -716,6 +757,23 @@ impl Supervisor {
             self.send(never);
         }
         self.send(vec![TaskUpdate::ExecutionStopped]);
+        // Off the user's network as soon as nothing runs on it, so that the
+        // user's own teardown (`docker compose down`) never finds the task.
+        if let Some(sn) = &self.plan.subnet_network
+            && let Err(e) = self.rt.disconnect_network(&sn.network, &self.infra).await
+        {
+            tracing::warn!(network = %sn.network, error = %e, "could not leave the subnet's network");
+        }
+        // Its Cloud Map names stop resolving once nothing answers behind them.
+        if self
+            .plan
+            .registration
+            .as_ref()
+            .is_some_and(|r| !r.aliases.is_empty())
+            && let Err(e) = self.rt.leave_task_network(&self.infra).await
+        {
+            tracing::warn!(error = %e, "could not take the task's names off the network");
+        }
         self.hooks.stopped(&self.plan).await;
         self.set_status(TaskStatus::Deprovisioning);
 
@@ -751,6 +809,17 @@ impl Supervisor {
         }
         self.set_status(TaskStatus::Stopped);
     }
+}
+
+/// The name every task container resolves to the Docker host.
+pub const HOST_NAME: &str = "host.docker.internal";
+
+/// Why a task on a subnet whose Docker network is missing stops.
+pub fn missing_network_reason(sn: &super::plan::SubnetNetwork) -> String {
+    format!(
+        "ResourceInitializationError: unable to attach the task to subnet {}: the Docker network {} it is mapped to (serve --subnet {}={}) does not exist",
+        sn.subnet, sn.network, sn.subnet, sn.network
+    )
 }
 
 /// What was done while the infrastructure container started.
@@ -1024,6 +1093,7 @@ mod tests {
                 ip: "10.0.0.2".into(),
                 mac: "02:42:0a:00:00:02".into(),
                 host_ports: Vec::<HostPort>::new(),
+                other_networks: Vec::new(),
             })
         }
         async fn inspect_infra(&self, _name: &str) -> Result<Option<InfraInfo>, RuntimeError> {
@@ -1304,6 +1374,28 @@ mod tests {
                 .collect();
             assert_eq!(before_stop, want, "{fail}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_subnet_whose_network_is_missing_stops_the_task_before_it_starts() {
+        let fake = Arc::new(Fake::default());
+        let mut p = plan(vec![def("web", "a")]);
+        p.subnet_network = Some(crate::runtime::plan::SubnetNetwork {
+            subnet: "subnet-1".into(),
+            network: "myapp_default".into(),
+        });
+        let updates = start(fake.clone(), p).await;
+        assert_eq!(
+            updates[0],
+            "stop: ResourceInitializationError: unable to attach the task to subnet subnet-1: \
+             the Docker network myapp_default it is mapped to (serve --subnet subnet-1=myapp_default) does not exist"
+        );
+        assert!(!updates.iter().any(|u| u == "provisioned"), "{updates:?}");
+        assert!(
+            !fake.calls().iter().any(|c| c.starts_with("start")),
+            "{:?}",
+            fake.calls()
+        );
     }
 }
 

@@ -11,6 +11,7 @@ pub mod metadata;
 pub mod requestlog;
 pub mod s3;
 pub mod secretsmanager;
+pub mod servicediscovery;
 pub mod sqs;
 pub mod ssm;
 pub mod taskconfig;

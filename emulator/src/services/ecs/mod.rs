@@ -15,6 +15,7 @@ pub mod execute_command;
 pub mod model;
 pub mod planning;
 pub mod reconcile;
+pub mod registries;
 pub mod rollout;
 pub mod scheduler;
 pub mod service_model;
@@ -192,6 +193,10 @@ struct Inner {
     /// Fargate's launch-rate quotas, per region: RunTask calls, and tasks
     /// launched by RunTask. No limit unless `set_launch_quotas` says.
     launch_quotas: std::sync::Mutex<LaunchQuotas>,
+    /// Subnet ids mapped to existing Docker networks (`serve --subnet`).
+    subnets: std::sync::OnceLock<BTreeMap<String, String>>,
+    /// Cloud Map, where services' tasks are registered.
+    servicediscovery: std::sync::OnceLock<crate::services::servicediscovery::ServiceDiscovery>,
 }
 
 /// Fargate's two token buckets per account and region (AWS's defaults: 20
@@ -272,6 +277,8 @@ impl Ecs {
                     started: std::time::Instant::now(),
                     buckets: HashMap::new(),
                 }),
+                subnets: std::sync::OnceLock::new(),
+                servicediscovery: std::sync::OnceLock::new(),
             }),
         };
         let weak = Arc::downgrade(&ecs.inner);
@@ -342,6 +349,18 @@ impl Ecs {
         q.buckets.clear();
     }
 
+    /// Maps subnet ids to existing Docker networks: a task placed in one
+    /// joins its network. Set once, at start-up.
+    pub fn set_subnets(&self, subnets: BTreeMap<String, String>) {
+        let _ = self.inner.subnets.set(subnets);
+    }
+
+    /// The subnet-to-network map (empty unless `set_subnets` said).
+    pub fn subnets(&self) -> &BTreeMap<String, String> {
+        static NONE: BTreeMap<String, String> = BTreeMap::new();
+        self.inner.subnets.get().unwrap_or(&NONE)
+    }
+
     fn launch_quotas(&self) -> std::sync::MutexGuard<'_, LaunchQuotas> {
         // The buckets are plain numbers: a panic elsewhere cannot leave them
         // half-changed, so a poisoned lock is used as it is.
@@ -379,6 +398,17 @@ impl Ecs {
     /// Connects the ELBv2 backend (once, at start-up).
     pub fn attach_elbv2(&self, elb: crate::services::elbv2::Elbv2) {
         let _ = self.inner.elb.set(elb);
+    }
+
+    /// Connects the Cloud Map backend (once, at start-up).
+    pub fn attach_servicediscovery(&self, sd: crate::services::servicediscovery::ServiceDiscovery) {
+        let _ = self.inner.servicediscovery.set(sd);
+    }
+
+    pub(crate) fn servicediscovery(
+        &self,
+    ) -> Option<&crate::services::servicediscovery::ServiceDiscovery> {
+        self.inner.servicediscovery.get()
     }
 
     pub(crate) fn elbv2(&self) -> Option<&crate::services::elbv2::Elbv2> {

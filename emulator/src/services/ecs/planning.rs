@@ -295,6 +295,8 @@ pub fn plan_task(input: PlanInput<'_>) -> TaskPlan {
             .collect(),
         ports,
         enable_execute_command: input.enable_execute_command,
+        subnet_network: None,
+        registration: None,
     }
 }
 

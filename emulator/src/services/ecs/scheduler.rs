@@ -293,6 +293,36 @@ impl Ecs {
     }
 }
 
+/// The Cloud Map registration of a service's tasks: its one
+/// `serviceRegistries` entry, and the `<service>.<namespace>` name when the
+/// Cloud Map service has DNS records in a DNS namespace.
+fn registration(ecs: &Ecs, rec: &ServiceRecord) -> Option<crate::runtime::plan::Registration> {
+    let entry = rec
+        .service
+        .service_registries
+        .as_ref()?
+        .as_array()?
+        .first()?;
+    let registry_arn = entry.get("registryArn")?.as_str()?.to_string();
+    let port = entry
+        .get("port")
+        .or_else(|| entry.get("containerPort"))
+        .and_then(|p| p.as_u64())
+        .and_then(|p| u16::try_from(p).ok());
+    let aliases = ecs
+        .servicediscovery()
+        .and_then(|sd| sd.service_by_arn(&rec.region, &registry_arn))
+        .filter(|(s, n)| s.dns_config.is_some() && n.kind != "HTTP")
+        .map(|(s, n)| vec![format!("{}.{}", s.name, n.name.trim_end_matches('.'))])
+        .unwrap_or_default();
+    Some(crate::runtime::plan::Registration {
+        registry_arn,
+        service_name: rec.name().to_string(),
+        port,
+        aliases,
+    })
+}
+
 /// The RunTask-equivalent for `count` tasks of a deployment.
 fn launch_for(ecs: &Ecs, rec: &ServiceRecord, deployment: &str, count: i32) -> Option<Launch> {
     let state = rec.state(deployment)?;
@@ -336,6 +366,7 @@ fn launch_for(ecs: &Ecs, rec: &ServiceRecord, deployment: &str, count: i32) -> O
             enable_execute_command: s.enable_execute_command == Some(true),
             client_token: None,
             allow_inactive_definition: true,
+            registration: registration(ecs, rec),
         },
         network: revision.network_configuration.clone().unwrap_or_default(),
     })

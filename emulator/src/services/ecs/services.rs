@@ -739,11 +739,54 @@ impl Ecs {
         )
     }
 
+    /// `serviceRegistries`: at most one entry, whose `registryArn` is a
+    /// Cloud Map service of this region, with `port` or
+    /// `containerName`+`containerPort`, not both.
+    fn check_service_registries(&self, region: &str, v: Option<&Value>) -> Result<()> {
+        let Some(v) = v else { return Ok(()) };
+        let list = v
+            .as_array()
+            .ok_or_else(|| EcsError::invalid("serviceRegistries must be a list."))?;
+        if list.len() > 1 {
+            return Err(EcsError::invalid(
+                "Multiple service registries for each service isn't supported.",
+            ));
+        }
+        for r in list {
+            let arn = r
+                .get("registryArn")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let is_service = crate::domain::arn::parse(arn).is_some_and(|a| {
+                a.service == "servicediscovery" && a.resource.starts_with("service/")
+            });
+            if !is_service {
+                return Err(EcsError::invalid(format!(
+                    "The service registry ARN '{arn}' is not a valid AWS Cloud Map service ARN."
+                )));
+            }
+            if let Some(sd) = self.servicediscovery()
+                && sd.service_by_arn(region, arn).is_none()
+            {
+                return Err(EcsError::invalid(format!(
+                    "The service registry {arn} does not exist."
+                )));
+            }
+            if r.get("port").is_some() && r.get("containerName").is_some() {
+                return Err(EcsError::invalid(
+                    "A service registry can specify either a port or a containerName and containerPort, not both.",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn create_service(
         &self,
         caller: &Caller,
         req: CreateServiceRequest,
     ) -> Result<ServiceResponse> {
+        self.check_service_registries(&caller.region, req.service_registries.as_ref())?;
         check_enum_opt("launchType", req.launch_type.as_deref(), enums::LAUNCH_TYPE)?;
         check_enum_opt(
             "propagateTags",
@@ -1060,6 +1103,7 @@ impl Ecs {
         caller: &Caller,
         req: UpdateServiceRequest,
     ) -> Result<ServiceResponse> {
+        self.check_service_registries(&caller.region, req.service_registries.as_ref())?;
         check_enum_opt(
             "propagateTags",
             req.propagate_tags.as_deref(),
@@ -1512,6 +1556,57 @@ mod tests {
     fn error(r: Result<Service>) -> (&'static str, String) {
         let e = r.unwrap_err();
         (e.code(), e.to_string())
+    }
+
+    #[tokio::test]
+    async fn service_registries_name_one_existing_cloud_map_service() {
+        let ecs = world(false);
+        let sd = crate::services::servicediscovery::ServiceDiscovery::load(
+            Store::in_memory(),
+            "000000000000".into(),
+        )
+        .unwrap();
+        ecs.attach_servicediscovery(sd.clone());
+        let op = sd
+            .create_http_namespace("us-east-1", req(json!({"Name": "ns"})))
+            .unwrap();
+        let op = sd
+            .get_operation("us-east-1", req(json!({"OperationId": op["OperationId"]})))
+            .unwrap();
+        let ns = op["Operation"]["Targets"]["NAMESPACE"].as_str().unwrap();
+        let svc = sd
+            .create_service("us-east-1", req(json!({"Name": "api", "NamespaceId": ns})))
+            .unwrap();
+        let arn = svc["Service"]["Arn"].as_str().unwrap();
+        let base = json!({"taskDefinition": "web", "launchType": "FARGATE",
+            "networkConfiguration": subnets()});
+        let with = |regs: serde_json::Value| {
+            let mut b = base.clone();
+            b["serviceRegistries"] = regs;
+            b
+        };
+        let missing = arn.replace("srv-", "srv-x");
+        for (regs, msg) in [
+            (
+                json!([{"registryArn": arn}, {"registryArn": arn}]),
+                "Multiple",
+            ),
+            (
+                json!([{"registryArn": "arn:aws:ecs:us-east-1:000000000000:service/c/x"}]),
+                "not a valid",
+            ),
+            (json!([{"registryArn": missing}]), "does not exist"),
+            (
+                json!([{"registryArn": arn, "port": 80, "containerName": "app"}]),
+                "not both",
+            ),
+        ] {
+            let (code, m) = error(create(&ecs, with(regs.clone())));
+            assert_eq!(code, "InvalidParameterException", "{regs}");
+            assert!(m.contains(msg), "{regs}: {m}");
+        }
+        let s = create(&ecs, with(json!([{"registryArn": arn}]))).unwrap();
+        assert_eq!(s.service_registries, Some(json!([{"registryArn": arn}])));
     }
 
     /// Without a launch type or a strategy a service runs on EC2, as on

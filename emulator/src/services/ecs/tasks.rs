@@ -25,6 +25,7 @@ use crate::domain::status::{
 };
 use crate::domain::time::Timestamp;
 use crate::domain::{arn, ids, time};
+use crate::runtime::plan::SubnetNetwork;
 use crate::runtime::{Start, TaskUpdate};
 use crate::services::kit::{Change, Page};
 
@@ -128,6 +129,8 @@ pub struct TaskLaunch {
     /// The service scheduler keeps running a deregistered revision, as AWS
     /// does; RunTask refuses it.
     pub allow_inactive_definition: bool,
+    /// A service's Cloud Map registration (`serviceRegistries`).
+    pub registration: Option<crate::runtime::plan::Registration>,
 }
 
 const OVERRIDES_LIMIT: usize = 8192;
@@ -333,6 +336,27 @@ struct NewTask<'a> {
     launch: &'a TaskLaunch,
     tags: &'a [Tag],
     now: Timestamp,
+    /// Subnets mapped to Docker networks (`serve --subnet`).
+    subnets: &'a std::collections::BTreeMap<String, String>,
+}
+
+/// The subnet a task is placed in: the first listed that is mapped to a
+/// Docker network, else the first listed (AWS picks one of them too), and
+/// the network it joins.
+pub fn place_in_subnet(
+    subnets: &[String],
+    mapped: &std::collections::BTreeMap<String, String>,
+) -> (String, Option<SubnetNetwork>) {
+    match subnets.iter().find_map(|s| mapped.get(s).map(|n| (s, n))) {
+        Some((s, n)) => (
+            s.clone(),
+            Some(SubnetNetwork {
+                subnet: s.clone(),
+                network: n.clone(),
+            }),
+        ),
+        None => (subnets.first().cloned().unwrap_or_default(), None),
+    }
 }
 
 /// One new task, PROVISIONING: its plan and its record as DescribeTasks
@@ -340,7 +364,7 @@ struct NewTask<'a> {
 fn new_task(n: &NewTask<'_>, task_id: &str) -> TaskRecord {
     let task_arn = n.scope.task(n.cluster_name, task_id);
     let overrides = n.launch.overrides.as_ref();
-    let plan = plan_task(PlanInput {
+    let mut plan = plan_task(PlanInput {
         task_definition: n.td,
         overrides,
         task_arn: task_arn.clone(),
@@ -352,6 +376,16 @@ fn new_task(n: &NewTask<'_>, task_id: &str) -> TaskRecord {
         runtime_id: &|| ids::runtime_id(task_id),
         enable_execute_command: n.launch.enable_execute_command,
     });
+    let listed = n
+        .launch
+        .network
+        .awsvpc_configuration
+        .as_ref()
+        .map(|v| v.subnets.as_slice())
+        .unwrap_or_default();
+    let (subnet, subnet_network) = place_in_subnet(listed, n.subnets);
+    plan.subnet_network = subnet_network;
+    plan.registration = n.launch.registration.clone();
     let containers: Vec<Container> = plan
         .containers
         .iter()
@@ -402,13 +436,6 @@ fn new_task(n: &NewTask<'_>, task_id: &str) -> TaskRecord {
         .and_then(|o| o.ephemeral_storage.clone())
         .or_else(|| n.td.ephemeral_storage.clone())
         .map_or(20, |e| e.size_in_gib);
-    let subnet = n
-        .launch
-        .network
-        .awsvpc_configuration
-        .as_ref()
-        .and_then(|v| v.subnets.first().cloned())
-        .unwrap_or_default();
     let task = Task {
         attachments: Some(vec![Attachment {
             id: Some(ids::uuid()),
@@ -581,6 +608,7 @@ impl Ecs {
             enable_execute_command: req.enable_execute_command.unwrap_or(false),
             client_token: req.client_token,
             allow_inactive_definition: false,
+            registration: None,
         };
         self.take_launch_tokens(&caller.region, count as u32)?;
         let tasks = self
@@ -634,6 +662,7 @@ impl Ecs {
                 launch: &launch,
                 tags: &tags,
                 now: time::now(),
+                subnets: self.subnets(),
             };
             let records: Vec<TaskRecord> = (0..launch.count)
                 .map(|_| new_task(&new, &ids::task_id()))
@@ -1166,6 +1195,28 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_task_is_placed_in_the_first_mapped_subnet() {
+        let mapped: std::collections::BTreeMap<String, String> =
+            [("s2".to_string(), "net".to_string())].into();
+        let list = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            place_in_subnet(&list(&["s1", "s3"]), &mapped),
+            ("s1".into(), None)
+        );
+        assert_eq!(
+            place_in_subnet(&list(&["s1", "s2"]), &mapped),
+            (
+                "s2".into(),
+                Some(SubnetNetwork {
+                    subnet: "s2".into(),
+                    network: "net".into()
+                })
+            )
+        );
+        assert_eq!(place_in_subnet(&[], &mapped), (String::new(), None));
+    }
+
     use super::*;
 
     fn check_enums(body: serde_json::Value, expected: Option<&str>) {
@@ -1285,6 +1336,7 @@ mod tests {
             enable_execute_command: false,
             client_token: None,
             allow_inactive_definition: false,
+            registration: None,
         };
         let td_tags = [tag("a", "definition"), tag("b", "definition")];
         let cases = [

@@ -1,0 +1,130 @@
+"""AWS Cloud Map (awsJson1.1, `Route53AutoNaming_v20170314`, same port as
+ECS): namespaces (asynchronous, with GetOperation), services, instances,
+health, DiscoverInstances and tags, each response walked against botocore's
+`servicediscovery` model, and the modeled errors with the model's HTTP
+codes (404 for what is not found, 409 for what is in use)."""
+
+from __future__ import annotations
+
+import pytest
+
+from scenario import unique
+from wire import Client
+
+
+@pytest.fixture(scope="module")
+def sd(emulator) -> Client:
+    return Client(emulator.endpoint, "servicediscovery")
+
+
+def finished(sd: Client, op_id: str) -> dict:
+    op = sd.call("GetOperation", {"OperationId": op_id})["Operation"]
+    assert op["Status"] == "SUCCESS", op
+    return op
+
+
+def test_namespaces_services_instances_and_discovery(sd):
+    name = unique("conf") + ".local"
+    op = sd.call("CreatePrivateDnsNamespace", {"Name": name, "Vpc": "vpc-1", "CreatorRequestId": name})
+    ns_id = finished(sd, op["OperationId"])["Targets"]["NAMESPACE"]
+    # A retry with the same CreatorRequestId is the same request.
+    again = sd.call("CreatePrivateDnsNamespace", {"Name": name, "Vpc": "vpc-1", "CreatorRequestId": name})
+    assert again["OperationId"] == op["OperationId"]
+    sd.error("CreatePrivateDnsNamespace", {"Name": name, "Vpc": "vpc-1"}, "NamespaceAlreadyExists")
+    ns = sd.call("GetNamespace", {"Id": ns_id})["Namespace"]
+    assert ns["Type"] == "DNS_PRIVATE" and ns["Name"] == name
+    assert ns["Properties"]["HttpProperties"]["HttpName"] == name
+    assert ns["Properties"]["DnsProperties"]["HostedZoneId"].startswith("Z")
+    listed = sd.call("ListNamespaces", {"Filters": [{"Name": "TYPE", "Values": ["DNS_PRIVATE"]}]})
+    assert ns_id in [n["Id"] for n in listed["Namespaces"]]
+
+    svc = sd.call(
+        "CreateService",
+        {
+            "Name": "backend",
+            "NamespaceId": ns_id,
+            "DnsConfig": {"RoutingPolicy": "MULTIVALUE", "DnsRecords": [{"Type": "A", "TTL": 10}]},
+            "HealthCheckCustomConfig": {"FailureThreshold": 1},
+            "Tags": [{"Key": "team", "Value": "core"}],
+        },
+    )["Service"]
+    assert svc["Type"] == "DNS_HTTP" and svc["NamespaceId"] == ns_id
+    sd.error("CreateService", {"Name": "BACKEND", "NamespaceId": ns_id}, "ServiceAlreadyExists")
+    sd.error("CreateService", {"Name": "x", "NamespaceId": "ns-doesnotexist0000"}, "NamespaceNotFound")
+    listed = sd.call("ListServices", {"Filters": [{"Name": "NAMESPACE_ID", "Values": [ns_id]}]})
+    assert [s["Id"] for s in listed["Services"]] == [svc["Id"]]
+
+    for i, ip in (("task-a", "10.0.0.1"), ("task-b", "10.0.0.2")):
+        op = sd.call(
+            "RegisterInstance",
+            {"ServiceId": svc["Id"], "InstanceId": i, "Attributes": {"AWS_INSTANCE_IPV4": ip, "AZ": "a"}},
+        )
+        assert finished(sd, op["OperationId"])["Type"] == "REGISTER_INSTANCE"
+    sd.error(
+        "RegisterInstance",
+        {"ServiceId": svc["Id"], "InstanceId": "bad", "Attributes": {"AZ": "a"}},
+        "InvalidInput",
+    )
+    sd.call(
+        "UpdateInstanceCustomHealthStatus",
+        {"ServiceId": svc["Id"], "InstanceId": "task-b", "Status": "UNHEALTHY"},
+    )
+    health = sd.call("GetInstancesHealthStatus", {"ServiceId": svc["Id"]})["Status"]
+    assert health == {"task-a": "HEALTHY", "task-b": "UNHEALTHY"}
+    got = sd.call("ListInstances", {"ServiceId": svc["Id"], "MaxResults": 1})
+    assert len(got["Instances"]) == 1 and got.get("NextToken")
+    rest = sd.call("ListInstances", {"ServiceId": svc["Id"], "NextToken": got["NextToken"]})
+    assert {i["Id"] for i in got["Instances"] + rest["Instances"]} == {"task-a", "task-b"}
+    # botocore sends DiscoverInstances to data-<host>; the wire is the same.
+    found = sd.call(
+        "DiscoverInstances", {"NamespaceName": name, "ServiceName": "backend", "HealthStatus": "HEALTHY"}
+    )
+    assert [i["InstanceId"] for i in found["Instances"]] == ["task-a"]
+    assert found["Instances"][0]["Attributes"]["AWS_INSTANCE_IPV4"] == "10.0.0.1"
+    sd.error("DiscoverInstances", {"NamespaceName": "nope.local", "ServiceName": "backend"}, "NamespaceNotFound")
+
+    tags = sd.call("ListTagsForResource", {"ResourceARN": svc["Arn"]})["Tags"]
+    assert tags == [{"Key": "team", "Value": "core"}]
+    sd.call("UntagResource", {"ResourceARN": svc["Arn"], "TagKeys": ["team"]})
+    assert sd.call("ListTagsForResource", {"ResourceARN": svc["Arn"]})["Tags"] == []
+    sd.error("TagResource", {"ResourceARN": svc["Arn"] + "x", "Tags": []}, "ResourceNotFoundException")
+
+    # In use: 409; unknown: 404.
+    r = sd.error("DeleteNamespace", {"Id": ns_id}, "ResourceInUse")
+    assert r.status == 409
+    r = sd.error("DeleteService", {"Id": svc["Id"]}, "ResourceInUse")
+    for i in ("task-a", "task-b"):
+        sd.call("DeregisterInstance", {"ServiceId": svc["Id"], "InstanceId": i})
+    r = sd.error("DeregisterInstance", {"ServiceId": svc["Id"], "InstanceId": "task-a"}, "InstanceNotFound")
+    assert r.status == 404
+    sd.call("DeleteService", {"Id": svc["Id"]})
+    sd.error("GetService", {"Id": svc["Id"]}, "ServiceNotFound")
+    finished(sd, sd.call("DeleteNamespace", {"Id": ns_id})["OperationId"])
+    sd.error("GetNamespace", {"Id": ns_id}, "NamespaceNotFound")
+    sd.error("GetOperation", {"OperationId": "nope"}, "OperationNotFound")
+
+
+def test_http_namespaces_take_no_dns_config(sd):
+    name = unique("conf-http")
+    op = sd.call("CreateHttpNamespace", {"Name": name})
+    ns_id = finished(sd, op["OperationId"])["Targets"]["NAMESPACE"]
+    ns = sd.call("GetNamespace", {"Id": ns_id})["Namespace"]
+    assert ns["Type"] == "HTTP" and "DnsProperties" not in ns["Properties"]
+    sd.error(
+        "CreateService",
+        {"Name": "api", "NamespaceId": ns_id, "DnsConfig": {"DnsRecords": [{"Type": "A", "TTL": 5}]}},
+        "InvalidInput",
+    )
+    svc = sd.call("CreateService", {"Name": "api", "NamespaceId": ns_id})["Service"]
+    assert svc["Type"] == "HTTP"
+    sd.call("RegisterInstance", {"ServiceId": svc["Id"], "InstanceId": "i", "Attributes": {"k": "v"}})
+    found = sd.call("DiscoverInstances", {"NamespaceName": name, "ServiceName": "api"})
+    assert found["Instances"][0]["HealthStatus"] == "UNKNOWN"
+    sd.error(
+        "UpdateInstanceCustomHealthStatus",
+        {"ServiceId": svc["Id"], "InstanceId": "i", "Status": "HEALTHY"},
+        "CustomHealthNotFound",
+    )
+    sd.call("DeregisterInstance", {"ServiceId": svc["Id"], "InstanceId": "i"})
+    sd.call("DeleteService", {"Id": svc["Id"]})
+    sd.call("DeleteNamespace", {"Id": ns_id})
