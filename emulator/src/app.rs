@@ -24,6 +24,7 @@ use crate::runtime::{ContainerRuntime, Instance, Runtime};
 use crate::services::credentials::Credentials;
 use crate::services::ecs::Ecs;
 use crate::services::elbv2::Elbv2;
+use crate::services::iam::Iam;
 use crate::services::logs::Logs;
 use crate::services::requestlog::RequestLog;
 use crate::services::s3::EmbeddedS3;
@@ -67,6 +68,7 @@ struct Inner {
     doors: Doors,
     secrets_manager: SecretsManager,
     ssm: Ssm,
+    iam: Iam,
     s3: EmbeddedS3,
     runtime: Runtime,
     /// `None` for a custom engine.
@@ -262,6 +264,7 @@ impl App {
         ecs.set_launch_quotas(args.run_task_rate, args.task_launch_rate);
         let secrets_manager = SecretsManager::load(store.clone(), args.account_id.clone())?;
         let ssm = Ssm::load(store.clone(), args.account_id.clone())?;
+        let iam = Iam::load(store.clone(), args.account_id.clone())?;
         let credentials = credentials(&store)?;
         // Tasks' SDKs sign S3 calls with their role's credentials.
         let requests = RequestLog::default();
@@ -293,6 +296,7 @@ impl App {
                 doors,
                 secrets_manager,
                 ssm,
+                iam,
                 s3,
                 runtime,
                 docker,
@@ -495,6 +499,10 @@ impl App {
         &self.inner.ssm
     }
 
+    pub fn iam(&self) -> &Iam {
+        &self.inner.iam
+    }
+
     pub fn store(&self) -> &Store {
         &self.inner.store
     }
@@ -609,6 +617,7 @@ impl App {
         self.inner.doors.retain(&self.inner.elbv2.listeners());
         self.inner.secrets_manager.reset()?;
         self.inner.ssm.reset()?;
+        self.inner.iam.reset()?;
         self.inner.s3.reset()?;
         self.inner.credentials.clear();
         self.inner.requests.clear();

@@ -6,7 +6,8 @@
 //!   of ECS Exec);
 //! - `GET /v1/data-channel/{sessionId}`: an ECS Exec session's websocket;
 //! - `POST /` with a form-encoded body and no target: awsQuery, Elastic Load
-//!   Balancing v2 (`Action=...&Version=2015-12-01`);
+//!   Balancing v2 (`Action=...&Version=2015-12-01`), IAM (`2010-05-08`) and
+//!   STS (`2011-06-15`);
 //! - anything else without `X-Amz-Target` (and not awsJson): S3, see
 //!   `s3.rs`;
 //! - `/_fargate-local/...`: the emulator's own endpoints (health, reset,
@@ -33,12 +34,14 @@ pub mod ecs;
 pub mod elbv2;
 pub mod exec;
 pub mod forward;
+pub mod iam;
 pub mod logs;
 pub mod query;
 pub mod route;
 pub mod s3;
 pub mod secretsmanager;
 pub mod ssm;
+pub mod sts;
 pub mod task_endpoint;
 
 use axum::Router;
@@ -386,6 +389,24 @@ async fn query(
     match route::query_service(signed, version.as_deref()).as_deref() {
         Some("elasticloadbalancing") => {
             elbv2::handle(app, &ctx.region, &ctx.request_id, &body).await
+        }
+        Some(service @ ("iam" | "sts")) => {
+            let (action, result) = if service == "iam" {
+                iam::handle(app, &ctx.request_id, &params)
+            } else {
+                sts::handle(app, ctx.access_key.as_deref(), &ctx.request_id, &params)
+            };
+            app.record_request(
+                ctx,
+                service,
+                &action,
+                result.as_ref().err().map(|e| e.code()),
+            );
+            match result {
+                Ok(resp) => resp,
+                Err(e) if service == "iam" => iam::error(&e, &ctx.request_id),
+                Err(e) => sts::error(&e, &ctx.request_id),
+            }
         }
         Some(service) => {
             let action = params.get("Action").unwrap_or_default();

@@ -12,6 +12,7 @@ mod containers;
 mod exec;
 mod firelens;
 mod firelens_router;
+mod iam;
 mod images;
 mod lifecycle;
 mod load_balancer;
