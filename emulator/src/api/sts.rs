@@ -1,8 +1,10 @@
 //! STS on the awsQuery protocol (`Version=2011-06-15`), in STS's XML
-//! namespace: who a caller is (GetCallerIdentity). A call signed with a
-//! task's credentials is that task's role session,
-//! `arn:aws:sts::<acct>:assumed-role/<role>/<task id>`; any other caller is
-//! the account's root, as the host's credentials are locally.
+//! namespace: who a caller is (GetCallerIdentity) and AssumeRole (the
+//! role's trust policy decides). A call signed with a task's credentials is
+//! that task's role session,
+//! `arn:aws:sts::<acct>:assumed-role/<role>/<task id>`; one signed with
+//! credentials AssumeRole gave is that session; any other caller is the
+//! account's root, as the host's credentials are locally.
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -10,6 +12,8 @@ use axum::response::Response;
 use super::query::{Params, X, leaf};
 use crate::app::App;
 use crate::services::iam::IamError;
+use crate::services::iam::eval::Caller as EvalCaller;
+use crate::services::iam::sts::AssumeRole;
 use crate::services::kit::AwsError;
 
 pub const VERSION: &str = "2011-06-15";
@@ -27,11 +31,22 @@ pub struct Caller {
     pub arn: String,
     pub user_id: String,
     pub account: String,
+    /// The role of a role session; `None` for the root.
+    pub role_arn: Option<String>,
 }
 
-/// The caller behind an access key: a task's role session, or the root.
+/// The caller behind an access key: a task's role session, an assumed
+/// role's session, or the root. `role_arn` is the session's role.
 pub fn caller(app: &App, access_key: Option<&str>) -> Caller {
     let account = app.account_id().to_string();
+    if let Some(s) = access_key.and_then(|k| app.iam().session(k)) {
+        return Caller {
+            arn: s.arn,
+            user_id: s.assumed_role_id,
+            account,
+            role_arn: Some(s.role_arn),
+        };
+    }
     let task = access_key.and_then(|k| app.credentials().principal(k));
     match task {
         Some(p) => {
@@ -46,12 +61,14 @@ pub fn caller(app: &App, access_key: Option<&str>) -> Caller {
                 arn: format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session}"),
                 user_id: format!("{role_id}:{session}"),
                 account,
+                role_arn: Some(p.role_arn),
             }
         }
         None => Caller {
             arn: crate::domain::arn::iam_root(&account),
             user_id: account.clone(),
             account,
+            role_arn: None,
         },
     }
 }
@@ -73,6 +90,7 @@ pub fn handle(
                 leaf("Arn", c.arn),
             ])
         }
+        "AssumeRole" => assume_role(app, access_key, p),
         other => Err(IamError::InvalidAction(format!(
             "fargate-local does not support the STS action {other} (or it does not exist)."
         ))),
@@ -82,4 +100,41 @@ pub fn handle(
         action.clone(),
         result.map(|r| super::query::ok(XMLNS, &action, &r, request_id)),
     )
+}
+
+fn assume_role(app: &App, access_key: Option<&str>, p: &Params) -> Result<Vec<X>, IamError> {
+    let who = caller(app, access_key);
+    let principal = EvalCaller::Aws {
+        arn: &who.arn,
+        account: &who.account,
+        role_arn: who.role_arn.as_deref(),
+    };
+    let s = app.iam().assume_role(
+        &principal,
+        &who.arn,
+        AssumeRole {
+            role_arn: p.get("RoleArn"),
+            role_session_name: p.get("RoleSessionName"),
+            duration_seconds: p.num("DurationSeconds").map_err(IamError::Validation)?,
+            external_id: p.get("ExternalId"),
+        },
+    )?;
+    Ok(vec![
+        X::Node(
+            "Credentials",
+            vec![
+                leaf("AccessKeyId", &s.access_key_id),
+                leaf("SecretAccessKey", &s.secret_access_key),
+                leaf("SessionToken", &s.session_token),
+                leaf("Expiration", super::iam::iso(s.expiration)),
+            ],
+        ),
+        X::Node(
+            "AssumedRoleUser",
+            vec![
+                leaf("AssumedRoleId", &s.assumed_role_id),
+                leaf("Arn", &s.arn),
+            ],
+        ),
+    ])
 }

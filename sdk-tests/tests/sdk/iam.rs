@@ -7,17 +7,34 @@
 
 use std::process::Command;
 
-use sdk_tests::Emulator;
+use std::time::Duration;
+
+use sdk_tests::{Emulator, UNTIL_TERM, sh, task_container};
 use serde_json::Value;
 
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 const S3_READ: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::env-files/*"}]}"#;
 const EXEC_POLICY: &str = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy";
 
-/// Runs the AWS CLI against the emulator: stdout as JSON on success, else
-/// the error text (stderr).
+/// Runs the AWS CLI against the emulator with the host's credentials:
+/// stdout as JSON on success, else the error text (stderr).
 fn aws(emu: &Emulator, args: &[&str]) -> Result<Value, String> {
-    let out = Command::new("aws")
+    aws_as(emu, ("AKIDTEST", "secret", None), args)
+}
+
+/// The same with other credentials (key, secret, session token).
+fn aws_as(
+    emu: &Emulator,
+    creds: (&str, &str, Option<&str>),
+    args: &[&str],
+) -> Result<Value, String> {
+    let mut cmd = Command::new("aws");
+    if let Some(token) = creds.2 {
+        cmd.env("AWS_SESSION_TOKEN", token);
+    } else {
+        cmd.env_remove("AWS_SESSION_TOKEN");
+    }
+    let out = cmd
         .args([
             "--endpoint-url",
             &emu.endpoint(),
@@ -27,8 +44,8 @@ fn aws(emu: &Emulator, args: &[&str]) -> Result<Value, String> {
             "json",
         ])
         .args(args)
-        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .env("AWS_ACCESS_KEY_ID", creds.0)
+        .env("AWS_SECRET_ACCESS_KEY", creds.1)
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env_remove("AWS_PROFILE")
@@ -415,5 +432,160 @@ async fn iam_roles_policies_and_errors_through_the_cli() {
     ok(&emu, &["iam", "delete-policy", "--policy-arn", &arn]);
     let roles = ok(&emu, &["iam", "list-roles"]);
     assert_eq!(roles["Roles"], serde_json::json!([]));
+    emu.stop();
+}
+
+/// The task role's credentials, fetched inside the task as an SDK would.
+fn task_credentials(task_arn: &str) -> Value {
+    let id = task_container(task_arn, "app");
+    let mut last = String::new();
+    for _ in 0..20 {
+        let out = Command::new("docker")
+            .args([
+                "exec",
+                &id,
+                "sh",
+                "-c",
+                "wget -q -O - http://169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            ])
+            .output()
+            .expect("docker exec");
+        if out.status.success() {
+            return serde_json::from_slice(&out.stdout).unwrap();
+        }
+        last = String::from_utf8_lossy(&out.stderr).into_owned();
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("no credentials from inside the task: {last}");
+}
+
+#[tokio::test]
+async fn sts_caller_identity_of_a_task_and_assume_role_by_trust() {
+    let emu = Emulator::start();
+    let trust_account = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"sts:AssumeRole"}]}"#;
+    let app = ok(
+        &emu,
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "app-role",
+            "--assume-role-policy-document",
+            TRUST,
+        ],
+    );
+    let role_id = app["Role"]["RoleId"].as_str().unwrap().to_string();
+    ok(
+        &emu,
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "deployer",
+            "--assume-role-policy-document",
+            trust_account,
+        ],
+    );
+
+    // A task's credentials are its role's session, named after the task.
+    emu.create_cluster("iam").await;
+    let td = emu
+        .register_with("whoami", vec![sh("app", UNTIL_TERM).build()], |b| {
+            b.task_role_arn("arn:aws:iam::000000000000:role/app-role")
+        })
+        .await;
+    let task = emu.run_task("iam", &td).await;
+    let task_arn = task.task_arn().unwrap().to_string();
+    emu.wait_status("iam", &task_arn, "RUNNING", Duration::from_secs(30))
+        .await;
+    let task_id = task_arn.rsplit('/').next().unwrap();
+    let creds = task_credentials(&task_arn);
+    let key = creds["AccessKeyId"].as_str().unwrap();
+    let secret = creds["SecretAccessKey"].as_str().unwrap();
+    let token = creds["Token"].as_str().unwrap();
+    let me = aws_as(
+        &emu,
+        (key, secret, Some(token)),
+        &["sts", "get-caller-identity"],
+    )
+    .unwrap();
+    assert_eq!(
+        me,
+        serde_json::json!({
+            "UserId": format!("{role_id}:{task_id}"),
+            "Account": "000000000000",
+            "Arn": format!("arn:aws:sts::000000000000:assumed-role/app-role/{task_id}"),
+        })
+    );
+
+    // AssumeRole honours the trust policy: the root may assume a role that
+    // trusts the account, not one that trusts only ECS tasks.
+    let e = err(
+        &emu,
+        &[
+            "sts",
+            "assume-role",
+            "--role-arn",
+            "arn:aws:iam::000000000000:role/app-role",
+            "--role-session-name",
+            "me",
+        ],
+    );
+    assert!(
+        e.contains("(AccessDenied) when calling the AssumeRole operation: User: arn:aws:iam::000000000000:root is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::000000000000:role/app-role"),
+        "{e}"
+    );
+    let assumed = ok(
+        &emu,
+        &[
+            "sts",
+            "assume-role",
+            "--role-arn",
+            "arn:aws:iam::000000000000:role/deployer",
+            "--role-session-name",
+            "me",
+        ],
+    );
+    assert_eq!(
+        assumed["AssumedRoleUser"]["Arn"],
+        "arn:aws:sts::000000000000:assumed-role/deployer/me"
+    );
+    let c = &assumed["Credentials"];
+    let session = aws_as(
+        &emu,
+        (
+            c["AccessKeyId"].as_str().unwrap(),
+            c["SecretAccessKey"].as_str().unwrap(),
+            c["SessionToken"].as_str(),
+        ),
+        &["sts", "get-caller-identity"],
+    )
+    .unwrap();
+    assert_eq!(
+        session["Arn"],
+        "arn:aws:sts::000000000000:assumed-role/deployer/me"
+    );
+    // A task's session may not assume its own role, which trusts only ECS
+    // tasks (roles do not trust themselves implicitly).
+    let e = aws_as(
+        &emu,
+        (key, secret, Some(token)),
+        &[
+            "sts",
+            "assume-role",
+            "--role-arn",
+            "arn:aws:iam::000000000000:role/app-role",
+            "--role-session-name",
+            "x1",
+        ],
+    )
+    .unwrap_err();
+    assert!(
+        e.contains(&format!("User: arn:aws:sts::000000000000:assumed-role/app-role/{task_id} is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::000000000000:role/app-role")),
+        "{e}"
+    );
+    emu.stop_task("iam", &task_arn, "done").await;
+    emu.wait_status("iam", &task_arn, "STOPPED", Duration::from_secs(20))
+        .await;
     emu.stop();
 }

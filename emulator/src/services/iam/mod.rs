@@ -17,7 +17,9 @@
 //! policies' documents and version ids are AWS's current ones; the creation
 //! dates of those created before their current version are approximate.
 
+pub mod eval;
 pub mod policy;
+pub mod sts;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
@@ -529,6 +531,9 @@ pub struct RolePolicies {
 #[derive(Clone)]
 pub struct Iam {
     inner: Arc<Backend<State>>,
+    /// Sessions AssumeRole handed out, by access key id. In memory only,
+    /// as short-lived credentials: after a restart callers assume again.
+    sessions: Arc<std::sync::Mutex<std::collections::HashMap<String, sts::Session>>>,
 }
 
 fn put_role<R>(r: Role, answer: R) -> Change<'static, State, R> {
@@ -558,11 +563,14 @@ impl Iam {
         }
         Ok(Iam {
             inner: Arc::new(Backend::new(store, account, "iam.", state)),
+            sessions: Arc::default(),
         })
     }
 
     pub fn reset(&self) -> Result<()> {
-        self.inner.reset()
+        self.inner.reset()?;
+        self.sessions_lock().clear();
+        Ok(())
     }
 
     pub fn account(&self) -> &str {
