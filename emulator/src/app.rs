@@ -265,6 +265,7 @@ impl App {
         let secrets_manager = SecretsManager::load(store.clone(), args.account_id.clone())?;
         let ssm = Ssm::load(store.clone(), args.account_id.clone())?;
         let iam = Iam::load(store.clone(), args.account_id.clone())?;
+        ecs.attach_iam(iam.clone(), args.iam);
         let credentials = credentials(&store)?;
         // Tasks' SDKs sign S3 calls with their role's credentials.
         let requests = RequestLog::default();

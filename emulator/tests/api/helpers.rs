@@ -185,6 +185,21 @@ impl TestApp {
         .await
     }
 
+    /// An IAM call (the awsQuery form): its HTTP status and XML.
+    pub async fn iam(&self, action: &str, params: &[(&str, &str)]) -> (u16, String) {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("Action", action)
+            .append_pair("Version", "2010-05-08");
+        for (k, v) in params {
+            form.append_pair(k, v);
+        }
+        self.post(
+            &[("content-type", "application/x-www-form-urlencoded")],
+            form.finish(),
+        )
+        .await
+    }
+
     /// An ELBv2 call that must succeed.
     pub async fn elbv2_ok(&self, action: &str, params: &[(&str, &str)]) -> String {
         let (status, xml) = self.elbv2(action, params).await;

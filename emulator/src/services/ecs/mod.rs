@@ -189,6 +189,8 @@ struct Inner {
     scheduler_wake: Arc<tokio::sync::Notify>,
     /// The load balancers services register their tasks with.
     elb: std::sync::OnceLock<crate::services::elbv2::Elbv2>,
+    /// IAM and `serve --iam`, to check that ECS can assume a task's roles.
+    iam: std::sync::OnceLock<(crate::services::iam::Iam, crate::services::iam::Mode)>,
     /// Fargate's launch-rate quotas, per region: RunTask calls, and tasks
     /// launched by RunTask. No limit unless `set_launch_quotas` says.
     launch_quotas: std::sync::Mutex<LaunchQuotas>,
@@ -266,6 +268,7 @@ impl Ecs {
                 changes,
                 scheduler_wake: Arc::new(tokio::sync::Notify::new()),
                 elb: std::sync::OnceLock::new(),
+                iam: std::sync::OnceLock::new(),
                 launch_quotas: std::sync::Mutex::new(LaunchQuotas {
                     run_task: crate::domain::rate::Quota::UNLIMITED,
                     tasks: crate::domain::rate::Quota::UNLIMITED,
@@ -379,6 +382,48 @@ impl Ecs {
     /// Connects the ELBv2 backend (once, at start-up).
     pub fn attach_elbv2(&self, elb: crate::services::elbv2::Elbv2) {
         let _ = self.inner.elb.set(elb);
+    }
+
+    pub fn attach_iam(&self, iam: crate::services::iam::Iam, mode: crate::services::iam::Mode) {
+        let _ = self.inner.iam.set((iam, mode));
+    }
+
+    /// Whether ECS can assume a new task's roles (task role, execution
+    /// role), under `serve --iam`: `enforce` refuses with ECS's
+    /// ClientException, `warn` logs what it would refuse, `off` and an
+    /// emulator without IAM skip it.
+    pub(crate) fn check_task_roles(
+        &self,
+        plan: &crate::runtime::plan::TaskPlan,
+        execution_role: Option<&str>,
+    ) -> Result<()> {
+        use crate::services::iam::Mode;
+        let Some((iam, mode)) = self.inner.iam.get() else {
+            return Ok(());
+        };
+        if *mode == Mode::Off {
+            return Ok(());
+        }
+        let roles = [
+            ("task role", plan.task_role_arn.as_deref()),
+            ("execution role", execution_role),
+        ];
+        for (which, role) in roles {
+            let Some(role) = role.filter(|r| !r.is_empty()) else {
+                continue;
+            };
+            if let Err(message) = iam.ecs_can_assume(role, &plan.task_arn) {
+                if *mode == Mode::Enforce {
+                    return Err(EcsError::Client(message));
+                }
+                tracing::warn!(
+                    task = %plan.task_arn,
+                    role = %role,
+                    "iam (warn): ECS could not assume the {which}; `--iam enforce` would refuse this launch: {message}"
+                );
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn elbv2(&self) -> Option<&crate::services::elbv2::Elbv2> {

@@ -527,6 +527,25 @@ pub struct RolePolicies {
     pub documents: Vec<(String, String)>,
 }
 
+/// `serve --iam`: whether roles are enforced where AWS enforces them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Mode {
+    /// Nothing is evaluated.
+    Off,
+    /// Evaluated; what `enforce` would refuse is logged and allowed.
+    #[default]
+    Warn,
+    /// Refused as AWS refuses it.
+    Enforce,
+}
+
+/// The text ECS gives when it cannot assume a task's role.
+pub fn ecs_unable_to_assume(role_arn: &str) -> String {
+    format!(
+        "ECS was unable to assume the role '{role_arn}' that was provided for this task. Please verify that the role being passed has the proper trust relationship and permissions and that your IAM user has permissions to pass this role."
+    )
+}
+
 /// A cheap handle to the IAM backend.
 #[derive(Clone)]
 pub struct Iam {
@@ -575,6 +594,35 @@ impl Iam {
 
     pub fn account(&self) -> &str {
         self.inner.account()
+    }
+
+    /// A role reference as ECS takes it (an ARN or a bare name), as an ARN.
+    pub fn role_arn_of(&self, role: &str) -> String {
+        if role.starts_with("arn:") {
+            role.to_string()
+        } else {
+            format!("arn:aws:iam::{}:role/{role}", self.account())
+        }
+    }
+
+    /// Whether ECS (`ecs-tasks.amazonaws.com`) may assume `role` for the
+    /// task `task_arn`: the role exists and its trust policy allows it, with
+    /// `aws:SourceAccount` and `aws:SourceArn` (the task's ARN) as ECS
+    /// supplies them. The error is ECS's text.
+    pub fn ecs_can_assume(&self, role: &str, task_arn: &str) -> std::result::Result<(), String> {
+        let arn = self.role_arn_of(role);
+        let denied = || ecs_unable_to_assume(&arn);
+        let r = self.role_by_arn(&arn).ok_or_else(denied)?;
+        let trust = policy::parse(&r.trust_policy, policy::Kind::Trust).map_err(|_| denied())?;
+        let ctx = eval::Context::new()
+            .with("aws:SourceAccount", self.account())
+            .with("aws:SourceArn", task_arn);
+        let ecs = eval::Caller::Service("ecs-tasks.amazonaws.com");
+        if eval::trusts(&trust, &ecs, "sts:AssumeRole", &ctx) {
+            Ok(())
+        } else {
+            Err(denied())
+        }
     }
 
     fn role_arn(&self, path: &str, name: &str) -> String {
