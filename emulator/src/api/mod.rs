@@ -30,6 +30,7 @@ macro_rules! call {
     }};
 }
 
+pub mod authz;
 pub mod ecs;
 pub mod elbv2;
 pub mod exec;
@@ -288,6 +289,18 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
             Err(_) => Bytes::new(),
         };
         return unserved(&app, &ctx, parts, Read(body), &service, op, Wire::Json).await;
+    }
+    // The task role, judged under `serve --iam` for calls signed with a
+    // task's credentials.
+    if let Ok(b) = &body
+        && authz::is_task_call(&app, ctx.access_key.as_deref())
+        && let Some((action, resources)) =
+            authz::json_resources(&app, &ctx.region, &service_of_target(prefix), op, b)
+        && let Err(d) = authz::judge(&app, ctx.access_key.as_deref(), &action, &resources)
+    {
+        app.record_request(&ctx, &service, op, Some("AccessDeniedException"));
+        let err = ApiError::client("AccessDeniedException", d.message);
+        return with_request_id(err.into_response(), &ctx.request_id);
     }
     let result = match (prefix, body) {
         (ecs::TARGET_PREFIX, Ok(body)) => ecs::handle(&app, &ctx, op, &body).await,

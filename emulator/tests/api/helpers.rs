@@ -128,7 +128,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 impl TestApp {
-    async fn post(&self, headers: &[(&str, &str)], body: String) -> (u16, String) {
+    pub async fn post(&self, headers: &[(&str, &str)], body: String) -> (u16, String) {
         let mut req = axum::http::Request::post(format!("http://{}/", self.addr));
         for (k, v) in headers {
             req = req.header(*k, *v);

@@ -148,3 +148,102 @@ async fn warn_and_off_launch_anyway() {
         t.stop().await;
     }
 }
+
+/// An awsJson call signed (in scope only; signatures are not checked) with
+/// `key`.
+async fn signed(t: &TestApp, key: &str, target: &str, body: Value) -> (u16, Value) {
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential={key}/20261207/us-east-1/ssm/aws4_request, SignedHeaders=host, Signature=x"
+    );
+    let (status, text) = t
+        .post(
+            &[
+                ("x-amz-target", target),
+                ("content-type", "application/x-amz-json-1.1"),
+                ("authorization", &auth),
+            ],
+            body.to_string(),
+        )
+        .await;
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_task_role_is_enforced_on_an_apps_calls() {
+    let task = "arn:aws:ecs:us-east-1:000000000000:task/c/0123456789abcdef0123456789abcdef";
+    for mode in ["enforce", "warn", "off"] {
+        let t = spawn_app_with(&["--iam", mode]).await;
+        t.iam(
+            "CreateRole",
+            &[("RoleName", "app"), ("AssumeRolePolicyDocument", ECS_TRUST)],
+        )
+        .await;
+        let (status, v) = signed(
+            &t,
+            "AKIDHOST",
+            "AmazonSSM.PutParameter",
+            json!({"Name": "/web/key", "Value": "v", "Type": "String"}),
+        )
+        .await;
+        assert_eq!(status, 200, "the host's caller is the root: {v}");
+        let key = t.app.credentials().issue(task, ROLE).access_key_id;
+        let get = json!({"Name": "/web/key"});
+        let (status, v) = signed(&t, &key, "AmazonSSM.GetParameter", get.clone()).await;
+        if mode != "enforce" {
+            assert_eq!(status, 200, "{mode}: {v}");
+            t.stop().await;
+            continue;
+        }
+        assert_eq!(status, 400, "{v}");
+        assert_eq!(v["__type"], "AccessDeniedException");
+        assert_eq!(
+            v["message"],
+            "User: arn:aws:sts::000000000000:assumed-role/app/0123456789abcdef0123456789abcdef is not authorized to perform: ssm:GetParameter on resource: arn:aws:ssm:us-east-1:000000000000:parameter/web/key because no identity-based policy allows the ssm:GetParameter action"
+        );
+        // Allowed once the role's policy says so, no restart.
+        let allow = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:GetParameter*","Resource":"arn:aws:ssm:*:*:parameter/web/*"}]}"#;
+        let (status, xml) = t
+            .iam(
+                "PutRolePolicy",
+                &[
+                    ("RoleName", "app"),
+                    ("PolicyName", "read"),
+                    ("PolicyDocument", allow),
+                ],
+            )
+            .await;
+        assert_eq!(status, 200, "{xml}");
+        let (status, v) = signed(&t, &key, "AmazonSSM.GetParameter", get.clone()).await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["Parameter"]["Value"], "v");
+        // Another parameter is still denied; an explicit deny wins.
+        let (status, _) = signed(
+            &t,
+            &key,
+            "AmazonSSM.GetParameters",
+            json!({"Names": ["/web/key", "/db/password"]}),
+        )
+        .await;
+        assert_eq!(status, 400);
+        let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"ssm:*","Resource":"*"}]}"#;
+        t.iam(
+            "PutRolePolicy",
+            &[
+                ("RoleName", "app"),
+                ("PolicyName", "deny"),
+                ("PolicyDocument", deny),
+            ],
+        )
+        .await;
+        let (status, v) = signed(&t, &key, "AmazonSSM.GetParameter", get).await;
+        assert_eq!(status, 400);
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .ends_with("with an explicit deny in an identity-based policy"),
+            "{v}"
+        );
+        t.stop().await;
+    }
+}
