@@ -364,6 +364,7 @@ impl App {
                 secrets_manager: inner.secrets_manager.clone(),
                 ssm: inner.ssm.clone(),
                 files: Some(files),
+                iam: Some((inner.iam.clone(), args.iam)),
             }));
         let run_dir = task_endpoint::run_dir(args.data_dir().as_deref(), &inner.instance.id);
         let endpoints = TaskEndpoints::new(self.clone(), run_dir.clone(), args.task_endpoint_url);

@@ -13,8 +13,6 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::services::iam::Mode;
-use crate::services::iam::eval::{self, Context, Decision, Request};
-use crate::services::iam::policy;
 
 /// An awsJson request's IAM action and resources, or `None` when the
 /// operation is not judged.
@@ -138,44 +136,11 @@ pub fn judge(
         // (not judged yet).
         return Ok(());
     };
-    let role_name = task.role_arn.rsplit('/').next().unwrap_or_default();
     let session = task.task_arn.rsplit('/').next().unwrap_or_default();
-    let who = format!(
-        "arn:aws:sts::{}:assumed-role/{role_name}/{session}",
-        app.account_id()
-    );
-    let documents: Vec<policy::Document> = app
-        .iam()
-        .role_policies(&task.role_arn)
-        .map(|rp| {
-            rp.documents
-                .iter()
-                .filter_map(|(_, d)| policy::parse(d, policy::Kind::Identity).ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    let ctx = Context::new()
-        .with("aws:PrincipalArn", task.role_arn.clone())
-        .with("aws:PrincipalAccount", app.account_id())
-        .with("aws:userid", session.to_string());
-    for resource in resources {
-        let r = Request {
-            action,
-            resource,
-            context: &ctx,
-        };
-        let reason = match eval::evaluate(&documents, &r) {
-            Decision::Allow => continue,
-            Decision::ImplicitDeny => {
-                format!("because no identity-based policy allows the {action} action")
-            }
-            Decision::ExplicitDeny => "with an explicit deny in an identity-based policy".into(),
-        };
-        let message = format!(
-            "User: {who} is not authorized to perform: {action} on resource: {resource} {reason}"
-        );
-        let smallest =
-            format!(r#"{{"Effect":"Allow","Action":"{action}","Resource":"{resource}"}}"#);
+    if let Err((message, smallest)) =
+        app.iam()
+            .judge_role(&task.role_arn, session, action, resources)
+    {
         if mode == Mode::Enforce {
             tracing::warn!(
                 role = %task.role_arn,

@@ -247,3 +247,101 @@ async fn the_task_role_is_enforced_on_an_apps_calls() {
         t.stop().await;
     }
 }
+
+#[tokio::test]
+async fn the_execution_role_must_be_allowed_to_read_the_secrets() {
+    let t = spawn_app_with(&["--iam", "enforce"]).await;
+    let exec_role = "arn:aws:iam::000000000000:role/exec";
+    t.iam(
+        "CreateRole",
+        &[
+            ("RoleName", "exec"),
+            ("AssumeRolePolicyDocument", ECS_TRUST),
+        ],
+    )
+    .await;
+    t.iam(
+        "AttachRolePolicy",
+        &[
+            ("RoleName", "exec"),
+            (
+                "PolicyArn",
+                "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
+            ),
+        ],
+    )
+    .await;
+    let (status, v) = signed(
+        &t,
+        "AKIDHOST",
+        "AmazonSSM.PutParameter",
+        json!({"Name": "/web/key", "Value": "v", "Type": "SecureString"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    t.create_cluster("c").await;
+    t.ecs_ok(
+        "RegisterTaskDefinition",
+        json!({
+            "family": "web",
+            "networkMode": "awsvpc",
+            "requiresCompatibilities": ["FARGATE"],
+            "cpu": "256",
+            "memory": "512",
+            "executionRoleArn": exec_role,
+            "containerDefinitions": [{
+                "name": "app", "image": "web:1", "essential": true,
+                "secrets": [{"name": "KEY", "valueFrom": "/web/key"}],
+            }],
+        }),
+    )
+    .await;
+    let (status, v) = run(&t).await;
+    assert_eq!(status, 200, "{v}");
+    let arn = v["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    let task_id = arn.rsplit('/').next().unwrap().to_string();
+    let task = wait_task(&t, &arn, "STOPPED").await;
+    let reason = task["stoppedReason"].as_str().unwrap();
+    let want = format!(
+        "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): AccessDeniedException: User: arn:aws:sts::000000000000:assumed-role/exec/{task_id} is not authorized to perform: ssm:GetParameters on resource: arn:aws:ssm:us-east-1:000000000000:parameter/web/key because no identity-based policy allows the ssm:GetParameters action status code: 400, request id: "
+    );
+    assert!(reason.starts_with(&want), "{reason}");
+    assert_eq!(task["stopCode"], "TaskFailedToStart");
+
+    // Allowed on the execution role: the next task runs.
+    let allow = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:GetParameters","Resource":"arn:aws:ssm:us-east-1:000000000000:parameter/web/*"}]}"#;
+    let (status, xml) = t
+        .iam(
+            "PutRolePolicy",
+            &[
+                ("RoleName", "exec"),
+                ("PolicyName", "secrets"),
+                ("PolicyDocument", allow),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{xml}");
+    let (_, v) = run(&t).await;
+    let arn = v["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    wait_task(&t, &arn, "RUNNING").await;
+    t.stop().await;
+}
+
+/// Polls DescribeTasks until the task reaches `status`; the task.
+async fn wait_task(t: &TestApp, arn: &str, status: &str) -> Value {
+    let start = std::time::Instant::now();
+    loop {
+        let v = t
+            .ecs_ok("DescribeTasks", json!({"cluster": "c", "tasks": [arn]}))
+            .await;
+        let task = v["tasks"][0].clone();
+        if task["lastStatus"] == status {
+            return task;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the task never reached {status}: {task:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -605,6 +605,61 @@ impl Iam {
         }
     }
 
+    /// The decision of a role's policies on `action` over each of
+    /// `resources`, for the session `session` (a task id): the first
+    /// denial's AWS text (`User: <session ARN> is not authorized to perform:
+    /// ...`), and the smallest statement that would allow it.
+    pub fn judge_role(
+        &self,
+        role: &str,
+        session: &str,
+        action: &str,
+        resources: &[String],
+    ) -> std::result::Result<(), (String, String)> {
+        let arn = self.role_arn_of(role);
+        let role_name = arn.rsplit('/').next().unwrap_or_default();
+        let who = format!(
+            "arn:aws:sts::{}:assumed-role/{role_name}/{session}",
+            self.account()
+        );
+        let documents: Vec<policy::Document> = self
+            .role_policies(&arn)
+            .map(|rp| {
+                rp.documents
+                    .iter()
+                    .filter_map(|(_, d)| policy::parse(d, policy::Kind::Identity).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let ctx = eval::Context::new()
+            .with("aws:PrincipalArn", arn.clone())
+            .with("aws:PrincipalAccount", self.account())
+            .with("aws:userid", session);
+        for resource in resources {
+            let r = eval::Request {
+                action,
+                resource,
+                context: &ctx,
+            };
+            let reason = match eval::evaluate(&documents, &r) {
+                eval::Decision::Allow => continue,
+                eval::Decision::ImplicitDeny => {
+                    format!("because no identity-based policy allows the {action} action")
+                }
+                eval::Decision::ExplicitDeny => {
+                    "with an explicit deny in an identity-based policy".into()
+                }
+            };
+            return Err((
+                format!(
+                    "User: {who} is not authorized to perform: {action} on resource: {resource} {reason}"
+                ),
+                format!(r#"{{"Effect":"Allow","Action":"{action}","Resource":"{resource}"}}"#),
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether ECS (`ecs-tasks.amazonaws.com`) may assume `role` for the
     /// task `task_arn`: the role exists and its trust policy allows it, with
     /// `aws:SourceAccount` and `aws:SourceArn` (the task's ARN) as ECS
