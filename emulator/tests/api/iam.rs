@@ -345,3 +345,73 @@ async fn wait_task(t: &TestApp, arn: &str, status: &str) -> Value {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn env_files_need_the_execution_role_not_the_task_role() {
+    // The classic mistake: the env file's permission on the task role.
+    let t = spawn_app_with(&["--iam", "enforce"]).await;
+    let read = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:GetBucketLocation"],"Resource":["arn:aws:s3:::conf","arn:aws:s3:::conf/*"]}]}"#;
+    for role in ["exec", "app"] {
+        t.iam(
+            "CreateRole",
+            &[("RoleName", role), ("AssumeRolePolicyDocument", ECS_TRUST)],
+        )
+        .await;
+    }
+    t.iam(
+        "PutRolePolicy",
+        &[
+            ("RoleName", "app"),
+            ("PolicyName", "env"),
+            ("PolicyDocument", read),
+        ],
+    )
+    .await;
+    t.create_cluster("c").await;
+    t.ecs_ok(
+        "RegisterTaskDefinition",
+        json!({
+            "family": "web",
+            "networkMode": "awsvpc",
+            "requiresCompatibilities": ["FARGATE"],
+            "cpu": "256",
+            "memory": "512",
+            "taskRoleArn": "app",
+            "executionRoleArn": "exec",
+            "containerDefinitions": [{
+                "name": "app", "image": "web:1", "essential": true,
+                "environmentFiles": [{"type": "s3", "value": "arn:aws:s3:::conf/web.env"}],
+            }],
+        }),
+    )
+    .await;
+    let (status, v) = run(&t).await;
+    assert_eq!(status, 200, "{v}");
+    let arn = v["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    let task = wait_task(&t, &arn, "STOPPED").await;
+    assert_eq!(
+        task["stoppedReason"],
+        "ResourceInitializationError: failed to download env files: service call has been retried 1 time(s): operation error S3: HeadObject, https response error StatusCode: 403, api error Forbidden: Forbidden."
+    );
+    // On the execution role the permission is enough: the task gets as far
+    // as the object, which does not exist here.
+    t.iam(
+        "PutRolePolicy",
+        &[
+            ("RoleName", "exec"),
+            ("PolicyName", "env"),
+            ("PolicyDocument", read),
+        ],
+    )
+    .await;
+    let (_, v) = run(&t).await;
+    let arn = v["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    let task = wait_task(&t, &arn, "STOPPED").await;
+    let reason = task["stoppedReason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("ResourceInitializationError: failed to download env files: ")
+            && !reason.contains("403"),
+        "{reason}"
+    );
+    t.stop().await;
+}
