@@ -372,13 +372,14 @@ impl App {
             .runtime
             .add_hook(Arc::new(EndpointHook(endpoints.clone())));
         let _ = inner.endpoints.set(endpoints);
-        inner
-            .runtime
-            .add_hook(Arc::new(crate::services::logs::awslogs::AwsLogs::new(
+        inner.runtime.add_hook(Arc::new(
+            crate::services::logs::awslogs::AwsLogs::new(
                 inner.logs.clone(),
                 inner.runtime.backend().clone(),
                 inner.shutdown.clone(),
-            )));
+            )
+            .with_iam(inner.iam.clone(), args.iam),
+        ));
         let firelens = Arc::new(crate::services::firelens::FireLens::new(
             crate::services::firelens::firelens_dir(&run_dir),
             inner.instance.clone(),

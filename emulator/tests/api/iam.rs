@@ -415,3 +415,72 @@ async fn env_files_need_the_execution_role_not_the_task_role() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn awslogs_needs_create_log_group_on_the_execution_role() {
+    let t = spawn_app_with(&["--iam", "enforce"]).await;
+    t.iam(
+        "CreateRole",
+        &[
+            ("RoleName", "exec"),
+            ("AssumeRolePolicyDocument", ECS_TRUST),
+        ],
+    )
+    .await;
+    // The managed policy has CreateLogStream and PutLogEvents, not
+    // CreateLogGroup.
+    t.iam(
+        "AttachRolePolicy",
+        &[
+            ("RoleName", "exec"),
+            (
+                "PolicyArn",
+                "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
+            ),
+        ],
+    )
+    .await;
+    t.create_cluster("c").await;
+    t.ecs_ok(
+        "RegisterTaskDefinition",
+        json!({
+            "family": "web",
+            "networkMode": "awsvpc",
+            "requiresCompatibilities": ["FARGATE"],
+            "cpu": "256",
+            "memory": "512",
+            "executionRoleArn": "exec",
+            "containerDefinitions": [{
+                "name": "app", "image": "web:1", "essential": true,
+                "logConfiguration": {"logDriver": "awslogs", "options": {
+                    "awslogs-group": "/ecs/web", "awslogs-region": "us-east-1",
+                    "awslogs-stream-prefix": "web", "awslogs-create-group": "true"}},
+            }],
+        }),
+    )
+    .await;
+    let (_, v) = run(&t).await;
+    let arn = v["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    let task_id = arn.rsplit('/').next().unwrap().to_string();
+    let task = wait_task(&t, &arn, "STOPPED").await;
+    let reason = task["stoppedReason"].as_str().unwrap();
+    let want = format!(
+        "ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times: failed to create Cloudwatch log group: AccessDeniedException: User: arn:aws:sts::000000000000:assumed-role/exec/{task_id} is not authorized to perform: logs:CreateLogGroup on resource: arn:aws:logs:us-east-1:000000000000:log-group:/ecs/web:log-stream: because no identity-based policy allows the logs:CreateLogGroup action status code: 400, request id: "
+    );
+    assert!(reason.starts_with(&want), "{reason}");
+    assert!(reason.ends_with(" : exit status 1"), "{reason}");
+    let allow = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"logs:CreateLogGroup","Resource":"*"}]}"#;
+    t.iam(
+        "PutRolePolicy",
+        &[
+            ("RoleName", "exec"),
+            ("PolicyName", "group"),
+            ("PolicyDocument", allow),
+        ],
+    )
+    .await;
+    let (_, v) = run(&t).await;
+    let arn = v["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    wait_task(&t, &arn, "RUNNING").await;
+    t.stop().await;
+}
