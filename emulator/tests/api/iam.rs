@@ -484,3 +484,59 @@ async fn awslogs_needs_create_log_group_on_the_execution_role() {
     wait_task(&t, &arn, "RUNNING").await;
     t.stop().await;
 }
+
+#[tokio::test]
+async fn ecs_exec_needs_ssmmessages_on_the_task_role() {
+    let t = spawn_app_with(&["--iam", "enforce"]).await;
+    t.iam(
+        "CreateRole",
+        &[("RoleName", "app"), ("AssumeRolePolicyDocument", ECS_TRUST)],
+    )
+    .await;
+    setup(&t, ROLE, None).await;
+    let (status, v) = t
+        .ecs(
+            "RunTask",
+            json!({
+                "cluster": "c",
+                "taskDefinition": "web",
+                "launchType": "FARGATE",
+                "enableExecuteCommand": true,
+                "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}},
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let arn = v["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    wait_task(&t, &arn, "RUNNING").await;
+    let exec = json!({"cluster": "c", "task": arn, "command": "sh", "interactive": true});
+    // The agent may report RUNNING a moment after the task.
+    let start = std::time::Instant::now();
+    let (status, v) = loop {
+        let (status, v) = t.ecs("ExecuteCommand", exec.clone()).await;
+        if v["__type"] != "InvalidParameterException" || start.elapsed() > Duration::from_secs(5) {
+            break (status, v);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["__type"], "TargetNotConnectedException");
+    assert_eq!(
+        v["message"],
+        "The execute command failed due to an internal error. Try again later."
+    );
+    let allow = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ssmmessages:CreateControlChannel","ssmmessages:CreateDataChannel","ssmmessages:OpenControlChannel","ssmmessages:OpenDataChannel"],"Resource":"*"}]}"#;
+    t.iam(
+        "PutRolePolicy",
+        &[
+            ("RoleName", "app"),
+            ("PolicyName", "exec"),
+            ("PolicyDocument", allow),
+        ],
+    )
+    .await;
+    let (status, v) = t.ecs("ExecuteCommand", exec).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v["session"]["streamUrl"].is_string(), "{v}");
+    t.stop().await;
+}

@@ -388,6 +388,43 @@ impl Ecs {
         let _ = self.inner.iam.set((iam, mode));
     }
 
+    /// ECS Exec under `serve --iam`: the SSM agent in the task opens its
+    /// channels with the task role, so the role needs the four
+    /// `ssmmessages` actions; without them (or without a task role)
+    /// `enforce` answers TargetNotConnectedException as AWS does, `warn`
+    /// logs it.
+    pub(crate) fn check_exec_permissions(
+        &self,
+        task_role: Option<&str>,
+        task_id: &str,
+        task_arn: &str,
+    ) -> Result<()> {
+        use crate::services::iam::Mode;
+        let Some((iam, mode)) = self.inner.iam.get() else {
+            return Ok(());
+        };
+        if *mode == Mode::Off {
+            return Ok(());
+        }
+        let denial = match task_role {
+            None => Some(("the task has no task role".to_string(), String::new())),
+            Some(role) => execute_command::SSM_MESSAGES_ACTIONS
+                .iter()
+                .find_map(|a| iam.judge_role(role, task_id, a, &["*".to_string()]).err()),
+        };
+        let Some((message, smallest)) = denial else {
+            return Ok(());
+        };
+        if *mode == Mode::Enforce {
+            tracing::warn!(task = %task_arn, "iam (enforce): ECS Exec's agent cannot open its channels with the task role: {message} {smallest}");
+            return Err(EcsError::TargetNotConnected(
+                execute_command::EXEC_AGENT_FAILED.into(),
+            ));
+        }
+        tracing::warn!(task = %task_arn, "iam (warn): `--iam enforce` would refuse ExecuteCommand: {message} {smallest}");
+        Ok(())
+    }
+
     /// Whether ECS can assume a new task's roles (task role, execution
     /// role), under `serve --iam`: `enforce` refuses with ECS's
     /// ClientException, `warn` logs what it would refuse, `off` and an
