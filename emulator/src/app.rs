@@ -24,6 +24,7 @@ use crate::runtime::{ContainerRuntime, Instance, Runtime};
 use crate::services::credentials::Credentials;
 use crate::services::ecs::Ecs;
 use crate::services::elbv2::Elbv2;
+use crate::services::iam::Iam;
 use crate::services::logs::Logs;
 use crate::services::requestlog::RequestLog;
 use crate::services::s3::EmbeddedS3;
@@ -71,6 +72,7 @@ struct Inner {
     ssm: Ssm,
     sqs: Sqs,
     servicediscovery: ServiceDiscovery,
+    iam: Iam,
     s3: EmbeddedS3,
     runtime: Runtime,
     /// `None` for a custom engine.
@@ -311,6 +313,8 @@ impl App {
         let sqs = Sqs::load(store.clone(), args.account_id.clone())?;
         let servicediscovery = ServiceDiscovery::load(store.clone(), args.account_id.clone())?;
         ecs.attach_servicediscovery(servicediscovery.clone());
+        let iam = Iam::load(store.clone(), args.account_id.clone())?;
+        ecs.attach_iam(iam.clone(), args.iam);
         let credentials = credentials(&store)?;
         // Tasks' SDKs sign S3 calls with their role's credentials.
         let requests = RequestLog::default();
@@ -344,6 +348,7 @@ impl App {
                 ssm,
                 sqs,
                 servicediscovery,
+                iam,
                 s3,
                 runtime,
                 docker,
@@ -410,6 +415,7 @@ impl App {
                 secrets_manager: inner.secrets_manager.clone(),
                 ssm: inner.ssm.clone(),
                 files: Some(files),
+                iam: Some((inner.iam.clone(), args.iam)),
             }));
         let run_dir = task_endpoint::run_dir(args.data_dir().as_deref(), &inner.instance.id);
         let endpoints = TaskEndpoints::new(self.clone(), run_dir.clone(), args.task_endpoint_url);
@@ -417,13 +423,14 @@ impl App {
             .runtime
             .add_hook(Arc::new(EndpointHook(endpoints.clone())));
         let _ = inner.endpoints.set(endpoints);
-        inner
-            .runtime
-            .add_hook(Arc::new(crate::services::logs::awslogs::AwsLogs::new(
+        inner.runtime.add_hook(Arc::new(
+            crate::services::logs::awslogs::AwsLogs::new(
                 inner.logs.clone(),
                 inner.runtime.backend().clone(),
                 inner.shutdown.clone(),
-            )));
+            )
+            .with_iam(inner.iam.clone(), args.iam),
+        ));
         let firelens = Arc::new(crate::services::firelens::FireLens::new(
             crate::services::firelens::firelens_dir(&run_dir),
             inner.instance.clone(),
@@ -568,6 +575,10 @@ impl App {
         &self.inner.servicediscovery
     }
 
+    pub fn iam(&self) -> &Iam {
+        &self.inner.iam
+    }
+
     pub fn store(&self) -> &Store {
         &self.inner.store
     }
@@ -684,6 +695,7 @@ impl App {
         self.inner.ssm.reset()?;
         self.inner.sqs.reset()?;
         self.inner.servicediscovery.reset()?;
+        self.inner.iam.reset()?;
         self.inner.s3.reset()?;
         self.inner.credentials.clear();
         self.inner.requests.clear();

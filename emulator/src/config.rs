@@ -136,6 +136,20 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u16).range(1..))]
     pub engine_concurrency: Option<u16>,
 
+    /// Roles: `off` (never evaluated), `warn` (evaluated; what `enforce`
+    /// would refuse is logged and allowed) or `enforce` (refused with AWS's
+    /// errors). Today: RunTask and the service scheduler check that ECS can
+    /// assume the task role and the execution role (the role exists and
+    /// trusts `ecs-tasks.amazonaws.com`).
+    #[arg(
+        long = "iam",
+        env = "FARGATE_LOCAL_IAM",
+        value_name = "MODE",
+        default_value = "warn",
+        value_enum
+    )]
+    pub iam: crate::services::iam::Mode,
+
     /// Fargate's rate quota on RunTask calls, per region, as a token bucket:
     /// `BURST:RATE` a second, `RATE`, or `off`. AWS's: 20 calls a second.
     /// Over it, RunTask answers `ThrottlingException` (SDKs retry it).

@@ -6,8 +6,9 @@
 //!   of ECS Exec);
 //! - `GET /v1/data-channel/{sessionId}`: an ECS Exec session's websocket;
 //! - `POST /` with a form-encoded body and no target: awsQuery, Elastic Load
-//!   Balancing v2 (`Action=...&Version=2015-12-01`) and SQS (`2012-11-05`,
-//!   any path; SQS's awsJson `AmazonSQS.` target also takes any path);
+//!   Balancing v2 (`Action=...&Version=2015-12-01`), SQS (`2012-11-05`,
+//!   any path; SQS's awsJson `AmazonSQS.` target also takes any path), IAM
+//!   (`2010-05-08`) and STS (`2011-06-15`);
 //! - anything else without `X-Amz-Target` (and not awsJson): S3, see
 //!   `s3.rs`;
 //! - `/_fargate-local/...`: the emulator's own endpoints (health, reset,
@@ -30,10 +31,12 @@ macro_rules! call {
     }};
 }
 
+pub mod authz;
 pub mod ecs;
 pub mod elbv2;
 pub mod exec;
 pub mod forward;
+pub mod iam;
 pub mod logs;
 pub mod query;
 pub mod route;
@@ -42,6 +45,7 @@ pub mod secretsmanager;
 pub mod servicediscovery;
 pub mod sqs;
 pub mod ssm;
+pub mod sts;
 pub mod task_endpoint;
 
 use axum::Router;
@@ -305,6 +309,18 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
         );
         return with_request_id(err.into_response(), &ctx.request_id);
     }
+    // The task role, judged under `serve --iam` for calls signed with a
+    // task's credentials.
+    if let Ok(b) = &body
+        && authz::is_task_call(&app, ctx.access_key.as_deref())
+        && let Some((action, resources)) =
+            authz::json_resources(&app, &ctx.region, &service_of_target(prefix), op, b)
+        && let Err(d) = authz::judge(&app, ctx.access_key.as_deref(), &action, &resources)
+    {
+        app.record_request(&ctx, &service, op, Some("AccessDeniedException"));
+        let err = ApiError::client("AccessDeniedException", d.message);
+        return with_request_id(err.into_response(), &ctx.request_id);
+    }
     let result = match (prefix, body) {
         (ecs::TARGET_PREFIX, Ok(body)) => ecs::handle(&app, &ctx, op, &body).await,
         (logs::TARGET_PREFIX, Ok(body)) => logs::handle(&app, &ctx, op, &body).await,
@@ -410,6 +426,24 @@ async fn query(
             elbv2::handle(app, &ctx.region, &ctx.request_id, &body).await
         }
         Some("sqs") => sqs::handle_query(app, ctx, parts.uri.path(), &body).await,
+        Some(service @ ("iam" | "sts")) => {
+            let (action, result) = if service == "iam" {
+                iam::handle(app, &ctx.request_id, &params)
+            } else {
+                sts::handle(app, ctx.access_key.as_deref(), &ctx.request_id, &params)
+            };
+            app.record_request(
+                ctx,
+                service,
+                &action,
+                result.as_ref().err().map(|e| e.code()),
+            );
+            match result {
+                Ok(resp) => resp,
+                Err(e) if service == "iam" => iam::error(&e, &ctx.request_id),
+                Err(e) => sts::error(&e, &ctx.request_id),
+            }
+        }
         Some(service) => {
             let action = params.get("Action").unwrap_or_default();
             unserved(app, ctx, parts, Read(body), service, &action, Wire::Query).await

@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod ecs;
 pub mod elbv2;
 pub mod firelens;
+pub mod iam;
 pub mod kit;
 pub mod logs;
 pub mod metadata;

@@ -128,7 +128,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 impl TestApp {
-    async fn post(&self, headers: &[(&str, &str)], body: String) -> (u16, String) {
+    pub async fn post(&self, headers: &[(&str, &str)], body: String) -> (u16, String) {
         let mut req = axum::http::Request::post(format!("http://{}/", self.addr));
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -175,6 +175,21 @@ impl TestApp {
         let mut form = form_urlencoded::Serializer::new(String::new());
         form.append_pair("Action", action)
             .append_pair("Version", "2015-12-01");
+        for (k, v) in params {
+            form.append_pair(k, v);
+        }
+        self.post(
+            &[("content-type", "application/x-www-form-urlencoded")],
+            form.finish(),
+        )
+        .await
+    }
+
+    /// An IAM call (the awsQuery form): its HTTP status and XML.
+    pub async fn iam(&self, action: &str, params: &[(&str, &str)]) -> (u16, String) {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("Action", action)
+            .append_pair("Version", "2010-05-08");
         for (k, v) in params {
             form.append_pair(k, v);
         }

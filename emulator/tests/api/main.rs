@@ -7,6 +7,7 @@
 
 mod deployments;
 mod helpers;
+mod iam;
 mod load_balancer;
 mod scheduler;
 mod shutdown;

@@ -13,6 +13,7 @@ mod exec;
 mod firelens;
 mod firelens_router;
 mod forward;
+mod iam;
 mod images;
 mod lifecycle;
 mod load_balancer;

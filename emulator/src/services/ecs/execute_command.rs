@@ -38,6 +38,19 @@ pub struct ExecTarget {
 /// its agent is not running (the apostrophe is U+2019, as AWS sends it).
 pub const EXEC_NOT_ENABLED: &str = "The execute command failed because execute command was not enabled when the task was run or the execute command agent isn\u{2019}t running. Wait and try again or run a new task with execute command enabled and try again.";
 
+/// AWS's answer when the SSM agent in the task cannot open its channels
+/// (the task role lacks `ssmmessages`, among other causes).
+pub const EXEC_AGENT_FAILED: &str =
+    "The execute command failed due to an internal error. Try again later.";
+
+/// What the SSM agent in the task calls with the task role.
+pub const SSM_MESSAGES_ACTIONS: [&str; 4] = [
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+];
+
 pub const INTERACTIVE_ONLY: &str = "Interactive is the only mode supported currently.";
 
 impl Ecs {
@@ -105,6 +118,11 @@ impl Ecs {
         if !agent_running {
             return Err(EcsError::invalid(EXEC_NOT_ENABLED));
         }
+        self.check_exec_permissions(
+            rec.plan.task_role_arn.as_deref(),
+            &rec.plan.task_id,
+            &rec.plan.task_arn,
+        )?;
         let name = container.name.clone().unwrap_or_default();
         Ok(ExecTarget {
             region: caller.region.clone(),

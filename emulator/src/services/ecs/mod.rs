@@ -190,6 +190,8 @@ struct Inner {
     scheduler_wake: Arc<tokio::sync::Notify>,
     /// The load balancers services register their tasks with.
     elb: std::sync::OnceLock<crate::services::elbv2::Elbv2>,
+    /// IAM and `serve --iam`, to check that ECS can assume a task's roles.
+    iam: std::sync::OnceLock<(crate::services::iam::Iam, crate::services::iam::Mode)>,
     /// Fargate's launch-rate quotas, per region: RunTask calls, and tasks
     /// launched by RunTask. No limit unless `set_launch_quotas` says.
     launch_quotas: std::sync::Mutex<LaunchQuotas>,
@@ -271,6 +273,7 @@ impl Ecs {
                 changes,
                 scheduler_wake: Arc::new(tokio::sync::Notify::new()),
                 elb: std::sync::OnceLock::new(),
+                iam: std::sync::OnceLock::new(),
                 launch_quotas: std::sync::Mutex::new(LaunchQuotas {
                     run_task: crate::domain::rate::Quota::UNLIMITED,
                     tasks: crate::domain::rate::Quota::UNLIMITED,
@@ -409,6 +412,85 @@ impl Ecs {
         &self,
     ) -> Option<&crate::services::servicediscovery::ServiceDiscovery> {
         self.inner.servicediscovery.get()
+    }
+
+    pub fn attach_iam(&self, iam: crate::services::iam::Iam, mode: crate::services::iam::Mode) {
+        let _ = self.inner.iam.set((iam, mode));
+    }
+
+    /// ECS Exec under `serve --iam`: the SSM agent in the task opens its
+    /// channels with the task role, so the role needs the four
+    /// `ssmmessages` actions; without them (or without a task role)
+    /// `enforce` answers TargetNotConnectedException as AWS does, `warn`
+    /// logs it.
+    pub(crate) fn check_exec_permissions(
+        &self,
+        task_role: Option<&str>,
+        task_id: &str,
+        task_arn: &str,
+    ) -> Result<()> {
+        use crate::services::iam::Mode;
+        let Some((iam, mode)) = self.inner.iam.get() else {
+            return Ok(());
+        };
+        if *mode == Mode::Off {
+            return Ok(());
+        }
+        let denial = match task_role {
+            None => Some(("the task has no task role".to_string(), String::new())),
+            Some(role) => execute_command::SSM_MESSAGES_ACTIONS
+                .iter()
+                .find_map(|a| iam.judge_role(role, task_id, a, &["*".to_string()]).err()),
+        };
+        let Some((message, smallest)) = denial else {
+            return Ok(());
+        };
+        if *mode == Mode::Enforce {
+            tracing::warn!(task = %task_arn, "iam (enforce): ECS Exec's agent cannot open its channels with the task role: {message} {smallest}");
+            return Err(EcsError::TargetNotConnected(
+                execute_command::EXEC_AGENT_FAILED.into(),
+            ));
+        }
+        tracing::warn!(task = %task_arn, "iam (warn): `--iam enforce` would refuse ExecuteCommand: {message} {smallest}");
+        Ok(())
+    }
+
+    /// Whether ECS can assume a new task's roles (task role, execution
+    /// role), under `serve --iam`: `enforce` refuses with ECS's
+    /// ClientException, `warn` logs what it would refuse, `off` and an
+    /// emulator without IAM skip it.
+    pub(crate) fn check_task_roles(
+        &self,
+        plan: &crate::runtime::plan::TaskPlan,
+        execution_role: Option<&str>,
+    ) -> Result<()> {
+        use crate::services::iam::Mode;
+        let Some((iam, mode)) = self.inner.iam.get() else {
+            return Ok(());
+        };
+        if *mode == Mode::Off {
+            return Ok(());
+        }
+        let roles = [
+            ("task role", plan.task_role_arn.as_deref()),
+            ("execution role", execution_role),
+        ];
+        for (which, role) in roles {
+            let Some(role) = role.filter(|r| !r.is_empty()) else {
+                continue;
+            };
+            if let Err(message) = iam.ecs_can_assume(role, &plan.task_arn) {
+                if *mode == Mode::Enforce {
+                    return Err(EcsError::Client(message));
+                }
+                tracing::warn!(
+                    task = %plan.task_arn,
+                    role = %role,
+                    "iam (warn): ECS could not assume the {which}; `--iam enforce` would refuse this launch: {message}"
+                );
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn elbv2(&self) -> Option<&crate::services::elbv2::Elbv2> {

@@ -273,10 +273,14 @@ impl Ecs {
                     rec.throttle.failures += 1;
                     rec.throttle.next_launch_at =
                         now + throttle_delay(rec.throttle.failures).max(1.0);
-                    rec.event_at(
-                        now,
-                        format!("(service {name}) was unable to place a task. Reason: {e}."),
-                    );
+                    // ECS words a role it cannot assume differently.
+                    let text = e.to_string();
+                    let event = if text.starts_with("ECS was unable to assume the role") {
+                        format!("service {name} failed to launch a task with (error {text}).")
+                    } else {
+                        format!("(service {name}) was unable to place a task. Reason: {e}.")
+                    };
+                    rec.event_at(now, event);
                 }
             }
             let doc = Doc::service(rec);

@@ -667,6 +667,14 @@ impl Ecs {
             let records: Vec<TaskRecord> = (0..launch.count)
                 .map(|_| new_task(&new, &ids::task_id()))
                 .collect();
+            if let Some(first) = records.first() {
+                let execution_role = launch
+                    .overrides
+                    .as_ref()
+                    .and_then(|o| o.execution_role_arn.clone())
+                    .or_else(|| record.td.execution_role_arn.clone());
+                self.check_task_roles(&first.plan, execution_role.as_deref())?;
+            }
             let ops: Vec<_> = records.iter().map(Self::task_op).collect();
             let answer = (
                 records.iter().map(|r| r.task.clone()).collect::<Vec<_>>(),

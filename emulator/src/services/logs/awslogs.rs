@@ -227,6 +227,9 @@ pub struct AwsLogs {
     /// On the emulator's shutdown every follower ships what it has read and
     /// ends; a re-adopted task's follower resumes after the last event.
     shutdown: Shutdown,
+    /// IAM and `serve --iam`: the execution role's permission to create the
+    /// group and the stream (`None`: not judged).
+    iam: Option<(crate::services::iam::Iam, crate::services::iam::Mode)>,
 }
 
 impl AwsLogs {
@@ -236,7 +239,62 @@ impl AwsLogs {
             runtime,
             followers: Mutex::new(HashMap::new()),
             shutdown,
+            iam: None,
         }
+    }
+
+    /// Judges the execution role's `logs:CreateLogGroup` (with
+    /// `awslogs-create-group`) and `logs:CreateLogStream` under `mode`.
+    pub fn with_iam(
+        mut self,
+        iam: crate::services::iam::Iam,
+        mode: crate::services::iam::Mode,
+    ) -> Self {
+        self.iam = Some((iam, mode));
+        self
+    }
+
+    /// The execution role's permission for one container's group and
+    /// stream: Fargate's stop reason when `enforce` denies it.
+    fn judge(&self, plan: &TaskPlan, t: &Target) -> Result<(), String> {
+        use crate::services::iam::Mode;
+        let (Some((iam, mode)), Some(role)) = (&self.iam, plan.execution_role_arn.as_deref())
+        else {
+            return Ok(());
+        };
+        if *mode == Mode::Off {
+            return Ok(());
+        }
+        let group_arn = format!(
+            "arn:aws:logs:{}:{}:log-group:{}:log-stream:",
+            t.region,
+            iam.account(),
+            t.group
+        );
+        let mut checks = Vec::new();
+        if t.create_group {
+            checks.push(("logs:CreateLogGroup", group_arn.clone(), "group"));
+        }
+        checks.push((
+            "logs:CreateLogStream",
+            format!("{group_arn}{}", t.stream),
+            "stream",
+        ));
+        for (action, resource, what) in checks {
+            if let Err((message, smallest)) =
+                iam.judge_role(role, &plan.task_id, action, std::slice::from_ref(&resource))
+            {
+                if *mode == Mode::Enforce {
+                    tracing::warn!(task = %plan.task_arn, role = %role, "iam (enforce): denied to the execution role: {message}; the smallest statement that would allow it: {smallest}");
+                    return Err(format!(
+                        "ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times: failed to create Cloudwatch log {what}: AccessDeniedException: {message} status code: 400, request id: {} : exit status 1",
+                        crate::domain::ids::uuid()
+                    ));
+                }
+                tracing::warn!(task = %plan.task_arn, role = %role, "iam (warn): `--iam enforce` would deny this to the execution role: {message}; the smallest statement that would allow it: {smallest}");
+            }
+        }
+        Ok(())
     }
 
     fn spawn(
@@ -263,6 +321,7 @@ impl TaskHook for AwsLogs {
         for c in &plan.containers {
             let Some(t) = target(plan, c) else { continue };
             let t = t?;
+            self.judge(plan, &t)?;
             let logs = self.logs.clone();
             let res = tokio::task::spawn_blocking(move || {
                 logs.ensure_group(&t.region, &t.group, t.create_group)?;

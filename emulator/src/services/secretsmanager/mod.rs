@@ -294,6 +294,16 @@ impl SecretsManager {
         self.inner.reset()
     }
 
+    /// The full ARN of the secret `id` (a name, full or partial ARN) names,
+    /// if there is one (IAM evaluates calls against it).
+    pub fn arn_of(&self, region: &str, id: &str) -> Option<String> {
+        self.inner.read(|st| {
+            st.get(region)
+                .and_then(|s| s.values().find(|s| names(s, id)))
+                .map(|s| s.arn.clone())
+        })
+    }
+
     /// Removes, for good and from the store too, the region's secrets whose
     /// recovery window has passed. Every operation starts with it, so none
     /// sees such a secret. It is a change of its own: a failed write leaves

@@ -42,6 +42,9 @@ pub struct ConfigSources {
     pub secrets_manager: SecretsManager,
     pub ssm: Ssm,
     pub files: Option<Arc<dyn ObjectSource>>,
+    /// IAM and `serve --iam`: the execution role's policies judge each
+    /// read (`None`: nothing is judged).
+    pub iam: Option<(crate::services::iam::Iam, crate::services::iam::Mode)>,
 }
 
 /// `arn:<partition>:s3:::<bucket>/<key>`, the agent's pattern: an S3 ARN
@@ -74,6 +77,7 @@ impl ConfigSources {
                 if asm { "ASM" } else { "ssm" }
             ));
         }
+        self.judge_secrets(plan, &refs)?;
         // SSM first, all at once, as the agent batches GetParameters: every
         // missing name is reported together.
         let mut out = Vec::new();
@@ -131,6 +135,94 @@ impl ConfigSources {
         Ok(out)
     }
 
+    /// The execution role's permission to read each secret, under
+    /// `serve --iam`: `enforce` fails the task with Fargate's text, `warn`
+    /// logs it.
+    fn judge_secrets(&self, plan: &TaskPlan, refs: &[(String, SecretRef)]) -> Result<(), String> {
+        use crate::services::iam::Mode;
+        let (Some((iam, mode)), Some(role)) = (&self.iam, plan.execution_role_arn.as_deref())
+        else {
+            return Ok(());
+        };
+        if *mode == Mode::Off {
+            return Ok(());
+        }
+        let account = iam.account();
+        for (_, r) in refs {
+            let (action, resource, wrap): (&str, String, fn(&str) -> String) = match r {
+                SecretRef::Ssm { region, name } => (
+                    "ssm:GetParameters",
+                    crate::api::authz::parameter_arn(region, account, name),
+                    |m| {
+                        format!(
+                            "{SECRETS_PREFIX}unable to retrieve secrets from ssm: service call has been retried 1 time(s): AccessDeniedException: {m} status code: 400, request id: {}",
+                            crate::domain::ids::uuid()
+                        )
+                    },
+                ),
+                SecretRef::SecretsManager {
+                    region, secret_id, ..
+                } => (
+                    "secretsmanager:GetSecretValue",
+                    self.secrets_manager
+                        .arn_of(region, secret_id)
+                        .unwrap_or_else(|| secret_id.clone()),
+                    |m| {
+                        format!(
+                            "{SECRETS_PREFIX}unable to retrieve secret from asm: service call has been retried 1 time(s): AccessDeniedException: {m} status code: 400, request id: {}",
+                            crate::domain::ids::uuid()
+                        )
+                    },
+                ),
+            };
+            if let Err((message, smallest)) =
+                iam.judge_role(role, &plan.task_id, action, std::slice::from_ref(&resource))
+            {
+                if *mode == Mode::Enforce {
+                    tracing::warn!(task = %plan.task_arn, role = %role, "iam (enforce): denied to the execution role: {message}; the smallest statement that would allow it: {smallest}");
+                    return Err(wrap(&message));
+                }
+                tracing::warn!(task = %plan.task_arn, role = %role, "iam (warn): `--iam enforce` would deny this to the execution role: {message}; the smallest statement that would allow it: {smallest}");
+            }
+        }
+        Ok(())
+    }
+
+    /// The execution role's permission to read each env file
+    /// (`s3:GetObject` on the object, `s3:GetBucketLocation` on the
+    /// bucket), under `serve --iam`. The agent's HeadObject gets a bare 403,
+    /// so the reason carries no IAM text, as on Fargate.
+    fn judge_env_files(&self, plan: &TaskPlan, targets: &[(String, String)]) -> Result<(), String> {
+        use crate::services::iam::Mode;
+        let (Some((iam, mode)), Some(role)) = (&self.iam, plan.execution_role_arn.as_deref())
+        else {
+            return Ok(());
+        };
+        if *mode == Mode::Off {
+            return Ok(());
+        }
+        for (bucket, key) in targets {
+            let checks = [
+                ("s3:GetObject", format!("arn:aws:s3:::{bucket}/{key}")),
+                ("s3:GetBucketLocation", format!("arn:aws:s3:::{bucket}")),
+            ];
+            for (action, resource) in checks {
+                if let Err((message, smallest)) =
+                    iam.judge_role(role, &plan.task_id, action, std::slice::from_ref(&resource))
+                {
+                    if *mode == Mode::Enforce {
+                        tracing::warn!(task = %plan.task_arn, role = %role, "iam (enforce): denied to the execution role: {message}; the smallest statement that would allow it: {smallest}");
+                        return Err(format!(
+                            "{ENV_FILES_PREFIX}service call has been retried 1 time(s): operation error S3: HeadObject, https response error StatusCode: 403, api error Forbidden: Forbidden."
+                        ));
+                    }
+                    tracing::warn!(task = %plan.task_arn, role = %role, "iam (warn): `--iam enforce` would deny this to the execution role: {message}; the smallest statement that would allow it: {smallest}");
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn ssm_value(&self, region: &str, name: &str) -> Result<String, SsmLookup> {
         // SSM can hand out a Secrets Manager secret under this prefix.
         if let Some(secret) = name.strip_prefix("/aws/reference/secretsmanager/") {
@@ -171,6 +263,7 @@ impl ConfigSources {
                 "{ENV_FILES_PREFIX}environment file resource: unable to find execution role credentials"
             ));
         }
+        self.judge_env_files(plan, &targets)?;
         let Some(source) = &self.files else {
             return Err(format!(
                 "{ENV_FILES_PREFIX}no S3 endpoint is configured (fargate-local serve --no-s3)"

@@ -1,0 +1,591 @@
+//! IAM and STS through the real AWS CLI (`aws iam ...`, `aws sts ...`)
+//! against the emulator's one port: roles with trust policies, inline and
+//! managed policies (AWS's own included), versions, tags, AWS's errors and
+//! statuses, policy documents percent-encoded on the wire as IAM sends
+//! them, the host's caller as the account's root, and state that survives
+//! a `kill -9` of a durable emulator.
+
+use std::process::Command;
+
+use std::time::Duration;
+
+use sdk_tests::{Emulator, UNTIL_TERM, sh, task_container};
+use serde_json::Value;
+
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+const S3_READ: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::env-files/*"}]}"#;
+const EXEC_POLICY: &str = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy";
+
+/// Runs the AWS CLI against the emulator with the host's credentials:
+/// stdout as JSON on success, else the error text (stderr).
+fn aws(emu: &Emulator, args: &[&str]) -> Result<Value, String> {
+    aws_as(emu, ("AKIDTEST", "secret", None), args)
+}
+
+/// The same with other credentials (key, secret, session token).
+fn aws_as(
+    emu: &Emulator,
+    creds: (&str, &str, Option<&str>),
+    args: &[&str],
+) -> Result<Value, String> {
+    let mut cmd = Command::new("aws");
+    if let Some(token) = creds.2 {
+        cmd.env("AWS_SESSION_TOKEN", token);
+    } else {
+        cmd.env_remove("AWS_SESSION_TOKEN");
+    }
+    let out = cmd
+        .args([
+            "--endpoint-url",
+            &emu.endpoint(),
+            "--region",
+            "us-east-1",
+            "--output",
+            "json",
+        ])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", creds.0)
+        .env("AWS_SECRET_ACCESS_KEY", creds.1)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("the AWS CLI runs (it must be in PATH)");
+    if out.status.success() {
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+        })
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+fn ok(emu: &Emulator, args: &[&str]) -> Value {
+    aws(emu, args).unwrap_or_else(|e| panic!("aws {args:?}: {e}\n{}", emu.log_tail(30)))
+}
+
+fn err(emu: &Emulator, args: &[&str]) -> String {
+    match aws(emu, args) {
+        Ok(v) => panic!("aws {args:?} succeeded: {v}"),
+        Err(e) => e,
+    }
+}
+
+/// A raw awsQuery call: status and body.
+fn raw(emu: &Emulator, body: &str) -> (u16, String) {
+    sdk_tests::http(
+        &emu.addr(),
+        "POST",
+        "/",
+        &[(
+            "Content-Type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )],
+        body.as_bytes(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn iam_roles_policies_and_errors_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut emu = Emulator::start_durable(dir.path());
+
+    let created = ok(
+        &emu,
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "ecsTaskExecutionRole",
+            "--assume-role-policy-document",
+            TRUST,
+            "--tags",
+            "Key=team,Value=web",
+        ],
+    );
+    let role = &created["Role"];
+    assert_eq!(
+        role["Arn"],
+        "arn:aws:iam::000000000000:role/ecsTaskExecutionRole"
+    );
+    assert!(
+        role["RoleId"].as_str().unwrap().starts_with("AROA"),
+        "{role}"
+    );
+    // The CLI decodes the percent-encoded document back into JSON.
+    assert_eq!(
+        role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"],
+        "ecs-tasks.amazonaws.com"
+    );
+    let e = err(
+        &emu,
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "ecstaskexecutionrole",
+            "--assume-role-policy-document",
+            TRUST,
+        ],
+    );
+    assert!(
+        e.contains("(EntityAlreadyExists) when calling the CreateRole operation: Role with name ecsTaskExecutionRole already exists."),
+        "{e}"
+    );
+    let e = err(&emu, &["iam", "get-role", "--role-name", "nope"]);
+    assert!(
+        e.contains("(NoSuchEntity) when calling the GetRole operation: The role with name nope cannot be found."),
+        "{e}"
+    );
+    let e = err(
+        &emu,
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "bad",
+            "--assume-role-policy-document",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole"}]}"#,
+        ],
+    );
+    assert!(e.contains("(MalformedPolicyDocument)"), "{e}");
+    assert!(e.contains("has a statement with no principals!"), "{e}");
+
+    ok(
+        &emu,
+        &[
+            "iam",
+            "attach-role-policy",
+            "--role-name",
+            "ecsTaskExecutionRole",
+            "--policy-arn",
+            EXEC_POLICY,
+        ],
+    );
+    ok(
+        &emu,
+        &[
+            "iam",
+            "put-role-policy",
+            "--role-name",
+            "ecsTaskExecutionRole",
+            "--policy-name",
+            "env-files",
+            "--policy-document",
+            S3_READ,
+        ],
+    );
+    let e = err(
+        &emu,
+        &[
+            "iam",
+            "put-role-policy",
+            "--role-name",
+            "ecsTaskExecutionRole",
+            "--policy-name",
+            "broken",
+            "--policy-document",
+            "{\"Version\":",
+        ],
+    );
+    assert!(
+        e.contains("(MalformedPolicyDocument)") && e.contains("This policy contains invalid Json"),
+        "{e}"
+    );
+    let inline = ok(
+        &emu,
+        &[
+            "iam",
+            "get-role-policy",
+            "--role-name",
+            "ecsTaskExecutionRole",
+            "--policy-name",
+            "env-files",
+        ],
+    );
+    assert_eq!(
+        inline["PolicyDocument"]["Statement"][0]["Action"],
+        "s3:GetObject"
+    );
+    let names = ok(
+        &emu,
+        &[
+            "iam",
+            "list-role-policies",
+            "--role-name",
+            "ecsTaskExecutionRole",
+        ],
+    );
+    assert_eq!(names["PolicyNames"], serde_json::json!(["env-files"]));
+    let attached = ok(
+        &emu,
+        &[
+            "iam",
+            "list-attached-role-policies",
+            "--role-name",
+            "ecsTaskExecutionRole",
+        ],
+    );
+    assert_eq!(attached["AttachedPolicies"][0]["PolicyArn"], EXEC_POLICY);
+
+    // The managed policy's real document.
+    let exec = ok(
+        &emu,
+        &[
+            "iam",
+            "get-policy-version",
+            "--policy-arn",
+            EXEC_POLICY,
+            "--version-id",
+            "v1",
+        ],
+    );
+    let actions = exec["PolicyVersion"]["Document"]["Statement"][0]["Action"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(actions, 6, "{exec}");
+
+    let e = err(
+        &emu,
+        &["iam", "delete-role", "--role-name", "ecsTaskExecutionRole"],
+    );
+    assert!(
+        e.contains("(DeleteConflict) when calling the DeleteRole operation: Cannot delete entity, must detach all policies first."),
+        "{e}"
+    );
+
+    // Customer managed policies with versions.
+    let p = ok(
+        &emu,
+        &[
+            "iam",
+            "create-policy",
+            "--policy-name",
+            "app",
+            "--policy-document",
+            S3_READ,
+            "--description",
+            "d",
+        ],
+    );
+    let arn = p["Policy"]["Arn"].as_str().unwrap().to_string();
+    assert_eq!(arn, "arn:aws:iam::000000000000:policy/app");
+    assert_eq!(p["Policy"]["DefaultVersionId"], "v1");
+    let v2 = ok(
+        &emu,
+        &[
+            "iam",
+            "create-policy-version",
+            "--policy-arn",
+            &arn,
+            "--policy-document",
+            S3_READ,
+            "--set-as-default",
+        ],
+    );
+    assert_eq!(v2["PolicyVersion"]["VersionId"], "v2");
+    assert_eq!(v2["PolicyVersion"]["IsDefaultVersion"], true);
+    let e = err(&emu, &["iam", "delete-policy", "--policy-arn", &arn]);
+    assert!(e.contains("(DeleteConflict)"), "{e}");
+    ok(
+        &emu,
+        &[
+            "iam",
+            "delete-policy-version",
+            "--policy-arn",
+            &arn,
+            "--version-id",
+            "v1",
+        ],
+    );
+    let local = ok(&emu, &["iam", "list-policies", "--scope", "Local"]);
+    assert_eq!(local["Policies"].as_array().unwrap().len(), 1, "{local}");
+    let aws_managed = ok(&emu, &["iam", "list-policies", "--scope", "AWS"]);
+    assert!(aws_managed["Policies"].as_array().unwrap().len() >= 8);
+
+    ok(
+        &emu,
+        &[
+            "iam",
+            "tag-role",
+            "--role-name",
+            "ecsTaskExecutionRole",
+            "--tags",
+            "Key=env,Value=dev",
+        ],
+    );
+    ok(
+        &emu,
+        &[
+            "iam",
+            "untag-role",
+            "--role-name",
+            "ecsTaskExecutionRole",
+            "--tag-keys",
+            "team",
+        ],
+    );
+    let tags = ok(
+        &emu,
+        &[
+            "iam",
+            "list-role-tags",
+            "--role-name",
+            "ecsTaskExecutionRole",
+        ],
+    );
+    assert_eq!(
+        tags["Tags"],
+        serde_json::json!([{"Key": "env", "Value": "dev"}])
+    );
+
+    // On the wire: documents percent-encoded (RFC 3986), errors with
+    // IAM's statuses.
+    let (status, body) = raw(
+        &emu,
+        "Action=GetRolePolicy&Version=2010-05-08&RoleName=ecsTaskExecutionRole&PolicyName=env-files",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("<PolicyDocument>%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22s3%3AGetObject%22%2C%22Resource%22%3A%22arn%3Aaws%3As3%3A%3A%3Aenv-files%2F%2A%22%7D%5D%7D</PolicyDocument>"),
+        "{body}"
+    );
+    let (status, body) = raw(&emu, "Action=GetRole&Version=2010-05-08&RoleName=nope");
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body.contains("<Type>Sender</Type><Code>NoSuchEntity</Code>"),
+        "{body}"
+    );
+
+    // The host's caller is the account's root.
+    let me = ok(&emu, &["sts", "get-caller-identity"]);
+    assert_eq!(
+        me,
+        serde_json::json!({"UserId": "000000000000", "Account": "000000000000", "Arn": "arn:aws:iam::000000000000:root"})
+    );
+
+    // Durable: everything is there after a kill -9.
+    emu.kill9();
+    emu.restart();
+    let role = ok(
+        &emu,
+        &["iam", "get-role", "--role-name", "ecsTaskExecutionRole"],
+    );
+    assert_eq!(
+        role["Role"]["Tags"],
+        serde_json::json!([{"Key": "env", "Value": "dev"}])
+    );
+    let attached = ok(
+        &emu,
+        &[
+            "iam",
+            "list-attached-role-policies",
+            "--role-name",
+            "ecsTaskExecutionRole",
+        ],
+    );
+    assert_eq!(attached["AttachedPolicies"][0]["PolicyArn"], EXEC_POLICY);
+    let p = ok(&emu, &["iam", "get-policy", "--policy-arn", &arn]);
+    assert_eq!(p["Policy"]["DefaultVersionId"], "v2");
+    assert_eq!(p["Policy"]["AttachmentCount"], 0);
+
+    // Clean up in the order IAM demands.
+    ok(
+        &emu,
+        &[
+            "iam",
+            "detach-role-policy",
+            "--role-name",
+            "ecsTaskExecutionRole",
+            "--policy-arn",
+            EXEC_POLICY,
+        ],
+    );
+    let e = err(
+        &emu,
+        &["iam", "delete-role", "--role-name", "ecsTaskExecutionRole"],
+    );
+    assert!(
+        e.contains("Cannot delete entity, must delete policies first."),
+        "{e}"
+    );
+    ok(
+        &emu,
+        &[
+            "iam",
+            "delete-role-policy",
+            "--role-name",
+            "ecsTaskExecutionRole",
+            "--policy-name",
+            "env-files",
+        ],
+    );
+    ok(
+        &emu,
+        &["iam", "delete-role", "--role-name", "ecsTaskExecutionRole"],
+    );
+    ok(&emu, &["iam", "delete-policy", "--policy-arn", &arn]);
+    let roles = ok(&emu, &["iam", "list-roles"]);
+    assert_eq!(roles["Roles"], serde_json::json!([]));
+    emu.stop();
+}
+
+/// The task role's credentials, fetched inside the task as an SDK would.
+fn task_credentials(task_arn: &str) -> Value {
+    let id = task_container(task_arn, "app");
+    let mut last = String::new();
+    for _ in 0..20 {
+        let out = Command::new("docker")
+            .args([
+                "exec",
+                &id,
+                "sh",
+                "-c",
+                "wget -q -O - http://169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            ])
+            .output()
+            .expect("docker exec");
+        if out.status.success() {
+            return serde_json::from_slice(&out.stdout).unwrap();
+        }
+        last = String::from_utf8_lossy(&out.stderr).into_owned();
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("no credentials from inside the task: {last}");
+}
+
+#[tokio::test]
+async fn sts_caller_identity_of_a_task_and_assume_role_by_trust() {
+    let emu = Emulator::start();
+    let trust_account = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"sts:AssumeRole"}]}"#;
+    let app = ok(
+        &emu,
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "app-role",
+            "--assume-role-policy-document",
+            TRUST,
+        ],
+    );
+    let role_id = app["Role"]["RoleId"].as_str().unwrap().to_string();
+    ok(
+        &emu,
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "deployer",
+            "--assume-role-policy-document",
+            trust_account,
+        ],
+    );
+
+    // A task's credentials are its role's session, named after the task.
+    emu.create_cluster("iam").await;
+    let td = emu
+        .register_with("whoami", vec![sh("app", UNTIL_TERM).build()], |b| {
+            b.task_role_arn("arn:aws:iam::000000000000:role/app-role")
+        })
+        .await;
+    let task = emu.run_task("iam", &td).await;
+    let task_arn = task.task_arn().unwrap().to_string();
+    emu.wait_status("iam", &task_arn, "RUNNING", Duration::from_secs(30))
+        .await;
+    let task_id = task_arn.rsplit('/').next().unwrap();
+    let creds = task_credentials(&task_arn);
+    let key = creds["AccessKeyId"].as_str().unwrap();
+    let secret = creds["SecretAccessKey"].as_str().unwrap();
+    let token = creds["Token"].as_str().unwrap();
+    let me = aws_as(
+        &emu,
+        (key, secret, Some(token)),
+        &["sts", "get-caller-identity"],
+    )
+    .unwrap();
+    assert_eq!(
+        me,
+        serde_json::json!({
+            "UserId": format!("{role_id}:{task_id}"),
+            "Account": "000000000000",
+            "Arn": format!("arn:aws:sts::000000000000:assumed-role/app-role/{task_id}"),
+        })
+    );
+
+    // AssumeRole honours the trust policy: the root may assume a role that
+    // trusts the account, not one that trusts only ECS tasks.
+    let e = err(
+        &emu,
+        &[
+            "sts",
+            "assume-role",
+            "--role-arn",
+            "arn:aws:iam::000000000000:role/app-role",
+            "--role-session-name",
+            "me",
+        ],
+    );
+    assert!(
+        e.contains("(AccessDenied) when calling the AssumeRole operation: User: arn:aws:iam::000000000000:root is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::000000000000:role/app-role"),
+        "{e}"
+    );
+    let assumed = ok(
+        &emu,
+        &[
+            "sts",
+            "assume-role",
+            "--role-arn",
+            "arn:aws:iam::000000000000:role/deployer",
+            "--role-session-name",
+            "me",
+        ],
+    );
+    assert_eq!(
+        assumed["AssumedRoleUser"]["Arn"],
+        "arn:aws:sts::000000000000:assumed-role/deployer/me"
+    );
+    let c = &assumed["Credentials"];
+    let session = aws_as(
+        &emu,
+        (
+            c["AccessKeyId"].as_str().unwrap(),
+            c["SecretAccessKey"].as_str().unwrap(),
+            c["SessionToken"].as_str(),
+        ),
+        &["sts", "get-caller-identity"],
+    )
+    .unwrap();
+    assert_eq!(
+        session["Arn"],
+        "arn:aws:sts::000000000000:assumed-role/deployer/me"
+    );
+    // A task's session may not assume its own role, which trusts only ECS
+    // tasks (roles do not trust themselves implicitly).
+    let e = aws_as(
+        &emu,
+        (key, secret, Some(token)),
+        &[
+            "sts",
+            "assume-role",
+            "--role-arn",
+            "arn:aws:iam::000000000000:role/app-role",
+            "--role-session-name",
+            "x1",
+        ],
+    )
+    .unwrap_err();
+    assert!(
+        e.contains(&format!("User: arn:aws:sts::000000000000:assumed-role/app-role/{task_id} is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::000000000000:role/app-role")),
+        "{e}"
+    );
+    emu.stop_task("iam", &task_arn, "done").await;
+    emu.wait_status("iam", &task_arn, "STOPPED", Duration::from_secs(20))
+        .await;
+    emu.stop();
+}
