@@ -1,0 +1,303 @@
+//! The console's pages drawn from hand-made ECS answers: what each page
+//! must show, and what it must never show (secret values, unescaped names).
+
+use serde_json::json;
+
+use super::render;
+use super::view::{self, MASK};
+use crate::services::ecs::model::{Cluster, Task, TaskDefinition};
+use crate::services::ecs::service_model::Service;
+
+const T0: f64 = 1_765_000_000.0;
+
+fn cluster() -> Cluster {
+    serde_json::from_value(json!({
+        "clusterArn": "arn:aws:ecs:us-east-1:000000000000:cluster/demo",
+        "clusterName": "demo", "status": "ACTIVE",
+        "runningTasksCount": 3, "pendingTasksCount": 0, "activeServicesCount": 1
+    }))
+    .unwrap()
+}
+
+fn service() -> Service {
+    serde_json::from_value(json!({
+        "serviceName": "web", "status": "ACTIVE",
+        "desiredCount": 2, "runningCount": 1, "pendingCount": 1,
+        "taskDefinition": "arn:aws:ecs:us-east-1:000000000000:task-definition/web:3",
+        "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": true}},
+        "deployments": [{
+            "id": "ecs-svc/1234", "status": "PRIMARY",
+            "taskDefinition": "arn:aws:ecs:us-east-1:000000000000:task-definition/web:3",
+            "desiredCount": 2, "runningCount": 1, "pendingCount": 1, "failedTasks": 0,
+            "rolloutState": "IN_PROGRESS", "rolloutStateReason": "ECS deployment ecs-svc/1234 in progress.",
+            "createdAt": T0
+        }],
+        "events": [
+            {"id": "2", "createdAt": T0 + 2.0, "message": "(service web) has started 1 tasks: (task aaa)."},
+            {"id": "1", "createdAt": T0 + 1.0, "message": "(service web) has reached a steady state."}
+        ]
+    }))
+    .unwrap()
+}
+
+fn task(id: &str, group: &str, revision: i32, status: &str) -> Task {
+    serde_json::from_value(json!({
+        "taskArn": format!("arn:aws:ecs:us-east-1:000000000000:task/demo/{id}"),
+        "taskDefinitionArn": format!("arn:aws:ecs:us-east-1:000000000000:task-definition/job:{revision}"),
+        "group": group, "lastStatus": status, "desiredStatus": "RUNNING",
+        "createdAt": T0, "startedBy": if group.starts_with("service:") { "ecs-svc/1234" } else { "" }
+    }))
+    .unwrap()
+}
+
+fn stopped_task() -> Task {
+    serde_json::from_value(json!({
+        "taskArn": "arn:aws:ecs:us-east-1:000000000000:task/demo/0123456789abcdef0123456789abcdef",
+        "taskDefinitionArn": "arn:aws:ecs:us-east-1:000000000000:task-definition/app:7",
+        "group": "family:app", "lastStatus": "STOPPED", "desiredStatus": "STOPPED",
+        "healthStatus": "HEALTHY",
+        "createdAt": T0, "pullStartedAt": T0 + 0.5, "pullStoppedAt": T0 + 1.0, "startedAt": T0 + 1.25,
+        "stoppingAt": T0 + 10.0, "executionStoppedAt": T0 + 11.0, "stoppedAt": T0 + 12.0,
+        "stopCode": "UserInitiated", "stoppedReason": "Task stopped by user",
+        "attachments": [{"id": "att", "type": "ElasticNetworkInterface", "status": "DELETED",
+            "details": [{"name": "privateIPv4Address", "value": "10.0.0.7"}]}],
+        "overrides": {"containerOverrides": [{"name": "app",
+            "environment": [{"name": "MODE", "value": "override"}]}],
+            "taskRoleArn": "arn:aws:iam::000000000000:role/override-role"},
+        "containers": [
+            {"name": "app", "image": "app:latest", "lastStatus": "STOPPED", "exitCode": 143,
+             "healthStatus": "HEALTHY",
+             "networkBindings": [{"bindIP": "127.0.0.1", "containerPort": 8080, "hostPort": 49153, "protocol": "tcp"}]},
+            {"name": "sidecar", "image": "busybox", "lastStatus": "STOPPED", "exitCode": 0}
+        ]
+    }))
+    .unwrap()
+}
+
+fn definition() -> TaskDefinition {
+    serde_json::from_value(json!({
+        "family": "app", "revision": 7,
+        "executionRoleArn": "arn:aws:iam::000000000000:role/exec-role",
+        "taskRoleArn": "arn:aws:iam::000000000000:role/task-role",
+        "containerDefinitions": [
+            {"name": "app", "image": "app:latest", "essential": true,
+             "dependsOn": [{"containerName": "sidecar", "condition": "START"}],
+             "environment": [{"name": "MODE", "value": "plain"}, {"name": "PORT", "value": "8080"}],
+             "secrets": [
+                {"name": "DB_PASSWORD", "valueFrom": "arn:aws:secretsmanager:us-east-1:000000000000:secret:db-AbCdEf"},
+                {"name": "API_KEY", "valueFrom": "/prod/api-key"}],
+             "environmentFiles": [{"value": "arn:aws:s3:::bucket/app.env", "type": "s3"}]},
+            {"name": "sidecar", "image": "busybox", "essential": false}
+        ]
+    }))
+    .unwrap()
+}
+
+fn draw(template: &str, page: impl serde::Serialize) -> String {
+    render::page(template, "us-east-1", page).expect("the page renders")
+}
+
+/// Asserts that `html` contains each of `wanted`, in that order.
+fn check_in_order(html: &str, wanted: &[&str]) {
+    let mut from = 0;
+    for w in wanted {
+        match html[from..].find(w) {
+            Some(i) => from += i + w.len(),
+            None => panic!("{w:?} missing (or out of order) after byte {from} in:\n{html}"),
+        }
+    }
+}
+
+#[test]
+fn clusters_page_lists_each_cluster_with_its_counts() {
+    let rows = vec![view::cluster_row(&cluster())];
+    let html = draw("clusters.html", minijinja::context! { clusters => rows });
+    check_in_order(
+        &html,
+        &[
+            "href=\"/_fargate-local/console/clusters/demo\">demo</a>",
+            "ACTIVE",
+            "<td>1</td><td>3</td><td>0</td>",
+        ],
+    );
+    let empty = draw(
+        "clusters.html",
+        minijinja::context! { clusters => Vec::<view::ClusterRow>::new() },
+    );
+    assert!(empty.contains("No clusters yet"), "{empty}");
+}
+
+#[test]
+fn the_legend_names_every_concept_on_every_page() {
+    let rows = vec![view::cluster_row(&cluster())];
+    for html in [
+        draw("clusters.html", minijinja::context! { clusters => rows }),
+        draw(
+            "error.html",
+            minijinja::context! { title => "Not found", message => "m" },
+        ),
+    ] {
+        for (concept, sentence) in view::LEGEND {
+            let sentence = render::escape_html(sentence);
+            check_in_order(&html, &[&format!("<dt>{concept}</dt>"), &sentence]);
+        }
+        // Room for the services still to come.
+        assert!(html.contains("SQS (not served yet)"), "{html}");
+    }
+}
+
+#[test]
+fn cluster_page_puts_tasks_under_their_service_or_revision() {
+    let tasks = [
+        task("aaa", "service:web", 3, "RUNNING"),
+        task("bbb", "family:job", 1, "RUNNING"),
+        task("ccc", "family:job", 2, "PENDING"),
+        task("ddd", "family:job", 1, "STOPPED"),
+    ];
+    let page = view::cluster_page(&cluster(), &[service()], &tasks);
+    assert_eq!(page.services[0].tasks.len(), 1);
+    assert_eq!(
+        page.standalone
+            .iter()
+            .map(|g| (g.task_definition.as_str(), g.tasks.len()))
+            .collect::<Vec<_>>(),
+        [("job:1", 2), ("job:2", 1)]
+    );
+    let html = draw("cluster.html", minijinja::context! { cluster => page });
+    check_in_order(
+        &html,
+        &[
+            "<span class=\"concept\">Cluster</span>demo",
+            "<span class=\"concept\">Service</span><a href=\"/_fargate-local/console/clusters/demo/services/web\">web</a>",
+            "desired <strong>2</strong>",
+            "running <strong>1</strong>",
+            "pending <strong>1</strong>",
+            "circuit breaker on, rolls back",
+            "ecs-svc/1234",
+            "PRIMARY",
+            "web:3",
+            "IN_PROGRESS",
+            "ECS deployment ecs-svc/1234 in progress.",
+            "/_fargate-local/console/clusters/demo/tasks/aaa",
+            "has started 1 tasks",
+            "has reached a steady state",
+            "Standalone tasks",
+            "<span class=\"concept\">Task definition</span>job:1",
+            "tasks/bbb",
+            "tasks/ddd",
+            "<span class=\"concept\">Task definition</span>job:2",
+            "tasks/ccc",
+        ],
+    );
+}
+
+#[test]
+fn task_page_shows_timeline_network_containers_and_roles() {
+    let td = definition();
+    let page = view::task_page("demo", &stopped_task(), Some(&td), "localhost");
+    let html = draw("task.html", minijinja::context! { task => page });
+    check_in_order(
+        &html,
+        &[
+            "0123456789abcdef0123456789abcdef",
+            "STOPPED",
+            "HEALTHY",
+            "app:7",
+            "UserInitiated",
+            "Task stopped by user",
+            // A role given in RunTask's overrides wins over the definition's.
+            "arn:aws:iam::000000000000:role/override-role",
+            "arn:aws:iam::000000000000:role/exec-role",
+            "PROVISIONING</strong><br><span class=\"muted\">2025-12-06 05:46:40.000 UTC",
+            "RUNNING</strong><br><span class=\"muted\">2025-12-06 05:46:41.250 UTC",
+            "STOPPED</strong><br><span class=\"muted\">2025-12-06 05:46:52.000 UTC",
+            "10.0.0.7",
+            "href=\"http://localhost:49153/\"",
+            "app:8080/tcp",
+            "<span class=\"concept\">Container</span>app",
+            "app:latest",
+            "Essential</th><td>yes",
+            "Exit code</th><td>143",
+            "sidecar START",
+            "PORT</td><td>task definition",
+            "MODE</td><td>RunTask override",
+            "DB_PASSWORD</td><td>Secrets Manager",
+            MASK,
+            "API_KEY</td><td>SSM Parameter Store",
+            "environment file (s3)",
+            "arn:aws:s3:::bucket/app.env",
+            "<span class=\"concept\">Container</span>sidecar",
+            "Essential</th><td>no",
+            "Exit code</th><td>0",
+        ],
+    );
+    assert!(!html.contains("plain"), "an overridden value is not shown");
+}
+
+#[test]
+fn a_task_without_its_definition_still_renders() {
+    let page = view::task_page("demo", &task("abc", "family:job", 1, "PENDING"), None, "h");
+    let html = draw("task.html", minijinja::context! { task => page });
+    check_in_order(
+        &html,
+        &[
+            "abc",
+            "PENDING",
+            "Task role</th><td class=\"mono\">none</td>",
+            "none yet",
+        ],
+    );
+}
+
+#[test]
+fn names_are_escaped() {
+    let mut c = cluster();
+    c.cluster_name = Some("<script>alert(1)</script>".into());
+    let rows = vec![view::cluster_row(&c)];
+    let html = draw("clusters.html", minijinja::context! { clusters => rows });
+    assert!(!html.contains("<script>alert"), "{html}");
+    assert!(html.contains("&lt;script&gt;"), "{html}");
+}
+
+#[test]
+fn timeline_marks_steps_not_reached() {
+    let t = task("x", "family:job", 1, "PROVISIONING");
+    let reached: Vec<(&str, bool)> = view::timeline(&t)
+        .iter()
+        .map(|s| (s.status, s.at.is_some()))
+        .collect();
+    assert_eq!(reached[0], ("PROVISIONING", true));
+    assert!(reached[1..].iter().all(|(_, at)| !at), "{reached:?}");
+}
+
+#[test]
+fn small_functions() {
+    let cases = [
+        (view::short("arn:aws:ecs:us-east-1:1:task/c/abc"), "abc"),
+        (view::short("plain"), "plain"),
+        (
+            view::family_revision("arn:aws:ecs:us-east-1:1:task-definition/web:3"),
+            "web:3",
+        ),
+        (
+            view::secret_source("arn:aws:secretsmanager:r:1:secret:x"),
+            "Secrets Manager",
+        ),
+        (
+            view::secret_source("arn:aws:ssm:r:1:parameter/x"),
+            "SSM Parameter Store",
+        ),
+        (view::secret_source("/x"), "SSM Parameter Store"),
+        (super::host_name("127.0.0.1:4566"), "127.0.0.1"),
+        (super::host_name("[::1]:4566"), "[::1]"),
+        (super::host_name("localhost"), "localhost"),
+    ];
+    for (got, want) in cases {
+        assert_eq!(got, want);
+    }
+    assert_eq!(
+        view::when(Some(T0 + 0.5)).as_deref(),
+        Some("2025-12-06 05:46:40.500 UTC")
+    );
+    assert_eq!(view::when(None), None);
+}
