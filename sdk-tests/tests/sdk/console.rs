@@ -288,3 +288,143 @@ async fn a_browser_walks_cluster_service_task_container() {
         started.elapsed()
     );
 }
+
+/// Reads a server-sent event stream until `want` arrives or `timeout`
+/// passes; returns what was read.
+fn read_sse_until(addr: &str, path: &str, want: &str, timeout: Duration) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    let deadline = Instant::now() + timeout;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+        if String::from_utf8_lossy(&got).contains(want) {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[tokio::test]
+async fn a_container_s_logs_filtered_and_tailed_live() {
+    let emu = Emulator::start();
+    chromium();
+    emu.create_cluster(CLUSTER).await;
+    let mut options = std::collections::HashMap::new();
+    options.insert("awslogs-group".to_string(), "/console/app".to_string());
+    options.insert("awslogs-stream-prefix".to_string(), "web".to_string());
+    options.insert("awslogs-create-group".to_string(), "true".to_string());
+    options.insert("awslogs-region".to_string(), "us-east-1".to_string());
+    let td = emu
+        .register_with(
+            "console-logs",
+            vec![
+                sh(
+                    "app",
+                    "echo 'hello one'; echo 'ERROR two'; i=0; while true; do i=$((i+1)); echo \"tick $i\"; sleep 1; done",
+                )
+                .log_configuration(
+                    aws_sdk_ecs::types::LogConfiguration::builder()
+                        .log_driver(aws_sdk_ecs::types::LogDriver::Awslogs)
+                        .set_options(Some(options))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+            ],
+            |b| b.execution_role_arn("arn:aws:iam::000000000000:role/exec"),
+        )
+        .await;
+    let task = emu.run_task(CLUSTER, &td).await;
+    let arn = task.task_arn().unwrap().to_string();
+    let id = arn.rsplit('/').next().unwrap().to_string();
+    emu.wait_status(CLUSTER, &arn, "RUNNING", Duration::from_secs(60))
+        .await;
+    let base = format!("http://{}", emu.addr());
+
+    // From the task page to the container's logs, by its link.
+    let task_page = dom(&format!(
+        "{base}/_fargate-local/console/clusters/{CLUSTER}/tasks/{id}"
+    ));
+    let logs_url = format!("{base}{}", link(&task_page, "app logs"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let logs = loop {
+        let logs = dom(&logs_url);
+        if logs.contains("ERROR two") {
+            break logs;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no log lines on the page:\n{logs}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    check_in_order(
+        &logs,
+        &[
+            "/console/app",
+            &format!("web/app/{id}"),
+            "hello one",
+            "ERROR two",
+        ],
+    );
+    screenshot(&logs_url, "5-logs");
+
+    // The filter box goes through the Logs backend's filter patterns.
+    let filtered = dom(&format!("{logs_url}?filter=ERROR"));
+    assert!(filtered.contains("ERROR two"), "{filtered}");
+    assert!(!filtered.contains("hello one"), "{filtered}");
+
+    // The live tail, from the address the page gives its script: ticks
+    // written after the page was drawn arrive as server-sent events.
+    let tail_path = {
+        let at = logs.find("data-tail=\"").expect("the page names its tail") + 11;
+        logs[at..at + logs[at..].find('"').unwrap()].replace("&amp;", "&")
+    };
+    let shown: Vec<&str> = logs.matches("tick ").collect();
+    let last_shown = logs
+        .split("tick ")
+        .skip(1)
+        .filter_map(|s| {
+            s.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u32>()
+                .ok()
+        })
+        .max()
+        .unwrap_or(0);
+    let events = read_sse_until(&emu.addr(), &tail_path, "tick ", Duration::from_secs(20));
+    assert!(events.contains("text/event-stream"), "{events}");
+    let first_tailed: u32 = events
+        .split("tick ")
+        .nth(1)
+        .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no tick in the tail ({} on the page):\n{events}",
+                shown.len()
+            )
+        });
+    assert!(events.contains("event: line"), "{events}");
+    assert!(
+        !events.contains("hello one"),
+        "the tail repeats what the page showed:\n{events}"
+    );
+    assert_eq!(
+        first_tailed,
+        last_shown + 1,
+        "the tail goes on from the page's last line:\n{events}"
+    );
+}

@@ -21,6 +21,7 @@ use crate::services::ecs::model::{Cluster, Task};
 use crate::services::ecs::service_model::Service;
 use crate::services::ecs::{Caller, EcsError, clusters, services, task_definitions, tasks};
 use crate::services::kit::AwsError;
+use crate::services::logs::{FilterLogEventsRequest, LogsError};
 
 /// Every console path starts with this.
 pub const PREFIX: &str = "/_fargate-local/console";
@@ -31,8 +32,15 @@ pub const PREFIX: &str = "/_fargate-local/console";
 #[derive(Debug)]
 enum ConsoleError {
     Ecs(EcsError),
+    Logs(LogsError),
     NotFound(String),
     Render(String),
+}
+
+impl From<LogsError> for ConsoleError {
+    fn from(e: LogsError) -> Self {
+        ConsoleError::Logs(e)
+    }
 }
 
 impl From<EcsError> for ConsoleError {
@@ -59,6 +67,27 @@ pub async fn handle(app: &App, req: Request) -> Response {
     }
     let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
     let method = req.method().clone();
+    let filter = query_param(req.uri().query(), "filter").filter(|f| !f.trim().is_empty());
+    if let (
+        &Method::GET,
+        [
+            "clusters",
+            cluster,
+            "tasks",
+            task,
+            "containers",
+            container,
+            "logs",
+            "tail",
+        ],
+    ) = (&method, segments.as_slice())
+    {
+        let since = query_param(req.uri().query(), "since").and_then(|s| s.parse().ok());
+        return match container_logs(app, cluster, task, container) {
+            Ok(loc) => tail(app.clone(), loc, filter, since).into_response(),
+            Err(e) => error_page(app, e),
+        };
+    }
     let result = match (&method, segments.as_slice()) {
         (&Method::GET, [""]) => clusters_page(app),
         (&Method::GET, ["clusters", cluster]) => cluster_page(app, cluster),
@@ -68,6 +97,18 @@ pub async fn handle(app: &App, req: Request) -> Response {
         (&Method::GET, ["clusters", cluster, "tasks", task]) => {
             task_page(app, cluster, task, &host)
         }
+        (
+            &Method::GET,
+            [
+                "clusters",
+                cluster,
+                "tasks",
+                task,
+                "containers",
+                container,
+                "logs",
+            ],
+        ) => logs_page(app, cluster, task, container, filter),
         _ => Err(ConsoleError::NotFound(format!(
             "{method} {path} is not a page of the console."
         ))),
@@ -76,6 +117,13 @@ pub async fn handle(app: &App, req: Request) -> Response {
         Ok(html) => html_response(StatusCode::OK, html),
         Err(e) => error_page(app, e),
     }
+}
+
+/// A parameter of a query string, decoded.
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// The host name of a `Host` header, without its port (`[::1]:4566` →
@@ -128,6 +176,11 @@ fn error_page(app: &App, e: ConsoleError) -> Response {
             };
             (status, e.code().to_string(), e.message())
         }
+        ConsoleError::Logs(e) => (
+            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            e.code().to_string(),
+            e.message(),
+        ),
         ConsoleError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found".to_string(), m),
         ConsoleError::Render(m) => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -361,6 +414,221 @@ fn task_page(app: &App, cluster: &str, id: &str, host: &str) -> Result<String, C
     });
     let page = view::task_page(cluster, task, td.as_ref().map(|r| &r.task_definition), host);
     draw(app, "task.html", minijinja::context! { task => page })
+}
+
+/// Where a container's awslogs output is, from DescribeTasks and
+/// DescribeTaskDefinition.
+fn container_logs(
+    app: &App,
+    cluster: &str,
+    id: &str,
+    container: &str,
+) -> Result<view::LogLocation, ConsoleError> {
+    let caller = caller(app);
+    let resp = app.ecs().describe_tasks(
+        &caller,
+        tasks::DescribeTasksRequest {
+            cluster: Some(cluster.to_string()),
+            tasks: Some(vec![id.to_string()]),
+            include: None,
+        },
+    )?;
+    let Some(task) = resp.tasks.first() else {
+        return Err(ConsoleError::NotFound(format!(
+            "There is no task {id} in cluster {cluster}."
+        )));
+    };
+    let td = app.ecs().describe_task_definition(
+        &caller,
+        task_definitions::DescribeTaskDefinitionRequest {
+            task_definition: task.task_definition_arn.clone(),
+            include: None,
+        },
+    )?;
+    let def = td
+        .task_definition
+        .container_definitions
+        .iter()
+        .flatten()
+        .find(|d| d.name.as_deref() == Some(container));
+    let runtime_id = task
+        .containers
+        .iter()
+        .flatten()
+        .find(|c| c.name.as_deref() == Some(container))
+        .and_then(|c| c.runtime_id.as_deref());
+    let task_arn = task.task_arn.as_deref().unwrap_or_default();
+    def.and_then(|d| {
+        view::awslogs_location(d, runtime_id, view::short(task_arn), app.region())
+    })
+    .ok_or_else(|| {
+        ConsoleError::NotFound(format!(
+            "Container {container} of task {id} does not log to CloudWatch Logs through the awslogs driver."
+        ))
+    })
+}
+
+/// How many lines the logs page shows: the last ones.
+const LOG_LINES_SHOWN: usize = 500;
+
+/// The stream's events matching `filter`, through FilterLogEvents, from
+/// `since` (milliseconds) on; every page is read.
+fn read_logs(
+    app: &App,
+    loc: &view::LogLocation,
+    filter: Option<&str>,
+    since: Option<i64>,
+) -> Result<Vec<crate::services::logs::FilteredLogEvent>, LogsError> {
+    let mut events = Vec::new();
+    let mut next_token = None;
+    loop {
+        let page = app.logs().filter_log_events(
+            &loc.region,
+            FilterLogEventsRequest {
+                log_group_name: Some(loc.group.clone()),
+                log_stream_names: Some(vec![loc.stream.clone()]),
+                filter_pattern: filter.map(str::to_string),
+                start_time: since,
+                next_token,
+                ..Default::default()
+            },
+        )?;
+        events.extend(page.events);
+        next_token = page.next_token;
+        if next_token.is_none() {
+            return Ok(events);
+        }
+    }
+}
+
+fn tail_url(
+    cluster: &str,
+    task: &str,
+    container: &str,
+    filter: Option<&str>,
+    since: i64,
+) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    if let Some(f) = filter {
+        q.append_pair("filter", f);
+    }
+    q.append_pair("since", &since.to_string());
+    format!(
+        "{}clusters/{cluster}/tasks/{task}/containers/{container}/logs/tail?{}",
+        render::ROOT,
+        q.finish()
+    )
+}
+
+fn logs_page(
+    app: &App,
+    cluster: &str,
+    task: &str,
+    container: &str,
+    filter: Option<String>,
+) -> Result<String, ConsoleError> {
+    let loc = container_logs(app, cluster, task, container)?;
+    // A group or stream not there yet (nothing written) is an empty page
+    // that tails; a bad filter pattern is said on the page.
+    let (events, error) = match read_logs(app, &loc, filter.as_deref(), None) {
+        Ok(events) => (events, None),
+        Err(e) if e.code() == "ResourceNotFoundException" => (Vec::new(), None),
+        Err(e) => (Vec::new(), Some(e.message())),
+    };
+    let truncated = events.len() > LOG_LINES_SHOWN;
+    let last = events.iter().map(|e| e.timestamp).max().unwrap_or(0);
+    let lines: Vec<view::LogLine> = events
+        .iter()
+        .skip(events.len().saturating_sub(LOG_LINES_SHOWN))
+        .map(|e| view::log_line(e.timestamp, &e.message))
+        .collect();
+    let since = if events.is_empty() { -1 } else { last };
+    draw(
+        app,
+        "logs.html",
+        minijinja::context! {
+            cluster => cluster,
+            task => task,
+            container => container,
+            location => loc,
+            filter => filter.clone().unwrap_or_default(),
+            lines => lines,
+            truncated => truncated,
+            error => error,
+            tail_url => tail_url(cluster, task, container, filter.as_deref(), since),
+        },
+    )
+}
+
+/// How often the live tail looks for new lines.
+const TAIL_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The live tail: server-sent `line` events for each new event of the
+/// stream that matches `filter`, found by FilterLogEvents from the last
+/// timestamp sent; ends with the emulator's shutdown or the client.
+fn tail(
+    app: App,
+    loc: view::LogLocation,
+    filter: Option<String>,
+    since: Option<i64>,
+) -> axum::response::sse::Sse<
+    impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use std::collections::HashSet;
+    let shutdown = app.shutdown_signal().token();
+    // The tail starts one millisecond after the last line the page showed:
+    // a line written later within that same millisecond is missed (rare),
+    // rather than the page's last lines being sent twice.
+    let start = since.map(|s| s.saturating_add(1).max(0)).unwrap_or(0);
+    let state = (
+        app,
+        loc,
+        filter,
+        start,
+        HashSet::<String>::new(),
+        std::collections::VecDeque::new(),
+    );
+    let stream = futures_util::stream::unfold(
+        state,
+        move |(app, loc, filter, mut since, mut seen, mut queue)| {
+            let shutdown = shutdown.clone();
+            async move {
+                loop {
+                    if let Some(line) = queue.pop_front() {
+                        return Some((Ok(line), (app, loc, filter, since, seen, queue)));
+                    }
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return None,
+                        _ = tokio::time::sleep(TAIL_EVERY) => {}
+                    }
+                    let Ok(events) = read_logs(&app, &loc, filter.as_deref(), Some(since)) else {
+                        continue;
+                    };
+                    let newest = events.iter().map(|e| e.timestamp).max();
+                    for e in &events {
+                        if seen.contains(&e.event_id) {
+                            continue;
+                        }
+                        let data = serde_json::to_string(&view::log_line(e.timestamp, &e.message))
+                            .unwrap_or_default();
+                        queue.push_back(Event::default().event("line").data(data));
+                    }
+                    if let Some(newest) = newest {
+                        // Lines are searched again from the newest millisecond
+                        // sent, and told apart from those already sent by id.
+                        seen = events
+                            .iter()
+                            .filter(|e| e.timestamp == newest)
+                            .map(|e| e.event_id.clone())
+                            .collect();
+                        since = newest;
+                    }
+                }
+            }
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
 #[cfg(test)]

@@ -37,6 +37,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("cluster.html", include_str!("templates/cluster.html")),
         ("service.html", include_str!("templates/service.html")),
         ("task.html", include_str!("templates/task.html")),
+        ("logs.html", include_str!("templates/logs.html")),
         ("error.html", include_str!("templates/error.html")),
     ];
     for (name, source) in files {

@@ -301,3 +301,77 @@ fn small_functions() {
     );
     assert_eq!(view::when(None), None);
 }
+
+#[test]
+fn awslogs_location_follows_the_driver_options() {
+    let def = |options: serde_json::Value,
+               driver: &str|
+     -> crate::services::ecs::model::ContainerDefinition {
+        serde_json::from_value(json!({
+            "name": "web",
+            "logConfiguration": {"logDriver": driver, "options": options}
+        }))
+        .unwrap()
+    };
+    let loc = |region: &str, group: &str, stream: &str| {
+        Some(view::LogLocation {
+            region: region.into(),
+            group: group.into(),
+            stream: stream.into(),
+        })
+    };
+    let cases = [
+        (
+            def(
+                json!({"awslogs-group": "/app", "awslogs-stream-prefix": "p"}),
+                "awslogs",
+            ),
+            loc("us-east-1", "/app", "p/web/abc"),
+        ),
+        (
+            def(
+                json!({"awslogs-group": "/app", "awslogs-region": "eu-west-1"}),
+                "awslogs",
+            ),
+            loc("eu-west-1", "/app", "abc-123"),
+        ),
+        (def(json!({"Name": "cloudwatch"}), "awsfirelens"), None),
+        (def(json!({}), "awslogs"), None),
+    ];
+    for (d, want) in cases {
+        assert_eq!(
+            view::awslogs_location(&d, Some("abc-123"), "abc", "us-east-1"),
+            want
+        );
+    }
+}
+
+#[test]
+fn logs_page_shows_lines_escaped_and_the_tail_address() {
+    let lines = vec![
+        view::log_line(1_765_000_000_250, "hello"),
+        view::log_line(1_765_000_001_000, "<b>not bold</b>"),
+    ];
+    let html = draw(
+        "logs.html",
+        minijinja::context! {
+            cluster => "demo", task => "abc", container => "web",
+            location => view::LogLocation { region: "us-east-1".into(), group: "/app".into(), stream: "p/web/abc".into() },
+            filter => "ERROR", lines => lines, truncated => false, error => None::<String>,
+            tail_url => "/_fargate-local/console/clusters/demo/tasks/abc/containers/web/logs/tail?filter=ERROR&since=5",
+        },
+    );
+    check_in_order(
+        &html,
+        &[
+            "<code>/app</code>",
+            "<code>p/web/abc</code>",
+            "value=\"ERROR\"",
+            "data-tail=\"/_fargate-local/console/clusters/demo/tasks/abc/containers/web/logs/tail?filter=ERROR&amp;since=5\"",
+            "2025-12-06 05:46:40.250 UTC",
+            "hello",
+            "&lt;b&gt;not bold&lt;/b&gt;",
+            "new EventSource(url)",
+        ],
+    );
+}

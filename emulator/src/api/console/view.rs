@@ -379,6 +379,8 @@ pub struct ContainerView {
     pub essential: bool,
     pub depends_on: Vec<String>,
     pub environment: Vec<EnvVar>,
+    /// Where the awslogs driver writes its output, if it logs there.
+    pub logs: Option<LogLocation>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -407,6 +409,9 @@ pub struct TaskPage {
 /// the host name the console was reached on (for port links).
 pub fn task_page(cluster: &str, t: &Task, td: Option<&TaskDefinition>, host: &str) -> TaskPage {
     let overrides = t.overrides.as_ref();
+    let task_arn = t.task_arn.as_deref().unwrap_or_default();
+    let task_id = short(task_arn).to_string();
+    let task_region = task_arn.split(':').nth(3).unwrap_or_default().to_string();
     let role_override = |f: fn(&crate::services::ecs::model::TaskOverride) -> Option<&String>| {
         overrides.and_then(f).cloned()
     };
@@ -466,6 +471,8 @@ pub fn task_page(cluster: &str, t: &Task, td: Option<&TaskDefinition>, host: &st
             environment: def
                 .map(|d| environment(d, &env_overrides))
                 .unwrap_or_default(),
+            logs: def
+                .and_then(|d| awslogs_location(d, c.runtime_id.as_deref(), &task_id, &task_region)),
             name,
         });
     }
@@ -504,5 +511,55 @@ pub fn task_page(cluster: &str, t: &Task, td: Option<&TaskDefinition>, host: &st
             .or_else(|| td.and_then(|td| td.task_role_arn.clone())),
         execution_role: role_override(|o| o.execution_role_arn.as_ref())
             .or_else(|| td.and_then(|td| td.execution_role_arn.clone())),
+    }
+}
+
+/// Where the awslogs driver writes a container's output: the group and
+/// stream (`<prefix>/<container>/<task id>`, or the container's runtime id
+/// without a prefix), in `awslogs-region` or the task's region.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LogLocation {
+    pub region: String,
+    pub group: String,
+    pub stream: String,
+}
+
+pub fn awslogs_location(
+    def: &ContainerDefinition,
+    runtime_id: Option<&str>,
+    task_id: &str,
+    task_region: &str,
+) -> Option<LogLocation> {
+    let log = def.log_configuration.as_ref()?;
+    if log.log_driver != "awslogs" {
+        return None;
+    }
+    let opts = log.options.as_ref()?;
+    let name = def.name.as_deref()?;
+    let stream = match opts.get("awslogs-stream-prefix") {
+        Some(p) => format!("{p}/{name}/{task_id}"),
+        None => runtime_id?.to_string(),
+    };
+    Some(LogLocation {
+        region: opts
+            .get("awslogs-region")
+            .cloned()
+            .unwrap_or_else(|| task_region.to_string()),
+        group: opts.get("awslogs-group")?.clone(),
+        stream,
+    })
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LogLine {
+    pub at: Option<String>,
+    pub message: String,
+}
+
+/// A CloudWatch Logs timestamp (milliseconds) as a log line shows it.
+pub fn log_line(timestamp_ms: i64, message: &str) -> LogLine {
+    LogLine {
+        at: when(Some(timestamp_ms as f64 / 1000.0)),
+        message: message.to_string(),
     }
 }
