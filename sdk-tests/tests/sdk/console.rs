@@ -428,3 +428,158 @@ async fn a_container_s_logs_filtered_and_tailed_live() {
         "the tail goes on from the page's last line:\n{events}"
     );
 }
+
+/// The service's desired and running counts, through the SDK.
+async fn service_counts(emu: &Emulator, name: &str) -> (i32, i32) {
+    let s = emu
+        .client()
+        .describe_services()
+        .cluster(CLUSTER)
+        .services(name)
+        .send()
+        .await
+        .unwrap();
+    (
+        s.services()[0].desired_count(),
+        s.services()[0].running_count(),
+    )
+}
+
+#[tokio::test]
+async fn actions_scale_and_stop_and_refuse_other_sites() {
+    let emu = Emulator::start();
+    chromium();
+    emu.create_cluster(CLUSTER).await;
+    let td = emu
+        .register("console-act", vec![sh("app", UNTIL_TERM).build()])
+        .await;
+    emu.client()
+        .create_service()
+        .cluster(CLUSTER)
+        .service_name("act")
+        .task_definition(&td)
+        .desired_count(1)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(Emulator::awsvpc())
+        .send()
+        .await
+        .expect("CreateService");
+    let base = format!("http://{}", emu.addr());
+    let service_path = format!("/_fargate-local/console/clusters/{CLUSTER}/services/act");
+    let page = dom(&format!("{base}{service_path}"));
+    let token = {
+        let at = page.find("name=\"token\" value=\"").expect("a form token") + 20;
+        page[at..at + page[at..].find('"').unwrap()].to_string()
+    };
+    let update = format!("{service_path}/update");
+    let addr = emu.addr();
+    let form = |body: &str, headers: &[(&str, &str)]| {
+        let mut h = vec![("Content-Type", "application/x-www-form-urlencoded")];
+        h.extend_from_slice(headers);
+        sdk_tests::http(&addr, "POST", &update, &h, body.as_bytes()).unwrap()
+    };
+
+    // A page of another site, in a real browser, posting the form (even
+    // with the right token) is refused, and nothing changes.
+    let dir = tempdir("evil");
+    let evil = dir.join("evil.html");
+    std::fs::write(
+        &evil,
+        format!(
+            "<form method=post action=\"{base}{update}\"><input name=token value=\"{token}\">\
+             <input name=desired_count value=5></form><script>document.forms[0].submit()</script>"
+        ),
+    )
+    .unwrap();
+    let answer = run_chromium(
+        &format!("file://{}", evil.display()),
+        &["--dump-dom", "--virtual-time-budget=5000"],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        answer.contains("Refused"),
+        "the browser was not refused:\n{answer}"
+    );
+    let (status, _) = form(
+        &format!("token={token}&desired_count=5"),
+        &[
+            ("Origin", "http://evil.example"),
+            ("Sec-Fetch-Site", "cross-site"),
+        ],
+    );
+    assert_eq!(status, 403);
+    let (status, _) = form("token=guess&desired_count=5", &[]);
+    assert_eq!(status, 403);
+    assert_eq!(
+        service_counts(&emu, "act").await.0,
+        1,
+        "a refused post changed nothing"
+    );
+
+    // The console's own form (same origin, its token) scales the service
+    // through UpdateService: a second task appears on the page.
+    let origin = format!("http://{addr}");
+    let (status, _) = form(
+        &format!("token={token}&desired_count=2"),
+        &[("Origin", &origin), ("Sec-Fetch-Site", "same-origin")],
+    );
+    assert_eq!(
+        status, 303,
+        "the form sends the browser back to the service"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while service_counts(&emu, "act").await != (2, 2) {
+        assert!(Instant::now() < deadline, "the service never ran 2 tasks");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let page = dom(&format!("{base}{service_path}"));
+    assert_eq!(page.matches("/tasks/").count(), 2, "{page}");
+    check_in_order(
+        &page,
+        &["desired <strong>2</strong>", "running <strong>2</strong>"],
+    );
+
+    // A refused update says the backend's own error.
+    let (status, body) = form(&format!("token={token}&desired_count=-1"), &[]);
+    assert_eq!(status, 400);
+    assert!(body.contains("InvalidParameterException"), "{body}");
+
+    // Stop a task from its page: STOPPED with the console's reason.
+    let task_href = link(
+        &page,
+        page.split("/tasks/")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap(),
+    );
+    let task_id = task_href.rsplit('/').next().unwrap().to_string();
+    let task_page = dom(&format!("{base}{task_href}"));
+    assert!(task_page.contains("Stop this task"), "{task_page}");
+    let (status, _) = sdk_tests::http(
+        &addr,
+        "POST",
+        &format!("{task_href}/stop"),
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Sec-Fetch-Site", "same-origin"),
+        ],
+        format!("token={token}").as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 303);
+    let arn = format!("arn:aws:ecs:us-east-1:000000000000:task/{CLUSTER}/{task_id}");
+    emu.wait_status(CLUSTER, &arn, "STOPPED", Duration::from_secs(30))
+        .await;
+    let stopped = dom(&format!("{base}{task_href}"));
+    check_in_order(
+        &stopped,
+        &[
+            "STOPPED",
+            "UserInitiated",
+            "Stopped from the fargate-local console",
+        ],
+    );
+    screenshot(&format!("{base}{task_href}"), "6-stopped-task");
+}

@@ -35,6 +35,10 @@ enum ConsoleError {
     Logs(LogsError),
     NotFound(String),
     Render(String),
+    /// An action the backend refused, or a form that does not parse.
+    Refused(String),
+    /// A cross-site form post.
+    Forbidden(String),
 }
 
 impl From<LogsError> for ConsoleError {
@@ -67,6 +71,9 @@ pub async fn handle(app: &App, req: Request) -> Response {
     }
     let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
     let method = req.method().clone();
+    if method == Method::POST {
+        return action(app, req, &segments_owned(&segments)).await;
+    }
     let filter = query_param(req.uri().query(), "filter").filter(|f| !f.trim().is_empty());
     if let (
         &Method::GET,
@@ -116,6 +123,138 @@ pub async fn handle(app: &App, req: Request) -> Response {
     match result {
         Ok(html) => html_response(StatusCode::OK, html),
         Err(e) => error_page(app, e),
+    }
+}
+
+fn segments_owned(segments: &[&str]) -> Vec<String> {
+    segments.iter().map(|s| s.to_string()).collect()
+}
+
+/// The token every console form carries: random for each emulator
+/// process, so a page of another site, which cannot read the console's
+/// pages, cannot know it.
+static FORM_TOKEN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    use rand::Rng;
+    let bytes: [u8; 16] = rand::rng().random();
+    hex::encode(bytes)
+});
+
+pub fn form_token() -> &'static str {
+    &FORM_TOKEN
+}
+
+/// Whether a form post may act: it comes from the console itself
+/// (`Sec-Fetch-Site` same-origin or none, an `Origin` naming the host it
+/// was sent to) and carries the form token. A browser on another site
+/// sends its own origin and cannot read the token.
+pub fn same_site(headers: &axum::http::HeaderMap, token: Option<&str>) -> Result<(), String> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = header("sec-fetch-site")
+        && site != "same-origin"
+        && site != "none"
+    {
+        return Err(format!("a {site} request cannot act on the console"));
+    }
+    if let Some(origin) = header("origin") {
+        let origin_host = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+            .unwrap_or("");
+        if Some(origin_host) != header("host") {
+            return Err(format!("a request from {origin} cannot act on the console"));
+        }
+    }
+    if token != Some(form_token()) {
+        return Err("the form token is missing or wrong: reload the page and try again".into());
+    }
+    Ok(())
+}
+
+/// A console action: a form post that calls the same ECS operation as the
+/// API (StopTask, UpdateService), then sends the browser back to the page
+/// it came from.
+async fn action(app: &App, req: Request, segments: &[String]) -> Response {
+    let (parts, body) = req.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return error_page(
+            app,
+            ConsoleError::Refused("The form is larger than 64 KiB.".into()),
+        );
+    };
+    let form: std::collections::HashMap<String, String> =
+        form_urlencoded::parse(&body).into_owned().collect();
+    if let Err(why) = same_site(&parts.headers, form.get("token").map(String::as_str)) {
+        return error_page(app, ConsoleError::Forbidden(format!("Refused: {why}.")));
+    }
+    let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let caller = caller(app);
+    let (result, back) = match seg.as_slice() {
+        ["clusters", cluster, "tasks", task, "stop"] => (
+            app.ecs()
+                .stop_task(
+                    &caller,
+                    tasks::StopTaskRequest {
+                        cluster: Some(cluster.to_string()),
+                        task: Some(task.to_string()),
+                        reason: Some("Stopped from the fargate-local console".into()),
+                    },
+                )
+                .map(|_| ()),
+            format!("{}clusters/{cluster}/tasks/{task}", render::ROOT),
+        ),
+        ["clusters", cluster, "services", service, "update"] => {
+            let desired_count = match form.get("desired_count").map(|v| v.trim()) {
+                None | Some("") => None,
+                Some(v) => match v.parse::<i32>() {
+                    Ok(n) => Some(n),
+                    Err(_) => {
+                        return error_page(
+                            app,
+                            ConsoleError::Refused(format!(
+                                "The desired count must be a whole number, not {v:?}."
+                            )),
+                        );
+                    }
+                },
+            };
+            (
+                app.ecs()
+                    .update_service(
+                        &caller,
+                        services::UpdateServiceRequest {
+                            cluster: Some(cluster.to_string()),
+                            service: Some(service.to_string()),
+                            desired_count,
+                            task_definition: form
+                                .get("task_definition")
+                                .map(|v| v.trim().to_string())
+                                .filter(|v| !v.is_empty()),
+                            force_new_deployment: form
+                                .get("force_new_deployment")
+                                .map(|v| v == "true"),
+                            ..Default::default()
+                        },
+                    )
+                    .map(|_| ()),
+                format!("{}clusters/{cluster}/services/{service}", render::ROOT),
+            )
+        }
+        _ => {
+            return error_page(
+                app,
+                ConsoleError::NotFound(format!(
+                    "POST {} is not an action of the console.",
+                    parts.uri.path()
+                )),
+            );
+        }
+    };
+    match result {
+        Ok(()) => Redirect::to(&back).into_response(),
+        Err(e) => error_page(
+            app,
+            ConsoleError::Refused(format!("{}: {}", e.code(), e.message())),
+        ),
     }
 }
 
@@ -182,6 +321,8 @@ fn error_page(app: &App, e: ConsoleError) -> Response {
             e.message(),
         ),
         ConsoleError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found".to_string(), m),
+        ConsoleError::Refused(m) => (StatusCode::BAD_REQUEST, "Not done".to_string(), m),
+        ConsoleError::Forbidden(m) => (StatusCode::FORBIDDEN, "Forbidden".to_string(), m),
         ConsoleError::Render(m) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "The page could not be drawn".to_string(),

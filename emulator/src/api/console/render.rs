@@ -57,6 +57,7 @@ pub fn page(template: &str, region: &str, page: impl Serialize) -> Result<String
         region => region,
         legend => LEGEND,
         later => NOT_SERVED_YET,
+        token => super::form_token(),
         ..Value::from_serialize(&page)
     };
     TEMPLATES

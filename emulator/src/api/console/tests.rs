@@ -375,3 +375,70 @@ fn logs_page_shows_lines_escaped_and_the_tail_address() {
         ],
     );
 }
+
+#[test]
+fn only_the_console_s_own_forms_may_act() {
+    let token = super::form_token();
+    type Headers<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Headers, Option<&str>, bool); 7] = [
+        (
+            &[
+                ("host", "127.0.0.1:4566"),
+                ("sec-fetch-site", "same-origin"),
+                ("origin", "http://127.0.0.1:4566"),
+            ],
+            Some(token),
+            true,
+        ),
+        // curl and other clients send neither header.
+        (&[("host", "127.0.0.1:4566")], Some(token), true),
+        (
+            &[("host", "127.0.0.1:4566"), ("sec-fetch-site", "cross-site")],
+            Some(token),
+            false,
+        ),
+        (
+            &[("host", "127.0.0.1:4566"), ("sec-fetch-site", "same-site")],
+            Some(token),
+            false,
+        ),
+        (
+            &[
+                ("host", "127.0.0.1:4566"),
+                ("origin", "http://evil.example"),
+            ],
+            Some(token),
+            false,
+        ),
+        (
+            &[("host", "127.0.0.1:4566"), ("origin", "null")],
+            Some(token),
+            false,
+        ),
+        (&[("host", "127.0.0.1:4566")], Some("guess"), false),
+    ];
+    for (headers, t, ok) in cases {
+        let mut h = axum::http::HeaderMap::new();
+        for (k, v) in headers {
+            h.insert(*k, v.parse().unwrap());
+        }
+        assert_eq!(super::same_site(&h, t).is_ok(), ok, "{headers:?} {t:?}");
+    }
+    assert!(super::same_site(&axum::http::HeaderMap::new(), None).is_err());
+}
+
+#[test]
+fn forms_carry_the_token() {
+    let page = view::cluster_page(&cluster(), &[service()], &[]);
+    let html = draw("cluster.html", minijinja::context! { cluster => page });
+    check_in_order(
+        &html,
+        &[
+            "action=\"/_fargate-local/console/clusters/demo/services/web/update\"",
+            &format!("name=\"token\" value=\"{}\"", super::form_token()),
+            "name=\"desired_count\"",
+            "name=\"force_new_deployment\" value=\"true\"",
+            "name=\"task_definition\" value=\"web:3\"",
+        ],
+    );
+}
