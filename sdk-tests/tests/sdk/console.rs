@@ -583,3 +583,28 @@ async fn actions_scale_and_stop_and_refuse_other_sites() {
     );
     screenshot(&format!("{base}{task_href}"), "6-stopped-task");
 }
+
+#[tokio::test]
+async fn task_definition_revisions_side_by_side() {
+    let emu = Emulator::start();
+    chromium();
+    emu.register("console-td", vec![sh("app", "echo one").build()])
+        .await;
+    emu.register("console-td", vec![sh("app", "echo two").build()])
+        .await;
+    let base = format!("http://{}", emu.addr());
+    let list = dom(&format!("{base}/_fargate-local/console/task-definitions"));
+    check_in_order(&list, &["console-td", "console-td:1, console-td:2"]);
+    let family_url = format!("{base}{}", link(&list, "console-td"));
+    let diff = dom(&family_url);
+    check_in_order(
+        &diff,
+        &[
+            "<th>console-td:1</th><th>console-td:2</th>",
+            "<tr class=\"changed\">",
+            "echo one",
+            "echo two",
+        ],
+    );
+    screenshot(&family_url, "7-task-definition-diff");
+}

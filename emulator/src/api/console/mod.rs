@@ -98,6 +98,12 @@ pub async fn handle(app: &App, req: Request) -> Response {
     let result = match (&method, segments.as_slice()) {
         (&Method::GET, [""]) => clusters_page(app),
         (&Method::GET, ["clusters", cluster]) => cluster_page(app, cluster),
+        (&Method::GET, ["task-definitions"]) => task_definitions_page(app),
+        (&Method::GET, ["task-definitions", family]) => {
+            let q = req.uri().query();
+            let rev = |n| query_param(q, n).and_then(|v| v.parse::<i32>().ok());
+            family_page(app, family, rev("a"), rev("b"))
+        }
         (&Method::GET, ["clusters", cluster, "services", service]) => {
             service_page(app, cluster, service)
         }
@@ -555,6 +561,98 @@ fn task_page(app: &App, cluster: &str, id: &str, host: &str) -> Result<String, C
     });
     let page = view::task_page(cluster, task, td.as_ref().map(|r| &r.task_definition), host);
     draw(app, "task.html", minijinja::context! { task => page })
+}
+
+/// A family's revisions, newest last, through ListTaskDefinitions (whose
+/// `familyPrefix` is a prefix: other families are left out here).
+fn revisions(app: &App, family: &str) -> Result<Vec<i32>, ConsoleError> {
+    let mut revs = Vec::new();
+    let mut next_token = None;
+    loop {
+        let page = app.ecs().list_task_definitions(
+            &caller(app),
+            task_definitions::ListTaskDefinitionsRequest {
+                family_prefix: Some(family.to_string()),
+                next_token,
+                max_results: Some(100),
+                ..Default::default()
+            },
+        )?;
+        revs.extend(page.task_definition_arns.iter().filter_map(|arn| {
+            let (f, r) = view::family_revision(arn).rsplit_once(':')?;
+            (f == family).then(|| r.parse::<i32>().ok()).flatten()
+        }));
+        next_token = page.next_token;
+        if next_token.is_none() {
+            break;
+        }
+    }
+    revs.sort_unstable();
+    Ok(revs)
+}
+
+fn task_definitions_page(app: &App) -> Result<String, ConsoleError> {
+    let mut families = Vec::new();
+    let mut next_token = None;
+    loop {
+        let page = app.ecs().list_task_definition_families(
+            &caller(app),
+            task_definitions::ListTaskDefinitionFamiliesRequest {
+                next_token,
+                max_results: Some(100),
+                ..Default::default()
+            },
+        )?;
+        families.extend(page.families);
+        next_token = page.next_token;
+        if next_token.is_none() {
+            break;
+        }
+    }
+    let mut rows = Vec::new();
+    for family in families {
+        let revisions = revisions(app, &family)?;
+        rows.push(minijinja::context! { family => family, revisions => revisions });
+    }
+    draw(
+        app,
+        "task_definitions.html",
+        minijinja::context! { families => rows },
+    )
+}
+
+fn family_page(
+    app: &App,
+    family: &str,
+    a: Option<i32>,
+    b: Option<i32>,
+) -> Result<String, ConsoleError> {
+    let revs = revisions(app, family)?;
+    let Some(&last) = revs.last() else {
+        return Err(ConsoleError::NotFound(format!(
+            "There is no active task definition in family {family}."
+        )));
+    };
+    // By default the newest revision against the one before it.
+    let b = b.unwrap_or(last);
+    let a = a.unwrap_or_else(|| revs.iter().rev().nth(1).copied().unwrap_or(last));
+    let describe = |rev: i32| {
+        app.ecs()
+            .describe_task_definition(
+                &caller(app),
+                task_definitions::DescribeTaskDefinitionRequest {
+                    task_definition: Some(format!("{family}:{rev}")),
+                    include: None,
+                },
+            )
+            .map(|r| view::definition_text(&r.task_definition))
+    };
+    let rows = view::diff_lines(&describe(a)?, &describe(b)?);
+    draw(
+        app,
+        "family.html",
+        minijinja::context! { family => family, revisions => revs, a => a, b => b, rows => rows },
+    )
 }
 
 /// Where a container's awslogs output is, from DescribeTasks and

@@ -38,6 +38,11 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("service.html", include_str!("templates/service.html")),
         ("task.html", include_str!("templates/task.html")),
         ("logs.html", include_str!("templates/logs.html")),
+        (
+            "task_definitions.html",
+            include_str!("templates/task_definitions.html"),
+        ),
+        ("family.html", include_str!("templates/family.html")),
         ("error.html", include_str!("templates/error.html")),
     ];
     for (name, source) in files {

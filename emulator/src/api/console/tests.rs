@@ -442,3 +442,65 @@ fn forms_carry_the_token() {
         ],
     );
 }
+
+#[test]
+fn diff_lines_side_by_side() {
+    let kinds = |a: &str, b: &str| -> Vec<(String, String, &'static str)> {
+        view::diff_lines(a, b)
+            .into_iter()
+            .map(|r| {
+                (
+                    r.left.unwrap_or_default(),
+                    r.right.unwrap_or_default(),
+                    r.kind,
+                )
+            })
+            .collect()
+    };
+    let s = |x: &str| x.to_string();
+    assert_eq!(
+        kinds("a\nb\nc", "a\nB\nc"),
+        [
+            (s("a"), s("a"), "same"),
+            (s("b"), s("B"), "changed"),
+            (s("c"), s("c"), "same")
+        ]
+    );
+    assert_eq!(
+        kinds("a\nc", "a\nb\nc"),
+        [
+            (s("a"), s("a"), "same"),
+            (s(""), s("b"), "added"),
+            (s("c"), s("c"), "same")
+        ]
+    );
+    assert_eq!(
+        kinds("a\nb", "a"),
+        [(s("a"), s("a"), "same"), (s("b"), s(""), "removed")]
+    );
+    assert_eq!(kinds("", ""), []);
+}
+
+#[test]
+fn family_page_shows_the_diff() {
+    let mut td2 = definition();
+    td2.container_definitions.as_mut().unwrap()[0].image = Some("app:v2".into());
+    let rows = view::diff_lines(
+        &view::definition_text(&definition()),
+        &view::definition_text(&td2),
+    );
+    let html = draw(
+        "family.html",
+        minijinja::context! { family => "app", revisions => [6, 7], a => 6, b => 7, rows => rows },
+    );
+    check_in_order(
+        &html,
+        &[
+            "<option value=\"6\" selected>app:6</option>",
+            "<option value=\"7\" selected>app:7</option>",
+            "<th>app:6</th><th>app:7</th>",
+            "<tr class=\"changed\"><td class=\"mono\">      &quot;image&quot;: &quot;app:latest&quot;,</td><td class=\"mono\">      &quot;image&quot;: &quot;app:v2&quot;,</td></tr>",
+        ],
+    );
+    assert!(!html.contains("registeredAt"), "{html}");
+}

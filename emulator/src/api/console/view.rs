@@ -563,3 +563,83 @@ pub fn log_line(timestamp_ms: i64, message: &str) -> LogLine {
         message: message.to_string(),
     }
 }
+
+/// One row of a side-by-side diff: the left line, the right line, and
+/// whether they are the same, changed, only left or only right.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DiffRow {
+    pub left: Option<String>,
+    pub right: Option<String>,
+    pub kind: &'static str,
+}
+
+/// A side-by-side diff of two texts by lines (longest common subsequence);
+/// a removed line next to an added one is shown as one changed row.
+pub fn diff_lines(a: &str, b: &str) -> Vec<DiffRow> {
+    let a: Vec<&str> = a.lines().collect();
+    let b: Vec<&str> = b.lines().collect();
+    // lcs[i][j]: the longest common subsequence of a[i..] and b[j..].
+    let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j) = (0, 0);
+    let mut rows: Vec<DiffRow> = Vec::new();
+    let (mut removed, mut added): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
+    let flush = |rows: &mut Vec<DiffRow>, removed: &mut Vec<&str>, added: &mut Vec<&str>| {
+        let n = removed.len().max(added.len());
+        for k in 0..n {
+            let (l, r) = (removed.get(k), added.get(k));
+            rows.push(DiffRow {
+                left: l.map(|s| s.to_string()),
+                right: r.map(|s| s.to_string()),
+                kind: match (l, r) {
+                    (Some(_), Some(_)) => "changed",
+                    (Some(_), None) => "removed",
+                    _ => "added",
+                },
+            });
+        }
+        removed.clear();
+        added.clear();
+    };
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            flush(&mut rows, &mut removed, &mut added);
+            rows.push(DiffRow {
+                left: Some(a[i].to_string()),
+                right: Some(b[j].to_string()),
+                kind: "same",
+            });
+            i += 1;
+            j += 1;
+        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            added.push(b[j]);
+            j += 1;
+        } else {
+            removed.push(a[i]);
+            i += 1;
+        }
+    }
+    flush(&mut rows, &mut removed, &mut added);
+    rows
+}
+
+/// A task definition as the diff shows it: its JSON, without what differs
+/// between any two revisions (ARN, revision, registration time and
+/// principal), which the page shows above the diff.
+pub fn definition_text(td: &TaskDefinition) -> String {
+    let mut td = td.clone();
+    td.task_definition_arn = None;
+    td.revision = None;
+    td.registered_at = None;
+    td.registered_by = None;
+    td.deregistered_at = None;
+    serde_json::to_string_pretty(&td).unwrap_or_default()
+}
