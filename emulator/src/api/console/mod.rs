@@ -560,7 +560,12 @@ fn task_page(app: &App, cluster: &str, id: &str, host: &str) -> Result<String, C
             .ok()
     });
     let page = view::task_page(cluster, task, td.as_ref().map(|r| &r.task_definition), host);
-    draw(app, "task.html", minijinja::context! { task => page })
+    let calls = view::role_calls(&app.requests().entries(), &page.arn);
+    draw(
+        app,
+        "task.html",
+        minijinja::context! { task => page, role_calls => calls },
+    )
 }
 
 /// A family's revisions, newest last, through ListTaskDefinitions (whose

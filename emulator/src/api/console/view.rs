@@ -643,3 +643,31 @@ pub fn definition_text(td: &TaskDefinition) -> String {
     td.deregistered_at = None;
     serde_json::to_string_pretty(&td).unwrap_or_default()
 }
+
+/// How many of a task's calls with its role the task page shows: the last.
+pub const ROLE_CALLS_SHOWN: usize = 50;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RoleCall {
+    pub time: String,
+    pub call: String,
+    pub role: String,
+    pub error: Option<String>,
+}
+
+/// The calls a task made with its task role's credentials, from the
+/// request log (which attributes each signed call to its task and role).
+pub fn role_calls(entries: &[crate::services::requestlog::Entry], task_arn: &str) -> Vec<RoleCall> {
+    let calls: Vec<RoleCall> = entries
+        .iter()
+        .filter(|e| e.task_arn.as_deref() == Some(task_arn))
+        .map(|e| RoleCall {
+            time: e.time.clone(),
+            call: format!("{}:{}", e.service, e.operation),
+            role: e.role_arn.clone().unwrap_or_default(),
+            error: e.error.clone(),
+        })
+        .collect();
+    let skip = calls.len().saturating_sub(ROLE_CALLS_SHOWN);
+    calls.into_iter().skip(skip).collect()
+}
