@@ -12,7 +12,7 @@
 //! - anything else without `X-Amz-Target` (and not awsJson): S3, see
 //!   `s3.rs`;
 //! - `/_fargate-local/...`: the emulator's own endpoints (health, reset,
-//!   the request log).
+//!   the request log) and the console (`console/`, HTML for people).
 //!
 //! `task_endpoint` serves what tasks see at `169.254.170.2` (metadata,
 //! credentials, this API) on per-task sockets.
@@ -32,6 +32,7 @@ macro_rules! call {
 }
 
 pub mod authz;
+pub mod console;
 pub mod ecs;
 pub mod elbv2;
 pub mod exec;
@@ -231,6 +232,9 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
     let path = parts.uri.path().to_string();
 
     let target = match route::route(&parts.method, &path, parts.uri.query(), &parts.headers) {
+        Route::Internal if path.starts_with(console::PREFIX) => {
+            return console::handle(&app, Request::from_parts(parts, body)).await;
+        }
         Route::Internal => return internal(&app, &parts.method, &path).await,
         Route::S3 => return s3::handle(&app, Request::from_parts(parts, body)).await,
         Route::Query { signed } => {

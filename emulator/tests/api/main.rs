@@ -5,6 +5,7 @@
 //! health and draining, and shutdown, in seconds. That features work with
 //! real containers is the sdk-tests' to prove.
 
+mod console;
 mod deployments;
 mod helpers;
 mod iam;

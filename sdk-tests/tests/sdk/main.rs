@@ -8,6 +8,7 @@
 mod awslogs;
 mod cleanup;
 mod config_stores;
+mod console;
 mod containers;
 mod exec;
 mod firelens;
