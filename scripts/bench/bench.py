@@ -26,6 +26,12 @@ load from elsewhere on the machine hits both alike; the report gives ratios.
      services of 3 tasks at steady state against an idle emulator with no
      service over the same window.
 
+  9. `serve --forward`: the latency a forwarded call adds (DynamoDB GetItem
+     through the emulator to moto's server against moto directly).
+ 10. SQS (sqs): SendMessage, and ReceiveMessage (10 at a time) with a
+     DeleteMessage per message, messages per second on one connection and on
+     16 (wrk), against moto's server.
+
 Standard library only. Every process it starts is written to
 $BENCH_TMP/pids and every emulator instance id to $BENCH_TMP/instances, and
 every baseline container carries the label fargate-local-bench.run=<run>, so
@@ -1517,6 +1523,102 @@ def bench_forward(args):
     return r
 
 
+# ---------------------------------------------------------------- 10. SQS
+
+
+SQS_AUTH = (
+    "AWS4-HMAC-SHA256 Credential=test/20261207/us-east-1/sqs/aws4_request, "
+    "SignedHeaders=content-type;host;x-amz-target, Signature=00"
+)
+
+
+def sqs_call(port, op, body):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request(
+        "POST",
+        "/",
+        json.dumps(body).encode(),
+        {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "AmazonSQS." + op, "Authorization": SQS_AUTH},
+    )
+    resp = conn.getresponse()
+    raw = resp.read()
+    conn.close()
+    if resp.status != 200:
+        raise BenchError(f"SQS {op} answered {resp.status}: {raw[:300]!r}")
+    return json.loads(raw) if raw else {}
+
+
+def wrk_sqs(args, port, pid, mode, queue, conns):
+    """One wrk run of scripts/bench/sqs.lua: messages per second (sent, or
+    deleted after being received) and the server's CPU time per message."""
+    env = dict(os.environ, BENCH_MODE=mode, BENCH_QUEUE=queue)
+    cpu0 = cpu_seconds(pid)
+    argv = [
+        "wrk", f"-t{min(conns, args.wrk_threads)}", f"-c{conns}", f"-d{args.sqs_secs}s",
+        "--timeout", "10s", "-s", args.sqs_lua, f"http://127.0.0.1:{port}/",
+    ]
+    r = subprocess.run(argv, capture_output=True, text=True, env=env)
+    m = re.search(r"BENCH_RESULT (.*)", r.stdout)
+    if r.returncode != 0 or not m:
+        raise BenchError(f"wrk failed ({r.returncode}): {r.stdout}{r.stderr}")
+    res = {k: float(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+    cpu = cpu_seconds(pid) - cpu0
+    msgs = res["requests"] if mode == "send" else res["deletes"]
+    res["msgs"] = msgs
+    res["msgs_per_s"] = msgs / res["secs"]
+    res["cpu_us_per_msg"] = cpu * 1e6 / max(msgs, 1)
+    if res["non2xx"] or res["socket_errors"]:
+        log(f"  warning: sqs {mode}: {int(res['non2xx'])} non-2xx answers, {int(res['socket_errors'])} socket errors")
+    return res
+
+
+def bench_sqs(args):
+    """SQS messages per second through the emulator (durable, the default)
+    and through moto's server, run by run alternated: SendMessage on 1 and 16
+    connections, then ReceiveMessage + DeleteMessage on 1 and 16 from what
+    was sent."""
+    load = loadavg()
+    servers = []
+    try:
+        emu, emu_port = start_emulator(args, "emulator-sqs", ["--data-dir", os.path.join(args.tmp, "data-sqs")])
+        servers.append(emu)
+        moto, moto_port = start_moto(args, "moto-sqs")
+        servers.append(moto)
+        who = {"emulator": (emu, emu_port), "moto": (moto, moto_port)}
+        queues = {k: sqs_call(port, "CreateQueue", {"QueueName": "bench"})["QueueUrl"] for k, (_, port) in who.items()}
+        rows = []
+        for mode in ("send", "receive"):
+            for conns in (1, 16):
+                row = {"mode": mode, "conns": conns}
+                for k in ("emulator", "moto") if conns == 1 else ("moto", "emulator"):
+                    proc, port = who[k]
+                    if mode == "receive":
+                        # Enough messages for the run not to empty the queue:
+                        # twice what its fastest send run sent, topped up by
+                        # an unmeasured send run when short.
+                        need = 2 * max(r[k]["msgs"] for r in rows if r["mode"] == "send")
+                        if sqs_depth(port, queues[k]) < need:
+                            wrk_sqs(args, port, proc.pid, "send", queues[k], 16)
+                    row[k] = wrk_sqs(args, port, proc.pid, mode, queues[k], conns)
+                    row[k]["left"] = sqs_depth(port, queues[k])
+                log(
+                    f"sqs {mode} on {conns} connection(s): emulator {row['emulator']['msgs_per_s']:.0f} msg/s "
+                    f"({row['emulator']['cpu_us_per_msg']:.0f} µs CPU/msg), moto {row['moto']['msgs_per_s']:.0f} msg/s "
+                    f"({row['moto']['cpu_us_per_msg']:.0f} µs CPU/msg)"
+                )
+                rows.append(row)
+    finally:
+        for s in servers:
+            s.stop()
+    return {"secs": args.sqs_secs, "rows": rows, "load": [load, loadavg()]}
+
+
+def sqs_depth(port, queue):
+    """ApproximateNumberOfMessages: the messages ready to be received."""
+    attrs = sqs_call(port, "GetQueueAttributes", {"QueueUrl": queue, "AttributeNames": ["ApproximateNumberOfMessages"]})
+    return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+
+
 def yes(ok):
     return "yes" if ok else "**no**"
 
@@ -1770,6 +1872,45 @@ def report(res):
             f"| p99 | {f['through_p99_ms']:.2f} ms | {f['direct_p99_ms']:.2f} ms "
             f"| {f['through_p99_ms'] - f['direct_p99_ms']:.2f} ms | | |"
         )
+    if "sqs" in res:
+        q = res["sqs"]
+        out.append("")
+        out.append(
+            f"### 10. SQS: messages per second, wrk -d{q['secs']}s per row, durable emulator against moto's server "
+            f"(load {q['load'][0]} / {q['load'][1]})"
+        )
+        out.append("")
+        out.append("| | connections | emulator | baseline: moto | ratio | target | met? |")
+        out.append("|---|---:|---:|---:|---:|---:|:---:|")
+        names = {"send": "SendMessage", "receive": "ReceiveMessage (10) + DeleteMessage"}
+        for r in q["rows"]:
+            e, m = r["emulator"], r["moto"]
+            # moto may complete no delete at all within a run.
+            ratio = e["msgs_per_s"] / m["msgs_per_s"] if m["msgs"] else float("inf")
+            shown = f"{ratio:.0f}x" if m["msgs"] else "∞ (moto: none)"
+            target = "≥ 50x"
+            ok = ratio >= 50
+            if r["mode"] == "send" and r["conns"] == 16:
+                target = "≥ 50x, ≥ 10,000/s"
+                ok = ok and e["msgs_per_s"] >= 10000
+            out.append(
+                f"| {names[r['mode']]} | {r['conns']} | {e['msgs_per_s']:,.0f}/s (p50 {e['p50_us']:.0f} µs, "
+                f"{e['cpu_us_per_msg']:.0f} µs CPU/msg) | {m['msgs_per_s']:,.0f}/s (p50 {m['p50_us']:.0f} µs, "
+                f"{m['cpu_us_per_msg']:.0f} µs CPU/msg) | {shown} | {target} | {yes(ok)} |"
+            )
+        out.append("")
+        drained = [
+            f"{k} {r['conns']}" for r in q["rows"] if r["mode"] == "receive" for k in ("emulator", "moto") if not r[k]["left"]
+        ]
+        out.append(
+            "Messages ready in the queue after each receive run (emulator / moto): "
+            + ", ".join(
+                f"{r['emulator']['left']:,} / {r['moto']['left']:,} ({r['conns']} conn)" for r in q["rows"] if r["mode"] == "receive"
+            )
+            + (f"; **emptied during the run** ({', '.join(drained)}): that rate is a floor" if drained else "; none emptied")
+            + ". wrk and the server share the 2 cores; p50 is per request (a receive answers up to 10 messages); "
+            "moto's server closes the connection after every answer, so its clients reconnect for each request."
+        )
     return "\n".join(out) + "\n"
 
 
@@ -1811,7 +1952,9 @@ def main():
     ap.add_argument("--tmp", required=True, help="scratch directory (removed by bench.sh)")
     ap.add_argument("--run", required=True, help="run id: label value of the baseline containers")
     ap.add_argument("--out", required=True, help="where the report and raw JSON go")
-    ap.add_argument("--only", default="runtask,api,start,config,exec,firelens-task,firelens-engine,services,forward")
+    ap.add_argument("--only", default="runtask,api,start,config,exec,firelens-task,firelens-engine,services,forward,sqs")
+    ap.add_argument("--sqs-lua", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "sqs.lua"))
+    ap.add_argument("--sqs-secs", type=int, default=10)
     ap.add_argument("--forward-calls", type=int, default=2000)
     ap.add_argument("--firelens-lines", type=int, default=100000)
     ap.add_argument("--firelens-runs", type=int, default=3)
@@ -1876,6 +2019,8 @@ def main():
             res["services"] = bench_services(args)
         if "forward" in only:
             res["forward"] = bench_forward(args)
+        if "sqs" in only:
+            res["sqs"] = bench_sqs(args)
     finally:
         for s in servers:
             s.stop()
