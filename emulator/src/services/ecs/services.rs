@@ -1115,7 +1115,7 @@ impl Ecs {
 
     pub fn list_services_by_namespace(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: ListServicesByNamespaceRequest,
     ) -> Result<ListServicesResponse> {
         let ns = req
@@ -1124,13 +1124,36 @@ impl Ecs {
         if ns.is_empty() {
             return Err(EcsError::invalid("namespace must not be empty."));
         }
-        // Service Connect is not emulated: no service belongs to a namespace.
+        // The ACTIVE services whose Service Connect uses the namespace
+        // (stored as an ARN), across clusters.
+        let arn = self
+            .servicediscovery()
+            .and_then(|sd| sd.namespace_by_name_or_arn(&caller.region, &ns))
+            .map(|n| n.arn);
+        let arns: Vec<String> = match arn {
+            None => Vec::new(),
+            Some(arn) => self.backend().read(|st| {
+                st.region_ref(&caller.region)
+                    .services
+                    .values()
+                    .filter(|r| r.service.status == Some(ServiceStatus::Active))
+                    .filter(|r| {
+                        r.service_connect
+                            .as_ref()
+                            .and_then(|c| c.get("namespace"))
+                            .and_then(Value::as_str)
+                            == Some(arn.as_str())
+                    })
+                    .map(|r| r.arn().to_string())
+                    .collect()
+            }),
+        };
         let Page {
             items: service_arns,
             next_token,
         } = page::<String>(
             PAGE_SERVICES,
-            &[],
+            &arns,
             req.next_token.as_deref(),
             req.max_results,
         )?;
@@ -1701,6 +1724,12 @@ mod tests {
             crate::services::ecs::service_connect::aliases(cfg, "internal"),
             vec!["api".to_string(), "api.internal".to_string()]
         );
+        for ns_ref in ["internal", ns.arn.as_str()] {
+            let listed = ecs
+                .list_services_by_namespace(&caller(), req(json!({"namespace": ns_ref})))
+                .unwrap();
+            assert_eq!(listed.service_arns, vec![s.service_arn.clone().unwrap()]);
+        }
     }
 
     #[tokio::test]
