@@ -1730,6 +1730,33 @@ mod tests {
                 .unwrap();
             assert_eq!(listed.service_arns, vec![s.service_arn.clone().unwrap()]);
         }
+        // A changed configuration is a new deployment; a refused one
+        // changes nothing.
+        let bad = ecs.update_service(
+            &caller(),
+            req(json!({"cluster": "c", "service": "svc",
+                "serviceConnectConfiguration": {"enabled": true, "namespace": "nope"}})),
+        );
+        assert_eq!(bad.unwrap_err().code(), "NamespaceNotFoundException");
+        let u = ecs
+            .update_service(
+                &caller(),
+                req(json!({"cluster": "c", "service": "svc",
+                    "serviceConnectConfiguration": {"enabled": true, "namespace": "internal",
+                        "services": [{"portName": "http", "discoveryName": "web"}]}})),
+            )
+            .unwrap()
+            .service;
+        let ds = u.deployments.as_ref().unwrap();
+        assert_eq!(ds.len(), 2);
+        assert_eq!(
+            ds[0].service_connect_resources.as_ref().unwrap()[0]["discoveryName"],
+            "web"
+        );
+        assert_eq!(
+            ds[1].service_connect_resources.as_ref().unwrap()[0]["discoveryName"],
+            "api"
+        );
     }
 
     #[tokio::test]
