@@ -1272,6 +1272,12 @@ impl Ecs {
                 )?;
                 rec.service_connect = sc.as_ref().map(|(c, _)| c.clone());
                 rec.service_connect_resources = sc.map(|(_, r)| r);
+            } else if req.task_definition.is_some()
+                && let Some(cfg) = rec.service_connect.clone()
+            {
+                // The new task definition must still name the ports.
+                let cluster = region.active_cluster(&cluster_ref)?.clone();
+                self.service_connect_for(&region_name, Some(&cfg), &cluster, &td)?;
             }
             let lbs = req
                 .load_balancers
@@ -1757,6 +1763,12 @@ mod tests {
             ds[1].service_connect_resources.as_ref().unwrap()[0]["discoveryName"],
             "api"
         );
+        // A task definition without the named port is refused.
+        let bad = ecs.update_service(
+            &caller(),
+            req(json!({"cluster": "c", "service": "svc", "taskDefinition": "web"})),
+        );
+        assert!(bad.unwrap_err().to_string().contains("portName 'http'"));
     }
 
     #[tokio::test]
