@@ -128,3 +128,55 @@ def test_http_namespaces_take_no_dns_config(sd):
     sd.call("DeregisterInstance", {"ServiceId": svc["Id"], "InstanceId": "i"})
     sd.call("DeleteService", {"Id": svc["Id"]})
     sd.call("DeleteNamespace", {"Id": ns_id})
+
+
+def test_ecs_service_connect_configuration(sd, emulator):
+    """ECS Service Connect against a Cloud Map namespace: the modeled errors,
+    the configuration and `serviceConnectResources` on the deployment
+    (walked against the ECS model), the Cloud Map service ECS makes, and
+    ListServicesByNamespace."""
+    from scenario import SUBNETS, fargate_td
+
+    ecs = Client(emulator.endpoint)
+    ns_name = unique("sc")
+    op = sd.call("CreateHttpNamespace", {"Name": ns_name})
+    ns_id = finished(sd, op["OperationId"])["Targets"]["NAMESPACE"]
+    ns_arn = sd.call("GetNamespace", {"Id": ns_id})["Namespace"]["Arn"]
+    cluster = unique("sc")
+    ecs.call("CreateCluster", {"clusterName": cluster})
+    td = fargate_td(unique("sc-td"))
+    td["containerDefinitions"][0]["portMappings"] = [{"containerPort": 8080, "name": "http", "appProtocol": "http"}]
+    td_arn = ecs.call("RegisterTaskDefinition", td)["taskDefinition"]["taskDefinitionArn"]
+
+    def create(name, sc):
+        return {
+            "cluster": cluster,
+            "serviceName": name,
+            "taskDefinition": td_arn,
+            "desiredCount": 0,
+            "launchType": "FARGATE",
+            "networkConfiguration": SUBNETS,
+            "serviceConnectConfiguration": sc,
+        }
+
+    ecs.error("CreateService", create("a", {"enabled": True, "namespace": "missing-ns"}), "NamespaceNotFoundException")
+    ecs.error(
+        "CreateService",
+        create("a", {"enabled": True, "namespace": ns_name, "services": [{"portName": "grpc"}]}),
+        "InvalidParameterException",
+    )
+    sc = {
+        "enabled": True,
+        "namespace": ns_name,
+        "services": [{"portName": "http", "discoveryName": "api", "clientAliases": [{"port": 80, "dnsName": "api"}]}],
+    }
+    s = ecs.call("CreateService", create("a", sc))["service"]
+    [d] = s["deployments"]
+    assert d["serviceConnectConfiguration"]["namespace"] == ns_arn
+    [res] = d["serviceConnectResources"]
+    assert res["discoveryName"] == "api"
+    svc = sd.call("GetService", {"Id": res["discoveryArn"].rsplit("/", 1)[1]})["Service"]
+    assert svc["Name"] == "api" and svc["NamespaceId"] == ns_id
+    listed = ecs.call("ListServicesByNamespace", {"namespace": ns_arn})["serviceArns"]
+    assert listed == [s["serviceArn"]]
+    ecs.call("DeleteService", {"cluster": cluster, "service": "a", "force": True})

@@ -22,6 +22,7 @@ mod logs;
 mod networking;
 mod ordering;
 mod restart;
+mod service_connect;
 mod service_registries;
 mod servicediscovery;
 mod services;

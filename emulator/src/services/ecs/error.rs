@@ -43,6 +43,9 @@ pub enum EcsError {
     /// An unknown platform version (CreateService, UpdateService).
     #[error("{0}")]
     PlatformUnknown(String),
+    /// Service Connect's namespace does not exist.
+    #[error("{0}")]
+    NamespaceNotFound(String),
     /// A launch-rate quota was hit (SDKs retry it).
     #[error("Rate exceeded")]
     Throttling,
@@ -71,6 +74,7 @@ impl crate::services::kit::AwsError for EcsError {
             EcsError::TargetNotConnected(_) => "TargetNotConnectedException",
             EcsError::LimitExceeded(_) => "LimitExceededException",
             EcsError::PlatformUnknown(_) => "PlatformUnknownException",
+            EcsError::NamespaceNotFound(_) => "NamespaceNotFoundException",
             EcsError::Throttling => "ThrottlingException",
             EcsError::Server(_) => "ServerException",
         }

@@ -18,6 +18,7 @@ pub mod reconcile;
 pub mod registries;
 pub mod rollout;
 pub mod scheduler;
+pub mod service_connect;
 pub mod service_model;
 pub mod services;
 pub mod settings;

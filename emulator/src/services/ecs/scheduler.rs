@@ -300,25 +300,68 @@ impl Ecs {
 /// The Cloud Map registration of a service's tasks: its one
 /// `serviceRegistries` entry, and the `<service>.<namespace>` name when the
 /// Cloud Map service has DNS records in a DNS namespace.
-fn registration(ecs: &Ecs, rec: &ServiceRecord) -> Option<crate::runtime::plan::Registration> {
+///
+/// With Service Connect (the deployment's revision), the tasks also carry
+/// the client aliases, and when the service has no `serviceRegistries`
+/// they are registered with the Cloud Map service of the first endpoint.
+fn registration(
+    ecs: &Ecs,
+    rec: &ServiceRecord,
+    revision: &super::service_model::ServiceRevision,
+) -> Option<crate::runtime::plan::Registration> {
+    let sc = revision.service_connect_configuration.as_ref();
+    let sc_aliases = sc
+        .and_then(|cfg| {
+            let ns = cfg.get("namespace")?.as_str()?;
+            let ns = ecs
+                .servicediscovery()?
+                .namespace_by_name_or_arn(&rec.region, ns)?;
+            Some(super::service_connect::aliases(
+                cfg,
+                ns.name.trim_end_matches('.'),
+            ))
+        })
+        .unwrap_or_default();
     let entry = rec
         .service
         .service_registries
-        .as_ref()?
-        .as_array()?
-        .first()?;
+        .as_ref()
+        .and_then(|v| v.as_array())
+        .and_then(|v| v.first());
+    let Some(entry) = entry else {
+        // Service Connect alone.
+        let registry_arn = rec
+            .service_connect_resources
+            .as_ref()?
+            .as_array()?
+            .first()?
+            .get("discoveryArn")?
+            .as_str()?
+            .to_string();
+        return Some(crate::runtime::plan::Registration {
+            registry_arn,
+            service_name: rec.name().to_string(),
+            port: None,
+            aliases: sc_aliases,
+        });
+    };
     let registry_arn = entry.get("registryArn")?.as_str()?.to_string();
     let port = entry
         .get("port")
         .or_else(|| entry.get("containerPort"))
         .and_then(|p| p.as_u64())
         .and_then(|p| u16::try_from(p).ok());
-    let aliases = ecs
+    let mut aliases = ecs
         .servicediscovery()
         .and_then(|sd| sd.service_by_arn(&rec.region, &registry_arn))
         .filter(|(s, n)| s.dns_config.is_some() && n.kind != "HTTP")
         .map(|(s, n)| vec![format!("{}.{}", s.name, n.name.trim_end_matches('.'))])
         .unwrap_or_default();
+    for a in sc_aliases {
+        if !aliases.contains(&a) {
+            aliases.push(a);
+        }
+    }
     Some(crate::runtime::plan::Registration {
         registry_arn,
         service_name: rec.name().to_string(),
@@ -370,7 +413,7 @@ fn launch_for(ecs: &Ecs, rec: &ServiceRecord, deployment: &str, count: i32) -> O
             enable_execute_command: s.enable_execute_command == Some(true),
             client_token: None,
             allow_inactive_definition: true,
-            registration: registration(ecs, rec),
+            registration: registration(ecs, rec, revision),
         },
         network: revision.network_configuration.clone().unwrap_or_default(),
     })

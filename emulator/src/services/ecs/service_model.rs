@@ -165,6 +165,8 @@ pub struct Deployment {
     pub network_configuration: Option<NetworkConfiguration>,
     pub rollout_state: Option<RolloutState>,
     pub rollout_state_reason: Option<String>,
+    pub service_connect_configuration: Option<Value>,
+    pub service_connect_resources: Option<Value>,
 }
 
 #[skip_serializing_none]
@@ -244,6 +246,7 @@ pub struct ServiceRevision {
     pub container_images: Option<Vec<ContainerImage>>,
     pub guard_duty_enabled: Option<bool>,
     pub created_at: Option<Timestamp>,
+    pub service_connect_configuration: Option<Value>,
 }
 
 #[skip_serializing_none]
@@ -378,6 +381,12 @@ pub struct ServiceRecord {
     pub last_completed: Option<String>,
     /// When "has reached a steady state." was last said.
     pub steady_reported_at: Option<Timestamp>,
+    /// `serviceConnectConfiguration` as the next deployment gets it
+    /// (namespace as an ARN), and the Cloud Map services it uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_connect: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_connect_resources: Option<Value>,
 }
 
 impl ServiceRecord {

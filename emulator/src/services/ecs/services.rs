@@ -555,6 +555,11 @@ fn start_deployment(
         network_configuration: revision.network_configuration.clone(),
         rollout_state: Some(RolloutState::InProgress),
         rollout_state_reason: Some(format!("ECS deployment {id} in progress.")),
+        service_connect_configuration: revision.service_connect_configuration.clone(),
+        service_connect_resources: revision
+            .service_connect_configuration
+            .as_ref()
+            .and(rec.service_connect_resources.clone()),
     };
     let revision_arn = revision.service_revision_arn.clone().unwrap_or_default();
     let sd_arn = match reason_sd {
@@ -705,6 +710,7 @@ fn new_revision(
         platform_family: Some("Linux".into()),
         load_balancers: s.load_balancers.clone(),
         network_configuration: network,
+        service_connect_configuration: rec.service_connect.clone(),
         container_images: Some(
             td.container_definitions
                 .iter()
@@ -779,6 +785,32 @@ impl Ecs {
             }
         }
         Ok(())
+    }
+
+    /// `serviceConnectConfiguration` checked against the task definition
+    /// and Cloud Map, with the namespace as an ARN, and the Cloud Map
+    /// services it uses (made when absent). `None` when not given or
+    /// disabled.
+    fn service_connect_for(
+        &self,
+        region: &str,
+        cfg: Option<&Value>,
+        cluster: &super::model::Cluster,
+        td: &TaskDefinition,
+    ) -> Result<Option<(Value, Value)>> {
+        let Some(cfg) = cfg else { return Ok(None) };
+        let default = cluster
+            .service_connect_defaults
+            .as_ref()
+            .and_then(|d| d.get("namespace"))
+            .and_then(Value::as_str);
+        let Some(resolved) = self.check_service_connect(region, cfg, default, td)? else {
+            return Ok(None);
+        };
+        let resources = self.service_connect_resources(region, &resolved)?;
+        let mut cfg = cfg.clone();
+        cfg["namespace"] = Value::String(resolved.namespace_arn.clone());
+        Ok(Some((cfg, Value::Array(resources))))
     }
 
     pub fn create_service(
@@ -890,6 +922,12 @@ impl Ecs {
             let network = service_network(placement, &td, &req.network_configuration)?;
             let lbs = req.load_balancers.clone().unwrap_or_default();
             check_load_balancers(&lbs, &td, self.elbv2(), true)?;
+            let sc = self.service_connect_for(
+                &region_name,
+                req.service_connect_configuration.as_ref(),
+                &cluster,
+                &td,
+            )?;
 
             let now = time::now();
             let strategy = req
@@ -958,6 +996,10 @@ impl Ecs {
                 client_token: req.client_token,
                 ..Default::default()
             };
+            if let Some((cfg, resources)) = sc {
+                rec.service_connect = Some(cfg);
+                rec.service_connect_resources = Some(resources);
+            }
             let revision = new_revision(&rec, &scope, &td, network);
             rec.revisions.push(revision.clone());
             start_deployment(&mut rec, &scope, &revision, None, now);
@@ -1073,7 +1115,7 @@ impl Ecs {
 
     pub fn list_services_by_namespace(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: ListServicesByNamespaceRequest,
     ) -> Result<ListServicesResponse> {
         let ns = req
@@ -1082,13 +1124,36 @@ impl Ecs {
         if ns.is_empty() {
             return Err(EcsError::invalid("namespace must not be empty."));
         }
-        // Service Connect is not emulated: no service belongs to a namespace.
+        // The ACTIVE services whose Service Connect uses the namespace
+        // (stored as an ARN), across clusters.
+        let arn = self
+            .servicediscovery()
+            .and_then(|sd| sd.namespace_by_name_or_arn(&caller.region, &ns))
+            .map(|n| n.arn);
+        let arns: Vec<String> = match arn {
+            None => Vec::new(),
+            Some(arn) => self.backend().read(|st| {
+                st.region_ref(&caller.region)
+                    .services
+                    .values()
+                    .filter(|r| r.service.status == Some(ServiceStatus::Active))
+                    .filter(|r| {
+                        r.service_connect
+                            .as_ref()
+                            .and_then(|c| c.get("namespace"))
+                            .and_then(Value::as_str)
+                            == Some(arn.as_str())
+                    })
+                    .map(|r| r.arn().to_string())
+                    .collect()
+            }),
+        };
         let Page {
             items: service_arns,
             next_token,
         } = page::<String>(
             PAGE_SERVICES,
-            &[],
+            &arns,
             req.next_token.as_deref(),
             req.max_results,
         )?;
@@ -1197,6 +1262,23 @@ impl Ecs {
                 Some(_) => service_network(placement, &td, &req.network_configuration)?,
                 None => rec.service.network_configuration.clone(),
             };
+            if req.service_connect_configuration.is_some() {
+                let cluster = region.active_cluster(&cluster_ref)?.clone();
+                let sc = self.service_connect_for(
+                    &region_name,
+                    req.service_connect_configuration.as_ref(),
+                    &cluster,
+                    &td,
+                )?;
+                rec.service_connect = sc.as_ref().map(|(c, _)| c.clone());
+                rec.service_connect_resources = sc.map(|(_, r)| r);
+            } else if req.task_definition.is_some()
+                && let Some(cfg) = rec.service_connect.clone()
+            {
+                // The new task definition must still name the ports.
+                let cluster = region.active_cluster(&cluster_ref)?.clone();
+                self.service_connect_for(&region_name, Some(&cfg), &cluster, &td)?;
+            }
             let lbs = req
                 .load_balancers
                 .clone()
@@ -1272,7 +1354,9 @@ impl Ecs {
                 && revision.platform_version == current_rev.platform_version
                 && revision.load_balancers == current_rev.load_balancers
                 && revision.launch_type == current_rev.launch_type
-                && revision.capacity_provider_strategy == current_rev.capacity_provider_strategy;
+                && revision.capacity_provider_strategy == current_rev.capacity_provider_strategy
+                && revision.service_connect_configuration
+                    == current_rev.service_connect_configuration;
             if !same || req.force_new_deployment == Some(true) {
                 if same {
                     // Same configuration: the revision is reused.
@@ -1556,6 +1640,135 @@ mod tests {
     fn error(r: Result<Service>) -> (&'static str, String) {
         let e = r.unwrap_err();
         (e.code(), e.to_string())
+    }
+
+    #[tokio::test]
+    async fn service_connect_is_checked_echoed_and_registered_in_cloud_map() {
+        let ecs = world(false);
+        let sd = crate::services::servicediscovery::ServiceDiscovery::load(
+            Store::in_memory(),
+            "000000000000".into(),
+        )
+        .unwrap();
+        ecs.attach_servicediscovery(sd.clone());
+        sd.create_http_namespace("us-east-1", req(json!({"Name": "internal"})))
+            .unwrap();
+        let ns = sd
+            .namespace_by_name_or_arn("us-east-1", "internal")
+            .unwrap();
+        ecs.register_task_definition(
+            &caller(),
+            req(json!({"family": "named", "networkMode": "awsvpc",
+                "requiresCompatibilities": ["FARGATE"], "cpu": "256", "memory": "512",
+                "containerDefinitions": [{"name": "app", "image": "busybox",
+                    "portMappings": [{"containerPort": 8080, "name": "http"}]}]})),
+            0,
+        )
+        .unwrap();
+        let with = |sc: serde_json::Value| {
+            json!({"taskDefinition": "named", "launchType": "FARGATE",
+                "networkConfiguration": subnets(), "serviceConnectConfiguration": sc})
+        };
+        for (sc, code, text) in [
+            (
+                json!({"enabled": true, "namespace": "nope"}),
+                "NamespaceNotFoundException",
+                "Failed to retrieve namespace for nope",
+            ),
+            (
+                json!({"enabled": true}),
+                "InvalidParameterException",
+                "namespace must be specified",
+            ),
+            (
+                json!({"enabled": true, "namespace": "internal",
+                    "services": [{"portName": "grpc"}]}),
+                "InvalidParameterException",
+                "portName 'grpc'",
+            ),
+            (
+                json!({"enabled": true, "namespace": "internal",
+                    "services": [{"portName": "http", "clientAliases": [{"port": 80}, {"port": 81}]}]}),
+                "InvalidParameterException",
+                "clientAliases",
+            ),
+            (
+                json!({"enabled": true, "namespace": "internal",
+                    "services": [{"portName": "http", "discoveryName": "Bad!"}]}),
+                "InvalidParameterException",
+                "discoveryName",
+            ),
+        ] {
+            let (c, m) = error(create(&ecs, with(sc.clone())));
+            assert_eq!(c, code, "{sc}");
+            assert!(m.contains(text), "{sc}: {m}");
+        }
+        // Nothing was made by the refusals.
+        assert_eq!(
+            sd.list_services("us-east-1", req(json!({}))).unwrap()["Services"]
+                .as_array()
+                .unwrap()
+                .len(),
+            0
+        );
+        let s = create(
+            &ecs,
+            with(json!({"enabled": true, "namespace": "internal",
+                "services": [{"portName": "http", "discoveryName": "api",
+                    "clientAliases": [{"port": 8080, "dnsName": "api"}]}]})),
+        )
+        .unwrap();
+        let d = &s.deployments.as_ref().unwrap()[0];
+        let cfg = d.service_connect_configuration.as_ref().unwrap();
+        assert_eq!(cfg["namespace"], json!(ns.arn));
+        let res = d.service_connect_resources.as_ref().unwrap();
+        assert_eq!(res[0]["discoveryName"], "api");
+        let arn = res[0]["discoveryArn"].as_str().unwrap();
+        let (svc, _) = sd.service_by_arn("us-east-1", arn).unwrap();
+        assert_eq!(svc.name, "api");
+        assert_eq!(
+            crate::services::ecs::service_connect::aliases(cfg, "internal"),
+            vec!["api".to_string(), "api.internal".to_string()]
+        );
+        for ns_ref in ["internal", ns.arn.as_str()] {
+            let listed = ecs
+                .list_services_by_namespace(&caller(), req(json!({"namespace": ns_ref})))
+                .unwrap();
+            assert_eq!(listed.service_arns, vec![s.service_arn.clone().unwrap()]);
+        }
+        // A changed configuration is a new deployment; a refused one
+        // changes nothing.
+        let bad = ecs.update_service(
+            &caller(),
+            req(json!({"cluster": "c", "service": "svc",
+                "serviceConnectConfiguration": {"enabled": true, "namespace": "nope"}})),
+        );
+        assert_eq!(bad.unwrap_err().code(), "NamespaceNotFoundException");
+        let u = ecs
+            .update_service(
+                &caller(),
+                req(json!({"cluster": "c", "service": "svc",
+                    "serviceConnectConfiguration": {"enabled": true, "namespace": "internal",
+                        "services": [{"portName": "http", "discoveryName": "web"}]}})),
+            )
+            .unwrap()
+            .service;
+        let ds = u.deployments.as_ref().unwrap();
+        assert_eq!(ds.len(), 2);
+        assert_eq!(
+            ds[0].service_connect_resources.as_ref().unwrap()[0]["discoveryName"],
+            "web"
+        );
+        assert_eq!(
+            ds[1].service_connect_resources.as_ref().unwrap()[0]["discoveryName"],
+            "api"
+        );
+        // A task definition without the named port is refused.
+        let bad = ecs.update_service(
+            &caller(),
+            req(json!({"cluster": "c", "service": "svc", "taskDefinition": "web"})),
+        );
+        assert!(bad.unwrap_err().to_string().contains("portName 'http'"));
     }
 
     #[tokio::test]

@@ -1312,6 +1312,45 @@ impl ServiceDiscovery {
             Some((s.service.clone(), n.namespace.clone()))
         })
     }
+
+    /// The namespace a name or an ARN names (Service Connect's
+    /// `namespace`).
+    pub fn namespace_by_name_or_arn(&self, region: &str, r: &str) -> Option<Namespace> {
+        self.read(region, |g| {
+            g.namespaces
+                .values()
+                .find(|n| n.namespace.arn == r || n.namespace.name == r)
+                .map(|n| n.namespace.clone())
+        })
+    }
+
+    /// The service named `name` in a namespace, made (tagged
+    /// `AmazonECSManaged=true`, as ECS does for Service Connect) when absent.
+    pub fn ensure_service(&self, region: &str, namespace_id: &str, name: &str) -> Result<Service> {
+        let found = self.read(region, |g| {
+            g.services
+                .values()
+                .find(|s| s.service.namespace_id == namespace_id && s.service.name == name)
+                .map(|s| s.service.clone())
+        });
+        if let Some(s) = found {
+            return Ok(s);
+        }
+        let out = self.create_service(
+            region,
+            CreateServiceRequest {
+                name: Some(name.to_string()),
+                namespace_id: Some(namespace_id.to_string()),
+                tags: Some(vec![Tag {
+                    key: "AmazonECSManaged".into(),
+                    value: "true".into(),
+                }]),
+                ..Default::default()
+            },
+        )?;
+        serde_json::from_value(out["Service"].clone())
+            .map_err(|e| ServiceDiscoveryError::Internal(e.to_string()))
+    }
 }
 
 #[cfg(test)]
