@@ -13,8 +13,9 @@ use super::view::LEGEND;
 /// The console's address below the listen address; links are absolute.
 pub const ROOT: &str = "/_fargate-local/console/";
 
-/// Sections the console leaves room for: services other engineers add.
-pub const NOT_SERVED_YET: [&str; 3] = ["SQS", "IAM", "Cloud Map"];
+/// Services the emulator serves that have no console pages yet (the API
+/// and the AWS CLI reach them): named in the navigation, not linked.
+pub const NO_PAGE_YET: [&str; 3] = ["SQS", "IAM", "Cloud Map"];
 
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
@@ -61,7 +62,7 @@ pub fn page(template: &str, region: &str, page: impl Serialize) -> Result<String
         root => ROOT,
         region => region,
         legend => LEGEND,
-        later => NOT_SERVED_YET,
+        later => NO_PAGE_YET,
         token => super::form_token(),
         ..Value::from_serialize(&page)
     };
