@@ -108,7 +108,10 @@ async fn serve(args: fargate_local::config::ServeArgs) -> anyhow::Result<()> {
         let router = fargate_local::api::s3::router(app.clone());
         let stop = app.shutdown_signal().signalled();
         app.shutdown_signal().spawn("S3 port", async move {
-            if let Err(e) = axum::serve(l, router).with_graceful_shutdown(stop).await {
+            if let Err(e) = axum::serve(no_delay(l), router)
+                .with_graceful_shutdown(stop)
+                .await
+            {
                 tracing::error!(error = %e, "the S3 port stopped");
             }
         });
@@ -121,11 +124,26 @@ async fn serve(args: fargate_local::config::ServeArgs) -> anyhow::Result<()> {
     );
     let router = fargate_local::api::router(app.clone());
     // First the API stops accepting; then one signal stops everything else.
-    axum::serve(listener, router)
+    axum::serve(no_delay(listener), router)
         .with_graceful_shutdown(interrupted)
         .await?;
     app.shutdown().await;
     Ok(())
+}
+
+/// A listener whose connections send each write at once (TCP_NODELAY): a
+/// streamed answer (a forwarded call's, an S3 object's) goes out as headers
+/// and then body chunks, and with Nagle's algorithm a chunk waits for the
+/// client's delayed ACK of the headers, up to 40 ms.
+fn no_delay(
+    listener: tokio::net::TcpListener,
+) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY could not be set on a connection");
+        }
+    })
 }
 
 /// SIGINT or SIGTERM. The handlers are installed when this is called, not
