@@ -432,9 +432,19 @@ impl DockerRuntime {
             {
                 for id in nets.into_iter().filter_map(|n| n.id) {
                     tracing::info!(network = %id, instance = %inst, "removing network of an ended instance");
-                    complete &= match docker.remove_network(&id).await {
+                    let mut removed = docker.remove_network(&id).await;
+                    if removed.as_ref().is_err_and(|e| !is_not_found(e)) {
+                        // The same lingering endpoints shutdown meets.
+                        self.disconnect_stale_endpoints(&f).await;
+                        removed = docker.remove_network(&id).await;
+                    }
+                    complete &= match removed {
                         Ok(()) => true,
-                        Err(e) => is_not_found(&e),
+                        Err(e) if is_not_found(&e) => true,
+                        Err(e) => {
+                            tracing::warn!(network = %id, instance = %inst, error = %e, "could not remove the network of an ended instance; the next start tries again (if Docker keeps reporting endpoints it does not list, only restarting the Docker daemon clears them)");
+                            false
+                        }
                     };
                 }
             } else {
@@ -447,11 +457,6 @@ impl DockerRuntime {
         swept
     }
 
-    /// Force-removes every container, volume and network of this instance,
-    /// after the creations under way have completed and before any other
-    /// starts. The engine can still report a removed container's endpoint
-    /// on the network for a moment ("has active endpoints"), so the sweep is
-    /// repeated, briefly, until the network goes too.
     /// How many of this instance's containers are left (0 when the
     /// engine cannot be asked).
     pub async fn count_instance_containers(&self) -> usize {
@@ -468,6 +473,11 @@ impl DockerRuntime {
             .map_or(0, |l| l.len())
     }
 
+    /// Force-removes every container, volume and network of this instance,
+    /// after the creations under way have completed and before any other
+    /// starts. The engine can still report a removed container's endpoint
+    /// on the network for a moment ("has active endpoints"), so the sweep is
+    /// repeated, briefly, until the network goes too.
     pub async fn remove_instance_objects(&self) -> Result<(), RuntimeError> {
         // Up to 9 s: on a loaded machine Docker can take seconds to let go
         // of the endpoint of a container removed while it started.
@@ -501,7 +511,7 @@ impl DockerRuntime {
                 Err(e) if attempt < ATTEMPTS => {
                     tracing::debug!(error = %e, attempt, "network not removable yet; sweeping again");
                     if attempt >= 3 {
-                        self.disconnect_stale_endpoints().await;
+                        self.disconnect_stale_endpoints(&f).await;
                     }
                     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
                 }
@@ -514,14 +524,12 @@ impl DockerRuntime {
     /// networks once every container is gone: Docker 20.10 can keep the
     /// endpoint of a container removed while it started for seconds, and the
     /// network cannot be removed meanwhile.
-    async fn disconnect_stale_endpoints(&self) {
+    async fn disconnect_stale_endpoints(&self, f: &HashMap<String, Vec<String>>) {
         let Ok(nets) = self
             .inner
             .docker
             .list_networks(Some(
-                ListNetworksOptionsBuilder::default()
-                    .filters(&self.instance_filter())
-                    .build(),
+                ListNetworksOptionsBuilder::default().filters(f).build(),
             ))
             .await
         else {
