@@ -363,7 +363,7 @@ fn principal_matches(p: &Principal, caller: &Caller, ctx: &Context) -> bool {
             ) => {
                 v == "*"
                     || v == account
-                    || *v == format!("arn:aws:iam::{account}:root")
+                    || *v == crate::domain::arn::iam_root(account)
                     || glob(v, arn, false, ctx)
                     || role_arn.is_some_and(|r| v == r)
             }

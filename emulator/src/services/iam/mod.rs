@@ -395,7 +395,8 @@ impl State {
 }
 
 fn aws_arn(p: &AwsManaged) -> String {
-    format!("arn:aws:iam::aws:policy{}{}", p.path, p.name)
+    crate::domain::arn::Scope::new("", "aws")
+        .global_arn("iam", &format!("policy{}{}", p.path, p.name))
 }
 
 /// Role and policy names: `[\w+=,.@-]+` of 1 to `max` characters.
@@ -597,11 +598,16 @@ impl Iam {
     }
 
     /// A role reference as ECS takes it (an ARN or a bare name), as an ARN.
+    /// An ARN of this account in a global service (IAM, STS).
+    pub(crate) fn global_arn(&self, service: &str, resource: &str) -> String {
+        crate::domain::arn::Scope::new("", self.account()).global_arn(service, resource)
+    }
+
     pub fn role_arn_of(&self, role: &str) -> String {
         if role.starts_with("arn:") {
             role.to_string()
         } else {
-            format!("arn:aws:iam::{}:role/{role}", self.account())
+            self.global_arn("iam", &format!("role/{role}"))
         }
     }
 
@@ -618,10 +624,7 @@ impl Iam {
     ) -> std::result::Result<(), (String, String)> {
         let arn = self.role_arn_of(role);
         let role_name = arn.rsplit('/').next().unwrap_or_default();
-        let who = format!(
-            "arn:aws:sts::{}:assumed-role/{role_name}/{session}",
-            self.account()
-        );
+        let who = self.global_arn("sts", &format!("assumed-role/{role_name}/{session}"));
         let documents: Vec<policy::Document> = self
             .role_policies(&arn)
             .map(|rp| {
@@ -681,7 +684,7 @@ impl Iam {
     }
 
     fn role_arn(&self, path: &str, name: &str) -> String {
-        format!("arn:aws:iam::{}:role{path}{name}", self.account())
+        self.global_arn("iam", &format!("role{path}{name}"))
     }
 
     pub fn create_role(&self, r: CreateRole) -> Result<Role> {
@@ -997,7 +1000,7 @@ impl Iam {
             return Err(quota("PolicySize", MAX_MANAGED_SIZE));
         }
         let tags = tags::merge(&[], &r.tags, &TAG_RULES).map_err(tag_error)?;
-        let arn = format!("arn:aws:iam::{}:policy{path}{name}", self.account());
+        let arn = self.global_arn("iam", &format!("policy{path}{name}"));
         self.inner.update(|st| {
             // Policy names are unique in the account whatever their path.
             if st

@@ -127,11 +127,7 @@ impl Iam {
             session_token: random(SECRET, 356),
             expiration: (now() + duration as f64).floor(),
             assumed_role_id: format!("{}:{name}", role.role_id),
-            arn: format!(
-                "arn:aws:sts::{}:assumed-role/{}/{name}",
-                self.account(),
-                role.name
-            ),
+            arn: self.global_arn("sts", &format!("assumed-role/{}/{name}", role.name)),
             role_arn: role.arn.clone(),
         };
         self.sessions_lock()
