@@ -458,16 +458,19 @@ impl App {
         let app = self.clone();
         let stop = inner.shutdown.signalled();
         inner.shutdown.spawn("stopped task pruning", async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(30));
+            // Often enough that the count limit holds within a few seconds'
+            // worth of stopped tasks; a sweep is one pass over the records.
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
             let mut stop = std::pin::pin!(stop);
             loop {
                 tokio::select! {
                     _ = &mut stop => break,
                     _ = tick.tick() => {}
                 }
-                app.inner
-                    .ecs
-                    .prune_stopped(app.inner.args.stopped_task_retention as f64);
+                app.inner.ecs.prune_stopped(
+                    app.inner.args.stopped_task_retention as f64,
+                    app.inner.args.stopped_task_limit,
+                );
             }
         });
     }

@@ -117,6 +117,12 @@ pub struct ServeArgs {
     )]
     pub stopped_task_retention: u64,
 
+    /// At most this many STOPPED tasks are kept per region (those that
+    /// stopped last); older ones are forgotten before their retention ends,
+    /// so a long test run's memory stays bounded. AWS sets no such count.
+    #[arg(long, env = "FARGATE_LOCAL_STOPPED_TASK_LIMIT", default_value_t = 1000)]
+    pub stopped_task_limit: usize,
+
     /// Pass every request for an AWS service fargate-local does not serve
     /// (DynamoDB, SNS, ...) unchanged to this emulator (a moto server,
     /// LocalStack), e.g. `http://127.0.0.1:5000`, and its answer back.

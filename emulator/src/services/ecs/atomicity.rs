@@ -205,8 +205,13 @@ fn snapshot(ecs: &Ecs, w: &World) -> Value {
             value(ecs.list_tags_for_resource(&c, req(json!({"resourceArn": arn})))),
         );
     }
-    let stored = ecs
-        .store()
+    let stored = stored_documents(ecs);
+    json!({"api": api, "stored": stored})
+}
+
+/// Every stored document, as `[kind, key, JSON text]`.
+fn stored_documents(ecs: &Ecs) -> Vec<Value> {
+    ecs.store()
         .with_conn(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT kind, key, CAST(value AS TEXT) FROM documents ORDER BY kind, key",
@@ -223,8 +228,7 @@ fn snapshot(ecs: &Ecs, w: &World) -> Value {
             Ok(rows)
         })
         .unwrap()
-        .expect("a durable store");
-    json!({"api": api, "stored": stored})
+        .expect("a durable store")
 }
 
 type Op = Box<dyn Fn(&Ecs, &World) -> Result<()>>;
@@ -624,12 +628,66 @@ async fn a_refused_prune_keeps_the_tasks() {
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let before = snapshot(&ecs, &w);
     ecs.store().fail_writes(true);
-    ecs.prune_stopped(-1.0);
+    ecs.prune_stopped(-1.0, usize::MAX);
     ecs.store().fail_writes(false);
     assert_eq!(before, snapshot(&ecs, &w));
-    ecs.prune_stopped(-1.0);
+    ecs.prune_stopped(-1.0, usize::MAX);
     let gone = ecs
         .describe_tasks(&caller(), req(json!({"cluster": "c", "tasks": [w.task]})))
         .unwrap();
     assert!(gone.tasks.is_empty(), "pruned once the store takes it");
+}
+
+/// Past the count limit the tasks that stopped first are forgotten, however
+/// young: what stopped tasks cost in memory stays bounded.
+#[tokio::test]
+async fn the_count_limit_keeps_the_tasks_that_stopped_last() {
+    let dir = TempDir::new();
+    let engine = FakeRuntime::default();
+    let (ecs, _rt) = ecs_on(&dir.0, &engine);
+    let w = world(&ecs).await;
+    let mut tasks = vec![w.task.clone()];
+    for _ in 0..2 {
+        let run = ecs
+            .run_task(
+                &caller(),
+                req(
+                    json!({"cluster": "c", "taskDefinition": "web", "launchType": "FARGATE",
+                    "networkConfiguration": network()}),
+                ),
+            )
+            .unwrap();
+        tasks.push(run.tasks[0].task_arn.clone().unwrap());
+    }
+    for task in &tasks {
+        ecs.stop_task(&caller(), req(json!({"cluster": "c", "task": task})))
+            .unwrap();
+        for _ in 0..500 {
+            if describe_task(&ecs, task)["lastStatus"] == "STOPPED" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(describe_task(&ecs, task)["lastStatus"], "STOPPED");
+        // Stop times a whole millisecond apart, so the order is certain.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    ecs.prune_stopped(3600.0, 2);
+    let left = ecs
+        .describe_tasks(&caller(), req(json!({"cluster": "c", "tasks": tasks})))
+        .unwrap();
+    let mut kept: Vec<String> = left
+        .tasks
+        .iter()
+        .map(|t| t.task_arn.clone().unwrap())
+        .collect();
+    kept.sort();
+    let mut want = tasks[1..].to_vec();
+    want.sort();
+    assert_eq!(kept, want, "the first task to stop is forgotten");
+    assert_eq!(left.failures.len(), 1);
+    let still = stored_documents(&ecs)
+        .iter()
+        .any(|d| d[0] == "ecs.task" && d[1] == tasks[0].as_str());
+    assert!(!still, "its document is deleted too");
 }

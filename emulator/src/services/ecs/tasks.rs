@@ -960,28 +960,37 @@ impl Ecs {
     }
 
     /// Forgets STOPPED tasks that stopped more than `retention_secs` ago, as
-    /// AWS does after about an hour. They leave memory only once their
-    /// deletion is stored; when the store refuses, they stay, and the next
-    /// sweep tries again.
-    pub fn prune_stopped(&self, retention_secs: f64) {
+    /// AWS does after about an hour, and, in each region, all but the
+    /// `keep_at_most` that stopped last, so what stopped tasks cost in memory
+    /// stays bounded however fast tasks come and go. They leave memory only
+    /// once their deletion is stored; when the store refuses, they stay, and
+    /// the next sweep tries again.
+    pub fn prune_stopped(&self, retention_secs: f64, keep_at_most: usize) {
         let cutoff = time::now() - retention_secs;
         let result = self.backend().update(|st: &State| {
-            let old: Vec<(String, String, String)> = st
-                .regions
-                .iter()
-                .flat_map(|(region, r)| r.tasks.values().map(move |t| (region, t)))
-                .filter(|(_, r)| {
-                    r.task.last_status == Some(TaskStatus::Stopped)
-                        && r.task.stopped_at.is_some_and(|t| t < cutoff)
-                })
-                .map(|(region, r)| {
-                    (
-                        region.clone(),
-                        r.plan.task_id.clone(),
-                        r.plan.task_arn.clone(),
-                    )
-                })
-                .collect();
+            let mut old: Vec<(String, String, String)> = Vec::new();
+            for (region, r) in st.regions.iter() {
+                let mut stopped: Vec<&TaskRecord> = r
+                    .tasks
+                    .values()
+                    .filter(|r| r.task.last_status == Some(TaskStatus::Stopped))
+                    .collect();
+                // Newest first; a task without a stop time counts as oldest.
+                stopped.sort_by(|a, b| {
+                    let at = |r: &TaskRecord| r.task.stopped_at.unwrap_or(f64::MIN);
+                    at(b).total_cmp(&at(a))
+                });
+                for (rank, rec) in stopped.into_iter().enumerate() {
+                    let expired = rec.task.stopped_at.is_some_and(|t| t < cutoff);
+                    if expired || rank >= keep_at_most {
+                        old.push((
+                            region.clone(),
+                            rec.plan.task_id.clone(),
+                            rec.plan.task_arn.clone(),
+                        ));
+                    }
+                }
+            }
             let ops: Vec<_> = old
                 .iter()
                 .map(|(_, _, arn)| Self::task_delete_op(arn))
