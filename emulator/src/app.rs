@@ -84,6 +84,8 @@ struct Inner {
     forwarder: Option<crate::api::forward::Forwarder>,
     endpoints: std::sync::OnceLock<Arc<TaskEndpoints>>,
     firelens: std::sync::OnceLock<Arc<crate::services::firelens::FireLens>>,
+    /// Every task's measured traffic (the egress lens).
+    egress: crate::services::egress::Egress,
     /// Reaches every background loop, front door and supervisor.
     shutdown: Shutdown,
     /// Held for the life of the instance: an in-memory instance's lock file
@@ -328,6 +330,12 @@ impl App {
             Some(credentials.clone()),
             Some(requests.clone()),
         )?;
+        let egress = crate::services::egress::Egress::load(
+            store.clone(),
+            task_endpoint::run_dir(args.data_dir().as_deref(), &instance.id),
+            args.egress_on(),
+        )
+        .context("loading the egress figures")?;
         let forwarder = args
             .forward
             .as_deref()
@@ -357,6 +365,7 @@ impl App {
                 requests,
                 endpoints: std::sync::OnceLock::new(),
                 firelens: std::sync::OnceLock::new(),
+                egress,
                 shutdown,
                 _lock: lock,
             }),
@@ -418,6 +427,15 @@ impl App {
                 iam: Some((inner.iam.clone(), args.iam)),
             }));
         let run_dir = task_endpoint::run_dir(args.data_dir().as_deref(), &inner.instance.id);
+        // Before the endpoint's hook: its `stopped` removes the directory
+        // the final counters are read from.
+        inner
+            .runtime
+            .add_hook(Arc::new(crate::services::egress::EgressHook {
+                egress: inner.egress.clone(),
+                ecs: inner.ecs.clone(),
+                runtime: inner.runtime.backend().clone(),
+            }));
         let endpoints = TaskEndpoints::new(self.clone(), run_dir.clone(), args.task_endpoint_url);
         inner
             .runtime
@@ -429,7 +447,8 @@ impl App {
                 inner.runtime.backend().clone(),
                 inner.shutdown.clone(),
             )
-            .with_iam(inner.iam.clone(), args.iam),
+            .with_iam(inner.iam.clone(), args.iam)
+            .with_egress(inner.egress.clone()),
         ));
         let firelens = Arc::new(crate::services::firelens::FireLens::new(
             crate::services::firelens::firelens_dir(&run_dir),
@@ -449,6 +468,7 @@ impl App {
             .logs
             .spawn_retention(Duration::from_secs(60), &inner.shutdown);
         inner.doors.spawn_health_checks();
+        inner.egress.spawn(&inner.shutdown);
         let app = self.clone();
         // Once: not a loop, but tracked so that shutdown does not remove
         // what it is in the middle of adopting.
@@ -610,6 +630,10 @@ impl App {
         &self.inner.credentials
     }
 
+    pub fn egress(&self) -> &crate::services::egress::Egress {
+        &self.inner.egress
+    }
+
     pub fn requests(&self) -> &RequestLog {
         &self.inner.requests
     }
@@ -702,6 +726,7 @@ impl App {
         self.inner.s3.reset()?;
         self.inner.credentials.clear();
         self.inner.requests.clear();
+        self.inner.egress.reset();
         Ok(())
     }
 

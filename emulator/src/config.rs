@@ -49,6 +49,11 @@ pub enum Command {
     /// ECS Exec, as `aws ecs execute-command --interactive` does, without
     /// the session-manager-plugin. Exits with the command's exit code.
     Exec(crate::exec::client::ExecArgs),
+    /// What the tasks' traffic would cost behind a NAT gateway: bytes by
+    /// class (AWS APIs by service, image pulls, inside the VPC, other) and
+    /// the VPC endpoint what-ifs, from a running emulator (its
+    /// `GET /_fargate-local/egress`).
+    Egress(crate::services::egress::cli::EgressArgs),
     /// Run the FireLens log router stand-in (a Fluent Bit subset) with a
     /// classic-mode Fluent Bit config, as a task's log router does.
     Firelens(crate::firelens::FirelensArgs),
@@ -223,8 +228,34 @@ pub struct ServeArgs {
     )]
     pub subnet: Vec<SubnetArg>,
 
+    /// The egress lens: `on` counts each task's bytes by destination
+    /// (nftables counters in its namespace, its API socket by AWS service)
+    /// for `fargate-local egress`; `off` counts nothing.
+    #[arg(
+        long,
+        env = "FARGATE_LOCAL_EGRESS",
+        value_name = "on|off",
+        default_value = "on",
+        value_parser = clap::builder::PossibleValuesParser::new(["on", "off"])
+    )]
+    pub egress: String,
+
+    /// The NAT gateway's processing charge in US dollars per GB the egress
+    /// lens prices with, instead of the region's from its table.
+    #[arg(long, env = "FARGATE_LOCAL_NAT_PRICE_PER_GB", value_name = "USD", value_parser = parse_price)]
+    pub nat_price_per_gb: Option<f64>,
+
     #[command(flatten)]
     pub s3: S3Args,
+}
+
+fn parse_price(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(p) if p.is_finite() && p >= 0.0 => Ok(p),
+        _ => Err(format!(
+            "`{s}` is not a price in dollars (for instance 0.045)"
+        )),
+    }
 }
 
 /// S3: the embedded one and where tasks' env files come from. Kept in one
@@ -306,6 +337,11 @@ impl std::str::FromStr for SubnetArg {
 }
 
 impl ServeArgs {
+    /// `--egress on`.
+    pub fn egress_on(&self) -> bool {
+        self.egress == "on"
+    }
+
     /// The `--subnet` values, subnet id to Docker network (a subnet given
     /// twice: the last wins).
     pub fn subnets(&self) -> std::collections::BTreeMap<String, String> {

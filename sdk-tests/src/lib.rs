@@ -302,6 +302,14 @@ impl Emulator {
         Self::launch(Some(dir.to_path_buf()), Vec::new())
     }
 
+    /// `serve --data-dir <dir>` with more arguments.
+    pub fn start_durable_with(dir: &Path, args: &[&str]) -> Emulator {
+        Self::launch(
+            Some(dir.to_path_buf()),
+            args.iter().map(|a| a.to_string()).collect(),
+        )
+    }
+
     /// `serve --in-memory` with more arguments.
     pub fn start_with(args: &[&str]) -> Emulator {
         Self::launch(None, args.iter().map(|a| a.to_string()).collect())

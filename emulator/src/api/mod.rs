@@ -34,6 +34,7 @@ macro_rules! call {
 pub mod authz;
 pub mod console;
 pub mod ecs;
+pub mod egress;
 pub mod elbv2;
 pub mod exec;
 pub mod forward;
@@ -234,6 +235,9 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
     let target = match route::route(&parts.method, &path, parts.uri.query(), &parts.headers) {
         Route::Internal if path.starts_with(console::PREFIX) => {
             return console::handle(&app, Request::from_parts(parts, body)).await;
+        }
+        Route::Internal if path == "/_fargate-local/egress" && parts.method == Method::GET => {
+            return egress::handle(&app, parts.uri.query());
         }
         Route::Internal => return internal(&app, &parts.method, &path).await,
         Route::S3 => return s3::handle(&app, Request::from_parts(parts, body)).await,

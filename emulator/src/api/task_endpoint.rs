@@ -98,6 +98,7 @@ impl TaskEndpoints {
             .with_state(ctx.app().clone());
         let mut closers = Vec::new();
         for (name, router) in [(METADATA_SOCKET, metadata), (API_SOCKET, api)] {
+            let metered = name == API_SOCKET && self.app.egress().enabled();
             let path = dir.join(name);
             let _ = std::fs::remove_file(&path);
             let listener = match tokio::net::UnixListener::bind(&path) {
@@ -111,16 +112,35 @@ impl TaskEndpoints {
             closers.push(tx);
             // Closed with the task, or when the emulator shuts down.
             let stop = self.app.shutdown_signal().signalled();
+            let closed = async move {
+                tokio::select! {
+                    _ = rx => {}
+                    _ = stop => {}
+                }
+            };
+            if metered {
+                // The API socket's bytes, by service, for the egress lens.
+                let listener = super::egress::MeteredListener {
+                    inner: listener,
+                    egress: self.app.egress().clone(),
+                    task_arn: plan.task_arn.clone(),
+                };
+                let service =
+                    router.into_make_service_with_connect_info::<super::egress::ConnMeter>();
+                self.app
+                    .shutdown_signal()
+                    .spawn("task endpoint socket", async move {
+                        let _ = axum::serve(listener, service)
+                            .with_graceful_shutdown(closed)
+                            .await;
+                    });
+                continue;
+            }
             self.app
                 .shutdown_signal()
                 .spawn("task endpoint socket", async move {
                     let _ = axum::serve(listener, router)
-                        .with_graceful_shutdown(async move {
-                            tokio::select! {
-                                _ = rx => {}
-                                _ = stop => {}
-                            }
-                        })
+                        .with_graceful_shutdown(closed)
                         .await;
                 });
         }
@@ -282,6 +302,12 @@ fn credentials_error(code: &str, message: &str) -> Response {
 /// The emulator's API, as tasks reach it at `169.254.170.2:4566`: the AWS
 /// protocols only, not the emulator's own endpoints.
 async fn api_request(State(app): State<App>, req: Request) -> Response {
+    if let Some(axum::extract::ConnectInfo(meter)) = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<super::egress::ConnMeter>>()
+    {
+        meter.begin(super::egress::service_of(req.headers(), req.uri().query()));
+    }
     if req.uri().path().starts_with("/_fargate-local/") {
         return super::ApiError {
             status: StatusCode::NOT_FOUND,

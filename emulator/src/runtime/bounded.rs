@@ -126,6 +126,9 @@ impl ContainerRuntime for Bounded {
     async fn stats_json(&self, name: &str) -> Result<Option<serde_json::Value>, RuntimeError> {
         self.inner.stats_json(name).await
     }
+    async fn image_size(&self, image: &str) -> Result<Option<u64>, RuntimeError> {
+        self.inner.image_size(image).await
+    }
     async fn network_exists(&self, network: &str) -> Result<bool, RuntimeError> {
         self.inner.network_exists(network).await
     }

@@ -1178,6 +1178,14 @@ impl ContainerRuntime for DockerRuntime {
         }
     }
 
+    async fn image_size(&self, image: &str) -> Result<Option<u64>, RuntimeError> {
+        match self.inner.docker.inspect_image(image).await {
+            Ok(info) => Ok(info.size.and_then(|s| u64::try_from(s).ok())),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(err(e)),
+        }
+    }
+
     async fn stats_json(&self, name: &str) -> Result<Option<serde_json::Value>, RuntimeError> {
         let opts = StatsOptionsBuilder::default()
             .stream(false)
@@ -1555,6 +1563,9 @@ impl ContainerRuntime for LazyDocker {
     }
     async fn stats_json(&self, name: &str) -> Result<Option<serde_json::Value>, RuntimeError> {
         self.get().await?.stats_json(name).await
+    }
+    async fn image_size(&self, image: &str) -> Result<Option<u64>, RuntimeError> {
+        self.get().await?.image_size(image).await
     }
     fn events(&self) -> BoxStream<'static, RuntimeEvent> {
         let (tx, rx) = mpsc::unbounded_channel();

@@ -392,6 +392,12 @@ pub async fn serve() -> anyhow::Result<()> {
                 e
             }
         };
+        // Counting starts before the task's containers do.
+        if std::env::var(super::egress::EGRESS_ENV).as_deref() == Ok("on")
+            && let Err(e) = super::egress::start(dir).await
+        {
+            eprintln!("fargate-local infra: the egress counters are not available: {e}");
+        }
         // Written whole, then renamed: the emulator never reads half of it.
         let tmp = dir.join(format!(".{READY_FILE}"));
         if std::fs::write(&tmp, status).is_ok() {

@@ -12,6 +12,7 @@
 pub mod bounded;
 pub mod docker;
 pub mod docker_exec;
+pub mod egress;
 pub mod fake;
 pub mod infra;
 pub mod plan;
@@ -305,6 +306,12 @@ pub trait ContainerRuntime: Send + Sync {
     }
     /// Container events of this instance, reconnecting on its own.
     fn events(&self) -> BoxStream<'static, RuntimeEvent>;
+    /// The size in bytes of a local image (by id or reference), as the
+    /// engine's image inspect reports it; `None` when there is no such
+    /// image. What the egress lens counts as the image's pull.
+    async fn image_size(&self, _image: &str) -> Result<Option<u64>, RuntimeError> {
+        Ok(None)
+    }
 }
 
 /// A change the supervisor reports; the ECS backend turns it into task fields.

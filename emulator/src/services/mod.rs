@@ -3,6 +3,7 @@
 
 pub mod credentials;
 pub mod ecs;
+pub mod egress;
 pub mod elbv2;
 pub mod firelens;
 pub mod iam;

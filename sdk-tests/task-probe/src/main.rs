@@ -3,7 +3,8 @@
 //! no endpoint given. It reads its task metadata, then asks ECS (through
 //! the credentials and the endpoint the task provides) to describe its own
 //! task, and, when `PROBE_BUCKET` names a bucket, writes the object
-//! `from-task` there holding its task ARN; when `PROBE_QUEUE` names an SQS
+//! `from-task` there holding its task ARN (or, when `PROBE_OBJECT_BYTES`
+//! is a number, that many bytes of `x`); when `PROBE_QUEUE` names an SQS
 //! queue, it sends its task ARN there, receives and deletes it, and sends
 //! `done <task ARN>` for the test to find. What happened is the exit code,
 //! which the emulator reports:
@@ -22,6 +23,18 @@ use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use serde_json::Value;
+
+/// The object `from-task` holds: the task ARN, or `PROBE_OBJECT_BYTES`
+/// bytes (a known volume for the egress lens's test).
+fn object_body(task_arn: &str) -> Vec<u8> {
+    match std::env::var("PROBE_OBJECT_BYTES")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        Some(n) => vec![b'x'; n],
+        None => task_arn.as_bytes().to_vec(),
+    }
+}
 
 /// GET over HTTP/1.0 of `http://host[:port]/path`: the body.
 fn get(url: &str) -> Result<String, String> {
@@ -113,7 +126,7 @@ async fn main() {
             .put_object()
             .bucket(&bucket)
             .key("from-task")
-            .body(task_arn.as_bytes().to_vec().into())
+            .body(object_body(task_arn).into())
             .send()
             .await
         {

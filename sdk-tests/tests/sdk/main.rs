@@ -10,6 +10,7 @@ mod cleanup;
 mod config_stores;
 mod console;
 mod containers;
+mod egress;
 mod exec;
 mod firelens;
 mod firelens_router;

@@ -230,6 +230,8 @@ pub struct AwsLogs {
     /// IAM and `serve --iam`: the execution role's permission to create the
     /// group and the stream (`None`: not judged).
     iam: Option<(crate::services::iam::Iam, crate::services::iam::Mode)>,
+    /// Counts what the driver ships, per task, for the egress lens.
+    egress: Option<crate::services::egress::Egress>,
 }
 
 impl AwsLogs {
@@ -240,11 +242,17 @@ impl AwsLogs {
             followers: Mutex::new(HashMap::new()),
             shutdown,
             iam: None,
+            egress: None,
         }
     }
 
     /// Judges the execution role's `logs:CreateLogGroup` (with
     /// `awslogs-create-group`) and `logs:CreateLogStream` under `mode`.
+    pub fn with_egress(mut self, egress: crate::services::egress::Egress) -> Self {
+        self.egress = Some(egress);
+        self
+    }
+
     pub fn with_iam(
         mut self,
         iam: crate::services::iam::Iam,
@@ -309,7 +317,15 @@ impl AwsLogs {
         let quit = self.shutdown.signalled();
         let h = self.shutdown.spawn(
             "awslogs follower",
-            follow(self.logs.clone(), self.runtime.clone(), name, t, rx, quit),
+            follow(
+                self.logs.clone(),
+                self.runtime.clone(),
+                name,
+                t,
+                rx,
+                quit,
+                self.egress.clone().map(|e| (e, plan.task_arn.clone())),
+            ),
         );
         (tx, h)
     }
@@ -403,7 +419,9 @@ async fn follow(
     t: Target,
     mut stop: watch::Receiver<bool>,
     quit: WaitForCancellationFutureOwned,
+    meter: Option<(crate::services::egress::Egress, String)>,
 ) {
+    let meter = meter.as_ref();
     let mut quit = std::pin::pin!(quit);
     // A re-adopted task's stream already has what was shipped before the
     // emulator restarted.
@@ -427,7 +445,7 @@ async fn follow(
                             if shipped_until.is_none_or(|u| ms > u) {
                                 joiner.push(ms, &l.text, Instant::now());
                                 if joiner.ready.len() >= FLUSH_EVENTS {
-                                    ship(&logs, &t, &mut joiner).await;
+                                    ship(&logs, &t, &mut joiner, meter).await;
                                 }
                             }
                         }
@@ -439,7 +457,7 @@ async fn follow(
                     },
                     _ = tick.tick() => {
                         joiner.settle(Instant::now(), Some(MULTILINE_IDLE));
-                        ship(&logs, &t, &mut joiner).await;
+                        ship(&logs, &t, &mut joiner, meter).await;
                     }
                 }
             },
@@ -459,14 +477,22 @@ async fn follow(
         }
     }
     joiner.settle(Instant::now(), None);
-    ship(&logs, &t, &mut joiner).await;
+    ship(&logs, &t, &mut joiner, meter).await;
 }
 
-async fn ship(logs: &Logs, t: &Target, joiner: &mut Joiner) {
+async fn ship(
+    logs: &Logs,
+    t: &Target,
+    joiner: &mut Joiner,
+    meter: Option<&(crate::services::egress::Egress, String)>,
+) {
     if joiner.ready.is_empty() {
         return;
     }
     let events = std::mem::take(&mut joiner.ready);
+    if let Some((egress, task_arn)) = meter {
+        egress.add_awslogs(task_arn, events.iter().map(|(_, m)| m.as_str()));
+    }
     let (logs, t2) = (logs.clone(), t.clone());
     let res =
         tokio::task::spawn_blocking(move || logs.append(&t2.region, &t2.group, &t2.stream, events))
