@@ -49,6 +49,11 @@ pub enum Command {
     /// ECS Exec, as `aws ecs execute-command --interactive` does, without
     /// the session-manager-plugin. Exits with the command's exit code.
     Exec(crate::exec::client::ExecArgs),
+    /// Ask a running emulator what a task's roles were used for:
+    /// `iam policy --task <id|arn>` prints the least-privilege policies of
+    /// its task role and execution role.
+    #[command(subcommand)]
+    Iam(crate::services::iam::cli::IamCommand),
     /// Run the FireLens log router stand-in (a Fluent Bit subset) with a
     /// classic-mode Fluent Bit config, as a task's log router does.
     Firelens(crate::firelens::FirelensArgs),
