@@ -320,6 +320,7 @@ impl App {
         let credentials = credentials(&store)?;
         // Tasks' SDKs sign S3 calls with their role's credentials.
         let requests = RequestLog::default();
+        iam.attach_request_log(requests.clone());
         let s3_root = match args.data_dir() {
             Some(dir) => dir.join("s3"),
             None => s3_temp_dir(&instance.id),
@@ -329,6 +330,10 @@ impl App {
             &args.s3.s3_secret_key,
             Some(credentials.clone()),
             Some(requests.clone()),
+            Some(crate::services::s3::TaskRoles {
+                iam: iam.clone(),
+                mode: args.iam,
+            }),
         )?;
         let egress = crate::services::egress::Egress::load(
             store.clone(),
@@ -677,6 +682,14 @@ impl App {
     ) {
         let key = ctx.access_key.as_deref();
         let principal = key.and_then(|k| self.inner.credentials.principal(k));
+        // Not judged, and its resource unknown: the task's generated
+        // policies say they are incomplete.
+        if let Some(p) = &principal {
+            self.inner
+                .iam
+                .usage()
+                .record_unattributed(&p.task_arn, &format!("{service}:{operation}"));
+        }
         self.inner.requests.record_forwarded(
             &ctx.request_id,
             service,

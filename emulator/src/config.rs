@@ -54,6 +54,11 @@ pub enum Command {
     /// the VPC endpoint what-ifs, from a running emulator (its
     /// `GET /_fargate-local/egress`).
     Egress(crate::services::egress::cli::EgressArgs),
+    /// Ask a running emulator what a task's roles were used for:
+    /// `iam policy --task <id|arn>` prints the least-privilege policies of
+    /// its task role and execution role.
+    #[command(subcommand)]
+    Iam(crate::services::iam::cli::IamCommand),
     /// Run the FireLens log router stand-in (a Fluent Bit subset) with a
     /// classic-mode Fluent Bit config, as a task's log router does.
     Firelens(crate::firelens::FirelensArgs),

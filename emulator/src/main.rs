@@ -32,6 +32,10 @@ fn main() -> anyhow::Result<()> {
             let code = rt.block_on(fargate_local::services::egress::cli::run(args))?;
             std::process::exit(code);
         }
+        Command::Iam(cmd) => {
+            let code = rt.block_on(fargate_local::services::iam::cli::run(cmd))?;
+            std::process::exit(code);
+        }
         Command::Firelens(_) | Command::FirelensHealth => unreachable!("handled above"),
         Command::Serve(args) => {
             init_logging(cli.log_format);

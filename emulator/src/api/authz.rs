@@ -5,17 +5,23 @@
 //! with any other credentials are the account's root and always allowed;
 //! forwarded calls are not judged.
 //!
-//! Judged today: Secrets Manager calls naming a secret, SSM parameter
-//! reads and writes, CloudWatch Logs stream and group writes and reads, and
-//! ECS DescribeClusters. Other operations are not judged yet (allowed).
+//! Judged: every operation of the awsJson services served (ECS, CloudWatch
+//! Logs, Secrets Manager, SSM, Cloud Map; SQS in `sqs.rs`, S3 in
+//! `services::s3`). ELBv2 (awsQuery) and IAM/STS calls are not judged.
 
 use serde_json::Value;
 
 use crate::app::App;
-use crate::services::iam::Mode;
+use crate::services::iam::Subject;
+use crate::services::iam::usage::RoleKind;
 
-/// An awsJson request's IAM action and resources, or `None` when the
-/// operation is not judged.
+/// An awsJson request's IAM action and resources, or `None` when its body
+/// is not a JSON object (the call then fails on its own). Each operation's
+/// resource is the one IAM's service authorization reference gives it
+/// (the cluster, task, service, task definition, secret, parameter, log
+/// group or stream, Cloud Map namespace or service it names); an operation
+/// without resource-level permissions, or one not mapped here, is judged
+/// on `*`.
 pub fn json_resources(
     app: &App,
     region: &str,
@@ -23,14 +29,37 @@ pub fn json_resources(
     op: &str,
     body: &[u8],
 ) -> Option<(String, Vec<String>)> {
-    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let v: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Default::default())
+    } else {
+        serde_json::from_slice(body).ok()?
+    };
+    v.as_object()?;
     let acct = app.account_id();
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let list = |k: &str| -> Vec<String> {
+        v.get(k)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let arn = |kind: &str, id: &str| {
+        if id.starts_with("arn:") {
+            id.to_string()
+        } else {
+            format!("arn:aws:{service}:{region}:{acct}:{kind}/{id}")
+        }
+    };
     let action = format!("{service}:{op}");
-    let resources: Vec<String> = match (service, op) {
-        ("secretsmanager", _) => {
-            let id = s("SecretId")?;
-            vec![
+    let any = || vec!["*".to_string()];
+    let resources: Vec<String> = match service {
+        "secretsmanager" => match (s("SecretId"), op) {
+            (Some(id), _) => vec![
                 app.secrets_manager()
                     .arn_of(region, &id)
                     .unwrap_or_else(|| {
@@ -40,56 +69,145 @@ pub fn json_resources(
                             format!("arn:aws:secretsmanager:{region}:{acct}:secret:{id}")
                         }
                     }),
-            ]
-        }
-        ("ssm", "GetParameter" | "PutParameter" | "DeleteParameter") => {
-            vec![parameter_arn(region, acct, &s("Name")?)]
-        }
-        ("ssm", "GetParameters" | "DeleteParameters") => v
-            .get("Names")?
-            .as_array()?
-            .iter()
-            .filter_map(Value::as_str)
-            .map(|n| parameter_arn(region, acct, n))
-            .collect(),
-        ("ssm", "GetParametersByPath") => vec![parameter_arn(region, acct, &s("Path")?)],
-        ("logs", "CreateLogStream" | "PutLogEvents" | "GetLogEvents") => {
-            let group = s("logGroupName")?;
-            let stream = s("logStreamName")?;
-            vec![format!(
-                "arn:aws:logs:{region}:{acct}:log-group:{group}:log-stream:{stream}"
-            )]
-        }
-        ("logs", "CreateLogGroup" | "DeleteLogGroup") => {
-            let group = s("logGroupName")?;
-            vec![format!(
-                "arn:aws:logs:{region}:{acct}:log-group:{group}:log-stream:"
-            )]
-        }
-        ("ecs", "DescribeClusters") => {
-            let names: Vec<String> = v
-                .get("clusters")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
+            ],
+            (None, "CreateSecret") => match s("Name") {
+                Some(n) => vec![format!(
+                    "arn:aws:secretsmanager:{region}:{acct}:secret:{n}-*"
+                )],
+                None => any(),
+            },
+            _ => any(),
+        },
+        "ssm" => match op {
+            "GetParameter"
+            | "PutParameter"
+            | "DeleteParameter"
+            | "GetParameterHistory"
+            | "LabelParameterVersion" => match s("Name") {
+                Some(n) => vec![parameter_arn(region, acct, &n)],
+                None => any(),
+            },
+            "GetParameters" | "DeleteParameters" => list("Names")
+                .iter()
+                .map(|n| parameter_arn(region, acct, n))
+                .collect(),
+            "GetParametersByPath" => match s("Path") {
+                Some(p) => vec![parameter_arn(region, acct, &p)],
+                None => any(),
+            },
+            _ => any(),
+        },
+        "logs" => {
+            let group = s("logGroupName").or_else(|| {
+                s("logGroupIdentifier").map(|g| {
+                    g.strip_prefix(&format!("arn:aws:logs:{region}:{acct}:log-group:"))
+                        .map(|x| x.trim_end_matches(":*").to_string())
+                        .unwrap_or(g)
                 })
-                .filter(|a: &Vec<String>| !a.is_empty())
-                .unwrap_or_else(|| vec!["default".into()]);
-            names
-                .into_iter()
-                .map(|c| {
-                    if c.starts_with("arn:") {
-                        c
-                    } else {
-                        format!("arn:aws:ecs:{region}:{acct}:cluster/{c}")
+            });
+            let group_arn =
+                |g: &str| format!("arn:aws:logs:{region}:{acct}:log-group:{g}:log-stream:");
+            match (op, group) {
+                (
+                    "CreateLogStream" | "PutLogEvents" | "GetLogEvents" | "DeleteLogStream",
+                    Some(g),
+                ) => match s("logStreamName") {
+                    Some(st) => vec![format!("{}{st}", group_arn(&g))],
+                    None => vec![group_arn(&g)],
+                },
+                ("CreateLogGroup" | "DeleteLogGroup", Some(g)) => vec![group_arn(&g)],
+                (_, Some(g)) => vec![format!("arn:aws:logs:{region}:{acct}:log-group:{g}:*")],
+                (_, None) => any(),
+            }
+        }
+        "ecs" => {
+            let cluster = || s("cluster").unwrap_or_else(|| "default".into());
+            let cluster_name = || {
+                let c = cluster();
+                c.rsplit('/').next().unwrap_or(&c).to_string()
+            };
+            match op {
+                "DescribeClusters" => {
+                    let mut names = list("clusters");
+                    if names.is_empty() {
+                        names.push("default".into());
                     }
-                })
-                .collect()
+                    names.iter().map(|c| arn("cluster", c)).collect()
+                }
+                "DeleteCluster"
+                | "UpdateCluster"
+                | "UpdateClusterSettings"
+                | "PutClusterCapacityProviders" => vec![arn("cluster", &cluster())],
+                "RunTask" | "StartTask" => match s("taskDefinition") {
+                    Some(td) => vec![arn("task-definition", &td)],
+                    None => any(),
+                },
+                "StopTask" => match s("task") {
+                    Some(t) => vec![arn("task", &format!("{}/{t}", cluster_name()))],
+                    None => any(),
+                },
+                "DescribeTasks" => list("tasks")
+                    .iter()
+                    .map(|t| arn("task", &format!("{}/{t}", cluster_name())))
+                    .collect(),
+                "ExecuteCommand" => {
+                    let mut out = vec![arn("cluster", &cluster())];
+                    if let Some(t) = s("task") {
+                        out.push(arn("task", &format!("{}/{t}", cluster_name())));
+                    }
+                    out
+                }
+                "CreateService" => match s("serviceName") {
+                    Some(n) => vec![arn("service", &format!("{}/{n}", cluster_name()))],
+                    None => any(),
+                },
+                "UpdateService" | "DeleteService" => match s("service") {
+                    Some(n) => vec![arn("service", &format!("{}/{n}", cluster_name()))],
+                    None => any(),
+                },
+                "DescribeServices" => list("services")
+                    .iter()
+                    .map(|n| arn("service", &format!("{}/{n}", cluster_name())))
+                    .collect(),
+                "TagResource" | "UntagResource" | "ListTagsForResource" => match s("resourceArn") {
+                    Some(r) => vec![r],
+                    None => any(),
+                },
+                _ => any(),
+            }
         }
+        "servicediscovery" => match op {
+            "GetService" | "DeleteService" | "UpdateService" => match s("Id") {
+                Some(id) => vec![arn("service", &id)],
+                None => any(),
+            },
+            "ListInstances"
+            | "RegisterInstance"
+            | "DeregisterInstance"
+            | "GetInstance"
+            | "GetInstancesHealthStatus"
+            | "UpdateInstanceCustomHealthStatus" => match s("ServiceId") {
+                Some(id) => vec![arn("service", &id)],
+                None => any(),
+            },
+            "GetNamespace" | "DeleteNamespace" => match s("Id") {
+                Some(id) => vec![arn("namespace", &id)],
+                None => any(),
+            },
+            "CreateService" => match s("NamespaceId") {
+                Some(id) => vec![arn("namespace", &id)],
+                None => any(),
+            },
+            _ => any(),
+        },
         _ => return None,
+    };
+    // An operation naming no resource in its list (an empty `Names`) is
+    // judged on `*`, so that it is judged at all.
+    let resources = if resources.is_empty() {
+        any()
+    } else {
+        resources
     };
     Some((action, resources))
 }
@@ -104,13 +222,12 @@ pub fn parameter_arn(region: &str, account: &str, name: &str) -> String {
     format!("arn:aws:ssm:{region}:{account}:parameter{sep}{name}")
 }
 
-/// Whether a call is judged at all: `--iam` is not `off` and the call is
-/// signed with a task's role credentials (checked before any parsing, so
-/// other calls pay nothing).
+/// Whether a call is judged at all: it is signed with a task's role
+/// credentials (checked before any parsing, so other calls pay nothing).
+/// In every mode: under `off` nothing is evaluated, but the task's usage is
+/// recorded for `fargate-local iam policy`.
 pub fn is_task_call(app: &App, access_key: Option<&str>) -> bool {
-    app.args().iam != Mode::Off
-        && access_key
-            .is_some_and(|k| k.starts_with("ASIA") && app.credentials().principal(k).is_some())
+    access_key.is_some_and(|k| k.starts_with("ASIA") && app.credentials().principal(k).is_some())
 }
 
 /// A denial: the message AWS gives, for the protocol's error shape.
@@ -119,41 +236,28 @@ pub struct Denied {
     pub message: String,
 }
 
-/// Judges a call signed with `access_key` under `serve --iam`: `Err` only
-/// when `enforce` denies it; `warn` logs what it would deny.
+/// Judges a call signed with `access_key` under `serve --iam` (through
+/// [`crate::services::iam::Iam::decide`], which records the task's usage
+/// and notes a denial on the call `request_id`): `Err` only when `enforce`
+/// denies it; `warn` logs what it would deny.
 pub fn judge(
     app: &App,
+    request_id: &str,
     access_key: Option<&str>,
     action: &str,
     resources: &[String],
 ) -> Result<(), Denied> {
-    let mode = app.args().iam;
-    if mode == Mode::Off {
-        return Ok(());
-    }
     let Some(task) = access_key.and_then(|k| app.credentials().principal(k)) else {
         // The host's credentials (the root) or an assumed role's session
         // (not judged yet).
         return Ok(());
     };
-    let session = task.task_arn.rsplit('/').next().unwrap_or_default();
-    if let Err((message, smallest)) =
-        app.iam()
-            .judge_role(&task.role_arn, session, action, resources)
-    {
-        if mode == Mode::Enforce {
-            tracing::warn!(
-                role = %task.role_arn,
-                task = %task.task_arn,
-                "iam (enforce): denied to the task role: {message}; the smallest statement that would allow it: {smallest}"
-            );
-            return Err(Denied { message });
-        }
-        tracing::warn!(
-            role = %task.role_arn,
-            task = %task.task_arn,
-            "iam (warn): `--iam enforce` would deny this to the task role: {message}; the smallest statement that would allow it: {smallest}"
-        );
-    }
-    Ok(())
+    let who = Subject {
+        kind: RoleKind::Task,
+        role: &task.role_arn,
+        task_arn: &task.task_arn,
+    };
+    app.iam()
+        .decide(app.args().iam, who, Some(request_id), action, resources)
+        .map_err(|d| Denied { message: d.message })
 }

@@ -12,7 +12,9 @@
 //! - anything else without `X-Amz-Target` (and not awsJson): S3, see
 //!   `s3.rs`;
 //! - `/_fargate-local/...`: the emulator's own endpoints (health, reset,
-//!   the request log) and the console (`console/`, HTML for people).
+//!   the request log, what tasks' roles were used for and the policies
+//!   generated from it in `role_usage.rs`) and the console (`console/`,
+//!   HTML for people).
 //!
 //! `task_endpoint` serves what tasks see at `169.254.170.2` (metadata,
 //! credentials, this API) on per-task sockets.
@@ -41,6 +43,7 @@ pub mod forward;
 pub mod iam;
 pub mod logs;
 pub mod query;
+pub mod role_usage;
 pub mod route;
 pub mod s3;
 pub mod secretsmanager;
@@ -239,6 +242,11 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
         Route::Internal if path == "/_fargate-local/egress" && parts.method == Method::GET => {
             return egress::handle(&app, parts.uri.query());
         }
+        Route::Internal
+            if path.starts_with("/_fargate-local/iam/") && parts.method == Method::GET =>
+        {
+            return role_usage::handle(&app, &path, parts.uri.query());
+        }
         Route::Internal => return internal(&app, &parts.method, &path).await,
         Route::S3 => return s3::handle(&app, Request::from_parts(parts, body)).await,
         Route::Query { signed } => {
@@ -323,7 +331,13 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
         && authz::is_task_call(&app, ctx.access_key.as_deref())
         && let Some((action, resources)) =
             authz::json_resources(&app, &ctx.region, &service_of_target(prefix), op, b)
-        && let Err(d) = authz::judge(&app, ctx.access_key.as_deref(), &action, &resources)
+        && let Err(d) = authz::judge(
+            &app,
+            &ctx.request_id,
+            ctx.access_key.as_deref(),
+            &action,
+            &resources,
+        )
     {
         app.record_request(&ctx, &service, op, Some("AccessDeniedException"));
         let err = ApiError::client("AccessDeniedException", d.message);

@@ -70,6 +70,7 @@ async fn call(
     let sqs = app.sqs();
     let c = caller(app, ctx);
     let v = members(op, path, c.host, body)?;
+    judge(app, ctx, op, &v)?;
     match op {
         "CreateQueue" => encode(sqs.create_queue(&c, decode(v)?)),
         "GetQueueUrl" => encode(sqs.get_queue_url(&c, decode(v)?)),
@@ -102,6 +103,58 @@ async fn call(
             "The action {other} is not valid for this endpoint."
         ))),
     }
+}
+
+/// The IAM action of an SQS operation (a batch needs its single
+/// operation's action) and the queue's ARN, from `QueueUrl` (its path is
+/// `/<account>/<name>`) or, for the calls that name a queue, `QueueName`.
+pub fn sqs_permission(
+    region: &str,
+    account: &str,
+    op: &str,
+    v: &serde_json::Value,
+) -> (String, String) {
+    let action = match op {
+        "SendMessageBatch" => "SendMessage",
+        "DeleteMessageBatch" => "DeleteMessage",
+        "ChangeMessageVisibilityBatch" => "ChangeMessageVisibility",
+        other => other,
+    };
+    let s = |k: &str| v.get(k).and_then(serde_json::Value::as_str);
+    let resource = if let Some(url) = s("QueueUrl") {
+        let path = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .and_then(|r| r.find('/').map(|i| &r[i..]))
+            .unwrap_or(url);
+        let mut parts = path.trim_matches('/').rsplit('/');
+        let name = parts.next().unwrap_or_default();
+        let owner = parts.next().filter(|a| !a.is_empty()).unwrap_or(account);
+        format!("arn:aws:sqs:{region}:{owner}:{name}")
+    } else if let Some(name) = s("QueueName").filter(|_| op != "ListQueues") {
+        let owner = s("QueueOwnerAWSAccountId").unwrap_or(account);
+        format!("arn:aws:sqs:{region}:{owner}:{name}")
+    } else {
+        "*".to_string()
+    };
+    (format!("sqs:{action}"), resource)
+}
+
+/// The task role's decision under `serve --iam`, for calls signed with a
+/// task's credentials. SQS's denial names the action in lower case.
+fn judge(app: &App, ctx: &RequestContext, op: &str, v: &serde_json::Value) -> Result<(), SqsError> {
+    if !super::authz::is_task_call(app, ctx.access_key.as_deref()) {
+        return Ok(());
+    }
+    let (action, resource) = sqs_permission(&ctx.region, app.account_id(), op, v);
+    super::authz::judge(
+        app,
+        &ctx.request_id,
+        ctx.access_key.as_deref(),
+        &action,
+        &[resource],
+    )
+    .map_err(|d| SqsError::AccessDenied(d.message.replace(&action, &action.to_lowercase())))
 }
 
 /// Handles one awsJson SQS request (its body already read, or the reason it
@@ -140,8 +193,13 @@ fn json_error(e: &SqsError) -> Response {
         tracing::error!(code = e.code(), message = %e.message(), "SQS request failed");
     }
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    // AccessDenied comes from AWS's front end, not from SQS's model.
+    let namespace = match e {
+        SqsError::AccessDenied(_) => "com.amazon.coral.service",
+        _ => "com.amazonaws.sqs",
+    };
     let body = serde_json::json!({
-        "__type": format!("com.amazonaws.sqs#{}", e.code()),
+        "__type": format!("{namespace}#{}", e.code()),
         "message": e.message(),
     });
     let mut resp = (status, body.to_string()).into_response();
@@ -178,6 +236,49 @@ mod tests {
             members("SendMessage", "/", "h", b"[1]").unwrap_err().code(),
             "SerializationException"
         );
+    }
+
+    #[test]
+    fn sqs_calls_are_judged_on_the_queue_they_name() {
+        let cases = [
+            (
+                "SendMessage",
+                serde_json::json!({"QueueUrl": "http://h:4566/000000000000/jobs"}),
+                ("sqs:SendMessage", "arn:aws:sqs:r:000000000000:jobs"),
+            ),
+            (
+                "SendMessageBatch",
+                serde_json::json!({"QueueUrl": "http://h/111/jobs.fifo"}),
+                ("sqs:SendMessage", "arn:aws:sqs:r:111:jobs.fifo"),
+            ),
+            (
+                "DeleteMessageBatch",
+                serde_json::json!({"QueueUrl": "http://h/111/q"}),
+                ("sqs:DeleteMessage", "arn:aws:sqs:r:111:q"),
+            ),
+            (
+                "CreateQueue",
+                serde_json::json!({"QueueName": "new"}),
+                ("sqs:CreateQueue", "arn:aws:sqs:r:000000000000:new"),
+            ),
+            (
+                "GetQueueUrl",
+                serde_json::json!({"QueueName": "q", "QueueOwnerAWSAccountId": "222"}),
+                ("sqs:GetQueueUrl", "arn:aws:sqs:r:222:q"),
+            ),
+            (
+                "ListQueues",
+                serde_json::json!({"QueueNamePrefix": "x"}),
+                ("sqs:ListQueues", "*"),
+            ),
+        ];
+        for (op, v, (action, resource)) in cases {
+            let got = sqs_permission("r", "000000000000", op, &v);
+            assert_eq!((got.0.as_str(), got.1.as_str()), (action, resource), "{op}");
+        }
+        let resp = json_error(&SqsError::AccessDenied("m".into()));
+        assert_eq!(resp.status(), 403);
+        assert_eq!(resp.headers()["x-amzn-query-error"], "AccessDenied;Sender");
     }
 
     #[test]

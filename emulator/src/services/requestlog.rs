@@ -6,7 +6,7 @@
 //! wire names they come from, such as `X-Amz-Target` prefixes, stay in
 //! `api`.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -38,12 +38,37 @@ pub struct Entry {
     /// The `--forward` target the call was passed to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forwarded_to: Option<String>,
+    /// What `serve --iam` refused (`enforce`) or would refuse (`warn`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iam: Option<IamNote>,
 }
+
+/// A decision `serve --iam` refused, or would refuse under `enforce`:
+/// which role, which action on which resource, AWS's message and the
+/// smallest statement that would allow it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IamNote {
+    /// `task` or `execution`.
+    pub role_kind: String,
+    pub role_arn: String,
+    pub action: String,
+    pub resource: String,
+    /// `denied` (`enforce`) or `wouldDeny` (`warn`).
+    pub decision: String,
+    pub message: String,
+    pub smallest_statement: serde_json::Value,
+}
+
+/// How many notes may wait for their call to be recorded.
+const MAX_PENDING: usize = 256;
 
 /// A cheap handle to the log.
 #[derive(Clone, Default)]
 pub struct RequestLog {
     entries: Arc<Mutex<VecDeque<Entry>>>,
+    /// Notes of calls being served, by request id, until they are recorded.
+    pending: Arc<Mutex<HashMap<String, IamNote>>>,
 }
 
 impl RequestLog {
@@ -66,6 +91,33 @@ impl RequestLog {
             error,
             None,
         );
+    }
+
+    /// Attaches an IAM note to the call `request_id`, recorded later.
+    pub fn note_iam(&self, request_id: &str, note: IamNote) {
+        let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if p.len() >= MAX_PENDING {
+            // Calls that were never recorded; none is expected.
+            p.clear();
+        }
+        p.insert(request_id.to_string(), note);
+    }
+
+    /// Records a call the emulator made itself as a task's role (the
+    /// agent's, with the execution role), with its IAM note.
+    pub fn record_agent_call(
+        &self,
+        service: &str,
+        operation: &str,
+        principal: &Principal,
+        error: Option<&str>,
+        note: Option<IamNote>,
+    ) {
+        let id = crate::domain::ids::uuid();
+        if let Some(n) = note {
+            self.note_iam(&id, n);
+        }
+        self.push(&id, service, operation, None, Some(principal), error, None);
     }
 
     /// Records one call passed to the `--forward` target.
@@ -113,6 +165,14 @@ impl RequestLog {
             ),
             None => tracing::debug!("{service}:{operation} called"),
         }
+        let iam = {
+            let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            if p.is_empty() {
+                None
+            } else {
+                p.remove(request_id)
+            }
+        };
         let entry = Entry {
             time: crate::domain::time::rfc3339(crate::domain::time::now()),
             request_id: request_id.to_string(),
@@ -123,6 +183,7 @@ impl RequestLog {
             role_arn: principal.map(|p| p.role_arn.clone()),
             error: error.map(str::to_string),
             forwarded_to: forwarded_to.map(str::to_string),
+            iam,
         };
         let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if e.len() == CAPACITY {
@@ -139,6 +200,10 @@ impl RequestLog {
 
     pub fn clear(&self) {
         self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();

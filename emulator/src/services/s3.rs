@@ -4,8 +4,14 @@
 //! credentials verify signatures, which keys are refused, and reading an
 //! object for a task's env files.
 //!
-//! Left out: versioning, ACLs and policies (every signed or anonymous
-//! request is allowed), virtual-hosted-style addressing (path-style only).
+//! Calls signed with a task's role credentials are judged under
+//! `serve --iam` against the task role's policies ([`s3_permission`]: the
+//! IAM action and resource of each operation), with S3's 403 AccessDenied
+//! and AWS's quoted-resource text under `enforce`.
+//!
+//! Left out: versioning, ACLs and bucket policies (every other signed or
+//! anonymous request is allowed), virtual-hosted-style addressing
+//! (path-style only).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,7 +20,7 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
-use s3s::dto::{CopyObjectInput, CopySource, GetObjectInput};
+use s3s::dto::{CopyObjectInput, CopySource, DeleteObjectsInput, GetObjectInput};
 use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{S3, S3Request, S3Result, s3_error};
 
@@ -59,40 +65,168 @@ fn refuse_key(key: &str) -> S3Result<()> {
     Ok(())
 }
 
+/// The IAM action an S3 operation needs and the resource it is judged
+/// on: the object's ARN for object operations, the bucket's for bucket
+/// operations, `*` for ListBuckets. `None` for an operation judged per key
+/// later (DeleteObjects) or not at all (an operation the embedded S3 does
+/// not serve).
+pub fn s3_permission(op: &str, bucket: &str, key: Option<&str>) -> Option<(&'static str, String)> {
+    let object = || match key {
+        Some(k) => format!("arn:aws:s3:::{bucket}/{k}"),
+        None => format!("arn:aws:s3:::{bucket}"),
+    };
+    let bucket_arn = || format!("arn:aws:s3:::{bucket}");
+    Some(match op {
+        "ListBuckets" => ("s3:ListAllMyBuckets", "*".into()),
+        "GetObject" | "HeadObject" => ("s3:GetObject", object()),
+        "PutObject"
+        | "CopyObject"
+        | "CreateMultipartUpload"
+        | "UploadPart"
+        | "UploadPartCopy"
+        | "CompleteMultipartUpload" => ("s3:PutObject", object()),
+        "DeleteObject" => ("s3:DeleteObject", object()),
+        "AbortMultipartUpload" => ("s3:AbortMultipartUpload", object()),
+        "ListParts" => ("s3:ListMultipartUploadParts", object()),
+        "ListObjects" | "ListObjectsV2" | "HeadBucket" => ("s3:ListBucket", bucket_arn()),
+        "ListMultipartUploads" => ("s3:ListBucketMultipartUploads", bucket_arn()),
+        "GetBucketLocation" => ("s3:GetBucketLocation", bucket_arn()),
+        "CreateBucket" => ("s3:CreateBucket", bucket_arn()),
+        "DeleteBucket" => ("s3:DeleteBucket", bucket_arn()),
+        _ => return None,
+    })
+}
+
+/// AWS's S3 denial text names the resource in quotes.
+fn s3_denial(message: &str, resource: &str) -> s3s::S3Error {
+    let text = message.replacen(
+        &format!("on resource: {resource} "),
+        &format!("on resource: \"{resource}\" "),
+        1,
+    );
+    s3_error!(AccessDenied, "{text}")
+}
+
+/// Task-role judgement for S3 calls: the IAM backend, the mode, and the
+/// issued credentials that say which task signed a call.
+#[derive(Clone)]
+pub struct TaskRoles {
+    pub iam: crate::services::iam::Iam,
+    pub mode: crate::services::iam::Mode,
+}
+
 /// Allows every request, anonymous ones included, except keys that
-/// `unsafe_key` refuses (also as a copy source).
+/// `unsafe_key` refuses (also as a copy source) and, under `serve --iam`,
+/// what a task's role does not allow.
 struct KeyGuard {
     /// Where each call is recorded, with the task and role whose
     /// credentials signed it.
     log: Option<(Option<Credentials>, RequestLog)>,
+    roles: Option<TaskRoles>,
+}
+
+impl KeyGuard {
+    /// The task whose role credentials signed a request, if any.
+    fn principal(&self, key: Option<&str>) -> Option<crate::services::credentials::Principal> {
+        let (issued, _) = self.log.as_ref()?;
+        key.and_then(|k| issued.as_ref().and_then(|c| c.principal(k)))
+    }
+
+    /// The task role's decision on `action` over `resources`.
+    fn judge(
+        &self,
+        principal: &crate::services::credentials::Principal,
+        request_id: Option<&str>,
+        action: &str,
+        resources: &[String],
+    ) -> S3Result<()> {
+        let Some(r) = &self.roles else {
+            return Ok(());
+        };
+        let who = crate::services::iam::Subject {
+            kind: crate::services::iam::usage::RoleKind::Task,
+            role: &principal.role_arn,
+            task_arn: &principal.task_arn,
+        };
+        r.iam
+            .decide(r.mode, who, request_id, action, resources)
+            .map_err(|d| s3_denial(&d.message, &d.resource))
+    }
 }
 
 #[async_trait]
 impl S3Access for KeyGuard {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        if let Some((issued, log)) = &self.log {
-            let key = cx.credentials().map(|c| c.access_key.clone());
-            let principal = key
-                .as_deref()
-                .and_then(|k| issued.as_ref().and_then(|c| c.principal(k)));
-            log.record(
-                &crate::domain::ids::uuid(),
-                "s3",
-                cx.s3_op().name(),
-                key.as_deref(),
-                principal.as_ref(),
-                None,
-            );
-        }
         if let s3s::path::S3Path::Object { key, .. } = cx.s3_path() {
             refuse_key(key)?;
+        }
+        let Some((_, log)) = &self.log else {
+            return Ok(());
+        };
+        let request_id = crate::domain::ids::uuid();
+        let key = cx.credentials().map(|c| c.access_key.clone());
+        let principal = self.principal(key.as_deref());
+        let op = cx.s3_op().name();
+        let mut verdict = Ok(());
+        if let Some(p) = &principal {
+            let (bucket, object) = match cx.s3_path() {
+                s3s::path::S3Path::Root => ("", None),
+                s3s::path::S3Path::Bucket { bucket } => (&**bucket, None),
+                s3s::path::S3Path::Object { bucket, key } => (&**bucket, Some(&**key)),
+            };
+            match s3_permission(op, bucket, object) {
+                Some((action, resource)) => {
+                    verdict = self.judge(p, Some(&request_id), action, &[resource]);
+                }
+                None if op == "DeleteObjects" => {}
+                None => {
+                    if let Some(r) = &self.roles {
+                        r.iam
+                            .usage()
+                            .record_unattributed(&p.task_arn, &format!("s3:{op}"));
+                    }
+                }
+            }
+        }
+        log.record(
+            &request_id,
+            "s3",
+            op,
+            key.as_deref(),
+            principal.as_ref(),
+            verdict.is_err().then_some("AccessDenied"),
+        );
+        verdict
+    }
+
+    async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
+        if let CopySource::Bucket { bucket, key, .. } = &req.input.copy_source {
+            refuse_key(key)?;
+            let access_key = req.credentials.as_ref().map(|c| c.access_key.as_str());
+            if let Some(p) = self.principal(access_key) {
+                self.judge(
+                    &p,
+                    None,
+                    "s3:GetObject",
+                    &[format!("arn:aws:s3:::{bucket}/{key}")],
+                )?;
+            }
         }
         Ok(())
     }
 
-    async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
-        if let CopySource::Bucket { key, .. } = &req.input.copy_source {
-            refuse_key(key)?;
+    async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
+        let access_key = req.credentials.as_ref().map(|c| c.access_key.as_str());
+        if let Some(p) = self.principal(access_key) {
+            let bucket = &req.input.bucket;
+            let keys: Vec<String> = req
+                .input
+                .delete
+                .objects
+                .iter()
+                .map(|o| format!("arn:aws:s3:::{bucket}/{}", o.key))
+                .collect();
+            self.judge(&p, None, "s3:DeleteObject", &keys)?;
         }
         Ok(())
     }
@@ -114,6 +248,7 @@ impl EmbeddedS3 {
         secret_key: &str,
         issued: Option<Credentials>,
         log: Option<RequestLog>,
+        roles: Option<TaskRoles>,
     ) -> anyhow::Result<EmbeddedS3> {
         std::fs::create_dir_all(root)?;
         let fs = Arc::new(
@@ -127,6 +262,7 @@ impl EmbeddedS3 {
         });
         b.set_access(KeyGuard {
             log: log.map(|l| (issued, l)),
+            roles,
         });
         Ok(EmbeddedS3 {
             fs,
@@ -403,6 +539,84 @@ mod tests {
             );
         }
         std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn s3_operations_are_judged_on_their_action_and_resource() {
+        let cases = [
+            (
+                "GetObject",
+                "b",
+                Some("a/k"),
+                Some(("s3:GetObject", "arn:aws:s3:::b/a/k")),
+            ),
+            (
+                "HeadObject",
+                "b",
+                Some("k"),
+                Some(("s3:GetObject", "arn:aws:s3:::b/k")),
+            ),
+            (
+                "PutObject",
+                "b",
+                Some("k"),
+                Some(("s3:PutObject", "arn:aws:s3:::b/k")),
+            ),
+            (
+                "UploadPart",
+                "b",
+                Some("k"),
+                Some(("s3:PutObject", "arn:aws:s3:::b/k")),
+            ),
+            (
+                "DeleteObject",
+                "b",
+                Some("k"),
+                Some(("s3:DeleteObject", "arn:aws:s3:::b/k")),
+            ),
+            (
+                "ListObjectsV2",
+                "b",
+                None,
+                Some(("s3:ListBucket", "arn:aws:s3:::b")),
+            ),
+            (
+                "HeadBucket",
+                "b",
+                None,
+                Some(("s3:ListBucket", "arn:aws:s3:::b")),
+            ),
+            (
+                "GetBucketLocation",
+                "b",
+                None,
+                Some(("s3:GetBucketLocation", "arn:aws:s3:::b")),
+            ),
+            (
+                "CreateBucket",
+                "b",
+                None,
+                Some(("s3:CreateBucket", "arn:aws:s3:::b")),
+            ),
+            ("ListBuckets", "", None, Some(("s3:ListAllMyBuckets", "*"))),
+            ("DeleteObjects", "b", None, None),
+            ("PutBucketPolicy", "b", None, None),
+        ];
+        for (op, bucket, key, want) in cases {
+            let got = s3_permission(op, bucket, key);
+            assert_eq!(got.as_ref().map(|(a, r)| (*a, r.as_str())), want, "{op}");
+        }
+        let e = s3_denial(
+            "User: u is not authorized to perform: s3:GetObject on resource: arn:aws:s3:::b/k because no identity-based policy allows the s3:GetObject action",
+            "arn:aws:s3:::b/k",
+        );
+        assert_eq!(*e.code(), s3s::S3ErrorCode::AccessDenied);
+        assert_eq!(
+            e.message(),
+            Some(
+                "User: u is not authorized to perform: s3:GetObject on resource: \"arn:aws:s3:::b/k\" because no identity-based policy allows the s3:GetObject action"
+            )
+        );
     }
 
     #[test]

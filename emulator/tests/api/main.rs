@@ -12,4 +12,5 @@ mod iam;
 mod load_balancer;
 mod scheduler;
 mod shutdown;
+mod task_role;
 mod throttling;

@@ -520,6 +520,7 @@ fn task_page_lists_the_calls_made_with_the_task_role() {
         role_arn: Some("arn:aws:iam::000000000000:role/override-role".into()),
         error: error.map(str::to_string),
         forwarded_to: None,
+        iam: None,
     };
     let entries = [
         entry(&arn, "PutObject", None),

@@ -118,11 +118,7 @@ impl Ecs {
         if !agent_running {
             return Err(EcsError::invalid(EXEC_NOT_ENABLED));
         }
-        self.check_exec_permissions(
-            rec.plan.task_role_arn.as_deref(),
-            &rec.plan.task_id,
-            &rec.plan.task_arn,
-        )?;
+        self.check_exec_permissions(rec.plan.task_role_arn.as_deref(), &rec.plan.task_arn)?;
         let name = container.name.clone().unwrap_or_default();
         Ok(ExecTarget {
             region: caller.region.clone(),

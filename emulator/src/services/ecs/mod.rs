@@ -427,32 +427,40 @@ impl Ecs {
     pub(crate) fn check_exec_permissions(
         &self,
         task_role: Option<&str>,
-        task_id: &str,
         task_arn: &str,
     ) -> Result<()> {
         use crate::services::iam::Mode;
         let Some((iam, mode)) = self.inner.iam.get() else {
             return Ok(());
         };
-        if *mode == Mode::Off {
+        let Some(role) = task_role else {
+            if *mode == Mode::Off {
+                return Ok(());
+            }
+            if *mode == Mode::Enforce {
+                tracing::warn!(task = %task_arn, "iam (enforce): ECS Exec's agent cannot open its channels: the task has no task role");
+                return Err(EcsError::TargetNotConnected(
+                    execute_command::EXEC_AGENT_FAILED.into(),
+                ));
+            }
+            tracing::warn!(task = %task_arn, "iam (warn): `--iam enforce` would refuse ExecuteCommand: the task has no task role");
             return Ok(());
-        }
-        let denial = match task_role {
-            None => Some(("the task has no task role".to_string(), String::new())),
-            Some(role) => execute_command::SSM_MESSAGES_ACTIONS
-                .iter()
-                .find_map(|a| iam.judge_role(role, task_id, a, &["*".to_string()]).err()),
         };
-        let Some((message, smallest)) = denial else {
-            return Ok(());
+        let who = crate::services::iam::Subject {
+            kind: crate::services::iam::usage::RoleKind::Task,
+            role,
+            task_arn,
         };
-        if *mode == Mode::Enforce {
-            tracing::warn!(task = %task_arn, "iam (enforce): ECS Exec's agent cannot open its channels with the task role: {message} {smallest}");
-            return Err(EcsError::TargetNotConnected(
-                execute_command::EXEC_AGENT_FAILED.into(),
-            ));
+        for action in execute_command::SSM_MESSAGES_ACTIONS {
+            if iam
+                .decide(*mode, who, None, action, &["*".to_string()])
+                .is_err()
+            {
+                return Err(EcsError::TargetNotConnected(
+                    execute_command::EXEC_AGENT_FAILED.into(),
+                ));
+            }
         }
-        tracing::warn!(task = %task_arn, "iam (warn): `--iam enforce` would refuse ExecuteCommand: {message} {smallest}");
         Ok(())
     }
 

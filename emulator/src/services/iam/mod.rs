@@ -17,9 +17,11 @@
 //! policies' documents and version ids are AWS's current ones; the creation
 //! dates of those created before their current version are approximate.
 
+pub mod cli;
 pub mod eval;
 pub mod policy;
 pub mod sts;
+pub mod usage;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
@@ -554,6 +556,30 @@ pub struct Iam {
     /// Sessions AssumeRole handed out, by access key id. In memory only,
     /// as short-lived credentials: after a restart callers assume again.
     sessions: Arc<std::sync::Mutex<std::collections::HashMap<String, sts::Session>>>,
+    /// What each task's roles were used for.
+    usage: usage::Usage,
+    /// Where decisions are noted (set once by the app).
+    requests: Arc<std::sync::OnceLock<crate::services::requestlog::RequestLog>>,
+}
+
+/// Whose permissions a decision is about: a task's task or execution role.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub kind: usage::RoleKind,
+    /// An ARN or a bare role name.
+    pub role: &'a str,
+    pub task_arn: &'a str,
+}
+
+/// A refusal (or, under `warn`, what `enforce` would refuse): AWS's text
+/// (`User: <session ARN> is not authorized to perform: ...`), and the
+/// smallest statement that would allow it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Denial {
+    pub message: String,
+    pub statement: String,
+    pub action: String,
+    pub resource: String,
 }
 
 fn put_role<R>(r: Role, answer: R) -> Change<'static, State, R> {
@@ -584,13 +610,138 @@ impl Iam {
         Ok(Iam {
             inner: Arc::new(Backend::new(store, account, "iam.", state)),
             sessions: Arc::default(),
+            usage: usage::Usage::default(),
+            requests: Arc::default(),
         })
     }
 
     pub fn reset(&self) -> Result<()> {
         self.inner.reset()?;
         self.sessions_lock().clear();
+        self.usage.clear();
         Ok(())
+    }
+
+    /// Where decisions are noted: the app's request log.
+    pub fn attach_request_log(&self, log: crate::services::requestlog::RequestLog) {
+        let _ = self.requests.set(log);
+    }
+
+    /// What each task's roles were used for.
+    pub fn usage(&self) -> &usage::Usage {
+        &self.usage
+    }
+
+    /// The one decision point of `serve --iam` for a task's roles: the
+    /// role's policies on `action` over each of `resources`, recorded in the
+    /// task's usage (in every mode; `off` evaluates nothing). A denial is
+    /// logged with the role, the action, the resource and the smallest
+    /// statement that would allow it, and noted in the request log (on the
+    /// call `request_id`, else as a call of the agent's); `Err` only under
+    /// `enforce`.
+    pub fn decide(
+        &self,
+        mode: Mode,
+        who: Subject,
+        request_id: Option<&str>,
+        action: &str,
+        resources: &[String],
+    ) -> std::result::Result<(), Denial> {
+        let role_arn = self.role_arn_of(who.role);
+        if mode == Mode::Off {
+            for r in resources {
+                self.usage.record(
+                    who.task_arn,
+                    who.kind,
+                    &role_arn,
+                    action,
+                    r,
+                    usage::Outcome::NotEvaluated,
+                );
+            }
+            return Ok(());
+        }
+        let session = who.task_arn.rsplit('/').next().unwrap_or_default();
+        let mut denial = None;
+        for r in resources {
+            let verdict = self.judge_role(&role_arn, session, action, std::slice::from_ref(r));
+            let outcome = match (&verdict, mode) {
+                (Ok(()), _) => usage::Outcome::Allowed,
+                (Err(_), Mode::Enforce) => usage::Outcome::Denied,
+                (Err(_), _) => usage::Outcome::WouldDeny,
+            };
+            self.usage
+                .record(who.task_arn, who.kind, &role_arn, action, r, outcome);
+            if let (Err((message, statement)), None) = (verdict, &denial) {
+                denial = Some(Denial {
+                    message,
+                    statement,
+                    action: action.to_string(),
+                    resource: r.clone(),
+                });
+                if mode == Mode::Enforce {
+                    break;
+                }
+            }
+        }
+        let Some(d) = denial else {
+            return Ok(());
+        };
+        let kind = who.kind.as_str();
+        let enforced = mode == Mode::Enforce;
+        if enforced {
+            tracing::warn!(
+                task = %who.task_arn,
+                role = %role_arn,
+                role_kind = kind,
+                action,
+                resource = %d.resource,
+                "iam (enforce): denied to the {kind} role: {}; the smallest statement that would allow it: {}",
+                d.message,
+                d.statement
+            );
+        } else {
+            tracing::warn!(
+                task = %who.task_arn,
+                role = %role_arn,
+                role_kind = kind,
+                action,
+                resource = %d.resource,
+                "iam (warn): `--iam enforce` would deny this to the {kind} role: {}; the smallest statement that would allow it: {}",
+                d.message,
+                d.statement
+            );
+        }
+        if let Some(log) = self.requests.get() {
+            let note = crate::services::requestlog::IamNote {
+                role_kind: kind.into(),
+                role_arn: role_arn.clone(),
+                action: action.into(),
+                resource: d.resource.clone(),
+                decision: if enforced { "denied" } else { "wouldDeny" }.into(),
+                message: d.message.clone(),
+                smallest_statement: serde_json::from_str(&d.statement)
+                    .unwrap_or(serde_json::Value::Null),
+            };
+            match request_id {
+                Some(id) => log.note_iam(id, note),
+                None => {
+                    let (service, op) = action.split_once(':').unwrap_or((action, ""));
+                    let principal = crate::services::credentials::Principal {
+                        task_arn: who.task_arn.to_string(),
+                        role_arn: role_arn.clone(),
+                    };
+                    log.record_agent_call(
+                        service,
+                        op,
+                        &principal,
+                        enforced.then_some("AccessDeniedException"),
+                        Some(note),
+                    );
+                }
+            }
+        }
+        if enforced { Err(d) } else { Ok(()) }
     }
 
     pub fn account(&self) -> &str {
@@ -657,7 +808,11 @@ impl Iam {
                 format!(
                     "User: {who} is not authorized to perform: {action} on resource: {resource} {reason}"
                 ),
-                format!(r#"{{"Effect":"Allow","Action":"{action}","Resource":"{resource}"}}"#),
+                format!(
+                    r#"{{"Effect":"Allow","Action":{},"Resource":{}}}"#,
+                    serde_json::Value::from(action),
+                    serde_json::Value::from(resource.as_str())
+                ),
             ));
         }
         Ok(())

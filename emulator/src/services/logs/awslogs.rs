@@ -265,14 +265,10 @@ impl AwsLogs {
     /// The execution role's permission for one container's group and
     /// stream: Fargate's stop reason when `enforce` denies it.
     fn judge(&self, plan: &TaskPlan, t: &Target) -> Result<(), String> {
-        use crate::services::iam::Mode;
         let (Some((iam, mode)), Some(role)) = (&self.iam, plan.execution_role_arn.as_deref())
         else {
             return Ok(());
         };
-        if *mode == Mode::Off {
-            return Ok(());
-        }
         let group_arn = format!(
             "arn:aws:logs:{}:{}:log-group:{}:log-stream:",
             t.region,
@@ -288,19 +284,16 @@ impl AwsLogs {
             format!("{group_arn}{}", t.stream),
             "stream",
         ));
+        let who = crate::services::taskconfig::execution(plan, role);
         for (action, resource, what) in checks {
-            if let Err((message, smallest)) =
-                iam.judge_role(role, &plan.task_id, action, std::slice::from_ref(&resource))
-            {
-                if *mode == Mode::Enforce {
-                    tracing::warn!(task = %plan.task_arn, role = %role, "iam (enforce): denied to the execution role: {message}; the smallest statement that would allow it: {smallest}");
-                    return Err(format!(
-                        "ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times: failed to create Cloudwatch log {what}: AccessDeniedException: {message} status code: 400, request id: {} : exit status 1",
+            iam.decide(*mode, who, None, action, &[resource])
+                .map_err(|d| {
+                    format!(
+                        "ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times: failed to create Cloudwatch log {what}: AccessDeniedException: {} status code: 400, request id: {} : exit status 1",
+                        d.message,
                         crate::domain::ids::uuid()
-                    ));
-                }
-                tracing::warn!(task = %plan.task_arn, role = %role, "iam (warn): `--iam enforce` would deny this to the execution role: {message}; the smallest statement that would allow it: {smallest}");
-            }
+                    )
+                })?;
         }
         Ok(())
     }

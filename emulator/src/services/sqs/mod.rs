@@ -83,6 +83,9 @@ pub enum SqsError {
     UnsupportedOperation(String),
     #[error("{0}")]
     Serialization(String),
+    /// A task role's policies do not allow the call (`serve --iam enforce`).
+    #[error("{0}")]
+    AccessDenied(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -108,6 +111,7 @@ impl AwsError for SqsError {
             Self::InvalidAction(_) => "InvalidAction",
             Self::UnsupportedOperation(_) => "UnsupportedOperation",
             Self::Serialization(_) => "SerializationException",
+            Self::AccessDenied(_) => "AccessDeniedException",
             Self::Internal(_) => "InternalError",
         }
     }
@@ -118,7 +122,7 @@ impl AwsError for SqsError {
 
     fn status(&self) -> u16 {
         match self {
-            Self::PurgeQueueInProgress(_) => 403,
+            Self::PurgeQueueInProgress(_) | Self::AccessDenied(_) => 403,
             // The model's status; no recording from AWS says otherwise.
             Self::ReceiptHandleIsInvalid(_) => 404,
             Self::Internal(_) => 500,
@@ -151,6 +155,7 @@ impl SqsError {
             Self::BatchRequestTooLong(_) => "AWS.SimpleQueueService.BatchRequestTooLong",
             Self::UnsupportedOperation(_) => "AWS.SimpleQueueService.UnsupportedOperation",
             Self::Serialization(_) => "MalformedQueryString",
+            Self::AccessDenied(_) => "AccessDenied",
             other => other.code(),
         }
     }

@@ -49,6 +49,18 @@ pub struct ConfigSources {
 
 /// `arn:<partition>:s3:::<bucket>/<key>`, the agent's pattern: an S3 ARN
 /// without region or account whose resource is a bucket and a key.
+/// The execution role of a task, as `Iam::decide` names it.
+pub(crate) fn execution<'a>(
+    plan: &'a TaskPlan,
+    role: &'a str,
+) -> crate::services::iam::Subject<'a> {
+    crate::services::iam::Subject {
+        kind: crate::services::iam::usage::RoleKind::Execution,
+        role,
+        task_arn: &plan.task_arn,
+    }
+}
+
 pub fn parse_s3_arn(arn: &str) -> Option<(String, String)> {
     let arn = Arn::of_service(arn, "s3").filter(|a| a.region.is_empty() && a.account.is_empty())?;
     let (bucket, key) = arn.resource.split_once('/')?;
@@ -139,14 +151,10 @@ impl ConfigSources {
     /// `serve --iam`: `enforce` fails the task with Fargate's text, `warn`
     /// logs it.
     fn judge_secrets(&self, plan: &TaskPlan, refs: &[(String, SecretRef)]) -> Result<(), String> {
-        use crate::services::iam::Mode;
         let (Some((iam, mode)), Some(role)) = (&self.iam, plan.execution_role_arn.as_deref())
         else {
             return Ok(());
         };
-        if *mode == Mode::Off {
-            return Ok(());
-        }
         let account = iam.account();
         for (_, r) in refs {
             let (action, resource, wrap): (&str, String, fn(&str) -> String) = match r {
@@ -175,15 +183,8 @@ impl ConfigSources {
                     },
                 ),
             };
-            if let Err((message, smallest)) =
-                iam.judge_role(role, &plan.task_id, action, std::slice::from_ref(&resource))
-            {
-                if *mode == Mode::Enforce {
-                    tracing::warn!(task = %plan.task_arn, role = %role, "iam (enforce): denied to the execution role: {message}; the smallest statement that would allow it: {smallest}");
-                    return Err(wrap(&message));
-                }
-                tracing::warn!(task = %plan.task_arn, role = %role, "iam (warn): `--iam enforce` would deny this to the execution role: {message}; the smallest statement that would allow it: {smallest}");
-            }
+            iam.decide(*mode, execution(plan, role), None, action, &[resource])
+                .map_err(|d| wrap(&d.message))?;
         }
         Ok(())
     }
@@ -193,31 +194,22 @@ impl ConfigSources {
     /// bucket), under `serve --iam`. The agent's HeadObject gets a bare 403,
     /// so the reason carries no IAM text, as on Fargate.
     fn judge_env_files(&self, plan: &TaskPlan, targets: &[(String, String)]) -> Result<(), String> {
-        use crate::services::iam::Mode;
         let (Some((iam, mode)), Some(role)) = (&self.iam, plan.execution_role_arn.as_deref())
         else {
             return Ok(());
         };
-        if *mode == Mode::Off {
-            return Ok(());
-        }
         for (bucket, key) in targets {
             let checks = [
                 ("s3:GetObject", format!("arn:aws:s3:::{bucket}/{key}")),
                 ("s3:GetBucketLocation", format!("arn:aws:s3:::{bucket}")),
             ];
             for (action, resource) in checks {
-                if let Err((message, smallest)) =
-                    iam.judge_role(role, &plan.task_id, action, std::slice::from_ref(&resource))
-                {
-                    if *mode == Mode::Enforce {
-                        tracing::warn!(task = %plan.task_arn, role = %role, "iam (enforce): denied to the execution role: {message}; the smallest statement that would allow it: {smallest}");
-                        return Err(format!(
+                iam.decide(*mode, execution(plan, role), None, action, &[resource])
+                    .map_err(|_| {
+                        format!(
                             "{ENV_FILES_PREFIX}service call has been retried 1 time(s): operation error S3: HeadObject, https response error StatusCode: 403, api error Forbidden: Forbidden."
-                        ));
-                    }
-                    tracing::warn!(task = %plan.task_arn, role = %role, "iam (warn): `--iam enforce` would deny this to the execution role: {message}; the smallest statement that would allow it: {smallest}");
-                }
+                        )
+                    })?;
             }
         }
         Ok(())

@@ -1,0 +1,411 @@
+//! What each task's two roles were used for: every (role kind, action,
+//! resource) a decision was made on under `serve --iam` (the task role for
+//! the app's calls and ECS Exec, the execution role for what the agent does
+//! at launch), with the outcome, and the least-privilege policies generated
+//! from them in the shape IAM Access Analyzer's policy generation gives
+//! ([`generate`], a pure function).
+//!
+//! Recorded in every mode, `off` included (where nothing is evaluated and
+//! the outcome is `notEvaluated`): a developer gets the policies whatever
+//! the mode, and the cost is one short lock per judged call of a task.
+//! Kept in memory only, for the last [`MAX_TASKS`] tasks that used a role,
+//! at most [`MAX_USES`] distinct uses each (a policy built from a truncated
+//! record says `isComplete: false`). Calls made with task credentials that
+//! name no resource the emulator can attribute (forwarded calls) are kept
+//! by name and also make the policy incomplete.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// How many tasks' usage is kept.
+pub const MAX_TASKS: usize = 5000;
+/// How many distinct (role kind, action, resource) a task keeps.
+pub const MAX_USES: usize = 2000;
+
+/// Which of a task's roles a decision was about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RoleKind {
+    /// The app's calls, ECS Exec.
+    Task,
+    /// The agent's: image pulls, awslogs, secrets, env files.
+    Execution,
+}
+
+impl RoleKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleKind::Task => "task",
+            RoleKind::Execution => "execution",
+        }
+    }
+}
+
+/// What came of one decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    Allowed,
+    /// Refused (`enforce`).
+    Denied,
+    /// Allowed, but `enforce` would have refused it (`warn`).
+    WouldDeny,
+    /// `off`: recorded, not evaluated.
+    NotEvaluated,
+}
+
+/// One distinct use of a role, as the read API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Use {
+    pub role_kind: RoleKind,
+    pub role_arn: String,
+    pub action: String,
+    pub resource: String,
+    /// The last decision's outcome.
+    pub outcome: Outcome,
+    pub count: u64,
+}
+
+/// What one task's roles were used for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskUsage {
+    pub task_arn: String,
+    pub uses: Vec<Use>,
+    /// `service:Operation` of calls made with the task's credentials that
+    /// could not be attributed to a resource.
+    pub unattributed: Vec<String>,
+    /// More distinct uses than [`MAX_USES`] were seen.
+    pub truncated: bool,
+}
+
+#[derive(Default)]
+struct Record {
+    uses: BTreeMap<(RoleKind, String, String), (String, Outcome, u64)>,
+    unattributed: BTreeSet<String>,
+    truncated: bool,
+}
+
+#[derive(Default)]
+struct State {
+    tasks: HashMap<String, Record>,
+    /// Task ARNs, oldest first, to drop the oldest beyond [`MAX_TASKS`].
+    order: VecDeque<String>,
+}
+
+impl State {
+    fn record(&mut self, task_arn: &str) -> &mut Record {
+        if !self.tasks.contains_key(task_arn) {
+            if self.order.len() >= MAX_TASKS
+                && let Some(old) = self.order.pop_front()
+            {
+                self.tasks.remove(&old);
+            }
+            self.order.push_back(task_arn.to_string());
+        }
+        self.tasks.entry(task_arn.to_string()).or_default()
+    }
+}
+
+/// A cheap handle to the recorded usage of one emulator.
+#[derive(Clone, Default)]
+pub struct Usage {
+    state: Arc<Mutex<State>>,
+}
+
+impl Usage {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records one decision.
+    pub fn record(
+        &self,
+        task_arn: &str,
+        kind: RoleKind,
+        role_arn: &str,
+        action: &str,
+        resource: &str,
+        outcome: Outcome,
+    ) {
+        let mut st = self.lock();
+        let r = st.record(task_arn);
+        let key = (kind, action.to_string(), resource.to_string());
+        if let Some(u) = r.uses.get_mut(&key) {
+            u.0 = role_arn.to_string();
+            u.1 = outcome;
+            u.2 += 1;
+        } else if r.uses.len() >= MAX_USES {
+            r.truncated = true;
+        } else {
+            r.uses.insert(key, (role_arn.to_string(), outcome, 1));
+        }
+    }
+
+    /// Records a call of a task that names no resource the emulator knows.
+    pub fn record_unattributed(&self, task_arn: &str, call: &str) {
+        let mut st = self.lock();
+        let r = st.record(task_arn);
+        if r.unattributed.len() < MAX_USES {
+            r.unattributed.insert(call.to_string());
+        } else {
+            r.truncated = true;
+        }
+    }
+
+    /// A task's usage, if it used a role.
+    pub fn of_task(&self, task_arn: &str) -> Option<TaskUsage> {
+        let st = self.lock();
+        let r = st.tasks.get(task_arn)?;
+        Some(TaskUsage {
+            task_arn: task_arn.to_string(),
+            uses: r
+                .uses
+                .iter()
+                .map(|((kind, action, resource), (role, outcome, count))| Use {
+                    role_kind: *kind,
+                    role_arn: role.clone(),
+                    action: action.clone(),
+                    resource: resource.clone(),
+                    outcome: *outcome,
+                    count: *count,
+                })
+                .collect(),
+            unattributed: r.unattributed.iter().cloned().collect(),
+            truncated: r.truncated,
+        })
+    }
+
+    /// The ARNs of the tasks with recorded usage, oldest first.
+    pub fn tasks(&self) -> Vec<String> {
+        self.lock().order.iter().cloned().collect()
+    }
+
+    pub fn clear(&self) {
+        let mut st = self.lock();
+        st.tasks.clear();
+        st.order.clear();
+    }
+}
+
+/// Access Analyzer splits a generated policy longer than this into several.
+pub const MAX_GENERATED_CHARS: usize = 6144;
+
+/// The least-privilege policy of one role from what it was used for, in
+/// Access Analyzer's `generatedPolicyResult` shape: each `policy` a
+/// minified JSON string. Actions with the same set of resources share a
+/// statement (`SupportedServiceSid<n>`), actions and resources sorted and
+/// as narrow as observed; statements are split over several policies when
+/// one would pass [`MAX_GENERATED_CHARS`]. No use: no policy.
+pub fn generate<'a>(
+    principal_arn: &str,
+    uses: impl IntoIterator<Item = (&'a str, &'a str)>,
+    complete: bool,
+) -> Value {
+    let mut by_action: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (action, resource) in uses {
+        by_action.entry(action).or_default().insert(resource);
+    }
+    // A resource of `*` covers every other resource of its action.
+    for rs in by_action.values_mut() {
+        if rs.contains("*") {
+            rs.retain(|r| *r == "*");
+        }
+    }
+    let mut by_resources: BTreeMap<Vec<&str>, Vec<&str>> = BTreeMap::new();
+    for (action, rs) in &by_action {
+        by_resources
+            .entry(rs.iter().copied().collect())
+            .or_default()
+            .push(action);
+    }
+    let statements: Vec<Value> = by_resources
+        .iter()
+        .enumerate()
+        .map(|(i, (resources, actions))| {
+            let one_or_list = |v: &[&str]| match v {
+                [one] => json!(one),
+                many => json!(many),
+            };
+            // Keys in the order Access Analyzer writes them.
+            let mut m = serde_json::Map::new();
+            m.insert("Sid".into(), format!("SupportedServiceSid{i}").into());
+            m.insert("Effect".into(), "Allow".into());
+            m.insert("Action".into(), one_or_list(actions));
+            m.insert("Resource".into(), one_or_list(resources));
+            Value::Object(m)
+        })
+        .collect();
+    let policy = |stmts: &[Value]| {
+        let mut m = serde_json::Map::new();
+        m.insert("Version".into(), "2012-10-17".into());
+        m.insert("Statement".into(), stmts.to_vec().into());
+        Value::Object(m).to_string()
+    };
+    let mut policies: Vec<Value> = Vec::new();
+    let mut current: Vec<Value> = Vec::new();
+    for s in statements {
+        current.push(s);
+        if current.len() > 1 && policy(&current).len() > MAX_GENERATED_CHARS {
+            let last = current.pop().expect("just pushed");
+            policies.push(json!({ "policy": policy(&current) }));
+            current = vec![last];
+        }
+    }
+    if !current.is_empty() {
+        policies.push(json!({ "policy": policy(&current) }));
+    }
+    json!({
+        "generatedPolicies": policies,
+        "properties": {
+            "isComplete": complete,
+            "principalArn": principal_arn,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(uses: &[(&str, &str)], want: &[Value]) {
+        let got = generate("arn:aws:iam::1:role/r", uses.iter().copied(), true);
+        let policies: Vec<Value> = got["generatedPolicies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| serde_json::from_str(p["policy"].as_str().unwrap()).unwrap())
+            .collect();
+        let statements: Vec<Value> = policies
+            .iter()
+            .flat_map(|p| p["Statement"].as_array().unwrap().clone())
+            .collect();
+        assert_eq!(statements, want, "{uses:?}");
+        assert_eq!(got["properties"]["principalArn"], "arn:aws:iam::1:role/r");
+    }
+
+    #[test]
+    fn policies_are_as_narrow_as_observed_and_grouped_by_resources() {
+        check(&[], &[]);
+        check(
+            &[
+                ("s3:PutObject", "arn:aws:s3:::b/k"),
+                ("s3:GetObject", "arn:aws:s3:::b/k"),
+                ("s3:GetObject", "arn:aws:s3:::b/k"),
+            ],
+            &[json!({"Sid": "SupportedServiceSid0", "Effect": "Allow",
+                     "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::b/k"})],
+        );
+        check(
+            &[
+                ("sqs:SendMessage", "arn:aws:sqs:r:1:q"),
+                ("ssmmessages:OpenDataChannel", "*"),
+                ("s3:ListBucket", "arn:aws:s3:::b"),
+                ("s3:ListBucket", "arn:aws:s3:::a"),
+                ("ssmmessages:CreateDataChannel", "*"),
+            ],
+            &[
+                json!({"Sid": "SupportedServiceSid0", "Effect": "Allow",
+                       "Action": ["ssmmessages:CreateDataChannel", "ssmmessages:OpenDataChannel"], "Resource": "*"}),
+                json!({"Sid": "SupportedServiceSid1", "Effect": "Allow",
+                       "Action": "s3:ListBucket", "Resource": ["arn:aws:s3:::a", "arn:aws:s3:::b"]}),
+                json!({"Sid": "SupportedServiceSid2", "Effect": "Allow",
+                       "Action": "sqs:SendMessage", "Resource": "arn:aws:sqs:r:1:q"}),
+            ],
+        );
+        // `*` covers the action's narrower resources.
+        check(
+            &[
+                ("ecr:GetAuthorizationToken", "x"),
+                ("ecr:GetAuthorizationToken", "*"),
+            ],
+            &[json!({"Sid": "SupportedServiceSid0", "Effect": "Allow",
+                     "Action": "ecr:GetAuthorizationToken", "Resource": "*"})],
+        );
+    }
+
+    #[test]
+    fn long_policies_are_split_as_access_analyzer_splits_them() {
+        let resources: Vec<String> = (0..200)
+            .map(|i| format!("arn:aws:s3:::bucket/some/long/key/{i:04}"))
+            .collect();
+        let uses: Vec<(String, String)> = resources
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (format!("s3:Op{i:03}"), r.clone()))
+            .collect();
+        let got = generate(
+            "arn:aws:iam::1:role/r",
+            uses.iter().map(|(a, r)| (a.as_str(), r.as_str())),
+            false,
+        );
+        let policies = got["generatedPolicies"].as_array().unwrap();
+        assert!(policies.len() > 1, "{}", policies.len());
+        let mut n = 0;
+        for p in policies {
+            let text = p["policy"].as_str().unwrap();
+            assert!(text.len() <= MAX_GENERATED_CHARS, "{}", text.len());
+            let v: Value = serde_json::from_str(text).unwrap();
+            n += v["Statement"].as_array().unwrap().len();
+        }
+        assert_eq!(n, 200);
+        assert_eq!(got["properties"]["isComplete"], false);
+    }
+
+    #[test]
+    fn usage_is_kept_per_task_with_the_last_outcome() {
+        let u = Usage::default();
+        u.record(
+            "t1",
+            RoleKind::Task,
+            "r",
+            "s3:GetObject",
+            "a",
+            Outcome::WouldDeny,
+        );
+        u.record(
+            "t1",
+            RoleKind::Task,
+            "r",
+            "s3:GetObject",
+            "a",
+            Outcome::Allowed,
+        );
+        u.record(
+            "t1",
+            RoleKind::Execution,
+            "e",
+            "s3:GetObject",
+            "a",
+            Outcome::Allowed,
+        );
+        u.record_unattributed("t1", "kinesis:PutRecord");
+        let t = u.of_task("t1").unwrap();
+        assert_eq!(t.uses.len(), 2);
+        assert_eq!(
+            (t.uses[0].role_kind, t.uses[0].outcome, t.uses[0].count),
+            (RoleKind::Task, Outcome::Allowed, 2)
+        );
+        assert_eq!(t.uses[1].role_kind, RoleKind::Execution);
+        assert_eq!(t.unattributed, vec!["kinesis:PutRecord".to_string()]);
+        assert!(u.of_task("t2").is_none());
+        for i in 0..MAX_USES + 3 {
+            u.record(
+                "t3",
+                RoleKind::Task,
+                "r",
+                "s3:GetObject",
+                &i.to_string(),
+                Outcome::Allowed,
+            );
+        }
+        let t = u.of_task("t3").unwrap();
+        assert_eq!((t.uses.len(), t.truncated), (MAX_USES, true));
+        u.clear();
+        assert!(u.tasks().is_empty());
+    }
+}
