@@ -15,6 +15,7 @@ pub mod docker_exec;
 pub mod fake;
 pub mod infra;
 pub mod plan;
+pub mod service_connect;
 pub mod supervisor;
 
 use std::collections::{BTreeMap, HashMap};

@@ -1726,9 +1726,12 @@ mod tests {
         let arn = res[0]["discoveryArn"].as_str().unwrap();
         let (svc, _) = sd.service_by_arn("us-east-1", arn).unwrap();
         assert_eq!(svc.name, "api");
+        let eps = crate::services::ecs::service_connect::endpoints_of(cfg, "internal", None);
         assert_eq!(
-            crate::services::ecs::service_connect::aliases(cfg, "internal"),
-            vec!["api".to_string(), "api.internal".to_string()]
+            eps.iter()
+                .map(|e| (e.dns_name.as_str(), e.port, e.discovery_name.as_str()))
+                .collect::<Vec<_>>(),
+            vec![("api", Some(8080), "api")]
         );
         for ns_ref in ["internal", ns.arn.as_str()] {
             let listed = ecs
