@@ -211,6 +211,50 @@ impl Ecs {
     }
 }
 
+/// A namespace's discovery names and client aliases belong to one
+/// service: `r` may use none that another ACTIVE service (`own` excepted)
+/// uses in the same namespace.
+pub fn check_names_free<'a>(
+    r: &Resolved,
+    others: impl Iterator<Item = &'a super::service_model::ServiceRecord>,
+    own: Option<&str>,
+) -> Result<(), EcsError> {
+    use super::service_model::ServiceStatus;
+    for other in others {
+        if other.service.status != Some(ServiceStatus::Active) || Some(other.arn()) == own {
+            continue;
+        }
+        let Some(cfg) = other.service_connect.as_ref() else {
+            continue;
+        };
+        if cfg.get("namespace").and_then(Value::as_str) != Some(r.namespace_arn.as_str()) {
+            continue;
+        }
+        for theirs in endpoints_of(cfg, &r.namespace_name, None) {
+            for e in &r.endpoints {
+                if e.discovery_name == theirs.discovery_name {
+                    return Err(EcsError::invalid(format!(
+                        "The discoveryName '{}' is already used by service {} in the namespace {}.",
+                        e.discovery_name,
+                        other.name(),
+                        r.namespace_name
+                    )));
+                }
+                if e.dns_name == theirs.dns_name && e.port.is_some() && e.port == theirs.port {
+                    return Err(EcsError::invalid(format!(
+                        "The client alias {}:{} is already used by service {} in the namespace {}.",
+                        e.dns_name,
+                        e.port.unwrap_or(0),
+                        other.name(),
+                        r.namespace_name
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 // ------------------------------------------------------------ the proxy
 
 /// The endpoints a stored configuration (`serviceConnectConfiguration`
