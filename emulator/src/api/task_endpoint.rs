@@ -319,12 +319,50 @@ async fn api_request(State(app): State<App>, req: Request) -> Response {
     super::dispatch(State(app), req).await
 }
 
+/// The Service Connect table of the task's proxy
+/// (`runtime::service_connect`): at once, or with `?version=<v>` once it
+/// differs from `v` (a long-poll, woken by every task change, answered
+/// unchanged after a while).
+async fn service_connect_table(ctx: &TaskCtx, query: &str) -> Response {
+    use crate::runtime::service_connect::{LONG_POLL, version};
+    let since: Option<u64> = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("version="))
+        .and_then(|v| v.parse().ok());
+    let ecs = ctx.app().ecs();
+    let mut changes = ecs.watch_tasks();
+    let deadline = tokio::time::Instant::now() + LONG_POLL;
+    loop {
+        let Some(rec) = ecs.task_record(&ctx.task_arn) else {
+            return not_found("Task metadata handler: task not found");
+        };
+        let Some(sc) = rec.plan.service_connect.as_ref() else {
+            return not_found("The task has no Service Connect");
+        };
+        let table = crate::services::ecs::service_connect::proxy_table(sc, &ecs.live_tasks());
+        if since != Some(version(&table)) || tokio::time::Instant::now() >= deadline {
+            return json_reply(StatusCode::OK, table);
+        }
+        tokio::select! {
+            r = changes.recv() => {
+                if let Err(tokio::sync::broadcast::error::RecvError::Closed) = r {
+                    return json_reply(StatusCode::OK, table);
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
 async fn metadata_request(State(ctx): State<TaskCtx>, req: Request) -> Response {
     if req.method() != axum::http::Method::GET {
         return not_found("Only GET is served here");
     }
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
+    if path == crate::runtime::service_connect::TABLE_PATH {
+        return service_connect_table(&ctx, &query).await;
+    }
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let Some(rec) = ctx.app().ecs().task_record(&ctx.task_arn) else {
         return not_found("Task metadata handler: task not found");

@@ -383,6 +383,14 @@ pub async fn serve() -> anyhow::Result<()> {
     let mut int = signal(SignalKind::interrupt())?;
     let dir = Path::new(SOCKET_DIR);
     if dir.is_dir() {
+        // Service Connect's listeners are up before the task's containers
+        // start (they wait for the ready file), as its Envoy is HEALTHY
+        // before them on AWS.
+        if std::env::var_os(super::service_connect::ENV).is_some() {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            tokio::spawn(super::service_connect::run(dir.to_path_buf(), tx));
+            let _ = rx.await;
+        }
         let status = match set_up_endpoint(dir).await {
             Ok(()) => "ok".to_string(),
             Err(e) => {

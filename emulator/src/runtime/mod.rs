@@ -16,6 +16,7 @@ pub mod egress;
 pub mod fake;
 pub mod infra;
 pub mod plan;
+pub mod service_connect;
 pub mod supervisor;
 
 use std::collections::{BTreeMap, HashMap};

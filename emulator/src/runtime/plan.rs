@@ -176,6 +176,54 @@ pub struct TaskPlan {
     /// (`serviceRegistries`), and the names it answers to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration: Option<Registration>,
+    /// Service Connect: the client aliases the task's proxy listens on and
+    /// the endpoints it serves (`runtime::service_connect`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_connect: Option<ServiceConnectPlan>,
+}
+
+/// A service task's Service Connect: fixed when the task is planned, as
+/// AWS fixes a task's `/etc/hosts` when it starts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceConnectPlan {
+    /// The Cloud Map namespace (ARN).
+    pub namespace_arn: String,
+    /// One per client alias (`dnsName:port`) of the namespace when the task
+    /// was planned: the proxy listens on `address:port`.
+    #[serde(default)]
+    pub listeners: Vec<ServiceConnectListener>,
+    /// The task's own endpoints (`services[]` of its configuration).
+    #[serde(default)]
+    pub endpoints: Vec<ServiceConnectEndpoint>,
+}
+
+/// A client alias and the loopback address (`127.255.x.y`) its `dnsName`
+/// resolves to in the task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceConnectListener {
+    pub dns_name: String,
+    pub address: String,
+    pub port: u16,
+    /// The endpoint behind it (unique in the namespace).
+    pub discovery_name: String,
+}
+
+/// An endpoint a task serves: peers' proxies reach it on `ingress_port`
+/// (`ingressPortOverride`), forwarded to `container_port`, or on
+/// `container_port` itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceConnectEndpoint {
+    pub discovery_name: String,
+    pub container_port: u16,
+    #[serde(default)]
+    pub ingress_port: Option<u16>,
+}
+
+impl ServiceConnectEndpoint {
+    /// The port peers connect to.
+    pub fn port(&self) -> u16 {
+        self.ingress_port.unwrap_or(self.container_port)
+    }
 }
 
 /// A task's Cloud Map registration: the registry (a Cloud Map service
@@ -315,6 +363,7 @@ mod tests {
             enable_execute_command: false,
             subnet_network: None,
             registration: None,
+            service_connect: None,
         }
     }
 

@@ -206,6 +206,7 @@ impl Supervisor {
                 .map(|r| r.aliases.clone())
                 .unwrap_or_default(),
         };
+        super::service_connect::infra_spec(&self.plan, &mut spec);
         self.hooks.infra_spec(&self.plan, &mut spec);
         self.rt
             .create_infra(&spec)

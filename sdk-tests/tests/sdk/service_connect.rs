@@ -1,16 +1,19 @@
-//! ECS Service Connect: a server service with a named port mapping and a
-//! client alias; a task reaches the server's task by `dnsName:port`, the
-//! service is shown with its configuration and `serviceConnectResources`,
-//! and its task is registered in the Cloud Map service ECS made.
+//! ECS Service Connect: a client service reaches a server service by its
+//! client alias `api:80` (the server listens on 8080: the task's proxy
+//! translates the port), balanced across the server's tasks, and keeps
+//! reaching it with no failed request while the server rolls to a new
+//! task definition. The service is shown with its configuration and
+//! `serviceConnectResources`, and the server's tasks are registered in the
+//! Cloud Map service ECS made.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::{
     LaunchType, PortMapping, ServiceConnectClientAlias, ServiceConnectConfiguration,
-    ServiceConnectService, Task,
+    ServiceConnectService,
 };
-use sdk_tests::{Emulator, container, sh};
+use sdk_tests::{Emulator, docker, sh, task_container};
 use serde_json::Value;
 
 const CLUSTER: &str = "connect";
@@ -33,8 +36,102 @@ fn cloud_map(emu: &Emulator, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
 
+/// A server answering `<version> <hostname>` on 8080, port named `http`.
+async fn server(emu: &Emulator, version: &str) -> String {
+    emu.register(
+        "server",
+        vec![
+            sh(
+                "web",
+                &format!(
+                    "mkdir -p /www && echo \"{version} $(hostname)\" > /www/index.html && exec httpd -f -p 8080 -h /www"
+                ),
+            )
+            .port_mappings(
+                PortMapping::builder()
+                    .container_port(8080)
+                    .name("http")
+                    .build(),
+            )
+            .build(),
+        ],
+    )
+    .await
+}
+
+/// The service's task ARNs once it runs `n` tasks of `td` alone.
+async fn settled(emu: &Emulator, service: &str, td: &str, n: usize) -> Vec<String> {
+    let start = Instant::now();
+    loop {
+        let tasks = emu
+            .client()
+            .list_tasks()
+            .cluster(CLUSTER)
+            .service_name(service)
+            .send()
+            .await
+            .expect("ListTasks");
+        let arns = tasks.task_arns().to_vec();
+        if !arns.is_empty() {
+            let d = emu
+                .client()
+                .describe_tasks()
+                .cluster(CLUSTER)
+                .set_tasks(Some(arns.clone()))
+                .send()
+                .await
+                .expect("DescribeTasks");
+            let ok = d
+                .tasks()
+                .iter()
+                .all(|t| t.last_status() == Some("RUNNING") && t.task_definition_arn() == Some(td));
+            if ok && arns.len() == n {
+                return arns;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "{service} did not settle on {n} task(s) of {td}\n{}",
+            emu.log_tail(40)
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// The client's output so far: one line per request.
+fn client_lines(container: &str) -> Vec<String> {
+    docker(&["logs", container])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Waits until the client's last `n` answers satisfy `ok`.
+fn wait_answers(
+    emu: &Emulator,
+    container: &str,
+    n: usize,
+    what: &str,
+    ok: impl Fn(&[String]) -> bool,
+) {
+    let start = Instant::now();
+    loop {
+        let lines = client_lines(container);
+        if lines.len() >= n && ok(&lines[lines.len() - n..]) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{what}: the client's last answers: {:?}\n{}",
+            &lines[lines.len().saturating_sub(n)..],
+            emu.log_tail(30)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
 #[tokio::test]
-async fn a_client_reaches_a_service_connect_server_by_its_alias() {
+async fn a_client_service_reaches_a_server_through_its_alias_across_a_deployment() {
     let emu = Emulator::start();
     emu.create_cluster(CLUSTER).await;
     let op = cloud_map(&emu, &["create-http-namespace", "--name", "internal"]);
@@ -51,31 +148,14 @@ async fn a_client_reaches_a_service_connect_server_by_its_alias() {
         .unwrap()
         .to_string();
 
-    let server = emu
-        .register(
-            "server",
-            vec![
-                sh(
-                    "web",
-                    "mkdir -p /www && echo connected > /www/index.html && exec httpd -f -p 8080 -h /www",
-                )
-                .port_mappings(
-                    PortMapping::builder()
-                        .container_port(8080)
-                        .name("http")
-                        .build(),
-                )
-                .build(),
-            ],
-        )
-        .await;
+    let v1 = server(&emu, "v1").await;
     let created = emu
         .client()
         .create_service()
         .cluster(CLUSTER)
         .service_name("api")
-        .task_definition(&server)
-        .desired_count(1)
+        .task_definition(&v1)
+        .desired_count(2)
         .launch_type(LaunchType::Fargate)
         .network_configuration(Emulator::awsvpc())
         .service_connect_configuration(
@@ -88,7 +168,7 @@ async fn a_client_reaches_a_service_connect_server_by_its_alias() {
                         .discovery_name("api")
                         .client_aliases(
                             ServiceConnectClientAlias::builder()
-                                .port(8080)
+                                .port(80)
                                 .dns_name("api")
                                 .build()
                                 .unwrap(),
@@ -118,56 +198,96 @@ async fn a_client_reaches_a_service_connect_server_by_its_alias() {
         .next()
         .unwrap()
         .to_string();
+    settled(&emu, "api", &v1, 2).await;
+    // The server's tasks are registered in the Cloud Map service ECS made.
+    let list = cloud_map(&emu, &["list-instances", "--service-id", &discovery_id]);
+    assert_eq!(
+        list["Instances"].as_array().map(Vec::len),
+        Some(2),
+        "{list}"
+    );
 
-    // The server's task is registered in the Cloud Map service ECS made.
-    let start = Instant::now();
-    loop {
-        let list = cloud_map(&emu, &["list-instances", "--service-id", &discovery_id]);
-        if list["Instances"].as_array().is_some_and(|i| i.len() == 1) {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(40),
-            "no instance: {list}\n{}",
-            emu.log_tail(30)
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-
+    // The client: one request every 100 ms, one line per answer, FAIL for
+    // a failed request (no `wget -T`: the test image's busybox crashes on it).
     let client = emu
         .register(
             "client",
             vec![
                 sh(
                     "client",
-                    "for i in $(seq 1 50); do \
-                       wget -q -O /tmp/page http://api:8080/ && grep -q connected /tmp/page && exit 0; \
-                       sleep 0.2; \
-                     done; nslookup api >/dev/null 2>&1 || exit 2; exit 3",
+                    "trap 'exit 0' TERM; while true; do \
+                       out=$(wget -q -O - http://api:80/ 2>&1) && echo \"$out\" || echo \"FAIL $out\"; \
+                       sleep 0.1; \
+                     done",
                 )
                 .build(),
             ],
         )
         .await;
-    let t = emu.run_task(CLUSTER, &client).await;
-    let arn = t.task_arn().unwrap().to_string();
-    let t: Task = emu
-        .wait_status(CLUSTER, &arn, "STOPPED", Duration::from_secs(40))
-        .await;
-    assert_eq!(
-        container(&t, "client").exit_code(),
-        Some(0),
-        "api:8080 was not reached\n{}",
-        emu.log_tail(30)
-    );
+    emu.client()
+        .create_service()
+        .cluster(CLUSTER)
+        .service_name("web")
+        .task_definition(&client)
+        .desired_count(1)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(Emulator::awsvpc())
+        .service_connect_configuration(
+            ServiceConnectConfiguration::builder()
+                .enabled(true)
+                .namespace("internal")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateService (client only)");
+    let web = settled(&emu, "web", &client, 1).await;
+    let web = task_container(&web[0], "client");
 
+    // Both server tasks answer, through one name and a translated port.
+    wait_answers(&emu, &web, 10, "both v1 tasks answering", |l| {
+        let mut hosts: Vec<&String> = l.iter().filter(|a| a.starts_with("v1 ")).collect();
+        hosts.sort();
+        hosts.dedup();
+        hosts.len() == 2 && l.iter().all(|a| a.starts_with("v1 "))
+    });
+
+    // A rolling deployment of the server: no request fails.
+    let v2 = server(&emu, "v2").await;
     emu.client()
         .update_service()
         .cluster(CLUSTER)
         .service("api")
-        .desired_count(0)
+        .task_definition(&v2)
         .send()
         .await
-        .expect("UpdateService");
+        .expect("UpdateService (new task definition)");
+    settled(&emu, "api", &v2, 2).await;
+    wait_answers(&emu, &web, 10, "only v2 answering", |l| {
+        l.iter().all(|a| a.starts_with("v2 "))
+    });
+    let lines = client_lines(&web);
+    let first_ok = lines.iter().position(|l| l.starts_with("v1 ")).unwrap();
+    let failed: Vec<&String> = lines[first_ok..]
+        .iter()
+        .filter(|l| !l.starts_with("v1 ") && !l.starts_with("v2 "))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed during the deployment: {failed:?}",
+        failed.len(),
+        lines.len() - first_ok
+    );
+
+    for s in ["web", "api"] {
+        emu.client()
+            .update_service()
+            .cluster(CLUSTER)
+            .service(s)
+            .desired_count(0)
+            .send()
+            .await
+            .expect("UpdateService");
+    }
     emu.stop();
 }

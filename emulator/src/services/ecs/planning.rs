@@ -297,6 +297,7 @@ pub fn plan_task(input: PlanInput<'_>) -> TaskPlan {
         enable_execute_command: input.enable_execute_command,
         subnet_network: None,
         registration: None,
+        service_connect: None,
     }
 }
 

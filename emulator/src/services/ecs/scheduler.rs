@@ -189,6 +189,11 @@ impl Ecs {
             let mut st = self.lock();
             let mut docs = Vec::new();
             let elb = self.elbv2();
+            let sc: std::collections::HashMap<String, super::service_connect::Index> = st
+                .regions
+                .iter()
+                .map(|(name, r)| (name.clone(), self.service_connect_index(name, r)))
+                .collect();
             for region in st.regions.values_mut() {
                 let tasks = &region.tasks;
                 for rec in region.services.values_mut() {
@@ -202,7 +207,8 @@ impl Ecs {
                     let (next, work) = reconcile::apply(now, rec, &obs);
                     call_balancers(elb, &next, work.elb);
                     for l in work.launches {
-                        if let Some(l) = launch_for(self, &next, &l.deployment, l.count) {
+                        let index = sc.get(&next.region);
+                        if let Some(l) = launch_for(self, &next, &l.deployment, l.count, index) {
                             launches.push(l);
                         }
                     }
@@ -301,27 +307,10 @@ impl Ecs {
 /// `serviceRegistries` entry, and the `<service>.<namespace>` name when the
 /// Cloud Map service has DNS records in a DNS namespace.
 ///
-/// With Service Connect (the deployment's revision), the tasks also carry
-/// the client aliases, and when the service has no `serviceRegistries`
-/// they are registered with the Cloud Map service of the first endpoint.
-fn registration(
-    ecs: &Ecs,
-    rec: &ServiceRecord,
-    revision: &super::service_model::ServiceRevision,
-) -> Option<crate::runtime::plan::Registration> {
-    let sc = revision.service_connect_configuration.as_ref();
-    let sc_aliases = sc
-        .and_then(|cfg| {
-            let ns = cfg.get("namespace")?.as_str()?;
-            let ns = ecs
-                .servicediscovery()?
-                .namespace_by_name_or_arn(&rec.region, ns)?;
-            Some(super::service_connect::aliases(
-                cfg,
-                ns.name.trim_end_matches('.'),
-            ))
-        })
-        .unwrap_or_default();
+/// With Service Connect and no `serviceRegistries`, the tasks are
+/// registered with the Cloud Map service of the first endpoint; Service
+/// Connect's names are not DNS names (see `ServiceConnectPlan`).
+fn registration(ecs: &Ecs, rec: &ServiceRecord) -> Option<crate::runtime::plan::Registration> {
     let entry = rec
         .service
         .service_registries
@@ -342,7 +331,7 @@ fn registration(
             registry_arn,
             service_name: rec.name().to_string(),
             port: None,
-            aliases: sc_aliases,
+            aliases: Vec::new(),
         });
     };
     let registry_arn = entry.get("registryArn")?.as_str()?.to_string();
@@ -351,17 +340,12 @@ fn registration(
         .or_else(|| entry.get("containerPort"))
         .and_then(|p| p.as_u64())
         .and_then(|p| u16::try_from(p).ok());
-    let mut aliases = ecs
+    let aliases = ecs
         .servicediscovery()
         .and_then(|sd| sd.service_by_arn(&rec.region, &registry_arn))
         .filter(|(s, n)| s.dns_config.is_some() && n.kind != "HTTP")
         .map(|(s, n)| vec![format!("{}.{}", s.name, n.name.trim_end_matches('.'))])
         .unwrap_or_default();
-    for a in sc_aliases {
-        if !aliases.contains(&a) {
-            aliases.push(a);
-        }
-    }
     Some(crate::runtime::plan::Registration {
         registry_arn,
         service_name: rec.name().to_string(),
@@ -371,7 +355,13 @@ fn registration(
 }
 
 /// The RunTask-equivalent for `count` tasks of a deployment.
-fn launch_for(ecs: &Ecs, rec: &ServiceRecord, deployment: &str, count: i32) -> Option<Launch> {
+fn launch_for(
+    ecs: &Ecs,
+    rec: &ServiceRecord,
+    deployment: &str,
+    count: i32,
+    sc: Option<&super::service_connect::Index>,
+) -> Option<Launch> {
     let state = rec.state(deployment)?;
     let revision = rec.revision(&state.revision_arn)?;
     let s = &rec.service;
@@ -413,7 +403,9 @@ fn launch_for(ecs: &Ecs, rec: &ServiceRecord, deployment: &str, count: i32) -> O
             enable_execute_command: s.enable_execute_command == Some(true),
             client_token: None,
             allow_inactive_definition: true,
-            registration: registration(ecs, rec, revision),
+            registration: registration(ecs, rec),
+            service_connect: sc
+                .and_then(|index| ecs.service_connect_plan(index, &rec.region, revision)),
         },
         network: revision.network_configuration.clone().unwrap_or_default(),
     })

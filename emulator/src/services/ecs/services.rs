@@ -791,12 +791,16 @@ impl Ecs {
     /// and Cloud Map, with the namespace as an ARN, and the Cloud Map
     /// services it uses (made when absent). `None` when not given or
     /// disabled.
+    /// `others` are the region's services; `own` is the ARN of the service
+    /// being updated (its own names do not clash with themselves).
     fn service_connect_for(
         &self,
         region: &str,
         cfg: Option<&Value>,
         cluster: &super::model::Cluster,
         td: &TaskDefinition,
+        others: &std::collections::BTreeMap<String, ServiceRecord>,
+        own: Option<&str>,
     ) -> Result<Option<(Value, Value)>> {
         let Some(cfg) = cfg else { return Ok(None) };
         let default = cluster
@@ -807,6 +811,7 @@ impl Ecs {
         let Some(resolved) = self.check_service_connect(region, cfg, default, td)? else {
             return Ok(None);
         };
+        super::service_connect::check_names_free(&resolved, others.values(), own)?;
         let resources = self.service_connect_resources(region, &resolved)?;
         let mut cfg = cfg.clone();
         cfg["namespace"] = Value::String(resolved.namespace_arn.clone());
@@ -927,6 +932,8 @@ impl Ecs {
                 req.service_connect_configuration.as_ref(),
                 &cluster,
                 &td,
+                &region.services,
+                None,
             )?;
 
             let now = time::now();
@@ -1269,6 +1276,8 @@ impl Ecs {
                     req.service_connect_configuration.as_ref(),
                     &cluster,
                     &td,
+                    &region.services,
+                    Some(rec.arn()),
                 )?;
                 rec.service_connect = sc.as_ref().map(|(c, _)| c.clone());
                 rec.service_connect_resources = sc.map(|(_, r)| r);
@@ -1277,7 +1286,14 @@ impl Ecs {
             {
                 // The new task definition must still name the ports.
                 let cluster = region.active_cluster(&cluster_ref)?.clone();
-                self.service_connect_for(&region_name, Some(&cfg), &cluster, &td)?;
+                self.service_connect_for(
+                    &region_name,
+                    Some(&cfg),
+                    &cluster,
+                    &td,
+                    &region.services,
+                    Some(rec.arn()),
+                )?;
             }
             let lbs = req
                 .load_balancers
@@ -1726,9 +1742,12 @@ mod tests {
         let arn = res[0]["discoveryArn"].as_str().unwrap();
         let (svc, _) = sd.service_by_arn("us-east-1", arn).unwrap();
         assert_eq!(svc.name, "api");
+        let eps = crate::services::ecs::service_connect::endpoints_of(cfg, "internal", None);
         assert_eq!(
-            crate::services::ecs::service_connect::aliases(cfg, "internal"),
-            vec!["api".to_string(), "api.internal".to_string()]
+            eps.iter()
+                .map(|e| (e.dns_name.as_str(), e.port, e.discovery_name.as_str()))
+                .collect::<Vec<_>>(),
+            vec![("api", Some(8080), "api")]
         );
         for ns_ref in ["internal", ns.arn.as_str()] {
             let listed = ecs
@@ -1736,6 +1755,51 @@ mod tests {
                 .unwrap();
             assert_eq!(listed.service_arns, vec![s.service_arn.clone().unwrap()]);
         }
+        // Another service may not take its discovery name or alias; a
+        // refusal makes nothing.
+        let clash = |sc: serde_json::Value| {
+            let mut b = with(sc);
+            b["serviceName"] = json!("other");
+            create(&ecs, b)
+        };
+        let before = sd.list_services("us-east-1", req(json!({}))).unwrap()["Services"]
+            .as_array()
+            .unwrap()
+            .len();
+        for (sc, text) in [
+            (
+                json!({"enabled": true, "namespace": "internal",
+                    "services": [{"portName": "http", "discoveryName": "api"}]}),
+                "discoveryName 'api' is already used by service svc",
+            ),
+            (
+                json!({"enabled": true, "namespace": "internal",
+                    "services": [{"portName": "http", "discoveryName": "api2",
+                        "clientAliases": [{"port": 8080, "dnsName": "api"}]}]}),
+                "client alias api:8080 is already used by service svc",
+            ),
+        ] {
+            let (c, m) = error(clash(sc.clone()));
+            assert_eq!(c, "InvalidParameterException", "{sc}");
+            assert!(m.contains(text), "{sc}: {m}");
+        }
+        assert_eq!(
+            sd.list_services("us-east-1", req(json!({}))).unwrap()["Services"]
+                .as_array()
+                .unwrap()
+                .len(),
+            before
+        );
+        // Another port on the same name, for another endpoint, is fine.
+        clash(json!({"enabled": true, "namespace": "internal",
+            "services": [{"portName": "http", "discoveryName": "api-admin",
+                "clientAliases": [{"port": 9090, "dnsName": "api"}]}]}))
+        .unwrap();
+        ecs.delete_service(
+            &caller(),
+            req(json!({"cluster": "c", "service": "other", "force": true})),
+        )
+        .unwrap();
         // A changed configuration is a new deployment; a refused one
         // changes nothing.
         let bad = ecs.update_service(

@@ -131,6 +131,8 @@ pub struct TaskLaunch {
     pub allow_inactive_definition: bool,
     /// A service's Cloud Map registration (`serviceRegistries`).
     pub registration: Option<crate::runtime::plan::Registration>,
+    /// A service's Service Connect (its proxy's listeners and endpoints).
+    pub service_connect: Option<crate::runtime::plan::ServiceConnectPlan>,
 }
 
 const OVERRIDES_LIMIT: usize = 8192;
@@ -386,6 +388,7 @@ fn new_task(n: &NewTask<'_>, task_id: &str) -> TaskRecord {
     let (subnet, subnet_network) = place_in_subnet(listed, n.subnets);
     plan.subnet_network = subnet_network;
     plan.registration = n.launch.registration.clone();
+    plan.service_connect = n.launch.service_connect.clone();
     let containers: Vec<Container> = plan
         .containers
         .iter()
@@ -609,6 +612,7 @@ impl Ecs {
             client_token: req.client_token,
             allow_inactive_definition: false,
             registration: None,
+            service_connect: None,
         };
         self.take_launch_tokens(&caller.region, count as u32)?;
         let tasks = self
@@ -1354,6 +1358,7 @@ mod tests {
             client_token: None,
             allow_inactive_definition: false,
             registration: None,
+            service_connect: None,
         };
         let td_tags = [tag("a", "definition"), tag("b", "definition")];
         let cases = [
