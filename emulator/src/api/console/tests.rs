@@ -141,8 +141,13 @@ fn the_legend_names_every_concept_on_every_page() {
             let sentence = render::escape_html(sentence);
             check_in_order(&html, &[&format!("<dt>{concept}</dt>"), &sentence]);
         }
-        // Services served without console pages are named, not linked.
-        assert!(html.contains("SQS (no page yet)"), "{html}");
+        // Every section of the console is linked from every page.
+        for section in ["queues", "roles", "namespaces", "task-definitions"] {
+            assert!(
+                html.contains(&format!("href=\"{}{section}\"", render::ROOT)),
+                "{section}: {html}"
+            );
+        }
     }
 }
 
