@@ -754,6 +754,19 @@ async fn a_person_clicks_through_the_console() {
         "{}",
         b.text().await
     );
+    // The execution role's uses, judged by IAM (serve --iam warn: the role
+    // does not exist, so each would be denied).
+    let text = b.text().await;
+    check_in_order(
+        &text,
+        &[
+            "What ECS uses the execution role for",
+            "app: create the log group /console/click",
+            "logs:CreateLogGroup",
+            "would be denied",
+            "logs:CreateLogStream",
+        ],
+    );
     b.click_link("app logs").await;
     b.wait_for(
         "document.getElementById('tail-state').textContent.startsWith('Live')",
@@ -817,6 +830,49 @@ async fn a_person_clicks_through_the_console() {
     assert_eq!(count(&mut b, "main form[action$='/stop']").await, 0);
     b.screenshot(&shots, "click-5-task-stopped").await;
 
+    // The other services' pages, from the navigation.
+    emu.sqs()
+        .create_queue()
+        .queue_name("jobs")
+        .send()
+        .await
+        .expect("CreateQueue");
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let (status, body) = sdk_tests::http(
+        &emu.addr(),
+        "POST",
+        "/",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        format!(
+            "Action=CreateRole&Version=2010-05-08&RoleName=exec&AssumeRolePolicyDocument={}",
+            percent(trust)
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "CreateRole: {body}");
+    b.click_link("SQS queues").await;
+    check_in_order(&b.text().await, &["SQS queues", "jobs", "0\t0\t0"]);
+    b.screenshot(&shots, "click-6-queues").await;
+    b.click_link("IAM roles").await;
+    check_in_order(&b.text().await, &["exec", "ecs-tasks.amazonaws.com"]);
+    b.click_link("exec").await;
+    check_in_order(
+        &b.text().await,
+        &[
+            "Who may assume it",
+            "ecs-tasks.amazonaws.com",
+            "None: every action is denied",
+        ],
+    );
+    b.screenshot(&shots, "click-7-role").await;
+    b.click_link("Cloud Map").await;
+    assert!(
+        b.text().await.contains("No namespaces yet"),
+        "{}",
+        b.text().await
+    );
+
     // A dark colour scheme, when the person prefers one.
     b.prefer_color_scheme("dark").await;
     assert_eq!(
@@ -824,6 +880,19 @@ async fn a_person_clicks_through_the_console() {
             .await,
         "rgb(13, 17, 23)"
     );
+    b.click_link("Clusters").await;
     b.click_link(CLUSTER).await;
-    b.screenshot(&shots, "click-6-cluster-dark").await;
+    b.screenshot(&shots, "click-8-cluster-dark").await;
+}
+
+/// `text` percent-encoded for a form body.
+fn percent(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -707,11 +707,50 @@ fn task_page(app: &App, cluster: &str, id: &str, host: &str) -> Result<String, C
     });
     let page = view::task_page(cluster, task, td.as_ref().map(|r| &r.task_definition), host);
     let calls = view::role_calls(&app.requests().entries(), &page.arn);
+    let uses = match (&td, &page.execution_role) {
+        (Some(td), Some(role)) => {
+            let region = page.arn.split(':').nth(3).unwrap_or(app.region());
+            let mut uses =
+                view::execution_role_uses(&td.task_definition, &page.id, region, app.account_id());
+            judge_execution_uses(app, role, &page.id, &mut uses);
+            uses
+        }
+        _ => Vec::new(),
+    };
     draw(
         app,
         "task.html",
-        minijinja::context! { task => page, role_calls => calls },
+        minijinja::context! { task => page, role_calls => calls, execution_uses => uses },
     )
+}
+
+/// IAM's decision on each use of the execution role, as `serve --iam`
+/// judges it when the task starts (the role's policies now, which may
+/// have changed since the task started).
+fn judge_execution_uses(app: &App, role: &str, task_id: &str, uses: &mut [view::ExecutionUse]) {
+    use crate::services::iam::Mode;
+    for u in uses {
+        u.decision = Some(match app.args().iam {
+            Mode::Off => "not evaluated (serve --iam off)".to_string(),
+            mode => match app.iam().judge_role(
+                role,
+                task_id,
+                u.action,
+                std::slice::from_ref(&u.resource),
+            ) {
+                Ok(()) => "allowed".to_string(),
+                Err((message, smallest)) => {
+                    u.denied = true;
+                    let outcome = if mode == Mode::Enforce {
+                        "denied (the task fails to start)"
+                    } else {
+                        "would be denied (serve --iam warn lets it through)"
+                    };
+                    format!("{outcome}: {message}. A statement that allows it: {smallest}")
+                }
+            },
+        });
+    }
 }
 
 /// A family's revisions, newest last, through ListTaskDefinitions (whose
