@@ -1740,7 +1740,7 @@ def bench_console(args):
         root = "/_fargate-local/console/"
         pages = {
             "clusters": root,
-            "cluster (20 services, 200 tasks)": f"{root}clusters/{CONSOLE_CLUSTER}",
+            "cluster": f"{root}clusters/{CONSOLE_CLUSTER}",
             "service": f"{root}clusters/{CONSOLE_CLUSTER}/services/{names[0]}",
             "task": f"{root}clusters/{CONSOLE_CLUSTER}/tasks/{task_id}",
             "task definitions": f"{root}task-definitions",
@@ -2084,7 +2084,7 @@ def report(res):
                 f"| {r['page']} | {r['server_p50_ms']:.2f} ms | {r['server_max_ms']:.2f} ms "
                 f"| {r['client_p50_ms']:.2f} ms | {yes(r['server_max_ms'] < 50)} |"
             )
-        cluster = next(r for r in c["rows"] if r["page"].startswith("cluster "))
+        cluster = next(r for r in c["rows"] if r["page"] == "cluster")
         out.append("")
         out.append(
             f"Baseline: the API calls that read the same cluster (ListServices, DescribeServices, ListTasks, "
