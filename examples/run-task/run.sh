@@ -42,6 +42,15 @@ done
 [ "$code" = "0" ] || fail "sidecar could not reach localhost:8080 (exit code $code)"
 echo "sidecar reached web over localhost (exit code 0)"
 
+# The same task in the console, the page a browser shows at this address.
+id=${arn##*/}
+page="$ENDPOINT/_fargate-local/console/clusters/dev/tasks/$id"
+html=$(curl -sf "$page") || fail "the console has no page for the task"
+for want in RUNNING "Container</span>web" "Container</span>probe" "http://"; do
+  grep -qF "$want" <<<"$html" || fail "the console's task page does not show $want"
+done
+echo "console: $page"
+
 aws ecs stop-task --cluster dev --task "$arn" --reason "example done" --query task.desiredStatus --output text
 aws ecs wait tasks-stopped --cluster dev --tasks "$arn"
 aws ecs describe-tasks --cluster dev --tasks "$arn" \

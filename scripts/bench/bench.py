@@ -31,6 +31,12 @@ load from elsewhere on the machine hits both alike; the report gives ratios.
  10. SQS (sqs): SendMessage, and ReceiveMessage (10 at a time) with a
      DeleteMessage per message, messages per second on one connection and on
      16 (wrk), against moto's server.
+ 11. Console (console): the server time of each console page (its
+     Server-Timing header) with 20 services and 200 tasks in one cluster
+     (20 running service tasks and 180 stopped standalone tasks: stopped
+     tasks are listed and drawn like running ones), against the API calls a
+     client makes to read the same cluster (ListServices, DescribeServices,
+     ListTasks and DescribeTasks), timed at the client, interleaved.
 
 Standard library only. Every process it starts is written to
 $BENCH_TMP/pids and every emulator instance id to $BENCH_TMP/instances, and
@@ -1623,6 +1629,159 @@ def yes(ok):
     return "yes" if ok else "**no**"
 
 
+CONSOLE_CLUSTER = "console-bench"
+
+
+def console_get(port, path):
+    """One console page: (status, server ms from Server-Timing, client ms)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    t0 = time.perf_counter()
+    conn.request("GET", path)
+    resp = conn.getresponse()
+    resp.read()
+    wall = (time.perf_counter() - t0) * 1000
+    conn.close()
+    timing = resp.getheader("server-timing") or ""
+    m = re.search(r"dur=([0-9.]+)", timing)
+    if resp.status != 200 or not m:
+        raise BenchError(f"console {path} answered {resp.status} ({timing!r})")
+    return float(m.group(1)), wall
+
+
+def console_api_read(ecs):
+    """What a client calls to read the cluster the cluster page shows, as the
+    console reads it: ListServices, DescribeServices (10 at a time),
+    ListTasks (RUNNING and STOPPED, 100 a page), DescribeTasks (100 at a
+    time). Client-side milliseconds."""
+    t0 = time.perf_counter()
+    arns, token = [], None
+    while True:
+        body = {"cluster": CONSOLE_CLUSTER, "maxResults": 100}
+        if token:
+            body["nextToken"] = token
+        _, out = ecs.call("ListServices", body)
+        arns += out.get("serviceArns", [])
+        token = out.get("nextToken")
+        if not token:
+            break
+    for i in range(0, len(arns), 10):
+        ecs.call("DescribeServices", {"cluster": CONSOLE_CLUSTER, "services": arns[i : i + 10]})
+    tasks = []
+    for desired in ("RUNNING", "STOPPED"):
+        token = None
+        while True:
+            body = {"cluster": CONSOLE_CLUSTER, "desiredStatus": desired, "maxResults": 100}
+            if token:
+                body["nextToken"] = token
+            _, out = ecs.call("ListTasks", body)
+            tasks += out.get("taskArns", [])
+            token = out.get("nextToken")
+            if not token:
+                break
+    for i in range(0, len(tasks), 100):
+        ecs.call("DescribeTasks", {"cluster": CONSOLE_CLUSTER, "tasks": tasks[i : i + 100]})
+    return (time.perf_counter() - t0) * 1000, len(arns), len(tasks)
+
+
+def bench_console(args):
+    emu, port = start_emulator(args, "emulator-console", ["--in-memory"])
+    try:
+        ecs = Ecs(port)
+        ecs.call("CreateCluster", {"clusterName": CONSOLE_CLUSTER})
+        ecs.call("RegisterTaskDefinition", service_task_definition("console-svc"))
+        job = service_task_definition("console-job")
+        job["containerDefinitions"][0]["command"] = ["true"]
+        ecs.call("RegisterTaskDefinition", job)
+        names = [f"svc-{i:02d}" for i in range(args.console_services)]
+        for name in names:
+            ecs.call(
+                "CreateService",
+                {
+                    "cluster": CONSOLE_CLUSTER,
+                    "serviceName": name,
+                    "taskDefinition": "console-svc",
+                    "desiredCount": 1,
+                    "launchType": "FARGATE",
+                    "networkConfiguration": NETWORK,
+                },
+            )
+        stopped = args.console_tasks - len(names)
+        log(f"console: {len(names)} services and {stopped} standalone tasks that exit at once")
+        for i in range(0, stopped, 10):
+            _, out = ecs.call(
+                "RunTask",
+                {
+                    "cluster": CONSOLE_CLUSTER,
+                    "taskDefinition": "console-job",
+                    "count": min(10, stopped - i),
+                    "launchType": "FARGATE",
+                    "networkConfiguration": NETWORK,
+                },
+            )
+            if out.get("failures"):
+                raise BenchError(f"RunTask failures: {out['failures']}")
+        t0 = time.perf_counter()
+        while True:
+            _, out = ecs.call("ListTasks", {"cluster": CONSOLE_CLUSTER, "desiredStatus": "RUNNING", "maxResults": 100})
+            running = out.get("taskArns", [])
+            _, d = ecs.call("DescribeServices", {"cluster": CONSOLE_CLUSTER, "services": names[:10]})
+            _, d2 = ecs.call("DescribeServices", {"cluster": CONSOLE_CLUSTER, "services": names[10:20]})
+            steady = all(s.get("runningCount") == 1 for s in d.get("services", []) + d2.get("services", []))
+            if len(running) == len(names) and steady:
+                break
+            if time.perf_counter() - t0 > 600:
+                raise BenchError(f"console: {len(running)} tasks still running after 600 s")
+            time.sleep(1)
+        _, total, ntasks = console_api_read(ecs)
+        if ntasks < args.console_tasks:
+            raise BenchError(f"console: only {ntasks} tasks listed")
+        _, out = ecs.call("ListTasks", {"cluster": CONSOLE_CLUSTER, "serviceName": names[0]})
+        task_id = out["taskArns"][0].rsplit("/", 1)[1]
+        root = "/_fargate-local/console/"
+        pages = {
+            "clusters": root,
+            "cluster": f"{root}clusters/{CONSOLE_CLUSTER}",
+            "service": f"{root}clusters/{CONSOLE_CLUSTER}/services/{names[0]}",
+            "task": f"{root}clusters/{CONSOLE_CLUSTER}/tasks/{task_id}",
+            "task definitions": f"{root}task-definitions",
+            "task definition diff": f"{root}task-definitions/console-svc",
+            "SQS queues": f"{root}queues",
+            "IAM roles": f"{root}roles",
+            "Cloud Map": f"{root}namespaces",
+        }
+        load0 = loadavg()
+        server = {k: [] for k in pages}
+        client = {k: [] for k in pages}
+        api = []
+        for _ in range(args.console_runs):
+            for name, path in pages.items():
+                srv, wall = console_get(port, path)
+                server[name].append(srv)
+                client[name].append(wall)
+            api.append(console_api_read(ecs)[0])
+        ecs.close()
+        rows = []
+        for name in pages:
+            rows.append(
+                {
+                    "page": name,
+                    "server_p50_ms": statistics.median(server[name]),
+                    "server_max_ms": max(server[name]),
+                    "client_p50_ms": statistics.median(client[name]),
+                }
+            )
+        return {
+            "services": total,
+            "tasks": ntasks,
+            "runs": args.console_runs,
+            "rows": rows,
+            "api_p50_ms": statistics.median(api),
+            "load": (load0, loadavg()),
+        }
+    finally:
+        emu.stop()
+
+
 def report(res):
     out = []
     m = res["machine"]
@@ -1911,6 +2070,30 @@ def report(res):
             + ". wrk and the server share the 2 cores; p50 is per request (a receive answers up to 10 messages); "
             "moto's server closes the connection after every answer, so its clients reconnect for each request."
         )
+    if "console" in res:
+        c = res["console"]
+        out.append(
+            f"### 11. Console pages: server time with {c['services']} services and {c['tasks']} tasks "
+            f"(median and worst of {c['runs']} runs)"
+        )
+        out.append("")
+        out.append("| page | server p50 | server worst | at the client p50 | under 50 ms? |")
+        out.append("|---|---:|---:|---:|:---:|")
+        for r in c["rows"]:
+            out.append(
+                f"| {r['page']} | {r['server_p50_ms']:.2f} ms | {r['server_max_ms']:.2f} ms "
+                f"| {r['client_p50_ms']:.2f} ms | {yes(r['server_max_ms'] < 50)} |"
+            )
+        cluster = next(r for r in c["rows"] if r["page"] == "cluster")
+        out.append("")
+        out.append(
+            f"Baseline: the API calls that read the same cluster (ListServices, DescribeServices, ListTasks, "
+            f"DescribeTasks) take {c['api_p50_ms']:.2f} ms at the client (p50); the cluster page, drawn from the "
+            f"same operations, {cluster['client_p50_ms']:.2f} ms: "
+            f"{cluster['client_p50_ms'] / c['api_p50_ms']:.2f}x."
+        )
+        out.append(f"Load average at the start / end of this benchmark: {c['load'][0]} / {c['load'][1]}.")
+        out.append("")
     return "\n".join(out) + "\n"
 
 
@@ -1952,13 +2135,16 @@ def main():
     ap.add_argument("--tmp", required=True, help="scratch directory (removed by bench.sh)")
     ap.add_argument("--run", required=True, help="run id: label value of the baseline containers")
     ap.add_argument("--out", required=True, help="where the report and raw JSON go")
-    ap.add_argument("--only", default="runtask,api,start,config,exec,firelens-task,firelens-engine,services,forward,sqs")
+    ap.add_argument("--only", default="runtask,api,start,config,exec,firelens-task,firelens-engine,services,forward,sqs,console")
     ap.add_argument("--sqs-lua", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "sqs.lua"))
     ap.add_argument("--sqs-secs", type=int, default=10)
     ap.add_argument("--forward-calls", type=int, default=2000)
     ap.add_argument("--firelens-lines", type=int, default=100000)
     ap.add_argument("--firelens-runs", type=int, default=3)
     ap.add_argument("--svc-runs", type=int, default=5)
+    ap.add_argument("--console-services", type=int, default=20)
+    ap.add_argument("--console-tasks", type=int, default=200)
+    ap.add_argument("--console-runs", type=int, default=30)
     ap.add_argument("--svc-count", type=int, default=20)
     ap.add_argument("--svc-window", type=float, default=60.0)
     ap.add_argument("--exec-runs", type=int, default=7)
@@ -2021,6 +2207,8 @@ def main():
             res["forward"] = bench_forward(args)
         if "sqs" in only:
             res["sqs"] = bench_sqs(args)
+        if "console" in only:
+            res["console"] = bench_console(args)
     finally:
         for s in servers:
             s.stop()

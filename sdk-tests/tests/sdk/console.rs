@@ -15,7 +15,7 @@ use sdk_tests::{Emulator, UNTIL_TERM, http_get, sh};
 const CLUSTER: &str = "console";
 
 /// Debian's `chromium`, or a clear failure naming how to install it.
-fn chromium() -> PathBuf {
+pub(crate) fn chromium() -> PathBuf {
     for name in ["chromium", "chromium-browser"] {
         if let Ok(out) = Command::new("sh")
             .args(["-c", &format!("command -v {name}")])
@@ -57,7 +57,7 @@ fn run_chromium(url: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn tempdir(what: &str) -> PathBuf {
+pub(crate) fn tempdir(what: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "fargate-local-console-{what}-{}-{}",
         std::process::id(),
@@ -607,4 +607,292 @@ async fn task_definition_revisions_side_by_side() {
         ],
     );
     screenshot(&family_url, "7-task-definition-diff");
+}
+
+/// The screenshots of the clicking test, outside the repository.
+fn screenshots() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots")
+}
+
+/// The number of `selector` elements in the page.
+async fn count(b: &mut super::browser::Browser, selector: &str) -> u64 {
+    b.eval(&format!(
+        "document.querySelectorAll({}).length",
+        serde_json::json!(selector)
+    ))
+    .await
+    .as_u64()
+    .unwrap()
+}
+
+/// A person in a real browser: keyboard from the top of the page, then
+/// cluster → service → task → container logs by clicking, a line the
+/// container writes appearing live, the service scaled from its page and
+/// the new task appearing without a reload, a task stopped from its page
+/// and shown STOPPED with its reason as it happens; the pages fit 1280
+/// pixels and follow a dark colour scheme.
+#[tokio::test]
+async fn a_person_clicks_through_the_console() {
+    let emu = Emulator::start();
+    chromium();
+    emu.create_cluster(CLUSTER).await;
+    let mut options = std::collections::HashMap::new();
+    options.insert("awslogs-group".to_string(), "/console/click".to_string());
+    options.insert("awslogs-stream-prefix".to_string(), "web".to_string());
+    options.insert("awslogs-create-group".to_string(), "true".to_string());
+    options.insert("awslogs-region".to_string(), "us-east-1".to_string());
+    let td = emu
+        .register_with(
+            "console-click",
+            vec![
+                sh(
+                    "app",
+                    "i=0; trap 'exit 0' TERM; while true; do i=$((i+1)); echo \"tick $i\"; sleep 1; done",
+                )
+                .log_configuration(
+                    aws_sdk_ecs::types::LogConfiguration::builder()
+                        .log_driver(aws_sdk_ecs::types::LogDriver::Awslogs)
+                        .set_options(Some(options))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+            ],
+            |b| b.execution_role_arn("arn:aws:iam::000000000000:role/exec"),
+        )
+        .await;
+    emu.client()
+        .create_service()
+        .cluster(CLUSTER)
+        .service_name("web")
+        .task_definition(&td)
+        .desired_count(1)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(Emulator::awsvpc())
+        .send()
+        .await
+        .expect("CreateService");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while service_counts(&emu, "web").await != (1, 1) {
+        assert!(Instant::now() < deadline, "the service never ran its task");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let shots = screenshots();
+    let mut b = super::browser::Browser::launch().await;
+    let base = format!("http://{}", emu.addr());
+    b.goto(&format!("{base}/_fargate-local/console/")).await;
+
+    // The keyboard: the first Tab shows the skip link, Enter moves the
+    // focus to the content, the next Tab reaches the first cluster; every
+    // focused element is drawn with a visible outline.
+    let focused = "(() => { const e = document.activeElement; const s = getComputedStyle(e); \
+                   const r = e.getBoundingClientRect(); \
+                   return [e.tagName, e.id || '', e.textContent.trim(), s.outlineStyle, r.left >= 0 && r.top >= 0]; })()";
+    b.press("Tab").await;
+    let skip = b.eval(focused).await;
+    assert_eq!(skip[2], "Skip to content", "the first Tab: {skip}");
+    assert_ne!(
+        skip[3], "none",
+        "the skip link's focus is not drawn: {skip}"
+    );
+    assert_eq!(
+        skip[4], true,
+        "the focused skip link is off the screen: {skip}"
+    );
+    let mut order = Vec::new();
+    for _ in 0..4 {
+        b.press("Tab").await;
+        let f = b.eval(focused).await;
+        assert_ne!(f[3], "none", "a focused element without an outline: {f}");
+        order.push(f[2].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        order,
+        [
+            "fargate-local console",
+            "Clusters",
+            "Task definitions",
+            "SQS queues"
+        ],
+        "the focus order of the header"
+    );
+    b.eval("document.querySelector('.skip').focus()").await;
+    b.press("Enter").await;
+    b.wait_for(
+        "document.activeElement.id === 'main'",
+        Duration::from_secs(5),
+        "Enter on the skip link focuses the content",
+    )
+    .await;
+    b.press("Tab").await;
+    let first = b.eval(focused).await;
+    assert_eq!(
+        first[2], CLUSTER,
+        "after the skip link, the first cluster: {first}"
+    );
+    b.screenshot(&shots, "click-1-clusters").await;
+
+    // Cluster → service → task → container logs, by clicking.
+    b.click_link(CLUSTER).await;
+    assert!(b.url().await.ends_with(&format!("/clusters/{CLUSTER}")));
+    let fits = "(() => document.documentElement.scrollWidth <= window.innerWidth && \
+                [...document.querySelectorAll('main table')].every(t => t.scrollWidth <= t.parentElement.clientWidth + 1))()";
+    assert_eq!(
+        b.eval(fits).await,
+        true,
+        "the cluster page is wider than 1280 pixels:\n{}",
+        b.text().await
+    );
+    b.screenshot(&shots, "click-2-cluster").await;
+    b.click_link("web").await;
+    assert!(b.text().await.contains("desired 1"), "{}", b.text().await);
+    b.click("main a[href*='/tasks/']", true).await;
+    let task_url = b.url().await;
+    assert_eq!(
+        count(&mut b, "#container-app").await,
+        1,
+        "{}",
+        b.text().await
+    );
+    // The execution role's uses, judged by IAM (serve --iam warn: the role
+    // does not exist, so each would be denied).
+    let text = b.text().await;
+    check_in_order(
+        &text,
+        &[
+            "What ECS uses the execution role for",
+            "app: create the log group /console/click",
+            "logs:CreateLogGroup",
+            "would be denied",
+            "logs:CreateLogStream",
+        ],
+    );
+    b.click_link("app logs").await;
+    b.wait_for(
+        "document.getElementById('tail-state').textContent.startsWith('Live')",
+        Duration::from_secs(10),
+        "the live tail opens",
+    )
+    .await;
+    let last_tick = "Math.max(0, ...[...document.querySelectorAll('#lines td')].map(td => \
+                     (td.textContent.match(/^tick (\\d+)$/) || [0, 0])[1] | 0))";
+    let shown = b.eval(last_tick).await.as_u64().unwrap();
+    b.mark().await;
+    b.wait_for(
+        &format!("{last_tick} > {shown}"),
+        Duration::from_secs(20),
+        "a line the container writes appears live",
+    )
+    .await;
+    assert!(b.still_marked().await, "the logs page was reloaded");
+    b.screenshot(&shots, "click-3-logs-live").await;
+
+    // Back to the service by the links; scale it to 2 by its form.
+    let task_id = task_url.rsplit('/').next().unwrap().to_string();
+    b.click_link(&task_id).await;
+    b.click_link("web").await;
+    b.type_into("input[name=desired_count]", "2").await;
+    b.click("form.actions button[type=submit]", true).await;
+    assert!(b.text().await.contains("desired 2"), "{}", b.text().await);
+    assert!(
+        b.url().await.ends_with("/services/web"),
+        "the form sends the browser back to the service"
+    );
+    b.mark().await;
+    b.wait_for(
+        "[...document.querySelectorAll('main a[href*=\"/tasks/\"]')].length === 2 && \
+         document.querySelector('main').innerText.includes('running 2')",
+        Duration::from_secs(60),
+        "the new task appears on the service page without a reload",
+    )
+    .await;
+    assert!(b.still_marked().await, "the service page was reloaded");
+    assert_eq!(service_counts(&emu, "web").await.0, 2);
+    b.screenshot(&shots, "click-4-service-scaled").await;
+
+    // Stop a task from its page: it turns STOPPED, with its reason, live.
+    b.click("main a[href*='/tasks/']", true).await;
+    b.click("main form button[type=submit]", true).await;
+    b.mark().await;
+    b.wait_for(
+        "document.querySelector('h1 .status').textContent === 'STOPPED' && \
+         document.querySelector('main').innerText.includes('Stopped from the fargate-local console')",
+        Duration::from_secs(30),
+        "the stopped task turns STOPPED with its reason on its page",
+    )
+    .await;
+    assert!(b.still_marked().await, "the task page was reloaded");
+    assert!(
+        b.text().await.contains("UserInitiated"),
+        "{}",
+        b.text().await
+    );
+    assert_eq!(count(&mut b, "main form[action$='/stop']").await, 0);
+    b.screenshot(&shots, "click-5-task-stopped").await;
+
+    // The other services' pages, from the navigation.
+    emu.sqs()
+        .create_queue()
+        .queue_name("jobs")
+        .send()
+        .await
+        .expect("CreateQueue");
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let (status, body) = sdk_tests::http(
+        &emu.addr(),
+        "POST",
+        "/",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        format!(
+            "Action=CreateRole&Version=2010-05-08&RoleName=exec&AssumeRolePolicyDocument={}",
+            percent(trust)
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "CreateRole: {body}");
+    b.click_link("SQS queues").await;
+    check_in_order(&b.text().await, &["SQS queues", "jobs", "0\t0\t0"]);
+    b.screenshot(&shots, "click-6-queues").await;
+    b.click_link("IAM roles").await;
+    check_in_order(&b.text().await, &["exec", "ecs-tasks.amazonaws.com"]);
+    b.click_link("exec").await;
+    check_in_order(
+        &b.text().await,
+        &[
+            "Who may assume it",
+            "ecs-tasks.amazonaws.com",
+            "None: every action is denied",
+        ],
+    );
+    b.screenshot(&shots, "click-7-role").await;
+    b.click_link("Cloud Map").await;
+    assert!(
+        b.text().await.contains("No namespaces yet"),
+        "{}",
+        b.text().await
+    );
+
+    // A dark colour scheme, when the person prefers one.
+    b.prefer_color_scheme("dark").await;
+    assert_eq!(
+        b.eval("getComputedStyle(document.body).backgroundColor")
+            .await,
+        "rgb(13, 17, 23)"
+    );
+    b.click_link("Clusters").await;
+    b.click_link(CLUSTER).await;
+    b.screenshot(&shots, "click-8-cluster-dark").await;
+}
+
+/// `text` percent-encoded for a form body.
+fn percent(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

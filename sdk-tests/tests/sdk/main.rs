@@ -6,6 +6,7 @@
 //! emulator, whose Docker objects carry its own instance label.
 
 mod awslogs;
+mod browser;
 mod cleanup;
 mod config_stores;
 mod console;

@@ -9,6 +9,7 @@
 //! `render.rs` draws them from the templates in `templates/`. The console
 //! fetches nothing from the internet and works without JavaScript.
 
+pub mod others;
 pub mod render;
 pub mod view;
 
@@ -39,6 +40,12 @@ enum ConsoleError {
     Refused(String),
     /// A cross-site form post.
     Forbidden(String),
+    /// Another backend's error (SQS, IAM, Cloud Map), as its API says it.
+    Aws {
+        status: u16,
+        code: String,
+        message: String,
+    },
 }
 
 impl From<LogsError> for ConsoleError {
@@ -60,7 +67,6 @@ pub async fn handle(app: &App, req: Request) -> Response {
         .headers()
         .get("host")
         .and_then(|h| h.to_str().ok())
-        .map(host_name)
         .unwrap_or("127.0.0.1")
         .to_string();
     let Some(rest) = path.strip_prefix(PREFIX) else {
@@ -74,9 +80,19 @@ pub async fn handle(app: &App, req: Request) -> Response {
     if method == Method::POST {
         return action(app, req, &segments_owned(&segments)).await;
     }
-    let filter = query_param(req.uri().query(), "filter").filter(|f| !f.trim().is_empty());
-    if let (
-        &Method::GET,
+    let query = req.uri().query().map(str::to_string);
+    if method != Method::GET {
+        return error_page(
+            app,
+            ConsoleError::NotFound(format!("{method} {path} is not a page of the console.")),
+        );
+    }
+    match segments.as_slice() {
+        ["live"] => {
+            let page = query_param(query.as_deref(), "page").unwrap_or_default();
+            let version = query_param(query.as_deref(), "v").unwrap_or_default();
+            return live(app.clone(), page, version, host).into_response();
+        }
         [
             "clusters",
             cluster,
@@ -86,50 +102,171 @@ pub async fn handle(app: &App, req: Request) -> Response {
             container,
             "logs",
             "tail",
-        ],
-    ) = (&method, segments.as_slice())
-    {
-        let since = query_param(req.uri().query(), "since").and_then(|s| s.parse().ok());
-        return match container_logs(app, cluster, task, container) {
-            Ok(loc) => tail(app.clone(), loc, filter, since).into_response(),
-            Err(e) => error_page(app, e),
-        };
+        ] => {
+            let filter = query_param(query.as_deref(), "filter").filter(|f| !f.trim().is_empty());
+            let since = query_param(query.as_deref(), "since").and_then(|s| s.parse().ok());
+            return match container_logs(app, cluster, task, container) {
+                Ok(loc) => tail(app.clone(), loc, filter, since).into_response(),
+                Err(e) => error_page(app, e),
+            };
+        }
+        _ => {}
     }
-    let result = match (&method, segments.as_slice()) {
-        (&Method::GET, [""]) => clusters_page(app),
-        (&Method::GET, ["clusters", cluster]) => cluster_page(app, cluster),
-        (&Method::GET, ["task-definitions"]) => task_definitions_page(app),
-        (&Method::GET, ["task-definitions", family]) => {
-            let q = req.uri().query();
-            let rev = |n| query_param(q, n).and_then(|v| v.parse::<i32>().ok());
+    let page_path = match &query {
+        Some(q) => format!("{}?{q}", rest.trim_start_matches('/')),
+        None => rest.trim_start_matches('/').to_string(),
+    };
+    let started = std::time::Instant::now();
+    let mut resp = match get_page(app, &segments, query.as_deref(), &host) {
+        Ok(html) => html_response(StatusCode::OK, with_live_url(html, &page_path)),
+        Err(e) => error_page(app, e),
+    };
+    // The time the page took to read and draw, for people and for `make
+    // bench` (the browser's developer tools show it beside the request).
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(v) = HeaderValue::from_str(&format!("page;dur={ms:.3}")) {
+        resp.headers_mut().insert("server-timing", v);
+    }
+    resp
+}
+
+/// Draws the page at `segments` (the path below the console's root) with
+/// its query. A page that updates live carries [`LIVE_PLACEHOLDER`] where
+/// its live address goes.
+fn get_page(
+    app: &App,
+    segments: &[&str],
+    query: Option<&str>,
+    host: &str,
+) -> Result<String, ConsoleError> {
+    let filter = query_param(query, "filter").filter(|f| !f.trim().is_empty());
+    match segments {
+        [""] => clusters_page(app),
+        ["clusters", cluster] => cluster_page(app, cluster),
+        ["task-definitions"] => task_definitions_page(app),
+        ["task-definitions", family] => {
+            let rev = |n| query_param(query, n).and_then(|v| v.parse::<i32>().ok());
             family_page(app, family, rev("a"), rev("b"))
         }
-        (&Method::GET, ["clusters", cluster, "services", service]) => {
-            service_page(app, cluster, service)
-        }
-        (&Method::GET, ["clusters", cluster, "tasks", task]) => {
-            task_page(app, cluster, task, &host)
-        }
-        (
-            &Method::GET,
-            [
-                "clusters",
-                cluster,
-                "tasks",
-                task,
-                "containers",
-                container,
-                "logs",
-            ],
-        ) => logs_page(app, cluster, task, container, filter),
+        ["clusters", cluster, "services", service] => service_page(app, cluster, service),
+        ["clusters", cluster, "tasks", task] => task_page(app, cluster, task, host_name(host)),
+        ["queues"] => others::queues_page(app, host),
+        ["queues", name] => others::queue_page(app, host, name),
+        ["roles"] => others::roles_page(app),
+        ["roles", name] => others::role_page(app, name),
+        ["namespaces"] => others::namespaces_page(app),
+        [
+            "clusters",
+            cluster,
+            "tasks",
+            task,
+            "containers",
+            container,
+            "logs",
+        ] => logs_page(app, cluster, task, container, filter),
         _ => Err(ConsoleError::NotFound(format!(
-            "{method} {path} is not a page of the console."
+            "GET {}{} is not a page of the console.",
+            render::ROOT,
+            segments.join("/")
         ))),
-    };
-    match result {
-        Ok(html) => html_response(StatusCode::OK, html),
-        Err(e) => error_page(app, e),
     }
+}
+
+/// Where a live page's templates put its live address (`base.html`'s
+/// `live` block); replaced once the page is drawn, since the address names
+/// a digest of the page itself.
+pub const LIVE_PLACEHOLDER: &str = "__FARGATE_LOCAL_LIVE__";
+
+/// A digest of a drawn page: the live stream compares it with the one of
+/// the page the browser shows.
+fn digest(html: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    html.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+/// The page with its live address filled in: the stream of the page at
+/// `page_path`, from the digest of this drawing of it.
+fn with_live_url(html: String, page_path: &str) -> String {
+    if !html.contains(LIVE_PLACEHOLDER) {
+        return html;
+    }
+    let url = format!(
+        "{}live?{}",
+        render::ROOT,
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("page", page_path)
+            .append_pair("v", &digest(&html))
+            .finish()
+    );
+    html.replacen(LIVE_PLACEHOLDER, &render::escape_html(&url), 1)
+}
+
+/// How often a live page is drawn again when no task changed (a service's
+/// desired count or events change without a task changing).
+const LIVE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A live page: a server-sent `change` event whenever the page at
+/// `page_path`, drawn again, differs from the drawing the browser has
+/// (`version`, its digest). The page is drawn again when a task changes,
+/// and every second; the browser then fetches the page and swaps its
+/// content in place.
+fn live(
+    app: App,
+    page_path: String,
+    version: String,
+    host: String,
+) -> axum::response::sse::Sse<
+    impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let shutdown = app.shutdown_signal().token();
+    let changes = app.ecs().watch_tasks();
+    let state = (app, page_path, version, host, changes, true);
+    let stream = futures_util::stream::unfold(
+        state,
+        move |(app, page_path, mut version, host, mut changes, first)| {
+            let shutdown = shutdown.clone();
+            async move {
+                let mut first = first;
+                loop {
+                    if !first {
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return None,
+                            r = changes.recv() => {
+                                if matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                                    return None;
+                                }
+                                // Let the rest of a burst of changes land first.
+                                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                                changes = changes.resubscribe();
+                            }
+                            _ = tokio::time::sleep(LIVE_EVERY) => {}
+                        }
+                    }
+                    first = false;
+                    let (path, query) = match page_path.split_once('?') {
+                        Some((p, q)) => (p, Some(q)),
+                        None => (page_path.as_str(), None),
+                    };
+                    let segments: Vec<&str> = path.split('/').collect();
+                    // A page that can no longer be drawn (its cluster was
+                    // deleted) changed too: the browser shows the error.
+                    let now = match get_page(&app, &segments, query, &host) {
+                        Ok(html) => digest(&html),
+                        Err(e) => format!("error: {e:?}"),
+                    };
+                    if now != version {
+                        version = now;
+                        let event = Event::default().event("change").data(&version);
+                        return Some((Ok(event), (app, page_path, version, host, changes, false)));
+                    }
+                }
+            }
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
 fn segments_owned(segments: &[&str]) -> Vec<String> {
@@ -329,6 +466,15 @@ fn error_page(app: &App, e: ConsoleError) -> Response {
         ConsoleError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found".to_string(), m),
         ConsoleError::Refused(m) => (StatusCode::BAD_REQUEST, "Not done".to_string(), m),
         ConsoleError::Forbidden(m) => (StatusCode::FORBIDDEN, "Forbidden".to_string(), m),
+        ConsoleError::Aws {
+            status,
+            code,
+            message,
+        } => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            code,
+            message,
+        ),
         ConsoleError::Render(m) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "The page could not be drawn".to_string(),
@@ -561,11 +707,50 @@ fn task_page(app: &App, cluster: &str, id: &str, host: &str) -> Result<String, C
     });
     let page = view::task_page(cluster, task, td.as_ref().map(|r| &r.task_definition), host);
     let calls = view::role_calls(&app.requests().entries(), &page.arn);
+    let uses = match (&td, &page.execution_role) {
+        (Some(td), Some(role)) => {
+            let region = page.arn.split(':').nth(3).unwrap_or(app.region());
+            let mut uses =
+                view::execution_role_uses(&td.task_definition, &page.id, region, app.account_id());
+            judge_execution_uses(app, role, &page.id, &mut uses);
+            uses
+        }
+        _ => Vec::new(),
+    };
     draw(
         app,
         "task.html",
-        minijinja::context! { task => page, role_calls => calls },
+        minijinja::context! { task => page, role_calls => calls, execution_uses => uses },
     )
+}
+
+/// IAM's decision on each use of the execution role, as `serve --iam`
+/// judges it when the task starts (the role's policies now, which may
+/// have changed since the task started).
+fn judge_execution_uses(app: &App, role: &str, task_id: &str, uses: &mut [view::ExecutionUse]) {
+    use crate::services::iam::Mode;
+    for u in uses {
+        u.decision = Some(match app.args().iam {
+            Mode::Off => "not evaluated (serve --iam off)".to_string(),
+            mode => match app.iam().judge_role(
+                role,
+                task_id,
+                u.action,
+                std::slice::from_ref(&u.resource),
+            ) {
+                Ok(()) => "allowed".to_string(),
+                Err((message, smallest)) => {
+                    u.denied = true;
+                    let outcome = if mode == Mode::Enforce {
+                        "denied (the task fails to start)"
+                    } else {
+                        "would be denied (serve --iam warn lets it through)"
+                    };
+                    format!("{outcome}: {message}. A statement that allows it: {smallest}")
+                }
+            },
+        });
+    }
 }
 
 /// A family's revisions, newest last, through ListTaskDefinitions (whose

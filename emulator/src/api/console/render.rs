@@ -13,10 +13,6 @@ use super::view::LEGEND;
 /// The console's address below the listen address; links are absolute.
 pub const ROOT: &str = "/_fargate-local/console/";
 
-/// Services the emulator serves that have no console pages yet (the API
-/// and the AWS CLI reach them): named in the navigation, not linked.
-pub const NO_PAGE_YET: [&str; 3] = ["SQS", "IAM", "Cloud Map"];
-
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     env.set_formatter(|out, state, value| {
@@ -34,6 +30,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let files = [
         ("base.html", include_str!("templates/base.html")),
         ("_tasks.html", include_str!("templates/_tasks.html")),
+        (
+            "_execution_role.html",
+            include_str!("templates/_execution_role.html"),
+        ),
         ("clusters.html", include_str!("templates/clusters.html")),
         ("cluster.html", include_str!("templates/cluster.html")),
         ("service.html", include_str!("templates/service.html")),
@@ -45,6 +45,11 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ),
         ("family.html", include_str!("templates/family.html")),
         ("error.html", include_str!("templates/error.html")),
+        ("queues.html", include_str!("templates/queues.html")),
+        ("queue.html", include_str!("templates/queue.html")),
+        ("roles.html", include_str!("templates/roles.html")),
+        ("role.html", include_str!("templates/role.html")),
+        ("namespaces.html", include_str!("templates/namespaces.html")),
     ];
     for (name, source) in files {
         // The templates are part of the binary: one that does not parse
@@ -62,7 +67,6 @@ pub fn page(template: &str, region: &str, page: impl Serialize) -> Result<String
         root => ROOT,
         region => region,
         legend => LEGEND,
-        later => NO_PAGE_YET,
         token => super::form_token(),
         ..Value::from_serialize(&page)
     };

@@ -141,8 +141,13 @@ fn the_legend_names_every_concept_on_every_page() {
             let sentence = render::escape_html(sentence);
             check_in_order(&html, &[&format!("<dt>{concept}</dt>"), &sentence]);
         }
-        // Services served without console pages are named, not linked.
-        assert!(html.contains("SQS (no page yet)"), "{html}");
+        // Every section of the console is linked from every page.
+        for section in ["queues", "roles", "namespaces", "task-definitions"] {
+            assert!(
+                html.contains(&format!("href=\"{}{section}\"", render::ROOT)),
+                "{section}: {html}"
+            );
+        }
     }
 }
 
@@ -588,4 +593,59 @@ fn a_cluster_of_20_services_and_200_tasks_draws_quickly() {
     );
     assert_eq!(html.matches("/tasks/").count(), 200);
     assert!(took < std::time::Duration::from_millis(500), "{took:?}");
+}
+
+#[test]
+fn task_page_says_what_the_execution_role_is_used_for() {
+    let mut td = definition();
+    let app = &mut td.container_definitions.as_mut().unwrap()[0];
+    app.log_configuration = serde_json::from_value(json!({"logDriver": "awslogs", "options": {
+        "awslogs-group": "/app", "awslogs-stream-prefix": "web", "awslogs-create-group": "true"}}))
+    .unwrap();
+    let mut uses = view::execution_role_uses(&td, "abc", "us-east-1", "000000000000");
+    let got: Vec<(&str, &str)> = uses
+        .iter()
+        .map(|u| (u.action, u.resource.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "logs:CreateLogGroup",
+                "arn:aws:logs:us-east-1:000000000000:log-group:/app:log-stream:"
+            ),
+            (
+                "logs:CreateLogStream",
+                "arn:aws:logs:us-east-1:000000000000:log-group:/app:log-stream:web/app/abc"
+            ),
+            (
+                "secretsmanager:GetSecretValue",
+                "arn:aws:secretsmanager:us-east-1:000000000000:secret:db-AbCdEf"
+            ),
+            (
+                "ssm:GetParameters",
+                "arn:aws:ssm:us-east-1:000000000000:parameter/prod/api-key"
+            ),
+            ("s3:GetObject", "arn:aws:s3:::bucket/app.env"),
+            ("s3:GetBucketLocation", "arn:aws:s3:::bucket"),
+        ]
+    );
+    uses[2].decision = Some("denied: User: x is not authorized".into());
+    uses[2].denied = true;
+    let page = view::task_page("demo", &stopped_task(), Some(&td), "h");
+    let html = draw(
+        "task.html",
+        minijinja::context! { task => page, execution_uses => uses },
+    );
+    check_in_order(
+        &html,
+        &[
+            "What ECS uses the execution role for",
+            "app: create the log group /app",
+            "secretsmanager:GetSecretValue",
+            "class=\"wrap STOPPED\">denied: User: x is not authorized",
+            "s3:GetBucketLocation",
+            "Status timeline",
+        ],
+    );
 }

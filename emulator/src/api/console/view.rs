@@ -671,3 +671,96 @@ pub fn role_calls(entries: &[crate::services::requestlog::Entry], task_arn: &str
     let skip = calls.len().saturating_sub(ROLE_CALLS_SHOWN);
     calls.into_iter().skip(skip).collect()
 }
+
+/// One thing ECS does with a task's execution role: the action, on what,
+/// and for what, as `serve --iam` judges it when the task starts.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ExecutionUse {
+    pub purpose: String,
+    pub action: &'static str,
+    pub resource: String,
+    /// IAM's decision (filled in by the handler): `allowed`, the denial's
+    /// AWS text, or why it is not evaluated.
+    pub decision: Option<String>,
+    pub denied: bool,
+}
+
+/// What ECS uses a task's execution role for, from its definition: the
+/// awslogs driver's log group and stream, each secret (Secrets Manager or
+/// SSM Parameter Store) and each environment file in S3. Image pulls from
+/// ECR would be here too; locally images are not pulled.
+pub fn execution_role_uses(
+    td: &TaskDefinition,
+    task_id: &str,
+    region: &str,
+    account: &str,
+) -> Vec<ExecutionUse> {
+    let mut uses = Vec::new();
+    let mut push = |purpose: String, action: &'static str, resource: String| {
+        uses.push(ExecutionUse {
+            purpose,
+            action,
+            resource,
+            decision: None,
+            denied: false,
+        })
+    };
+    for def in td.container_definitions.iter().flatten() {
+        let name = def.name.clone().unwrap_or_default();
+        if let Some(loc) = awslogs_location(def, Some("<container id>"), task_id, region) {
+            let group_arn = format!(
+                "arn:aws:logs:{}:{account}:log-group:{}:log-stream:",
+                loc.region, loc.group
+            );
+            let opts = def
+                .log_configuration
+                .as_ref()
+                .and_then(|l| l.options.as_ref());
+            if opts
+                .and_then(|o| o.get("awslogs-create-group"))
+                .is_some_and(|v| v == "true")
+            {
+                push(
+                    format!("{name}: create the log group {}", loc.group),
+                    "logs:CreateLogGroup",
+                    group_arn.clone(),
+                );
+            }
+            push(
+                format!("{name}: create the log stream {}", loc.stream),
+                "logs:CreateLogStream",
+                format!("{group_arn}{}", loc.stream),
+            );
+        }
+        for s in def.secrets.iter().flatten() {
+            if secret_source(&s.value_from) == "Secrets Manager" {
+                push(
+                    format!("{name}: the secret {}", s.name),
+                    "secretsmanager:GetSecretValue",
+                    s.value_from.clone(),
+                );
+            } else {
+                push(
+                    format!("{name}: the parameter {}", s.name),
+                    "ssm:GetParameters",
+                    crate::api::authz::parameter_arn(region, account, &s.value_from),
+                );
+            }
+        }
+        for f in def.environment_files.iter().flatten() {
+            let object = f.value.trim_start_matches("arn:aws:s3:::");
+            let bucket = object.split('/').next().unwrap_or_default();
+            push(
+                format!("{name}: the environment file {object}"),
+                "s3:GetObject",
+                format!("arn:aws:s3:::{object}"),
+            );
+            push(
+                format!("{name}: the environment file's bucket"),
+                "s3:GetBucketLocation",
+                format!("arn:aws:s3:::{bucket}"),
+            );
+        }
+    }
+    uses
+}
