@@ -37,6 +37,10 @@ load from elsewhere on the machine hits both alike; the report gives ratios.
      tasks are listed and drawn like running ones), against the API calls a
      client makes to read the same cluster (ListServices, DescribeServices,
      ListTasks and DescribeTasks), timed at the client, interleaved.
+ 12. Service Connect (sc): HTTP GET latency from a client task through its
+     alias (the task's proxy) against straight to the server task's
+     address, p50/p99; and a new server task's RUNNING to its first answer
+     through the alias.
 
 Standard library only. Every process it starts is written to
 $BENCH_TMP/pids and every emulator instance id to $BENCH_TMP/instances, and
@@ -1529,6 +1533,189 @@ def bench_forward(args):
     return r
 
 
+# ---------------------------------------------------------------- 11. Service Connect
+
+
+# Runs in a child process that has joined a task's network namespace
+# (setns, as `nsenter -n` does): one HTTP/1.0 GET per new connection, so
+# that the proxy's connection set-up is in every figure, as in busybox
+# httpd's own answers (it closes after each).
+SC_CHILD = r"""
+import ctypes, json, os, socket, sys, time
+pid, mode = sys.argv[1], sys.argv[2]
+fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+if ctypes.CDLL(None, use_errno=True).setns(fd, 0x40000000) != 0:
+    raise SystemExit(f"setns: {os.strerror(ctypes.get_errno())}")
+
+def get(addr):
+    with socket.create_connection(addr, timeout=5) as c:
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        buf = b""
+        while True:
+            b = c.recv(65536)
+            if not b:
+                return buf
+            buf += b
+
+if mode == "latency":
+    direct = (sys.argv[3], int(sys.argv[4]))
+    through = (sys.argv[5], int(sys.argv[6]))
+    n = int(sys.argv[7])
+    for _ in range(50):
+        get(direct); get(through)
+    d, t = [], []
+    for i in range(n):
+        pair = ((direct, d), (through, t)) if i % 2 == 0 else ((through, t), (direct, d))
+        for addr, out in pair:
+            t0 = time.perf_counter()
+            if b" 200 " not in get(addr).split(b"\r\n", 1)[0]:
+                raise SystemExit("a request failed")
+            out.append((time.perf_counter() - t0) * 1000)
+    print(json.dumps({"direct": d, "through": t}))
+else:
+    # Until an answer names a host not seen in the first ones: the wall
+    # time it came.
+    through = (sys.argv[3], int(sys.argv[4]))
+    known = set(sys.argv[5].split(","))
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            body = get(through).split(b"\r\n\r\n", 1)[-1].decode().strip()
+        except OSError:
+            body = ""
+        if body and body not in known:
+            print(json.dumps({"at": time.time(), "host": body}))
+            break
+        time.sleep(0.001)
+    else:
+        raise SystemExit("no new host answered within 60 s")
+"""
+
+
+def sc_child(args, pid, *argv):
+    out = subprocess.run([args.python, "-c", SC_CHILD, str(pid), *map(str, argv)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise BenchError(f"the probe in the task's namespace failed: {out.stderr.strip()[-500:]}")
+    return json.loads(out.stdout)
+
+
+def service_tasks(ecs, name):
+    _, out = ecs.call("ListTasks", {"cluster": SVC_CLUSTER, "serviceName": name})
+    arns = out.get("taskArns", [])
+    if not arns:
+        return []
+    _, out = ecs.call("DescribeTasks", {"cluster": SVC_CLUSTER, "tasks": arns})
+    return out.get("tasks", [])
+
+
+def task_ip(task):
+    for a in task.get("attachments", []):
+        for d in a.get("details", []):
+            if d.get("name") == "privateIPv4Address":
+                return d.get("value")
+    raise BenchError(f"no address for {task.get('taskArn')}")
+
+
+def bench_sc(args):
+    """Service Connect: request latency from a client task through its
+    alias `api:80` (the task's proxy, then the server at 8080) against the
+    same requests straight to the server task's address, alternated; and
+    the time from a new server task's RUNNING (its startedAt) to its first
+    answer through the alias."""
+    load = loadavg()
+    emu, port = start_emulator(args, "emulator-sc", ["--in-memory"])
+    try:
+        ecs = Ecs(port)
+        ecs.call("CreateCluster", {"clusterName": SVC_CLUSTER})
+        json_call(port, "Route53AutoNaming_v20170314.CreateHttpNamespace", {"Name": "bench"})
+        server = {
+            "family": "sc-server",
+            "networkMode": "awsvpc",
+            "requiresCompatibilities": ["FARGATE"],
+            "cpu": "256",
+            "memory": "512",
+            "containerDefinitions": [
+                {
+                    "name": "web",
+                    "image": IMAGE,
+                    "essential": True,
+                    "command": [
+                        "sh", "-c",
+                        "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www",
+                    ],
+                    "portMappings": [{"containerPort": 8080, "name": "http"}],
+                    "stopTimeout": 2,
+                }
+            ],
+        }
+        ecs.call("RegisterTaskDefinition", server)
+        ecs.call("RegisterTaskDefinition", service_task_definition("sc-client"))
+        for name, family, sc in (
+            ("api", "sc-server", {"enabled": True, "namespace": "bench", "services": [
+                {"portName": "http", "discoveryName": "api", "clientAliases": [{"port": 80, "dnsName": "api"}]}]}),
+            ("web", "sc-client", {"enabled": True, "namespace": "bench"}),
+        ):
+            ecs.call("CreateService", {
+                "cluster": SVC_CLUSTER, "serviceName": name, "taskDefinition": family, "desiredCount": 1,
+                "launchType": "FARGATE", "networkConfiguration": NETWORK,
+                "serviceConnectConfiguration": sc,
+            })
+            wait_stable(ecs, [name], 120)
+        client = service_tasks(ecs, "web")[0]
+        client_id = client["taskArn"].rsplit("/", 1)[-1]
+        pid = docker("inspect", "-f", "{{.State.Pid}}", f"fargate-local-{client_id}").strip()
+        server_ip = task_ip(service_tasks(ecs, "api")[0])
+        lat = sc_child(args, pid, "latency", server_ip, 8080, "127.255.0.1", 80, args.sc_requests)
+
+        # RUNNING → reachable through the alias, scaling 1 → 2 and back.
+        ready = []
+        for _ in range(args.sc_runs):
+            hosts = {sc_child(args, pid, "first", "127.255.0.1", 80, "-")["host"]}
+            before = {t["taskArn"] for t in service_tasks(ecs, "api")}
+            probe = subprocess.Popen(
+                [args.python, "-c", SC_CHILD, pid, "first", "127.255.0.1", "80", ",".join(hosts)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )
+            ecs.call("UpdateService", {"cluster": SVC_CLUSTER, "service": "api", "desiredCount": 2})
+            out, err = probe.communicate(timeout=90)
+            if probe.returncode != 0:
+                raise BenchError(f"the probe failed: {err.strip()[-500:]}")
+            seen = json.loads(out)
+            new = [t for t in service_tasks(ecs, "api") if t["taskArn"] not in before]
+            started = new[0].get("startedAt") if new else None
+            if started is None:
+                raise BenchError("the new task has no startedAt")
+            ready.append((seen["at"] - float(started)) * 1000)
+            ecs.call("UpdateService", {"cluster": SVC_CLUSTER, "service": "api", "desiredCount": 1})
+            wait_stable(ecs, ["api"], 120)
+        for name in ("web", "api"):
+            ecs.call("DeleteService", {"cluster": SVC_CLUSTER, "service": name, "force": True})
+        ecs.close()
+    finally:
+        emu.stop()
+    d = sorted(lat["direct"])
+    t = sorted(lat["through"])
+
+    def pct(v, p):
+        return v[min(len(v) - 1, int(len(v) * p))]
+
+    r = {
+        "requests": args.sc_requests,
+        "load": [load, loadavg()],
+        "direct_p50_ms": pct(d, 0.5),
+        "direct_p99_ms": pct(d, 0.99),
+        "through_p50_ms": pct(t, 0.5),
+        "through_p99_ms": pct(t, 0.99),
+        "ready_ms": [round(x, 1) for x in ready],
+    }
+    log(
+        f"sc: direct p50 {r['direct_p50_ms']:.3f} ms, through the alias p50 {r['through_p50_ms']:.3f} ms; "
+        f"RUNNING → reachable {r['ready_ms']} ms"
+    )
+    return r
+
+
 # ---------------------------------------------------------------- 10. SQS
 
 
@@ -2031,6 +2218,30 @@ def report(res):
             f"| p99 | {f['through_p99_ms']:.2f} ms | {f['direct_p99_ms']:.2f} ms "
             f"| {f['through_p99_ms'] - f['direct_p99_ms']:.2f} ms | | |"
         )
+    if "sc" in res:
+        c = res["sc"]
+        p50 = c["through_p50_ms"] / c["direct_p50_ms"]
+        p99 = c["through_p99_ms"] / c["direct_p99_ms"]
+        out.append("")
+        out.append(
+            f"### 11. Service Connect: HTTP GET from a client task, a new connection each, {c['requests']} "
+            f"each way, alternated (load {c['load'][0]} / {c['load'][1]})"
+        )
+        out.append("")
+        out.append("| | through `api:80` (the task's proxy) | baseline: the server task's address | ratio | target | met? |")
+        out.append("|---|---:|---:|---:|---:|:---:|")
+        out.append(
+            f"| p50 | {c['through_p50_ms']:.3f} ms | {c['direct_p50_ms']:.3f} ms | {p50:.2f}x | ≤ 1.2x | {yes(p50 <= 1.2)} |"
+        )
+        out.append(
+            f"| p99 | {c['through_p99_ms']:.3f} ms | {c['direct_p99_ms']:.3f} ms | {p99:.2f}x | ≤ 1.2x | {yes(p99 <= 1.2)} |"
+        )
+        out.append("")
+        ready = sorted(c["ready_ms"])
+        out.append(
+            f"A new server task's startedAt (RUNNING) to its first answer through the alias, scaling 1 → 2: "
+            f"median {ready[len(ready) // 2]:.0f} ms; runs (ms): {c['ready_ms']}."
+        )
     if "sqs" in res:
         q = res["sqs"]
         out.append("")
@@ -2135,7 +2346,9 @@ def main():
     ap.add_argument("--tmp", required=True, help="scratch directory (removed by bench.sh)")
     ap.add_argument("--run", required=True, help="run id: label value of the baseline containers")
     ap.add_argument("--out", required=True, help="where the report and raw JSON go")
-    ap.add_argument("--only", default="runtask,api,start,config,exec,firelens-task,firelens-engine,services,forward,sqs,console")
+    ap.add_argument("--only", default="runtask,api,start,config,exec,firelens-task,firelens-engine,services,forward,sqs,console,sc")
+    ap.add_argument("--sc-requests", type=int, default=2000)
+    ap.add_argument("--sc-runs", type=int, default=5)
     ap.add_argument("--sqs-lua", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "sqs.lua"))
     ap.add_argument("--sqs-secs", type=int, default=10)
     ap.add_argument("--forward-calls", type=int, default=2000)
@@ -2209,6 +2422,8 @@ def main():
             res["sqs"] = bench_sqs(args)
         if "console" in only:
             res["console"] = bench_console(args)
+        if "sc" in only:
+            res["sc"] = bench_sc(args)
     finally:
         for s in servers:
             s.stop()

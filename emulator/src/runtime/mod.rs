@@ -323,6 +323,9 @@ pub enum TaskUpdate {
         ip: String,
         mac: String,
         host_ports: Vec<HostPort>,
+        /// The address on the emulator's own network, where every task
+        /// reaches it (differs from `ip` on a mapped subnet).
+        bridge_ip: String,
     },
     PullStarted,
     PullStopped,

@@ -195,6 +195,10 @@ pub struct ServiceConnectPlan {
     /// The task's own endpoints (`services[]` of its configuration).
     #[serde(default)]
     pub endpoints: Vec<ServiceConnectEndpoint>,
+    /// Where peers' proxies reach the task: its address on the emulator's
+    /// network, known once it is provisioned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 /// A client alias and the loopback address (`127.255.x.y`) its `dnsName`

@@ -259,6 +259,7 @@ impl Supervisor {
         // On a mapped subnet the task's address is the one its peers on that
         // network reach it at; the emulator keeps reaching it on its own
         // network and through the published ports.
+        let bridge_ip = info.ip.clone();
         let (ip, mac) = match self.plan.subnet_network.as_ref().and_then(|sn| {
             info.other_networks
                 .iter()
@@ -271,6 +272,7 @@ impl Supervisor {
             ip,
             mac,
             host_ports: info.host_ports,
+            bridge_ip,
         }]);
 
         // Images: all at once, as the agent pulls them.

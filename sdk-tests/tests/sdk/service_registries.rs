@@ -1,7 +1,7 @@
 //! ECS `serviceRegistries`: a service's tasks are registered in its Cloud
 //! Map service while they run, and `<service>.<namespace>` resolves from
 //! any task of the emulator to exactly those tasks' addresses, following
-//! the service as it scales 2 → 1.
+//! the service as it scales 1 → 3 → 1 and across a rolling deployment.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -126,7 +126,7 @@ async fn a_cloud_map_name_follows_the_services_tasks() {
         .cluster(CLUSTER)
         .service_name("web")
         .task_definition(&td)
-        .desired_count(2)
+        .desired_count(1)
         .launch_type(LaunchType::Fargate)
         .network_configuration(Emulator::awsvpc())
         .service_registries(
@@ -138,32 +138,77 @@ async fn a_cloud_map_name_follows_the_services_tasks() {
         .await
         .expect("CreateService with serviceRegistries");
 
-    let two = instances(&emu, &service_id, 2).await;
+    let one = instances(&emu, &service_id, 1).await;
     let list = cloud_map(&emu, &["list-instances", "--service-id", &service_id]);
     let attrs = &list["Instances"][0]["Attributes"];
     assert_eq!(attrs["ECS_SERVICE_NAME"], "web");
     assert_eq!(attrs["ECS_CLUSTER_NAME"], CLUSTER);
     assert_eq!(attrs["ECS_TASK_DEFINITION_FAMILY"], "backend");
     assert_eq!(
-        resolve_from_a_task(&emu, "backend.corp.local", &two).await,
+        resolve_from_a_task(&emu, "backend.corp.local", &one).await,
         Some(0),
-        "backend.corp.local did not resolve to {two:?}"
+        "backend.corp.local did not resolve to {one:?}"
     );
 
-    emu.client()
-        .update_service()
-        .cluster(CLUSTER)
-        .service("web")
-        .desired_count(1)
-        .send()
-        .await
-        .expect("UpdateService");
+    let scale = |n: i32| {
+        emu.client()
+            .update_service()
+            .cluster(CLUSTER)
+            .service("web")
+            .desired_count(n)
+            .send()
+    };
+    scale(3).await.expect("UpdateService (3)");
+    let three = instances(&emu, &service_id, 3).await;
+    assert!(three.contains(&one[0]), "{one:?} not among {three:?}");
+    assert_eq!(
+        resolve_from_a_task(&emu, "backend.corp.local", &three).await,
+        Some(0),
+        "after scaling out, backend.corp.local did not resolve to {three:?}"
+    );
+
+    scale(1).await.expect("UpdateService (1)");
     let one = instances(&emu, &service_id, 1).await;
-    assert!(two.contains(&one[0]), "{one:?} not among {two:?}");
+    assert!(three.contains(&one[0]), "{one:?} not among {three:?}");
     assert_eq!(
         resolve_from_a_task(&emu, "backend.corp.local", &one).await,
         Some(0),
         "after scaling in, backend.corp.local did not resolve to {one:?} alone"
+    );
+
+    // A rolling deployment: the name follows the new task.
+    let td2 = emu
+        .register(
+            "backend",
+            vec![sh("web", &format!("echo v2; {UNTIL_TERM}")).build()],
+        )
+        .await;
+    emu.client()
+        .update_service()
+        .cluster(CLUSTER)
+        .service("web")
+        .task_definition(&td2)
+        .send()
+        .await
+        .expect("UpdateService (new task definition)");
+    let start = Instant::now();
+    let new = loop {
+        // During the deployment both tasks are registered for a while.
+        let now = instances(&emu, &service_id, 1).await;
+        if now != one {
+            break now;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the deployment did not replace {one:?}\n{}",
+            emu.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(
+        resolve_from_a_task(&emu, "backend.corp.local", &new).await,
+        Some(0),
+        "after the deployment, backend.corp.local did not resolve to {new:?} alone"
     );
 
     emu.client()

@@ -364,6 +364,7 @@ pub fn task_plan(
         namespace_arn: namespace_arn.to_string(),
         listeners,
         endpoints,
+        address: None,
     }
 }
 
@@ -390,15 +391,18 @@ pub fn proxy_table(
                     .endpoints
                     .iter()
                     .find(|e| e.discovery_name == l.discovery_name)?;
-                let ip = t
-                    .task
-                    .attachments
-                    .iter()
-                    .flatten()
-                    .flat_map(|a| a.details.iter().flatten())
-                    .find(|d| d.name.as_deref() == Some("privateIPv4Address"))?
-                    .value
-                    .clone()?;
+                let ip = match &peer.address {
+                    Some(a) => a.clone(),
+                    None => t
+                        .task
+                        .attachments
+                        .iter()
+                        .flatten()
+                        .flat_map(|a| a.details.iter().flatten())
+                        .find(|d| d.name.as_deref() == Some("privateIPv4Address"))?
+                        .value
+                        .clone()?,
+                };
                 Some(format!("{ip}:{}", e.port()))
             })
             .collect();
@@ -628,6 +632,8 @@ mod tests {
                 container_port: 8080,
                 ingress_port: (d == "over").then_some(9000),
             }],
+            // On a mapped subnet: reached on the emulator's network.
+            address: (ip == "10.0.0.6").then(|| "172.18.0.6".to_string()),
         });
         let task: super::super::model::Task = serde_json::from_value(json!({
             "lastStatus": if running { "RUNNING" } else { "PENDING" },
@@ -673,7 +679,7 @@ mod tests {
                 "listeners": [
                     {"address": "127.255.0.1", "port": 80,
                      "upstreams": ["10.0.0.2:8080", "10.0.0.3:8080"]},
-                    {"address": "127.255.0.2", "port": 1, "upstreams": ["10.0.0.6:9000"]},
+                    {"address": "127.255.0.2", "port": 1, "upstreams": ["172.18.0.6:9000"]},
                 ],
                 "ingress": [{"port": 9000, "target": 8080}],
             })

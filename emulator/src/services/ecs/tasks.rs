@@ -1081,7 +1081,14 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
             ip,
             mac,
             host_ports,
+            bridge_ip,
         } => {
+            // Service Connect peers reach the task on the emulator's
+            // network, whatever subnet it is on (as any task of a VPC
+            // reaches any other).
+            if let Some(sc) = rec.plan.service_connect.as_mut() {
+                sc.address = Some(bridge_ip);
+            }
             if task.last_status == Some(TaskStatus::Provisioning) {
                 task.last_status = Some(TaskStatus::Pending);
             }
@@ -1462,6 +1469,7 @@ mod tests {
                 ip: "10.0.0.2".into(),
                 mac: "02:00:00:00:00:02".into(),
                 host_ports: Vec::new(),
+                bridge_ip: "10.0.0.2".into(),
             },
         );
         assert_eq!(rec.task.connectivity, Some(Connectivity::Connected));
