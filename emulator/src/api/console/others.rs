@@ -564,6 +564,7 @@ mod tests {
             role_arn: Some(role.into()),
             error: error.map(str::to_string),
             forwarded_to: None,
+            iam: None,
         }
     }
 

@@ -534,28 +534,48 @@ fn tags() {
     assert_eq!(code(missing), "ResourceNotFoundException");
 }
 
-/// The store's write path must take the awslogs driver's and FireLens'
-/// volume: 20,000 lines a second is 20 batches of 1,000 a second.
+/// The log drivers' batches (1,000 events each, as the awslogs driver and
+/// FireLens send them) are all stored, in order. Their speed is measured by
+/// `make bench` (the awslogs and FireLens sections), not here.
 #[test]
-fn appends_are_fast_enough() {
+fn forty_driver_batches_are_stored_whole_and_in_order() {
     let dir = std::env::temp_dir().join(format!("fl-logs-{}", uuid::Uuid::new_v4()));
     let store = Store::open(&dir, false).unwrap();
     let l = Logs::open(&store, "000000000000").unwrap();
     l.ensure_group(R, "g", true).unwrap();
     l.ensure_stream(R, "g", "s").unwrap();
     let now = now_ms();
-    let line = "x".repeat(120);
-    let start = std::time::Instant::now();
     for b in 0..40 {
         let batch: Vec<(i64, String)> = (0..1000)
-            .map(|i| (now - 40_000 + b * 1000 + i, line.clone()))
+            .map(|i| {
+                (
+                    now - 40_000 + b * 1000 + i,
+                    format!("line {}", b * 1000 + i),
+                )
+            })
             .collect();
         l.append(R, "g", "s", batch).unwrap();
     }
-    let rate = 40_000.0 / start.elapsed().as_secs_f64();
-    // Debug builds are several times slower than release; even so the
-    // design must clear the target comfortably.
-    assert!(rate > 20_000.0, "{rate:.0} events/s");
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let (lines, next, _) = get(
+            &l,
+            GetLogEventsRequest {
+                start_from_head: Some(true),
+                next_token: token.clone(),
+                ..Default::default()
+            },
+        );
+        if lines.is_empty() {
+            break;
+        }
+        seen.extend(lines);
+        token = Some(next);
+    }
+    let want: Vec<String> = (0..40_000).map(|i| format!("line {i}")).collect();
+    assert_eq!(seen.len(), want.len());
+    assert!(seen == want, "every event, in the order appended");
     drop(l);
     drop(store);
     std::fs::remove_dir_all(dir).unwrap();
