@@ -8,8 +8,10 @@ wrk.method = "POST"
 wrk.path = "/"
 wrk.headers["Content-Type"] = "application/x-amz-json-1.1"
 wrk.headers["X-Amz-Target"] = os.getenv("BENCH_TARGET")
+-- BENCH_ACCESS_KEY (optional) signs as that key: a task's role credentials.
 wrk.headers["Authorization"] =
-  "AWS4-HMAC-SHA256 Credential=test/20261128/us-east-1/ecs/aws4_request, " ..
+  "AWS4-HMAC-SHA256 Credential=" .. (os.getenv("BENCH_ACCESS_KEY") or "test") ..
+  "/20261128/us-east-1/ecs/aws4_request, " ..
   "SignedHeaders=content-type;host;x-amz-target, Signature=00"
 wrk.body = os.getenv("BENCH_BODY")
 

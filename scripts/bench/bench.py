@@ -41,6 +41,10 @@ load from elsewhere on the machine hits both alike; the report gives ratios.
      alias (the task's proxy) against straight to the server task's
      address, p50/p99; and a new server task's RUNNING to its first answer
      through the alias.
+ 13. IAM (iam): `serve --iam enforce` against `off` side by side: an app's
+     DescribeClusters signed with its task credentials (wrk, CPU per
+     request), and RunTask → RUNNING of a task whose task role and execution
+     role are checked (median of --iam-runs, alternated).
 
 Standard library only. Every process it starts is written to
 $BENCH_TMP/pids and every emulator instance id to $BENCH_TMP/instances, and
@@ -51,6 +55,7 @@ that bench.sh's trap can clean up even if this script is killed.
 import argparse
 import http.client
 import json
+import urllib.parse
 import os
 import re
 import signal
@@ -1969,6 +1974,99 @@ def bench_console(args):
         emu.stop()
 
 
+# ---------------------------------------------------------------- iam
+
+
+IAM_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+IAM_ALLOW = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Action": ["ecs:DescribeClusters", "ecs:DescribeTasks"], "Resource": "*"}]})
+
+
+def iam_call(port, action, params):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    body = urllib.parse.urlencode(dict(params, Action=action, Version="2010-05-08"))
+    c.request("POST", "/", body, {"Content-Type": "application/x-www-form-urlencoded"})
+    r = c.getresponse()
+    text = r.read().decode()
+    c.close()
+    if r.status != 200:
+        raise BenchError(f"IAM {action} answered {r.status}: {text[:300]}")
+
+
+def task_access_key(task_arn):
+    """The task role's access key, fetched inside the task as an SDK would."""
+    name = f"fargate-local-{task_arn.rsplit('/', 1)[1]}-web"
+    for _ in range(40):
+        r = subprocess.run(
+            ["docker", "exec", name, "sh", "-c",
+             "wget -q -O - http://169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"],
+            capture_output=True, text=True)
+        if r.returncode == 0:
+            return json.loads(r.stdout)["AccessKeyId"]
+        time.sleep(0.25)
+    raise BenchError(f"no task credentials from {name}")
+
+
+def bench_iam(args):
+    """The cost of `serve --iam enforce` against `off` on two paths: an
+    app's DescribeClusters signed with its task credentials (one policy
+    evaluation per call, wrk), and RunTask → RUNNING of a task whose task
+    role and execution role ECS must be able to assume (median of
+    --iam-runs, alternating)."""
+    load = loadavg()
+    servers, ports = {}, {}
+    try:
+        for mode in ("enforce", "off"):
+            proc, port = start_emulator(args, f"emulator-iam-{mode}", ["--in-memory", "--iam", mode])
+            servers[mode], ports[mode] = proc, port
+            iam_call(port, "CreateRole", {"RoleName": "bench-app", "AssumeRolePolicyDocument": IAM_TRUST})
+            iam_call(port, "PutRolePolicy", {"RoleName": "bench-app", "PolicyName": "read",
+                                             "PolicyDocument": IAM_ALLOW})
+            ecs = Ecs(port)
+            ecs.call("CreateCluster", {"clusterName": CLUSTER})
+            td = task_definition("bench-two")
+            td["taskRoleArn"] = td["executionRoleArn"] = "bench-app"
+            ecs.call("RegisterTaskDefinition", td)
+            run_emulator_task(ecs, args.poll_ms / 1000)  # warm-up
+            ecs.close()
+        runs = {"enforce": [], "off": []}
+        for i in range(args.iam_runs):
+            for mode in ("enforce", "off") if i % 2 == 0 else ("off", "enforce"):
+                ecs = Ecs(ports[mode])
+                runs[mode].append(run_emulator_task(ecs, args.poll_ms / 1000)[0])
+                ecs.close()
+            log(f"RunTask with roles run {i + 1}/{args.iam_runs}: enforce {runs['enforce'][-1] * 1000:.0f} ms, "
+                f"off {runs['off'][-1] * 1000:.0f} ms")
+        api = {}
+        for mode in ("enforce", "off"):
+            ecs = Ecs(ports[mode])
+            arn = running_task(ecs)
+            ecs.close()
+            key = task_access_key(arn)
+            os.environ["BENCH_ACCESS_KEY"] = key
+            try:
+                api[mode] = wrk(args, ports[mode], "DescribeClusters", {"clusters": [CLUSTER]}, servers[mode].pid)
+            finally:
+                del os.environ["BENCH_ACCESS_KEY"]
+            if api[mode]["non2xx"]:
+                raise BenchError(f"DescribeClusters with task credentials under {mode} was refused")
+            log(f"DescribeClusters with task credentials, --iam {mode}: {api[mode]['rps']:.0f} req/s "
+                f"p50 {api[mode]['p50_us']:.0f} µs ({api[mode]['cpu_us_per_req']:.0f} µs CPU/req)")
+    finally:
+        for proc in servers.values():
+            proc.stop()
+    return {
+        "load": [load, loadavg()],
+        "runs": args.iam_runs,
+        "api": api,
+        "runtask_enforce_ms": [round(x * 1000, 1) for x in runs["enforce"]],
+        "runtask_off_ms": [round(x * 1000, 1) for x in runs["off"]],
+        "runtask_enforce_median_ms": statistics.median(runs["enforce"]) * 1000,
+        "runtask_off_median_ms": statistics.median(runs["off"]) * 1000,
+    }
+
+
 def report(res):
     out = []
     m = res["machine"]
@@ -2199,6 +2297,27 @@ def report(res):
         )
         out.append(f"Deployments (s): {v['deploy_s']}")
         out.append(f"One by one (s): {v['seq_s']}")
+    if "iam" in res:
+        r = res["iam"]
+        e, o = r["api"]["enforce"], r["api"]["off"]
+        cpu = e["cpu_us_per_req"] / o["cpu_us_per_req"]
+        p50 = e["p50_us"] / o["p50_us"]
+        rt = r["runtask_enforce_median_ms"] / r["runtask_off_median_ms"]
+        out.append("### 13. IAM: `serve --iam enforce` against `off`")
+        out.append("")
+        out.append("| | enforce | off | ratio | target | met? |")
+        out.append("|---|---:|---:|---:|---:|:---:|")
+        out.append(f"| DescribeClusters with task credentials, CPU/request | {e['cpu_us_per_req']:.0f} µs "
+                   f"| {o['cpu_us_per_req']:.0f} µs | {cpu:.2f}x | ≤ 1.1x | {yes(cpu <= 1.1)} |")
+        out.append(f"| same, p50 latency (wrk, 16 connections) | {e['p50_us']:.0f} µs | {o['p50_us']:.0f} µs "
+                   f"| {p50:.2f}x | ≤ 1.1x | {yes(p50 <= 1.1)} |")
+        out.append(f"| same, requests/s | {e['rps']:.0f} | {o['rps']:.0f} | {o['rps'] / e['rps']:.2f}x | | |")
+        out.append(f"| RunTask → RUNNING, task and execution role checked, median of {r['runs']} "
+                   f"| {r['runtask_enforce_median_ms']:.0f} ms | {r['runtask_off_median_ms']:.0f} ms | {rt:.2f}x | | |")
+        out.append("")
+        out.append(f"Load average at the start / end of this benchmark: {r['load'][0]} / {r['load'][1]}.")
+        out.append(f"RunTask runs (ms): enforce {r['runtask_enforce_ms']}, off {r['runtask_off_ms']}")
+        out.append("")
     if "forward" in res:
         f = res["forward"]
         added = f["through_p50_ms"] - f["direct_p50_ms"]
@@ -2224,7 +2343,7 @@ def report(res):
         p99 = c["through_p99_ms"] / c["direct_p99_ms"]
         out.append("")
         out.append(
-            f"### 11. Service Connect: HTTP GET from a client task, a new connection each, {c['requests']} "
+            f"### 12. Service Connect: HTTP GET from a client task, a new connection each, {c['requests']} "
             f"each way, alternated (load {c['load'][0]} / {c['load'][1]})"
         )
         out.append("")
@@ -2346,7 +2465,8 @@ def main():
     ap.add_argument("--tmp", required=True, help="scratch directory (removed by bench.sh)")
     ap.add_argument("--run", required=True, help="run id: label value of the baseline containers")
     ap.add_argument("--out", required=True, help="where the report and raw JSON go")
-    ap.add_argument("--only", default="runtask,api,start,config,exec,firelens-task,firelens-engine,services,forward,sqs,console,sc")
+    ap.add_argument("--only", default="runtask,api,start,config,exec,firelens-task,firelens-engine,services,forward,sqs,console,sc,iam")
+    ap.add_argument("--iam-runs", type=int, default=7)
     ap.add_argument("--sc-requests", type=int, default=2000)
     ap.add_argument("--sc-runs", type=int, default=5)
     ap.add_argument("--sqs-lua", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "sqs.lua"))
@@ -2424,6 +2544,8 @@ def main():
             res["console"] = bench_console(args)
         if "sc" in only:
             res["sc"] = bench_sc(args)
+        if "iam" in only:
+            res["iam"] = bench_iam(args)
     finally:
         for s in servers:
             s.stop()

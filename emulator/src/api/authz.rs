@@ -126,6 +126,15 @@ pub fn json_resources(
                 let c = cluster();
                 c.rsplit('/').next().unwrap_or(&c).to_string()
             };
+            // A task or service named by id in the request's cluster, or by
+            // its ARN.
+            let in_cluster = |kind: &str, id: &str| {
+                if id.starts_with("arn:") {
+                    id.to_string()
+                } else {
+                    arn(kind, &format!("{}/{id}", cluster_name()))
+                }
+            };
             match op {
                 "DescribeClusters" => {
                     let mut names = list("clusters");
@@ -143,31 +152,31 @@ pub fn json_resources(
                     None => any(),
                 },
                 "StopTask" => match s("task") {
-                    Some(t) => vec![arn("task", &format!("{}/{t}", cluster_name()))],
+                    Some(t) => vec![in_cluster("task", &t)],
                     None => any(),
                 },
                 "DescribeTasks" => list("tasks")
                     .iter()
-                    .map(|t| arn("task", &format!("{}/{t}", cluster_name())))
+                    .map(|t| in_cluster("task", t))
                     .collect(),
                 "ExecuteCommand" => {
                     let mut out = vec![arn("cluster", &cluster())];
                     if let Some(t) = s("task") {
-                        out.push(arn("task", &format!("{}/{t}", cluster_name())));
+                        out.push(in_cluster("task", &t));
                     }
                     out
                 }
                 "CreateService" => match s("serviceName") {
-                    Some(n) => vec![arn("service", &format!("{}/{n}", cluster_name()))],
+                    Some(n) => vec![in_cluster("service", &n)],
                     None => any(),
                 },
                 "UpdateService" | "DeleteService" => match s("service") {
-                    Some(n) => vec![arn("service", &format!("{}/{n}", cluster_name()))],
+                    Some(n) => vec![in_cluster("service", &n)],
                     None => any(),
                 },
                 "DescribeServices" => list("services")
                     .iter()
-                    .map(|n| arn("service", &format!("{}/{n}", cluster_name())))
+                    .map(|n| in_cluster("service", n))
                     .collect(),
                 "TagResource" | "UntagResource" | "ListTagsForResource" => match s("resourceArn") {
                     Some(r) => vec![r],

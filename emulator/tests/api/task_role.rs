@@ -457,6 +457,12 @@ async fn ecs_and_cloud_map_calls_are_judged_on_their_resources() {
             "arn:aws:ecs:us-east-1:000000000000:task/c/abc",
         ),
         (
+            format!("{ecs}.DescribeTasks"),
+            json!({"cluster": "c", "tasks": [TASK]}),
+            "ecs:DescribeTasks",
+            TASK,
+        ),
+        (
             format!("{ecs}.UpdateService"),
             json!({"cluster": "arn:aws:ecs:us-east-1:000000000000:cluster/c", "service": "api", "desiredCount": 2}),
             "ecs:UpdateService",

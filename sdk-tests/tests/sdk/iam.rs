@@ -589,3 +589,276 @@ async fn sts_caller_identity_of_a_task_and_assume_role_by_trust() {
         .await;
     emu.stop();
 }
+
+/// The task-probe image: an unmodified AWS SDK for Rust program that
+/// describes its own task (ECS), writes `s3://probe-bucket/from-task` and
+/// round-trips a message on the queue `work`; its exit code says which
+/// failed (1 ECS, 4 S3, 5 SQS, 0 none).
+const PROBE_IMAGE: &str = "fargate-local-test/task-probe:latest";
+const APP_ROLE: &str = "arn:aws:iam::000000000000:role/app-role";
+
+/// Creates the role, the bucket, the queue and the probe's task definition.
+async fn probe_setup(emu: &Emulator) -> String {
+    let present = Command::new("docker")
+        .args(["image", "inspect", PROBE_IMAGE])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        present,
+        "the test image {PROBE_IMAGE} is missing: run `make setup`"
+    );
+    ok(
+        emu,
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "app-role",
+            "--assume-role-policy-document",
+            TRUST,
+        ],
+    );
+    emu.s3()
+        .create_bucket()
+        .bucket("probe-bucket")
+        .send()
+        .await
+        .unwrap();
+    emu.sqs()
+        .create_queue()
+        .queue_name("work")
+        .send()
+        .await
+        .unwrap();
+    emu.create_cluster("roles").await;
+    let env = |k: &str, v: &str| {
+        aws_sdk_ecs::types::KeyValuePair::builder()
+            .name(k)
+            .value(v)
+            .build()
+    };
+    let probe = aws_sdk_ecs::types::ContainerDefinition::builder()
+        .name("probe")
+        .image(PROBE_IMAGE)
+        .essential(false)
+        .environment(env("PROBE_BUCKET", "probe-bucket"))
+        .environment(env("PROBE_QUEUE", "work"))
+        .build();
+    emu.register_with("probe", vec![probe, sh("keep", UNTIL_TERM).build()], |b| {
+        b.task_role_arn(APP_ROLE)
+    })
+    .await
+}
+
+/// Runs the probe's task until the probe exits: the task ARN and its exit
+/// code.
+async fn probe_run(emu: &Emulator, td: &str) -> (String, Option<i32>) {
+    let arn = emu
+        .run_task("roles", td)
+        .await
+        .task_arn()
+        .unwrap()
+        .to_string();
+    let t = emu
+        .wait_task(
+            "roles",
+            &arn,
+            "the probe to exit",
+            Duration::from_secs(60),
+            |t| sdk_tests::container(t, "probe").last_status() == Some("STOPPED"),
+        )
+        .await;
+    let code = sdk_tests::container(&t, "probe").exit_code();
+    emu.stop_task("roles", &arn, "done").await;
+    (arn, code)
+}
+
+fn put_policy(emu: &Emulator, name: &str, document: &str) {
+    ok(
+        emu,
+        &[
+            "iam",
+            "put-role-policy",
+            "--role-name",
+            "app-role",
+            "--policy-name",
+            name,
+            "--policy-document",
+            document,
+        ],
+    );
+}
+
+/// The request log's entries that carry an IAM note.
+fn iam_notes(emu: &Emulator) -> Vec<Value> {
+    let (_, body) = sdk_tests::http_get(&emu.addr(), "/_fargate-local/requests").unwrap();
+    let log: Value = serde_json::from_str(&body).unwrap();
+    log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.get("iam").cloned())
+        .collect()
+}
+
+/// Under `enforce`, an app's ECS, S3 and SQS calls need its task role's
+/// permissions, each added with `aws iam put-role-policy` and in effect at
+/// once; then `fargate-local iam policy` prints what the task used.
+#[tokio::test]
+async fn an_apps_calls_need_its_task_roles_permissions_in_enforce() {
+    let emu = Emulator::start_with(&["--iam", "enforce"]);
+    let td = probe_setup(&emu).await;
+    let (arn, code) = probe_run(&emu, &td).await;
+    assert_eq!(code, Some(1), "DescribeTasks is denied first");
+    let task_id = arn.rsplit('/').next().unwrap().to_string();
+    let notes = iam_notes(&emu);
+    let describe = notes
+        .iter()
+        .find(|n| n["action"] == "ecs:DescribeTasks")
+        .unwrap_or_else(|| panic!("no note of the denial: {notes:?}"));
+    assert_eq!(describe["decision"], "denied");
+    assert_eq!(describe["roleKind"], "task");
+    assert_eq!(
+        describe["message"],
+        format!(
+            "User: arn:aws:sts::000000000000:assumed-role/app-role/{task_id} is not authorized to perform: ecs:DescribeTasks on resource: {arn} because no identity-based policy allows the ecs:DescribeTasks action"
+        )
+    );
+
+    put_policy(
+        &emu,
+        "describe",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecs:DescribeTasks","Resource":"*"}]}"#,
+    );
+    let (arn, code) = probe_run(&emu, &td).await;
+    assert_eq!(code, Some(4), "then the S3 write");
+    let task_id = arn.rsplit('/').next().unwrap();
+    assert!(
+        iam_notes(&emu).iter().any(|n| n["action"] == "s3:PutObject"
+            && n["resource"] == "arn:aws:s3:::probe-bucket/from-task"
+            && n["message"].as_str().unwrap().contains(task_id)),
+        "{:?}",
+        iam_notes(&emu)
+    );
+    put_policy(
+        &emu,
+        "write",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::probe-bucket/from-task"}]}"#,
+    );
+    let (_, code) = probe_run(&emu, &td).await;
+    assert_eq!(code, Some(5), "then SQS");
+    put_policy(
+        &emu,
+        "queue",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["sqs:GetQueueUrl","sqs:SendMessage","sqs:ReceiveMessage","sqs:DeleteMessage"],"Resource":"arn:aws:sqs:*:000000000000:work"}]}"#,
+    );
+    let (arn, code) = probe_run(&emu, &td).await;
+    assert_eq!(
+        code,
+        Some(0),
+        "all allowed; emulator log:\n{}",
+        emu.log_tail(30)
+    );
+    let object = emu
+        .s3()
+        .get_object()
+        .bucket("probe-bucket")
+        .key("from-task")
+        .send()
+        .await
+        .unwrap();
+    let body = object.body.collect().await.unwrap().into_bytes();
+    assert_eq!(String::from_utf8_lossy(&body), arn);
+
+    // What the last task used, as the task role's policy document.
+    let out = Command::new(sdk_tests::emulator_bin())
+        .args([
+            "iam",
+            "policy",
+            "--endpoint-url",
+            &emu.endpoint(),
+            "--task",
+            &arn,
+            "--role",
+            "task",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statements = doc["Statement"].as_array().unwrap();
+    let find = |action: &str| {
+        statements
+            .iter()
+            .find(|s| {
+                s["Action"] == action
+                    || s["Action"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|x| x == action))
+            })
+            .unwrap_or_else(|| panic!("{action} missing from {doc:#}"))
+            .clone()
+    };
+    assert_eq!(find("ecs:DescribeTasks")["Resource"], arn.as_str());
+    assert_eq!(
+        find("s3:PutObject")["Resource"],
+        "arn:aws:s3:::probe-bucket/from-task"
+    );
+    for action in [
+        "sqs:GetQueueUrl",
+        "sqs:SendMessage",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+    ] {
+        assert_eq!(
+            find(action)["Resource"],
+            "arn:aws:sqs:us-east-1:000000000000:work"
+        );
+    }
+    // The task has no execution role: asking for its policy fails.
+    let out = Command::new(sdk_tests::emulator_bin())
+        .args([
+            "iam",
+            "policy",
+            "--endpoint-url",
+            &emu.endpoint(),
+            "--task",
+            &arn,
+            "--role",
+            "execution",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    emu.stop();
+}
+
+/// Under `warn` (the default) the same app runs, and the emulator's log
+/// names each permission `enforce` would refuse.
+#[tokio::test]
+async fn warn_runs_the_app_and_names_the_missing_permissions() {
+    let emu = Emulator::start();
+    let td = probe_setup(&emu).await;
+    let (_, code) = probe_run(&emu, &td).await;
+    assert_eq!(code, Some(0), "{}", emu.log_tail(30));
+    let log = emu.log_tail(5000);
+    for want in [
+        "would deny this to the task role",
+        "ecs:DescribeTasks",
+        "s3:PutObject on resource: arn:aws:s3:::probe-bucket/from-task",
+        "sqs:SendMessage on resource: arn:aws:sqs:us-east-1:000000000000:work",
+        r#"the smallest statement that would allow it: {"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::probe-bucket/from-task"}"#,
+    ] {
+        assert!(log.contains(want), "{want} not in the log:\n{log}");
+    }
+    assert!(
+        iam_notes(&emu).iter().all(|n| n["decision"] == "wouldDeny"),
+        "{:?}",
+        iam_notes(&emu)
+    );
+    emu.stop();
+}

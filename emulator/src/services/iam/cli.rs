@@ -4,7 +4,9 @@
 //! Access Analyzer's shape), or with `--role` one policy document ready for
 //! `aws iam put-role-policy --policy-document file://...`.
 
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use super::usage::{PolicyDocument, Statement};
 
 /// `fargate-local iam`'s commands.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -47,20 +49,21 @@ pub struct PolicyArgs {
 }
 
 /// One policy document with every statement of a role's generated
-/// policies (`generatedPolicyResult.generatedPolicies[].policy`).
-pub fn merged_document(result: &Value) -> Value {
-    let statements: Vec<Value> = result["generatedPolicyResult"]["generatedPolicies"]
+/// policies (`generatedPolicyResult.generatedPolicies[].policy`), members in
+/// Access Analyzer's order.
+pub fn merged_document(result: &Value) -> PolicyDocument {
+    let statement: Vec<Statement> = result["generatedPolicyResult"]["generatedPolicies"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|p| p["policy"].as_str())
-        .filter_map(|text| serde_json::from_str::<Value>(text).ok())
-        .flat_map(|doc| doc["Statement"].as_array().cloned().unwrap_or_default())
+        .filter_map(|text| serde_json::from_str::<PolicyDocument>(text).ok())
+        .flat_map(|doc| doc.statement)
         .collect();
-    let mut m = serde_json::Map::new();
-    m.insert("Version".into(), "2012-10-17".into());
-    m.insert("Statement".into(), statements.into());
-    Value::Object(m)
+    PolicyDocument {
+        version: "2012-10-17".into(),
+        statement,
+    }
 }
 
 async fn get(endpoint: &str, path_and_query: &str) -> anyhow::Result<(u16, Value)> {
@@ -108,8 +111,8 @@ pub async fn run(cmd: IamCommand) -> anyhow::Result<i32> {
         );
         return Ok(1);
     }
-    let out = match args.role {
-        None => v,
+    let text = match args.role {
+        None => serde_json::to_string_pretty(&v)?,
         Some(role) => {
             let key = match role {
                 Role::Task => "taskRole",
@@ -119,19 +122,18 @@ pub async fn run(cmd: IamCommand) -> anyhow::Result<i32> {
                 eprintln!("fargate-local iam policy: the task has no {key}");
                 return Ok(1);
             }
-            merged_document(&v[key])
+            // The document's own member order, for a person to read.
+            serde_json::to_string_pretty(&merged_document(&v[key]))?
         }
     };
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&out).unwrap_or_else(|_| json!(null).to_string())
-    );
+    println!("{text}");
     Ok(0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_roles_policies_merge_into_one_document() {
@@ -140,13 +142,16 @@ mod tests {
             {"policy": r#"{"Version":"2012-10-17","Statement":[{"Sid":"SupportedServiceSid1","Effect":"Allow","Action":"sqs:SendMessage","Resource":"*"}]}"#},
         ]}});
         let doc = merged_document(&result);
-        assert_eq!(doc["Version"], "2012-10-17");
-        let s = doc["Statement"].as_array().unwrap();
-        assert_eq!(s.len(), 2);
-        assert_eq!(s[1]["Action"], "sqs:SendMessage");
-        assert_eq!(
-            merged_document(&json!({}))["Statement"],
-            json!([]),
+        assert_eq!(doc.version, "2012-10-17");
+        assert_eq!(doc.statement.len(), 2);
+        assert_eq!(doc.statement[1].action, "sqs:SendMessage");
+        let text = serde_json::to_string(&doc).unwrap();
+        assert!(
+            text.starts_with(r#"{"Version":"2012-10-17","Statement":[{"Sid":"SupportedServiceSid0","Effect":"Allow","Action":"s3:GetObject""#),
+            "{text}"
+        );
+        assert!(
+            merged_document(&json!({})).statement.is_empty(),
             "no policy, no statement"
         );
     }

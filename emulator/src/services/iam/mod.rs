@@ -560,7 +560,12 @@ pub struct Iam {
     usage: usage::Usage,
     /// Where decisions are noted (set once by the app).
     requests: Arc<std::sync::OnceLock<crate::services::requestlog::RequestLog>>,
+    /// Parsed policy documents by their text (`Iam::parsed`).
+    parsed: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<policy::Document>>>>,
 }
+
+/// How many parsed documents are kept before the cache starts over.
+const PARSED_CACHE: usize = 4096;
 
 /// Whose permissions a decision is about: a task's task or execution role.
 #[derive(Debug, Clone, Copy)]
@@ -612,6 +617,7 @@ impl Iam {
             sessions: Arc::default(),
             usage: usage::Usage::default(),
             requests: Arc::default(),
+            parsed: Arc::default(),
         })
     }
 
@@ -620,6 +626,21 @@ impl Iam {
         self.sessions_lock().clear();
         self.usage.clear();
         Ok(())
+    }
+
+    /// A stored identity policy document, parsed once: by its text, so a
+    /// changed policy is a new entry and nothing needs invalidating.
+    fn parsed(&self, text: &str) -> Option<Arc<policy::Document>> {
+        let mut cache = self.parsed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(d) = cache.get(text) {
+            return Some(d.clone());
+        }
+        let d = Arc::new(policy::parse(text, policy::Kind::Identity).ok()?);
+        if cache.len() >= PARSED_CACHE {
+            cache.clear();
+        }
+        cache.insert(text.to_string(), d.clone());
+        Some(d)
     }
 
     /// Where decisions are noted: the app's request log.
@@ -776,12 +797,12 @@ impl Iam {
         let arn = self.role_arn_of(role);
         let role_name = arn.rsplit('/').next().unwrap_or_default();
         let who = self.global_arn("sts", &format!("assumed-role/{role_name}/{session}"));
-        let documents: Vec<policy::Document> = self
+        let documents: Vec<Arc<policy::Document>> = self
             .role_policies(&arn)
             .map(|rp| {
                 rp.documents
                     .iter()
-                    .filter_map(|(_, d)| policy::parse(d, policy::Kind::Identity).ok())
+                    .filter_map(|(_, d)| self.parsed(d))
                     .collect()
             })
             .unwrap_or_default();
@@ -795,7 +816,7 @@ impl Iam {
                 resource,
                 context: &ctx,
             };
-            let reason = match eval::evaluate(&documents, &r) {
+            let reason = match eval::evaluate(documents.iter().map(|d| &**d), &r) {
                 eval::Decision::Allow => continue,
                 eval::Decision::ImplicitDeny => {
                     format!("because no identity-based policy allows the {action} action")

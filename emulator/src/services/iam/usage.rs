@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// How many tasks' usage is kept.
@@ -192,6 +192,27 @@ impl Usage {
     }
 }
 
+/// A generated statement, its members in the order Access Analyzer writes
+/// them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Statement {
+    pub sid: String,
+    pub effect: String,
+    /// One action or a list.
+    pub action: Value,
+    /// One resource or a list.
+    pub resource: Value,
+}
+
+/// A generated policy document: `Version` first, then `Statement`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PolicyDocument {
+    pub version: String,
+    pub statement: Vec<Statement>,
+}
+
 /// Access Analyzer splits a generated policy longer than this into several.
 pub const MAX_GENERATED_CHARS: usize = 6144;
 
@@ -223,7 +244,7 @@ pub fn generate<'a>(
             .or_default()
             .push(action);
     }
-    let statements: Vec<Value> = by_resources
+    let statements: Vec<Statement> = by_resources
         .iter()
         .enumerate()
         .map(|(i, (resources, actions))| {
@@ -231,23 +252,23 @@ pub fn generate<'a>(
                 [one] => json!(one),
                 many => json!(many),
             };
-            // Keys in the order Access Analyzer writes them.
-            let mut m = serde_json::Map::new();
-            m.insert("Sid".into(), format!("SupportedServiceSid{i}").into());
-            m.insert("Effect".into(), "Allow".into());
-            m.insert("Action".into(), one_or_list(actions));
-            m.insert("Resource".into(), one_or_list(resources));
-            Value::Object(m)
+            Statement {
+                sid: format!("SupportedServiceSid{i}"),
+                effect: "Allow".into(),
+                action: one_or_list(actions),
+                resource: one_or_list(resources),
+            }
         })
         .collect();
-    let policy = |stmts: &[Value]| {
-        let mut m = serde_json::Map::new();
-        m.insert("Version".into(), "2012-10-17".into());
-        m.insert("Statement".into(), stmts.to_vec().into());
-        Value::Object(m).to_string()
+    let policy = |statement: &[Statement]| {
+        serde_json::to_string(&PolicyDocument {
+            version: "2012-10-17".into(),
+            statement: statement.to_vec(),
+        })
+        .expect("a policy serializes")
     };
     let mut policies: Vec<Value> = Vec::new();
-    let mut current: Vec<Value> = Vec::new();
+    let mut current: Vec<Statement> = Vec::new();
     for s in statements {
         current.push(s);
         if current.len() > 1 && policy(&current).len() > MAX_GENERATED_CHARS {
@@ -325,6 +346,15 @@ mod tests {
             ],
             &[json!({"Sid": "SupportedServiceSid0", "Effect": "Allow",
                      "Action": "ecr:GetAuthorizationToken", "Resource": "*"})],
+        );
+    }
+
+    #[test]
+    fn members_are_in_access_analyzers_order() {
+        let got = generate("r", [("s3:GetObject", "arn:aws:s3:::b/k")], true);
+        assert_eq!(
+            got["generatedPolicies"][0]["policy"],
+            r#"{"Version":"2012-10-17","Statement":[{"Sid":"SupportedServiceSid0","Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/k"}]}"#
         );
     }
 
