@@ -2,7 +2,8 @@
 //! client alias `api:80` (the server listens on 8080: the task's proxy
 //! translates the port), balanced across the server's tasks, and keeps
 //! reaching it with no failed request while the server rolls to a new
-//! task definition. The service is shown with its configuration and
+//! task definition whose tasks take connections on an
+//! `ingressPortOverride`. The service is shown with its configuration and
 //! `serviceConnectResources`, and the server's tasks are registered in the
 //! Cloud Map service ECS made.
 
@@ -252,16 +253,39 @@ async fn a_client_service_reaches_a_server_through_its_alias_across_a_deployment
         hosts.len() == 2 && l.iter().all(|a| a.starts_with("v1 "))
     });
 
-    // A rolling deployment of the server: no request fails.
+    // A rolling deployment of the server, whose new tasks take peers'
+    // connections on an ingressPortOverride (their proxy forwards to 8080):
+    // no request fails.
     let v2 = server(&emu, "v2").await;
     emu.client()
         .update_service()
         .cluster(CLUSTER)
         .service("api")
         .task_definition(&v2)
+        .service_connect_configuration(
+            ServiceConnectConfiguration::builder()
+                .enabled(true)
+                .namespace("internal")
+                .services(
+                    ServiceConnectService::builder()
+                        .port_name("http")
+                        .discovery_name("api")
+                        .ingress_port_override(9000)
+                        .client_aliases(
+                            ServiceConnectClientAlias::builder()
+                                .port(80)
+                                .dns_name("api")
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
         .send()
         .await
-        .expect("UpdateService (new task definition)");
+        .expect("UpdateService (new task definition, ingressPortOverride)");
     settled(&emu, "api", &v2, 2).await;
     wait_answers(&emu, &web, 10, "only v2 answering", |l| {
         l.iter().all(|a| a.starts_with("v2 "))
