@@ -31,7 +31,7 @@ load from elsewhere on the machine hits both alike; the report gives ratios.
  10. SQS (sqs): SendMessage, and ReceiveMessage (10 at a time) with a
      DeleteMessage per message, messages per second on one connection and on
      16 (wrk), against moto's server.
- 11. Console (console): the server time of each console page (its
+ 12. Console (console): the server time of each console page (its
      Server-Timing header) with 20 services and 200 tasks in one cluster
      (20 running service tasks and 180 stopped standalone tasks: stopped
      tasks are listed and drawn like running ones), against the API calls a
@@ -2081,7 +2081,7 @@ def report(res):
     if "console" in res:
         c = res["console"]
         out.append(
-            f"### 11. Console pages: server time with {c['services']} services and {c['tasks']} tasks "
+            f"### 12. Console pages: server time with {c['services']} services and {c['tasks']} tasks "
             f"(median and worst of {c['runs']} runs)"
         )
         out.append("")
