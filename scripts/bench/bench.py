@@ -1899,8 +1899,9 @@ def bench_console(args):
             )
         stopped = args.console_tasks - len(names)
         log(f"console: {len(names)} services and {stopped} standalone tasks that exit at once")
-        for i in range(0, stopped, 10):
-            _, out = ecs.call(
+        i = 0
+        while i < stopped:
+            status, out = ecs.call(
                 "RunTask",
                 {
                     "cluster": CONSOLE_CLUSTER,
@@ -1909,9 +1910,16 @@ def bench_console(args):
                     "launchType": "FARGATE",
                     "networkConfiguration": NETWORK,
                 },
+                ok=False,
             )
-            if out.get("failures"):
-                raise BenchError(f"RunTask failures: {out['failures']}")
+            # Fargate's launch-rate quota, as the emulator applies it: wait
+            # for the bucket to refill, as an SDK's retries would.
+            if status == 400 and out.get("__type") == "ThrottlingException":
+                time.sleep(1)
+                continue
+            if status != 200 or out.get("failures"):
+                raise BenchError(f"RunTask answered {status}: {out}")
+            i += 10
         t0 = time.perf_counter()
         while True:
             _, out = ecs.call("ListTasks", {"cluster": CONSOLE_CLUSTER, "desiredStatus": "RUNNING", "maxResults": 100})

@@ -592,6 +592,12 @@ fn cluster_services(app: &App, cluster: &str) -> Result<Vec<Service>, ConsoleErr
 /// A cluster's tasks, running and stopped (as long as the emulator keeps
 /// stopped tasks), through ListTasks and DescribeTasks; newest first.
 fn cluster_tasks(app: &App, cluster: &str) -> Result<Vec<Task>, ConsoleError> {
+    tasks_of(app, cluster, None)
+}
+
+/// The tasks of a cluster, or of one of its services (ListTasks'
+/// `serviceName`), running and stopped; newest first.
+fn tasks_of(app: &App, cluster: &str, service: Option<&str>) -> Result<Vec<Task>, ConsoleError> {
     let caller = caller(app);
     let mut arns = Vec::new();
     for desired in ["RUNNING", "STOPPED"] {
@@ -602,6 +608,7 @@ fn cluster_tasks(app: &App, cluster: &str) -> Result<Vec<Task>, ConsoleError> {
                 tasks::ListTasksRequest {
                     cluster: Some(cluster.to_string()),
                     desired_status: Some(desired.to_string()),
+                    service_name: service.map(str::to_string),
                     next_token,
                     max_results: Some(100),
                     ..Default::default()
@@ -668,7 +675,7 @@ fn service_page(app: &App, cluster: &str, name: &str) -> Result<String, ConsoleE
             "There is no service named {name} in cluster {cluster}."
         )));
     };
-    let tasks = cluster_tasks(app, cluster)?;
+    let tasks = tasks_of(app, cluster, Some(name))?;
     let page = view::service_view(service, &tasks, 100);
     draw(
         app,
