@@ -9,6 +9,7 @@
 //! `render.rs` draws them from the templates in `templates/`. The console
 //! fetches nothing from the internet and works without JavaScript.
 
+pub mod egress_panel;
 pub mod render;
 pub mod view;
 
@@ -561,10 +562,16 @@ fn task_page(app: &App, cluster: &str, id: &str, host: &str) -> Result<String, C
     });
     let page = view::task_page(cluster, task, td.as_ref().map(|r| &r.task_definition), host);
     let calls = view::role_calls(&app.requests().entries(), &page.arn);
+    let egress = egress_panel::panel(
+        &app.egress().snapshot(),
+        &page.arn,
+        app.region(),
+        app.args().nat_price_per_gb,
+    );
     draw(
         app,
         "task.html",
-        minijinja::context! { task => page, role_calls => calls },
+        minijinja::context! { task => page, role_calls => calls, egress => egress },
     )
 }
 

@@ -34,6 +34,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let files = [
         ("base.html", include_str!("templates/base.html")),
         ("_tasks.html", include_str!("templates/_tasks.html")),
+        ("_egress.html", include_str!("templates/_egress.html")),
         ("clusters.html", include_str!("templates/clusters.html")),
         ("cluster.html", include_str!("templates/cluster.html")),
         ("service.html", include_str!("templates/service.html")),
