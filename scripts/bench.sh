@@ -10,7 +10,7 @@
 # fargate-local-bench.run=<run id>, and the emulators' objects carry their
 # instance ids.
 #
-# Knobs (environment): BENCH_ONLY=runtask,api,start,config,exec,firelens-task,firelens-engine,services,forward,sqs,console,sc,iam
+# Knobs (environment): BENCH_ONLY=runtask,api,start,config,exec,firelens-task,firelens-engine,services,forward,sqs,console,sc,iam,egress
 #   BENCH_RUNS=15  BENCH_STARTS=20  BENCH_WRK_SECS=10  BENCH_EXEC_RUNS=7
 #   BENCH_EXEC_MIB=32  BENCH_FIRELENS_LINES=100000  BENCH_FIRELENS_RUNS=3
 #   BENCH_SVC_RUNS=5  BENCH_SVC_COUNT=20  BENCH_SVC_WINDOW=60  BENCH_SQS_SECS=10
@@ -97,7 +97,7 @@ BENCH_TMP="$tmp" .venv/bin/python scripts/bench/bench.py \
   --moto "$root/.venv/bin/moto_server" \
   --lua "$root/scripts/bench/awsjson.lua" \
   --tmp "$tmp" --run "$run_id" --out "$root/target/bench" \
-  --only "${BENCH_ONLY:-runtask,api,start,config,exec,firelens-task,firelens-engine,services,forward,sqs,console,sc,iam}" \
+  --only "${BENCH_ONLY:-runtask,api,start,config,exec,firelens-task,firelens-engine,services,forward,sqs,console,sc,iam,egress}" \
   --firelens-lines "${BENCH_FIRELENS_LINES:-100000}" --firelens-runs "${BENCH_FIRELENS_RUNS:-3}" \
   --svc-runs "${BENCH_SVC_RUNS:-5}" --svc-count "${BENCH_SVC_COUNT:-20}" \
   --svc-window "${BENCH_SVC_WINDOW:-60}" \

@@ -45,6 +45,11 @@ load from elsewhere on the machine hits both alike; the report gives ratios.
      DescribeClusters signed with its task credentials (wrk, CPU per
      request), and RunTask → RUNNING of a task whose task role and execution
      role are checked (median of --iam-runs, alternated).
+ 14. Egress counters (egress): a task downloading a blob from a server
+     outside its VPC (a container of this run on a network of its own,
+     published on the Docker host's bridge address), MB/s, with
+     `serve --egress on` (nftables counters in the namespace) against
+     `--egress off`, runs interleaved.
 
 Standard library only. Every process it starts is written to
 $BENCH_TMP/pids and every emulator instance id to $BENCH_TMP/instances, and
@@ -2075,6 +2080,113 @@ def bench_iam(args):
     }
 
 
+# ---------------------------------------------------------------- 11. Egress
+
+
+def egress_server(args, mib):
+    """A busybox httpd serving /blob (mib MiB) on a network of this run,
+    published on the default bridge's gateway (what host.docker.internal
+    is in a task). Returns (container, network, port)."""
+    label = ["--label", f"fargate-local-bench.run={args.run}"]
+    net = f"fl-bench-{args.run}-egress"
+    name = f"fl-bench-{args.run}-egress-srv"
+    subnet = docker("network", "inspect", "bridge", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}")
+    v4 = next(s for s in subnet.split() if "." in s).split("/")[0]
+    a = [int(x) for x in v4.split(".")]
+    gateway = f"{a[0]}.{a[1]}.{a[2]}.{a[3] + 1}"
+    docker("network", "create", *label, net)
+    docker(
+        "run", "-d", "--name", name, "--network", net, *label, "-p", f"{gateway}::8000", IMAGE,
+        "sh", "-c", f"mkdir -p /www && head -c {mib * 1048576} /dev/zero > /www/blob && httpd -f -p 8000 -h /www",
+    )
+    port = int(docker("port", name, "8000").splitlines()[0].rsplit(":", 1)[1])
+    return name, net, port
+
+
+def egress_run(ecs, family):
+    """Seconds the download container ran (Docker's StartedAt to
+    FinishedAt), read before the task is stopped and its containers go."""
+    _, out = ecs.call(
+        "RunTask", {"cluster": CLUSTER, "taskDefinition": family, "launchType": "FARGATE", "networkConfiguration": NETWORK}
+    )
+    if out.get("failures"):
+        raise BenchError(f"RunTask failures: {out['failures']}")
+    arn = out["tasks"][0]["taskArn"]
+    tid = arn.rsplit("/", 1)[1]
+    t0 = time.perf_counter()
+    while True:
+        _, d = ecs.call("DescribeTasks", {"cluster": CLUSTER, "tasks": [arn]})
+        t = d["tasks"][0]
+        dl = next(c for c in t["containers"] if c["name"] == "dl")
+        if dl.get("lastStatus") == "STOPPED":
+            break
+        if t.get("lastStatus") == "STOPPED" or time.perf_counter() - t0 > 120:
+            raise BenchError(f"the download did not finish: {t.get('stoppedReason')}")
+        time.sleep(0.05)
+    if dl.get("exitCode") != 0:
+        raise BenchError(f"the download failed: exit {dl.get('exitCode')}")
+    times = docker("inspect", "-f", "{{.State.StartedAt}} {{.State.FinishedAt}}", f"fargate-local-{tid}-dl").split()
+
+    def ts(x):
+        # 2026-12-07T18:00:00.123456789Z: seconds since midnight is enough.
+        hms = x.split("T")[1].rstrip("Z")
+        h, m, sec = hms.split(":")
+        return int(h) * 3600 + int(m) * 60 + float(sec)
+
+    ecs.call("StopTask", {"cluster": CLUSTER, "task": arn, "reason": "bench"})
+    return ts(times[1]) - ts(times[0])
+
+
+def bench_egress(args):
+    mib, rounds = args.egress_mib, args.egress_rounds
+    name, net, port = egress_server(args, mib)
+    servers = []
+    try:
+        ecss = {}
+        for mode in ("on", "off"):
+            proc, p = start_emulator(args, f"emulator-egress-{mode}", ["--in-memory", "--egress", mode])
+            servers.append(proc)
+            ecs = Ecs(p)
+            ecs.call("CreateCluster", {"clusterName": CLUSTER})
+            loop = " ".join(["wget -q -O /dev/null http://host.docker.internal:%d/blob || exit 1;" % port] * rounds)
+            td = {
+                "family": "bench-egress",
+                "networkMode": "awsvpc",
+                "requiresCompatibilities": ["FARGATE"],
+                "cpu": "1024",
+                "memory": "2048",
+                "containerDefinitions": [
+                    {"name": "dl", "image": IMAGE, "essential": False, "command": ["sh", "-c", loop]},
+                    {"name": "keep", "image": IMAGE, "essential": True, "command": SIDECAR_CMD},
+                ],
+            }
+            ecs.call("RegisterTaskDefinition", td)
+            ecss[mode] = ecs
+        load0 = loadavg()
+        secs = {"on": [], "off": []}
+        for i in range(args.egress_runs):
+            for mode in (("on", "off") if i % 2 == 0 else ("off", "on")):
+                secs[mode].append(egress_run(ecss[mode], "bench-egress"))
+        load1 = loadavg()
+        mb = mib * rounds * 1048576 / 1e6
+        rate = {m: [mb / s for s in v] for m, v in secs.items()}
+        return {
+            "mib": mib,
+            "rounds": rounds,
+            "runs": args.egress_runs,
+            "on_mbps": statistics.median(rate["on"]),
+            "off_mbps": statistics.median(rate["off"]),
+            "on_runs": [round(x) for x in rate["on"]],
+            "off_runs": [round(x) for x in rate["off"]],
+            "load": [load0, load1],
+        }
+    finally:
+        for s in servers:
+            s.stop()
+        docker("rm", "-f", name, check=False)
+        docker("network", "rm", net, check=False)
+
+
 def report(res):
     out = []
     m = res["machine"]
@@ -2432,6 +2544,22 @@ def report(res):
         )
         out.append(f"Load average at the start / end of this benchmark: {c['load'][0]} / {c['load'][1]}.")
         out.append("")
+    if "egress" in res:
+        e = res["egress"]
+        ratio = e["on_mbps"] / e["off_mbps"]
+        out.append("")
+        out.append(
+            f"### 14. Egress counters: a task downloading {e['rounds']} x {e['mib']} MiB from outside its VPC, "
+            f"median of {e['runs']} runs each, interleaved (load {e['load'][0]} / {e['load'][1]})"
+        )
+        out.append("")
+        out.append("| | `--egress on` | baseline: `--egress off` | ratio | target | met? |")
+        out.append("|---|---:|---:|---:|---:|:---:|")
+        out.append(
+            f"| download throughput | {e['on_mbps']:,.0f} MB/s | {e['off_mbps']:,.0f} MB/s | {ratio:.2f}x | ≥ 0.98x | {yes(ratio >= 0.98)} |"
+        )
+        out.append("")
+        out.append(f"Runs (MB/s), on: {e['on_runs']}; off: {e['off_runs']}. Time is the download container's run, from Docker's StartedAt to FinishedAt.")
     return "\n".join(out) + "\n"
 
 
@@ -2473,7 +2601,10 @@ def main():
     ap.add_argument("--tmp", required=True, help="scratch directory (removed by bench.sh)")
     ap.add_argument("--run", required=True, help="run id: label value of the baseline containers")
     ap.add_argument("--out", required=True, help="where the report and raw JSON go")
-    ap.add_argument("--only", default="runtask,api,start,config,exec,firelens-task,firelens-engine,services,forward,sqs,console,sc,iam")
+    ap.add_argument("--only", default="runtask,api,start,config,exec,firelens-task,firelens-engine,services,forward,sqs,console,sc,iam,egress")
+    ap.add_argument("--egress-mib", type=int, default=256)
+    ap.add_argument("--egress-rounds", type=int, default=4)
+    ap.add_argument("--egress-runs", type=int, default=7)
     ap.add_argument("--iam-runs", type=int, default=7)
     ap.add_argument("--sc-requests", type=int, default=2000)
     ap.add_argument("--sc-runs", type=int, default=5)
@@ -2554,6 +2685,8 @@ def main():
             res["sc"] = bench_sc(args)
         if "iam" in only:
             res["iam"] = bench_iam(args)
+        if "egress" in only:
+            res["egress"] = bench_egress(args)
     finally:
         for s in servers:
             s.stop()

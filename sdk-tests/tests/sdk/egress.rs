@@ -372,6 +372,21 @@ async fn a_tasks_traffic_is_measured_by_class_priced_and_kept_across_a_restart()
     let peer_nat = n(&prow["nat"]["sent"]) + n(&prow["nat"]["received"]);
     assert!(peer_nat < 16384, "the peer's NAT bytes: {prow:#}");
 
+    // The console's task page has the panel, with the same NAT bytes.
+    let (status, html) = http_get(
+        &emu.addr(),
+        &format!(
+            "/_fargate-local/console/clusters/{CLUSTER}/tasks/{}",
+            task_id(&arn)
+        ),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains(&format!("<strong>{nat_bytes}</strong> bytes")),
+        "{html}"
+    );
+
     // The command line prints the same report.
     let out = Command::new(emulator_bin())
         .args([

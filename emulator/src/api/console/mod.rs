@@ -9,6 +9,7 @@
 //! `render.rs` draws them from the templates in `templates/`. The console
 //! fetches nothing from the internet and works without JavaScript.
 
+pub mod egress_panel;
 pub mod others;
 pub mod render;
 pub mod view;
@@ -714,6 +715,12 @@ fn task_page(app: &App, cluster: &str, id: &str, host: &str) -> Result<String, C
     });
     let page = view::task_page(cluster, task, td.as_ref().map(|r| &r.task_definition), host);
     let calls = view::role_calls(&app.requests().entries(), &page.arn);
+    let egress = egress_panel::panel(
+        &app.egress().snapshot(),
+        &page.arn,
+        app.region(),
+        app.args().nat_price_per_gb,
+    );
     let uses = match (&td, &page.execution_role) {
         (Some(td), Some(role)) => {
             let region = page.arn.split(':').nth(3).unwrap_or(app.region());
@@ -727,7 +734,7 @@ fn task_page(app: &App, cluster: &str, id: &str, host: &str) -> Result<String, C
     draw(
         app,
         "task.html",
-        minijinja::context! { task => page, role_calls => calls, execution_uses => uses },
+        minijinja::context! { task => page, role_calls => calls, execution_uses => uses, egress => egress },
     )
 }
 

@@ -34,6 +34,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "_execution_role.html",
             include_str!("templates/_execution_role.html"),
         ),
+        ("_egress.html", include_str!("templates/_egress.html")),
         ("clusters.html", include_str!("templates/clusters.html")),
         ("cluster.html", include_str!("templates/cluster.html")),
         ("service.html", include_str!("templates/service.html")),

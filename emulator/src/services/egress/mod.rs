@@ -173,23 +173,23 @@ impl Egress {
     }
 
     /// Starts a task's record (a re-adopted task keeps the one it has).
-    pub fn begin(&self, plan: &TaskPlan, group: Option<String>) {
+    pub fn begin(&self, task_arn: &str, cluster_arn: &str, region: &str, group: Option<String>) {
         let mut st = self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner());
-        if st.tasks.contains_key(&plan.task_arn) {
+        if st.tasks.contains_key(task_arn) {
             return;
         }
         st.tasks.insert(
-            plan.task_arn.clone(),
+            task_arn.to_string(),
             TaskTraffic {
-                task_arn: plan.task_arn.clone(),
-                cluster_arn: plan.cluster_arn.clone(),
+                task_arn: task_arn.to_string(),
+                cluster_arn: cluster_arn.to_string(),
                 group,
-                region: plan.region.clone(),
+                region: region.to_string(),
                 started_at: now_secs(),
                 ..TaskTraffic::default()
             },
         );
-        st.dirty.insert(plan.task_arn.clone());
+        st.dirty.insert(task_arn.to_string());
     }
 
     /// Bytes of one request and its answer on a task's API socket.
@@ -219,17 +219,25 @@ impl Egress {
         self.with(task_arn, |r| r.images = images);
     }
 
+    /// The namespace's counters (totals since the task started); a record
+    /// they do not change is not written again.
     pub fn set_counters(&self, task_arn: &str, c: &Counters) {
-        self.with(task_arn, |r| {
-            r.vpc = Some(Traffic {
-                sent: c.vpc_out.bytes,
-                received: c.vpc_in.bytes,
-            });
-            r.nat = Some(Traffic {
-                sent: c.nat_out.bytes,
-                received: c.nat_in.bytes,
-            });
+        let vpc = Some(Traffic {
+            sent: c.vpc_out.bytes,
+            received: c.vpc_in.bytes,
         });
+        let nat = Some(Traffic {
+            sent: c.nat_out.bytes,
+            received: c.nat_in.bytes,
+        });
+        let mut st = self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = st.tasks.get_mut(task_arn)
+            && (r.vpc != vpc || r.nat != nat)
+        {
+            r.vpc = vpc;
+            r.nat = nat;
+            st.dirty.insert(task_arn.to_string());
+        }
     }
 
     fn task_dir(&self, task_id: &str) -> PathBuf {
@@ -359,7 +367,8 @@ impl TaskHook for EgressHook {
             .ecs
             .task_record(&plan.task_arn)
             .and_then(|r| r.task.group.clone());
-        self.egress.begin(plan, group);
+        self.egress
+            .begin(&plan.task_arn, &plan.cluster_arn, &plan.region, group);
         Ok(())
     }
 
@@ -391,5 +400,99 @@ impl TaskHook for EgressHook {
             r.stopped_at = Some(now_secs());
         });
         self.egress.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::egress::Flow;
+
+    const ARN: &str = "arn:aws:ecs:us-east-1:000000000000:task/c1/t1";
+
+    fn egress(store: &Store) -> Egress {
+        Egress::load(store.clone(), PathBuf::from("/nonexistent"), true).unwrap()
+    }
+
+    #[test]
+    fn figures_are_kept_in_the_store_and_a_failed_write_is_retried() {
+        let dir = std::env::temp_dir().join(format!("fl-egress-{}", uuid::Uuid::new_v4()));
+        let store = Store::open(&dir, false).unwrap();
+        let e = egress(&store);
+        e.begin(
+            ARN,
+            "arn:aws:ecs:us-east-1:000000000000:cluster/c1",
+            "us-east-1",
+            None,
+        );
+        e.add_api(
+            ARN,
+            "s3",
+            Traffic {
+                sent: 100,
+                received: 20,
+            },
+        );
+        e.add_api(
+            ARN,
+            "s3",
+            Traffic {
+                sent: 1,
+                received: 2,
+            },
+        );
+        e.add_awslogs(ARN, ["abc", "de"].into_iter());
+        e.set_counters(
+            ARN,
+            &Counters {
+                nat_in: Flow {
+                    bytes: 5000,
+                    packets: 4,
+                },
+                ..Counters::default()
+            },
+        );
+        // A task not begun is not recorded.
+        e.add_api(
+            "arn:other",
+            "s3",
+            Traffic {
+                sent: 1,
+                received: 1,
+            },
+        );
+        store.fail_writes(true);
+        e.flush();
+        assert!(store.load::<TaskTraffic>(KIND).unwrap().is_empty());
+        store.fail_writes(false);
+        e.flush();
+        let again = egress(&store).snapshot();
+        assert_eq!(again, e.snapshot());
+        assert_eq!(again.len(), 1);
+        let t = &again[0];
+        assert_eq!(
+            t.aws["s3"],
+            Traffic {
+                sent: 101,
+                received: 22
+            }
+        );
+        assert_eq!(t.awslogs.sent, 3 + 2 + 2 * LOG_EVENT_OVERHEAD);
+        assert_eq!(t.awslogs_events, 2);
+        assert_eq!(
+            t.nat,
+            Some(Traffic {
+                sent: 0,
+                received: 5000
+            })
+        );
+        // Beginning again (a re-adopted task) keeps the figures.
+        e.begin(ARN, "x", "y", None);
+        assert_eq!(e.snapshot()[0].aws["s3"].sent, 101);
+        e.reset();
+        assert!(e.snapshot().is_empty());
+        assert!(store.load::<TaskTraffic>(KIND).unwrap().is_empty());
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
