@@ -236,7 +236,7 @@ async fn parallel_sessions_keep_to_their_own_tasks_and_settings() {
             .task_arns()
             .to_vec()
     };
-    assert_eq!(listed(ca.clone()).await, [arn.clone()]);
+    assert_eq!(listed(ca.clone()).await, std::slice::from_ref(&arn));
     assert!(listed(cb.clone()).await.is_empty(), "b sees a's task");
     let cluster = cb
         .describe_clusters()
