@@ -26,8 +26,12 @@ setup: ## Install test prerequisites (Debian packages, .venv, test images)
 build: ## Build the emulator and the test crates
 	$(CARGO) build --workspace --all-targets
 
+.PHONY: image
+image: ## Build the emulator's image fargate-local:<version> and :dev, FROM scratch, offline
+	scripts/build-image.sh
+
 .PHONY: test
-test: setup build ## Run the whole test suite (unit, SDK, conformance, examples)
+test: setup build image ## Run the whole test suite (unit, SDK, conformance, examples)
 	scripts/test.sh
 
 .PHONY: conformance

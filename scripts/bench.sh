@@ -10,7 +10,7 @@
 # fargate-local-bench.run=<run id>, and the emulators' objects carry their
 # instance ids.
 #
-# Knobs (environment): BENCH_ONLY=runtask,api,start,config,exec,firelens-task,firelens-engine,services,forward,sqs,console,sc,iam,egress
+# Knobs (environment): BENCH_ONLY=runtask,api,start,image,config,exec,firelens-task,firelens-engine,services,forward,sqs,console,sc,iam,egress
 #   BENCH_RUNS=15  BENCH_STARTS=20  BENCH_WRK_SECS=10  BENCH_EXEC_RUNS=7
 #   BENCH_EXEC_MIB=32  BENCH_FIRELENS_LINES=100000  BENCH_FIRELENS_RUNS=3
 #   BENCH_SVC_RUNS=5  BENCH_SVC_COUNT=20  BENCH_SVC_WINDOW=60  BENCH_SQS_SECS=10
@@ -76,8 +76,9 @@ command -v wrk >/dev/null || { echo "bench: wrk is missing (make setup installs 
 docker image inspect fargate-local-test/busybox:latest >/dev/null 2>&1 ||
   { echo "bench: the test image is missing (make setup builds it)" >&2; exit 1; }
 
-echo "bench: building the release emulator" >&2
+echo "bench: building the release emulator and its image" >&2
 cargo build -q --release -p fargate-local
+scripts/build-image.sh
 
 if [ ! -x .venv/bin/python ]; then
   "${PYTHON:-python3}" -m venv .venv
@@ -97,7 +98,7 @@ BENCH_TMP="$tmp" .venv/bin/python scripts/bench/bench.py \
   --moto "$root/.venv/bin/moto_server" \
   --lua "$root/scripts/bench/awsjson.lua" \
   --tmp "$tmp" --run "$run_id" --out "$root/target/bench" \
-  --only "${BENCH_ONLY:-runtask,api,start,config,exec,firelens-task,firelens-engine,services,forward,sqs,console,sc,iam,egress}" \
+  --only "${BENCH_ONLY:-runtask,api,start,image,config,exec,firelens-task,firelens-engine,services,forward,sqs,console,sc,iam,egress}" \
   --firelens-lines "${BENCH_FIRELENS_LINES:-100000}" --firelens-runs "${BENCH_FIRELENS_RUNS:-3}" \
   --svc-runs "${BENCH_SVC_RUNS:-5}" --svc-count "${BENCH_SVC_COUNT:-20}" \
   --svc-window "${BENCH_SVC_WINDOW:-60}" \

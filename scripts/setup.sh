@@ -9,7 +9,9 @@ need_apt=()
 # awscli is Debian's AWS CLI v2 (/usr/bin/aws), for `logs tail` in
 # examples/logs-tail; the tests otherwise use the pinned v1 of .venv.
 # chromium (headless) is the browser the console's sdk test drives.
-for pkg in busybox-static wrk nftables ca-certificates awscli chromium; do
+# binutils (strip) makes the emulator's image (make image); docker-compose
+# checks docker/compose.yaml (examples/compose).
+for pkg in busybox-static wrk nftables ca-certificates awscli chromium binutils docker-compose; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

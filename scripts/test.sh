@@ -7,10 +7,12 @@ export PATH="$PWD/.venv/bin:$PATH"
 BIN="$PWD/target/debug/fargate-local"
 export FARGATE_LOCAL_BIN="$BIN"
 
-# Every Docker object of any fargate-local instance, one id per line.
+# Every Docker object of any fargate-local instance, one id per line, and
+# every container of the emulator's image (the image tests' emulators).
 managed() {
   {
     docker ps -aq --no-trunc --filter label=fargate-local.managed=true
+    docker ps -aq --no-trunc --filter ancestor=fargate-local:dev
     docker network ls -q --no-trunc --filter label=fargate-local.managed=true
     docker volume ls -q --filter label=fargate-local.managed=true
   } | sort
@@ -32,6 +34,21 @@ cargo test -q --workspace --test api
 
 echo "== SDK tests (real Docker)"
 cargo test -q --workspace --test sdk -- --test-threads=2
+
+# The held scenarios again, against the emulator's image (`make image`)
+# started with the docker run line of `serve --help`: a task with a
+# sidecar, metadata and task-role credentials from inside the task, an env
+# file from S3, a FireLens-routed log line, an ECS Exec session, a service
+# behind --front-door.
+echo "== SDK tests against the emulator's image (fargate-local:dev)"
+FARGATE_LOCAL_IMAGE=fargate-local:dev cargo test -q --workspace --test sdk -- --test-threads=2 \
+  lifecycle::essential_container_exit_stops_the_task \
+  task_endpoint::metadata_v4_answers_inside_the_task_with_fargates_fields \
+  task_endpoint::task_role_credentials_are_per_task_and_attributed \
+  task_env_files::env_files_follow_the_agent_rules_and_precedence \
+  firelens::the_generated_config_alone_routes_a_container_with_secret_options \
+  exec::commands_run_in_the_container_with_their_output_and_exit_code \
+  load_balancer::front_door_flag_serves_a_service_without_elbv2_resources
 
 echo "== wire conformance (botocore model)"
 python -m pytest -q sdk-tests/conformance

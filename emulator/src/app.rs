@@ -125,9 +125,9 @@ fn s3_temp_dir(id: &str) -> PathBuf {
 
 /// Removes the lock file (and the S3 objects and task sockets) of an
 /// in-memory instance whose Docker objects have all been removed.
-fn forget_instance(id: &str) {
+fn forget_instance(id: &str, run_dir: Option<&std::path::Path>) {
     let _ = std::fs::remove_dir_all(s3_temp_dir(id));
-    let _ = std::fs::remove_dir_all(crate::api::task_endpoint::run_dir(None, id));
+    let _ = std::fs::remove_dir_all(crate::api::task_endpoint::run_dir(run_dir, None, id));
     let _ = std::fs::remove_file(lock_path(id));
 }
 
@@ -156,6 +156,9 @@ fn open_state(args: &ServeArgs) -> anyhow::Result<Opened> {
     let Some(dir) = args.data_dir() else {
         let id = new_instance_id();
         std::fs::create_dir_all(locks_dir())?;
+        if crate::runtime::container::in_container() {
+            crate::runtime::container::share_dir(&locks_dir());
+        }
         let f = File::create(lock_path(&id))?;
         f.lock()?;
         return Ok(Opened {
@@ -431,7 +434,11 @@ impl App {
                 files: Some(files),
                 iam: Some((inner.iam.clone(), args.iam)),
             }));
-        let run_dir = task_endpoint::run_dir(args.data_dir().as_deref(), &inner.instance.id);
+        let run_dir = task_endpoint::run_dir(
+            args.run_dir.as_deref(),
+            args.data_dir().as_deref(),
+            &inner.instance.id,
+        );
         // Before the endpoint's hook: its `stopped` removes the directory
         // the final counters are read from.
         inner
@@ -513,6 +520,9 @@ impl App {
                         error = %e,
                         "the Docker engine is not reachable: the API works, but tasks will fail to start until it is"
                     );
+                    if crate::runtime::container::in_container() {
+                        tracing::warn!("{}", crate::runtime::container::NO_SOCKET_HINT);
+                    }
                     inner.ecs.spawn_scheduler();
                     return;
                 }
@@ -522,6 +532,9 @@ impl App {
             && let Err(e) = d.prepare().await
         {
             tracing::error!(error = %e, "could not prepare the Docker engine for tasks");
+        }
+        if let Some(d) = docker {
+            self.check_own_container(d).await;
         }
         for (subnet, network) in inner.ecs.subnets() {
             match inner.runtime.backend().network_exists(network).await {
@@ -558,7 +571,37 @@ impl App {
         if let Some(d) = docker {
             d.remove_orphan_volumes(&inner.ecs.all_task_arns()).await;
             for id in d.sweep_dead_instances(instance_ended).await {
-                forget_instance(&id);
+                forget_instance(&id, inner.args.run_dir.as_deref());
+            }
+        }
+    }
+
+    /// In a container: says in the log what the emulator can and cannot
+    /// reach from there, and how to fix what it cannot.
+    async fn check_own_container(&self, d: &crate::runtime::docker::DockerRuntime) {
+        use crate::runtime::container;
+        if !container::in_container() {
+            return;
+        }
+        let Some(own) = d.own_container().await else {
+            tracing::warn!(
+                "fargate-local runs in a container the Docker engine does not know (another engine, or a nested one): tasks cannot reach its task endpoint unless the run directory and the network are shared with the engine's host"
+            );
+            return;
+        };
+        let Some(run_dir) = self
+            .inner
+            .endpoints
+            .get()
+            .map(|e| e.run_dir().to_path_buf())
+        else {
+            return;
+        };
+        for f in container::check(&own, &run_dir) {
+            if f.ok {
+                tracing::info!("{}", f.message);
+            } else {
+                tracing::warn!("{}", f.message);
             }
         }
     }
@@ -770,7 +813,7 @@ impl App {
         let Some(lazy) = &inner.docker else {
             // A custom engine has no objects of its own to remove.
             if inner.instance.ephemeral {
-                forget_instance(&inner.instance.id);
+                forget_instance(&inner.instance.id, inner.args.run_dir.as_deref());
             }
             return;
         };
@@ -785,7 +828,9 @@ impl App {
         d.close().await;
         match tokio::time::timeout(REMOVAL_WITHIN, d.remove_instance_objects()).await {
             // Nothing is left for a sweep to find: the lock file can go.
-            Ok(Ok(())) if inner.instance.ephemeral => forget_instance(&inner.instance.id),
+            Ok(Ok(())) if inner.instance.ephemeral => {
+                forget_instance(&inner.instance.id, inner.args.run_dir.as_deref())
+            }
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "could not remove this instance's Docker objects")

@@ -40,6 +40,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the AWS APIs and run tasks on the local Docker engine.
+    #[command(after_help = IN_A_CONTAINER)]
     Serve(ServeArgs),
     /// Remove every Docker container, network and volume labelled
     /// fargate-local.managed=true (of any emulator instance), and every
@@ -70,7 +71,64 @@ pub enum Command {
     /// The process of a task's infrastructure container (internal).
     #[command(hide = true)]
     Infra,
+    /// The image's health check (internal): GET /_fargate-local/health on
+    /// the serving address (FARGATE_LOCAL_LISTEN); exits 0 on a 200.
+    #[command(hide = true)]
+    Health {
+        #[arg(long, env = "FARGATE_LOCAL_LISTEN", default_value = "127.0.0.1:4566")]
+        listen: SocketAddr,
+    },
 }
+
+/// `fargate-local health`: the image has no curl. A listener on every
+/// address is asked on loopback.
+pub fn health_check(listen: SocketAddr) -> i32 {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let answer = (|| -> std::io::Result<String> {
+        let mut tcp = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        tcp.set_read_timeout(Some(Duration::from_secs(2)))?;
+        tcp.write_all(b"GET /_fargate-local/health HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+        let mut head = [0u8; 16];
+        let n = tcp.read(&mut head)?;
+        Ok(String::from_utf8_lossy(&head[..n]).into_owned())
+    })();
+    match answer {
+        Ok(a) if a.starts_with("HTTP/1.1 200") || a.starts_with("HTTP/1.0 200") => 0,
+        Ok(a) => {
+            eprintln!(
+                "fargate-local health: {addr} answered {:?}",
+                a.lines().next().unwrap_or("")
+            );
+            1
+        }
+        Err(e) => {
+            eprintln!("fargate-local health: {addr}: {e}");
+            1
+        }
+    }
+}
+
+/// The one `docker run` line of the emulator's image (README, compose.yaml
+/// and the testcontainers modules use it unchanged), printed by
+/// `serve --help`.
+pub const IN_A_CONTAINER: &str = "\
+In a container (the image `make image` builds), as on the host:
+  docker run --rm --network host \\
+    -v /var/run/docker.sock:/var/run/docker.sock \\
+    -v /tmp/fargate-local-instances:/tmp/fargate-local-instances \\
+    fargate-local:dev
+The host's network: the API, S3's port and front doors are on the host's
+127.0.0.1, and the emulator reaches its tasks (health checks, load
+balancers). The socket: tasks run on the host's engine. The instances
+directory at the same path on both sides: the engine bind-mounts the task
+endpoint's sockets and FireLens configs from it (--run-dir). Add
+`-v fargate-local-data:/data` to keep the state (the image serves with
+--data-dir /data), or pass `serve --in-memory`.";
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -86,6 +144,14 @@ pub struct ServeArgs {
     /// Keep no state on disk; every task is removed when the emulator exits.
     #[arg(long, env = "FARGATE_LOCAL_IN_MEMORY")]
     pub in_memory: bool,
+
+    /// Where the task endpoint's sockets and FireLens configs go, in
+    /// `<DIR>/<instance>.run`; the Docker engine bind-mounts them into
+    /// tasks, so an emulator in a container needs DIR mounted at the same
+    /// path on both sides. Default: the data directory's `run`, or
+    /// `$TMPDIR/fargate-local-instances` in memory.
+    #[arg(long, env = "FARGATE_LOCAL_RUN_DIR", value_name = "DIR")]
+    pub run_dir: Option<PathBuf>,
 
     /// The AWS account id in every ARN.
     #[arg(long, env = "FARGATE_LOCAL_ACCOUNT_ID", default_value = "000000000000")]
@@ -358,9 +424,6 @@ impl ServeArgs {
         self.front_door.iter().filter_map(|f| f.0.as_ref())
     }
 
-    /// Always absolute: task directories under it are bind-mounted, and
-    /// Docker takes a relative source for a volume name (`make run` passes
-    /// `--data-dir .fargate-local`).
     /// `--engine-concurrency`, or its default for this machine.
     pub fn engine_concurrency(&self) -> usize {
         self.engine_concurrency.map(usize::from).unwrap_or_else(|| {
@@ -369,6 +432,9 @@ impl ServeArgs {
         })
     }
 
+    /// Always absolute: task directories under it are bind-mounted, and
+    /// Docker takes a relative source for a volume name (`make run` passes
+    /// `--data-dir .fargate-local`).
     pub fn data_dir(&self) -> Option<PathBuf> {
         if self.in_memory {
             return None;

@@ -13,6 +13,9 @@ fn main() -> anyhow::Result<()> {
     if let Command::FirelensHealth = cli.command {
         std::process::exit(fargate_local::firelens::health_check());
     }
+    if let Command::Health { listen } = cli.command {
+        std::process::exit(fargate_local::config::health_check(listen));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -36,7 +39,9 @@ fn main() -> anyhow::Result<()> {
             let code = rt.block_on(fargate_local::services::iam::cli::run(cmd))?;
             std::process::exit(code);
         }
-        Command::Firelens(_) | Command::FirelensHealth => unreachable!("handled above"),
+        Command::Firelens(_) | Command::FirelensHealth | Command::Health { .. } => {
+            unreachable!("handled above")
+        }
         Command::Serve(args) => {
             init_logging(cli.log_format);
             rt.block_on(serve(args))

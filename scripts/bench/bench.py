@@ -50,6 +50,8 @@ load from elsewhere on the machine hits both alike; the report gives ratios.
      published on the Docker host's bridge address), MB/s, with
      `serve --egress on` (nftables counters in the namespace) against
      `--egress off`, runs interleaved.
+ 15. The image (image): the size of `make image`'s fargate-local:dev, and
+     container start to the first answer against the host binary.
 
 Standard library only. Every process it starts is written to
 $BENCH_TMP/pids and every emulator instance id to $BENCH_TMP/instances, and
@@ -58,6 +60,7 @@ that bench.sh's trap can clean up even if this script is killed.
 """
 
 import argparse
+import datetime
 import http.client
 import json
 import urllib.parse
@@ -610,6 +613,78 @@ def bench_start(args):
         "emulator_rss_mib": statistics.median(emu_rss),
         "moto_rss_mib": statistics.median(moto_rss),
         "poll_interval_ms": 0.2,
+    }
+
+
+# ---------------------------------------------------------------- image
+
+IMAGE = "fargate-local:dev"
+INSTANCES_DIR = "/tmp/fargate-local-instances"
+
+
+def started_at(name):
+    """The container's State.StartedAt as seconds since the epoch (Docker
+    writes nanoseconds; Python reads microseconds)."""
+    raw = docker("inspect", "-f", "{{.State.StartedAt}}", name)
+    head, _, frac = raw.rstrip("Z").partition(".")
+    return datetime.datetime.fromisoformat(head).replace(tzinfo=datetime.timezone.utc).timestamp() + float(
+        "0." + (frac or "0")
+    )
+
+
+def bench_image(args):
+    """The image `make image` built: its size, and how soon the emulator in
+    it answers, against the same release binary started on the host, run
+    alternately."""
+    if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode != 0:
+        raise BenchError(f"the image {IMAGE} is missing: run make image")
+    size = int(docker("image", "inspect", "-f", "{{.Size}}", IMAGE))
+    load = loadavg()
+    run_ms, after_start_ms, host_ms = [], [], []
+    for i in range(args.starts):
+        for who in ("image", "host") if i % 2 == 0 else ("host", "image"):
+            port = free_port()
+            serve = ["serve", "--in-memory", "--listen", f"127.0.0.1:{port}", "--s3-listen", "off"]
+            if who == "host":
+                proc = Proc([args.bin] + serve, args.tmp, f"host-{i}", dict(os.environ, NO_COLOR="1"), port=port)
+                try:
+                    host_ms.append(first_answer(port, proc) * 1000)
+                finally:
+                    proc.stop()
+                continue
+            name = f"fargate-local-bench-{args.run}-{i}"
+            argv = [
+                "docker", "run", "--rm", "--name", name,
+                "--label", f"fargate-local-bench.run={args.run}",
+                "--network", "host",
+                "-v", "/var/run/docker.sock:/var/run/docker.sock",
+                "-v", f"{INSTANCES_DIR}:{INSTANCES_DIR}",
+                IMAGE,
+            ] + serve
+            proc = Proc(argv, args.tmp, f"image-{i}")
+            try:
+                t = first_answer(port, proc)
+                ready = time.time()
+                run_ms.append(t * 1000)
+                after_start_ms.append((ready - started_at(name)) * 1000)
+            finally:
+                # SIGINT reaches the emulator through `docker run`.
+                proc.stop()
+        log(
+            f"image start {i + 1}/{args.starts}: docker run → answer {run_ms[-1]:.0f} ms, "
+            f"container start → answer {after_start_ms[-1]:.1f} ms; host binary {host_ms[-1]:.1f} ms"
+        )
+    return {
+        "load": [load, loadavg()],
+        "starts": args.starts,
+        "size_mb": size / 1e6,
+        "binary_mb": os.path.getsize(args.bin) / 1e6,
+        "run_ms": [round(x, 1) for x in run_ms],
+        "after_start_ms": [round(x, 1) for x in after_start_ms],
+        "host_ms": [round(x, 2) for x in host_ms],
+        "run_median_ms": statistics.median(run_ms),
+        "after_start_median_ms": statistics.median(after_start_ms),
+        "host_median_ms": statistics.median(host_ms),
     }
 
 
@@ -2281,6 +2356,34 @@ def report(res):
         out.append(f"Load average at the start / end of this benchmark: {s['load'][0]} / {s['load'][1]}.")
         out.append(f"Emulator starts (ms): {s['emulator_ms']}")
         out.append(f"moto starts (ms): {s['moto_ms']}")
+    if "image" in res:
+        m = res["image"]
+        out.append("")
+        out.append(f"### The emulator's image ({IMAGE}), median of {m['starts']} starts each")
+        out.append("")
+        out.append("| | image | host binary (baseline) | ratio | target | met? |")
+        out.append("|---|---:|---:|---:|---:|:---:|")
+        out.append(
+            f"| image size (FROM scratch) | {m['size_mb']:.1f} MB | | | < 50 MB | {yes(m['size_mb'] < 50)} |"
+        )
+        out.append(
+            f"| container started (State.StartedAt) → first answered ListClusters | {m['after_start_median_ms']:.1f} ms "
+            f"| {m['host_median_ms']:.1f} ms (spawn → answer) | {m['after_start_median_ms'] / m['host_median_ms']:.2f}x "
+            f"| < 100 ms | {yes(m['after_start_median_ms'] < 100)} |"
+        )
+        out.append(
+            f"| `docker run` spawned → first answered ListClusters | {m['run_median_ms']:.0f} ms "
+            f"| {m['host_median_ms']:.1f} ms | {m['run_median_ms'] / m['host_median_ms']:.1f}x | | |"
+        )
+        out.append("")
+        out.append(
+            "The image's emulator runs with the docker run line of `serve --help` (--network host, the socket, "
+            f"the instances directory), --in-memory; the host binary is the same release build ({m['binary_mb']:.0f} MB "
+            "unstripped), started alternately with it. The port is polled every 0.2 ms with a new connection."
+        )
+        out.append(f"Load average at the start / end of this benchmark: {m['load'][0]} / {m['load'][1]}.")
+        out.append(f"Container start → answer (ms): {m['after_start_ms']}")
+        out.append(f"Host binary spawn → answer (ms): {m['host_ms']}")
     if "config" in res:
         r = res["config"]
         extra = r["config_median_ms"] - r["plain_median_ms"]
@@ -2601,7 +2704,7 @@ def main():
     ap.add_argument("--tmp", required=True, help="scratch directory (removed by bench.sh)")
     ap.add_argument("--run", required=True, help="run id: label value of the baseline containers")
     ap.add_argument("--out", required=True, help="where the report and raw JSON go")
-    ap.add_argument("--only", default="runtask,api,start,config,exec,firelens-task,firelens-engine,services,forward,sqs,console,sc,iam,egress")
+    ap.add_argument("--only", default="runtask,api,start,image,config,exec,firelens-task,firelens-engine,services,forward,sqs,console,sc,iam,egress")
     ap.add_argument("--egress-mib", type=int, default=256)
     ap.add_argument("--egress-rounds", type=int, default=4)
     ap.add_argument("--egress-runs", type=int, default=7)
@@ -2671,6 +2774,8 @@ def main():
             servers.clear()
         if "start" in only:
             res["start"] = bench_start(args)
+        if "image" in only:
+            res["image"] = bench_image(args)
         if "firelens-engine" in only:
             res["firelens-engine"] = bench_firelens(args)
         if "services" in only:

@@ -64,13 +64,36 @@ pub fn emulator_bin() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target/debug/fargate-local"))
 }
 
+/// `FARGATE_LOCAL_IMAGE`: run the emulator from this image (`make image`
+/// builds `fargate-local:dev`) with the `docker run` line of
+/// `serve --help`, instead of the binary on the host.
+pub fn emulator_image() -> Option<String> {
+    std::env::var("FARGATE_LOCAL_IMAGE")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+/// Where in-memory instances keep their lock files and run directories:
+/// bind-mounted at the same path into an emulator in a container.
+const INSTANCES_DIR: &str = "/tmp/fargate-local-instances";
+
 /// Checks, once per test binary, what every test needs; the same message
 /// fails every test when something is missing.
 fn preflight() -> &'static Result<(), String> {
     static CHECKED: OnceLock<Result<(), String>> = OnceLock::new();
     CHECKED.get_or_init(|| {
         let bin = emulator_bin();
-        if !bin.is_file() {
+        if let Some(image) = emulator_image() {
+            let found = Command::new("docker")
+                .args(["image", "inspect", "--format", "{{.Id}}", &image])
+                .output()
+                .map_err(|e| format!("the docker CLI cannot be run ({e})"))?;
+            if !found.status.success() {
+                return Err(format!(
+                    "FARGATE_LOCAL_IMAGE={image}: the image is missing: run `make image`"
+                ));
+            }
+        } else if !bin.is_file() {
             return Err(format!(
                 "the emulator binary {} does not exist: build it first with `cargo build -p fargate-local` \
                  (or point FARGATE_LOCAL_BIN at one)",
@@ -372,7 +395,27 @@ impl Emulator {
             .append(true)
             .open(self.log_path())
             .expect("the emulator log file");
-        let mut cmd = Command::new(emulator_bin());
+        let mut cmd = match emulator_image() {
+            None => Command::new(emulator_bin()),
+            Some(image) => {
+                // The one line of `serve --help`, plus a name to signal it
+                // by, the log settings, and the data directory at its own
+                // path.
+                let mut cmd = Command::new("docker");
+                cmd.args(["run", "--rm", "--name", &self.container_name()])
+                    .args(["--network", "host"])
+                    .args(["-v", "/var/run/docker.sock:/var/run/docker.sock"])
+                    .args(["-v", &format!("{INSTANCES_DIR}:{INSTANCES_DIR}")])
+                    .args(["-e", "NO_COLOR=1"])
+                    .args(["-e", "FARGATE_LOCAL_LOG=info,fargate_local=debug"]);
+                if let Some(dir) = &self.data_dir {
+                    let d = dir.display();
+                    cmd.args(["-v", &format!("{d}:{d}")]);
+                }
+                cmd.arg(image);
+                cmd
+            }
+        };
         cmd.arg("serve").arg("--listen").arg(self.addr());
         match &self.data_dir {
             Some(dir) => cmd.arg("--data-dir").arg(dir),
@@ -546,8 +589,25 @@ impl Emulator {
         all[all.len().saturating_sub(n)..].join("\n")
     }
 
+    /// The name of the emulator's container (with FARGATE_LOCAL_IMAGE).
+    fn container_name(&self) -> String {
+        format!(
+            "fargate-local-sdk-test-{}-{}",
+            std::process::id(),
+            self.port
+        )
+    }
+
     fn signal(&self, sig: Signal) {
-        if let Some(child) = &self.child {
+        let Some(child) = &self.child else {
+            return;
+        };
+        if emulator_image().is_some() {
+            // To the emulator itself: `docker run` cannot pass on SIGKILL.
+            let _ = Command::new("docker")
+                .args(["kill", "--signal", sig.as_str(), &self.container_name()])
+                .output();
+        } else {
             let _ = kill(Pid::from_raw(child.id() as i32), sig);
         }
     }

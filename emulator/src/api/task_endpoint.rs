@@ -70,6 +70,11 @@ impl TaskEndpoints {
         })
     }
 
+    /// The directory of this instance's task sockets.
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
     fn task_dir(&self, task_id: &str) -> PathBuf {
         self.run_dir.join(task_id)
     }
@@ -486,11 +491,15 @@ fn credentials(
     }
 }
 
-/// The directory of an instance's task sockets.
-pub fn run_dir(data_dir: Option<&Path>, instance_id: &str) -> PathBuf {
-    match data_dir {
-        Some(d) => d.join("run"),
-        None => std::env::temp_dir()
+/// The directory of an instance's task sockets: under `--run-dir`, else in
+/// the data directory, else with the in-memory instances' lock files.
+pub fn run_dir(run_dir: Option<&Path>, data_dir: Option<&Path>, instance_id: &str) -> PathBuf {
+    match (run_dir, data_dir) {
+        (Some(r), _) => std::path::absolute(r)
+            .unwrap_or_else(|_| r.to_path_buf())
+            .join(format!("{instance_id}.run")),
+        (None, Some(d)) => d.join("run"),
+        (None, None) => std::env::temp_dir()
             .join("fargate-local-instances")
             .join(format!("{instance_id}.run")),
     }

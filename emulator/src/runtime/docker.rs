@@ -196,6 +196,29 @@ impl DockerRuntime {
         &self.inner.docker
     }
 
+    /// The container this emulator runs in, when it runs in one the engine
+    /// knows (see `container::own_container_id`).
+    pub async fn own_container(&self) -> Option<super::container::OwnContainer> {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+        let id = super::container::own_container_id(&mountinfo)?;
+        let c = self.inner.docker.inspect_container(&id, None).await.ok()?;
+        let binds = c
+            .mounts
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| m.typ.as_deref() == Some("bind"))
+            .filter_map(|m| Some((m.source?.into(), m.destination?.into())))
+            .collect();
+        Some(super::container::OwnContainer {
+            id,
+            network_mode: c
+                .host_config
+                .and_then(|h| h.network_mode)
+                .unwrap_or_default(),
+            binds,
+        })
+    }
+
     fn instance_filter(&self) -> HashMap<String, Vec<String>> {
         let mut f = HashMap::new();
         f.insert(

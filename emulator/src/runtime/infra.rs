@@ -43,6 +43,9 @@ pub const ENDPOINT_API_PORT: u16 = 4566;
 /// application is no more likely to collide with them than on AWS.
 const METADATA_LOOPBACK_PORT: u16 = 51679;
 const API_LOOPBACK_PORT: u16 = 51678;
+/// In the emulator's image (`make image`): the shared libraries it carries,
+/// one path a line, written by `docker/rootfs.sh`.
+pub const IMAGE_LIBS: &str = "/usr/lib/fargate-local/libs";
 /// Where the `nft` binary sits in the image.
 const NFT_IN_IMAGE: &str = "/usr/sbin/nft";
 
@@ -94,6 +97,15 @@ fn runtime_files() -> Result<(PathBuf, Vec<PathBuf>), RuntimeError> {
     }
     if let Some(nft) = host_nft() {
         libs.extend(ldd(&nft));
+    }
+    // In the emulator's own image there is no ldd: the image lists the
+    // libraries it carries (nft's among them).
+    if let Ok(list) = std::fs::read_to_string(IMAGE_LIBS) {
+        libs.extend(
+            list.lines()
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute() && p.exists()),
+        );
     }
     Ok((exe, libs.into_iter().collect()))
 }

@@ -10,6 +10,7 @@
 //! updates into task fields.
 
 pub mod bounded;
+pub mod container;
 pub mod docker;
 pub mod docker_exec;
 pub mod egress;

@@ -35,3 +35,4 @@ mod subnets;
 mod task_endpoint;
 mod task_env_files;
 mod task_secrets;
+mod testcontainers_module;
