@@ -31,7 +31,7 @@ image: ## Build the emulator's image fargate-local:<version> and :dev, FROM scra
 	scripts/build-image.sh
 
 .PHONY: test
-test: setup build image ## Run the whole test suite (unit, SDK, conformance, examples)
+test: setup build ## Run the whole test suite (unit, SDK, conformance, examples)
 	scripts/test.sh
 
 .PHONY: conformance

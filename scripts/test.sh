@@ -32,6 +32,13 @@ cargo test -q --workspace --lib --bins
 echo "== in-process API tests (fake runtime)"
 cargo test -q --workspace --test api
 
+# The emulator's image for the tests that run it (the testcontainers
+# modules, the image's own scenarios, examples/compose): built from the debug
+# binary just built, which saves CI a release build; `make image` builds the
+# release one users get.
+echo "== the emulator's image (fargate-local:dev, debug build)"
+IMAGE_PROFILE=dev scripts/build-image.sh
+
 echo "== SDK tests (real Docker)"
 cargo test -q --workspace --test sdk -- --test-threads=2
 
