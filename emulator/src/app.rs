@@ -340,7 +340,11 @@ impl App {
         )?;
         let egress = crate::services::egress::Egress::load(
             store.clone(),
-            task_endpoint::run_dir(args.data_dir().as_deref(), &instance.id),
+            task_endpoint::run_dir(
+                args.run_dir.as_deref(),
+                args.data_dir().as_deref(),
+                &instance.id,
+            ),
             args.egress_on(),
         )
         .context("loading the egress figures")?;
