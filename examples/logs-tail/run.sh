@@ -44,8 +44,11 @@ echo "$out"
 ERROR ActiveRecord::RecordNotFound
 Completed 200 OK in 12ms' ] || fail "tail printed something else"
 
-# The default format also names the stream.
-aws logs tail "$group" --since 1h | grep -q '^[^ ]* web/app.web-firelens-1 ERROR ActiveRecord' \
+# The default format also names the stream. (Read whole first: `grep -q`
+# on the pipe exits at the first match and the CLI then fails writing to
+# the closed pipe.)
+detailed=$(aws logs tail "$group" --since 1h)
+grep -q '^[^ ]* web/app.web-firelens-1 ERROR ActiveRecord' <<<"$detailed" \
   || fail "detailed format lacks the stream name"
 
 # A filter pattern.
