@@ -302,7 +302,17 @@ impl App {
             runtime.clone(),
             rx,
         )?;
-        let exec = Exec::new(ecs.clone(), exec_engine);
+        let egress = crate::services::egress::Egress::load(
+            store.clone(),
+            task_endpoint::run_dir(
+                args.run_dir.as_deref(),
+                args.data_dir().as_deref(),
+                &instance.id,
+            ),
+            args.egress_on(),
+        )
+        .context("loading the egress figures")?;
+        let exec = Exec::new(ecs.clone(), exec_engine, egress.clone());
         let elbv2 = Elbv2::load(store.clone(), args.account_id.clone())?;
         let doors = Doors::new(
             elbv2.clone(),
@@ -338,16 +348,6 @@ impl App {
                 mode: args.iam,
             }),
         )?;
-        let egress = crate::services::egress::Egress::load(
-            store.clone(),
-            task_endpoint::run_dir(
-                args.run_dir.as_deref(),
-                args.data_dir().as_deref(),
-                &instance.id,
-            ),
-            args.egress_on(),
-        )
-        .context("loading the egress figures")?;
         let forwarder = args
             .forward
             .as_deref()

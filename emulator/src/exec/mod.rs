@@ -34,6 +34,7 @@ use tokio::io::AsyncWrite;
 
 use crate::domain::status::TaskStatus;
 use crate::runtime::RuntimeError;
+use crate::services::egress::{Egress, Traffic};
 use crate::services::ecs::execute_command::{ExecTarget, ExecuteCommandRequest};
 use crate::services::ecs::{Caller, Ecs, EcsError};
 use session::Sessions;
@@ -112,12 +113,93 @@ struct Inner {
     ecs: Ecs,
     runtime: Arc<dyn ExecRuntime>,
     sessions: Sessions,
+    egress: Egress,
 }
+
+/// The signing name of ECS Exec's data channel on AWS (the SSM agent in
+/// the task talks to `ssmmessages`), under which a session's bytes count in
+/// the task's egress.
+pub const EGRESS_SERVICE: &str = "ssmmessages";
 
 /// A cheap handle to ECS Exec.
 #[derive(Clone)]
 pub struct Exec {
     inner: Arc<Inner>,
+}
+
+/// A data channel whose bytes are counted both ways, as the task's side
+/// sees them: what goes to the client left the task (`sent`).
+struct Metered<S> {
+    inner: S,
+    traffic: Traffic,
+}
+
+impl<S> Metered<S> {
+    fn new(inner: S) -> Self {
+        Metered {
+            inner,
+            traffic: Traffic::default(),
+        }
+    }
+
+    fn traffic(&self) -> Traffic {
+        self.traffic
+    }
+}
+
+fn message_bytes(m: &WsMessage) -> u64 {
+    match m {
+        WsMessage::Text(t) => t.len() as u64,
+        WsMessage::Binary(b) => b.len() as u64,
+        WsMessage::Close => 0,
+    }
+}
+
+impl<S: Stream<Item = WsMessage> + Unpin> Stream for Metered<S> {
+    type Item = WsMessage;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<WsMessage>> {
+        let polled = Pin::new(&mut self.inner).poll_next(cx);
+        if let std::task::Poll::Ready(Some(m)) = &polled {
+            self.traffic.received += message_bytes(m);
+        }
+        polled
+    }
+}
+
+impl<S: Sink<WsMessage> + Unpin> Sink<WsMessage> for Metered<S> {
+    type Error = S::Error;
+
+    fn poll_ready(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        Pin::new(&mut self.inner).poll_ready(cx)
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, m: WsMessage) -> Result<(), S::Error> {
+        let n = message_bytes(&m);
+        Pin::new(&mut self.inner).start_send(m)?;
+        self.traffic.sent += n;
+        Ok(())
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_close(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        Pin::new(&mut self.inner).poll_close(cx)
+    }
 }
 
 /// Splits a command the way the agent does in a container: shell-like
@@ -127,12 +209,13 @@ pub fn split_command(command: &str) -> Option<Vec<String>> {
 }
 
 impl Exec {
-    pub fn new(ecs: Ecs, runtime: Arc<dyn ExecRuntime>) -> Self {
+    pub fn new(ecs: Ecs, runtime: Arc<dyn ExecRuntime>, egress: Egress) -> Self {
         let exec = Exec {
             inner: Arc::new(Inner {
                 ecs,
                 runtime,
                 sessions: Sessions::default(),
+                egress,
             }),
         };
         exec.spawn_task_watch();
@@ -268,8 +351,9 @@ impl Exec {
             .client_version
             .as_deref()
             .is_some_and(|v| v.starts_with(protocol::BUILTIN_CLIENT_VERSION_PREFIX));
+        let mut metered = Metered::new(ws);
         let outcome = agent::run(
-            ws,
+            &mut metered,
             io,
             claimed.end,
             move || stopped_reason(&ecs, &arn),
@@ -280,6 +364,11 @@ impl Exec {
         )
         .await;
         self.inner.sessions.forget(&session_id);
+        // What the agent in the task would have sent to and received from
+        // `ssmmessages`: the data channel's frames, both ways.
+        self.inner
+            .egress
+            .add_api(&target.task_arn, EGRESS_SERVICE, metered.traffic());
         tracing::info!(session = %session_id, outcome = ?outcome, "exec session ended");
     }
 

@@ -11,7 +11,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::LaunchType;
-use sdk_tests::{Emulator, UNTIL_TERM, container, docker, emulator_bin, sh, task_container};
+use sdk_tests::{
+    Emulator, UNTIL_TERM, container, docker, emulator_bin, http_get, sh, task_container,
+};
 
 const CLUSTER: &str = "exec";
 
@@ -147,6 +149,45 @@ async fn commands_run_in_the_container_with_their_output_and_exit_code() {
     let out = exec(&emu, &task_id, "no-such-command");
     assert!(matches!(out.status.code(), Some(126 | 127)), "{out:?}");
 
+    emu.stop_task(CLUSTER, &arn, "done").await;
+}
+
+/// A session's data channel counts in the task's egress as `ssmmessages`
+/// (on AWS the agent in the task talks to that endpoint): 1 MiB of output
+/// is at least 1 MiB sent, plus the channel's framing (a 120-byte header per
+/// frame of up to 32 KiB, and the handshake), and the client's
+/// acknowledgements are received.
+#[tokio::test]
+async fn a_sessions_bytes_count_in_the_tasks_egress_as_ssmmessages() {
+    const OUTPUT: u64 = 1024 * 1024;
+    let emu = Emulator::start();
+    emu.create_cluster(CLUSTER).await;
+    let arn = exec_task(&emu, "exec-egress", true).await;
+    let task_id = arn.rsplit('/').next().unwrap().to_string();
+    let out = exec(
+        &emu,
+        &task_id,
+        &format!("sh -c 'stty -opost; head -c {OUTPUT} /dev/zero'"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.stdout.len() as u64, OUTPUT);
+
+    let (status, body) = http_get(
+        &emu.addr(),
+        &format!("/_fargate-local/egress?task={task_id}"),
+    )
+    .expect("GET /_fargate-local/egress");
+    assert_eq!(status, 200, "{body}");
+    let r: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let row = &r["tasks"][0];
+    let ssm = &row["aws"]["ssmmessages"];
+    let sent = ssm["sent"].as_u64().unwrap_or(0);
+    let received = ssm["received"].as_u64().unwrap_or(0);
+    assert!(
+        sent >= OUTPUT && sent <= OUTPUT + OUTPUT / 10 + 16 * 1024,
+        "ssmmessages sent {sent} for {OUTPUT} bytes of output: {row:#}"
+    );
+    assert!(received > 0, "the client's acknowledgements: {row:#}");
     emu.stop_task(CLUSTER, &arn, "done").await;
 }
 

@@ -202,6 +202,13 @@ const INTERFACE: &[(&str, &[&str], u32, bool, &str)] = &[
     ("sqs", &["sqs"], 1, true, ""),
     ("secretsmanager", &["secretsmanager"], 1, true, ""),
     ("ssm", &["ssm"], 1, true, ""),
+    (
+        "ssmmessages",
+        &["ssmmessages"],
+        1,
+        true,
+        "ECS Exec's sessions",
+    ),
 ];
 
 pub fn build(all: &[TaskTraffic], scope: &Scope, pricing: &Pricing, now: f64) -> Report {
