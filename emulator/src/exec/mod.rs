@@ -34,9 +34,9 @@ use tokio::io::AsyncWrite;
 
 use crate::domain::status::TaskStatus;
 use crate::runtime::RuntimeError;
-use crate::services::egress::{Egress, Traffic};
 use crate::services::ecs::execute_command::{ExecTarget, ExecuteCommandRequest};
 use crate::services::ecs::{Caller, Ecs, EcsError};
+use crate::services::egress::{Egress, Traffic};
 use session::Sessions;
 
 /// A websocket message, whatever the websocket library.
