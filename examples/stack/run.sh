@@ -152,6 +152,12 @@ for id in $(aws servicediscovery list-services --query 'Services[].Id' --output 
   aws servicediscovery delete-service --id "$id"
 done
 aws servicediscovery delete-namespace --id "$ns" --query OperationId --output text >/dev/null
+# The services' tasks are still stopping (draining, stopTimeout): a cluster
+# with active tasks cannot be deleted, on AWS as here.
+stopping=$(aws ecs list-tasks --cluster $cluster --desired-status STOPPED --query 'taskArns[]' --output text)
+if [ -n "$stopping" ] && [ "$stopping" != None ]; then
+  aws ecs wait tasks-stopped --cluster $cluster --tasks $stopping
+fi
 aws ecs delete-cluster --cluster $cluster --query cluster.status --output text
 left=$(docker network inspect "$STACK_NETWORK" --format '{{len .Containers}}')
 [ "$left" = 1 ] || fail "$STACK_NETWORK still has $left endpoints (only db should be left)"
