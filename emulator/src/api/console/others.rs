@@ -357,6 +357,8 @@ pub struct RoleUse {
     pub task: Option<String>,
     pub error: Option<String>,
     pub denied: bool,
+    /// Allowed only because `serve --iam` is `warn`: `enforce` refuses it.
+    pub would_deny: bool,
 }
 
 /// The calls made with a role's credentials (by a task, or by anyone who
@@ -370,6 +372,7 @@ pub fn role_calls(entries: &[Entry], role_arn: &str) -> Vec<RoleUse> {
             call: format!("{}:{}", e.service, e.operation),
             task: e.task_arn.clone(),
             denied: is_denial(e.error.as_deref()),
+            would_deny: e.iam.as_ref().is_some_and(|n| n.decision == "wouldDeny"),
             error: e.error.clone(),
         })
         .collect();
@@ -566,6 +569,26 @@ mod tests {
             forwarded_to: None,
             iam: None,
         }
+    }
+
+    #[test]
+    fn a_call_warn_let_through_is_shown_as_one_enforce_refuses() {
+        let arn = "arn:aws:iam::000000000000:role/app";
+        let mut warned = entry(arn, "GetObject", None);
+        warned.iam = Some(crate::services::requestlog::IamNote {
+            role_kind: "task".into(),
+            role_arn: arn.into(),
+            action: "s3:GetObject".into(),
+            resource: "arn:aws:s3:::b/k".into(),
+            decision: "wouldDeny".into(),
+            message: "User: ... is not authorized".into(),
+            smallest_statement: json!({}),
+        });
+        let calls = role_calls(&[warned, entry(arn, "PutObject", None)], arn);
+        assert_eq!(
+            calls.iter().map(|c| c.would_deny).collect::<Vec<_>>(),
+            [true, false]
+        );
     }
 
     #[test]
