@@ -77,7 +77,7 @@ docker image inspect fargate-local-test/busybox:latest >/dev/null 2>&1 ||
   { echo "bench: the test image is missing (make setup builds it)" >&2; exit 1; }
 
 echo "bench: building the release emulator and its image" >&2
-cargo build -q --release -p fargate-local
+cargo build -q --release --workspace --bins
 scripts/build-image.sh
 
 if [ ! -x .venv/bin/python ]; then

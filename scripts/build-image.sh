@@ -12,7 +12,7 @@ profile=${IMAGE_PROFILE:-release}
 # does (a debug `-p fargate-local` would build the dependencies again with
 # other features).
 case $profile in
-  release) dir=release; ${CARGO:-cargo} build -q --release -p fargate-local ;;
+  release) dir=release; ${CARGO:-cargo} build -q --release --workspace --bins ;;
   dev) dir=debug; ${CARGO:-cargo} build -q --workspace ;;
   *) echo "build-image: IMAGE_PROFILE is release or dev, not $profile" >&2; exit 2 ;;
 esac

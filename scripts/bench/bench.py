@@ -618,7 +618,7 @@ def bench_start(args):
 
 # ---------------------------------------------------------------- image
 
-IMAGE = "fargate-local:dev"
+EMULATOR_IMAGE = "fargate-local:dev"
 INSTANCES_DIR = "/tmp/fargate-local-instances"
 
 
@@ -636,9 +636,9 @@ def bench_image(args):
     """The image `make image` built: its size, and how soon the emulator in
     it answers, against the same release binary started on the host, run
     alternately."""
-    if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode != 0:
-        raise BenchError(f"the image {IMAGE} is missing: run make image")
-    size = int(docker("image", "inspect", "-f", "{{.Size}}", IMAGE))
+    if subprocess.run(["docker", "image", "inspect", args.image], capture_output=True).returncode != 0:
+        raise BenchError(f"the image {args.image} is missing: run make image")
+    size = int(docker("image", "inspect", "-f", "{{.Size}}", args.image))
     load = loadavg()
     run_ms, after_start_ms, host_ms = [], [], []
     for i in range(args.starts):
@@ -659,7 +659,7 @@ def bench_image(args):
                 "--network", "host",
                 "-v", "/var/run/docker.sock:/var/run/docker.sock",
                 "-v", f"{INSTANCES_DIR}:{INSTANCES_DIR}",
-                IMAGE,
+                args.image,
             ] + serve
             proc = Proc(argv, args.tmp, f"image-{i}")
             try:
@@ -2698,6 +2698,7 @@ def machine(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", required=True, help="the release emulator binary")
+    ap.add_argument("--image", default=EMULATOR_IMAGE, help="the emulator's image for the image section (make image tags it fargate-local:dev)")
     ap.add_argument("--moto", required=True, help="the moto_server executable")
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--lua", required=True, help="scripts/bench/awsjson.lua")
