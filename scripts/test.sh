@@ -46,9 +46,10 @@ cargo test -q --workspace --test sdk -- --test-threads=2
 # started with the docker run line of `serve --help`: a task with a
 # sidecar, metadata and task-role credentials from inside the task, an env
 # file from S3, a FireLens-routed log line, an ECS Exec session, a service
-# behind --front-door.
+# behind --front-door; and what its start-up log says of its container.
 echo "== SDK tests against the emulator's image (fargate-local:dev)"
 FARGATE_LOCAL_IMAGE=fargate-local:dev cargo test -q --workspace --test sdk -- --test-threads=2 \
+  startup::the_start_up_log_says_where_it_runs \
   lifecycle::essential_container_exit_stops_the_task \
   task_endpoint::metadata_v4_answers_inside_the_task_with_fargates_fields \
   task_endpoint::task_role_credentials_are_per_task_and_attributed \

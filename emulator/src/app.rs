@@ -507,6 +507,11 @@ impl App {
                     app.inner.args.stopped_task_retention as f64,
                     app.inner.args.stopped_task_limit,
                 );
+                // A pruned task's traffic figures go with it (and those a
+                // crash left behind, at the first sweep).
+                app.inner
+                    .egress
+                    .forget_gone(|| app.inner.ecs.all_task_arns());
             }
         });
     }
@@ -585,6 +590,7 @@ impl App {
     async fn check_own_container(&self, d: &crate::runtime::docker::DockerRuntime) {
         use crate::runtime::container;
         if !container::in_container() {
+            tracing::debug!("fargate-local runs on its host, not in a container");
             return;
         }
         let Some(own) = d.own_container().await else {

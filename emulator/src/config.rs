@@ -122,9 +122,9 @@ In a container (the image `make image` builds), as on the host:
     -v /var/run/docker.sock:/var/run/docker.sock \\
     -v /tmp/fargate-local-instances:/tmp/fargate-local-instances \\
     fargate-local:dev
-The host's network: the API, S3's port and front doors are on the host's
-127.0.0.1, and the emulator reaches its tasks (health checks, load
-balancers). The socket: tasks run on the host's engine. The instances
+The host's network (required): the API, S3's port and front doors are on
+the host's 127.0.0.1, and the emulator reaches its tasks (health checks,
+load balancers). The socket: tasks run on the host's engine. The instances
 directory at the same path on both sides: the engine bind-mounts the task
 endpoint's sockets and FireLens configs from it (--run-dir). Add
 `-v fargate-local-data:/data` to keep the state (the image serves with

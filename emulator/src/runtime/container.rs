@@ -6,25 +6,58 @@
 //! bind-mounts task sockets and FireLens configs from it by their path
 //! here), and the container is on the host's network (the emulator connects
 //! to its tasks' addresses for health checks and load balancers, and front
-//! doors listen on the host). What is checked is pure here; the inspection
+//! doors listen on the host). Whether it runs in a container at all is
+//! read from its mounts, not from marker files. What is checked is pure here; the inspection
 //! of the emulator's own container is `docker::DockerRuntime::own_container`.
 
 use std::path::{Path, PathBuf};
 
-/// Whether this process runs in a container: Docker's `/.dockerenv`, or
-/// Podman's `/run/.containerenv`.
+/// Whether this process runs in a container, from its mounts
+/// (`/proc/self/mountinfo`, see [`engine_mounts`]).
 pub fn in_container() -> bool {
-    Path::new("/.dockerenv").exists() || Path::new("/run/.containerenv").exists()
+    std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|m| engine_mounts(&m))
+}
+
+/// The mount points the container engine gives a container of its own
+/// files (from `/var/lib/docker/containers/<id>/` for Docker; Podman,
+/// containerd and Kubernetes do the same), which no host has as mount
+/// points. The marker files (`/.dockerenv`, `/run/.containerenv`) do not
+/// say it: a machine made from a container's file system keeps them (a VM
+/// image built from a Docker export has `/.dockerenv`), and an emulator
+/// there runs on its host.
+const ENGINE_FILES: [&str; 3] = ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"];
+
+/// A mountinfo line's root (the mounted path in its file system) and its
+/// mount point: the fourth and fifth fields.
+fn root_and_mount_point(line: &str) -> Option<(&str, &str)> {
+    let mut fields = line.split(' ').skip(3);
+    Some((fields.next()?, fields.next()?))
+}
+
+/// Whether `mountinfo` has the engine's `/etc/hostname` or `/etc/hosts`
+/// mounted (`/etc/resolv.conf` alone is not enough: some hosts' network
+/// tools bind-mount it).
+pub fn engine_mounts(mountinfo: &str) -> bool {
+    mountinfo.lines().any(|line| {
+        root_and_mount_point(line)
+            .is_some_and(|(_, at)| at == ENGINE_FILES[0] || at == ENGINE_FILES[1])
+    })
 }
 
 /// The id of this process's container, from the files Docker bind-mounts
 /// into it (`/etc/hostname`, `/etc/hosts`, `/etc/resolv.conf` come from
 /// `/var/lib/docker/containers/<id>/`): the hostname is the host's on the
-/// host's network, so it cannot say.
+/// host's network, and under cgroup v2 `/proc/self/cgroup` is `0::/`, so
+/// neither can say. Only those mounts are read: a volume whose path has a
+/// `containers/<hex>` in it says nothing.
 pub fn own_container_id(mountinfo: &str) -> Option<String> {
     mountinfo.lines().find_map(|line| {
-        let at = line.find("/containers/")? + "/containers/".len();
-        let id: String = line[at..]
+        let (root, at) = root_and_mount_point(line)?;
+        if !ENGINE_FILES.contains(&at) {
+            return None;
+        }
+        let at = root.find("/containers/")? + "/containers/".len();
+        let id: String = root[at..]
             .chars()
             .take_while(|c| c.is_ascii_hexdigit())
             .collect();
@@ -131,16 +164,38 @@ mod tests {
             "1 0 0:1 / / rw - overlay overlay rw\n\
              2 1 254:0 /var/lib/docker/containers/{id}/hostname /etc/hostname rw - ext4 /dev/vda rw\n"
         );
-        assert_eq!(own_container_id(&info), Some(id));
+        assert_eq!(own_container_id(&info), Some(id.clone()));
+        assert!(engine_mounts(&info));
         assert_eq!(
             own_container_id("1 0 0:1 / / rw - overlay overlay rw\n"),
             None
         );
         // A short hex run after /containers/ is not an id.
         assert_eq!(
-            own_container_id("2 1 0:2 /srv/containers/abc /x rw - ext4 /dev/vda rw\n"),
+            own_container_id("2 1 0:2 /srv/containers/abc /etc/hosts rw - ext4 /dev/vda rw\n"),
             None
         );
+        // A volume listed first, with a path like the engine's, says nothing.
+        let other = "b".repeat(64);
+        let volume =
+            format!("2 1 254:0 /srv/containers/{other}/data /data rw - ext4 /dev/vda rw\n{info}");
+        assert_eq!(own_container_id(&volume), Some(id));
+    }
+
+    #[test]
+    fn a_host_with_a_stray_marker_is_not_a_container() {
+        // This machine's mounts: a VM whose file system came from a Docker
+        // export (it has /.dockerenv) but whose /etc files are its own.
+        let host = "22 27 0:21 / /proc rw,relatime - proc proc rw\n                    24 27 0:6 / /dev rw,relatime - devtmpfs devtmpfs rw\n                    27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n";
+        assert!(!engine_mounts(host));
+        // A container on cgroup v2 with a private cgroup namespace: only
+        // the engine's mounts tell.
+        let container = "106 58 0:50 / / rw - fuse.fuse-overlayfs fuse-overlayfs rw\n                         111 106 0:56 / /sys/fs/cgroup ro - cgroup2 cgroup2 rw\n                         124 106 254:0 /var/lib/docker/containers/c0ffee/hostname /etc/hostname rw - ext4 /dev/vda rw\n";
+        assert!(engine_mounts(container));
+        // resolv.conf alone: a host's network tool may bind-mount it.
+        assert!(!engine_mounts(
+            "30 27 0:40 /run/resolv.conf /etc/resolv.conf rw - tmpfs tmpfs rw\n"
+        ));
     }
 
     fn check_of(network: &str, binds: &[(&str, &str)]) -> Vec<bool> {

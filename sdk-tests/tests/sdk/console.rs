@@ -110,13 +110,41 @@ fn link(dom: &str, text: &str) -> String {
     href[..href.find('"').unwrap()].replace("&amp;", "&")
 }
 
-fn check_in_order(dom: &str, wanted: &[&str]) {
+/// The first of `wanted` missing from `dom` (or out of order), if any.
+fn missing_in_order<'a>(dom: &str, wanted: &[&'a str]) -> Option<&'a str> {
     let mut from = 0;
     for w in wanted {
         match dom[from..].find(w) {
             Some(i) => from += i + w.len(),
-            None => panic!("{w:?} missing (or out of order) in:\n{dom}"),
+            None => return Some(w),
         }
+    }
+    None
+}
+
+pub(crate) fn check_in_order(dom: &str, wanted: &[&str]) {
+    if let Some(w) = missing_in_order(dom, wanted) {
+        panic!("{w:?} missing (or out of order) in:\n{dom}");
+    }
+}
+
+/// The DOM of `url` once it shows what `ready` looks for, loading the page
+/// again until then: the API answering the new state does not mean a page
+/// drawn the instant after does (the scheduler's round that counts a task
+/// and the one that completes a deployment come apart). Fails after
+/// `timeout` with what the page showed last.
+fn dom_until(url: &str, timeout: Duration, what: &str, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let page = dom(url);
+        if ready(&page) {
+            return page;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} did not show {what} within {timeout:?}; it showed last:\n{page}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
     }
 }
 
@@ -211,29 +239,35 @@ async fn a_browser_walks_cluster_service_task_container() {
     // Cluster: the service with its counts and deployment, the standalone
     // task under its revision.
     let cluster_url = format!("{base}{}", link(&home, CLUSTER));
-    let cluster = dom(&cluster_url);
-    check_in_order(
-        &cluster,
-        &[
-            "web",
-            "desired <strong>1</strong>",
-            "running <strong>1</strong>",
-            "PRIMARY",
-            "console-web:1",
-            "COMPLETED",
-            "Standalone tasks",
-            "console-web:1",
-            &standalone_id,
-        ],
+    let wanted = [
+        "web",
+        "desired <strong>1</strong>",
+        "running <strong>1</strong>",
+        "PRIMARY",
+        "console-web:1",
+        "COMPLETED",
+        "Standalone tasks",
+        "console-web:1",
+        &standalone_id,
+    ];
+    // The deployment completes in a scheduler round after the one that
+    // counted the task running.
+    let cluster = dom_until(
+        &cluster_url,
+        Duration::from_secs(30),
+        "the service's completed deployment and the standalone task",
+        |page| missing_in_order(page, &wanted).is_none(),
     );
     screenshot(&cluster_url, "2-cluster");
 
     // Service: its task, by link.
     let service_url = format!("{base}{}", link(&cluster, "web"));
-    let service = dom(&service_url);
-    check_in_order(
-        &service,
-        &["Service", "web", "Deployments", "Tasks", "RUNNING"],
+    let wanted = ["Service", "web", "Deployments", "Tasks", "RUNNING"];
+    let service = dom_until(
+        &service_url,
+        Duration::from_secs(30),
+        "the service's task RUNNING",
+        |page| missing_in_order(page, &wanted).is_none(),
     );
     screenshot(&service_url, "3-service");
     let service_task_href = service
@@ -532,11 +566,20 @@ async fn actions_scale_and_stop_and_refuse_other_sites() {
         assert!(Instant::now() < deadline, "the service never ran 2 tasks");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let page = dom(&format!("{base}{service_path}"));
-    assert_eq!(page.matches("/tasks/").count(), 2, "{page}");
-    check_in_order(
-        &page,
-        &["desired <strong>2</strong>", "running <strong>2</strong>"],
+    // The page, drawn again until it shows what the API said: two tasks
+    // (their links), both counted running.
+    let page = dom_until(
+        &format!("{base}{service_path}"),
+        Duration::from_secs(30),
+        "exactly 2 tasks, desired 2 and running 2",
+        |page| {
+            page.matches("/tasks/").count() == 2
+                && missing_in_order(
+                    page,
+                    &["desired <strong>2</strong>", "running <strong>2</strong>"],
+                )
+                .is_none()
+        },
     );
 
     // A refused update says the backend's own error.
@@ -572,14 +615,16 @@ async fn actions_scale_and_stop_and_refuse_other_sites() {
     let arn = format!("arn:aws:ecs:us-east-1:000000000000:task/{CLUSTER}/{task_id}");
     emu.wait_status(CLUSTER, &arn, "STOPPED", Duration::from_secs(30))
         .await;
-    let stopped = dom(&format!("{base}{task_href}"));
-    check_in_order(
-        &stopped,
-        &[
-            "STOPPED",
-            "UserInitiated",
-            "Stopped from the fargate-local console",
-        ],
+    let wanted = [
+        "STOPPED",
+        "UserInitiated",
+        "Stopped from the fargate-local console",
+    ];
+    dom_until(
+        &format!("{base}{task_href}"),
+        Duration::from_secs(30),
+        "the task STOPPED with the console's reason",
+        |page| missing_in_order(page, &wanted).is_none(),
     );
     screenshot(&format!("{base}{task_href}"), "6-stopped-task");
 }

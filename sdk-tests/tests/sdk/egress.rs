@@ -179,6 +179,7 @@ async fn a_tasks_traffic_is_measured_by_class_priced_and_kept_across_a_restart()
         present,
         "the test image {PROBE_IMAGE} is missing: run `make setup`"
     );
+    super::console::chromium();
     let outside = OutsideServer::new(DOWNLOAD);
     let dir = tempfile::tempdir().unwrap();
     let mut emu = Emulator::start_durable_with(dir.path(), &["--nat-price-per-gb", "0.05"]);
@@ -372,20 +373,33 @@ async fn a_tasks_traffic_is_measured_by_class_priced_and_kept_across_a_restart()
     let peer_nat = n(&prow["nat"]["sent"]) + n(&prow["nat"]["received"]);
     assert!(peer_nat < 16384, "the peer's NAT bytes: {prow:#}");
 
-    // The console's task page has the panel, with the same NAT bytes.
-    let (status, html) = http_get(
-        &emu.addr(),
-        &format!(
-            "/_fargate-local/console/clusters/{CLUSTER}/tasks/{}",
-            task_id(&arn)
-        ),
-    )
-    .unwrap();
-    assert_eq!(status, 200, "{html}");
-    assert!(
-        html.contains(&format!("<strong>{nat_bytes}</strong> bytes")),
-        "{html}"
+    // The console, in a real browser, from its home by clicking: the
+    // task's page has the panel, with the same NAT bytes and cost as the
+    // report, and the S3 object's bytes on its own line.
+    let mut b = super::browser::Browser::launch().await;
+    b.goto(&format!("http://{}/_fargate-local/console/", emu.addr()))
+        .await;
+    b.click_link(CLUSTER).await;
+    b.click_link(task_id(&arn)).await;
+    let text = b.text().await;
+    let s3_sent = n(&row["aws"]["s3"]["sent"]);
+    super::console::check_in_order(
+        &text,
+        &[
+            "Egress",
+            &format!("AWS: s3\t{s3_sent}\t"),
+            "Other (outside the VPC)",
+            &format!(
+                "Through a NAT gateway: {nat_bytes} bytes, ${cost:.6} at $0.05/GB (us-east-1)."
+            ),
+        ],
     );
+    b.screenshot(
+        &std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots"),
+        "egress-panel",
+    )
+    .await;
+    drop(b);
 
     // The command line prints the same report.
     let out = Command::new(emulator_bin())
@@ -413,5 +427,77 @@ async fn a_tasks_traffic_is_measured_by_class_priced_and_kept_across_a_restart()
     emu.restart();
     let after = report(&emu, "cluster=egress")["tasks"].clone();
     assert_eq!(before, after);
+    emu.stop();
+}
+
+/// The task ARNs the report has figures for.
+fn reported(emu: &Emulator) -> Vec<String> {
+    report(emu, &format!("cluster={CLUSTER}"))["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["taskArn"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_pruned_task_takes_its_figures_along() {
+    let dir = tempfile::tempdir().unwrap();
+    // One STOPPED task kept: the second to stop prunes the first.
+    let mut emu = Emulator::start_durable_with(dir.path(), &["--stopped-task-limit", "1"]);
+    emu.create_cluster(CLUSTER).await;
+    let td = emu
+        .register("egress-prune", vec![sh("app", "echo measured").build()])
+        .await;
+    let first = emu
+        .run_task(CLUSTER, &td)
+        .await
+        .task_arn()
+        .unwrap()
+        .to_string();
+    emu.wait_status(CLUSTER, &first, "STOPPED", Duration::from_secs(30))
+        .await;
+    assert_eq!(
+        reported(&emu),
+        [first.clone()],
+        "a STOPPED task keeps its figures"
+    );
+
+    let second = emu
+        .run_task(CLUSTER, &td)
+        .await
+        .task_arn()
+        .unwrap()
+        .to_string();
+    emu.wait_status(CLUSTER, &second, "STOPPED", Duration::from_secs(30))
+        .await;
+    // The sweep (every 5 s) forgets the first task, and its figures with it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let missing = emu
+            .client()
+            .describe_tasks()
+            .cluster(CLUSTER)
+            .tasks(&first)
+            .send()
+            .await
+            .unwrap()
+            .tasks()
+            .is_empty();
+        let figures = reported(&emu);
+        if missing && figures == [second.clone()] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first task (known to ECS: {}) and its figures were not forgotten: the report has {figures:?}",
+            !missing
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Forgotten in the store too.
+    emu.interrupt();
+    emu.restart();
+    assert_eq!(reported(&emu), [second]);
     emu.stop();
 }

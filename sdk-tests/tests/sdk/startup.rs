@@ -207,3 +207,48 @@ fn the_log_is_plain_text_off_a_terminal_or_json_lines() {
     let json = log_lines(&[], &[("FARGATE_LOCAL_LOG_FORMAT", "json")]);
     assert!(json.iter().all(|l| l.starts_with('{')), "{json:#?}");
 }
+
+/// What the start-up log says about where the emulator runs: on the host
+/// (this suite runs on the Docker engine's host), nothing of a container,
+/// even where the host has a stray `/.dockerenv`; in the image
+/// (FARGATE_LOCAL_IMAGE), its own container found, on the host's network,
+/// with the run directory at the same path.
+#[tokio::test]
+async fn the_start_up_log_says_where_it_runs() {
+    let emu = Emulator::start();
+    let (wanted, refused): (&[&str], &[&str]) = if emulator_image().is_some() {
+        (
+            &[
+                "is on the host's network: tasks' addresses are reachable",
+                "is bind-mounted at the same path on the host",
+            ],
+            &[
+                "does not know",
+                "not the host's",
+                "is not bind-mounted",
+                "is mounted from another path",
+            ],
+        )
+    } else {
+        (
+            &["fargate-local runs on its host, not in a container"],
+            &["runs in a container", "is on the host's network"],
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let log = loop {
+        let log = emu.log_tail(500);
+        if wanted.iter().all(|w| log.contains(w)) {
+            break log;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the start-up log never said {wanted:?}:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for r in refused {
+        assert!(!log.contains(r), "the start-up log says {r:?}:\n{log}");
+    }
+    emu.stop();
+}

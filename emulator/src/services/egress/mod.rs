@@ -23,7 +23,7 @@ pub mod cli;
 pub mod price;
 pub mod report;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -297,6 +297,46 @@ impl Egress {
         }
     }
 
+    /// Forgets the figures of the tasks ECS no longer knows: a STOPPED
+    /// task pruned by the stopped-task limit or its retention takes its
+    /// figures with it (AWS keeps no figures of a task it has forgotten
+    /// either). `known` (every task ARN ECS has) is asked after the figures
+    /// are listed: a task's record is made before its figures, so a task
+    /// starting meanwhile is never taken for gone. The deletions are
+    /// stored first; when the store refuses, the figures stay for the next
+    /// sweep. Returns how many were forgotten.
+    pub fn forget_gone(&self, known: impl FnOnce() -> HashSet<String>) -> usize {
+        let listed: Vec<String> = {
+            let st = self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner());
+            st.tasks.keys().cloned().collect()
+        };
+        if listed.is_empty() {
+            return 0;
+        }
+        let known = known();
+        let gone: Vec<String> = listed
+            .into_iter()
+            .filter(|arn| !known.contains(arn))
+            .collect();
+        if gone.is_empty() {
+            return 0;
+        }
+        let ops = gone
+            .iter()
+            .map(|k| crate::store::Op::delete(KIND, k.clone()))
+            .collect();
+        if let Err(e) = self.inner.store.write(ops) {
+            tracing::warn!(error = %e, "egress: the figures of forgotten tasks could not be deleted; retrying");
+            return 0;
+        }
+        let mut st = self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        for k in &gone {
+            st.tasks.remove(k);
+            st.dirty.remove(k);
+        }
+        gone.len()
+    }
+
     /// Forgets every task (the reset endpoint).
     pub fn reset(&self) {
         let mut st = self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner());
@@ -492,6 +532,45 @@ mod tests {
         e.reset();
         assert!(e.snapshot().is_empty());
         assert!(store.load::<TaskTraffic>(KIND).unwrap().is_empty());
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn figures_go_with_the_task_record() {
+        let dir = std::env::temp_dir().join(format!("fl-egress-{}", uuid::Uuid::new_v4()));
+        let store = Store::open(&dir, false).unwrap();
+        let e = egress(&store);
+        let other = "arn:aws:ecs:us-east-1:000000000000:task/c1/t2";
+        for arn in [ARN, other] {
+            e.begin(
+                arn,
+                "arn:aws:ecs:us-east-1:000000000000:cluster/c1",
+                "us-east-1",
+                None,
+            );
+            e.add_awslogs(arn, ["line"].into_iter());
+        }
+        e.flush();
+        let known = || HashSet::from([other.to_string()]);
+        // A refused deletion forgets nothing, in memory or in the store.
+        store.fail_writes(true);
+        assert_eq!(e.forget_gone(known), 0);
+        store.fail_writes(false);
+        assert_eq!(e.snapshot().len(), 2);
+        assert_eq!(store.load::<TaskTraffic>(KIND).unwrap().len(), 2);
+        // Then the task ECS forgot goes, from memory and from the store.
+        assert_eq!(e.forget_gone(known), 1);
+        let left: Vec<String> = e.snapshot().into_iter().map(|t| t.task_arn).collect();
+        assert_eq!(left, [other]);
+        let stored = egress(&store).snapshot();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].task_arn, other);
+        // Figures added for a forgotten task are not recorded again.
+        e.add_awslogs(ARN, ["late"].into_iter());
+        e.flush();
+        assert_eq!(egress(&store).snapshot().len(), 1);
+        assert_eq!(e.forget_gone(known), 0);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
