@@ -180,3 +180,80 @@ def test_ecs_service_connect_configuration(sd, emulator):
     listed = ecs.call("ListServicesByNamespace", {"namespace": ns_arn})["serviceArns"]
     assert listed == [s["serviceArn"]]
     ecs.call("DeleteService", {"cluster": cluster, "service": "a", "force": True})
+
+
+def test_ecs_service_connect_names_clash_between_services(sd, emulator):
+    """Two services of one namespace may not share a `discoveryName` nor a
+    client alias `dnsName:port`: the second CreateService (and an
+    UpdateService taking the other's name) answers
+    InvalidParameterException and creates nothing, neither the ECS service
+    nor a Cloud Map service."""
+    from scenario import SUBNETS, fargate_td
+
+    ecs = Client(emulator.endpoint)
+    ns_name = unique("scclash")
+    op = sd.call("CreateHttpNamespace", {"Name": ns_name})
+    ns_id = finished(sd, op["OperationId"])["Targets"]["NAMESPACE"]
+    cluster = unique("scclash")
+    ecs.call("CreateCluster", {"clusterName": cluster})
+    td = fargate_td(unique("scclash-td"))
+    td["containerDefinitions"][0]["portMappings"] = [
+        {"containerPort": 8080, "name": "http"},
+        {"containerPort": 9090, "name": "admin"},
+    ]
+    td_arn = ecs.call("RegisterTaskDefinition", td)["taskDefinition"]["taskDefinitionArn"]
+
+    def create(name, services):
+        return {
+            "cluster": cluster,
+            "serviceName": name,
+            "taskDefinition": td_arn,
+            "desiredCount": 0,
+            "launchType": "FARGATE",
+            "networkConfiguration": SUBNETS,
+            "serviceConnectConfiguration": {"enabled": True, "namespace": ns_name, "services": services},
+        }
+
+    def cloud_map_names():
+        listed = sd.call("ListServices", {"Filters": [{"Name": "NAMESPACE_ID", "Values": [ns_id]}]})
+        return sorted(s["Name"] for s in listed["Services"])
+
+    ecs.call(
+        "CreateService",
+        create("first", [{"portName": "http", "discoveryName": "api", "clientAliases": [{"port": 80, "dnsName": "api"}]}]),
+    )
+    assert cloud_map_names() == ["api"]
+    # The same discoveryName, another alias.
+    r = ecs.error(
+        "CreateService",
+        create("second", [{"portName": "http", "discoveryName": "api", "clientAliases": [{"port": 81, "dnsName": "other"}]}]),
+        "InvalidParameterException",
+    )
+    assert "api" in r.message
+    # Another discoveryName, the same client alias dnsName:port.
+    r = ecs.error(
+        "CreateService",
+        create("second", [{"portName": "admin", "discoveryName": "admin", "clientAliases": [{"port": 80, "dnsName": "api"}]}]),
+        "InvalidParameterException",
+    )
+    assert "api:80" in r.message
+    # Nothing was created: no ECS service, no Cloud Map service.
+    described = ecs.call("DescribeServices", {"cluster": cluster, "services": ["second"]})
+    assert described["services"] == [] and described["failures"][0]["reason"] == "MISSING"
+    assert cloud_map_names() == ["api"]
+    # The same clash on UpdateService leaves the service as it was.
+    ecs.call(
+        "CreateService",
+        create("third", [{"portName": "admin", "discoveryName": "admin", "clientAliases": [{"port": 90, "dnsName": "admin"}]}]),
+    )
+    upd = create("third", [{"portName": "http", "discoveryName": "api"}])
+    ecs.error(
+        "UpdateService",
+        {"cluster": cluster, "service": "third", "serviceConnectConfiguration": upd["serviceConnectConfiguration"]},
+        "InvalidParameterException",
+    )
+    [third] = ecs.call("DescribeServices", {"cluster": cluster, "services": ["third"]})["services"]
+    assert [d["serviceConnectResources"][0]["discoveryName"] for d in third["deployments"]] == ["admin"]
+    assert cloud_map_names() == ["admin", "api"]
+    for name in ("first", "third"):
+        ecs.call("DeleteService", {"cluster": cluster, "service": name, "force": True})

@@ -359,6 +359,39 @@ async fn service_connect_table(ctx: &TaskCtx, query: &str) -> Response {
     }
 }
 
+/// The DNS table of the task's DNS server (`runtime::dns`): the Cloud Map
+/// private DNS namespaces of the task's region, at once, or with
+/// `?version=<v>` once it differs from `v` (a long-poll, woken by every
+/// Cloud Map change, answered unchanged after a while).
+async fn dns_table(ctx: &TaskCtx, query: &str) -> Response {
+    use crate::runtime::service_connect::{LONG_POLL, version};
+    let since: Option<u64> = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("version="))
+        .and_then(|v| v.parse().ok());
+    let sd = ctx.app().servicediscovery().clone();
+    let mut changes = sd.watch();
+    let deadline = tokio::time::Instant::now() + LONG_POLL;
+    loop {
+        let Some(rec) = ctx.app().ecs().task_record(&ctx.task_arn) else {
+            return not_found("Task metadata handler: task not found");
+        };
+        changes.borrow_and_update();
+        let table = serde_json::to_value(sd.dns_table(&rec.plan.region)).unwrap_or_default();
+        if since != Some(version(&table)) || tokio::time::Instant::now() >= deadline {
+            return json_reply(StatusCode::OK, table);
+        }
+        tokio::select! {
+            r = changes.changed() => {
+                if r.is_err() {
+                    return json_reply(StatusCode::OK, table);
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
 async fn metadata_request(State(ctx): State<TaskCtx>, req: Request) -> Response {
     if req.method() != axum::http::Method::GET {
         return not_found("Only GET is served here");
@@ -367,6 +400,9 @@ async fn metadata_request(State(ctx): State<TaskCtx>, req: Request) -> Response 
     let query = req.uri().query().unwrap_or("").to_string();
     if path == crate::runtime::service_connect::TABLE_PATH {
         return service_connect_table(&ctx, &query).await;
+    }
+    if path == crate::runtime::dns::TABLE_PATH {
+        return dns_table(&ctx, &query).await;
     }
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let Some(rec) = ctx.app().ecs().task_record(&ctx.task_arn) else {

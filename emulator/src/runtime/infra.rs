@@ -29,6 +29,9 @@ pub const SOCKET_DIR: &str = "/run/fargate-local";
 /// The socket of the metadata and credentials endpoint, in the task's
 /// socket directory.
 pub const METADATA_SOCKET: &str = "metadata.sock";
+/// The infrastructure container's resolver configuration, which every
+/// container of the task mounts (`runtime::dns` points it at itself).
+const RESOLV_CONF: &str = "/etc/resolv.conf";
 /// The socket of the emulator's API, in the task's socket directory.
 pub const API_SOCKET: &str = "api.sock";
 /// Written in the task's socket directory once the endpoint is set up:
@@ -314,7 +317,8 @@ pub async fn prune_images(
 /// address go to the loopback ports the proxy listens on. A listener on
 /// `169.254.170.2:80` itself would make an application's `0.0.0.0:80`
 /// listener fail with EADDRINUSE; a DNAT rule leaves port 80 to the task,
-/// as the ECS agent's rule does on EC2.
+/// as the ECS agent's rule does on EC2. Port 53 of the task's nameserver
+/// goes the same way to the DNS server's port (`runtime::dns`).
 fn nat_rules() -> String {
     format!(
         "table ip fargate_local {{\n\
@@ -322,8 +326,12 @@ fn nat_rules() -> String {
          \t\ttype nat hook output priority -100; policy accept;\n\
          \t\tip daddr {ENDPOINT_IP} tcp dport 80 dnat to 127.0.0.1:{METADATA_LOOPBACK_PORT}\n\
          \t\tip daddr {ENDPOINT_IP} tcp dport {ENDPOINT_API_PORT} dnat to 127.0.0.1:{API_LOOPBACK_PORT}\n\
+         \t\tip daddr {dns} udp dport 53 dnat to {dns}:{dns_port}\n\
+         \t\tip daddr {dns} tcp dport 53 dnat to {dns}:{dns_port}\n\
          \t}}\n\
-         }}\n"
+         }}\n",
+        dns = super::dns::NAMESERVER,
+        dns_port = super::dns::LOOPBACK_PORT,
     )
 }
 
@@ -412,6 +420,13 @@ pub async fn serve() -> anyhow::Result<()> {
                 e
             }
         };
+        // The task's DNS server needs the redirect of port 53; without it
+        // the task keeps Docker's resolver alone.
+        if status == "ok"
+            && let Err(e) = super::dns::start(dir, Path::new(RESOLV_CONF)).await
+        {
+            eprintln!("fargate-local infra: Cloud Map names do not resolve in this task: {e}");
+        }
         // Counting starts before the task's containers do.
         if std::env::var(super::egress::EGRESS_ENV).as_deref() == Ok("on")
             && let Err(e) = super::egress::start(dir).await

@@ -11,6 +11,7 @@
 
 pub mod bounded;
 pub mod container;
+pub mod dns;
 pub mod docker;
 pub mod docker_exec;
 pub mod egress;

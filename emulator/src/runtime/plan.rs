@@ -231,9 +231,11 @@ impl ServiceConnectEndpoint {
 }
 
 /// A task's Cloud Map registration: the registry (a Cloud Map service
-/// ARN), the ECS service, the port, and the DNS names
-/// (`<service>.<namespace>`) its namespace carries on the emulator's
-/// network.
+/// ARN), the ECS service and the port. `aliases` are network aliases of
+/// the infrastructure container on the emulator's network: no longer
+/// given (the task's DNS server answers Cloud Map names), kept so that a
+/// task planned by an earlier version still leaves the network when it
+/// stops.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Registration {
     pub registry_arn: String,

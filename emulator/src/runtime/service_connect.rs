@@ -184,15 +184,15 @@ impl Proxy {
     }
 }
 
-/// One long-poll on the task's metadata socket: the table once its
-/// version differs from `since`.
-async fn fetch(socket: &Path, since: Option<u64>) -> Result<Value, String> {
+/// One long-poll on the task's metadata socket: the table at `path` once
+/// its version differs from `since` (this proxy's, and the DNS server's).
+pub(super) async fn fetch(socket: &Path, path: &str, since: Option<u64>) -> Result<Value, String> {
     let mut s = tokio::net::UnixStream::connect(socket)
         .await
         .map_err(|e| e.to_string())?;
     let query = since.map(|v| format!("?version={v}")).unwrap_or_default();
     let req = format!(
-        "GET {TABLE_PATH}{query} HTTP/1.1\r\nHost: service-connect\r\nConnection: close\r\n\r\n"
+        "GET {path}{query} HTTP/1.1\r\nHost: fargate-local-infra\r\nConnection: close\r\n\r\n"
     );
     s.write_all(req.as_bytes())
         .await
@@ -221,7 +221,7 @@ pub async fn run(dir: PathBuf, ready: tokio::sync::oneshot::Sender<()>) {
     let mut since = None;
     let started = tokio::time::Instant::now();
     loop {
-        match fetch(&socket, since).await {
+        match fetch(&socket, TABLE_PATH, since).await {
             Ok(table) => {
                 since = Some(version(&table));
                 proxy.apply(&table).await;

@@ -199,7 +199,39 @@ async fn a_client_service_reaches_a_server_through_its_alias_across_a_deployment
         .next()
         .unwrap()
         .to_string();
-    settled(&emu, "api", &v1, 2).await;
+    let servers = settled(&emu, "api", &v1, 2).await;
+    // DescribeTasks lists the Service Connect agent's container, as AWS
+    // does: `ecs-service-connect-<5 chars>`, no image, RUNNING and HEALTHY.
+    let d = emu
+        .client()
+        .describe_tasks()
+        .cluster(CLUSTER)
+        .tasks(&servers[0])
+        .send()
+        .await
+        .expect("DescribeTasks");
+    let t = &d.tasks()[0];
+    let names: Vec<&str> = t.containers().iter().filter_map(|c| c.name()).collect();
+    let agent = t
+        .containers()
+        .iter()
+        .find(|c| {
+            c.name()
+                .is_some_and(|n| n.starts_with("ecs-service-connect-"))
+        })
+        .unwrap_or_else(|| panic!("no Service Connect container among {names:?}"));
+    assert_eq!(
+        agent.name().map(str::len),
+        Some("ecs-service-connect-".len() + 5)
+    );
+    assert_eq!(agent.image(), None);
+    assert_eq!(agent.cpu(), None);
+    assert_eq!(agent.last_status(), Some("RUNNING"));
+    assert_eq!(
+        agent.health_status(),
+        Some(&aws_sdk_ecs::types::HealthStatus::Healthy)
+    );
+    assert_eq!(names.len(), 2, "{names:?}");
     // The server's tasks are registered in the Cloud Map service ECS made.
     let list = cloud_map(&emu, &["list-instances", "--service-id", &discovery_id]);
     assert_eq!(

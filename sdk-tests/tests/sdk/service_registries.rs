@@ -222,3 +222,175 @@ async fn a_cloud_map_name_follows_the_services_tasks() {
     instances(&emu, &service_id, 0).await;
     emu.stop();
 }
+
+/// Runs a standalone task with `script` and returns its exit code, or
+/// fails with the task's JSON.
+async fn script_task(emu: &Emulator, cluster: &str, script: &str) -> Option<i32> {
+    let td = emu
+        .register("probe", vec![sh("client", script).build()])
+        .await;
+    let t = emu.run_task(cluster, &td).await;
+    let arn = t.task_arn().unwrap().to_string();
+    let t: Task = emu
+        .wait_status(cluster, &arn, "STOPPED", Duration::from_secs(40))
+        .await;
+    container(&t, "client").exit_code()
+}
+
+/// The ids and addresses of a Cloud Map service's instances, once there
+/// are `n`, sorted by id.
+async fn instance_ids(emu: &Emulator, service_id: &str, n: usize) -> Vec<(String, String)> {
+    instances(emu, service_id, n).await;
+    let list = cloud_map(emu, &["list-instances", "--service-id", service_id]);
+    let mut out: Vec<(String, String)> = list["Instances"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            (
+                i["Id"].as_str().unwrap().to_string(),
+                i["Attributes"]["AWS_INSTANCE_IPV4"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A shell loop that passes once `nslookup -type=SRV name` answers exactly
+/// `want` (sorted, one a line, without the trailing dot).
+fn srv_check(name: &str, want: &[String]) -> String {
+    format!(
+        "want='{}'; ok=; for i in $(seq 1 50); do \
+           got=$(nslookup -type=SRV {name} 2>/dev/null | grep 'service =' | sed 's/.*service = //; s/\\.$//' | LC_ALL=C sort | tr '\\n' ';'); \
+           [ \"$got\" = \"$want\" ] && ok=1 && break; sleep 0.2; \
+         done; [ -n \"$ok\" ] || {{ echo \"SRV got: $got\"; exit 1; }}; ",
+        want.iter().map(|w| format!("{w};")).collect::<String>()
+    )
+}
+
+/// SRV records, as Cloud Map makes them when the registry has a port:
+/// `1 1 <port> <taskId>.<service>.<namespace>` for each task, and an A
+/// record at each target with that task's address. The task's DNS server
+/// answers NXDOMAIN for another name of the namespace, and passes every
+/// other name to Docker's DNS (a container name still resolves).
+#[tokio::test]
+async fn srv_records_give_each_tasks_port_and_address() {
+    const CLUSTER: &str = "srv";
+    let emu = Emulator::start();
+    emu.create_cluster(CLUSTER).await;
+    let op = cloud_map(
+        &emu,
+        &[
+            "create-private-dns-namespace",
+            "--name",
+            "corp.local",
+            "--vpc",
+            "vpc-1",
+        ],
+    );
+    let op = cloud_map(
+        &emu,
+        &[
+            "get-operation",
+            "--operation-id",
+            op["OperationId"].as_str().unwrap(),
+        ],
+    );
+    let ns = op["Operation"]["Targets"]["NAMESPACE"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let svc = cloud_map(
+        &emu,
+        &[
+            "create-service",
+            "--name",
+            "api",
+            "--namespace-id",
+            &ns,
+            "--dns-config",
+            "RoutingPolicy=MULTIVALUE,DnsRecords=[{Type=SRV,TTL=10},{Type=A,TTL=10}]",
+        ],
+    );
+    let registry_arn = svc["Service"]["Arn"].as_str().unwrap().to_string();
+    let service_id = svc["Service"]["Id"].as_str().unwrap().to_string();
+    let td = emu
+        .register("api", vec![sh("web", UNTIL_TERM).build()])
+        .await;
+    emu.client()
+        .create_service()
+        .cluster(CLUSTER)
+        .service_name("api")
+        .task_definition(&td)
+        .desired_count(2)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(Emulator::awsvpc())
+        .service_registries(
+            ServiceRegistry::builder()
+                .registry_arn(&registry_arn)
+                .port(8080)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateService with an SRV registry");
+
+    let two = instance_ids(&emu, &service_id, 2).await;
+    let srv = |tasks: &[(String, String)]| -> Vec<String> {
+        tasks
+            .iter()
+            .map(|(id, _)| format!("1 1 8080 {id}.api.corp.local"))
+            .collect()
+    };
+    let mut script = srv_check("api.corp.local", &srv(&two));
+    for (id, ip) in &two {
+        // The SRV target's A record, and the task's container name
+        // through Docker's DNS, both give the task's address.
+        script.push_str(&format!(
+            "nslookup {id}.api.corp.local | grep -q 'Address: {ip}$' || {{ echo 'no A for {id}'; exit 2; }}; \
+             nslookup fargate-local-{id} | grep -q 'Address: {ip}$' || {{ echo 'Docker name lost'; exit 3; }}; "
+        ));
+    }
+    script.push_str(
+        "nslookup nope.corp.local > /tmp/nx 2>&1 && { echo 'nope.corp.local resolved'; exit 4; }; \
+         grep -q NXDOMAIN /tmp/nx || { cat /tmp/nx; exit 5; }; exit 0",
+    );
+    assert_eq!(
+        script_task(&emu, CLUSTER, &script).await,
+        Some(0),
+        "SRV answers for {two:?}\n{}",
+        emu.log_tail(30)
+    );
+
+    emu.client()
+        .update_service()
+        .cluster(CLUSTER)
+        .service("api")
+        .desired_count(1)
+        .send()
+        .await
+        .expect("UpdateService (1)");
+    let one = instance_ids(&emu, &service_id, 1).await;
+    assert!(two.contains(&one[0]), "{one:?} not among {two:?}");
+    let script = format!("{} exit 0", srv_check("api.corp.local", &srv(&one)));
+    assert_eq!(
+        script_task(&emu, CLUSTER, &script).await,
+        Some(0),
+        "after scaling in, the SRV answer is not {one:?} alone"
+    );
+
+    emu.client()
+        .update_service()
+        .cluster(CLUSTER)
+        .service("api")
+        .desired_count(0)
+        .send()
+        .await
+        .expect("UpdateService (0)");
+    instances(&emu, &service_id, 0).await;
+    emu.stop();
+}

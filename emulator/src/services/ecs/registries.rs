@@ -5,10 +5,9 @@
 //! change feed applies [`wanted`] (pure); Cloud Map's own
 //! `RegisterInstance` makes a repeat harmless.
 //!
-//! The DNS name `<service>.<namespace>` is not made here: it is a Docker
-//! network alias the task's infrastructure container carries on the
-//! emulator's network (see `runtime::supervisor`), so Docker's embedded DNS
-//! answers it from every task.
+//! The DNS name `<service>.<namespace>` is not made here: every task's DNS
+//! server (`runtime::dns`) answers it from the Cloud Map instances
+//! (`servicediscovery::dns_table`), so it follows these registrations.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -304,13 +304,12 @@ impl Ecs {
 }
 
 /// The Cloud Map registration of a service's tasks: its one
-/// `serviceRegistries` entry, and the `<service>.<namespace>` name when the
-/// Cloud Map service has DNS records in a DNS namespace.
+/// `serviceRegistries` entry.
 ///
 /// With Service Connect and no `serviceRegistries`, the tasks are
 /// registered with the Cloud Map service of the first endpoint; Service
 /// Connect's names are not DNS names (see `ServiceConnectPlan`).
-fn registration(ecs: &Ecs, rec: &ServiceRecord) -> Option<crate::runtime::plan::Registration> {
+fn registration(rec: &ServiceRecord) -> Option<crate::runtime::plan::Registration> {
     let entry = rec
         .service
         .service_registries
@@ -340,17 +339,13 @@ fn registration(ecs: &Ecs, rec: &ServiceRecord) -> Option<crate::runtime::plan::
         .or_else(|| entry.get("containerPort"))
         .and_then(|p| p.as_u64())
         .and_then(|p| u16::try_from(p).ok());
-    let aliases = ecs
-        .servicediscovery()
-        .and_then(|sd| sd.service_by_arn(&rec.region, &registry_arn))
-        .filter(|(s, n)| s.dns_config.is_some() && n.kind != "HTTP")
-        .map(|(s, n)| vec![format!("{}.{}", s.name, n.name.trim_end_matches('.'))])
-        .unwrap_or_default();
+    // No network alias: the task's DNS server (`runtime::dns`) answers
+    // the Cloud Map name from what is registered.
     Some(crate::runtime::plan::Registration {
         registry_arn,
         service_name: rec.name().to_string(),
         port,
-        aliases,
+        aliases: Vec::new(),
     })
 }
 
@@ -403,7 +398,7 @@ fn launch_for(
             enable_execute_command: s.enable_execute_command == Some(true),
             client_token: None,
             allow_inactive_definition: true,
-            registration: registration(ecs, rec),
+            registration: registration(rec),
             service_connect: sc
                 .and_then(|index| ecs.service_connect_plan(index, &rec.region, revision)),
         },

@@ -6,8 +6,9 @@
 //! container (`runtime::service_connect`) serves. [`proxy_table`] says,
 //! purely, which tasks are behind each alias now. ECS makes one Cloud Map
 //! service per `discoveryName` in the namespace, tagged
-//! `AmazonECSManaged=true`, and registers the tasks there. Left out: the
-//! proxy's container in DescribeTasks, IPv6 addresses for the aliases.
+//! `AmazonECSManaged=true`, and registers the tasks there (the proxy's
+//! `ecs-service-connect-…` container in DescribeTasks is made with the
+//! task, in `tasks`). Left out: IPv6 addresses for the aliases.
 
 use serde_json::{Value, json};
 

@@ -361,6 +361,21 @@ pub fn place_in_subnet(
     }
 }
 
+/// The prefix of the Service Connect agent's container name.
+pub const SERVICE_CONNECT_CONTAINER: &str = "ecs-service-connect-";
+
+/// `ecs-service-connect-` and 5 random letters and digits, as AWS names
+/// the Service Connect agent's container (`ecs-service-connect-oRK9o`).
+fn service_connect_container_name() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    let suffix: String = (0..5)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect();
+    format!("{SERVICE_CONNECT_CONTAINER}{suffix}")
+}
+
 /// One new task, PROVISIONING: its plan and its record as DescribeTasks
 /// shows it before the runtime reports anything.
 fn new_task(n: &NewTask<'_>, task_id: &str) -> TaskRecord {
@@ -389,7 +404,7 @@ fn new_task(n: &NewTask<'_>, task_id: &str) -> TaskRecord {
     plan.subnet_network = subnet_network;
     plan.registration = n.launch.registration.clone();
     plan.service_connect = n.launch.service_connect.clone();
-    let containers: Vec<Container> = plan
+    let mut containers: Vec<Container> = plan
         .containers
         .iter()
         .map(|c| Container {
@@ -413,8 +428,23 @@ fn new_task(n: &NewTask<'_>, task_id: &str) -> TaskRecord {
             ..Default::default()
         })
         .collect();
+    // The Service Connect agent's container, as AWS lists it: its role is
+    // played by the infrastructure container, which it follows.
+    let sc_container = plan.service_connect.as_ref().map(|_| {
+        let name = service_connect_container_name();
+        containers.push(Container {
+            container_arn: Some(n.scope.container(n.cluster_name, task_id, &ids::uuid())),
+            task_arn: Some(task_arn.clone()),
+            name: Some(name.clone()),
+            last_status: Some(ContainerStatus::Pending),
+            network_interfaces: Some(Vec::new()),
+            health_status: Some(Health::Unknown),
+            ..Default::default()
+        });
+        name
+    });
     // Every container has an entry in the echoed overrides.
-    let container_overrides: Vec<ContainerOverride> =
+    let mut container_overrides: Vec<ContainerOverride> =
         n.td.container_definitions
             .iter()
             .flatten()
@@ -430,6 +460,12 @@ fn new_task(n: &NewTask<'_>, task_id: &str) -> TaskRecord {
                     })
             })
             .collect();
+    if let Some(name) = sc_container {
+        container_overrides.push(ContainerOverride {
+            name: Some(name),
+            ..Default::default()
+        });
+    }
     let mut echoed = overrides.cloned().unwrap_or_default();
     echoed.container_overrides = Some(container_overrides);
     echoed
@@ -1039,6 +1075,18 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
                 TaskStatus::Running => {
                     task.started_at.get_or_insert(now);
                     let exec = rec.plan.enable_execute_command;
+                    // The Service Connect agent's container is up (and its
+                    // proxy listening) before the task's containers start.
+                    for c in task.containers.iter_mut().flatten() {
+                        if c.name
+                            .as_deref()
+                            .is_some_and(|n| n.starts_with(SERVICE_CONNECT_CONTAINER))
+                            && c.last_status == Some(ContainerStatus::Pending)
+                        {
+                            c.last_status = Some(ContainerStatus::Running);
+                            c.health_status = Some(Health::Healthy);
+                        }
+                    }
                     for c in task.containers.iter_mut().flatten() {
                         if exec && c.last_status == Some(ContainerStatus::Running) {
                             for a in c.managed_agents.iter_mut().flatten() {

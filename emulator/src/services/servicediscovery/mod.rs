@@ -11,8 +11,9 @@
 //!
 //! Left out: public DNS namespaces, Update*Namespace, service attributes,
 //! Route 53 health checks (a service with `HealthCheckConfig` reports its
-//! instances HEALTHY), DNS answers themselves (the ECS side makes names
-//! resolve, see `services::ecs`).
+//! instances HEALTHY). DNS answers are not made here: [`dns_table`] gives
+//! the record sets of the private DNS namespaces, which each task's DNS
+//! server (`runtime::dns`) follows through the task's metadata socket.
 
 pub mod model;
 
@@ -184,6 +185,8 @@ type State = Regional<RegionState>;
 #[derive(Clone)]
 pub struct ServiceDiscovery {
     inner: Arc<Backend<State>>,
+    /// Bumped after every change, for those who follow the DNS table.
+    changed: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// `<prefix>` and 16 random lowercase letters and digits, as Cloud Map's
@@ -323,6 +326,115 @@ fn check_dns_config(d: &DnsConfig) -> Result<()> {
     Ok(())
 }
 
+/// Route 53's record sets for a region's private DNS namespaces, as Cloud
+/// Map keeps them for its instances: at `<service>.<namespace>`, per
+/// record type of the service's `DnsConfig` (with its TTL), the A
+/// (`AWS_INSTANCE_IPV4`), AAAA (`AWS_INSTANCE_IPV6`), CNAME
+/// (`AWS_INSTANCE_CNAME`) and SRV (`1 1 <AWS_INSTANCE_PORT>
+/// <instanceId>.<service>.<namespace>`) values; with SRV, the A and AAAA
+/// records at `<instanceId>.<service>.<namespace>` its targets name. A
+/// service with a health check answers its healthy instances, or all of
+/// them when none is healthy, as Route 53 does. Sorted, so that an
+/// unchanged table compares equal.
+pub fn dns_table(region: &RegionState) -> crate::runtime::dns::Table {
+    use crate::runtime::dns::{RecordSet, Table, Zone};
+    let mut zones = Vec::new();
+    for ns in region.namespaces.values() {
+        if ns.namespace.kind != "DNS_PRIVATE" {
+            continue;
+        }
+        let zone_name = ns.namespace.name.trim_end_matches('.').to_ascii_lowercase();
+        // Not found in a primary source: 15 s is the console's default.
+        let soa_ttl = ns
+            .namespace
+            .properties
+            .dns_properties
+            .as_ref()
+            .and_then(|d| d.soa.as_ref())
+            .and_then(|s| s.ttl)
+            .unwrap_or(15);
+        let mut sets: Vec<RecordSet> = Vec::new();
+        for svc in region.services.values() {
+            let s = &svc.service;
+            if s.namespace_id != ns.namespace.id {
+                continue;
+            }
+            let Some(dns) = &s.dns_config else { continue };
+            let records = dns.dns_records.as_deref().unwrap_or_default();
+            let one = dns.routing_policy.as_deref() == Some("WEIGHTED");
+            let name = format!("{}.{zone_name}", s.name.to_ascii_lowercase());
+            let checked = s.health_check_config.is_some() || s.health_check_custom_config.is_some();
+            let all: Vec<&InstanceRecord> = svc.instances.values().collect();
+            let healthy: Vec<&InstanceRecord> = all
+                .iter()
+                .copied()
+                .filter(|i| !checked || i.health != "UNHEALTHY")
+                .collect();
+            let answering = if healthy.is_empty() { &all } else { &healthy };
+            let attr = |i: &InstanceRecord, k: &str| i.instance.attributes.get(k).cloned();
+            let ttl = |t: i64| u32::try_from(t).unwrap_or(u32::MAX);
+            for r in records {
+                let values: Vec<String> = answering
+                    .iter()
+                    .filter_map(|i| match r.kind.as_str() {
+                        "A" => attr(i, "AWS_INSTANCE_IPV4"),
+                        "AAAA" => attr(i, "AWS_INSTANCE_IPV6"),
+                        "CNAME" => attr(i, "AWS_INSTANCE_CNAME"),
+                        "SRV" => {
+                            let port = attr(i, "AWS_INSTANCE_PORT")?;
+                            Some(format!(
+                                "1 1 {port} {}.{name}",
+                                i.instance.id.to_ascii_lowercase()
+                            ))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                if values.is_empty() {
+                    continue;
+                }
+                sets.push(RecordSet {
+                    name: name.clone(),
+                    kind: r.kind.clone(),
+                    ttl: ttl(r.ttl),
+                    one,
+                    values: {
+                        let mut v = values;
+                        v.sort();
+                        v
+                    },
+                });
+                if r.kind == "SRV" {
+                    for i in &all {
+                        let host = format!("{}.{name}", i.instance.id.to_ascii_lowercase());
+                        for (kind, key) in
+                            [("A", "AWS_INSTANCE_IPV4"), ("AAAA", "AWS_INSTANCE_IPV6")]
+                        {
+                            if let Some(v) = attr(i, key) {
+                                sets.push(RecordSet {
+                                    name: host.clone(),
+                                    kind: kind.into(),
+                                    ttl: ttl(r.ttl),
+                                    one: false,
+                                    values: vec![v],
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        sets.sort_by(|a, b| (&a.name, &a.kind).cmp(&(&b.name, &b.kind)));
+        zones.push(Zone {
+            name: zone_name,
+            soa_ttl: u32::try_from(soa_ttl).unwrap_or(15),
+            record_sets: sets,
+        });
+    }
+    zones.sort_by(|a, b| a.name.cmp(&b.name));
+    Table { zones }
+}
+
 impl ServiceDiscovery {
     pub fn load(store: Store, account: String) -> std::result::Result<Self, StoreError> {
         let mut state = State::default();
@@ -346,11 +458,39 @@ impl ServiceDiscovery {
         }
         Ok(ServiceDiscovery {
             inner: Arc::new(Backend::new(store, account, "servicediscovery.", state)),
+            changed: Arc::new(tokio::sync::watch::channel(0).0),
         })
     }
 
     pub fn reset(&self) -> Result<()> {
-        self.inner.reset()
+        self.inner.reset()?;
+        self.announce();
+        Ok(())
+    }
+
+    fn announce(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// The kit's validate-write-apply, then a change announced.
+    fn update<'a, R>(
+        &self,
+        decide: impl FnOnce(&State) -> Result<Change<'a, State, R>>,
+    ) -> Result<R> {
+        let r = self.inner.update(decide)?;
+        self.announce();
+        Ok(r)
+    }
+
+    /// Wakes on every change (for the tasks' DNS tables).
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// The DNS table of a region's private DNS namespaces, for the tasks'
+    /// DNS servers (`runtime::dns`).
+    pub fn dns_table(&self, region: &str) -> crate::runtime::dns::Table {
+        self.read(region, dns_table)
     }
 
     fn account(&self) -> String {
@@ -431,7 +571,7 @@ impl ServiceDiscovery {
         let tags_in = r.tags.clone().unwrap_or_default();
         tags::validate(&tags_in, &TAG_RULES).map_err(tag_error)?;
         let tags = tags::merge(&[], &tags_in, &TAG_RULES).map_err(tag_error)?;
-        self.inner.update(|st| {
+        self.update(|st| {
             let reg = st.get(region);
             let same_name = |n: &NamespaceRecord| {
                 let a = n.namespace.name.trim_end_matches('.');
@@ -563,7 +703,7 @@ impl ServiceDiscovery {
 
     pub fn delete_namespace(&self, region: &str, r: IdRequest) -> Result<Value> {
         let id = required(&r.id, "id")?.to_string();
-        self.inner.update(|st| {
+        self.update(|st| {
             let g = st
                 .get(region)
                 .ok_or_else(|| E::NamespaceNotFound(format!("Namespace {id} not found.")))?;
@@ -666,7 +806,7 @@ impl ServiceDiscovery {
         }
         let tags_in = r.tags.clone().unwrap_or_default();
         let tags = tags::merge(&[], &tags_in, &TAG_RULES).map_err(tag_error)?;
-        self.inner.update(|st| {
+        self.update(|st| {
             let g = st
                 .get(region)
                 .ok_or_else(|| E::NamespaceNotFound(format!("Namespace {ns_ref} not found.")))?;
@@ -801,7 +941,7 @@ impl ServiceDiscovery {
                 return Err(invalid("DnsConfig must have at least one DnsRecord."));
             }
         }
-        self.inner.update(|st| {
+        self.update(|st| {
             let g = st
                 .get(region)
                 .ok_or_else(|| E::ServiceNotFound(format!("Service {id} not found.")))?;
@@ -850,7 +990,7 @@ impl ServiceDiscovery {
 
     pub fn delete_service(&self, region: &str, r: IdRequest) -> Result<Value> {
         let id = required(&r.id, "id")?.to_string();
-        self.inner.update(|st| {
+        self.update(|st| {
             let g = st
                 .get(region)
                 .ok_or_else(|| E::ServiceNotFound(format!("Service {id} not found.")))?;
@@ -900,7 +1040,7 @@ impl ServiceDiscovery {
                 )));
             }
         }
-        self.inner.update(|st| {
+        self.update(|st| {
             let g = st
                 .get(region)
                 .ok_or_else(|| E::ServiceNotFound(format!("Service {sid} not found.")))?;
@@ -977,7 +1117,7 @@ impl ServiceDiscovery {
     pub fn deregister_instance(&self, region: &str, r: InstanceRequest) -> Result<Value> {
         let sid = required(&r.service_id, "serviceId")?.to_string();
         let iid = required(&r.instance_id, "instanceId")?.to_string();
-        self.inner.update(|st| {
+        self.update(|st| {
             let g = st
                 .get(region)
                 .ok_or_else(|| E::ServiceNotFound(format!("Service {sid} not found.")))?;
@@ -1084,7 +1224,7 @@ impl ServiceDiscovery {
                 "1 validation error detected: Value '{status}' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [HEALTHY, UNHEALTHY]"
             )));
         }
-        self.inner.update(|st| {
+        self.update(|st| {
             let g = st
                 .get(region)
                 .ok_or_else(|| E::ServiceNotFound(format!("Service {sid} not found.")))?;
@@ -1236,7 +1376,7 @@ impl ServiceDiscovery {
         arn: &str,
         f: impl FnOnce(&[Tag]) -> Result<Vec<Tag>>,
     ) -> Result<Value> {
-        self.inner.update(|st| {
+        self.update(|st| {
             let g = st
                 .get(region)
                 .ok_or_else(|| E::ResourceNotFound(format!("Resource {arn} not found.")))?;
@@ -1551,5 +1691,80 @@ mod tests {
         );
         drop(sd);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Route 53's record sets: SRV `1 1 port <id>.<service>.<ns>` and A per
+    /// healthy instance with the DnsConfig's TTLs, an A record at each
+    /// SRV target (healthy or not), nothing for an HTTP namespace; every
+    /// change is announced.
+    #[test]
+    fn the_dns_table_follows_instances_and_health() {
+        use crate::runtime::dns::RecordSet;
+        let sd = sd();
+        let mut changes = sd.watch();
+        let ns = namespace(&sd, "Corp.Local");
+        let svc = sd
+            .create_service(
+                R,
+                req(json!({"Name": "Api", "NamespaceId": ns,
+                    "DnsConfig": {"DnsRecords": [{"Type": "SRV", "TTL": 20}, {"Type": "A", "TTL": 10}]},
+                    "HealthCheckCustomConfig": {}})),
+            )
+            .unwrap()["Service"]
+            .clone();
+        sd.create_http_namespace(R, req(json!({"Name": "plain"})))
+            .unwrap();
+        let sid = svc["Id"].as_str().unwrap();
+        for (id, ip) in [("T1", "10.0.0.1"), ("t2", "10.0.0.2")] {
+            sd.register_instance(
+                R,
+                req(json!({"ServiceId": sid, "InstanceId": id,
+                    "Attributes": {"AWS_INSTANCE_IPV4": ip, "AWS_INSTANCE_PORT": "8080"}})),
+            )
+            .unwrap();
+        }
+        assert!(changes.has_changed().unwrap());
+        changes.borrow_and_update();
+        sd.update_instance_custom_health_status(
+            R,
+            req(json!({"ServiceId": sid, "InstanceId": "t2", "Status": "UNHEALTHY"})),
+        )
+        .unwrap();
+        assert!(changes.has_changed().unwrap());
+        let set = |name: &str, kind: &str, ttl: u32, values: &[&str]| RecordSet {
+            name: name.into(),
+            kind: kind.into(),
+            ttl,
+            one: false,
+            values: values.iter().map(|v| v.to_string()).collect(),
+        };
+        let t = sd.dns_table(R);
+        assert_eq!(t.zones.len(), 1, "{t:?}");
+        assert_eq!(t.zones[0].name, "corp.local");
+        assert_eq!(t.zones[0].soa_ttl, 15);
+        assert_eq!(
+            t.zones[0].record_sets,
+            vec![
+                set("api.corp.local", "A", 10, &["10.0.0.1"]),
+                set("api.corp.local", "SRV", 20, &["1 1 8080 t1.api.corp.local"]),
+                set("t1.api.corp.local", "A", 20, &["10.0.0.1"]),
+                set("t2.api.corp.local", "A", 20, &["10.0.0.2"]),
+            ]
+        );
+        // None healthy: all of them answer.
+        sd.update_instance_custom_health_status(
+            R,
+            req(json!({"ServiceId": sid, "InstanceId": "T1", "Status": "UNHEALTHY"})),
+        )
+        .unwrap();
+        let t = sd.dns_table(R);
+        assert_eq!(
+            t.zones[0].record_sets[0],
+            set("api.corp.local", "A", 10, &["10.0.0.1", "10.0.0.2"])
+        );
+        assert_eq!(
+            sd.dns_table("eu-west-1"),
+            crate::runtime::dns::Table::default()
+        );
     }
 }
