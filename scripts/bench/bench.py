@@ -618,7 +618,7 @@ def bench_start(args):
 
 # ---------------------------------------------------------------- image
 
-IMAGE = "fargate-local:dev"
+EMULATOR_IMAGE = "fargate-local:dev"
 INSTANCES_DIR = "/tmp/fargate-local-instances"
 
 
@@ -636,9 +636,9 @@ def bench_image(args):
     """The image `make image` built: its size, and how soon the emulator in
     it answers, against the same release binary started on the host, run
     alternately."""
-    if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode != 0:
-        raise BenchError(f"the image {IMAGE} is missing: run make image")
-    size = int(docker("image", "inspect", "-f", "{{.Size}}", IMAGE))
+    if subprocess.run(["docker", "image", "inspect", EMULATOR_IMAGE], capture_output=True).returncode != 0:
+        raise BenchError(f"the image {EMULATOR_IMAGE} is missing: run make image")
+    size = int(docker("image", "inspect", "-f", "{{.Size}}", EMULATOR_IMAGE))
     load = loadavg()
     run_ms, after_start_ms, host_ms = [], [], []
     for i in range(args.starts):
@@ -659,7 +659,7 @@ def bench_image(args):
                 "--network", "host",
                 "-v", "/var/run/docker.sock:/var/run/docker.sock",
                 "-v", f"{INSTANCES_DIR}:{INSTANCES_DIR}",
-                IMAGE,
+                EMULATOR_IMAGE,
             ] + serve
             proc = Proc(argv, args.tmp, f"image-{i}")
             try:
