@@ -199,7 +199,6 @@ mod tests {
                 containers: vec![c],
                 ..plan
             },
-            last_logs: Default::default(),
             client_token: None,
         }
     }
