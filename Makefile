@@ -26,6 +26,10 @@ setup: ## Install test prerequisites (Debian packages, .venv, test images)
 build: ## Build the emulator and the test crates
 	$(CARGO) build --workspace --all-targets
 
+.PHONY: dist
+dist: ## Release binaries without debug info in target/dist/, each with its .debug file beside it
+	scripts/dist.sh
+
 .PHONY: image
 image: ## Build the emulator's image fargate-local:<version> and :dev, FROM scratch, offline
 	scripts/build-image.sh

@@ -10,11 +10,12 @@
 # fargate-local-bench.run=<run id>, and the emulators' objects carry their
 # instance ids.
 #
-# Knobs (environment): BENCH_ONLY=runtask,api,start,image,config,exec,firelens-task,firelens-engine,services,forward,sqs,console,sc,iam,egress
+# Knobs (environment): BENCH_ONLY=runtask,api,start,image,config,exec,firelens-task,firelens-engine,services,forward,sqs,console,sc,iam,egress,churn
 #   BENCH_RUNS=15  BENCH_STARTS=20  BENCH_WRK_SECS=10  BENCH_EXEC_RUNS=7
 #   BENCH_EXEC_MIB=32  BENCH_FIRELENS_LINES=100000  BENCH_FIRELENS_RUNS=3
 #   BENCH_SVC_RUNS=5  BENCH_SVC_COUNT=20  BENCH_SVC_WINDOW=60  BENCH_SQS_SECS=10
 #   BENCH_SC_REQUESTS=2000  BENCH_SC_RUNS=5
+#   BENCH_CHURN_CLIENTS=8  BENCH_CHURN_SECS=60  BENCH_CHURN_ROUNDS=2
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -98,7 +99,7 @@ BENCH_TMP="$tmp" .venv/bin/python scripts/bench/bench.py \
   --moto "$root/.venv/bin/moto_server" \
   --lua "$root/scripts/bench/awsjson.lua" \
   --tmp "$tmp" --run "$run_id" --out "$root/target/bench" \
-  --only "${BENCH_ONLY:-runtask,api,start,image,config,exec,firelens-task,firelens-engine,services,forward,sqs,console,sc,iam,egress}" \
+  --only "${BENCH_ONLY:-runtask,api,start,image,config,exec,firelens-task,firelens-engine,services,forward,sqs,console,sc,iam,egress,churn}" \
   --firelens-lines "${BENCH_FIRELENS_LINES:-100000}" --firelens-runs "${BENCH_FIRELENS_RUNS:-3}" \
   --svc-runs "${BENCH_SVC_RUNS:-5}" --svc-count "${BENCH_SVC_COUNT:-20}" \
   --svc-window "${BENCH_SVC_WINDOW:-60}" \
@@ -107,6 +108,8 @@ BENCH_TMP="$tmp" .venv/bin/python scripts/bench/bench.py \
   --sqs-secs "${BENCH_SQS_SECS:-10}" \
   --sc-requests "${BENCH_SC_REQUESTS:-2000}" \
   --sc-runs "${BENCH_SC_RUNS:-5}" \
+  --churn-clients "${BENCH_CHURN_CLIENTS:-8}" --churn-secs "${BENCH_CHURN_SECS:-60}" \
+  --churn-rounds "${BENCH_CHURN_ROUNDS:-2}" \
   --wrk-secs "${BENCH_WRK_SECS:-10}" &
 bench_pid=$!
 wait "$bench_pid"

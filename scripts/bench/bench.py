@@ -52,6 +52,11 @@ load from elsewhere on the machine hits both alike; the report gives ratios.
      `--egress off`, runs interleaved.
  15. The image (image): the size of `make image`'s fargate-local:dev, and
      container start to the first answer against the host binary.
+ 16. Churn (churn): closed-loop clients running short tasks (two
+     containers, one exiting after 1 s) for a fixed time, tasks per second
+     against bare `docker run`/`docker rm` of the same containers; the
+     emulator's memory per thousand stopped tasks it retains; the time
+     Ctrl-C takes with tasks in flight.
 
 Standard library only. Every process it starts is written to
 $BENCH_TMP/pids and every emulator instance id to $BENCH_TMP/instances, and
@@ -632,13 +637,30 @@ def started_at(name):
     )
 
 
+def infra_image_size(args):
+    """The size of the tasks' infrastructure image the binary makes (taken
+    from a running task's infrastructure container)."""
+    proc, port = start_emulator(args, "infra-size", ["--in-memory", "--s3-listen", "off"])
+    try:
+        ecs = Ecs(port)
+        ecs.call("CreateCluster", {"clusterName": CLUSTER})
+        ecs.call("RegisterTaskDefinition", task_definition("bench-two"))
+        task_id = running_task(ecs).rsplit("/", 1)[1]
+        ecs.close()
+        image = docker("inspect", "-f", "{{.Image}}", f"fargate-local-{task_id}")
+        return int(docker("image", "inspect", "-f", "{{.Size}}", image))
+    finally:
+        proc.stop()
+
+
 def bench_image(args):
     """The image `make image` built: its size, and how soon the emulator in
     it answers, against the same release binary started on the host, run
-    alternately."""
+    alternately; and the size of the tasks' infrastructure image."""
     if subprocess.run(["docker", "image", "inspect", args.image], capture_output=True).returncode != 0:
         raise BenchError(f"the image {args.image} is missing: run make image")
     size = int(docker("image", "inspect", "-f", "{{.Size}}", args.image))
+    infra_size = infra_image_size(args)
     load = loadavg()
     run_ms, after_start_ms, host_ms = [], [], []
     for i in range(args.starts):
@@ -677,7 +699,9 @@ def bench_image(args):
     return {
         "load": [load, loadavg()],
         "starts": args.starts,
+        "image": args.image,
         "size_mb": size / 1e6,
+        "infra_mb": infra_size / 1e6,
         "binary_mb": os.path.getsize(args.bin) / 1e6,
         "run_ms": [round(x, 1) for x in run_ms],
         "after_start_ms": [round(x, 1) for x in after_start_ms],
@@ -686,6 +710,231 @@ def bench_image(args):
         "after_start_median_ms": statistics.median(after_start_ms),
         "host_median_ms": statistics.median(host_ms),
     }
+
+
+# ---------------------------------------------------------------- 16. churn
+
+CHURN_CLUSTER = "bench-churn"
+# The short task of the churn: `job` exits after 1 s (essential, so the task
+# stops), `side` leaves at once on SIGTERM (sh as PID 1 with a trap), so no
+# stopTimeout is waited out on either side.
+CHURN_JOB_CMD = ["sleep", "1"]
+CHURN_SIDE_CMD = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+
+
+def churn_task_definition(family):
+    return {
+        "family": family,
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "256",
+        "memory": "512",
+        "containerDefinitions": [
+            {"name": "job", "image": IMAGE, "essential": True, "command": CHURN_JOB_CMD, "stopTimeout": 2},
+            {"name": "side", "image": IMAGE, "essential": True, "command": CHURN_SIDE_CMD, "stopTimeout": 2},
+        ],
+    }
+
+
+class Churn:
+    """`clients` threads each running the short task to its end, one after
+    another, until the segment's deadline; a task counts if it stopped
+    before the deadline (those still running then are finished off without
+    counting, unless the segment ends with Ctrl-C)."""
+
+    def __init__(self, clients, stopping):
+        self.clients = clients
+        self.stopping = stopping
+        self.lock = threading.Lock()
+        self.failures = []
+
+    def segment(self, secs, one, side, drain=True):
+        deadline = time.perf_counter() + secs
+        done = [0] * self.clients
+        threads = []
+
+        def client(k):
+            i = 0
+            while time.perf_counter() < deadline:
+                try:
+                    one(k, i, deadline)
+                except (BenchError, OSError, http.client.HTTPException) as e:
+                    # Once Ctrl-C has been sent, the emulator going away is
+                    # what is measured, not a failure.
+                    if self.stopping.is_set():
+                        return
+                    with self.lock:
+                        self.failures.append((side, str(e)))
+                    i += 1
+                    continue
+                if time.perf_counter() <= deadline:
+                    done[k] += 1
+                i += 1
+
+        for k in range(self.clients):
+            t = threading.Thread(target=client, args=(k,), daemon=True)
+            t.start()
+            threads.append(t)
+        if drain:
+            for t in threads:
+                t.join()
+        else:
+            time.sleep(max(0.0, deadline - time.perf_counter()))
+        return sum(done), threads
+
+
+def churn_docker_task(args, k, i):
+    """One baseline task: the same two containers with bare `docker run`
+    (the job in the side's namespace), waited for, then `docker rm`."""
+    a = f"fl-churn-{args.run}-{k}-{i}-job"
+    b = f"fl-churn-{args.run}-{k}-{i}-side"
+    label = ["--label", f"fargate-local-bench.run={args.run}"]
+    # The side first: it holds the namespace, as the infrastructure
+    # container does in a task (the job may be gone before a second `docker
+    # run` joins it on a loaded engine).
+    docker("run", "-d", "--name", b, *label, IMAGE, *CHURN_SIDE_CMD)
+    docker("run", "-d", "--name", a, "--network", f"container:{b}", *label, IMAGE, *CHURN_JOB_CMD)
+    docker("wait", a)
+    docker("rm", "-f", a, b)
+
+
+def churn_emulator_task(port, poll_s, stop_at=None, started=None):
+    """One emulator task: RunTask (retried on ThrottlingException, as SDKs
+    do) and DescribeTasks until STOPPED. With `stop_at`, gives up waiting
+    once the emulator is being stopped."""
+    ecs = Ecs(port)
+    try:
+        body = {"cluster": CHURN_CLUSTER, "taskDefinition": "bench-churn", "launchType": "FARGATE", "networkConfiguration": NETWORK}
+        backoff = 0.05
+        while True:
+            status, out = ecs.call("RunTask", body, ok=False)
+            if status == 400 and out.get("__type") == "ThrottlingException":
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
+                continue
+            if status != 200 or out.get("failures"):
+                raise BenchError(f"RunTask answered {status}: {out}")
+            break
+        if started is not None:
+            started.append(1)
+        arn = out["tasks"][0]["taskArn"]
+        t0 = time.perf_counter()
+        while True:
+            if stop_at is not None and stop_at.is_set():
+                return None
+            _, d = ecs.call("DescribeTasks", {"cluster": CHURN_CLUSTER, "tasks": [arn]})
+            task = d["tasks"][0]
+            if task.get("lastStatus") == "STOPPED":
+                if task.get("stopCode") != "EssentialContainerExited":
+                    raise BenchError(f"churn task stopped with {task.get('stopCode')}: {task.get('stoppedReason')}")
+                return task
+            if time.perf_counter() - t0 > 300:
+                raise BenchError("churn task not STOPPED within 300 s")
+            time.sleep(poll_s)
+    finally:
+        ecs.close()
+
+
+def count_stopped(ecs):
+    n, token = 0, None
+    while True:
+        body = {"cluster": CHURN_CLUSTER, "desiredStatus": "STOPPED", "maxResults": 100}
+        if token:
+            body["nextToken"] = token
+        _, out = ecs.call("ListTasks", body)
+        n += len(out.get("taskArns", []))
+        token = out.get("nextToken")
+        if not token:
+            return n
+
+
+def bench_churn(args):
+    """Closed-loop clients running short tasks for a fixed time, against the
+    same containers with bare `docker run`/`docker rm`, segments alternated;
+    the emulator's memory per task; Ctrl-C's time with tasks in flight."""
+    load = loadavg()
+    emu, port = start_emulator(args, "emulator-churn", ["--in-memory", "--s3-listen", "off"])
+    instance = record_instance(args.tmp, emu)
+    stopping = threading.Event()
+    try:
+        ecs = Ecs(port)
+        ecs.call("CreateCluster", {"clusterName": CHURN_CLUSTER})
+        ecs.call("RegisterTaskDefinition", churn_task_definition("bench-churn"))
+        log("churn: warm-up (a task each way; the first may build the infrastructure image)")
+        churn_emulator_task(port, args.churn_poll_ms / 1000)
+        churn_docker_task(args, "warm", 0)
+        time.sleep(1)
+        rss0 = rss_kib(emu.pid)
+        stopped0 = count_stopped(ecs)
+        churn = Churn(args.churn_clients, stopping)
+        started = []  # RunTask calls that launched a task (list.append is atomic)
+        emu_tasks, emu_secs, base_tasks, base_secs = 0, 0.0, 0, 0.0
+        shutdown_s, left, rss1, retained = None, None, None, None
+        rounds = max(1, args.churn_rounds)
+        for r in range(rounds):
+            order = ("emu", "docker") if r % 2 == 0 else ("docker", "emu")
+            for who in order:
+                if who == "docker":
+                    n, _ = churn.segment(args.churn_secs, lambda k, i, _d: churn_docker_task(args, k, f"{r}-{i}"), "docker")
+                    base_tasks += n
+                    base_secs += args.churn_secs
+                    log(f"churn round {r + 1}/{rounds}: bare docker {n} tasks in {args.churn_secs} s")
+                    continue
+                final = r == rounds - 1
+                poll = args.churn_poll_ms / 1000
+                n, threads = churn.segment(
+                    args.churn_secs,
+                    lambda k, i, _d: churn_emulator_task(port, poll, stopping, started),
+                    "emu",
+                    drain=not final,
+                )
+                emu_tasks += n
+                emu_secs += args.churn_secs
+                log(f"churn round {r + 1}/{rounds}: emulator {n} tasks in {args.churn_secs} s")
+                if final:
+                    # Memory with the churn's stopped tasks retained, then
+                    # Ctrl-C with the clients' tasks still in flight.
+                    rss1 = rss_kib(emu.pid)
+                    retained = count_stopped(ecs) - stopped0
+                    ecs.close()
+                    stopping.set()
+                    t0 = time.perf_counter()
+                    emu.p.send_signal(signal.SIGINT)
+                    try:
+                        emu.p.wait(120)
+                        shutdown_s = time.perf_counter() - t0
+                    except subprocess.TimeoutExpired:
+                        shutdown_s = None
+                    for t in threads:
+                        t.join(10)
+                    left = live_containers(instance)
+        for side, e in churn.failures[:5]:
+            log(f"churn: a {side} task failed: {e}")
+        if rss1 is None:
+            raise BenchError("churn: the emulator segment that ends the benchmark did not run")
+        return {
+            "load": [load, loadavg()],
+            "clients": args.churn_clients,
+            "rounds": rounds,
+            "secs": args.churn_secs,
+            "emu_tasks": emu_tasks,
+            "emu_rate": emu_tasks / emu_secs,
+            "base_tasks": base_tasks,
+            "base_rate": base_tasks / base_secs,
+            "rss0_kib": rss0,
+            "rss1_kib": rss1,
+            "retained": retained,
+            "started": len(started),
+            "poll_ms": args.churn_poll_ms,
+            "emu_failed": sum(1 for s, _ in churn.failures if s == "emu"),
+            "base_failed": sum(1 for s, _ in churn.failures if s == "docker"),
+            "shutdown_s": shutdown_s,
+            "left_behind": left,
+        }
+    finally:
+        stopping.set()
+        emu.stop()
+        docker_cleanup(args)
 
 
 # ---------------------------------------------------------------- report
@@ -2359,12 +2608,16 @@ def report(res):
     if "image" in res:
         m = res["image"]
         out.append("")
-        out.append(f"### The emulator's image ({IMAGE}), median of {m['starts']} starts each")
+        out.append(f"### The emulator's image ({m.get('image', EMULATOR_IMAGE)}), median of {m['starts']} starts each")
         out.append("")
         out.append("| | image | host binary (baseline) | ratio | target | met? |")
         out.append("|---|---:|---:|---:|---:|:---:|")
         out.append(
             f"| image size (FROM scratch) | {m['size_mb']:.1f} MB | | | < 50 MB | {yes(m['size_mb'] < 50)} |"
+        )
+        out.append(
+            f"| the tasks' infrastructure image, as the host binary builds it | {m['infra_mb']:.1f} MB | | | ≤ 40 MB "
+            f"| {yes(m['infra_mb'] <= 40)} |"
         )
         out.append(
             f"| container started (State.StartedAt) → first answered ListClusters | {m['after_start_median_ms']:.1f} ms "
@@ -2647,6 +2900,48 @@ def report(res):
         )
         out.append(f"Load average at the start / end of this benchmark: {c['load'][0]} / {c['load'][1]}.")
         out.append("")
+    if "churn" in res:
+        c = res["churn"]
+        ratio = c["emu_rate"] / c["base_rate"] if c["base_rate"] else float("inf")
+        grown_mib = (c["rss1_kib"] - c["rss0_kib"]) / 1024
+        per_started = grown_mib / c["started"] * 1000 if c["started"] else float("nan")
+        per_kept = grown_mib / c["retained"] * 1000 if c["retained"] else float("nan")
+        down = c["shutdown_s"]
+        out.append("")
+        out.append(
+            f"### 16. Churn: {c['clients']} clients running short tasks (two containers, one exiting after 1 s), "
+            f"{c['rounds']} x {c['secs']} s each way, alternated (load {c['load'][0]} / {c['load'][1]})"
+        )
+        out.append("")
+        out.append("| | emulator | baseline | ratio | target | met? |")
+        out.append("|---|---:|---:|---:|---:|:---:|")
+        out.append(
+            f"| tasks run to their end per second | {c['emu_rate']:.2f} ({c['emu_tasks']} tasks) "
+            f"| bare `docker run`/`wait`/`rm` of the same containers: {c['base_rate']:.2f} ({c['base_tasks']}) "
+            f"| {ratio:.2f}x | ≥ 0.8x | {yes(ratio >= 0.8)} |"
+        )
+        out.append(
+            f"| memory grown per thousand stopped tasks retained | {per_kept:.2f} MiB "
+            f"({grown_mib:+.1f} MiB for {c['retained']} retained; {per_started:.2f} MiB per thousand of the "
+            f"{c['started']} started) | | | ≤ 5 MiB | {yes(per_kept <= 5)} |"
+        )
+        out.append(
+            f"| Ctrl-C (SIGINT) to exit, {c['clients']} tasks in flight | "
+            + (f"{down:.2f} s" if down is not None else "more than 120 s")
+            + f" | | | ≤ 10 s | {yes(down is not None and down <= 10)} |"
+        )
+        out.append("")
+        out.append(
+            "Each client runs one task to its end (RunTask, retried on ThrottlingException as SDKs do, then "
+            "DescribeTasks every "
+            f"{c['poll_ms']:.0f} ms until STOPPED with EssentialContainerExited), then the next; a task counts if it "
+            "ended before its segment did. The baseline client does the same with the Docker CLI (`docker run -d` of "
+            "both containers, the job in the side's namespace, `docker wait` of the job, `docker rm -f`). The emulator runs "
+            "`--in-memory` and also makes each task's infrastructure container. RSS (VmRSS) is taken after a warm-up "
+            "task and again at the end of the last emulator segment, before Ctrl-C; the emulator's containers left "
+            f"after it exited: {c['left_behind']}. Tasks that failed (not counted): emulator {c['emu_failed']}, "
+            f"baseline {c['base_failed']}."
+        )
     if "egress" in res:
         e = res["egress"]
         ratio = e["on_mbps"] / e["off_mbps"]
@@ -2705,7 +3000,11 @@ def main():
     ap.add_argument("--tmp", required=True, help="scratch directory (removed by bench.sh)")
     ap.add_argument("--run", required=True, help="run id: label value of the baseline containers")
     ap.add_argument("--out", required=True, help="where the report and raw JSON go")
-    ap.add_argument("--only", default="runtask,api,start,image,config,exec,firelens-task,firelens-engine,services,forward,sqs,console,sc,iam,egress")
+    ap.add_argument("--only", default="runtask,api,start,image,config,exec,firelens-task,firelens-engine,services,forward,sqs,console,sc,iam,egress,churn")
+    ap.add_argument("--churn-clients", type=int, default=8)
+    ap.add_argument("--churn-secs", type=float, default=60.0)
+    ap.add_argument("--churn-rounds", type=int, default=2)
+    ap.add_argument("--churn-poll-ms", type=float, default=100.0)
     ap.add_argument("--egress-mib", type=int, default=256)
     ap.add_argument("--egress-rounds", type=int, default=4)
     ap.add_argument("--egress-runs", type=int, default=7)
@@ -2793,6 +3092,8 @@ def main():
             res["iam"] = bench_iam(args)
         if "egress" in only:
             res["egress"] = bench_egress(args)
+        if "churn" in only:
+            res["churn"] = bench_churn(args)
     finally:
         for s in servers:
             s.stop()

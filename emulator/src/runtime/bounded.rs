@@ -92,9 +92,6 @@ impl ContainerRuntime for Bounded {
     async fn remove_container(&self, name: &str) -> Result<(), RuntimeError> {
         bounded!(self.work, self.inner.remove_container(name))
     }
-    async fn logs_tail(&self, name: &str, lines: usize) -> Result<Vec<String>, RuntimeError> {
-        self.inner.logs_tail(name, lines).await
-    }
     async fn follow_logs(
         &self,
         name: &str,
@@ -247,9 +244,6 @@ mod tests {
         async fn remove_container(&self, _: &str) -> Result<(), RuntimeError> {
             Self::work(&self.now, &self.most).await;
             Ok(())
-        }
-        async fn logs_tail(&self, _: &str, _: usize) -> Result<Vec<String>, RuntimeError> {
-            Ok(Vec::new())
         }
         async fn list_managed(&self) -> Result<Vec<ManagedContainer>, RuntimeError> {
             Ok(Vec::new())

@@ -1144,32 +1144,6 @@ impl ContainerRuntime for DockerRuntime {
         Ok(stream.boxed())
     }
 
-    async fn logs_tail(&self, name: &str, lines: usize) -> Result<Vec<String>, RuntimeError> {
-        let opts = LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .tail(&lines.to_string())
-            .build();
-        let mut stream = self.inner.docker.logs(name, Some(opts));
-        let mut text = String::new();
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(out) => text.push_str(&out.to_string()),
-                Err(e) if is_not_found(&e) => return Ok(Vec::new()),
-                // A container whose log driver keeps nothing locally.
-                Err(DockerError::DockerResponseServerError {
-                    status_code: 501, ..
-                }) => return Ok(Vec::new()),
-                Err(e) => return Err(err(e)),
-            }
-        }
-        let mut out: Vec<String> = text.lines().map(str::to_string).collect();
-        if out.len() > lines {
-            out.drain(..out.len() - lines);
-        }
-        Ok(out)
-    }
-
     async fn list_managed(&self) -> Result<Vec<ManagedContainer>, RuntimeError> {
         let opts = ListContainersOptionsBuilder::default()
             .all(true)
@@ -1537,9 +1511,6 @@ impl ContainerRuntime for LazyDocker {
             .await?
             .follow_logs(name, since_secs, follow)
             .await
-    }
-    async fn logs_tail(&self, name: &str, lines: usize) -> Result<Vec<String>, RuntimeError> {
-        self.get().await?.logs_tail(name, lines).await
     }
     async fn list_managed(&self) -> Result<Vec<ManagedContainer>, RuntimeError> {
         self.get().await?.list_managed().await

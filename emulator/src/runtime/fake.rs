@@ -383,9 +383,6 @@ impl ContainerRuntime for FakeRuntime {
         self.with(|m| m.remove(name));
         Ok(())
     }
-    async fn logs_tail(&self, _: &str, _: usize) -> Result<Vec<String>, RuntimeError> {
-        Ok(Vec::new())
-    }
     async fn list_managed(&self) -> Result<Vec<ManagedContainer>, RuntimeError> {
         Ok(Vec::new())
     }

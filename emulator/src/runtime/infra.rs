@@ -8,6 +8,11 @@
 //! to Unix sockets the emulator serves for this task alone (mounted at
 //! [`SOCKET_DIR`]). The host's `nft` binary and its libraries are copied
 //! into the image for that; without one the endpoint is not available.
+//!
+//! The image carries `fargate-local-task` (the task-side commands linked
+//! alone, built beside the emulator) when it comes from the same build,
+//! else the emulator's own binary; either way without its section headers,
+//! symbols and debug information, which nothing in a task reads.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -51,6 +56,93 @@ const API_LOOPBACK_PORT: u16 = 51678;
 pub const IMAGE_LIBS: &str = "/usr/lib/fargate-local/libs";
 /// Where the `nft` binary sits in the image.
 const NFT_IN_IMAGE: &str = "/usr/sbin/nft";
+
+/// The id of this build, shared by both binaries of one build (see
+/// `build.rs`).
+pub const BUILD_ID: &str = env!("FARGATE_LOCAL_BUILD_ID");
+/// The task-side binary, looked for beside the emulator's own.
+const TASK_BINARY: &str = "fargate-local-task";
+
+/// The binary the image runs: the task binary beside this one if it says it
+/// comes from this build (`fargate-local-task build-id`), else this one.
+fn image_binary_source(exe: &Path) -> PathBuf {
+    let task = exe.with_file_name(TASK_BINARY);
+    if task.is_file() {
+        let out = std::process::Command::new(&task)
+            .arg("build-id")
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output();
+        match out {
+            Ok(o)
+                if o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == BUILD_ID =>
+            {
+                return task;
+            }
+            _ => tracing::info!(
+                task = %task.display(),
+                "the task binary beside the emulator is of another build: the infrastructure image carries the emulator's own binary"
+            ),
+        }
+    }
+    // /proc/self/exe reads the running binary even if the file was replaced.
+    PathBuf::from("/proc/self/exe")
+}
+
+/// A binary's bytes as the image carries them: up to the end of its last
+/// segment, with no section header table (what `sstrip` leaves). The
+/// loader reads only the program headers and the segments; the section
+/// headers, symbols and debug information after them (most of a build with
+/// line tables) are for debuggers. Anything but a well-formed 64-bit
+/// little-endian ELF file is returned whole.
+fn stripped_binary(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    let whole = |f: &std::fs::File| -> std::io::Result<Vec<u8>> {
+        let mut buf = Vec::with_capacity(len as usize);
+        std::io::Read::read_to_end(&mut &*f, &mut buf)?;
+        Ok(buf)
+    };
+    let mut head = [0u8; 64];
+    if len < 64 || f.read_exact_at(&mut head, 0).is_err() {
+        return whole(&f);
+    }
+    // Magic, 64-bit, little-endian, version 1.
+    if &head[..4] != b"\x7fELF" || head[4] != 2 || head[5] != 1 {
+        return whole(&f);
+    }
+    let u16_at = |b: &[u8], o: usize| u64::from(u16::from_le_bytes([b[o], b[o + 1]]));
+    let u64_at = |b: &[u8], o: usize| {
+        let mut v = [0u8; 8];
+        v.copy_from_slice(&b[o..o + 8]);
+        u64::from_le_bytes(v)
+    };
+    let (phoff, phentsize, phnum) = (
+        u64_at(&head, 0x20),
+        u16_at(&head, 0x36),
+        u16_at(&head, 0x38),
+    );
+    let table_end = phoff.saturating_add(phentsize * phnum);
+    if phentsize < 56 || phnum == 0 || table_end > len {
+        return whole(&f);
+    }
+    let mut table = vec![0u8; (phentsize * phnum) as usize];
+    f.read_exact_at(&mut table, phoff)?;
+    let mut end = table_end.max(64);
+    for ph in table.chunks_exact(phentsize as usize) {
+        end = end.max(u64_at(ph, 8).saturating_add(u64_at(ph, 32)));
+    }
+    if end > len {
+        return whole(&f);
+    }
+    let mut bin = vec![0u8; end as usize];
+    f.read_exact_at(&mut bin, 0)?;
+    // e_shoff, then e_shnum and e_shstrndx: no section header table.
+    bin[0x28..0x30].fill(0);
+    bin[0x3c..0x40].fill(0);
+    Ok(bin)
+}
 
 /// The host's `nft` binary, if there is one.
 fn host_nft() -> Option<PathBuf> {
@@ -156,11 +248,12 @@ fn elf_interpreter(path: &Path) -> Option<String> {
     None
 }
 
-/// A tag that changes whenever the binary does.
-fn image_tag(exe: &Path) -> String {
-    let meta = std::fs::metadata("/proc/self/exe").or_else(|_| std::fs::metadata(exe));
+/// A tag that changes whenever the binary the image carries does.
+fn image_tag(bin: &Path) -> String {
+    let meta = std::fs::metadata(bin);
     let mut h = Sha256::new();
     h.update(env!("CARGO_PKG_VERSION"));
+    h.update(bin.to_string_lossy().as_bytes());
     if let Some(nft) = host_nft() {
         h.update(nft.to_string_lossy().as_bytes());
         h.update(
@@ -181,7 +274,7 @@ fn image_tag(exe: &Path) -> String {
     format!("{IMAGE_REPO}:{}", &hex::encode(h.finalize())[..16])
 }
 
-fn build_context(exe: &Path, libs: &[PathBuf]) -> Result<Vec<u8>, RuntimeError> {
+fn build_context(bin: &Path, libs: &[PathBuf]) -> Result<Vec<u8>, RuntimeError> {
     let io =
         |e: std::io::Error| RuntimeError::Docker(format!("building the infrastructure image: {e}"));
     let mut tar = tar::Builder::new(Vec::new());
@@ -197,10 +290,7 @@ fn build_context(exe: &Path, libs: &[PathBuf]) -> Result<Vec<u8>, RuntimeError> 
     header.set_cksum();
     tar.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
         .map_err(io)?;
-    // /proc/self/exe reads the running binary even if the file was replaced.
-    let bin = std::fs::read("/proc/self/exe")
-        .or_else(|_| std::fs::read(exe))
-        .map_err(io)?;
+    let bin = stripped_binary(bin).map_err(io)?;
     let mut header = tar::Header::new_gnu();
     header.set_size(bin.len() as u64);
     header.set_mode(0o755);
@@ -223,15 +313,22 @@ fn build_context(exe: &Path, libs: &[PathBuf]) -> Result<Vec<u8>, RuntimeError> 
 /// Builds the image unless this binary's image already exists; returns its
 /// tag.
 pub async fn ensure_image(docker: &Docker) -> Result<String, RuntimeError> {
-    let (exe, libs) = runtime_files()?;
-    let tag = image_tag(&exe);
+    let join = |e: tokio::task::JoinError| RuntimeError::Docker(e.to_string());
+    let (bin, libs, tag) = tokio::task::spawn_blocking(|| {
+        let (exe, libs) = runtime_files()?;
+        let bin = image_binary_source(&exe);
+        let tag = image_tag(&bin);
+        Ok::<_, RuntimeError>((bin, libs, tag))
+    })
+    .await
+    .map_err(join)??;
     if docker.inspect_image(&tag).await.is_ok() {
         return Ok(tag);
     }
-    tracing::info!(image = %tag, "building the task infrastructure image from this binary");
-    let context = tokio::task::spawn_blocking(move || build_context(&exe, &libs))
+    tracing::info!(image = %tag, binary = %bin.display(), "building the task infrastructure image");
+    let context = tokio::task::spawn_blocking(move || build_context(&bin, &libs))
         .await
-        .map_err(|e| RuntimeError::Docker(e.to_string()))??;
+        .map_err(join)??;
     let opts = BuildImageOptionsBuilder::default()
         .dockerfile("Dockerfile")
         .t(&tag)
@@ -448,6 +545,48 @@ pub async fn serve() -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_stripped_binary_still_runs() {
+        let exe = std::env::current_exe().unwrap();
+        let bin = super::stripped_binary(&exe).unwrap();
+        let full = std::fs::metadata(&exe).unwrap().len();
+        // A test build has debug information and symbols after its segments.
+        assert!((bin.len() as u64) < full, "{} of {full} bytes", bin.len());
+        assert_eq!(
+            &bin[0x28..0x30],
+            &[0; 8],
+            "the section header table is gone"
+        );
+        let dir = std::env::temp_dir().join(format!("fargate-local-strip-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("stripped");
+        std::fs::write(&path, &bin).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = std::process::Command::new(&path)
+            .args(["--list", "a_stripped_binary_still_runs"])
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(out.status.success(), "{out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("a_stripped_binary_still_runs"),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn anything_but_an_elf_file_is_kept_whole() {
+        let dir =
+            std::env::temp_dir().join(format!("fargate-local-strip-txt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("script");
+        std::fs::write(&path, b"#!/bin/sh\necho hello\n").unwrap();
+        let bin = super::stripped_binary(&path).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(bin, b"#!/bin/sh\necho hello\n");
+    }
+
     #[test]
     fn finds_this_binarys_interpreter_and_libraries() {
         let (exe, libs) = super::runtime_files().unwrap();

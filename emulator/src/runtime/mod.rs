@@ -232,7 +232,6 @@ pub trait ContainerRuntime: Send + Sync {
     async fn stop_container(&self, name: &str, timeout_secs: u32) -> Result<(), RuntimeError>;
     async fn inspect_container(&self, name: &str) -> Result<Option<ContainerState>, RuntimeError>;
     async fn remove_container(&self, name: &str) -> Result<(), RuntimeError>;
-    async fn logs_tail(&self, name: &str, lines: usize) -> Result<Vec<String>, RuntimeError>;
     /// A container's output from `since_secs` (epoch seconds), a line at a
     /// time with the engine's timestamp; with `follow`, until the container
     /// stops. Used by the log drivers the emulator runs itself (awslogs).
@@ -352,10 +351,6 @@ pub enum TaskUpdate {
         reason: String,
     },
     ExecutionStopped,
-    Logs {
-        container: String,
-        lines: Vec<String>,
-    },
 }
 
 pub type UpdateSender = mpsc::UnboundedSender<(String, Vec<TaskUpdate>)>;

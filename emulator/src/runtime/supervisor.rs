@@ -23,8 +23,6 @@ use crate::domain::status::{ContainerStatus, Health, StopCode, TaskStatus};
 /// The name events use for the task's infrastructure container. Container
 /// names in a task definition cannot contain a dot, so it never collides.
 pub const INFRA: &str = ".infra";
-/// Lines of output kept from each container when the task is cleaned up.
-pub const KEPT_LOG_LINES: usize = 100;
 
 pub fn infra_name(task_id: &str) -> String {
     format!("fargate-local-{task_id}")
@@ -41,6 +39,8 @@ pub fn volume_name(task_id: &str, volume: &str) -> String {
 #[derive(Debug, Clone)]
 struct CState {
     created: bool,
+    /// The spec of a container created only when its dependencies are met.
+    deferred: Option<ContainerSpec>,
     status: ContainerStatus,
     exit_code: Option<i32>,
     health: Health,
@@ -99,6 +99,7 @@ impl Supervisor {
             .iter()
             .map(|_| CState {
                 created: false,
+                deferred: None,
                 status: ContainerStatus::Pending,
                 exit_code: None,
                 health: Health::Unknown,
@@ -250,6 +251,10 @@ impl Supervisor {
                 self.cs[*i].created = true;
                 self.cs[*i].since = Instant::now();
             }
+        }
+        for (i, spec) in prepared.deferred {
+            self.cs[i].deferred = Some(spec);
+            self.cs[i].since = Instant::now();
         }
         let info =
             infra.map_err(|e| fail("unable to provision the task's network namespace", e))?;
@@ -407,7 +412,8 @@ impl Supervisor {
             let mut next: Option<Instant> = None;
             let mut ready = Vec::new();
             for i in 0..self.cs.len() {
-                if self.cs[i].status != ContainerStatus::Pending || !self.cs[i].created {
+                let c = &self.cs[i];
+                if c.status != ContainerStatus::Pending || !(c.created || c.deferred.is_some()) {
                     continue;
                 }
                 match self.dependencies(i) {
@@ -436,9 +442,39 @@ impl Supervisor {
         }
     }
 
-    /// Starts containers concurrently and reports each in definition order;
-    /// a failed start of an essential container stops the task.
-    async fn start_together(&mut self, ready: Vec<usize>) -> Result<(), StopReq> {
+    /// Creates those of the containers whose creation waited for their
+    /// turn, then starts them concurrently and reports each in definition
+    /// order; a failed creation or start of an essential container stops
+    /// the task.
+    async fn start_together(&mut self, mut ready: Vec<usize>) -> Result<(), StopReq> {
+        if ready.is_empty() {
+            return Ok(());
+        }
+        let specs: Vec<(usize, ContainerSpec)> = ready
+            .iter()
+            .filter_map(|&i| self.cs[i].deferred.take().map(|s| (i, s)))
+            .collect();
+        let creates = specs.into_iter().map(|(i, spec)| {
+            let rt = self.rt.clone();
+            async move { (i, rt.create_container(&spec).await) }
+        });
+        let results = futures_util::future::join_all(creates).await;
+        let mut not_created = Vec::new();
+        for (i, r) in results {
+            match r {
+                Ok(_) => self.cs[i].created = true,
+                Err(e) => not_created.push((i, e)),
+            }
+        }
+        ready.retain(|&i| self.cs[i].created);
+        let started = self.start_created(ready).await;
+        for (i, e) in not_created {
+            self.never_ran(i, None, format!("CannotCreateContainerError: {e}"))?;
+        }
+        started
+    }
+
+    async fn start_created(&mut self, ready: Vec<usize>) -> Result<(), StopReq> {
         if ready.is_empty() {
             return Ok(());
         }
@@ -780,21 +816,7 @@ impl Supervisor {
         self.hooks.stopped(&self.plan).await;
         self.set_status(TaskStatus::Deprovisioning);
 
-        // Keep the last lines of output, then remove everything.
-        for (i, c) in self.plan.containers.iter().enumerate() {
-            if !self.cs[i].created {
-                continue;
-            }
-            let name = container_name(&self.plan.task_id, &c.name);
-            if let Ok(lines) = self.rt.logs_tail(&name, KEPT_LOG_LINES).await
-                && !lines.is_empty()
-            {
-                self.send(vec![TaskUpdate::Logs {
-                    container: c.name.clone(),
-                    lines,
-                }]);
-            }
-        }
+        // Then remove everything.
         for c in &self.plan.containers {
             let name = container_name(&self.plan.task_id, &c.name);
             if let Err(e) = self.rt.remove_container(&name).await {
@@ -834,11 +856,16 @@ struct Prepared {
     /// (container, result) in creation order, up to the first wave with a
     /// failure.
     created: Vec<(usize, Result<(), RuntimeError>)>,
+    /// The containers created when it is their turn to start, with their
+    /// specs.
+    deferred: Vec<(usize, ContainerSpec)>,
 }
 
 /// Checks (or pulls) every image at once, resolves the environments, then
-/// creates the containers wave by wave: each wave concurrently, a
-/// `volumesFrom` source in a wave before its users.
+/// creates the containers that start first wave by wave: each wave
+/// concurrently, a `volumesFrom` source in a wave before its users. The
+/// others ([`created_at_their_turn`]) are only specified: made while the
+/// task waits for nothing else, they would sit half-made in the engine.
 async fn prepare(
     plan: &TaskPlan,
     rt: &Arc<dyn ContainerRuntime>,
@@ -855,6 +882,7 @@ async fn prepare(
         images,
         env_error: None,
         created: Vec::new(),
+        deferred: Vec::new(),
     };
     let Some(refs) = out
         .images
@@ -878,13 +906,19 @@ async fn prepare(
             }
         }
     }
+    let later = created_at_their_turn(plan);
     for wave in creation_waves(plan) {
-        let creates = wave.into_iter().map(|i| {
+        let mut creates = Vec::new();
+        for i in wave {
             let mut spec =
                 container_spec(plan, &plan.containers[i], &envs[i], &refs[i], infra, labels);
             hooks.container_spec(plan, &plan.containers[i], &mut spec);
-            async move { (i, rt.create_container(&spec).await.map(|_| ())) }
-        });
+            if later[i] {
+                out.deferred.push((i, spec));
+            } else {
+                creates.push(async move { (i, rt.create_container(&spec).await.map(|_| ())) });
+            }
+        }
         let results = futures_util::future::join_all(creates).await;
         let failed = results.iter().any(|(_, r)| r.is_err());
         out.created.extend(results);
@@ -922,6 +956,23 @@ pub fn pull_failure_reason(image: &str, e: &RuntimeError) -> String {
         "CannotPullContainerError: failed to resolve ref {}: {e}",
         qualified_ref(image)
     )
+}
+
+/// Which containers are created only once their dependencies are met:
+/// those with a `dependsOn`, unless another container
+/// mounts their volumes (`volumesFrom` needs its source created first).
+/// The others are created while the infrastructure container starts.
+fn created_at_their_turn(plan: &TaskPlan) -> Vec<bool> {
+    plan.containers
+        .iter()
+        .map(|c| {
+            !c.depends_on.is_empty()
+                && !plan
+                    .containers
+                    .iter()
+                    .any(|o| o.volumes_from.iter().any(|(src, _)| src == &c.name))
+        })
+        .collect()
 }
 
 /// The containers in waves that can be created concurrently: definition
@@ -1152,9 +1203,6 @@ mod tests {
         async fn remove_container(&self, _: &str) -> Result<(), RuntimeError> {
             Ok(())
         }
-        async fn logs_tail(&self, _: &str, _: usize) -> Result<Vec<String>, RuntimeError> {
-            Ok(Vec::new())
-        }
         async fn list_managed(&self) -> Result<Vec<ManagedContainer>, RuntimeError> {
             Ok(Vec::new())
         }
@@ -1222,7 +1270,6 @@ mod tests {
             TaskUpdate::Health { container, .. } => format!("health {container}"),
             TaskUpdate::StopRequested { reason, .. } => format!("stop: {reason}"),
             TaskUpdate::ExecutionStopped => "execution stopped".into(),
-            TaskUpdate::Logs { container, .. } => format!("logs {container}"),
         }
     }
 
@@ -1307,6 +1354,29 @@ mod tests {
         let calls = fake.calls();
         let at = |c: &str| calls.iter().position(|x| x == c).unwrap();
         assert!(at("start init") < at("start app"));
+    }
+
+    #[tokio::test]
+    async fn a_container_that_waits_is_created_when_its_turn_comes() {
+        let fake = Arc::new(Fake::default());
+        let mut app = def("app", "a");
+        app.depends_on = Some(vec![ContainerDependency {
+            container_name: "init".into(),
+            condition: "START".into(),
+        }]);
+        start(fake.clone(), plan(vec![app, def("init", "b")])).await;
+        let calls = fake.calls();
+        let at = |c: &str| {
+            calls
+                .iter()
+                .position(|x| x == c)
+                .unwrap_or_else(|| panic!("{c} in {calls:?}"))
+        };
+        // `init`, with nothing to wait for, is made while the namespace
+        // starts; `app` only once `init` has started.
+        assert!(at("create init") < at("start init"));
+        assert!(at("start init") < at("create app"), "{calls:?}");
+        assert!(at("create app") < at("start app"));
     }
 
     #[tokio::test]

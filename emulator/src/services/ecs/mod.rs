@@ -80,9 +80,6 @@ pub struct TaskDefinitionRecord {
 pub struct TaskRecord {
     pub task: Task,
     pub plan: TaskPlan,
-    /// The last lines each container wrote, kept when it was removed.
-    #[serde(default)]
-    pub last_logs: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub client_token: Option<String>,
 }
@@ -635,12 +632,16 @@ mod tests {
     }
 
     /// Each document decodes into today's types and encodes to the very
-    /// same bytes: the store's JSON has not changed shape.
+    /// same bytes: the store's JSON has not changed shape. One field has
+    /// gone: tasks no longer keep their containers' last lines of output
+    /// (`last_logs`, always empty in the fixture, which nothing read); an
+    /// old document's is ignored and dropped at its next write.
     #[test]
     fn stored_documents_keep_their_bytes() {
         fn same<T: DeserializeOwned + Serialize>(kind: &str, text: &str) {
             let value: T = serde_json::from_str(text).unwrap_or_else(|e| panic!("{kind}: {e}"));
-            assert_eq!(serde_json::to_string(&value).unwrap(), text, "{kind}");
+            let expected = text.replace(",\"last_logs\":{}", "");
+            assert_eq!(serde_json::to_string(&value).unwrap(), expected, "{kind}");
         }
         let mut kinds = std::collections::BTreeSet::new();
         for (kind, _, text) in stored_v1() {

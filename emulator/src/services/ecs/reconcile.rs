@@ -1170,7 +1170,6 @@ mod tests {
         TaskRecord {
             task,
             plan,
-            last_logs: Default::default(),
             client_token: None,
         }
     }

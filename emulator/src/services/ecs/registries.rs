@@ -198,7 +198,6 @@ mod tests {
                 containers: vec![c],
                 ..plan
             },
-            last_logs: Default::default(),
             client_token: None,
         }
     }

@@ -646,7 +646,6 @@ mod tests {
         super::super::TaskRecord {
             task,
             plan,
-            last_logs: Default::default(),
             client_token: None,
         }
     }

@@ -531,7 +531,6 @@ fn new_task(n: &NewTask<'_>, task_id: &str) -> TaskRecord {
     TaskRecord {
         task,
         plan,
-        last_logs: Default::default(),
         client_token: n.launch.client_token.clone(),
     }
 }
@@ -951,7 +950,6 @@ impl Ecs {
             return;
         };
         let before = rec.task.clone();
-        let logs_before = rec.last_logs.len();
         for u in updates {
             apply(rec, u);
         }
@@ -959,7 +957,7 @@ impl Ecs {
         if changed {
             rec.task.version = Some(before.version.unwrap_or(0) + 1);
         }
-        let doc = (changed || rec.last_logs.len() != logs_before).then(|| Doc::task(rec));
+        let doc = changed.then(|| Doc::task(rec));
         self.persist(&mut st, doc, "a task update");
         drop(st);
         if changed {
@@ -1263,9 +1261,6 @@ fn apply(rec: &mut TaskRecord, u: TaskUpdate) {
         TaskUpdate::ExecutionStopped => {
             task.execution_stopped_at.get_or_insert(now);
         }
-        TaskUpdate::Logs { container, lines } => {
-            rec.last_logs.insert(container, lines);
-        }
     }
 }
 
@@ -1483,7 +1478,6 @@ mod tests {
         TaskRecord {
             task,
             plan,
-            last_logs: Default::default(),
             client_token: None,
         }
     }
