@@ -186,12 +186,22 @@ mod tests {
     fn a_host_with_a_stray_marker_is_not_a_container() {
         // This machine's mounts: a VM whose file system came from a Docker
         // export (it has /.dockerenv) but whose /etc files are its own.
-        let host = "22 27 0:21 / /proc rw,relatime - proc proc rw\n                    24 27 0:6 / /dev rw,relatime - devtmpfs devtmpfs rw\n                    27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n";
-        assert!(!engine_mounts(host));
+        let host = [
+            "22 27 0:21 / /proc rw,relatime - proc proc rw",
+            "24 27 0:6 / /dev rw,relatime - devtmpfs devtmpfs rw",
+            "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw",
+        ]
+        .join("\n");
+        assert!(!engine_mounts(&host));
         // A container on cgroup v2 with a private cgroup namespace: only
         // the engine's mounts tell.
-        let container = "106 58 0:50 / / rw - fuse.fuse-overlayfs fuse-overlayfs rw\n                         111 106 0:56 / /sys/fs/cgroup ro - cgroup2 cgroup2 rw\n                         124 106 254:0 /var/lib/docker/containers/c0ffee/hostname /etc/hostname rw - ext4 /dev/vda rw\n";
-        assert!(engine_mounts(container));
+        let container = [
+            "106 58 0:50 / / rw - fuse.fuse-overlayfs fuse-overlayfs rw",
+            "111 106 0:56 / /sys/fs/cgroup ro - cgroup2 cgroup2 rw",
+            "124 106 254:0 /var/lib/docker/containers/c0ffee/hostname /etc/hostname rw - ext4 /dev/vda rw",
+        ]
+        .join("\n");
+        assert!(engine_mounts(&container));
         // resolv.conf alone: a host's network tool may bind-mount it.
         assert!(!engine_mounts(
             "30 27 0:40 /run/resolv.conf /etc/resolv.conf rw - tmpfs tmpfs rw\n"
