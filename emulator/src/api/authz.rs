@@ -7,7 +7,10 @@
 //!
 //! Judged: every operation of the awsJson services served (ECS, CloudWatch
 //! Logs, Secrets Manager, SSM, Cloud Map; SQS in `sqs.rs`, S3 in
-//! `services::s3`). ELBv2 (awsQuery) and IAM/STS calls are not judged.
+//! `services::s3`), and of ELBv2 and IAM on the awsQuery wire
+//! ([`query_resources`]). STS is judged as AWS judges it:
+//! `GetCallerIdentity` never, `AssumeRole` by the role's trust policy
+//! (`services::iam::sts`).
 
 use serde_json::Value;
 
@@ -219,6 +222,63 @@ pub fn json_resources(
         resources
     };
     Some((action, resources))
+}
+
+/// An awsQuery request's IAM action and resources (ELBv2 and IAM), or
+/// `None` for a service judged elsewhere or not at all. The resource is
+/// the ARN the request names (a load balancer, target group, listener or
+/// rule; a role or a policy), else `*`.
+pub fn query_resources(
+    app: &App,
+    service: &str,
+    action: &str,
+    p: &super::query::Params,
+) -> Option<(String, Vec<String>)> {
+    let mut resources: Vec<String> = Vec::new();
+    match service {
+        "elasticloadbalancing" => {
+            for k in [
+                "LoadBalancerArn",
+                "TargetGroupArn",
+                "ListenerArn",
+                "RuleArn",
+            ] {
+                resources.extend(p.get(k));
+            }
+            for k in [
+                "LoadBalancerArns",
+                "TargetGroupArns",
+                "ListenerArns",
+                "RuleArns",
+                "ResourceArns",
+            ] {
+                resources.extend(p.list(k, None));
+            }
+        }
+        "iam" => {
+            let iam = app.iam();
+            if let Some(role) = p.get("RoleName") {
+                resources.push(
+                    iam.get_role(Some(role.clone()))
+                        .map(|r| r.arn)
+                        .unwrap_or_else(|_| iam.role_arn_of(&role)),
+                );
+            }
+            if let Some(arn) = p.get("PolicyArn") {
+                resources.push(arn);
+            } else if let Some(name) = p.get("PolicyName")
+                && action == "CreatePolicy"
+            {
+                let path = p.get("Path").unwrap_or_else(|| "/".into());
+                resources.push(format!("arn:aws:iam::{}:policy{path}{name}", iam.account()));
+            }
+        }
+        _ => return None,
+    }
+    if resources.is_empty() {
+        resources.push("*".into());
+    }
+    Some((format!("{service}:{action}"), resources))
 }
 
 /// An SSM parameter's ARN: `parameter` + the name when it starts with `/`,

@@ -21,7 +21,7 @@ use crate::services::elbv2::{
 };
 
 pub const VERSION: &str = "2015-12-01";
-const XMLNS: &str = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/";
+pub(crate) const XMLNS: &str = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/";
 
 use super::query::{Params, X, leaf, members, strings};
 

@@ -17,7 +17,7 @@ use crate::services::iam::{
 use crate::services::kit::AwsError;
 
 pub const VERSION: &str = "2010-05-08";
-const XMLNS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
+pub(crate) const XMLNS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 
 /// ISO 8601 with seconds, `Z`, as IAM writes dates.
 pub fn iso(ts: f64) -> String {

@@ -443,7 +443,40 @@ async fn query(
 ) -> Response {
     let params = query::Params::parse(&body);
     let version = params.get("Version");
-    match route::query_service(signed, version.as_deref()).as_deref() {
+    let service = route::query_service(signed, version.as_deref());
+    // A call with a task's credentials is judged as its task role first.
+    if let Some(service) = service.as_deref()
+        && authz::is_task_call(app, ctx.access_key.as_deref())
+        && let Some((action, resources)) = authz::query_resources(
+            app,
+            service,
+            &params.get("Action").unwrap_or_default(),
+            &params,
+        )
+        && let Err(d) = authz::judge(
+            app,
+            &ctx.request_id,
+            ctx.access_key.as_deref(),
+            &action,
+            &resources,
+        )
+    {
+        let op = params.get("Action").unwrap_or_default();
+        app.record_request(ctx, service, &op, Some("AccessDenied"));
+        let xmlns = if service == "iam" {
+            iam::XMLNS
+        } else {
+            elbv2::XMLNS
+        };
+        return query::error(
+            xmlns,
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            &d.message,
+            &ctx.request_id,
+        );
+    }
+    match service.as_deref() {
         Some("elasticloadbalancing") => {
             elbv2::handle(app, &ctx.region, &ctx.request_id, &body).await
         }

@@ -517,7 +517,9 @@ fn credentials(
         // Another task's id is refused like an unknown one: the socket the
         // request came in on says which task asks.
         Some(role) if creds.id_for(&rec.plan.task_arn) == id => {
-            let c = creds.issue(&rec.plan.task_arn, role);
+            // A role named by its bare name is served as its ARN, as ECS
+            // fills in the account.
+            let c = creds.issue(&rec.plan.task_arn, &ctx.app().iam().role_arn_of(role));
             json_reply(StatusCode::OK, serde_json::to_value(c).unwrap_or_default())
         }
         _ => credentials_error(

@@ -64,8 +64,12 @@ impl ContainerRuntime for Bounded {
     async fn inspect_infra(&self, name: &str) -> Result<Option<InfraInfo>, RuntimeError> {
         self.inner.inspect_infra(name).await
     }
-    async fn ensure_image(&self, image: &str) -> Result<ImageInfo, RuntimeError> {
-        self.inner.ensure_image(image).await
+    async fn ensure_image(
+        &self,
+        image: &str,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<ImageInfo, RuntimeError> {
+        self.inner.ensure_image(image, auth).await
     }
     async fn create_volume(
         &self,
@@ -214,7 +218,11 @@ mod tests {
         async fn inspect_infra(&self, _: &str) -> Result<Option<InfraInfo>, RuntimeError> {
             Ok(None)
         }
-        async fn ensure_image(&self, _: &str) -> Result<ImageInfo, RuntimeError> {
+        async fn ensure_image(
+            &self,
+            _: &str,
+            _: Option<&RegistryAuth>,
+        ) -> Result<ImageInfo, RuntimeError> {
             unimplemented!()
         }
         async fn create_volume(

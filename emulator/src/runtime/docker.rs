@@ -37,7 +37,8 @@ use tokio::sync::{OnceCell, RwLock, mpsc};
 use super::{
     ContainerRuntime, ContainerSpec, ContainerState, EventKind, HostPort, ImageInfo, InfraInfo,
     InfraSpec, Instance, LABEL_CONTAINER, LABEL_EPHEMERAL, LABEL_INSTANCE, LABEL_MANAGED,
-    LABEL_TASK_ARN, LogLine, ManagedContainer, NetworkAddress, RuntimeError, RuntimeEvent,
+    LABEL_TASK_ARN, LogLine, ManagedContainer, NetworkAddress, RegistryAuth, RuntimeError,
+    RuntimeEvent,
 };
 use crate::domain::status::Health;
 
@@ -257,7 +258,7 @@ impl DockerRuntime {
         self.ensure_network().await
     }
 
-    async fn pull(&self, image: &str) -> Result<(), RuntimeError> {
+    async fn pull(&self, image: &str, auth: Option<&RegistryAuth>) -> Result<(), RuntimeError> {
         let (name, tag) = split_tag(image);
         let mut opts = CreateImageOptionsBuilder::default().from_image(name);
         if let Some(tag) = tag {
@@ -265,10 +266,16 @@ impl DockerRuntime {
         } else if !name.contains('@') {
             opts = opts.tag("latest");
         }
+        let credentials = auth.map(|a| bollard::auth::DockerCredentials {
+            username: Some(a.username.clone()),
+            password: Some(a.password.clone()),
+            serveraddress: Some(a.server_address.clone()),
+            ..Default::default()
+        });
         let mut stream = self
             .inner
             .docker
-            .create_image(Some(opts.build()), None, None);
+            .create_image(Some(opts.build()), None, credentials);
         while let Some(item) = stream.next().await {
             item.map_err(err)?;
         }
@@ -834,7 +841,11 @@ impl ContainerRuntime for DockerRuntime {
         }))
     }
 
-    async fn ensure_image(&self, image: &str) -> Result<ImageInfo, RuntimeError> {
+    async fn ensure_image(
+        &self,
+        image: &str,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<ImageInfo, RuntimeError> {
         if let Some(info) = self.local_image(image).await? {
             return Ok(info);
         }
@@ -843,7 +854,7 @@ impl ContainerRuntime for DockerRuntime {
         {
             return Ok(info);
         }
-        self.pull(image).await?;
+        self.pull(image, auth).await?;
         self.local_image(image)
             .await?
             .ok_or_else(|| RuntimeError::Docker(format!("image {image} is missing after the pull")))
@@ -1473,8 +1484,12 @@ impl ContainerRuntime for LazyDocker {
     async fn inspect_infra(&self, name: &str) -> Result<Option<InfraInfo>, RuntimeError> {
         self.get().await?.inspect_infra(name).await
     }
-    async fn ensure_image(&self, image: &str) -> Result<ImageInfo, RuntimeError> {
-        self.get().await?.ensure_image(image).await
+    async fn ensure_image(
+        &self,
+        image: &str,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<ImageInfo, RuntimeError> {
+        self.get().await?.ensure_image(image, auth).await
     }
     async fn create_volume(
         &self,

@@ -11,7 +11,8 @@
 //! infrastructure container reports ready in its socket directory, as the
 //! infrastructure process does.
 //!
-//! Left out: logs, images, volumes, exec (refused), and anything the
+//! Images are only recorded, with the credentials of each pull
+//! ([`FakeRuntime::pulls`]). Left out: logs, volumes, exec (refused), and anything the
 //! supervisor does not ask of an engine.
 
 use std::collections::{BTreeMap, HashMap};
@@ -27,7 +28,8 @@ use tokio::sync::broadcast;
 use super::infra::{READY_FILE, SOCKET_DIR};
 use super::{
     ContainerRuntime, ContainerSpec, ContainerState, EventKind, HostPort, ImageInfo, InfraInfo,
-    InfraSpec, LABEL_CONTAINER, LABEL_TASK_ARN, ManagedContainer, RuntimeError, RuntimeEvent,
+    InfraSpec, LABEL_CONTAINER, LABEL_TASK_ARN, ManagedContainer, RegistryAuth, RuntimeError,
+    RuntimeEvent,
 };
 use crate::domain::status::Health;
 use crate::exec::{ExecIo, ExecRuntime};
@@ -72,6 +74,8 @@ struct Inner {
     next_ip: AtomicU32,
     /// How many tasks had a running container, after every change of it.
     history: Mutex<Vec<usize>>,
+    /// Every image asked for, with the registry credentials given.
+    pulls: Mutex<Vec<(String, Option<RegistryAuth>)>>,
 }
 
 /// A cheap handle; clones share one set of containers, as two emulator
@@ -91,6 +95,7 @@ impl Default for FakeRuntime {
                 events: broadcast::channel(1024).0,
                 next_ip: AtomicU32::new(2),
                 history: Mutex::new(vec![0]),
+                pulls: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -121,6 +126,16 @@ impl FakeRuntime {
         v.sort();
         v.dedup();
         v
+    }
+
+    /// Every image the supervisor asked for, in order, with the registry
+    /// credentials it gave.
+    pub fn pulls(&self) -> Vec<(String, Option<RegistryAuth>)> {
+        self.inner
+            .pulls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// How many tasks had a running container, after each change of that
@@ -303,7 +318,16 @@ impl ContainerRuntime for FakeRuntime {
         self.with(|m| m.insert(name.to_string(), r));
         Ok(Some(info))
     }
-    async fn ensure_image(&self, image: &str) -> Result<ImageInfo, RuntimeError> {
+    async fn ensure_image(
+        &self,
+        image: &str,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<ImageInfo, RuntimeError> {
+        self.inner
+            .pulls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((image.to_string(), auth.cloned()));
         Ok(ImageInfo {
             reference: image.into(),
             digest: Some("sha256:fake".into()),

@@ -207,6 +207,27 @@ pub enum RuntimeEvent {
     Resync,
 }
 
+/// A private registry's credentials for one pull (`repositoryCredentials`),
+/// as the agent hands them to the engine. The password never reaches a
+/// log: `Debug` leaves it out.
+#[derive(Clone, PartialEq)]
+pub struct RegistryAuth {
+    pub username: String,
+    pub password: String,
+    /// The registry's host, from the image reference.
+    pub server_address: String,
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryAuth")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("server_address", &self.server_address)
+            .finish()
+    }
+}
+
 /// What the supervisor needs from a container engine.
 #[async_trait]
 pub trait ContainerRuntime: Send + Sync {
@@ -219,8 +240,13 @@ pub trait ContainerRuntime: Send + Sync {
     async fn start_infra(&self, name: &str) -> Result<InfraInfo, RuntimeError>;
     async fn inspect_infra(&self, name: &str) -> Result<Option<InfraInfo>, RuntimeError>;
     /// Finds the image locally (mapping an ECR URI to a local name when the
-    /// URI itself is absent) and pulls it only when there is none.
-    async fn ensure_image(&self, image: &str) -> Result<ImageInfo, RuntimeError>;
+    /// URI itself is absent) and pulls it only when there is none, with
+    /// `auth` as the registry's credentials when given.
+    async fn ensure_image(
+        &self,
+        image: &str,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<ImageInfo, RuntimeError>;
     async fn create_volume(
         &self,
         name: &str,
@@ -375,6 +401,18 @@ pub trait TaskHook: Send + Sync {
         Ok(())
     }
 
+    /// What the agent needs before it pulls a container's image: the
+    /// execution role's registry permissions and a private registry's
+    /// credentials (`repositoryCredentials`). An error is the whole
+    /// `stoppedReason` the task ends with (stopCode TaskFailedToStart).
+    async fn registry_auth(
+        &self,
+        _plan: &TaskPlan,
+        _container: &ContainerPlan,
+    ) -> Result<Option<RegistryAuth>, String> {
+        Ok(None)
+    }
+
     /// The image a container runs instead of its task definition's, if this
     /// hook replaces it (the FireLens stand-in router).
     async fn image(&self, _plan: &TaskPlan, _container: &ContainerPlan) -> Option<String> {
@@ -438,6 +476,22 @@ impl Hooks {
             h.before_create(plan).await?;
         }
         Ok(())
+    }
+
+    /// The credentials of a container's pull: the first hook's, or none; the
+    /// first refusal ends the task.
+    pub async fn registry_auth(
+        &self,
+        plan: &TaskPlan,
+        container: &ContainerPlan,
+    ) -> Result<Option<RegistryAuth>, String> {
+        let mut auth = None;
+        for h in &self.list {
+            if let Some(a) = h.registry_auth(plan, container).await? {
+                auth.get_or_insert(a);
+            }
+        }
+        Ok(auth)
     }
 
     /// The image the container runs: the first hook's replacement, or the

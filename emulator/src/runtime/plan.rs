@@ -145,6 +145,11 @@ pub struct ContainerPlan {
     /// Set on the FireLens log router.
     #[serde(default)]
     pub firelens: Option<FirelensConfiguration>,
+    /// `repositoryCredentials.credentialsParameter`: the Secrets Manager
+    /// secret holding a private registry's user name and password (a
+    /// reference only; read with the execution role before the pull).
+    #[serde(default)]
+    pub repository_credentials: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -290,8 +290,8 @@ impl Supervisor {
                         digest: info.digest.clone(),
                     }]);
                 }
-                Err(e) => {
-                    let reason = pull_failure_reason(&c.image, e);
+                Err(reason) => {
+                    let reason = reason.clone();
                     self.send(vec![
                         TaskUpdate::PullStopped,
                         TaskUpdate::Container {
@@ -849,8 +849,9 @@ pub fn missing_network_reason(sn: &super::plan::SubnetNetwork) -> String {
 
 /// What was done while the infrastructure container started.
 struct Prepared {
-    /// One result per container, in definition order.
-    images: Vec<Result<ImageInfo, RuntimeError>>,
+    /// One result per container, in definition order: the image, or the
+    /// task's `stoppedReason`.
+    images: Vec<Result<ImageInfo, String>>,
     /// Why an environment could not be resolved (no container was created).
     env_error: Option<String>,
     /// (container, result) in creation order, up to the first wave with a
@@ -873,9 +874,14 @@ async fn prepare(
     infra: &str,
     labels: &BTreeMap<String, String>,
 ) -> Prepared {
+    // The registry's permissions and credentials (the execution role's)
+    // come before each pull, as the agent gets them first.
     let pulls = plan.containers.iter().map(|c| async move {
+        let auth = hooks.registry_auth(plan, c).await?;
         let image = hooks.image(plan, c).await;
-        rt.ensure_image(&image).await
+        rt.ensure_image(&image, auth.as_ref())
+            .await
+            .map_err(|e| pull_failure_reason(&c.image, &e))
     });
     let images = futures_util::future::join_all(pulls).await;
     let mut out = Prepared {
@@ -1153,7 +1159,11 @@ mod tests {
         async fn inspect_infra(&self, _name: &str) -> Result<Option<InfraInfo>, RuntimeError> {
             Ok(None)
         }
-        async fn ensure_image(&self, image: &str) -> Result<ImageInfo, RuntimeError> {
+        async fn ensure_image(
+            &self,
+            image: &str,
+            _: Option<&crate::runtime::RegistryAuth>,
+        ) -> Result<ImageInfo, RuntimeError> {
             self.call(format!("image {image}"))?;
             Ok(ImageInfo {
                 reference: image.into(),

@@ -7,6 +7,7 @@
 
 mod console;
 mod deployments;
+mod execution_role;
 mod helpers;
 mod iam;
 mod load_balancer;

@@ -85,7 +85,7 @@ fn s3_error<T: std::fmt::Debug>(
 }
 
 /// A GET of the emulator's own endpoints: status and JSON.
-async fn get(t: &TestApp, path: &str) -> (u16, Value) {
+pub(crate) async fn get(t: &TestApp, path: &str) -> (u16, Value) {
     use http_body_util::BodyExt;
     let client: hyper_util::client::legacy::Client<_, axum::body::Body> =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())

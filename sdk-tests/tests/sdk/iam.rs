@@ -862,3 +862,83 @@ async fn warn_runs_the_app_and_names_the_missing_permissions() {
     );
     emu.stop();
 }
+
+/// Under `enforce`, a real ECR-named image (which runs the local test
+/// image, as the README says) needs the execution role's registry token
+/// and repository actions: refused with Fargate's text, then run once
+/// AWS's execution-role policy is attached, with no restart.
+#[tokio::test]
+async fn an_ecr_image_needs_the_execution_roles_pull_permissions_in_enforce() {
+    let emu = Emulator::start_with(&["--iam", "enforce"]);
+    ok(
+        &emu,
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "pull-role",
+            "--assume-role-policy-document",
+            TRUST,
+        ],
+    );
+    emu.create_cluster("pulls").await;
+    let image = format!(
+        "000000000000.dkr.ecr.us-east-1.amazonaws.com/{}",
+        sdk_tests::TEST_IMAGE
+    );
+    let td = emu
+        .register_with(
+            "ecr-pull",
+            vec![sh("app", UNTIL_TERM).image(&image).build()],
+            |b| b.execution_role_arn("pull-role"),
+        )
+        .await;
+    let arn = emu
+        .run_task("pulls", &td)
+        .await
+        .task_arn()
+        .unwrap()
+        .to_string();
+    let task_id = arn.rsplit('/').next().unwrap().to_string();
+    let t = emu
+        .wait_status("pulls", &arn, "STOPPED", Duration::from_secs(30))
+        .await;
+    let reason = t.stopped_reason().unwrap_or_default();
+    let want = format!(
+        "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve ecr registry auth: service call has been retried 1 time(s): AccessDeniedException: User: arn:aws:sts::000000000000:assumed-role/pull-role/{task_id} is not authorized to perform: ecr:GetAuthorizationToken on resource: * because no identity-based policy allows the ecr:GetAuthorizationToken action status code: 400, request id: "
+    );
+    assert!(reason.starts_with(&want), "{reason}");
+    assert_eq!(
+        t.stop_code(),
+        Some(&aws_sdk_ecs::types::TaskStopCode::TaskFailedToStart)
+    );
+
+    ok(
+        &emu,
+        &[
+            "iam",
+            "attach-role-policy",
+            "--role-name",
+            "pull-role",
+            "--policy-arn",
+            EXEC_POLICY,
+        ],
+    );
+    let arn = emu
+        .run_task("pulls", &td)
+        .await
+        .task_arn()
+        .unwrap()
+        .to_string();
+    emu.wait_status("pulls", &arn, "RUNNING", Duration::from_secs(30))
+        .await;
+    let notes = iam_notes(&emu);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n["action"] == "ecr:GetAuthorizationToken" && n["roleKind"] == "execution"),
+        "{notes:?}"
+    );
+    emu.stop_task("pulls", &arn, "done").await;
+    emu.stop();
+}

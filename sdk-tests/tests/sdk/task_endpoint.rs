@@ -267,6 +267,8 @@ fn task_credentials(task_arn: &str, name: &str) -> Value {
 async fn task_role_credentials_are_per_task_and_attributed() {
     let emu = Emulator::start();
     emu.create_cluster(CLUSTER).await;
+    // Named by its bare name, as ECS allows; the endpoint answers its ARN.
+    let role_b_name = "other-role";
     let role_b = "arn:aws:iam::000000000000:role/other-role";
     let td_a = emu
         .register_with("creds-a", vec![sh("app", UNTIL_TERM).build()], |b| {
@@ -275,7 +277,7 @@ async fn task_role_credentials_are_per_task_and_attributed() {
         .await;
     let td_b = emu
         .register_with("creds-b", vec![sh("app", UNTIL_TERM).build()], |b| {
-            b.task_role_arn(role_b)
+            b.task_role_arn(role_b_name)
         })
         .await;
     let td_none = emu

@@ -619,6 +619,10 @@ fn task_page_says_what_the_execution_role_is_used_for() {
                 "arn:aws:logs:us-east-1:000000000000:log-group:/app:log-stream:web/app/abc"
             ),
             (
+                "logs:PutLogEvents",
+                "arn:aws:logs:us-east-1:000000000000:log-group:/app:log-stream:web/app/abc"
+            ),
+            (
                 "secretsmanager:GetSecretValue",
                 "arn:aws:secretsmanager:us-east-1:000000000000:secret:db-AbCdEf"
             ),
@@ -630,8 +634,8 @@ fn task_page_says_what_the_execution_role_is_used_for() {
             ("s3:GetBucketLocation", "arn:aws:s3:::bucket"),
         ]
     );
-    uses[2].decision = Some("denied: User: x is not authorized".into());
-    uses[2].denied = true;
+    uses[3].decision = Some("denied: User: x is not authorized".into());
+    uses[3].denied = true;
     let page = view::task_page("demo", &stopped_task(), Some(&td), "h");
     let html = draw(
         "task.html",

@@ -685,10 +685,11 @@ pub struct ExecutionUse {
     pub denied: bool,
 }
 
-/// What ECS uses a task's execution role for, from its definition: the
-/// awslogs driver's log group and stream, each secret (Secrets Manager or
-/// SSM Parameter Store) and each environment file in S3. Image pulls from
-/// ECR would be here too; locally images are not pulled.
+/// What ECS uses a task's execution role for, from its definition: an ECR
+/// image's registry token and repository, a private registry's
+/// `repositoryCredentials` secret, the awslogs driver's log group and
+/// stream, each secret (Secrets Manager or SSM Parameter Store, a log
+/// driver's `secretOptions` too) and each environment file in S3.
 pub fn execution_role_uses(
     td: &TaskDefinition,
     task_id: &str,
@@ -707,6 +708,37 @@ pub fn execution_role_uses(
     };
     for def in td.container_definitions.iter().flatten() {
         let name = def.name.clone().unwrap_or_default();
+        let image = def.image.clone().unwrap_or_default();
+        if let Some(ecr) = crate::services::taskconfig::registry::ecr_image(&image) {
+            push(
+                format!("{name}: the registry token for {}", ecr.host),
+                "ecr:GetAuthorizationToken",
+                "*".into(),
+            );
+            for action in [
+                "ecr:BatchGetImage",
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:GetDownloadUrlForLayer",
+            ] {
+                push(
+                    format!("{name}: pull {}", ecr.qualified()),
+                    action,
+                    ecr.repository_arn(),
+                );
+            }
+        }
+        if let Some(secret) = def
+            .repository_credentials
+            .as_ref()
+            .and_then(|r| r.get("credentialsParameter"))
+            .and_then(|p| p.as_str())
+        {
+            push(
+                format!("{name}: the registry credentials for {image}"),
+                "secretsmanager:GetSecretValue",
+                secret.to_string(),
+            );
+        }
         if let Some(loc) = awslogs_location(def, Some("<container id>"), task_id, region) {
             let group_arn = format!(
                 "arn:aws:logs:{}:{account}:log-group:{}:log-stream:",
@@ -731,8 +763,18 @@ pub fn execution_role_uses(
                 "logs:CreateLogStream",
                 format!("{group_arn}{}", loc.stream),
             );
+            push(
+                format!("{name}: send its output to {}", loc.stream),
+                "logs:PutLogEvents",
+                format!("{group_arn}{}", loc.stream),
+            );
         }
-        for s in def.secrets.iter().flatten() {
+        let log_secrets = def
+            .log_configuration
+            .as_ref()
+            .and_then(|l| l.secret_options.as_deref())
+            .unwrap_or_default();
+        for s in def.secrets.iter().flatten().chain(log_secrets) {
             if secret_source(&s.value_from) == "Secrets Manager" {
                 push(
                     format!("{name}: the secret {}", s.name),

@@ -4,8 +4,9 @@
 //! types so that what is described is exactly what was stored.
 //!
 //! Unset members are left out of responses, as AWS does. Sub-shapes the
-//! emulator only stores and echoes (linuxParameters, repositoryCredentials,
-//! ...) are kept as JSON values.
+//! emulator only stores and echoes (linuxParameters, ...) are kept as JSON
+//! values, and so is repositoryCredentials, of which the planner reads
+//! `credentialsParameter`.
 
 use std::collections::BTreeMap;
 

@@ -217,6 +217,12 @@ fn container_plan(
                 kind: f.kind.clone(),
                 options: f.options.clone(),
             }),
+        repository_credentials: def
+            .repository_credentials
+            .as_ref()
+            .and_then(|r| r.get("credentialsParameter"))
+            .and_then(|p| p.as_str())
+            .map(str::to_string),
         name,
     }
 }

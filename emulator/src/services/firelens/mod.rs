@@ -176,7 +176,7 @@ impl FireLens {
         };
         let image = self
             .runtime
-            .ensure_image(&router.image)
+            .ensure_image(&router.image, None)
             .await
             .map_err(|e| fail(e.to_string()))?;
         let mut labels = self.instance.labels();

@@ -612,10 +612,11 @@ impl Iam {
         for (k, p) in backend::load::<CustomerPolicy>(&store, KIND_POLICY)? {
             state.policies.insert(k, p);
         }
+        let usage = usage::Usage::load(store.clone())?;
         Ok(Iam {
             inner: Arc::new(Backend::new(store, account, "iam.", state)),
             sessions: Arc::default(),
-            usage: usage::Usage::default(),
+            usage,
             requests: Arc::default(),
             parsed: Arc::default(),
         })

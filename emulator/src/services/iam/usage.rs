@@ -8,9 +8,13 @@
 //! Recorded in every mode, `off` included (where nothing is evaluated and
 //! the outcome is `notEvaluated`): a developer gets the policies whatever
 //! the mode, and the cost is one short lock per judged call of a task.
-//! Kept in memory only, for the last [`MAX_TASKS`] tasks that used a role,
-//! at most [`MAX_USES`] distinct uses each (a policy built from a truncated
-//! record says `isComplete: false`). Calls made with task credentials that
+//! Kept for the last [`MAX_TASKS`] tasks that used a role, at most
+//! [`MAX_USES`] distinct uses each (a policy built from a truncated record
+//! says `isComplete: false`), and durable: a task's record is written to
+//! the store (`iam.usage`, one document per task) whenever it gains a use
+//! or a use's outcome changes, so a restarted emulator still generates its
+//! policies. A repeated call only counts in memory: after a restart a
+//! use's `count` is the one it had when the record was last written. Calls made with task credentials that
 //! name no resource the emulator can attribute (forwarded calls) are kept
 //! by name and also make the policy incomplete.
 
@@ -26,7 +30,7 @@ pub const MAX_TASKS: usize = 5000;
 pub const MAX_USES: usize = 2000;
 
 /// Which of a task's roles a decision was about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum RoleKind {
     /// The app's calls, ECS Exec.
@@ -45,7 +49,7 @@ impl RoleKind {
 }
 
 /// What came of one decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Outcome {
     Allowed,
@@ -58,7 +62,7 @@ pub enum Outcome {
 }
 
 /// One distinct use of a role, as the read API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Use {
     pub role_kind: RoleKind,
@@ -71,7 +75,7 @@ pub struct Use {
 }
 
 /// What one task's roles were used for.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskUsage {
     pub task_arn: String,
@@ -88,26 +92,93 @@ struct Record {
     uses: BTreeMap<(RoleKind, String, String), (String, Outcome, u64)>,
     unattributed: BTreeSet<String>,
     truncated: bool,
+    /// When the task was first recorded, to drop the oldest after a restart
+    /// as before it.
+    seq: u64,
 }
+
+impl Record {
+    fn view(&self, task_arn: &str) -> TaskUsage {
+        TaskUsage {
+            task_arn: task_arn.to_string(),
+            uses: self
+                .uses
+                .iter()
+                .map(|((kind, action, resource), (role, outcome, count))| Use {
+                    role_kind: *kind,
+                    role_arn: role.clone(),
+                    action: action.clone(),
+                    resource: resource.clone(),
+                    outcome: *outcome,
+                    count: *count,
+                })
+                .collect(),
+            unattributed: self.unattributed.iter().cloned().collect(),
+            truncated: self.truncated,
+        }
+    }
+
+    fn from_view(v: TaskUsage, seq: u64) -> Record {
+        Record {
+            uses: v
+                .uses
+                .into_iter()
+                .map(|u| {
+                    (
+                        (u.role_kind, u.action, u.resource),
+                        (u.role_arn, u.outcome, u.count),
+                    )
+                })
+                .collect(),
+            unattributed: v.unattributed.into_iter().collect(),
+            truncated: v.truncated,
+            seq,
+        }
+    }
+}
+
+/// One task's record as stored.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    seq: u64,
+    usage: TaskUsage,
+}
+
+/// The store's document kind (under IAM's prefix, so IAM's reset clears it).
+const KIND_USAGE: &str = "iam.usage";
 
 #[derive(Default)]
 struct State {
     tasks: HashMap<String, Record>,
     /// Task ARNs, oldest first, to drop the oldest beyond [`MAX_TASKS`].
     order: VecDeque<String>,
+    next_seq: u64,
 }
 
 impl State {
-    fn record(&mut self, task_arn: &str) -> &mut Record {
+    /// The task's record (new if need be), and the task dropped to make
+    /// room for it.
+    fn record(&mut self, task_arn: &str) -> (&mut Record, Option<String>) {
+        let mut dropped = None;
         if !self.tasks.contains_key(task_arn) {
             if self.order.len() >= MAX_TASKS
                 && let Some(old) = self.order.pop_front()
             {
                 self.tasks.remove(&old);
+                dropped = Some(old);
             }
             self.order.push_back(task_arn.to_string());
         }
-        self.tasks.entry(task_arn.to_string()).or_default()
+        let next_seq = &mut self.next_seq;
+        let r = self.tasks.entry(task_arn.to_string()).or_insert_with(|| {
+            let seq = *next_seq;
+            *next_seq += 1;
+            Record {
+                seq,
+                ..Default::default()
+            }
+        });
+        (r, dropped)
     }
 }
 
@@ -115,11 +186,49 @@ impl State {
 #[derive(Clone, Default)]
 pub struct Usage {
     state: Arc<Mutex<State>>,
+    /// Where records are kept across restarts (`None`: memory only).
+    store: Option<crate::store::Store>,
 }
 
 impl Usage {
+    /// The usage recorded before, from the store; records go on to it.
+    pub fn load(store: crate::store::Store) -> Result<Self, crate::store::StoreError> {
+        let mut saved: Vec<(String, Saved)> = store.load(KIND_USAGE)?;
+        saved.sort_by_key(|(_, s)| s.seq);
+        let mut st = State::default();
+        for (task_arn, s) in saved {
+            st.next_seq = st.next_seq.max(s.seq + 1);
+            st.order.push_back(task_arn.clone());
+            st.tasks.insert(task_arn, Record::from_view(s.usage, s.seq));
+        }
+        Ok(Usage {
+            state: Arc::new(Mutex::new(st)),
+            store: Some(store),
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes a task's record (and drops the one it replaced). Usage is
+    /// what was observed, not an answer: a failed write is logged and the
+    /// record stays in memory.
+    fn save(&self, st: &State, task_arn: &str, dropped: Option<String>) {
+        let (Some(store), Some(r)) = (&self.store, st.tasks.get(task_arn)) else {
+            return;
+        };
+        let saved = Saved {
+            seq: r.seq,
+            usage: r.view(task_arn),
+        };
+        let mut ops = vec![crate::store::Op::put(KIND_USAGE, task_arn, &saved)];
+        if let Some(old) = &dropped {
+            ops.push(crate::store::Op::delete(KIND_USAGE, old.as_str()));
+        }
+        if let Err(e) = store.write(ops) {
+            tracing::warn!(task = %task_arn, error = %e, "iam: the task's role usage could not be stored");
+        }
     }
 
     /// Records one decision.
@@ -133,51 +242,43 @@ impl Usage {
         outcome: Outcome,
     ) {
         let mut st = self.lock();
-        let r = st.record(task_arn);
+        let (r, dropped) = st.record(task_arn);
         let key = (kind, action.to_string(), resource.to_string());
-        if let Some(u) = r.uses.get_mut(&key) {
+        let changed = if let Some(u) = r.uses.get_mut(&key) {
+            let changed = u.0 != role_arn || u.1 != outcome;
             u.0 = role_arn.to_string();
             u.1 = outcome;
             u.2 += 1;
+            changed
         } else if r.uses.len() >= MAX_USES {
-            r.truncated = true;
+            !std::mem::replace(&mut r.truncated, true)
         } else {
             r.uses.insert(key, (role_arn.to_string(), outcome, 1));
+            true
+        };
+        if changed || dropped.is_some() {
+            self.save(&st, task_arn, dropped);
         }
     }
 
     /// Records a call of a task that names no resource the emulator knows.
     pub fn record_unattributed(&self, task_arn: &str, call: &str) {
         let mut st = self.lock();
-        let r = st.record(task_arn);
-        if r.unattributed.len() < MAX_USES {
-            r.unattributed.insert(call.to_string());
+        let (r, dropped) = st.record(task_arn);
+        let changed = if r.unattributed.len() < MAX_USES {
+            r.unattributed.insert(call.to_string())
         } else {
-            r.truncated = true;
+            !std::mem::replace(&mut r.truncated, true)
+        };
+        if changed || dropped.is_some() {
+            self.save(&st, task_arn, dropped);
         }
     }
 
     /// A task's usage, if it used a role.
     pub fn of_task(&self, task_arn: &str) -> Option<TaskUsage> {
         let st = self.lock();
-        let r = st.tasks.get(task_arn)?;
-        Some(TaskUsage {
-            task_arn: task_arn.to_string(),
-            uses: r
-                .uses
-                .iter()
-                .map(|((kind, action, resource), (role, outcome, count))| Use {
-                    role_kind: *kind,
-                    role_arn: role.clone(),
-                    action: action.clone(),
-                    resource: resource.clone(),
-                    outcome: *outcome,
-                    count: *count,
-                })
-                .collect(),
-            unattributed: r.unattributed.iter().cloned().collect(),
-            truncated: r.truncated,
-        })
+        st.tasks.get(task_arn).map(|r| r.view(task_arn))
     }
 
     /// The ARNs of the tasks with recorded usage, oldest first.
@@ -185,6 +286,7 @@ impl Usage {
         self.lock().order.iter().cloned().collect()
     }
 
+    /// Forgets every record in memory (IAM's reset clears the store).
     pub fn clear(&self) {
         let mut st = self.lock();
         st.tasks.clear();
@@ -437,5 +539,59 @@ mod tests {
         assert_eq!((t.uses.len(), t.truncated), (MAX_USES, true));
         u.clear();
         assert!(u.tasks().is_empty());
+    }
+
+    #[test]
+    fn usage_outlives_a_restart() {
+        let dir = crate::services::ecs::test_support::TempDir::new();
+        let store = crate::store::Store::open(&dir.0, false).unwrap();
+        let u = Usage::load(store.clone()).unwrap();
+        for task in ["t1", "t2"] {
+            u.record(
+                task,
+                RoleKind::Execution,
+                "arn:aws:iam::1:role/e",
+                "ecr:GetAuthorizationToken",
+                "*",
+                Outcome::Denied,
+            );
+        }
+        u.record(
+            "t1",
+            RoleKind::Execution,
+            "arn:aws:iam::1:role/e",
+            "ecr:GetAuthorizationToken",
+            "*",
+            Outcome::Allowed,
+        );
+        u.record_unattributed("t2", "kinesis:PutRecord");
+        let before = (u.of_task("t1"), u.of_task("t2"), u.tasks());
+        drop(u);
+        drop(store);
+        let again = Usage::load(crate::store::Store::open(&dir.0, false).unwrap()).unwrap();
+        assert_eq!(
+            (again.of_task("t1"), again.of_task("t2"), again.tasks()),
+            before
+        );
+        assert_eq!(
+            again.of_task("t1").unwrap().uses[0].outcome,
+            Outcome::Allowed
+        );
+    }
+
+    #[test]
+    fn a_write_that_fails_keeps_the_record_in_memory() {
+        let store = crate::store::Store::in_memory();
+        let u = Usage::load(store.clone()).unwrap();
+        store.fail_writes(true);
+        u.record(
+            "t1",
+            RoleKind::Task,
+            "r",
+            "s3:GetObject",
+            "a",
+            Outcome::Allowed,
+        );
+        assert_eq!(u.of_task("t1").unwrap().uses.len(), 1);
     }
 }

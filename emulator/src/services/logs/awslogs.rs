@@ -218,6 +218,37 @@ impl Joiner {
 
 type Followers = HashMap<String, Vec<(watch::Sender<bool>, JoinHandle<()>)>>;
 
+/// The execution role a follower's `logs:PutLogEvents` is judged as.
+#[derive(Clone)]
+struct PutJudge {
+    iam: crate::services::iam::Iam,
+    mode: crate::services::iam::Mode,
+    role: String,
+    task_arn: String,
+}
+
+impl PutJudge {
+    /// Whether the role may put events on the target's stream; a refusal
+    /// is logged and noted by `Iam::decide`.
+    fn allows(&self, t: &Target) -> bool {
+        let stream = format!(
+            "arn:aws:logs:{}:{}:log-group:{}:log-stream:{}",
+            t.region,
+            self.iam.account(),
+            t.group,
+            t.stream
+        );
+        let who = crate::services::iam::Subject {
+            kind: crate::services::iam::usage::RoleKind::Execution,
+            role: &self.role,
+            task_arn: &self.task_arn,
+        };
+        self.iam
+            .decide(self.mode, who, None, "logs:PutLogEvents", &[stream])
+            .is_ok()
+    }
+}
+
 /// The hook. Followers start when the task is RUNNING; a task that stops
 /// before that is read once when it stops.
 pub struct AwsLogs {
@@ -246,13 +277,14 @@ impl AwsLogs {
         }
     }
 
-    /// Judges the execution role's `logs:CreateLogGroup` (with
-    /// `awslogs-create-group`) and `logs:CreateLogStream` under `mode`.
     pub fn with_egress(mut self, egress: crate::services::egress::Egress) -> Self {
         self.egress = Some(egress);
         self
     }
 
+    /// Judges the execution role's `logs:CreateLogGroup` (with
+    /// `awslogs-create-group`) and `logs:CreateLogStream` under `mode`
+    /// before the task starts, and `logs:PutLogEvents` on every batch.
     pub fn with_iam(
         mut self,
         iam: crate::services::iam::Iam,
@@ -308,6 +340,15 @@ impl AwsLogs {
         let (tx, rx) = watch::channel(stopped);
         let name = container_name(&plan.task_id, &c.name);
         let quit = self.shutdown.signalled();
+        let judge = match (&self.iam, &plan.execution_role_arn) {
+            (Some((iam, mode)), Some(role)) => Some(PutJudge {
+                iam: iam.clone(),
+                mode: *mode,
+                role: role.clone(),
+                task_arn: plan.task_arn.clone(),
+            }),
+            _ => None,
+        };
         let h = self.shutdown.spawn(
             "awslogs follower",
             follow(
@@ -318,6 +359,7 @@ impl AwsLogs {
                 rx,
                 quit,
                 self.egress.clone().map(|e| (e, plan.task_arn.clone())),
+                judge,
             ),
         );
         (tx, h)
@@ -413,8 +455,10 @@ async fn follow(
     mut stop: watch::Receiver<bool>,
     quit: WaitForCancellationFutureOwned,
     meter: Option<(crate::services::egress::Egress, String)>,
+    judge: Option<PutJudge>,
 ) {
     let meter = meter.as_ref();
+    let judge = judge.as_ref();
     let mut quit = std::pin::pin!(quit);
     // A re-adopted task's stream already has what was shipped before the
     // emulator restarted.
@@ -438,7 +482,7 @@ async fn follow(
                             if shipped_until.is_none_or(|u| ms > u) {
                                 joiner.push(ms, &l.text, Instant::now());
                                 if joiner.ready.len() >= FLUSH_EVENTS {
-                                    ship(&logs, &t, &mut joiner, meter).await;
+                                    ship(&logs, &t, &mut joiner, meter, judge).await;
                                 }
                             }
                         }
@@ -450,7 +494,7 @@ async fn follow(
                     },
                     _ = tick.tick() => {
                         joiner.settle(Instant::now(), Some(MULTILINE_IDLE));
-                        ship(&logs, &t, &mut joiner, meter).await;
+                        ship(&logs, &t, &mut joiner, meter, judge).await;
                     }
                 }
             },
@@ -470,7 +514,7 @@ async fn follow(
         }
     }
     joiner.settle(Instant::now(), None);
-    ship(&logs, &t, &mut joiner, meter).await;
+    ship(&logs, &t, &mut joiner, meter, judge).await;
 }
 
 async fn ship(
@@ -478,11 +522,18 @@ async fn ship(
     t: &Target,
     joiner: &mut Joiner,
     meter: Option<&(crate::services::egress::Egress, String)>,
+    judge: Option<&PutJudge>,
 ) {
     if joiner.ready.is_empty() {
         return;
     }
     let events = std::mem::take(&mut joiner.ready);
+    // Each batch is one PutLogEvents of the execution role's: a refused
+    // batch is lost, as the Docker driver's failed put loses it, and the
+    // container runs on.
+    if judge.is_some_and(|j| !j.allows(t)) {
+        return;
+    }
     if let Some((egress, task_arn)) = meter {
         egress.add_awslogs(task_arn, events.iter().map(|(_, m)| m.as_str()));
     }

@@ -304,6 +304,18 @@ impl SecretsManager {
         })
     }
 
+    /// The customer KMS key the secret `id` is encrypted with, as the ARN
+    /// IAM evaluates `kms:Decrypt` on; `None` for the AWS managed key
+    /// (`aws/secretsmanager`, whose use needs no permission of the caller).
+    pub fn kms_key_of(&self, region: &str, id: &str) -> Option<String> {
+        let key = self.inner.read(|st| {
+            st.get(region)
+                .and_then(|s| s.values().find(|s| names(s, id)))
+                .and_then(|s| s.kms_key_id.clone())
+        })?;
+        kms_key_arn(region, self.inner.account(), &key)
+    }
+
     /// Removes, for good and from the store too, the region's secrets whose
     /// recovery window has passed. Every operation starts with it, so none
     /// sees such a secret. It is a change of its own: a failed write leaves
@@ -802,6 +814,24 @@ impl SecretsManager {
             )
         })
     }
+}
+
+/// A `KmsKeyId` (key id, key ARN, alias name or alias ARN) as the ARN IAM
+/// evaluates `kms:Decrypt` on; `None` for the AWS managed key.
+pub fn kms_key_arn(region: &str, account: &str, key: &str) -> Option<String> {
+    if key.is_empty()
+        || key == "alias/aws/secretsmanager"
+        || key.ends_with(":alias/aws/secretsmanager")
+    {
+        return None;
+    }
+    Some(if key.starts_with("arn:") {
+        key.to_string()
+    } else if key.starts_with("alias/") {
+        format!("arn:aws:kms:{region}:{account}:{key}")
+    } else {
+        format!("arn:aws:kms:{region}:{account}:key/{key}")
+    })
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
-//! A task's configuration from outside its task definition: `secrets`
-//! (Secrets Manager, SSM Parameter Store) and `environmentFiles` (objects in
-//! S3), fetched as the ECS agent fetches them, with the task execution
-//! role, just before the containers are created. A `TaskHook`: the runtime
+//! A task's configuration from outside its task definition: `secrets` and
+//! log drivers' `secretOptions` (Secrets Manager, SSM Parameter Store),
+//! `environmentFiles` (objects in S3) and a private registry's
+//! `repositoryCredentials`, fetched as the ECS agent fetches them, with the
+//! task execution role (which is also judged on ECR pulls), just before
+//! the images are pulled and the containers are created. A `TaskHook`: the runtime
 //! knows nothing of where values come from.
 //!
 //! Any failure ends the task before a container is created, with the
@@ -10,6 +12,7 @@
 //! is stored), not the logs, not labels.
 
 pub mod envfiles;
+pub mod registry;
 pub mod secrets;
 
 use crate::services::kit::AwsError;
@@ -18,8 +21,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::arn::Arn;
-use crate::runtime::TaskHook;
-use crate::runtime::plan::{ContainerPlan, TaskPlan};
+use crate::runtime::plan::{ContainerPlan, Secret, TaskPlan};
+use crate::runtime::{RegistryAuth, TaskHook};
 use crate::services::secretsmanager::{SecretsManager, SecretsManagerError};
 use crate::services::ssm::{Ssm, SsmError};
 use secrets::SecretRef;
@@ -68,14 +71,15 @@ pub fn parse_s3_arn(arn: &str) -> Option<(String, String)> {
 }
 
 impl ConfigSources {
-    /// The container's `secrets`, in order, as (name, value).
+    /// The values of `list` (a container's `secrets`, or a log driver's
+    /// `secretOptions`), in order, as (name, value).
     fn resolve_secrets(
         &self,
         plan: &TaskPlan,
-        c: &ContainerPlan,
+        list: &[Secret],
     ) -> Result<Vec<(String, String)>, String> {
         let mut refs = Vec::new();
-        for s in &c.secrets {
+        for s in list {
             let r = secrets::parse(&s.value_from, &plan.region)
                 .map_err(|e| format!("{SECRETS_PREFIX}{e}"))?;
             refs.push((s.name.clone(), r));
@@ -143,7 +147,7 @@ impl ConfigSources {
             }
         }
         // Back in definition order.
-        out.sort_by_key(|(n, _)| c.secrets.iter().position(|s| s.name == *n));
+        out.sort_by_key(|(n, _)| list.iter().position(|s| s.name == *n));
         Ok(out)
     }
 
@@ -170,23 +174,124 @@ impl ConfigSources {
                 ),
                 SecretRef::SecretsManager {
                     region, secret_id, ..
-                } => (
-                    "secretsmanager:GetSecretValue",
-                    self.secrets_manager
-                        .arn_of(region, secret_id)
-                        .unwrap_or_else(|| secret_id.clone()),
-                    |m| {
+                } => {
+                    let fail = |m: &str| {
                         format!(
-                            "{SECRETS_PREFIX}unable to retrieve secret from asm: service call has been retried 1 time(s): AccessDeniedException: {m} status code: 400, request id: {}",
+                            "{SECRETS_PREFIX}unable to retrieve secret from asm: service call has been retried 1 time(s): failed to fetch secret {secret_id} from secrets manager: AccessDeniedException: {m} status code: 400, request id: {}",
                             crate::domain::ids::uuid()
                         )
-                    },
-                ),
+                    };
+                    self.judge_secret_read(plan, role, region, secret_id)
+                        .map_err(|m| fail(&m))?;
+                    continue;
+                }
             };
             iam.decide(*mode, execution(plan, role), None, action, &[resource])
                 .map_err(|d| wrap(&d.message))?;
         }
         Ok(())
+    }
+
+    /// The execution role's `secretsmanager:GetSecretValue` on a secret,
+    /// and `kms:Decrypt` on its key when that is a customer key (Secrets
+    /// Manager then answers the caller with its own text, naming no role).
+    /// The error is the AccessDeniedException's message.
+    fn judge_secret_read(
+        &self,
+        plan: &TaskPlan,
+        role: &str,
+        region: &str,
+        secret_id: &str,
+    ) -> Result<(), String> {
+        let Some((iam, mode)) = &self.iam else {
+            return Ok(());
+        };
+        let who = execution(plan, role);
+        let arn = self
+            .secrets_manager
+            .arn_of(region, secret_id)
+            .unwrap_or_else(|| secret_id.to_string());
+        iam.decide(*mode, who, None, "secretsmanager:GetSecretValue", &[arn])
+            .map_err(|d| d.message)?;
+        if let Some(key) = self.secrets_manager.kms_key_of(region, secret_id) {
+            iam.decide(*mode, who, None, "kms:Decrypt", &[key])
+                .map_err(|_| "Access to KMS is not allowed".to_string())?;
+        }
+        Ok(())
+    }
+
+    /// The execution role's permission to pull an ECR image: the registry
+    /// token (`ecr:GetAuthorizationToken` on `*`), then the repository's
+    /// image actions. A refused token is Fargate's
+    /// `ResourceInitializationError` with IAM's text; refused image
+    /// actions are ECR's bare 403 in a `CannotPullContainerError`.
+    fn judge_ecr_pull(&self, plan: &TaskPlan, image: &registry::EcrImage) -> Result<(), String> {
+        let (Some((iam, mode)), Some(role)) = (&self.iam, plan.execution_role_arn.as_deref())
+        else {
+            return Ok(());
+        };
+        let who = execution(plan, role);
+        iam.decide(*mode, who, None, "ecr:GetAuthorizationToken", &["*".to_string()])
+            .map_err(|d| {
+                format!(
+                    "{SECRETS_PREFIX}unable to retrieve ecr registry auth: service call has been retried 1 time(s): AccessDeniedException: {} status code: 400, request id: {}",
+                    d.message,
+                    crate::domain::ids::uuid()
+                )
+            })?;
+        let repository = image.repository_arn();
+        // The manifest first, then its layers, as a pull asks for them.
+        for action in [
+            "ecr:BatchGetImage",
+            "ecr:BatchCheckLayerAvailability",
+            "ecr:GetDownloadUrlForLayer",
+        ] {
+            iam.decide(*mode, who, None, action, std::slice::from_ref(&repository))
+                .map_err(|_| image.forbidden())?;
+        }
+        Ok(())
+    }
+
+    /// A private registry's credentials from the `repositoryCredentials`
+    /// secret `id`, read as the execution role. Errors are Fargate's
+    /// reasons: the agent's `asm fetching ...` texts under the
+    /// registry-auth prefix.
+    fn repository_credentials(
+        &self,
+        plan: &TaskPlan,
+        c: &ContainerPlan,
+        id: &str,
+    ) -> Result<RegistryAuth, String> {
+        let fetching =
+            |e: &str| format!("{SECRETS_PREFIX}asm fetching secret from the service for {id}: {e}");
+        let Some(role) = plan.execution_role_arn.as_deref() else {
+            return Err(format!(
+                "{SECRETS_PREFIX}ASM registry auth resource: unable to find execution role credentials"
+            ));
+        };
+        let region = Arn::of_service(id, "secretsmanager")
+            .map(|a| a.region)
+            .filter(|r| !r.is_empty())
+            .unwrap_or(&plan.region)
+            .to_string();
+        self.judge_secret_read(plan, role, &region, id)
+            .map_err(|m| {
+                fetching(&format!(
+                    "AccessDeniedException: {m} status code: 400, request id: {}",
+                    crate::domain::ids::uuid()
+                ))
+            })?;
+        let value = self
+            .secrets_manager
+            .secret_string(&region, id, None, None)
+            .map_err(|e| fetching(&format!("{}: {e}", e.code())))?;
+        let (username, password) =
+            registry::credentials(&value).map_err(|e| format!("{SECRETS_PREFIX}{e}"))?;
+        Ok(RegistryAuth {
+            username,
+            password,
+            server_address: registry::registry_host(&c.image),
+        })
     }
 
     /// The execution role's permission to read each env file
@@ -296,6 +401,20 @@ fn asm_failure(e: &SecretsManagerError) -> String {
 
 #[async_trait]
 impl TaskHook for ConfigSources {
+    async fn registry_auth(
+        &self,
+        plan: &TaskPlan,
+        container: &ContainerPlan,
+    ) -> Result<Option<RegistryAuth>, String> {
+        if let Some(image) = registry::ecr_image(&container.image) {
+            self.judge_ecr_pull(plan, &image)?;
+        }
+        match &container.repository_credentials {
+            None => Ok(None),
+            Some(id) => self.repository_credentials(plan, container, id).map(Some),
+        }
+    }
+
     async fn environment(
         &self,
         plan: &TaskPlan,
@@ -305,6 +424,18 @@ impl TaskHook for ConfigSources {
         // A FireLens log router also gets the secret options of the
         // containers that log to it.
         let log_secrets = crate::services::firelens::router_secrets(plan, container);
+        // Another log driver's `secretOptions` are read (and judged) as the
+        // agent reads them for Docker's log options. The emulator ships
+        // awslogs itself and runs no other driver, so the values stop here.
+        let driver_secrets: &[Secret] = container
+            .log_configuration
+            .as_ref()
+            .filter(|l| l.log_driver != "awsfirelens")
+            .and_then(|l| l.secret_options.as_deref())
+            .unwrap_or_default();
+        if !driver_secrets.is_empty() {
+            self.resolve_secrets(plan, driver_secrets)?;
+        }
         if container.secrets.is_empty()
             && log_secrets.is_empty()
             && container.environment_files.is_empty()
@@ -314,11 +445,11 @@ impl TaskHook for ConfigSources {
         let secrets = if container.secrets.is_empty() && log_secrets.is_empty() {
             Vec::new()
         } else if log_secrets.is_empty() {
-            self.resolve_secrets(plan, container)?
+            self.resolve_secrets(plan, &container.secrets)?
         } else {
-            let mut c = container.clone();
-            c.secrets.extend(log_secrets);
-            self.resolve_secrets(plan, &c)?
+            let mut list = container.secrets.clone();
+            list.extend(log_secrets);
+            self.resolve_secrets(plan, &list)?
         };
         let files = if container.environment_files.is_empty() {
             Vec::new()
