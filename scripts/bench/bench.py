@@ -1312,11 +1312,15 @@ def bench_exec(args, ecs, port):
     # processing is off so that the bytes are the file's.
     cat_emu = client + ["sh -c 'stty -opost; cat /tmp/big'"]
     cat_docker = ["docker", "exec", cid, "cat", "/tmp/big"]
+    # The same through a TTY, as ECS Exec always runs its command: the
+    # floor a pseudo-terminal sets (the kernel's pty passes at most 4 KiB
+    # per read and Docker copies it through the shim).
+    cat_docker_tty = ["docker", "exec", "-t", cid, "sh", "-c", "stty -opost; cat /tmp/big"]
     echo_emu = client + ["echo first"]
     echo_docker = ["docker", "exec", cid, "echo", "first"]
     timed_exec(echo_emu)
     timed_exec(echo_docker)
-    first_e, first_d, cat_e, cat_d = [], [], [], []
+    first_e, first_d, cat_e, cat_d, cat_t = [], [], [], [], []
     for i in range(args.exec_runs):
         for who in ("emu", "docker") if i % 2 == 0 else ("docker", "emu"):
             if who == "emu":
@@ -1329,8 +1333,12 @@ def bench_exec(args, ecs, port):
                 first_d.append(timed_exec(echo_docker)[0])
                 _, t, n = timed_exec(cat_docker)
                 cat_d.append(t)
+                _, t, n = timed_exec(cat_docker_tty)
+                if n != size:
+                    raise BenchError(f"cat through docker exec -t gave {n} bytes, not {size}")
+                cat_t.append(t)
         log(f"exec run {i + 1}/{args.exec_runs}: first byte {first_e[-1] * 1000:.0f} / {first_d[-1] * 1000:.0f} ms, "
-            f"cat {cat_e[-1]:.2f} / {cat_d[-1]:.2f} s (emulator / docker exec)")
+            f"cat {cat_e[-1]:.2f} / {cat_d[-1]:.2f} / {cat_t[-1]:.2f} s (emulator / docker exec / docker exec -t)")
     ecs.call("StopTask", {"cluster": CLUSTER, "task": arn, "reason": "bench"})
     mib = size / 1024 / 1024
     return {
@@ -1343,6 +1351,8 @@ def bench_exec(args, ecs, port):
         "first_docker_median_ms": statistics.median(first_d) * 1000,
         "cat_emulator_mib_s": mib / statistics.median(cat_e),
         "cat_docker_mib_s": mib / statistics.median(cat_d),
+        "cat_docker_tty_mib_s": mib / statistics.median(cat_t),
+        "cat_docker_tty_s": [round(x, 3) for x in cat_t],
         "cat_emulator_s": [round(x, 3) for x in cat_e],
         "cat_docker_s": [round(x, 3) for x in cat_d],
     }
@@ -2694,18 +2704,25 @@ def report(res):
             f"| `cat` of a {x['mib']} MiB random file | {x['cat_emulator_mib_s']:.1f} MiB/s "
             f"| {x['cat_docker_mib_s']:.1f} MiB/s | {x['cat_emulator_mib_s'] / x['cat_docker_mib_s']:.2f}x |"
         )
+        if "cat_docker_tty_mib_s" in x:
+            out.append(
+                f"| the same `cat`, baseline `docker exec -t` (a TTY, as ECS Exec has) | {x['cat_emulator_mib_s']:.1f} MiB/s "
+                f"| {x['cat_docker_tty_mib_s']:.1f} MiB/s | {x['cat_emulator_mib_s'] / x['cat_docker_tty_mib_s']:.2f}x |"
+            )
         out.append("")
         out.append(
             "`fargate-local exec` calls ExecuteCommand, opens the websocket, does the handshake and the emulator "
-            "starts a `docker exec` with a TTY; every 1 KiB of output is a frame with a SHA-256 digest, acked by "
-            "the client. Both sides include spawning their CLI. The cat through the emulator is checked to be "
-            "the file's size."
+            "starts a `docker exec` with a TTY; output that is ready at once goes in frames of up to 32 KiB, each "
+            "with a SHA-256 digest, acked by the client. Both sides include spawning their CLI. The cat through "
+            "the emulator and through `docker exec -t` is checked to be the file's size."
         )
         out.append(f"Load average at the start / end of this benchmark: {x['load'][0]} / {x['load'][1]}.")
         out.append(f"First byte, emulator (ms): {x['first_emulator_ms']}")
         out.append(f"First byte, docker exec (ms): {x['first_docker_ms']}")
         out.append(f"cat, emulator (s): {x['cat_emulator_s']}")
         out.append(f"cat, docker exec (s): {x['cat_docker_s']}")
+        if "cat_docker_tty_s" in x:
+            out.append(f"cat, docker exec -t (s): {x['cat_docker_tty_s']}")
     if "firelens-engine" in res:
         f = res["firelens-engine"]
         ratio = f["router_lps"] / f["baseline_lps"]

@@ -29,6 +29,12 @@ pub const MAX_CHUNK: usize = 32 * 1024;
 /// How many output messages may wait for their ack before the process's
 /// output is read again (flow control): at most 2 MiB in flight.
 pub const WINDOW: usize = 64;
+/// Output goes out at once while fewer messages than this wait for their
+/// ack (an echo, a prompt: nothing else is in flight). Past it, output
+/// gathers until a frame is full or acks come back, as Nagle's algorithm
+/// does for TCP: a TTY hands over at most 4 KiB per read, and bulk output
+/// sent as it comes would cost a frame, a digest and an ack per 4 KiB.
+pub const PIPELINE: usize = 4;
 /// How long the client has to answer the handshake (the agent's limit).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long unacked output may hold up `channel_closed`.
@@ -79,6 +85,21 @@ where
         let cc = protocol::channel_closed(&self.session_id, reason).encode();
         let _ = self.send(cc).await;
         let _ = self.ws.send(WsMessage::Close).await;
+    }
+
+    /// Sends `held` output, in frames of at most `MAX_CHUNK`.
+    async fn push_output(&mut self, held: &mut Vec<u8>) -> bool {
+        if held.len() <= MAX_CHUNK {
+            let bytes = std::mem::take(held);
+            return bytes.is_empty() || self.push(PayloadType::Output, bytes).await;
+        }
+        let bytes = std::mem::take(held);
+        for part in bytes.chunks(MAX_CHUNK) {
+            if !self.push(PayloadType::Output, part.to_vec()).await {
+                return false;
+            }
+        }
+        true
     }
 
     async fn resend_due(&mut self) -> bool {
@@ -199,6 +220,8 @@ where
     let handshake = protocol::handshake_request(AGENT_VERSION);
     let mut handshaken = false;
     let mut output_done = false;
+    // Output read from the process and not yet sent (see PIPELINE).
+    let mut held: Vec<u8> = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let outcome: Ended = 'session: {
@@ -206,7 +229,8 @@ where
             break 'session Ended::Dropped;
         }
         loop {
-            let can_read = handshaken && !output_done && ch.out.unacked() < WINDOW;
+            let can_read =
+                handshaken && !output_done && ch.out.unacked() < WINDOW && held.len() < MAX_CHUNK;
             tokio::select! {
                 msg = ch.ws.next() => {
                     let Some(events) = ch.receive(msg).await else {
@@ -251,12 +275,12 @@ where
                 chunk = output.next(), if can_read => {
                     match chunk {
                         Some(Ok(bytes)) => {
-                            let mut bytes = bytes.to_vec();
+                            held.extend_from_slice(&bytes);
                             // Bulk output: what else is ready now joins
                             // this frame, up to MAX_CHUNK.
-                            while bytes.len() < MAX_CHUNK {
+                            while held.len() < MAX_CHUNK {
                                 match output.next().now_or_never() {
-                                    Some(Some(Ok(more))) => bytes.extend_from_slice(&more),
+                                    Some(Some(Ok(more))) => held.extend_from_slice(&more),
                                     Some(Some(Err(e))) => {
                                         tracing::debug!(error = %e, "exec output failed");
                                         output_done = true;
@@ -267,11 +291,6 @@ where
                                         break;
                                     }
                                     None => break,
-                                }
-                            }
-                            for part in bytes.chunks(MAX_CHUNK) {
-                                if !ch.push(PayloadType::Output, part.to_vec()).await {
-                                    break 'session Ended::Dropped;
                                 }
                             }
                         }
@@ -297,10 +316,20 @@ where
                         Ok(()) => end.borrow().clone().unwrap_or_default(),
                         Err(_) => String::new(),
                     };
-                    drain(&mut ch).await;
+                    if ch.push_output(&mut held).await {
+                        drain(&mut ch).await;
+                    }
                     ch.close(&reason).await;
                     break 'session Ended::Ended(reason);
                 }
+            }
+            // Held output goes once a frame is full, the process has ended
+            // or few messages are in flight (acks arriving free them).
+            if !held.is_empty()
+                && (held.len() >= MAX_CHUNK || output_done || ch.out.unacked() < PIPELINE)
+                && !ch.push_output(&mut held).await
+            {
+                break 'session Ended::Dropped;
             }
             if output_done {
                 // The process ended: deliver what it wrote, then say why.

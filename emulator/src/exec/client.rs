@@ -294,7 +294,9 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
     let session_id = joined["sessionId"].as_str().unwrap_or_default().to_string();
     let url = joined["streamUrl"].as_str().unwrap_or_default();
     let token = joined["tokenValue"].as_str().unwrap_or_default();
-    let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+    // No Nagle: acks and keystrokes are small messages that must not wait
+    // for the previous one's TCP acknowledgement.
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
     let mut ws = tungstenite_adapter(ws);
     ws.send(WsMessage::Text(open_message(token))).await?;
     eprintln!("\nStarting session with SessionId: {session_id}\r");
@@ -323,7 +325,7 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
             }
         }))
         .boxed();
-    let outcome = session(ws, input, tokio::io::stdout(), sizes).await;
+    let outcome = session(ws, input, DirectStdout, sizes).await;
     drop(raw);
     Ok(match outcome.closed {
         Some(reason) if reason.is_empty() => {
@@ -339,6 +341,40 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
             exit_status(outcome.exit_code.unwrap_or(1))
         }
     })
+}
+
+/// Standard output written in place. tokio's `Stdout` hands every write
+/// to its blocking pool and the session waits for it anyway (each frame's
+/// output is flushed before the next message is read, so that the
+/// terminal shows it at once): two thread hand-offs per frame for nothing.
+/// A write that blocks (a full pipe) holds the session up just the same
+/// with either, which is the backpressure the data channel relies on.
+struct DirectStdout;
+
+impl AsyncWrite for DirectStdout {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::io::Write;
+        std::task::Poll::Ready(std::io::stdout().lock().write(buf))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::io::Write;
+        std::task::Poll::Ready(std::io::stdout().lock().flush())
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.poll_flush(cx)
+    }
 }
 
 /// The process exit status for a remote exit code. A status is one byte:

@@ -345,7 +345,7 @@ async fn worker(mut op: OutputPlan, mut rx: mpsc::UnboundedReceiver<OutBatch>, f
     loop {
         tokio::select! {
             m = rx.recv() => match m {
-                Some(b) => push(&mut pending, b),
+                Some(b) => push(&mut pending, b, op.output.as_mut()),
                 None => break,
             },
             _ = tick.tick() => {
@@ -407,12 +407,17 @@ async fn worker(mut op: OutputPlan, mut rx: mpsc::UnboundedReceiver<OutBatch>, f
     }
 }
 
-fn push(pending: &mut Vec<Item>, b: OutBatch) {
+/// Offers a routed batch to its output, record by record; what it does not
+/// take waits in `pending` for the next flush.
+fn push(pending: &mut Vec<Item>, b: OutBatch, output: &mut dyn Output) {
     for event in b.events {
-        pending.push(Item {
+        let item = Item {
             tag: b.tag.clone(),
             event,
             charge: b.charge.clone(),
-        });
+        };
+        if let Some(item) = output.accept(item) {
+            pending.push(item);
+        }
     }
 }

@@ -407,10 +407,12 @@ async fn flush_batch(
     gauge: &Arc<Gauge>,
 ) {
     if let Some((mut b, bytes)) = batch {
-        // Decoded records take more room than their msgpack; the limit is
-        // about memory, so the larger of the two counts.
-        let decoded: usize = b.events.iter().map(Event::approx_size).sum();
-        b.charge = Some(gauge.charge(bytes.max(decoded)));
+        // The msgpack bytes count, as Fluent Bit counts its chunks. The
+        // decoded records are larger (about 2.5 times for Docker's
+        // records) but short-lived: the cloudwatch outputs keep only a
+        // time and a message per record from the moment it is routed
+        // (`Output::accept`).
+        b.charge = Some(gauge.charge(bytes));
         let _ = tx.send(b).await;
     }
 }

@@ -181,17 +181,23 @@ impl ExecRuntime for LazyDocker {
             .map_err(docker_err)?;
         let io = start_raw(&created.id).await?;
         let (read, write) = tokio::io::split(io);
-        let output = futures_util::stream::unfold(read, |mut r| async move {
-            let mut buf = vec![0u8; 16 * 1024];
-            match r.read(&mut buf).await {
-                Ok(0) => None,
-                Ok(n) => {
-                    buf.truncate(n);
-                    Some((Ok(Bytes::from(buf)), r))
+        // One buffer, refilled in place: each read takes what the engine
+        // has sent (several TTY reads when output is bulk) and hands it on
+        // without a copy.
+        let output = futures_util::stream::unfold(
+            (read, bytes::BytesMut::new()),
+            |(mut r, mut buf)| async move {
+                buf.reserve(64 * 1024);
+                match r.read_buf(&mut buf).await {
+                    Ok(0) => None,
+                    Ok(_) => {
+                        let chunk = buf.split().freeze();
+                        Some((Ok(chunk), (r, buf)))
+                    }
+                    Err(e) => Some((Err(e), (r, buf))),
                 }
-                Err(e) => Some((Err(e), r)),
-            }
-        })
+            },
+        )
         .boxed();
         Ok(ExecIo {
             output,

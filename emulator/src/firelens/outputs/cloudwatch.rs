@@ -393,19 +393,30 @@ impl CloudWatchLogs {
         }
         m
     }
+
+    /// Keeps what the event will be sent as (its stream, time and
+    /// message) and drops the decoded event.
+    fn stage(&mut self, it: Item) {
+        let Some(msg) = self.message(&it.event) else {
+            return;
+        };
+        let key = self.names(&it.tag, &it.event);
+        self.sink.add(key, it.event.time.millis(), msg, it.charge);
+    }
 }
 
 #[async_trait]
 impl Output for CloudWatchLogs {
     async fn flush(&mut self, batch: Vec<Item>, _force: bool) -> Result<(), String> {
         for it in batch {
-            let Some(msg) = self.message(&it.event) else {
-                continue;
-            };
-            let key = self.names(&it.tag, &it.event);
-            self.sink.add(key, it.event.time.millis(), msg, it.charge);
+            self.stage(it);
         }
         self.sink.deliver().await
+    }
+
+    fn accept(&mut self, item: Item) -> Option<Item> {
+        self.stage(item);
+        None
     }
 
     fn holds(&self) -> bool {
@@ -626,6 +637,16 @@ impl CloudWatchGo {
         });
         (g, s)
     }
+
+    /// Keeps what the event will be sent as and drops the decoded event.
+    fn stage(&mut self, it: Item) {
+        let Some(msg) = message(&it.event, self.log_key.as_ref()) else {
+            log::warn(&self.sink.scope, "log_key not found in record, skipping it");
+            return;
+        };
+        let key = self.names(&it.tag, &it.event);
+        self.sink.add(key, it.event.time.millis(), msg, it.charge);
+    }
 }
 
 #[async_trait]
@@ -635,14 +656,19 @@ impl Output for CloudWatchGo {
             self.meta = Some(fetch_ecs_meta().await);
         }
         for it in batch {
-            let Some(msg) = message(&it.event, self.log_key.as_ref()) else {
-                log::warn(&self.sink.scope, "log_key not found in record, skipping it");
-                continue;
-            };
-            let key = self.names(&it.tag, &it.event);
-            self.sink.add(key, it.event.time.millis(), msg, it.charge);
+            self.stage(it);
         }
         self.sink.deliver().await
+    }
+
+    /// Taken now unless the names need the task metadata, which the first
+    /// flush fetches.
+    fn accept(&mut self, item: Item) -> Option<Item> {
+        if self.needs_meta && self.meta.is_none() {
+            return Some(item);
+        }
+        self.stage(item);
+        None
     }
 
     fn holds(&self) -> bool {
@@ -683,6 +709,50 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), str_value(*v)))
                 .collect(),
         )
+    }
+
+    #[test]
+    fn routed_records_are_kept_as_messages_and_release_their_memory_when_discarded() {
+        use crate::firelens::inputs::Gauge;
+        let gauge = Gauge::new("forward.0", 1000);
+        let item = |log: &str| Item {
+            tag: "app-firelens-1".into(),
+            event: ev(&[("log", log), ("source", "stdout")]),
+            charge: Some(gauge.charge(100)),
+        };
+        let mut o = CloudWatchLogs::new(
+            &section(&[
+                ("region", "us-east-1"),
+                ("log_group_name", "/g"),
+                ("log_stream_prefix", "web/"),
+                ("log_key", "log"),
+            ]),
+            "o",
+        )
+        .unwrap();
+        assert!(!o.holds());
+        assert!(o.accept(item("a")).is_none(), "taken at once");
+        assert!(o.accept(item("b")).is_none());
+        assert!(o.holds(), "held for the next flush");
+        assert_eq!(o.sink.count(), 2);
+        let kept: Vec<&str> = o.sink.pending[0].1.iter().map(|e| e.msg.as_str()).collect();
+        assert_eq!(kept, ["a", "b"]);
+        assert_eq!(gauge.used(), 200, "still charged until delivered");
+        assert_eq!(o.discard(), 2);
+        assert_eq!(gauge.used(), 0);
+        // The Go plugin's names may need the task metadata, which only a
+        // flush fetches: until then records come back for the batch.
+        let mut go = CloudWatchGo::new(
+            &section(&[
+                ("region", "us-east-1"),
+                ("log_group_name", "/g"),
+                ("log_stream_name", "$(ecs_task_id)"),
+            ]),
+            "o",
+        )
+        .unwrap();
+        assert!(go.accept(item("c")).is_some());
+        assert!(!go.holds());
     }
 
     #[test]

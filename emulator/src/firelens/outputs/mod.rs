@@ -33,6 +33,16 @@ pub trait Output: Send {
     /// flush before exit: nothing may be held back for later.
     async fn flush(&mut self, batch: Vec<Item>, force: bool) -> Result<(), String>;
 
+    /// Offered each record as soon as it is routed, before the flush that
+    /// delivers it. The default gives it back, to come in `flush`'s batch;
+    /// an output that keeps records more compactly than as decoded events
+    /// (cloudwatch_logs keeps a time and a message per stream) takes it
+    /// now, so that what waits for the next flush holds little memory. A
+    /// record taken counts in `holds` and goes out with the next flush.
+    fn accept(&mut self, item: Item) -> Option<Item> {
+        Some(item)
+    }
+
     /// Whether it holds records (kept after an error, or buffered on
     /// purpose), so the worker calls it even with nothing new.
     fn holds(&self) -> bool {
