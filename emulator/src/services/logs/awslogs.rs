@@ -447,6 +447,9 @@ impl TaskHook for AwsLogs {
 /// tried again until `stop` says every container has stopped (then once
 /// more, without following). Lines are never read twice, whatever order the
 /// engine's timestamps are in.
+// What one follower needs, each of its own kind; a struct would only
+// rename them.
+#[allow(clippy::too_many_arguments)]
 async fn follow(
     logs: Logs,
     rt: Arc<dyn ContainerRuntime>,
