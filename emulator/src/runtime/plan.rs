@@ -148,7 +148,8 @@ pub struct ContainerPlan {
     /// `repositoryCredentials.credentialsParameter`: the Secrets Manager
     /// secret holding a private registry's user name and password (a
     /// reference only; read with the execution role before the pull).
-    #[serde(default)]
+    /// Left out when absent, so plans stored before it keep their bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository_credentials: Option<String>,
 }
 

@@ -469,7 +469,14 @@ async fn a_tasks_elbv2_and_iam_calls_are_judged_as_its_task_role() {
         "DescribeLoadBalancers",
     );
     let get_role = ("iam", "2010-05-08", "GetRole");
-    let calls: [((&str, &str, &str), &[(&str, &str)], String); 2] = [
+    /// A call on the awsQuery wire: (service, version, action), its
+    /// parameters and the denial message expected.
+    type Call<'a> = (
+        (&'a str, &'a str, &'a str),
+        &'a [(&'a str, &'a str)],
+        String,
+    );
+    let calls: [Call; 2] = [
         (
             elb,
             &[],

@@ -459,7 +459,7 @@ async fn a_pruned_task_takes_its_figures_along() {
         .await;
     assert_eq!(
         reported(&emu),
-        [first.clone()],
+        std::slice::from_ref(&first),
         "a STOPPED task keeps its figures"
     );
 

@@ -197,7 +197,9 @@ mod tests {
     #[test]
     fn credentials_as_the_agent_reads_them() {
         let ok = |u: &str, p: &str| Ok((u.to_string(), p.to_string()));
-        let cases: [(&str, Result<(String, String), String>); 8] = [
+        /// A secret's text and what reading it gives: (user, password) or the error.
+        type Case<'a> = (&'a str, Result<(String, String), String>);
+        let cases: [Case; 8] = [
             (r#"{"username":"u","password":"p"}"#, ok("u", "p")),
             (r#"{"UserName":"u","PASSWORD":"p"}"#, ok("u", "p")),
             ("", Err("asm fetching authorization data: empty secrets value".into())),
