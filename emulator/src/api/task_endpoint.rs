@@ -337,6 +337,10 @@ async fn service_connect_table(ctx: &TaskCtx, query: &str) -> Response {
     let ecs = ctx.app().ecs();
     let mut changes = ecs.watch_tasks();
     let deadline = tokio::time::Instant::now() + LONG_POLL;
+    // A long-poll ends with the emulator: the socket's graceful shutdown
+    // waits for requests in flight.
+    let stopping = ctx.app().shutdown_signal().signalled();
+    tokio::pin!(stopping);
     loop {
         let Some(rec) = ecs.task_record(&ctx.task_arn) else {
             return not_found("Task metadata handler: task not found");
@@ -355,6 +359,7 @@ async fn service_connect_table(ctx: &TaskCtx, query: &str) -> Response {
                 }
             }
             _ = tokio::time::sleep_until(deadline) => {}
+            () = &mut stopping => return json_reply(StatusCode::OK, table),
         }
     }
 }
@@ -372,6 +377,10 @@ async fn dns_table(ctx: &TaskCtx, query: &str) -> Response {
     let sd = ctx.app().servicediscovery().clone();
     let mut changes = sd.watch();
     let deadline = tokio::time::Instant::now() + LONG_POLL;
+    // A long-poll ends with the emulator: the socket's graceful shutdown
+    // waits for requests in flight.
+    let stopping = ctx.app().shutdown_signal().signalled();
+    tokio::pin!(stopping);
     loop {
         let Some(rec) = ctx.app().ecs().task_record(&ctx.task_arn) else {
             return not_found("Task metadata handler: task not found");
@@ -388,6 +397,7 @@ async fn dns_table(ctx: &TaskCtx, query: &str) -> Response {
                 }
             }
             _ = tokio::time::sleep_until(deadline) => {}
+            () = &mut stopping => return json_reply(StatusCode::OK, table),
         }
     }
 }
