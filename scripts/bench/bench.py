@@ -102,22 +102,30 @@ WEB_CMD = ["httpd", "-f", "-p", "8080"]
 SIDECAR_CMD = ["sleep", "3600"]
 
 
-def task_definition(family):
+def fargate_task_definition(family, containers, cpu="256", memory="512"):
+    """A Fargate task definition of the busybox test image's containers."""
     return {
         "family": family,
         "networkMode": "awsvpc",
         "requiresCompatibilities": ["FARGATE"],
-        "cpu": "256",
-        "memory": "512",
-        "containerDefinitions": [
-            # busybox as PID 1 ignores SIGTERM; a short stopTimeout keeps the
-            # (untimed) StopTask between runs short.
-            # moto needs a container-level memory or memoryReservation to run
-            # a task; a soft reservation changes nothing for the containers.
+        "cpu": cpu,
+        "memory": memory,
+        "containerDefinitions": containers,
+    }
+
+
+def task_definition(family):
+    # busybox as PID 1 ignores SIGTERM; a short stopTimeout keeps the
+    # (untimed) StopTask between runs short.
+    # moto needs a container-level memory or memoryReservation to run
+    # a task; a soft reservation changes nothing for the containers.
+    return fargate_task_definition(
+        family,
+        [
             {"name": "web", "image": IMAGE, "essential": True, "command": WEB_CMD, "stopTimeout": 2, "memoryReservation": 64},
             {"name": "sidecar", "image": IMAGE, "essential": True, "command": SIDECAR_CMD, "stopTimeout": 2, "memoryReservation": 64},
         ],
-    }
+    )
 
 
 def log(msg):
@@ -723,17 +731,13 @@ CHURN_SIDE_CMD = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
 
 
 def churn_task_definition(family):
-    return {
-        "family": family,
-        "networkMode": "awsvpc",
-        "requiresCompatibilities": ["FARGATE"],
-        "cpu": "256",
-        "memory": "512",
-        "containerDefinitions": [
+    return fargate_task_definition(
+        family,
+        [
             {"name": "job", "image": IMAGE, "essential": True, "command": CHURN_JOB_CMD, "stopTimeout": 2},
             {"name": "side", "image": IMAGE, "essential": True, "command": CHURN_SIDE_CMD, "stopTimeout": 2},
         ],
-    }
+    )
 
 
 class Churn:
@@ -949,13 +953,9 @@ def service_task_definition(family):
     """One busybox container that sleeps and exits at once on SIGTERM (sh
     as PID 1 with a trap, waiting on the sleep), so that stopping a task
     costs no stopTimeout, on either side."""
-    return {
-        "family": family,
-        "networkMode": "awsvpc",
-        "requiresCompatibilities": ["FARGATE"],
-        "cpu": "256",
-        "memory": "512",
-        "containerDefinitions": [
+    return fargate_task_definition(
+        family,
+        [
             {
                 "name": "app",
                 "image": IMAGE,
@@ -964,7 +964,7 @@ def service_task_definition(family):
                 "stopTimeout": 2,
             }
         ],
-    }
+    )
 
 
 def create_service(ecs, name, count, family):
@@ -3114,6 +3114,9 @@ def main():
     finally:
         for s in servers:
             s.stop()
+        # Whatever an emulator that gave up on its shutdown left behind
+        # (bench.sh's trap does the same when it runs this script).
+        docker_cleanup(args)
     res["machine"]["load_after"] = " ".join(open("/proc/loadavg").read().split()[:3])
     text = report(res)
     os.makedirs(args.out, exist_ok=True)

@@ -324,82 +324,100 @@ async fn api_request(State(app): State<App>, req: Request) -> Response {
     super::dispatch(State(app), req).await
 }
 
-/// The Service Connect table of the task's proxy
-/// (`runtime::service_connect`): at once, or with `?version=<v>` once it
-/// differs from `v` (a long-poll, woken by every task change, answered
-/// unchanged after a while).
-async fn service_connect_table(ctx: &TaskCtx, query: &str) -> Response {
+/// What wakes a long-poll: `false` when no more changes can come.
+trait Changes {
+    fn changed(&mut self) -> impl std::future::Future<Output = bool> + Send;
+}
+
+/// A receiver that fell behind has missed changes: that is a change.
+impl<T: Clone + Send> Changes for tokio::sync::broadcast::Receiver<T> {
+    async fn changed(&mut self) -> bool {
+        !matches!(
+            self.recv().await,
+            Err(tokio::sync::broadcast::error::RecvError::Closed)
+        )
+    }
+}
+
+impl<T: Send + Sync> Changes for tokio::sync::watch::Receiver<T> {
+    async fn changed(&mut self) -> bool {
+        tokio::sync::watch::Receiver::changed(self).await.is_ok()
+    }
+}
+
+/// A table a task's infrastructure process long-polls: `read` (or its
+/// not-found message) at once, or
+/// with `?version=<v>` once it differs from `v` (woken by `changes`, which
+/// says `false` when no more changes can come), answered unchanged after
+/// [`LONG_POLL`](crate::runtime::service_connect::LONG_POLL) and at once
+/// when the emulator begins to shut down (the socket's graceful shutdown
+/// waits for requests in flight).
+async fn long_polled(
+    ctx: &TaskCtx,
+    query: &str,
+    mut read: impl FnMut() -> Result<Value, &'static str>,
+    changes: &mut impl Changes,
+) -> Response {
     use crate::runtime::service_connect::{LONG_POLL, version};
     let since: Option<u64> = query
         .split('&')
         .find_map(|kv| kv.strip_prefix("version="))
         .and_then(|v| v.parse().ok());
-    let ecs = ctx.app().ecs();
-    let mut changes = ecs.watch_tasks();
     let deadline = tokio::time::Instant::now() + LONG_POLL;
-    // A long-poll ends with the emulator: the socket's graceful shutdown
-    // waits for requests in flight.
     let stopping = ctx.app().shutdown_signal().signalled();
     tokio::pin!(stopping);
     loop {
-        let Some(rec) = ecs.task_record(&ctx.task_arn) else {
-            return not_found("Task metadata handler: task not found");
+        let table = match read() {
+            Ok(t) => t,
+            Err(message) => return not_found(message),
         };
-        let Some(sc) = rec.plan.service_connect.as_ref() else {
-            return not_found("The task has no Service Connect");
-        };
-        let table = crate::services::ecs::service_connect::proxy_table(sc, &ecs.live_tasks());
         if since != Some(version(&table)) || tokio::time::Instant::now() >= deadline {
             return json_reply(StatusCode::OK, table);
         }
         tokio::select! {
-            r = changes.recv() => {
-                if let Err(tokio::sync::broadcast::error::RecvError::Closed) = r {
-                    return json_reply(StatusCode::OK, table);
-                }
-            }
+            open = changes.changed() => if !open {
+                return json_reply(StatusCode::OK, table);
+            },
             _ = tokio::time::sleep_until(deadline) => {}
             () = &mut stopping => return json_reply(StatusCode::OK, table),
         }
     }
 }
 
-/// The DNS table of the task's DNS server (`runtime::dns`): the Cloud Map
-/// private DNS namespaces of the task's region, at once, or with
-/// `?version=<v>` once it differs from `v` (a long-poll, woken by every
-/// Cloud Map change, answered unchanged after a while).
-async fn dns_table(ctx: &TaskCtx, query: &str) -> Response {
-    use crate::runtime::service_connect::{LONG_POLL, version};
-    let since: Option<u64> = query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("version="))
-        .and_then(|v| v.parse().ok());
-    let sd = ctx.app().servicediscovery().clone();
-    let mut changes = sd.watch();
-    let deadline = tokio::time::Instant::now() + LONG_POLL;
-    // A long-poll ends with the emulator: the socket's graceful shutdown
-    // waits for requests in flight.
-    let stopping = ctx.app().shutdown_signal().signalled();
-    tokio::pin!(stopping);
-    loop {
-        let Some(rec) = ctx.app().ecs().task_record(&ctx.task_arn) else {
-            return not_found("Task metadata handler: task not found");
+/// The Service Connect table of the task's proxy
+/// (`runtime::service_connect`), woken by every task change.
+async fn service_connect_table(ctx: &TaskCtx, query: &str) -> Response {
+    let ecs = ctx.app().ecs();
+    let mut changes = ecs.watch_tasks();
+    let read = || {
+        let Some(rec) = ecs.task_record(&ctx.task_arn) else {
+            return Err("Task metadata handler: task not found");
         };
-        changes.borrow_and_update();
-        let table = serde_json::to_value(sd.dns_table(&rec.plan.region)).unwrap_or_default();
-        if since != Some(version(&table)) || tokio::time::Instant::now() >= deadline {
-            return json_reply(StatusCode::OK, table);
-        }
-        tokio::select! {
-            r = changes.changed() => {
-                if r.is_err() {
-                    return json_reply(StatusCode::OK, table);
-                }
-            }
-            _ = tokio::time::sleep_until(deadline) => {}
-            () = &mut stopping => return json_reply(StatusCode::OK, table),
-        }
-    }
+        let Some(sc) = rec.plan.service_connect.as_ref() else {
+            return Err("The task has no Service Connect");
+        };
+        Ok(crate::services::ecs::service_connect::proxy_table(
+            sc,
+            &ecs.live_tasks(),
+        ))
+    };
+    long_polled(ctx, query, read, &mut changes).await
+}
+
+/// The DNS table of the task's DNS server (`runtime::dns`): the Cloud Map
+/// private DNS namespaces of the task's region, woken by every Cloud Map
+/// change.
+async fn dns_table(ctx: &TaskCtx, query: &str) -> Response {
+    let sd = ctx.app().servicediscovery().clone();
+    // Subscribed before the first read: a change after it wakes the poll.
+    let mut changes = sd.watch();
+    let read = || {
+        let Some(rec) = ctx.app().ecs().task_record(&ctx.task_arn) else {
+            return Err("Task metadata handler: task not found");
+        };
+        Ok(serde_json::to_value(sd.dns_table(&rec.plan.region)).unwrap_or_default())
+    };
+    long_polled(ctx, query, read, &mut changes).await
 }
 
 async fn metadata_request(State(ctx): State<TaskCtx>, req: Request) -> Response {

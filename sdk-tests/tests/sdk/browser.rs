@@ -292,10 +292,34 @@ impl Browser {
              return all.find(a => a.textContent.trim() === {}); }})()",
             json!(text)
         );
-        self.click_element(&find, &format!("the link {text:?}"))
-            .await;
+        let what = format!("the link {text:?}");
+        // A live page may swap its content between the scroll and the
+        // click, moving the link: the click then lands beside it and
+        // nothing opens. A person clicks again; so does this, at most
+        // three times, each after the page stayed put for 3 s.
+        for _ in 0..3 {
+            self.click_element(&find, &what).await;
+            if self.left_within(Duration::from_secs(3)).await {
+                break;
+            }
+        }
         self.wait_new_page(&format!("clicking the link {text:?}"))
             .await;
+    }
+
+    /// Whether the marked page is left (or a navigation failed) within
+    /// `wait`.
+    async fn left_within(&mut self, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            match self.try_eval("window.__console_test_mark === true").await {
+                Ok(Value::Bool(true)) => {}
+                // Unmarked, or no page to ask (it is being replaced).
+                _ => return true,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
     }
 
     /// Clicks the first element matching the CSS `selector`; `navigates`:

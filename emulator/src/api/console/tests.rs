@@ -546,7 +546,7 @@ fn task_page_lists_the_calls_made_with_the_task_role() {
     check_in_order(
         &html,
         &[
-            "Calls made with the task role",
+            "Calls made with the task's roles",
             "s3:PutObject",
             "override-role",
             "ok",

@@ -136,10 +136,13 @@ struct State {
     dirty: BTreeSet<String>,
 }
 
+/// Now in epoch seconds, to the millisecond as AWS's timestamps are: such
+/// a value reads back from the store exactly (serde_json's default float
+/// parser is exact for it, not always for a full-precision one).
 fn now_secs() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
+        .map(|d| d.as_millis() as f64 / 1000.0)
         .unwrap_or(0.0)
 }
 

@@ -660,7 +660,10 @@ impl Iam {
     /// logged with the role, the action, the resource and the smallest
     /// statement that would allow it, and noted in the request log (on the
     /// call `request_id`, else as a call of the agent's); `Err` only under
-    /// `enforce`.
+    /// `enforce`. The agent's repeated calls (awslogs' `logs:PutLogEvents`,
+    /// one per batch) are logged and noted only when the decision is news:
+    /// the first time, or when the outcome changed, so that a refused log
+    /// stream does not write a warning and a request-log entry every second.
     pub fn decide(
         &self,
         mode: Mode,
@@ -685,6 +688,7 @@ impl Iam {
         }
         let session = who.task_arn.rsplit('/').next().unwrap_or_default();
         let mut denial = None;
+        let mut news = false;
         for r in resources {
             let verdict = self.judge_role(&role_arn, session, action, std::slice::from_ref(r));
             let outcome = match (&verdict, mode) {
@@ -692,9 +696,11 @@ impl Iam {
                 (Err(_), Mode::Enforce) => usage::Outcome::Denied,
                 (Err(_), _) => usage::Outcome::WouldDeny,
             };
-            self.usage
+            let new_use = self
+                .usage
                 .record(who.task_arn, who.kind, &role_arn, action, r, outcome);
             if let (Err((message, statement)), None) = (verdict, &denial) {
+                news = new_use;
                 denial = Some(Denial {
                     message,
                     statement,
@@ -709,8 +715,11 @@ impl Iam {
         let Some(d) = denial else {
             return Ok(());
         };
-        let kind = who.kind.as_str();
         let enforced = mode == Mode::Enforce;
+        if request_id.is_none() && !news {
+            return if enforced { Err(d) } else { Ok(()) };
+        }
+        let kind = who.kind.as_str();
         if enforced {
             tracing::warn!(
                 task = %who.task_arn,

@@ -442,3 +442,66 @@ fn an_error_changes_nothing() {
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
+
+/// The agent's repeated call (awslogs' PutLogEvents, once per batch) is
+/// logged and noted once per use, and again only when its outcome
+/// changes; a caller's own calls are noted every time.
+#[test]
+fn an_agent_call_is_noted_once_per_use_and_again_when_the_outcome_changes() {
+    let iam = iam();
+    let log = crate::services::requestlog::RequestLog::default();
+    iam.attach_request_log(log.clone());
+    let task = "arn:aws:ecs:us-east-1:000000000000:task/c/t1";
+    let who = Subject {
+        kind: usage::RoleKind::Execution,
+        role: "exec",
+        task_arn: task,
+    };
+    let stream =
+        |s: &str| format!("arn:aws:logs:us-east-1:000000000000:log-group:g:log-stream:{s}");
+    let put = |mode, s: &str| iam.decide(mode, who, None, "logs:PutLogEvents", &[stream(s)]);
+    let noted = || {
+        log.entries()
+            .iter()
+            .filter(|e| e.operation == "PutLogEvents")
+            .map(|e| (e.error.clone(), e.iam.as_ref().map(|n| n.resource.clone())))
+            .collect::<Vec<_>>()
+    };
+    // The role does not exist: warn would deny every batch.
+    for _ in 0..5 {
+        assert!(put(Mode::Warn, "a").is_ok());
+    }
+    assert_eq!(noted(), vec![(None, Some(stream("a")))]);
+    // Another stream is another use.
+    assert!(put(Mode::Warn, "b").is_ok());
+    assert_eq!(noted().len(), 2);
+    // Enforce refuses every batch, and notes the change once.
+    for _ in 0..3 {
+        assert!(put(Mode::Enforce, "a").is_err());
+    }
+    let n = noted();
+    assert_eq!(n.len(), 3, "{n:?}");
+    assert_eq!(
+        n[2],
+        (Some("AccessDeniedException".into()), Some(stream("a")))
+    );
+    let usage = iam.usage().of_task(task).unwrap();
+    let a = usage
+        .uses
+        .iter()
+        .find(|u| u.resource == stream("a"))
+        .unwrap();
+    assert_eq!((a.count, a.outcome), (8, usage::Outcome::Denied));
+    // A caller's call (with a request id) is noted each time.
+    for id in ["r1", "r2"] {
+        let _ = iam.decide(
+            Mode::Warn,
+            who,
+            Some(id),
+            "logs:PutLogEvents",
+            &[stream("a")],
+        );
+        log.record(id, "logs", "PutLogEvents", None, None, None);
+    }
+    assert_eq!(noted().len(), 5);
+}

@@ -231,7 +231,8 @@ impl Usage {
         }
     }
 
-    /// Records one decision.
+    /// Records one decision: whether it is news (a use not seen before, or
+    /// one whose role or outcome changed).
     pub fn record(
         &self,
         task_arn: &str,
@@ -240,7 +241,7 @@ impl Usage {
         action: &str,
         resource: &str,
         outcome: Outcome,
-    ) {
+    ) -> bool {
         let mut st = self.lock();
         let (r, dropped) = st.record(task_arn);
         let key = (kind, action.to_string(), resource.to_string());
@@ -259,6 +260,7 @@ impl Usage {
         if changed || dropped.is_some() {
             self.save(&st, task_arn, dropped);
         }
+        changed
     }
 
     /// Records a call of a task that names no resource the emulator knows.
