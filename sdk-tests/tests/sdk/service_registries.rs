@@ -30,6 +30,50 @@ fn cloud_map(emu: &Emulator, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
 
+/// The private DNS namespace `corp.local` (once its operation is done) and
+/// in it the Cloud Map service `name` with `dns_config` (the CLI's
+/// shorthand): the service's ARN and id.
+fn cloud_map_service(emu: &Emulator, name: &str, dns_config: &str) -> (String, String) {
+    let op = cloud_map(
+        emu,
+        &[
+            "create-private-dns-namespace",
+            "--name",
+            "corp.local",
+            "--vpc",
+            "vpc-1",
+        ],
+    );
+    let op = cloud_map(
+        emu,
+        &[
+            "get-operation",
+            "--operation-id",
+            op["OperationId"].as_str().unwrap(),
+        ],
+    );
+    let ns = op["Operation"]["Targets"]["NAMESPACE"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let svc = cloud_map(
+        emu,
+        &[
+            "create-service",
+            "--name",
+            name,
+            "--namespace-id",
+            &ns,
+            "--dns-config",
+            dns_config,
+        ],
+    );
+    (
+        svc["Service"]["Arn"].as_str().unwrap().to_string(),
+        svc["Service"]["Id"].as_str().unwrap().to_string(),
+    )
+}
+
 /// The registered instances' addresses, sorted as `sort` sorts them,
 /// once there are `n`.
 async fn instances(emu: &Emulator, service_id: &str, n: usize) -> Vec<String> {
@@ -66,57 +110,18 @@ async fn resolve_from_a_task(emu: &Emulator, name: &str, want: &[String]) -> Opt
          done; echo \"got: $got\"; exit 1",
         want.join(" ")
     );
-    let td = emu
-        .register("resolver", vec![sh("client", &script).build()])
-        .await;
-    let t = emu.run_task(CLUSTER, &td).await;
-    let arn = t.task_arn().unwrap().to_string();
-    let t: Task = emu
-        .wait_status(CLUSTER, &arn, "STOPPED", Duration::from_secs(30))
-        .await;
-    container(&t, "client").exit_code()
+    script_task(emu, CLUSTER, &script).await
 }
 
 #[tokio::test]
 async fn a_cloud_map_name_follows_the_services_tasks() {
     let emu = Emulator::start();
     emu.create_cluster(CLUSTER).await;
-    let op = cloud_map(
+    let (registry_arn, service_id) = cloud_map_service(
         &emu,
-        &[
-            "create-private-dns-namespace",
-            "--name",
-            "corp.local",
-            "--vpc",
-            "vpc-1",
-        ],
+        "backend",
+        "RoutingPolicy=MULTIVALUE,DnsRecords=[{Type=A,TTL=10}]",
     );
-    let op = cloud_map(
-        &emu,
-        &[
-            "get-operation",
-            "--operation-id",
-            op["OperationId"].as_str().unwrap(),
-        ],
-    );
-    let ns = op["Operation"]["Targets"]["NAMESPACE"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let svc = cloud_map(
-        &emu,
-        &[
-            "create-service",
-            "--name",
-            "backend",
-            "--namespace-id",
-            &ns,
-            "--dns-config",
-            "RoutingPolicy=MULTIVALUE,DnsRecords=[{Type=A,TTL=10}]",
-        ],
-    );
-    let registry_arn = svc["Service"]["Arn"].as_str().unwrap().to_string();
-    let service_id = svc["Service"]["Id"].as_str().unwrap().to_string();
 
     let td = emu
         .register("backend", vec![sh("web", UNTIL_TERM).build()])
@@ -282,42 +287,11 @@ async fn srv_records_give_each_tasks_port_and_address() {
     const CLUSTER: &str = "srv";
     let emu = Emulator::start();
     emu.create_cluster(CLUSTER).await;
-    let op = cloud_map(
+    let (registry_arn, service_id) = cloud_map_service(
         &emu,
-        &[
-            "create-private-dns-namespace",
-            "--name",
-            "corp.local",
-            "--vpc",
-            "vpc-1",
-        ],
+        "api",
+        "RoutingPolicy=MULTIVALUE,DnsRecords=[{Type=SRV,TTL=10},{Type=A,TTL=10}]",
     );
-    let op = cloud_map(
-        &emu,
-        &[
-            "get-operation",
-            "--operation-id",
-            op["OperationId"].as_str().unwrap(),
-        ],
-    );
-    let ns = op["Operation"]["Targets"]["NAMESPACE"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let svc = cloud_map(
-        &emu,
-        &[
-            "create-service",
-            "--name",
-            "api",
-            "--namespace-id",
-            &ns,
-            "--dns-config",
-            "RoutingPolicy=MULTIVALUE,DnsRecords=[{Type=SRV,TTL=10},{Type=A,TTL=10}]",
-        ],
-    );
-    let registry_arn = svc["Service"]["Arn"].as_str().unwrap().to_string();
-    let service_id = svc["Service"]["Id"].as_str().unwrap().to_string();
     let td = emu
         .register("api", vec![sh("web", UNTIL_TERM).build()])
         .await;
