@@ -130,22 +130,21 @@ def test_http_namespaces_take_no_dns_config(sd):
     sd.call("DeleteNamespace", {"Id": ns_id})
 
 
-def test_ecs_service_connect_configuration(sd, emulator):
-    """ECS Service Connect against a Cloud Map namespace: the modeled errors,
-    the configuration and `serviceConnectResources` on the deployment
-    (walked against the ECS model), the Cloud Map service ECS makes, and
-    ListServicesByNamespace."""
+def sc_setup(sd, emulator, prefix, port_mappings):
+    """An HTTP namespace, a cluster and a Fargate task definition with
+    `port_mappings`, all named after `prefix`; the ECS client, the
+    namespace's name and id, a CreateService request maker
+    (`create(name, serviceConnectConfiguration)`)."""
     from scenario import SUBNETS, fargate_td
 
     ecs = Client(emulator.endpoint)
-    ns_name = unique("sc")
+    ns_name = unique(prefix)
     op = sd.call("CreateHttpNamespace", {"Name": ns_name})
     ns_id = finished(sd, op["OperationId"])["Targets"]["NAMESPACE"]
-    ns_arn = sd.call("GetNamespace", {"Id": ns_id})["Namespace"]["Arn"]
-    cluster = unique("sc")
+    cluster = unique(prefix)
     ecs.call("CreateCluster", {"clusterName": cluster})
-    td = fargate_td(unique("sc-td"))
-    td["containerDefinitions"][0]["portMappings"] = [{"containerPort": 8080, "name": "http", "appProtocol": "http"}]
+    td = fargate_td(unique(f"{prefix}-td"))
+    td["containerDefinitions"][0]["portMappings"] = port_mappings
     td_arn = ecs.call("RegisterTaskDefinition", td)["taskDefinition"]["taskDefinitionArn"]
 
     def create(name, sc):
@@ -158,6 +157,19 @@ def test_ecs_service_connect_configuration(sd, emulator):
             "networkConfiguration": SUBNETS,
             "serviceConnectConfiguration": sc,
         }
+
+    return ecs, ns_name, ns_id, cluster, create
+
+
+def test_ecs_service_connect_configuration(sd, emulator):
+    """ECS Service Connect against a Cloud Map namespace: the modeled errors,
+    the configuration and `serviceConnectResources` on the deployment
+    (walked against the ECS model), the Cloud Map service ECS makes, and
+    ListServicesByNamespace."""
+    ecs, ns_name, ns_id, cluster, create = sc_setup(
+        sd, emulator, "sc", [{"containerPort": 8080, "name": "http", "appProtocol": "http"}]
+    )
+    ns_arn = sd.call("GetNamespace", {"Id": ns_id})["Namespace"]["Arn"]
 
     ecs.error("CreateService", create("a", {"enabled": True, "namespace": "missing-ns"}), "NamespaceNotFoundException")
     ecs.error(
@@ -188,31 +200,15 @@ def test_ecs_service_connect_names_clash_between_services(sd, emulator):
     UpdateService taking the other's name) answers
     InvalidParameterException and creates nothing, neither the ECS service
     nor a Cloud Map service."""
-    from scenario import SUBNETS, fargate_td
-
-    ecs = Client(emulator.endpoint)
-    ns_name = unique("scclash")
-    op = sd.call("CreateHttpNamespace", {"Name": ns_name})
-    ns_id = finished(sd, op["OperationId"])["Targets"]["NAMESPACE"]
-    cluster = unique("scclash")
-    ecs.call("CreateCluster", {"clusterName": cluster})
-    td = fargate_td(unique("scclash-td"))
-    td["containerDefinitions"][0]["portMappings"] = [
-        {"containerPort": 8080, "name": "http"},
-        {"containerPort": 9090, "name": "admin"},
-    ]
-    td_arn = ecs.call("RegisterTaskDefinition", td)["taskDefinition"]["taskDefinitionArn"]
+    ecs, ns_name, ns_id, cluster, sc_create = sc_setup(
+        sd,
+        emulator,
+        "scclash",
+        [{"containerPort": 8080, "name": "http"}, {"containerPort": 9090, "name": "admin"}],
+    )
 
     def create(name, services):
-        return {
-            "cluster": cluster,
-            "serviceName": name,
-            "taskDefinition": td_arn,
-            "desiredCount": 0,
-            "launchType": "FARGATE",
-            "networkConfiguration": SUBNETS,
-            "serviceConnectConfiguration": {"enabled": True, "namespace": ns_name, "services": services},
-        }
+        return sc_create(name, {"enabled": True, "namespace": ns_name, "services": services})
 
     def cloud_map_names():
         listed = sd.call("ListServices", {"Filters": [{"Name": "NAMESPACE_ID", "Values": [ns_id]}]})
