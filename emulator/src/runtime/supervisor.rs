@@ -1313,6 +1313,14 @@ mod tests {
         seen
     }
 
+    /// Where the fake runtime's call `c` is in `calls`.
+    fn at(calls: &[String], c: &str) -> usize {
+        calls
+            .iter()
+            .position(|x| x == c)
+            .unwrap_or_else(|| panic!("{c} in {calls:?}"))
+    }
+
     #[tokio::test]
     async fn containers_are_created_while_the_namespace_starts_and_reported_in_order() {
         let fake = Arc::new(Fake::default());
@@ -1336,12 +1344,7 @@ mod tests {
             ]
         );
         let calls = fake.calls();
-        let at = |c: &str| {
-            calls
-                .iter()
-                .position(|x| x == c)
-                .unwrap_or_else(|| panic!("{c} in {calls:?}"))
-        };
+        let at = |c: &str| at(&calls, c);
         assert_eq!(at("create fargate-local-t"), 0);
         // Both containers exist before either starts; neither starts before
         // the namespace has.
@@ -1351,8 +1354,12 @@ mod tests {
         assert!(at("start fargate-local-t") < at("start web").min(at("start sidecar")));
     }
 
+    /// A START dependency orders the starts, and the container that waits
+    /// is created only when its turn comes: `init`, with nothing to wait
+    /// for, is made while the namespace starts; `app` once `init` has
+    /// started.
     #[tokio::test]
-    async fn a_start_dependency_still_orders_the_starts() {
+    async fn a_container_that_waits_is_created_and_started_when_its_turn_comes() {
         let fake = Arc::new(Fake::default());
         let mut app = def("app", "a");
         app.depends_on = Some(vec![ContainerDependency {
@@ -1362,28 +1369,7 @@ mod tests {
         let updates = start(fake.clone(), plan(vec![app, def("init", "b")])).await;
         assert_eq!(&updates[5..7], ["init RUNNING", "app RUNNING"]);
         let calls = fake.calls();
-        let at = |c: &str| calls.iter().position(|x| x == c).unwrap();
-        assert!(at("start init") < at("start app"));
-    }
-
-    #[tokio::test]
-    async fn a_container_that_waits_is_created_when_its_turn_comes() {
-        let fake = Arc::new(Fake::default());
-        let mut app = def("app", "a");
-        app.depends_on = Some(vec![ContainerDependency {
-            container_name: "init".into(),
-            condition: "START".into(),
-        }]);
-        start(fake.clone(), plan(vec![app, def("init", "b")])).await;
-        let calls = fake.calls();
-        let at = |c: &str| {
-            calls
-                .iter()
-                .position(|x| x == c)
-                .unwrap_or_else(|| panic!("{c} in {calls:?}"))
-        };
-        // `init`, with nothing to wait for, is made while the namespace
-        // starts; `app` only once `init` has started.
+        let at = |c: &str| at(&calls, c);
         assert!(at("create init") < at("start init"));
         assert!(at("start init") < at("create app"), "{calls:?}");
         assert!(at("create app") < at("start app"));
@@ -1399,8 +1385,7 @@ mod tests {
         }]);
         start(fake.clone(), plan(vec![reader, def("data", "b")])).await;
         let calls = fake.calls();
-        let at = |c: &str| calls.iter().position(|x| x == c).unwrap();
-        assert!(at("create data") < at("create reader"));
+        assert!(at(&calls, "create data") < at(&calls, "create reader"));
     }
 
     /// Each failure ends the task with the reason the agent gives. Ready
