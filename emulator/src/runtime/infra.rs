@@ -277,7 +277,20 @@ fn image_tag(bin: &Path) -> String {
 fn build_context(bin: &Path, libs: &[PathBuf]) -> Result<Vec<u8>, RuntimeError> {
     let io =
         |e: std::io::Error| RuntimeError::Docker(format!("building the infrastructure image: {e}"));
-    let mut tar = tar::Builder::new(Vec::new());
+    let bin = stripped_binary(bin).map_err(io)?;
+    let nft = host_nft();
+    // The archive's size, known beforehand: a buffer that grew by doubling
+    // would hold up to twice the context, and both the old and the new one
+    // while it moves (the start-up's memory peak, issue 19).
+    let files: u64 = nft
+        .iter()
+        .chain(libs)
+        .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .sum();
+    let entries = 2 + libs.len() as u64 + u64::from(nft.is_some());
+    // Each entry: a header, a long-name header and its name, padding.
+    let estimate = bin.len() as u64 + files + entries * 4096 + 1024;
+    let mut tar = tar::Builder::new(Vec::with_capacity(estimate as usize));
     tar.follow_symlinks(true);
     let dockerfile = "FROM scratch\n\
         COPY rootfs/ /\n\
@@ -290,14 +303,14 @@ fn build_context(bin: &Path, libs: &[PathBuf]) -> Result<Vec<u8>, RuntimeError> 
     header.set_cksum();
     tar.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
         .map_err(io)?;
-    let bin = stripped_binary(bin).map_err(io)?;
     let mut header = tar::Header::new_gnu();
     header.set_size(bin.len() as u64);
     header.set_mode(0o755);
     header.set_cksum();
     tar.append_data(&mut header, "rootfs/fargate-local", bin.as_slice())
         .map_err(io)?;
-    if let Some(nft) = host_nft() {
+    drop(bin);
+    if let Some(nft) = nft {
         let rel = NFT_IN_IMAGE.trim_start_matches('/');
         tar.append_path_with_name(&nft, Path::new("rootfs").join(rel))
             .map_err(io)?;
