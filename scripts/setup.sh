@@ -10,8 +10,10 @@ need_apt=()
 # examples/logs-tail; the tests otherwise use the pinned v1 of .venv.
 # chromium (headless) is the browser the console's sdk test drives.
 # binutils (strip) makes the emulator's image (make image); docker-compose
-# checks docker/compose.yaml (examples/compose).
-for pkg in busybox-static wrk nftables ca-certificates awscli chromium binutils docker-compose; do
+# checks docker/compose.yaml (examples/compose). docker-registry (the
+# Distribution registry) and apache2-utils (htpasswd) give the
+# repositoryCredentials test a private registry of its own.
+for pkg in busybox-static wrk nftables ca-certificates awscli chromium binutils docker-compose docker-registry apache2-utils; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
