@@ -10,7 +10,8 @@
 //! which the emulator reports:
 //!
 //! - 0: metadata read, the task-role credentials obtained, the task
-//!   described as RUNNING (and the object written);
+//!   described as RUNNING (asked again while it is still starting; and the
+//!   object written);
 //! - 3: the SDK found no credentials (a task without a task role);
 //! - 1: an API call failed otherwise, 2: the description was wrong,
 //!   4: the S3 write failed, 5: an SQS call failed or answered wrong,
@@ -100,24 +101,41 @@ async fn main() {
 
     let conf = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let ecs = aws_sdk_ecs::Client::new(&conf);
-    let out = match ecs
-        .describe_tasks()
-        .cluster(cluster)
-        .tasks(task_arn)
-        .send()
-        .await
-    {
-        Ok(out) => out,
-        Err(e) => {
-            let code = if no_credentials(&e) { 3 } else { 1 };
-            fail(code, format!("DescribeTasks failed: {e:?}"));
+    // A container runs before its task is RUNNING (the task becomes RUNNING
+    // once every essential container has started, as on Fargate): the
+    // description is asked for again until it says RUNNING, for up to 30 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = match ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .tasks(task_arn)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                let code = if no_credentials(&e) { 3 } else { 1 };
+                fail(code, format!("DescribeTasks failed: {e:?}"));
+            }
+        };
+        match out.tasks().first() {
+            Some(t) if t.task_arn() == Some(task_arn) && t.last_status() == Some("RUNNING") => {
+                println!("task-probe: DescribeTasks says RUNNING");
+                break;
+            }
+            Some(t)
+                if t.task_arn() == Some(task_arn)
+                    && matches!(
+                        t.last_status(),
+                        Some("PROVISIONING" | "PENDING" | "ACTIVATING")
+                    )
+                    && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => fail(2, format!("DescribeTasks answered {other:?}")),
         }
-    };
-    match out.tasks().first() {
-        Some(t) if t.task_arn() == Some(task_arn) && t.last_status() == Some("RUNNING") => {
-            println!("task-probe: DescribeTasks says RUNNING");
-        }
-        other => fail(2, format!("DescribeTasks answered {other:?}")),
     }
 
     if let Ok(bucket) = std::env::var("PROBE_BUCKET") {
