@@ -388,7 +388,7 @@ impl ConfigSources {
 /// not use the parameter's customer key: KMS's refusal, passed on in the
 /// Java SDK's words (the text seen from GetParameter in public reports;
 /// it names neither the role nor the key).
-fn ssm_kms_denied() -> String {
+pub(crate) fn ssm_kms_denied() -> String {
     format!(
         "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access. (Service: AWSKMS; Status Code: 400; Error Code: AccessDeniedException; Request ID: {}; Proxy: null)",
         crate::domain::ids::uuid()
