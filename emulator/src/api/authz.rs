@@ -301,13 +301,7 @@ type KmsKeys = (Vec<String>, fn() -> String);
 /// under a customer key). Both texts name no role, as observed from AWS.
 /// Judged after the call's own action, as the service asks KMS only once
 /// it reads the value; other operations cost one match.
-fn kms_keys(
-    app: &App,
-    region: &str,
-    service: &str,
-    op: &str,
-    body: &[u8],
-) -> Option<KmsKeys> {
+fn kms_keys(app: &App, region: &str, service: &str, op: &str, body: &[u8]) -> Option<KmsKeys> {
     let v: Value = match (service, op) {
         ("ssm", "GetParameter" | "GetParameters") | ("secretsmanager", "GetSecretValue") => {
             serde_json::from_slice(body).ok()?

@@ -399,6 +399,53 @@ async fn a_secure_string_under_a_customer_key_needs_kms_decrypt() {
     t.stop().await;
 }
 
+/// A Secrets Manager secret read through SSM's
+/// `/aws/reference/secretsmanager/` needs the secret's own permission as
+/// well as `ssm:GetParameters` on the reference.
+#[tokio::test]
+async fn a_secret_referenced_through_ssm_needs_its_own_permission_too() {
+    let t = spawn_app_with(&["--iam", "enforce"]).await;
+    exec_role(&t).await;
+    let secret = host_call(
+        &t,
+        "secretsmanager.CreateSecret",
+        json!({"Name": "db", "SecretString": "pw"}),
+    )
+    .await;
+    let secret_arn = secret["ARN"].as_str().unwrap().to_string();
+    allow(
+        &t,
+        "reference",
+        &["ssm:GetParameters"],
+        "arn:aws:ssm:us-east-1:000000000000:parameter/aws/reference/secretsmanager/*",
+    )
+    .await;
+    t.create_cluster("c").await;
+    register(
+        &t,
+        json!({"image": "web:1", "secrets": [{"name": "PW", "valueFrom": "/aws/reference/secretsmanager/db"}]}),
+    )
+    .await;
+    let (id, task) = run(&t).await;
+    let reason = stopped_reason(&task);
+    let want = format!(
+        "{PREFIX}unable to retrieve secrets from ssm: service call has been retried 1 time(s): AccessDeniedException: {} secretsmanager:GetSecretValue on resource: {secret_arn} because no identity-based policy allows the secretsmanager:GetSecretValue action status code: 400, request id: ",
+        who(&id)
+    );
+    assert!(reason.starts_with(&want), "{reason}");
+
+    allow(
+        &t,
+        "secret",
+        &["secretsmanager:GetSecretValue"],
+        &secret_arn,
+    )
+    .await;
+    let (_, task) = run(&t).await;
+    assert_eq!(task["lastStatus"], "RUNNING", "{task:#}");
+    t.stop().await;
+}
+
 #[tokio::test]
 async fn a_log_drivers_secret_options_are_read_as_the_execution_role() {
     let t = spawn_app_with(&["--iam", "enforce"]).await;

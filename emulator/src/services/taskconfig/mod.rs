@@ -155,7 +155,9 @@ impl ConfigSources {
     /// `serve --iam`: `enforce` fails the task with Fargate's text, `warn`
     /// logs it. An SSM parameter needs `ssm:GetParameters` on it, and
     /// `kms:Decrypt` on its key when it is a SecureString with a customer
-    /// key (SSM then answers with KMS's text, naming no role).
+    /// key (SSM then answers with KMS's text, naming no role); a Secrets
+    /// Manager secret read through `/aws/reference/secretsmanager/` needs
+    /// what reading the secret needs as well.
     fn judge_secrets(&self, plan: &TaskPlan, refs: &[(String, SecretRef)]) -> Result<(), String> {
         let (Some((iam, mode)), Some(role)) = (&self.iam, plan.execution_role_arn.as_deref())
         else {
@@ -177,6 +179,14 @@ impl ConfigSources {
                     if let Some(key) = self.ssm.kms_key_of(region, name) {
                         iam.decide(*mode, who, None, "kms:Decrypt", &[key])
                             .map_err(|_| denied(&ssm_kms_denied()))?;
+                    }
+                    // A secret SSM hands out reads it as the caller: the
+                    // secret's own permissions too (with Secrets Manager's
+                    // texts passed on [inferred: no refusal was found
+                    // quoted]).
+                    if let Some(secret) = name.strip_prefix("/aws/reference/secretsmanager/") {
+                        self.judge_secret_read(plan, role, region, secret)
+                            .map_err(|m| denied(&m))?;
                     }
                 }
                 SecretRef::SecretsManager {
