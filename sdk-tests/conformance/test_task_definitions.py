@@ -234,6 +234,81 @@ def test_register_fargate_validation(ecs, td, message):
     ecs.error("RegisterTaskDefinition", td, "ClientException", message)
 
 
+ECR_IMAGE = "000000000000.dkr.ecr.us-east-1.amazonaws.com/web:1"
+PRIVATE_IMAGE = "registry.example.com/team/app:1"
+
+# (case id, request, message, whether botocore would send it); every one
+# is a ClientException, and none stores anything.
+REPOSITORY_CREDENTIALS_ERRORS = [
+    (
+        "ecr-image",
+        _bad(
+            executionRoleArn=EXEC_ROLE,
+            **{APP + "image": ECR_IMAGE, APP + "repositoryCredentials": {"credentialsParameter": "registry"}},
+        ),
+        "Private repository credentials are not a supported authentication method for ECR repositories.",
+        True,
+    ),
+    (
+        # What a console once generated: checked for ECR before anything else.
+        "ecr-image-blank-no-role",
+        _bad(**{APP + "image": ECR_IMAGE, APP + "repositoryCredentials": {"credentialsParameter": ""}}),
+        "Private repository credentials are not a supported authentication method for ECR repositories.",
+        True,
+    ),
+    (
+        "no-execution-role",
+        _bad(**{APP + "image": PRIVATE_IMAGE, APP + "repositoryCredentials": {"credentialsParameter": "registry"}}),
+        "Private repository authentication requires that the task definition specify a value for executionRoleArn.",
+        True,
+    ),
+    (
+        "blank-parameter",
+        _bad(
+            executionRoleArn=EXEC_ROLE,
+            **{APP + "image": PRIVATE_IMAGE, APP + "repositoryCredentials": {"credentialsParameter": ""}},
+        ),
+        "RepositoryCredentials.credentialsParameter should not be null or empty.",
+        True,
+    ),
+    (
+        # The model requires the member; only a hand-written client omits it.
+        "missing-parameter",
+        _bad(executionRoleArn=EXEC_ROLE, **{APP + "image": PRIVATE_IMAGE, APP + "repositoryCredentials": {}}),
+        "RepositoryCredentials.credentialsParameter should not be null or empty.",
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "td,message,sdk",
+    [c[1:] for c in REPOSITORY_CREDENTIALS_ERRORS],
+    ids=[c[0] for c in REPOSITORY_CREDENTIALS_ERRORS],
+)
+def test_register_repository_credentials_validation(ecs, td, message, sdk):
+    td = dict(td, family=unique("creds"))
+    ecs.error("RegisterTaskDefinition", td, "ClientException", message, validate_input=sdk)
+    ecs.error(
+        "DescribeTaskDefinition",
+        {"taskDefinition": td["family"]},
+        "ClientException",
+        "Unable to describe task definition.",
+    )
+    assert td["family"] not in ecs.call("ListTaskDefinitionFamilies", {"familyPrefix": td["family"]})["families"]
+
+
+def test_register_repository_credentials_by_name_or_arn(ecs):
+    for value in ("registry", "arn:aws:secretsmanager:eu-west-1:111122223333:secret:registry-AbCdEf"):
+        td = _bad(
+            family=unique("creds"),
+            executionRoleArn=EXEC_ROLE,
+            **{APP + "image": PRIVATE_IMAGE, APP + "repositoryCredentials": {"credentialsParameter": value}},
+        )
+        out = ecs.call("RegisterTaskDefinition", td)["taskDefinition"]
+        assert out["containerDefinitions"][0]["repositoryCredentials"] == {"credentialsParameter": value}
+
+
 def test_register_too_large(ecs):
     td = fargate_td("big")
     td["containerDefinitions"][0]["environment"] = [{"name": "PAD", "value": "x" * 70000}]

@@ -291,6 +291,67 @@ pub fn parameter_arn(region: &str, account: &str, name: &str) -> String {
     format!("arn:aws:ssm:{region}:{account}:parameter{sep}{name}")
 }
 
+/// The keys a read decrypts with, and the service's text for a refusal.
+type KmsKeys = (Vec<String>, fn() -> String);
+
+/// The customer KMS keys an app's read decrypts with, and the text the
+/// service answers when the task role may not use one: SSM's GetParameter
+/// and GetParameters with decryption (a SecureString under a customer key;
+/// SSM passes KMS's refusal on), Secrets Manager's GetSecretValue (a secret
+/// under a customer key). Both texts name no role, as observed from AWS.
+/// Judged after the call's own action, as the service asks KMS only once
+/// it reads the value; other operations cost one match.
+fn kms_keys(app: &App, region: &str, service: &str, op: &str, body: &[u8]) -> Option<KmsKeys> {
+    let v: Value = match (service, op) {
+        ("ssm", "GetParameter" | "GetParameters") | ("secretsmanager", "GetSecretValue") => {
+            serde_json::from_slice(body).ok()?
+        }
+        _ => return None,
+    };
+    if service == "secretsmanager" {
+        let id = v.get("SecretId")?.as_str()?;
+        let key = app.secrets_manager().kms_key_of(region, id)?;
+        return Some((vec![key], || "Access to KMS is not allowed".into()));
+    }
+    if v.get("WithDecryption").and_then(Value::as_bool) != Some(true) {
+        return None;
+    }
+    let names: Vec<&str> = match v.get("Names").and_then(Value::as_array) {
+        Some(list) => list.iter().filter_map(Value::as_str).collect(),
+        None => vec![v.get("Name")?.as_str()?],
+    };
+    let mut keys: Vec<String> = names
+        .iter()
+        .filter_map(|n| app.ssm().kms_key_of(region, n))
+        .collect();
+    keys.dedup();
+    (!keys.is_empty()).then_some((keys, crate::services::taskconfig::ssm_kms_denied))
+}
+
+/// Whether an operation may read a value under a KMS key ([`kms_keys`]):
+/// checked first, so other calls pay nothing more.
+pub fn may_decrypt(op: &str) -> bool {
+    matches!(op, "GetParameter" | "GetParameters" | "GetSecretValue")
+}
+
+/// `kms:Decrypt` for an app's read of a value under a customer key (see
+/// [`kms_keys`]), judged as its task role like the call itself: `Err` with
+/// the service's text only when `enforce` denies it.
+pub fn judge_kms(
+    app: &App,
+    request_id: &str,
+    access_key: Option<&str>,
+    region: &str,
+    service: &str,
+    op: &str,
+    body: &[u8],
+) -> Result<(), Denied> {
+    let Some((keys, text)) = kms_keys(app, region, service, op, body) else {
+        return Ok(());
+    };
+    judge(app, request_id, access_key, "kms:Decrypt", &keys).map_err(|_| Denied { message: text() })
+}
+
 /// Whether a call is judged at all: it is signed with a task's role
 /// credentials (checked before any parsing, so other calls pay nothing).
 /// In every mode: under `off` nothing is evaluated, but the task's usage is

@@ -343,6 +343,24 @@ pub(crate) async fn dispatch(State(app): State<App>, req: Request) -> Response {
         let err = ApiError::client("AccessDeniedException", d.message);
         return with_request_id(err.into_response(), &ctx.request_id);
     }
+    // The value's customer KMS key, for the reads that decrypt one.
+    if authz::may_decrypt(op)
+        && let Ok(b) = &body
+        && authz::is_task_call(&app, ctx.access_key.as_deref())
+        && let Err(d) = authz::judge_kms(
+            &app,
+            &ctx.request_id,
+            ctx.access_key.as_deref(),
+            &ctx.region,
+            &service_of_target(prefix),
+            op,
+            b,
+        )
+    {
+        app.record_request(&ctx, &service, op, Some("AccessDeniedException"));
+        let err = ApiError::client("AccessDeniedException", d.message);
+        return with_request_id(err.into_response(), &ctx.request_id);
+    }
     let result = match (prefix, body) {
         (ecs::TARGET_PREFIX, Ok(body)) => ecs::handle(&app, &ctx, op, &body).await,
         (logs::TARGET_PREFIX, Ok(body)) => logs::handle(&app, &ctx, op, &body).await,

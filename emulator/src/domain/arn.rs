@@ -61,6 +61,34 @@ pub fn iam_root(account: &str) -> String {
     format!("arn:aws:iam::{account}:root")
 }
 
+/// A `KmsKeyId` as a service stores it (key id, key ARN, alias name or
+/// alias ARN) as the ARN IAM evaluates `kms:Decrypt` on; `None` for none
+/// and for the service's AWS managed key (`aws_managed`, e.g.
+/// `alias/aws/ssm`), whose use through the service needs no permission of
+/// the caller. An alias is not resolved to its key (there is no KMS here),
+/// so a policy names it by the alias ARN.
+pub fn customer_kms_key(
+    region: &str,
+    account: &str,
+    key: &str,
+    aws_managed: &str,
+) -> Option<String> {
+    let managed = key == aws_managed
+        || key
+            .strip_suffix(aws_managed)
+            .is_some_and(|arn| arn.ends_with(':'));
+    if key.is_empty() || managed {
+        return None;
+    }
+    Some(if key.starts_with("arn:") {
+        key.to_string()
+    } else if key.starts_with("alias/") {
+        format!("arn:aws:kms:{region}:{account}:{key}")
+    } else {
+        format!("arn:aws:kms:{region}:{account}:key/{key}")
+    })
+}
+
 /// A parsed `arn:<partition>:<service>:<region>:<account>:<resource>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Arn<'a> {
@@ -215,6 +243,40 @@ mod tests {
             s.task("dev", "abc"),
             "arn:aws:ecs:eu-west-1:000000000000:task/dev/abc"
         );
+    }
+
+    #[test]
+    fn customer_kms_keys() {
+        let key = |k: &str| customer_kms_key("eu-west-1", "000000000000", k, "alias/aws/ssm");
+        let cases = [
+            ("", None),
+            ("alias/aws/ssm", None),
+            ("arn:aws:kms:eu-west-1:000000000000:alias/aws/ssm", None),
+            (
+                "1234abcd-12ab-34cd-56ef-1234567890ab",
+                Some("arn:aws:kms:eu-west-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
+            ),
+            (
+                "alias/app",
+                Some("arn:aws:kms:eu-west-1:000000000000:alias/app"),
+            ),
+            (
+                "arn:aws:kms:us-east-1:111122223333:key/k",
+                Some("arn:aws:kms:us-east-1:111122223333:key/k"),
+            ),
+            // Another service's managed key is not this one's.
+            (
+                "alias/aws/secretsmanager",
+                Some("arn:aws:kms:eu-west-1:000000000000:alias/aws/secretsmanager"),
+            ),
+            (
+                "xalias/aws/ssm",
+                Some("arn:aws:kms:eu-west-1:000000000000:key/xalias/aws/ssm"),
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(key(input).as_deref(), want, "{input}");
+        }
     }
 
     fn check_task(input: &str, expected: Option<(Option<&str>, &str)>) {

@@ -2,7 +2,8 @@
 //! before the containers exist: ECR pulls (the registry token, then the
 //! repository's image actions), a private registry's
 //! `repositoryCredentials` (read from Secrets Manager, with its KMS key,
-//! and handed to the pull), and a log driver's `secretOptions`. Each is
+//! and handed to the pull), an SSM SecureString's customer KMS key, and a
+//! log driver's `secretOptions`. Each is
 //! refused with Fargate's text, then allowed by a PutRolePolicy with no
 //! restart. A task's calls to ELBv2 and IAM with its credentials are
 //! judged as its task role.
@@ -342,6 +343,102 @@ async fn a_customer_kms_key_needs_kms_decrypt_on_the_execution_role() {
         "key",
         &["kms:Decrypt"],
         "arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    )
+    .await;
+    let (_, task) = run(&t).await;
+    assert_eq!(task["lastStatus"], "RUNNING", "{task:#}");
+    t.stop().await;
+}
+
+/// An SSM SecureString under a customer key needs `kms:Decrypt` on the key
+/// as well as `ssm:GetParameters`; SSM passes KMS's refusal on, naming no
+/// role. (SSM's own key, the default, needs nothing: the splunk test.)
+#[tokio::test]
+async fn a_secure_string_under_a_customer_key_needs_kms_decrypt() {
+    let t = spawn_app_with(&["--iam", "enforce"]).await;
+    exec_role(&t).await;
+    host_call(
+        &t,
+        "AmazonSSM.PutParameter",
+        json!({"Name": "/web/db", "Value": "pw", "Type": "SecureString", "KeyId": "alias/web"}),
+    )
+    .await;
+    allow(
+        &t,
+        "read",
+        &["ssm:GetParameters"],
+        "arn:aws:ssm:us-east-1:000000000000:parameter/web/*",
+    )
+    .await;
+    t.create_cluster("c").await;
+    register(
+        &t,
+        json!({"image": "web:1", "secrets": [{"name": "PW", "valueFrom": "/web/db"}]}),
+    )
+    .await;
+    let (_, task) = run(&t).await;
+    let reason = stopped_reason(&task);
+    let want = format!(
+        "{PREFIX}unable to retrieve secrets from ssm: service call has been retried 1 time(s): AccessDeniedException: The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access. (Service: AWSKMS; Status Code: 400; Error Code: AccessDeniedException; Request ID: "
+    );
+    assert!(reason.starts_with(&want), "{reason}");
+    assert!(
+        reason.contains("; Proxy: null) status code: 400, request id: "),
+        "{reason}"
+    );
+
+    allow(
+        &t,
+        "key",
+        &["kms:Decrypt"],
+        "arn:aws:kms:us-east-1:000000000000:alias/web",
+    )
+    .await;
+    let (_, task) = run(&t).await;
+    assert_eq!(task["lastStatus"], "RUNNING", "{task:#}");
+    t.stop().await;
+}
+
+/// A Secrets Manager secret read through SSM's
+/// `/aws/reference/secretsmanager/` needs the secret's own permission as
+/// well as `ssm:GetParameters` on the reference.
+#[tokio::test]
+async fn a_secret_referenced_through_ssm_needs_its_own_permission_too() {
+    let t = spawn_app_with(&["--iam", "enforce"]).await;
+    exec_role(&t).await;
+    let secret = host_call(
+        &t,
+        "secretsmanager.CreateSecret",
+        json!({"Name": "db", "SecretString": "pw"}),
+    )
+    .await;
+    let secret_arn = secret["ARN"].as_str().unwrap().to_string();
+    allow(
+        &t,
+        "reference",
+        &["ssm:GetParameters"],
+        "arn:aws:ssm:us-east-1:000000000000:parameter/aws/reference/secretsmanager/*",
+    )
+    .await;
+    t.create_cluster("c").await;
+    register(
+        &t,
+        json!({"image": "web:1", "secrets": [{"name": "PW", "valueFrom": "/aws/reference/secretsmanager/db"}]}),
+    )
+    .await;
+    let (id, task) = run(&t).await;
+    let reason = stopped_reason(&task);
+    let want = format!(
+        "{PREFIX}unable to retrieve secrets from ssm: service call has been retried 1 time(s): AccessDeniedException: {} secretsmanager:GetSecretValue on resource: {secret_arn} because no identity-based policy allows the secretsmanager:GetSecretValue action status code: 400, request id: ",
+        who(&id)
+    );
+    assert!(reason.starts_with(&want), "{reason}");
+
+    allow(
+        &t,
+        "secret",
+        &["secretsmanager:GetSecretValue"],
+        &secret_arn,
     )
     .await;
     let (_, task) = run(&t).await;

@@ -515,6 +515,112 @@ async fn ecs_and_cloud_map_calls_are_judged_on_their_resources() {
     t.stop().await;
 }
 
+/// An app's read of a value under a customer KMS key needs `kms:Decrypt`
+/// on the key as well as the read itself: SSM answers with the text it
+/// passes on from KMS, Secrets Manager with its own; neither names the
+/// role. A read without decryption, or of SSM's or Secrets Manager's own
+/// key, needs nothing more.
+#[tokio::test]
+async fn reads_under_a_customer_key_need_kms_decrypt() {
+    let t = spawn_app_with(&["--iam", "enforce"]).await;
+    create_role(&t, "app").await;
+    let key = t.app.credentials().issue(TASK, ROLE).access_key_id;
+    let host = |target: &'static str, body: Value| {
+        let t = &t;
+        async move {
+            let (status, v) = signed(t, "AKIDHOST", target, body).await;
+            assert_eq!(status, 200, "{target}: {v}");
+        }
+    };
+    host(
+        "AmazonSSM.PutParameter",
+        json!({"Name": "/app/db", "Value": "pw", "Type": "SecureString", "KeyId": "k1"}),
+    )
+    .await;
+    host(
+        "AmazonSSM.PutParameter",
+        json!({"Name": "/app/plain", "Value": "pw", "Type": "SecureString"}),
+    )
+    .await;
+    host(
+        "secretsmanager.CreateSecret",
+        json!({"Name": "db", "SecretString": "pw", "KmsKeyId": "alias/k2"}),
+    )
+    .await;
+    put_policy(
+        &t,
+        "app",
+        "read",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ssm:GetParameter","ssm:GetParameters","secretsmanager:GetSecretValue"],"Resource":"*"}]}"#,
+    )
+    .await;
+    let get = json!({"Name": "/app/db", "WithDecryption": true});
+    let (status, v) = signed(&t, &key, "AmazonSSM.GetParameter", get.clone()).await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["__type"], "AccessDeniedException");
+    let message = v["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access. (Service: AWSKMS; Status Code: 400; Error Code: AccessDeniedException; Request ID: "),
+        "{message}"
+    );
+    let (status, v) = signed(
+        &t,
+        &key,
+        "AmazonSSM.GetParameters",
+        json!({"Names": ["/app/plain", "/app/db"], "WithDecryption": true}),
+    )
+    .await;
+    assert_eq!(
+        (status, &v["__type"]),
+        (400, &json!("AccessDeniedException"))
+    );
+    for (target, body) in [
+        ("AmazonSSM.GetParameter", json!({"Name": "/app/db"})),
+        (
+            "AmazonSSM.GetParameter",
+            json!({"Name": "/app/plain", "WithDecryption": true}),
+        ),
+    ] {
+        let (status, v) = signed(&t, &key, target, body).await;
+        assert_eq!(status, 200, "{v}");
+    }
+    let (status, v) = signed(
+        &t,
+        &key,
+        "secretsmanager.GetSecretValue",
+        json!({"SecretId": "db"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(
+        (&v["__type"], &v["message"]),
+        (
+            &json!("AccessDeniedException"),
+            &json!("Access to KMS is not allowed")
+        )
+    );
+
+    put_policy(
+        &t,
+        "app",
+        "keys",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Decrypt","Resource":["arn:aws:kms:us-east-1:000000000000:key/k1","arn:aws:kms:us-east-1:000000000000:alias/k2"]}]}"#,
+    )
+    .await;
+    let (status, v) = signed(&t, &key, "AmazonSSM.GetParameter", get).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["Parameter"]["Value"], "pw");
+    let (status, v) = signed(
+        &t,
+        &key,
+        "secretsmanager.GetSecretValue",
+        json!({"SecretId": "db"}),
+    )
+    .await;
+    assert_eq!((status, &v["SecretString"]), (200, &json!("pw")), "{v}");
+    t.stop().await;
+}
+
 #[tokio::test]
 async fn the_policy_endpoint_needs_a_known_task() {
     let t = spawn_app_with(&[]).await;

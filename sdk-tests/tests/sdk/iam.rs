@@ -674,13 +674,18 @@ async fn probe_run(emu: &Emulator, td: &str) -> (String, Option<i32>) {
 }
 
 fn put_policy(emu: &Emulator, name: &str, document: &str) {
+    put_role_policy(emu, "app-role", name, document);
+}
+
+/// `aws iam put-role-policy`: in effect at once, no restart.
+fn put_role_policy(emu: &Emulator, role: &str, name: &str, document: &str) {
     ok(
         emu,
         &[
             "iam",
             "put-role-policy",
             "--role-name",
-            "app-role",
+            role,
             "--policy-name",
             name,
             "--policy-document",
@@ -940,5 +945,98 @@ async fn an_ecr_image_needs_the_execution_roles_pull_permissions_in_enforce() {
         "{notes:?}"
     );
     emu.stop_task("pulls", &arn, "done").await;
+    emu.stop();
+}
+
+/// Under `enforce`, a task secret from an SSM SecureString under a
+/// customer KMS key needs the execution role's `kms:Decrypt` on the key as
+/// well as `ssm:GetParameters`: refused with the text SSM passes on from
+/// KMS, then run once `put-role-policy` allows the key, with no restart.
+#[tokio::test]
+async fn a_secure_string_secret_under_a_customer_key_needs_kms_decrypt_in_enforce() {
+    let emu = Emulator::start_with(&["--iam", "enforce"]);
+    ok(
+        &emu,
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "secrets-role",
+            "--assume-role-policy-document",
+            TRUST,
+        ],
+    );
+    put_role_policy(
+        &emu,
+        "secrets-role",
+        "params",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:GetParameters","Resource":"arn:aws:ssm:us-east-1:000000000000:parameter/app/*"}]}"#,
+    );
+    emu.ssm()
+        .put_parameter()
+        .name("/app/db-password")
+        .value("s3cr3t")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .key_id("1234abcd-12ab-34cd-56ef-1234567890ab")
+        .send()
+        .await
+        .unwrap();
+    emu.create_cluster("keys").await;
+    let secret = aws_sdk_ecs::types::Secret::builder()
+        .name("DB_PASSWORD")
+        .value_from("/app/db-password")
+        .build()
+        .unwrap();
+    let td = emu
+        .register_with(
+            "kms-secret",
+            vec![
+                sh("app", UNTIL_TERM)
+                    .set_secrets(Some(vec![secret]))
+                    .build(),
+            ],
+            |b| b.execution_role_arn("secrets-role"),
+        )
+        .await;
+    let arn = emu
+        .run_task("keys", &td)
+        .await
+        .task_arn()
+        .unwrap()
+        .to_string();
+    let t = emu
+        .wait_status("keys", &arn, "STOPPED", Duration::from_secs(30))
+        .await;
+    let reason = t.stopped_reason().unwrap_or_default();
+    let want = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): AccessDeniedException: The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access. (Service: AWSKMS; Status Code: 400; Error Code: AccessDeniedException; Request ID: ";
+    assert!(reason.starts_with(want), "{reason}");
+    assert_eq!(
+        t.stop_code(),
+        Some(&aws_sdk_ecs::types::TaskStopCode::TaskFailedToStart)
+    );
+    let notes = iam_notes(&emu);
+    assert!(
+        notes.iter().any(|n| n["action"] == "kms:Decrypt"
+            && n["roleKind"] == "execution"
+            && n["resource"]
+                == "arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
+        "{notes:?}"
+    );
+
+    put_role_policy(
+        &emu,
+        "secrets-role",
+        "key",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Decrypt","Resource":"arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"}]}"#,
+    );
+    let arn = emu
+        .run_task("keys", &td)
+        .await
+        .task_arn()
+        .unwrap()
+        .to_string();
+    emu.wait_status("keys", &arn, "RUNNING", Duration::from_secs(30))
+        .await;
+    emu.stop_task("keys", &arn, "done").await;
     emu.stop();
 }

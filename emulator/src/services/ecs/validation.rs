@@ -492,6 +492,7 @@ fn check_containers(
                 "Duplicate container name '{name}'. Container names must be unique within a task definition."
             )));
         }
+        check_repository_credentials(td, c)?;
         if fargate
             && is_ecr_image(c.image.as_deref().unwrap_or(""))
             && td.execution_role_arn.is_none()
@@ -536,6 +537,43 @@ fn check_containers(
         }
     }
     Ok(names)
+}
+
+/// A container's `repositoryCredentials` (private registry authentication,
+/// on every launch type): not for an ECR image, whose pull the execution
+/// role authorizes (checked first: a console-made definition with an ECR
+/// image, an empty `credentialsParameter` and no execution role got this
+/// text, aws-actions/amazon-ecs-deploy-task-definition#48 and #52); a
+/// secret named (the model requires `credentialsParameter`; the SDKs check
+/// it before sending, so the text, in the shape of ECS's
+/// `Container.image should not be null or empty.`, is the emulator's); and
+/// an execution role to read it with (sil-org/ecs-deploy#188). Any
+/// non-empty value is accepted: a name or an ARN of a secret, perhaps in
+/// another account, read only at launch.
+fn check_repository_credentials(td: &TaskDefinition, c: &ContainerDefinition) -> Result<()> {
+    let Some(credentials) = &c.repository_credentials else {
+        return Ok(());
+    };
+    if is_ecr_image(c.image.as_deref().unwrap_or("")) {
+        return Err(client(
+            "Private repository credentials are not a supported authentication method for ECR repositories.",
+        ));
+    }
+    let parameter = credentials
+        .get("credentialsParameter")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if parameter.trim().is_empty() {
+        return Err(client(
+            "RepositoryCredentials.credentialsParameter should not be null or empty.",
+        ));
+    }
+    if td.execution_role_arn.is_none() {
+        return Err(client(
+            "Private repository authentication requires that the task definition specify a value for executionRoleArn.",
+        ));
+    }
+    Ok(())
 }
 
 /// The FireLens rules: a router needs a container that logs to it and the
@@ -820,6 +858,48 @@ mod tests {
 
     fn c0(td: &mut TaskDefinition) -> &mut ContainerDefinition {
         &mut td.container_definitions.as_mut().unwrap()[0]
+    }
+
+    #[test]
+    fn repository_credentials() {
+        let creds =
+            |v: Value| move |td: &mut TaskDefinition| c0(td).repository_credentials = Some(v);
+        let with_role = |v: Value| {
+            move |td: &mut TaskDefinition| {
+                td.execution_role_arn = Some("exec".into());
+                c0(td).repository_credentials = Some(v);
+            }
+        };
+        let secret = || serde_json::json!({"credentialsParameter": "registry"});
+        check(with_role(secret()), None);
+        check(
+            creds(secret()),
+            Some(
+                "Private repository authentication requires that the task definition specify a value for executionRoleArn.",
+            ),
+        );
+        let blank = "RepositoryCredentials.credentialsParameter should not be null or empty.";
+        for v in [
+            serde_json::json!({}),
+            serde_json::json!({"credentialsParameter": ""}),
+            serde_json::json!({"credentialsParameter": 7}),
+            serde_json::json!("registry"),
+        ] {
+            check(with_role(v), Some(blank));
+        }
+        // An ECR image is refused first, whatever else is wrong.
+        check(
+            |td| {
+                td.requires_compatibilities = Some(vec!["EC2".into()]);
+                c0(td).image =
+                    Some("848213930039.dkr.ecr.us-east-2.amazonaws.com/app:latest".into());
+                c0(td).repository_credentials =
+                    Some(serde_json::json!({"credentialsParameter": ""}));
+            },
+            Some(
+                "Private repository credentials are not a supported authentication method for ECR repositories.",
+            ),
+        );
     }
 
     #[test]

@@ -324,6 +324,30 @@ pub struct State {
 }
 
 impl State {
+    /// A role by ARN (`arn:aws:iam::<acct>:role/<path><name>`) or bare name.
+    fn role_by_arn(&self, arn: &str) -> Option<&Role> {
+        if !arn.starts_with("arn:") {
+            return self.roles.get(&arn.to_lowercase());
+        }
+        self.roles.values().find(|r| r.arn == arn)
+    }
+
+    /// A role's permission documents, named: inline ones, then attached
+    /// ones' default versions.
+    fn documents(&self, role: &Role) -> Vec<(String, String)> {
+        let mut documents: Vec<(String, String)> = role
+            .inline
+            .iter()
+            .map(|(n, d)| (format!("inline policy {n}"), d.clone()))
+            .collect();
+        for a in &role.attached {
+            if let Some(d) = self.default_document(a) {
+                documents.push((a.clone(), d));
+            }
+        }
+        documents
+    }
+
     fn role(&self, name: &str) -> Result<&Role> {
         self.roles
             .get(&name.to_lowercase())
@@ -562,10 +586,31 @@ pub struct Iam {
     requests: Arc<std::sync::OnceLock<crate::services::requestlog::RequestLog>>,
     /// Parsed policy documents by their text (`Iam::parsed`).
     parsed: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<policy::Document>>>>,
+    /// Each role's permissions as a decision needs them, by the role
+    /// reference decisions name it by (`Iam::grant`).
+    grants: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<Grant>>>>,
 }
 
-/// How many parsed documents are kept before the cache starts over.
+/// How many parsed documents (and roles' grants) are kept before the
+/// cache starts over.
 const PARSED_CACHE: usize = 4096;
+
+/// A role's permissions as [`Iam::judge_role`] needs them, read for one
+/// revision of the IAM state: every request with a task's credentials is
+/// judged, and this spares each one finding the role, copying its policies'
+/// texts and looking each up in the parse cache.
+struct Grant {
+    /// The IAM state's revision they were read at ([`Backend::revision`]).
+    revision: u64,
+    /// The role's ARN (for a role that does not exist, the one asked for).
+    arn: String,
+    /// The role's inline policies, then its attached ones' default
+    /// versions; none for a role that does not exist.
+    documents: Vec<Arc<policy::Document>>,
+    /// Whether a statement has a condition or a policy variable: only then
+    /// does a decision need the request's condition keys.
+    needs_context: bool,
+}
 
 /// Whose permissions a decision is about: a task's task or execution role.
 #[derive(Debug, Clone, Copy)]
@@ -619,6 +664,7 @@ impl Iam {
             usage,
             requests: Arc::default(),
             parsed: Arc::default(),
+            grants: Arc::default(),
         })
     }
 
@@ -642,6 +688,48 @@ impl Iam {
         }
         cache.insert(text.to_string(), d.clone());
         Some(d)
+    }
+
+    /// The role's permissions for the current IAM state: cached by the role
+    /// reference and checked against the state's revision, so a changed
+    /// role or policy (PutRolePolicy, AttachRolePolicy, a new default
+    /// version, ...) is in effect for the next decision.
+    fn grant(&self, role: &str) -> Arc<Grant> {
+        let lock = || self.grants.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(g) = lock().get(role)
+            && g.revision == self.inner.revision()
+        {
+            return g.clone();
+        }
+        let arn = self.role_arn_of(role);
+        // The texts and the revision they belong to, read together.
+        let (revision, texts) = self.inner.read(|st| {
+            let texts = st
+                .role_by_arn(&arn)
+                .map(|r| st.documents(r).into_iter().map(|(_, d)| d).collect())
+                .unwrap_or_else(Vec::new);
+            (self.inner.revision(), texts)
+        });
+        let documents: Vec<Arc<policy::Document>> =
+            texts.iter().filter_map(|d| self.parsed(d)).collect();
+        let variable = |p: &policy::Patterns| p.items.iter().any(|x| x.contains("${"));
+        let needs_context = documents.iter().flat_map(|d| &d.statements).any(|s| {
+            !s.conditions.is_empty()
+                || variable(&s.actions)
+                || s.resources.as_ref().is_some_and(variable)
+        });
+        let g = Arc::new(Grant {
+            revision,
+            arn,
+            documents,
+            needs_context,
+        });
+        let mut cache = lock();
+        if cache.len() >= PARSED_CACHE {
+            cache.clear();
+        }
+        cache.insert(role.to_string(), g.clone());
+        g
     }
 
     /// Where decisions are noted: the app's request log.
@@ -672,7 +760,11 @@ impl Iam {
         action: &str,
         resources: &[String],
     ) -> std::result::Result<(), Denial> {
-        let role_arn = self.role_arn_of(who.role);
+        let role_arn: std::borrow::Cow<str> = if who.role.starts_with("arn:") {
+            who.role.into()
+        } else {
+            self.role_arn_of(who.role).into()
+        };
         if mode == Mode::Off {
             for r in resources {
                 self.usage.record(
@@ -746,7 +838,7 @@ impl Iam {
         if let Some(log) = self.requests.get() {
             let note = crate::services::requestlog::IamNote {
                 role_kind: kind.into(),
-                role_arn: role_arn.clone(),
+                role_arn: role_arn.to_string(),
                 action: action.into(),
                 resource: d.resource.clone(),
                 decision: if enforced { "denied" } else { "wouldDeny" }.into(),
@@ -760,7 +852,7 @@ impl Iam {
                     let (service, op) = action.split_once(':').unwrap_or((action, ""));
                     let principal = crate::services::credentials::Principal {
                         task_arn: who.task_arn.to_string(),
-                        role_arn: role_arn.clone(),
+                        role_arn: role_arn.to_string(),
                     };
                     log.record_agent_call(
                         service,
@@ -804,29 +896,23 @@ impl Iam {
         action: &str,
         resources: &[String],
     ) -> std::result::Result<(), (String, String)> {
-        let arn = self.role_arn_of(role);
-        let role_name = arn.rsplit('/').next().unwrap_or_default();
-        let who = self.global_arn("sts", &format!("assumed-role/{role_name}/{session}"));
-        let documents: Vec<Arc<policy::Document>> = self
-            .role_policies(&arn)
-            .map(|rp| {
-                rp.documents
-                    .iter()
-                    .filter_map(|(_, d)| self.parsed(d))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let ctx = eval::Context::new()
-            .with("aws:PrincipalArn", arn.clone())
-            .with("aws:PrincipalAccount", self.account())
-            .with("aws:userid", session);
+        let g = self.grant(role);
+        // Built only when a statement reads it (most name none).
+        let ctx = if g.needs_context {
+            eval::Context::new()
+                .with("aws:PrincipalArn", g.arn.clone())
+                .with("aws:PrincipalAccount", self.account())
+                .with("aws:userid", session)
+        } else {
+            eval::Context::new()
+        };
         for resource in resources {
             let r = eval::Request {
                 action,
                 resource,
                 context: &ctx,
             };
-            let reason = match eval::evaluate(documents.iter().map(|d| &**d), &r) {
+            let reason = match eval::evaluate(g.documents.iter().map(|d| &**d), &r) {
                 eval::Decision::Allow => continue,
                 eval::Decision::ImplicitDeny => {
                     format!("because no identity-based policy allows the {action} action")
@@ -835,6 +921,8 @@ impl Iam {
                     "with an explicit deny in an identity-based policy".into()
                 }
             };
+            let role_name = g.arn.rsplit('/').next().unwrap_or_default();
+            let who = self.global_arn("sts", &format!("assumed-role/{role_name}/{session}"));
             return Err((
                 format!(
                     "User: {who} is not authorized to perform: {action} on resource: {resource} {reason}"
@@ -928,30 +1016,18 @@ impl Iam {
 
     /// A role by ARN (`arn:aws:iam::<acct>:role/<path><name>`) or bare name.
     pub fn role_by_arn(&self, arn: &str) -> Option<Role> {
-        self.inner.read(|st| {
-            if !arn.starts_with("arn:") {
-                return st.roles.get(&arn.to_lowercase()).cloned();
-            }
-            st.roles.values().find(|r| r.arn == arn).cloned()
-        })
+        self.inner.read(|st| st.role_by_arn(arn).cloned())
     }
 
     /// A role's permission documents: inline ones, then attached ones'
     /// default versions.
     pub fn role_policies(&self, arn: &str) -> Option<RolePolicies> {
-        let role = self.role_by_arn(arn)?;
         self.inner.read(|st| {
-            let mut documents: Vec<(String, String)> = role
-                .inline
-                .iter()
-                .map(|(n, d)| (format!("inline policy {n}"), d.clone()))
-                .collect();
-            for a in &role.attached {
-                if let Some(d) = st.default_document(a) {
-                    documents.push((a.clone(), d));
-                }
-            }
-            Some(RolePolicies { role, documents })
+            let role = st.role_by_arn(arn)?;
+            Some(RolePolicies {
+                documents: st.documents(role),
+                role: role.clone(),
+            })
         })
     }
 

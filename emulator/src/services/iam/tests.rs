@@ -505,3 +505,66 @@ fn an_agent_call_is_noted_once_per_use_and_again_when_the_outcome_changes() {
     }
     assert_eq!(noted().len(), 5);
 }
+
+/// A role's parsed policies are kept between decisions, by the name or
+/// ARN asked for: every change that can alter a decision (an inline policy
+/// put or deleted, a managed policy attached or detached, a new default
+/// version, the role deleted or created again, a reset) is in effect for
+/// the very next one.
+#[test]
+fn decisions_follow_every_change_of_the_roles_policies() {
+    let iam = iam();
+    let read = || {
+        ["r", "arn:aws:iam::000000000000:role/r"].map(|who| {
+            iam.judge_role(who, "t1", "s3:GetObject", &["arn:aws:s3:::b/k".into()])
+                .is_ok()
+        })
+    };
+    let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"*"}]}"#;
+    assert_eq!(read(), [false, false], "no role");
+    role(&iam, "r").unwrap();
+    assert_eq!(read(), [false, false], "no policy");
+    iam.put_role_policy(s("r"), s("read"), s(S3_READ)).unwrap();
+    assert_eq!(read(), [true, true], "inline policy");
+    iam.delete_role_policy(s("r"), s("read")).unwrap();
+    assert_eq!(read(), [false, false], "inline policy deleted");
+    let p = policy(&iam, "managed").unwrap();
+    iam.attach_role_policy(s("r"), Some(p.arn.clone())).unwrap();
+    assert_eq!(read(), [true, true], "managed policy attached");
+    iam.create_policy_version(Some(p.arn.clone()), s(deny), true)
+        .unwrap();
+    assert_eq!(read(), [false, false], "a denying default version");
+    iam.set_default_policy_version(Some(p.arn.clone()), s("v1"))
+        .unwrap();
+    assert_eq!(read(), [true, true], "v1 the default again");
+    iam.detach_role_policy(s("r"), Some(p.arn.clone())).unwrap();
+    assert_eq!(read(), [false, false], "detached");
+    iam.put_role_policy(s("r"), s("read"), s(S3_READ)).unwrap();
+    iam.delete_role_policy(s("r"), s("read")).unwrap();
+    iam.delete_role(s("r")).unwrap();
+    role(&iam, "r").unwrap();
+    assert_eq!(read(), [false, false], "created again, without policies");
+    iam.put_role_policy(s("r"), s("read"), s(S3_READ)).unwrap();
+    assert_eq!(read(), [true, true]);
+    iam.reset().unwrap();
+    assert_eq!(read(), [false, false], "reset");
+}
+
+/// Condition keys are still there for a statement that reads them (they
+/// are only built for such policies).
+#[test]
+fn conditions_and_variables_see_the_sessions_keys() {
+    let iam = iam();
+    role(&iam, "r").unwrap();
+    let doc = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/${aws:userid}/*"},
+        {"Effect":"Allow","Action":"s3:PutObject","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalArn":"arn:aws:iam::000000000000:role/r"}}}]}"#;
+    iam.put_role_policy(s("r"), s("p"), s(doc)).unwrap();
+    let judge = |action: &str, resource: &str| {
+        iam.judge_role("r", "t1", action, &[resource.into()])
+            .is_ok()
+    };
+    assert!(judge("s3:GetObject", "arn:aws:s3:::b/t1/k"));
+    assert!(!judge("s3:GetObject", "arn:aws:s3:::b/t2/k"));
+    assert!(judge("s3:PutObject", "arn:aws:s3:::b/x"));
+}

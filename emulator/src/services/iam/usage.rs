@@ -87,9 +87,16 @@ pub struct TaskUsage {
     pub truncated: bool,
 }
 
+/// A use's role, last outcome and count, by role kind, action and resource:
+/// nested, so that a repeated use (nearly every call) is found without
+/// building a key.
+type Uses = BTreeMap<RoleKind, BTreeMap<String, BTreeMap<String, (String, Outcome, u64)>>>;
+
 #[derive(Default)]
 struct Record {
-    uses: BTreeMap<(RoleKind, String, String), (String, Outcome, u64)>,
+    uses: Uses,
+    /// How many uses `uses` holds.
+    distinct: usize,
     unattributed: BTreeSet<String>,
     truncated: bool,
     /// When the task was first recorded, to drop the oldest after a restart
@@ -104,13 +111,19 @@ impl Record {
             uses: self
                 .uses
                 .iter()
-                .map(|((kind, action, resource), (role, outcome, count))| Use {
-                    role_kind: *kind,
-                    role_arn: role.clone(),
-                    action: action.clone(),
-                    resource: resource.clone(),
-                    outcome: *outcome,
-                    count: *count,
+                .flat_map(|(kind, actions)| {
+                    actions.iter().flat_map(move |(action, resources)| {
+                        resources
+                            .iter()
+                            .map(move |(resource, (role, outcome, count))| Use {
+                                role_kind: *kind,
+                                role_arn: role.clone(),
+                                action: action.clone(),
+                                resource: resource.clone(),
+                                outcome: *outcome,
+                                count: *count,
+                            })
+                    })
                 })
                 .collect(),
             unattributed: self.unattributed.iter().cloned().collect(),
@@ -119,17 +132,20 @@ impl Record {
     }
 
     fn from_view(v: TaskUsage, seq: u64) -> Record {
+        let mut uses = Uses::new();
+        let mut distinct = 0;
+        for u in v.uses {
+            let previous = uses
+                .entry(u.role_kind)
+                .or_default()
+                .entry(u.action)
+                .or_default()
+                .insert(u.resource, (u.role_arn, u.outcome, u.count));
+            distinct += usize::from(previous.is_none());
+        }
         Record {
-            uses: v
-                .uses
-                .into_iter()
-                .map(|u| {
-                    (
-                        (u.role_kind, u.action, u.resource),
-                        (u.role_arn, u.outcome, u.count),
-                    )
-                })
-                .collect(),
+            uses,
+            distinct,
             unattributed: v.unattributed.into_iter().collect(),
             truncated: v.truncated,
             seq,
@@ -168,16 +184,16 @@ impl State {
                 dropped = Some(old);
             }
             self.order.push_back(task_arn.to_string());
-        }
-        let next_seq = &mut self.next_seq;
-        let r = self.tasks.entry(task_arn.to_string()).or_insert_with(|| {
-            let seq = *next_seq;
-            *next_seq += 1;
-            Record {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            let r = Record {
                 seq,
                 ..Default::default()
-            }
-        });
+            };
+            self.tasks.insert(task_arn.to_string(), r);
+        }
+        // A known task's record is found without copying its ARN.
+        let r = self.tasks.get_mut(task_arn).expect("inserted above");
         (r, dropped)
     }
 }
@@ -244,18 +260,32 @@ impl Usage {
     ) -> bool {
         let mut st = self.lock();
         let (r, dropped) = st.record(task_arn);
-        let key = (kind, action.to_string(), resource.to_string());
-        let changed = if let Some(u) = r.uses.get_mut(&key) {
-            let changed = u.0 != role_arn || u.1 != outcome;
-            u.0 = role_arn.to_string();
-            u.1 = outcome;
-            u.2 += 1;
-            changed
-        } else if r.uses.len() >= MAX_USES {
-            !std::mem::replace(&mut r.truncated, true)
-        } else {
-            r.uses.insert(key, (role_arn.to_string(), outcome, 1));
-            true
+        let known = r
+            .uses
+            .get_mut(&kind)
+            .and_then(|a| a.get_mut(action))
+            .and_then(|rs| rs.get_mut(resource));
+        let changed = match known {
+            Some(u) => {
+                let changed = u.0 != role_arn || u.1 != outcome;
+                if u.0 != role_arn {
+                    u.0 = role_arn.to_string();
+                }
+                u.1 = outcome;
+                u.2 += 1;
+                changed
+            }
+            None if r.distinct >= MAX_USES => !std::mem::replace(&mut r.truncated, true),
+            None => {
+                r.uses
+                    .entry(kind)
+                    .or_default()
+                    .entry(action.to_string())
+                    .or_default()
+                    .insert(resource.to_string(), (role_arn.to_string(), outcome, 1));
+                r.distinct += 1;
+                true
+            }
         };
         if changed || dropped.is_some() {
             self.save(&st, task_arn, dropped);

@@ -13,6 +13,7 @@
 //! `await_holding_lock` is denied).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use super::error::AwsError;
@@ -26,6 +27,11 @@ pub struct Backend<S> {
     /// Every document kind of the service starts with this (`ssm.`), so
     /// reset can clear them.
     prefix: &'static str,
+    /// Counts the changes made to the state through [`Backend::update`] and
+    /// [`Backend::reset`] (not those made under [`Backend::lock`]), so that
+    /// what is derived from a state changed only that way (IAM's) can be
+    /// cached against it.
+    revision: AtomicU64,
 }
 
 /// What an update does once its writes are stored.
@@ -82,7 +88,15 @@ impl<S: Default> Backend<S> {
             store,
             account: account.into(),
             prefix,
+            revision: AtomicU64::new(0),
         }
+    }
+
+    /// The state's revision: it moves on with every update that changes the
+    /// state and every reset, under the lock, so read inside
+    /// [`Backend::read`] it is the revision of the state read.
+    pub fn revision(&self) -> u64 {
+        self.revision.load(Ordering::Acquire)
     }
 
     /// The state, locked. A poisoned lock is taken over: every change is
@@ -122,6 +136,7 @@ impl<S: Default> Backend<S> {
         self.commit(change.ops)?;
         if let Some(apply) = change.apply {
             apply(&mut st);
+            self.revision.fetch_add(1, Ordering::Release);
         }
         Ok(change.answer)
     }
@@ -133,6 +148,7 @@ impl<S: Default> Backend<S> {
             .clear_prefix(self.prefix)
             .map_err(E::store_failed)?;
         *st = S::default();
+        self.revision.fetch_add(1, Ordering::Release);
         Ok(())
     }
 }

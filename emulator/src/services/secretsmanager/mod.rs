@@ -313,7 +313,12 @@ impl SecretsManager {
                 .and_then(|s| s.values().find(|s| names(s, id)))
                 .and_then(|s| s.kms_key_id.clone())
         })?;
-        kms_key_arn(region, self.inner.account(), &key)
+        crate::domain::arn::customer_kms_key(
+            region,
+            self.inner.account(),
+            &key,
+            "alias/aws/secretsmanager",
+        )
     }
 
     /// Removes, for good and from the store too, the region's secrets whose
@@ -814,24 +819,6 @@ impl SecretsManager {
             )
         })
     }
-}
-
-/// A `KmsKeyId` (key id, key ARN, alias name or alias ARN) as the ARN IAM
-/// evaluates `kms:Decrypt` on; `None` for the AWS managed key.
-pub fn kms_key_arn(region: &str, account: &str, key: &str) -> Option<String> {
-    if key.is_empty()
-        || key == "alias/aws/secretsmanager"
-        || key.ends_with(":alias/aws/secretsmanager")
-    {
-        return None;
-    }
-    Some(if key.starts_with("arn:") {
-        key.to_string()
-    } else if key.starts_with("alias/") {
-        format!("arn:aws:kms:{region}:{account}:{key}")
-    } else {
-        format!("arn:aws:kms:{region}:{account}:key/{key}")
-    })
 }
 
 #[cfg(test)]

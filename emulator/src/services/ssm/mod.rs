@@ -416,6 +416,22 @@ impl Ssm {
         })
     }
 
+    /// The customer KMS key that the version of a SecureString parameter
+    /// the ECS agent would read (name, ARN or `name:version`) is encrypted
+    /// with, as the ARN IAM evaluates `kms:Decrypt` on. `None` for another
+    /// type, for SSM's AWS managed key (`alias/aws/ssm`, the default, whose
+    /// use needs no permission of the caller) and for a parameter that does
+    /// not exist (its read fails on its own).
+    pub fn kms_key_of(&self, region: &str, id: &str) -> Option<String> {
+        let key = self.read(region, |params| {
+            let (_, v, _) = self.lookup(params, region, id).ok()?;
+            (v.kind == "SecureString")
+                .then(|| v.key_id.clone())
+                .flatten()
+        })?;
+        arn::customer_kms_key(region, self.inner.account(), &key, DEFAULT_KEY)
+    }
+
     pub fn get_parameters(
         &self,
         region: &str,
@@ -737,6 +753,41 @@ mod tests {
         assert_ne!(hidden.value, "s3cr3t");
         assert!(!hidden.value.contains("s3cr3t"));
         assert_eq!(get(&s, "/k", true).unwrap().value, "s3cr3t");
+    }
+
+    #[test]
+    fn the_customer_key_of_the_version_read() {
+        let s = ssm();
+        let key = "arn:aws:kms:us-east-1:000000000000:key/k1";
+        put(
+            &s,
+            json!({"Name": "/k", "Value": "a", "Type": "SecureString"}),
+        )
+        .unwrap();
+        put(
+            &s,
+            json!({"Name": "/k", "Value": "b", "Type": "SecureString", "KeyId": "k1", "Overwrite": true}),
+        )
+        .unwrap();
+        put(&s, json!({"Name": "plain", "Value": "p", "Type": "String"})).unwrap();
+        put(
+            &s,
+            json!({"Name": "/d", "Value": "d", "Type": "SecureString", "KeyId": "alias/aws/ssm"}),
+        )
+        .unwrap();
+        let cases = [
+            ("/k", Some(key)),
+            ("/k:2", Some(key)),
+            ("arn:aws:ssm:us-east-1:000000000000:parameter/k", Some(key)),
+            // The first version has SSM's own key, the default.
+            ("/k:1", None),
+            ("/d", None),
+            ("plain", None),
+            ("/missing", None),
+        ];
+        for (id, want) in cases {
+            assert_eq!(s.kms_key_of("us-east-1", id).as_deref(), want, "{id}");
+        }
     }
 
     #[test]

@@ -406,3 +406,53 @@ fn trust_policies() {
     assert!(!trusts(&aws, &stranger, "sts:AssumeRole", &none));
     assert!(!trusts(&aws, &ecs, "sts:AssumeRole", &none));
 }
+
+/// Patterns without variables take a path of their own (no tokens, no copy
+/// of the text): it decides as the token path does, case rules included.
+#[test]
+fn plain_globs_match_as_tokens_do() {
+    let none = Context::new();
+    let patterns = [
+        "*",
+        "",
+        "ecs:DescribeClusters",
+        "ECS:describe*",
+        "ecs:*Clusters",
+        "ecs:Describe?lusters",
+        "arn:aws:ecs:*:*:cluster/*",
+        "arn:aws:s3:::b/*/x?",
+        "**a*",
+        "?",
+        "\u{212a}ey",
+        "straße*",
+        "ÉCS:*",
+    ];
+    let texts = [
+        "",
+        "ecs:DescribeClusters",
+        "ecs:describeclusters",
+        "ecs:DescribeTasks",
+        "arn:aws:ecs:us-east-1:000000000000:cluster/bench",
+        "arn:aws:s3:::b/a/b/xy",
+        "arn:aws:s3:::b/xy",
+        "baa",
+        "a",
+        "key",
+        "KEY",
+        "strasse",
+        "straße/x",
+        "écs:x",
+    ];
+    for p in patterns {
+        let tokens = tokens(p, &none).unwrap();
+        for t in texts {
+            for ignore_case in [false, true] {
+                assert_eq!(
+                    glob(p, t, ignore_case, &none),
+                    matches_tokens(&tokens, t, ignore_case),
+                    "{p:?} on {t:?}, ignore_case {ignore_case}"
+                );
+            }
+        }
+    }
+}
