@@ -219,11 +219,32 @@ impl Registry {
             .expect("docker")
     }
 
-    /// Pushes the local test image as `<registry>/<repo>` and removes the
-    /// local tag, so that the image can only be had by a pull.
-    fn push(&self, user: &str, password: &str, repo: &str) -> String {
+    /// Pushes an image of its own (the test image with a label, so that
+    /// the push's digest does not land on the image other tests compare
+    /// with) as `<registry>/<repo>` and removes it locally, so that it can
+    /// only be had by a pull. Returns the reference and the image's id.
+    fn push(&self, user: &str, password: &str, repo: &str) -> (String, String) {
         let image = format!("{}/{repo}", self.host);
-        sdk_tests::docker(&["tag", TEST_IMAGE, &image]);
+        let mut build = std::process::Command::new("docker")
+            .args(["build", "-q", "-t", &image, "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("docker build");
+        {
+            use std::io::Write;
+            let mut stdin = build.stdin.take().unwrap();
+            write!(
+                stdin,
+                "FROM {TEST_IMAGE}\nLABEL fargate-local.managed=true fargate-local-test.registry={}\n",
+                self.host
+            )
+            .unwrap();
+        }
+        let out = build.wait_with_output().unwrap();
+        assert!(out.status.success(), "docker build: {out:?}");
+        let id = sdk_tests::docker(&["image", "inspect", "--format", "{{.Id}}", &image]);
         let mut login = std::process::Command::new("docker")
             .arg("--config")
             .arg(self.dir.join("docker-config"))
@@ -243,7 +264,7 @@ impl Registry {
         let out = self.docker(&["push", &image]);
         assert!(out.status.success(), "docker push: {out:?}");
         sdk_tests::docker(&["rmi", &image]);
-        image
+        (image, id)
     }
 }
 
@@ -262,7 +283,7 @@ impl Drop for Registry {
 #[tokio::test]
 async fn a_private_registry_image_is_pulled_with_its_repository_credentials() {
     let registry = Registry::start("deploy", "s3cret");
-    let image = registry.push("deploy", "s3cret", "private/busybox:t1");
+    let (image, pushed) = registry.push("deploy", "s3cret", "private/busybox:t1");
     let emu = Emulator::start();
     emu.create_cluster(CLUSTER).await;
     let secret = |name: &str, password: &str| {
@@ -341,8 +362,7 @@ async fn a_private_registry_image_is_pulled_with_its_repository_credentials() {
         .wait_status(CLUSTER, &arn, "RUNNING", Duration::from_secs(60))
         .await;
     let pulled = sdk_tests::docker(&["image", "inspect", "--format", "{{.Id}}", &image]);
-    let local = sdk_tests::docker(&["image", "inspect", "--format", "{{.Id}}", TEST_IMAGE]);
-    assert_eq!(pulled, local, "the pushed image came back");
+    assert_eq!(pulled, pushed, "the pushed image came back");
     assert_eq!(container(&t, "app").image(), Some(image.as_str()));
     emu.stop_task(CLUSTER, &arn, "done").await;
     emu.wait_status(CLUSTER, &arn, "STOPPED", Duration::from_secs(60))
