@@ -389,3 +389,57 @@ pub fn service_body(
         },
     })
 }
+
+/// An awsJson 1.1 call signed (in scope only; signatures are not checked)
+/// with the access key `key`, as an app's SDK signs it with its task
+/// credentials.
+pub async fn signed(t: &TestApp, key: &str, target: &str, body: Value) -> (u16, Value) {
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential={key}/20261207/us-east-1/ecs/aws4_request, SignedHeaders=host, Signature=x"
+    );
+    let (status, text) = t
+        .post(
+            &[
+                ("x-amz-target", target),
+                ("content-type", "application/x-amz-json-1.1"),
+                ("authorization", &auth),
+            ],
+            body.to_string(),
+        )
+        .await;
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// RunTask of the task definition `web` on the cluster `c`.
+pub async fn run_web(t: &TestApp) -> (u16, Value) {
+    t.ecs(
+        "RunTask",
+        json!({
+            "cluster": "c",
+            "taskDefinition": "web",
+            "launchType": "FARGATE",
+            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}},
+        }),
+    )
+    .await
+}
+
+/// Polls DescribeTasks (cluster `c`) until the task reaches `status`; the
+/// task. Fails after 10 s, or at once if the task stopped short of it.
+pub async fn wait_task(t: &TestApp, arn: &str, status: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let v = t
+            .ecs_ok("DescribeTasks", json!({"cluster": "c", "tasks": [arn]}))
+            .await;
+        let task = v["tasks"][0].clone();
+        if task["lastStatus"] == status {
+            return task;
+        }
+        assert!(
+            task["lastStatus"] != "STOPPED" && start.elapsed() < Duration::from_secs(10),
+            "the task never reached {status}: {task:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::{TestApp, events, service_body, spawn_app_with};
+use crate::helpers::{TestApp, events, run_web, service_body, signed, spawn_app_with, wait_task};
 
 const ROLE: &str = "arn:aws:iam::000000000000:role/app";
 const ECS_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
@@ -37,25 +37,12 @@ async fn setup(t: &TestApp, task_role: &str, execution_role: Option<&str>) {
     t.ecs_ok("RegisterTaskDefinition", td).await;
 }
 
-async fn run(t: &TestApp) -> (u16, Value) {
-    t.ecs(
-        "RunTask",
-        json!({
-            "cluster": "c",
-            "taskDefinition": "web",
-            "launchType": "FARGATE",
-            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}},
-        }),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn enforce_refuses_a_role_ecs_cannot_assume_until_it_is_fixed() {
     let t = spawn_app_with(&["--iam", "enforce"]).await;
     setup(&t, ROLE, None).await;
     // The role does not exist.
-    let (status, v) = run(&t).await;
+    let (status, v) = run_web(&t).await;
     assert_eq!(status, 400, "{v}");
     assert_eq!(v["__type"], "ClientException");
     assert_eq!(v["message"], unable(ROLE));
@@ -70,7 +57,7 @@ async fn enforce_refuses_a_role_ecs_cannot_assume_until_it_is_fixed() {
         )
         .await;
     assert_eq!(status, 200, "{xml}");
-    let (status, v) = run(&t).await;
+    let (status, v) = run_web(&t).await;
     assert_eq!((status, v["message"].clone()), (400, json!(unable(ROLE))));
     let listed = t.ecs_ok("ListTasks", json!({"cluster": "c"})).await;
     assert_eq!(listed["taskArns"], json!([]), "nothing was launched");
@@ -82,7 +69,7 @@ async fn enforce_refuses_a_role_ecs_cannot_assume_until_it_is_fixed() {
         )
         .await;
     assert_eq!(status, 200, "{xml}");
-    let (status, v) = run(&t).await;
+    let (status, v) = run_web(&t).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["tasks"].as_array().unwrap().len(), 1);
     t.stop().await;
@@ -97,7 +84,7 @@ async fn enforce_checks_the_execution_role_and_bare_names_too() {
     )
     .await;
     setup(&t, "app", Some("ecsTaskExecutionRole")).await;
-    let (status, v) = run(&t).await;
+    let (status, v) = run_web(&t).await;
     assert_eq!(status, 400, "{v}");
     assert_eq!(
         v["message"],
@@ -111,7 +98,7 @@ async fn enforce_checks_the_execution_role_and_bare_names_too() {
         ],
     )
     .await;
-    let (status, v) = run(&t).await;
+    let (status, v) = run_web(&t).await;
     assert_eq!(status, 200, "{v}");
     t.stop().await;
 }
@@ -143,29 +130,10 @@ async fn warn_and_off_launch_anyway() {
     for args in [&[][..], &["--iam", "warn"][..], &["--iam", "off"][..]] {
         let t = spawn_app_with(args).await;
         setup(&t, ROLE, None).await;
-        let (status, v) = run(&t).await;
+        let (status, v) = run_web(&t).await;
         assert_eq!(status, 200, "{args:?}: {v}");
         t.stop().await;
     }
-}
-
-/// An awsJson call signed (in scope only; signatures are not checked) with
-/// `key`.
-async fn signed(t: &TestApp, key: &str, target: &str, body: Value) -> (u16, Value) {
-    let auth = format!(
-        "AWS4-HMAC-SHA256 Credential={key}/20261207/us-east-1/ssm/aws4_request, SignedHeaders=host, Signature=x"
-    );
-    let (status, text) = t
-        .post(
-            &[
-                ("x-amz-target", target),
-                ("content-type", "application/x-amz-json-1.1"),
-                ("authorization", &auth),
-            ],
-            body.to_string(),
-        )
-        .await;
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 #[tokio::test]
@@ -296,7 +264,7 @@ async fn the_execution_role_must_be_allowed_to_read_the_secrets() {
         }),
     )
     .await;
-    let (status, v) = run(&t).await;
+    let (status, v) = run_web(&t).await;
     assert_eq!(status, 200, "{v}");
     let arn = v["tasks"][0]["taskArn"].as_str().unwrap().to_string();
     let task_id = arn.rsplit('/').next().unwrap().to_string();
@@ -321,29 +289,10 @@ async fn the_execution_role_must_be_allowed_to_read_the_secrets() {
         )
         .await;
     assert_eq!(status, 200, "{xml}");
-    let (_, v) = run(&t).await;
+    let (_, v) = run_web(&t).await;
     let arn = v["tasks"][0]["taskArn"].as_str().unwrap().to_string();
     wait_task(&t, &arn, "RUNNING").await;
     t.stop().await;
-}
-
-/// Polls DescribeTasks until the task reaches `status`; the task.
-async fn wait_task(t: &TestApp, arn: &str, status: &str) -> Value {
-    let start = std::time::Instant::now();
-    loop {
-        let v = t
-            .ecs_ok("DescribeTasks", json!({"cluster": "c", "tasks": [arn]}))
-            .await;
-        let task = v["tasks"][0].clone();
-        if task["lastStatus"] == status {
-            return task;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the task never reached {status}: {task:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]
@@ -385,7 +334,7 @@ async fn env_files_need_the_execution_role_not_the_task_role() {
         }),
     )
     .await;
-    let (status, v) = run(&t).await;
+    let (status, v) = run_web(&t).await;
     assert_eq!(status, 200, "{v}");
     let arn = v["tasks"][0]["taskArn"].as_str().unwrap().to_string();
     let task = wait_task(&t, &arn, "STOPPED").await;
@@ -404,7 +353,7 @@ async fn env_files_need_the_execution_role_not_the_task_role() {
         ],
     )
     .await;
-    let (_, v) = run(&t).await;
+    let (_, v) = run_web(&t).await;
     let arn = v["tasks"][0]["taskArn"].as_str().unwrap().to_string();
     let task = wait_task(&t, &arn, "STOPPED").await;
     let reason = task["stoppedReason"].as_str().unwrap();
@@ -459,7 +408,7 @@ async fn awslogs_needs_create_log_group_on_the_execution_role() {
         }),
     )
     .await;
-    let (_, v) = run(&t).await;
+    let (_, v) = run_web(&t).await;
     let arn = v["tasks"][0]["taskArn"].as_str().unwrap().to_string();
     let task_id = arn.rsplit('/').next().unwrap().to_string();
     let task = wait_task(&t, &arn, "STOPPED").await;
@@ -479,7 +428,7 @@ async fn awslogs_needs_create_log_group_on_the_execution_role() {
         ],
     )
     .await;
-    let (_, v) = run(&t).await;
+    let (_, v) = run_web(&t).await;
     let arn = v["tasks"][0]["taskArn"].as_str().unwrap().to_string();
     wait_task(&t, &arn, "RUNNING").await;
     t.stop().await;

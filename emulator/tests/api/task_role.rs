@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::{TestApp, run_web, signed, spawn_app_with, wait_task};
 
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 const ROLE: &str = "arn:aws:iam::000000000000:role/app";
@@ -412,24 +412,6 @@ async fn sqs_calls_with_task_credentials_are_judged_in_both_protocols() {
     t.stop().await;
 }
 
-/// An awsJson 1.1 call signed with `key`.
-async fn signed(t: &TestApp, key: &str, target: &str, body: Value) -> (u16, Value) {
-    let auth = format!(
-        "AWS4-HMAC-SHA256 Credential={key}/20261207/us-east-1/ecs/aws4_request, SignedHeaders=host, Signature=x"
-    );
-    let (status, text) = t
-        .post(
-            &[
-                ("x-amz-target", target),
-                ("content-type", "application/x-amz-json-1.1"),
-                ("authorization", &auth),
-            ],
-            body.to_string(),
-        )
-        .await;
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn ecs_and_cloud_map_calls_are_judged_on_their_resources() {
     let t = spawn_app_with(&["--iam", "enforce"]).await;
@@ -762,10 +744,10 @@ async fn a_tasks_generated_policies_let_it_run_again_in_enforce() {
     )
     .await;
 
-    let (status, v) = run(&t).await;
+    let (status, v) = run_web(&t).await;
     assert_eq!(status, 200, "{v}");
     let first = v["tasks"][0]["taskArn"].as_str().unwrap().to_string();
-    wait_running(&t, &first).await;
+    wait_task(&t, &first, "RUNNING").await;
     let calls = app_calls(&t, &first, &url).await;
     assert_eq!(
         calls,
@@ -813,10 +795,10 @@ async fn a_tasks_generated_policies_let_it_run_again_in_enforce() {
         .await;
         put_policy(&t, role, "generated", &document(&generated[key])).await;
     }
-    let (status, v) = run(&t).await;
+    let (status, v) = run_web(&t).await;
     assert_eq!(status, 200, "{v}");
     let second = v["tasks"][0]["taskArn"].as_str().unwrap().to_string();
-    wait_running(&t, &second).await;
+    wait_task(&t, &second, "RUNNING").await;
     // None of the resources names the task, so the first task's policies
     // fit the second.
     let calls = app_calls(&t, &second, &url).await;
@@ -826,35 +808,6 @@ async fn a_tasks_generated_policies_let_it_run_again_in_enforce() {
     let (status, _, _) = sqs_json(&t, &key, "ReceiveMessage", json!({"QueueUrl": url})).await;
     assert_eq!(status, 403);
     t.stop().await;
-}
-
-async fn run(t: &TestApp) -> (u16, Value) {
-    t.ecs(
-        "RunTask",
-        json!({
-            "cluster": "c", "taskDefinition": "web", "launchType": "FARGATE",
-            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}},
-        }),
-    )
-    .await
-}
-
-async fn wait_running(t: &TestApp, arn: &str) {
-    let start = std::time::Instant::now();
-    loop {
-        let v = t
-            .ecs_ok("DescribeTasks", json!({"cluster": "c", "tasks": [arn]}))
-            .await;
-        let task = &v["tasks"][0];
-        if task["lastStatus"] == "RUNNING" {
-            return;
-        }
-        assert!(
-            task["lastStatus"] != "STOPPED" && start.elapsed() < std::time::Duration::from_secs(10),
-            "the task did not run: {task:#}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
 }
 
 /// The task's app, with its task credentials: reads the env file's object,
