@@ -2435,6 +2435,22 @@ def egress_server(args, mib):
         "sh", "-c", f"mkdir -p /www && head -c {mib * 1048576} /dev/zero > /www/blob && httpd -f -p 8000 -h /www",
     )
     port = int(docker("port", name, "8000").splitlines()[0].rsplit(":", 1)[1])
+    # The blob is written before httpd listens (seconds for 256 MiB); until
+    # then Docker's proxy accepts and resets, and a download would fail.
+    deadline = time.time() + 120
+    while True:
+        try:
+            conn = http.client.HTTPConnection(gateway, port, timeout=5)
+            conn.request("HEAD", "/blob")
+            ok = conn.getresponse().status == 200
+            conn.close()
+            if ok:
+                break
+        except OSError:
+            pass
+        if time.time() > deadline:
+            raise BenchError("the egress server did not answer within 120 s")
+        time.sleep(0.2)
     return name, net, port
 
 
