@@ -235,13 +235,28 @@ fn add(to: &mut Flow, f: Flow) {
     to.packets += f.packets;
 }
 
+/// A connection's counters when last read, and in how many reads since it
+/// was missing.
+#[derive(Debug, Clone, Copy, Default)]
+struct Seen {
+    orig: Count,
+    reply: Count,
+    missed: u8,
+}
+
+/// How many reads in a row a connection may be missing from before it is
+/// forgotten. A dump that runs while the table changes may leave an entry
+/// out once (or give it twice); forgetting it at once would count all of
+/// its bytes again when it is back.
+const MISSED_READS_KEPT: u8 = 3;
+
 /// Sums the connections' counters by class, across reads of the table.
 pub struct Meter {
     ranges: Vec<(Ipv4Addr, Ipv4Addr, Class)>,
     local: Vec<Ipv4Addr>,
-    /// Each connection's counters at the last read, by its id and
-    /// original addresses.
-    seen: HashMap<(u32, Ipv4Addr, Ipv4Addr), (Count, Count)>,
+    /// Each connection's counters at the last read that had it, by its id
+    /// and original addresses.
+    seen: HashMap<(u32, Ipv4Addr, Ipv4Addr), Seen>,
     /// vpc_out, vpc_in, nat_out, nat_in.
     totals: [Flow; 4],
 }
@@ -258,9 +273,10 @@ impl Meter {
     }
 
     /// Adds what each connection of a read of the table moved since the
-    /// read before. A connection gone from the table had been counted to
-    /// its last read; one whose counters went down is a new connection
-    /// that took an old one's id.
+    /// read that had it. A connection gone from the table had been
+    /// counted to its last read; one whose counters went down is a new
+    /// connection that took an old one's id; one given twice in a read
+    /// counts once.
     pub fn update(&mut self, conns: &[Conn]) {
         let mut seen = HashMap::with_capacity(conns.len());
         for c in conns {
@@ -268,7 +284,11 @@ impl Meter {
                 continue;
             };
             let key = (c.id, c.orig_src, c.orig_dst);
-            let (po, pr) = self.seen.remove(&key).unwrap_or_default();
+            if seen.contains_key(&key) {
+                continue;
+            }
+            let before = self.seen.remove(&key).unwrap_or_default();
+            let (po, pr) = (before.orig, before.reply);
             let delta = |now: Count, before: Count| {
                 if now.bytes >= before.bytes && now.packets >= before.packets {
                     Flow {
@@ -290,7 +310,20 @@ impl Meter {
             };
             add(&mut self.totals[out], sent);
             add(&mut self.totals[inn], received);
-            seen.insert(key, (c.orig, c.reply));
+            seen.insert(
+                key,
+                Seen {
+                    orig: c.orig,
+                    reply: c.reply,
+                    missed: 0,
+                },
+            );
+        }
+        for (key, mut s) in self.seen.drain() {
+            if s.missed < MISSED_READS_KEPT {
+                s.missed += 1;
+                seen.insert(key, s);
+            }
         }
         self.seen = seen;
     }
@@ -564,6 +597,28 @@ mod tests {
         // The same read again adds nothing.
         m.update(&read3);
         assert_eq!(bytes(&m), [1_200, 2_050, 425, 150_017]);
+    }
+
+    #[test]
+    fn a_connection_a_dump_left_out_or_gave_twice_counts_once() {
+        const ME: [u8; 4] = [10, 0, 0, 5];
+        let mut m = Meter::new(&[], &[], vec![Ipv4Addr::from(ME)]);
+        let at = |o, r| conn(1, ME, [8, 8, 8, 8], [8, 8, 8, 8], o, r);
+        // Given twice in one read.
+        m.update(&[at(100, 1_000), at(100, 1_000)]);
+        assert_eq!(bytes(&m), [0, 0, 100, 1_000]);
+        // Left out of two reads, then back.
+        m.update(&[]);
+        m.update(&[]);
+        m.update(&[at(150, 3_000)]);
+        assert_eq!(bytes(&m), [0, 0, 150, 3_000]);
+        // Gone for longer than that: forgotten, so its id's next
+        // connection counts from nothing.
+        for _ in 0..=MISSED_READS_KEPT {
+            m.update(&[]);
+        }
+        m.update(&[at(10, 20)]);
+        assert_eq!(bytes(&m), [0, 0, 160, 3_020]);
     }
 
     #[test]
