@@ -300,7 +300,8 @@ pub struct ServeArgs {
     pub subnet: Vec<SubnetArg>,
 
     /// The egress lens: `on` counts each task's bytes by destination
-    /// (nftables counters in its namespace, its API socket by AWS service)
+    /// (connection tracking's counters in its namespace, its API socket by
+    /// AWS service)
     /// for `fargate-local egress`; `off` counts nothing.
     #[arg(
         long,

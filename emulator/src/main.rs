@@ -16,11 +16,14 @@ fn main() -> anyhow::Result<()> {
     if let Command::Health { listen } = cli.command {
         std::process::exit(fargate_local::config::health_check(listen));
     }
+    if let Command::Infra = cli.command {
+        return fargate_local::runtime::infra::run();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     match cli.command {
-        Command::Infra => rt.block_on(fargate_local::runtime::infra::serve()),
+        Command::Infra => unreachable!("run on its own runtime above"),
         Command::Cleanup => {
             init_logging(cli.log_format);
             rt.block_on(cleanup())

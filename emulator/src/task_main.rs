@@ -36,9 +36,6 @@ fn main() -> anyhow::Result<()> {
             println!("{}", fargate_local::runtime::infra::BUILD_ID);
             Ok(())
         }
-        TaskCommand::Infra => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?
-            .block_on(fargate_local::runtime::infra::serve()),
+        TaskCommand::Infra => fargate_local::runtime::infra::run(),
     }
 }

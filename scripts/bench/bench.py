@@ -48,8 +48,9 @@ load from elsewhere on the machine hits both alike; the report gives ratios.
  14. Egress counters (egress): a task downloading a blob from a server
      outside its VPC (a container of this run on a network of its own,
      published on the Docker host's bridge address), MB/s, with
-     `serve --egress on` (nftables counters in the namespace) against
-     `--egress off`, runs interleaved.
+     `serve --egress on` (connection tracking's counters in the
+     namespace) against `--egress off`, runs interleaved, each run once
+     the one before has stopped.
  15. The image (image): the size of `make image`'s fargate-local:dev, and
      container start to the first answer against the host binary.
  16. Churn (churn): closed-loop clients running short tasks (two
@@ -2434,7 +2435,28 @@ def egress_server(args, mib):
         "sh", "-c", f"mkdir -p /www && head -c {mib * 1048576} /dev/zero > /www/blob && httpd -f -p 8000 -h /www",
     )
     port = int(docker("port", name, "8000").splitlines()[0].rsplit(":", 1)[1])
+    # The blob is written before httpd listens (seconds for 256 MiB); until
+    # then Docker's proxy accepts and resets, and a download would fail.
+    deadline = time.time() + 120
+    while True:
+        try:
+            conn = http.client.HTTPConnection(gateway, port, timeout=5)
+            conn.request("HEAD", "/blob")
+            ok = conn.getresponse().status == 200
+            conn.close()
+            if ok:
+                break
+        except OSError:
+            pass
+        if time.time() > deadline:
+            raise BenchError("the egress server did not answer within 120 s")
+        time.sleep(0.2)
     return name, net, port
+
+
+# Holds the task open after the download, and leaves at once on SIGTERM
+# (a shell as PID 1 would otherwise wait for the stop timeout's SIGKILL).
+EGRESS_KEEP_CMD = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
 
 
 def egress_run(ecs, family):
@@ -2468,6 +2490,17 @@ def egress_run(ecs, family):
         return int(h) * 3600 + int(m) * 60 + float(sec)
 
     ecs.call("StopTask", {"cluster": CLUSTER, "task": arn, "reason": "bench"})
+    # The next run starts once this task has stopped and its containers
+    # are gone, so that no run shares the machine with the teardown of an
+    # earlier one (of either mode). `keep` leaves at once on SIGTERM.
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 60:
+        _, d = ecs.call("DescribeTasks", {"cluster": CLUSTER, "tasks": [arn]})
+        if d["tasks"][0].get("lastStatus") == "STOPPED":
+            break
+        time.sleep(0.05)
+    else:
+        raise BenchError("the task did not stop within 60 s")
     return ts(times[1]) - ts(times[0])
 
 
@@ -2491,7 +2524,7 @@ def bench_egress(args):
                 "memory": "2048",
                 "containerDefinitions": [
                     {"name": "dl", "image": IMAGE, "essential": False, "command": ["sh", "-c", loop]},
-                    {"name": "keep", "image": IMAGE, "essential": True, "command": SIDECAR_CMD},
+                    {"name": "keep", "image": IMAGE, "essential": True, "command": EGRESS_KEEP_CMD},
                 ],
             }
             ecs.call("RegisterTaskDefinition", td)

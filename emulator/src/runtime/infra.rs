@@ -504,6 +504,18 @@ async fn set_up_endpoint(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Runs [`serve`] on a single-threaded runtime. The process only relays
+/// bytes and answers small requests; one thread wakes once per event,
+/// where a pool would hand each accepted connection to another worker
+/// (a futex wake and a switch, on a host the task's own containers keep
+/// busy), which is most of what a Service Connect hop costs.
+pub fn run() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve())
+}
+
 /// The process of the infrastructure container: set up the task endpoint
 /// (when the emulator gave the task its sockets) and say so in
 /// [`READY_FILE`], then hold the namespace until SIGTERM or SIGINT.

@@ -10,6 +10,7 @@
 //! updates into task fields.
 
 pub mod bounded;
+pub mod conntrack;
 pub mod container;
 pub mod dns;
 pub mod docker;

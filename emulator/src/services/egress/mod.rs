@@ -10,7 +10,7 @@
 //!   UTF-8 message plus 26 bytes;
 //! - `images`: the size of each image the task's containers start from
 //!   (Fargate pulls at every start, as ECR traffic);
-//! - `vpc` and `nat`: IP bytes the namespace's nftables counters saw
+//! - `vpc` and `nat`: IP bytes the namespace's connections moved
 //!   (`runtime::egress`), read from the counters file the infrastructure
 //!   process writes.
 //!
