@@ -12,8 +12,9 @@ need_apt=()
 # binutils (strip) makes the emulator's image (make image); docker-compose
 # checks docker/compose.yaml (examples/compose). docker-registry (the
 # Distribution registry) and apache2-utils (htpasswd) give the
-# repositoryCredentials test a private registry of its own.
-for pkg in busybox-static wrk nftables ca-certificates awscli chromium binutils docker-compose docker-registry apache2-utils; do
+# repositoryCredentials test a private registry of its own. valgrind
+# counts the instructions of make bench's IAM section.
+for pkg in busybox-static wrk nftables ca-certificates awscli chromium binutils docker-compose docker-registry apache2-utils valgrind; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
