@@ -15,6 +15,7 @@
 //! symbols and debug information, which nothing in a task reads.
 
 use std::collections::BTreeSet;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use bollard::Docker;
@@ -94,23 +95,33 @@ fn image_binary_source(exe: &Path) -> PathBuf {
 /// loader reads only the program headers and the segments; the section
 /// headers, symbols and debug information after them (most of a build with
 /// line tables) are for debuggers. Anything but a well-formed 64-bit
-/// little-endian ELF file is returned whole.
+/// little-endian ELF file is returned whole. (The image streams them:
+/// [`stripped_reader`].)
+#[cfg(test)]
 fn stripped_binary(path: &Path) -> std::io::Result<Vec<u8>> {
+    let (len, mut reader) = stripped_reader(path)?;
+    let mut bin = Vec::with_capacity(len as usize);
+    reader.read_to_end(&mut bin)?;
+    Ok(bin)
+}
+
+/// [`stripped_binary`]'s bytes as a reader, and their length: the image's
+/// build context streams them from the file instead of holding a copy.
+fn stripped_reader(path: &Path) -> std::io::Result<(u64, Box<dyn Read + Send>)> {
+    use std::io::{Seek, SeekFrom};
     use std::os::unix::fs::FileExt;
-    let f = std::fs::File::open(path)?;
+    let mut f = std::fs::File::open(path)?;
     let len = f.metadata()?.len();
-    let whole = |f: &std::fs::File| -> std::io::Result<Vec<u8>> {
-        let mut buf = Vec::with_capacity(len as usize);
-        std::io::Read::read_to_end(&mut &*f, &mut buf)?;
-        Ok(buf)
+    let whole = |f: std::fs::File| -> std::io::Result<(u64, Box<dyn Read + Send>)> {
+        Ok((len, Box::new(f.take(len))))
     };
     let mut head = [0u8; 64];
     if len < 64 || f.read_exact_at(&mut head, 0).is_err() {
-        return whole(&f);
+        return whole(f);
     }
     // Magic, 64-bit, little-endian, version 1.
     if &head[..4] != b"\x7fELF" || head[4] != 2 || head[5] != 1 {
-        return whole(&f);
+        return whole(f);
     }
     let u16_at = |b: &[u8], o: usize| u64::from(u16::from_le_bytes([b[o], b[o + 1]]));
     let u64_at = |b: &[u8], o: usize| {
@@ -125,7 +136,7 @@ fn stripped_binary(path: &Path) -> std::io::Result<Vec<u8>> {
     );
     let table_end = phoff.saturating_add(phentsize * phnum);
     if phentsize < 56 || phnum == 0 || table_end > len {
-        return whole(&f);
+        return whole(f);
     }
     let mut table = vec![0u8; (phentsize * phnum) as usize];
     f.read_exact_at(&mut table, phoff)?;
@@ -134,14 +145,16 @@ fn stripped_binary(path: &Path) -> std::io::Result<Vec<u8>> {
         end = end.max(u64_at(ph, 8).saturating_add(u64_at(ph, 32)));
     }
     if end > len {
-        return whole(&f);
+        return whole(f);
     }
-    let mut bin = vec![0u8; end as usize];
-    f.read_exact_at(&mut bin, 0)?;
     // e_shoff, then e_shnum and e_shstrndx: no section header table.
-    bin[0x28..0x30].fill(0);
-    bin[0x3c..0x40].fill(0);
-    Ok(bin)
+    head[0x28..0x30].fill(0);
+    head[0x3c..0x40].fill(0);
+    f.seek(SeekFrom::Start(64))?;
+    Ok((
+        end,
+        Box::new(std::io::Cursor::new(head).chain(f.take(end - 64))),
+    ))
 }
 
 /// The host's `nft` binary, if there is one.
@@ -277,11 +290,12 @@ fn image_tag(bin: &Path) -> String {
 fn build_context(bin: &Path, libs: &[PathBuf]) -> Result<Vec<u8>, RuntimeError> {
     let io =
         |e: std::io::Error| RuntimeError::Docker(format!("building the infrastructure image: {e}"));
-    let bin = stripped_binary(bin).map_err(io)?;
+    let (bin_len, bin) = stripped_reader(bin).map_err(io)?;
     let nft = host_nft();
     // The archive's size, known beforehand: a buffer that grew by doubling
     // would hold up to twice the context, and both the old and the new one
-    // while it moves (the start-up's memory peak, issue 19).
+    // while it moves; the binary is streamed from its file into it, not
+    // copied first (the first start's memory peak, issue 19).
     let files: u64 = nft
         .iter()
         .chain(libs)
@@ -289,7 +303,7 @@ fn build_context(bin: &Path, libs: &[PathBuf]) -> Result<Vec<u8>, RuntimeError> 
         .sum();
     let entries = 2 + libs.len() as u64 + u64::from(nft.is_some());
     // Each entry: a header, a long-name header and its name, padding.
-    let estimate = bin.len() as u64 + files + entries * 4096 + 1024;
+    let estimate = bin_len + files + entries * 4096 + 1024;
     let mut tar = tar::Builder::new(Vec::with_capacity(estimate as usize));
     tar.follow_symlinks(true);
     let dockerfile = "FROM scratch\n\
@@ -304,12 +318,11 @@ fn build_context(bin: &Path, libs: &[PathBuf]) -> Result<Vec<u8>, RuntimeError> 
     tar.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
         .map_err(io)?;
     let mut header = tar::Header::new_gnu();
-    header.set_size(bin.len() as u64);
+    header.set_size(bin_len);
     header.set_mode(0o755);
     header.set_cksum();
-    tar.append_data(&mut header, "rootfs/fargate-local", bin.as_slice())
+    tar.append_data(&mut header, "rootfs/fargate-local", bin)
         .map_err(io)?;
-    drop(bin);
     if let Some(nft) = nft {
         let rel = NFT_IN_IMAGE.trim_start_matches('/');
         tar.append_path_with_name(&nft, Path::new("rootfs").join(rel))
