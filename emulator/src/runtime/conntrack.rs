@@ -327,21 +327,28 @@ pub(crate) mod tests {
         message(NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_NEW, &body)
     }
 
-    fn conn_of(id: u32, src: [u8; 4], dst: [u8; 4], reply_src: [u8; 4]) -> Conn {
+    /// A connection as a dump lists it: `[source, destination, reply
+    /// source]` of the original direction, and each direction's count.
+    pub(crate) fn test_conn(id: u32, addrs: [[u8; 4]; 3], orig: Count, reply: Count) -> Conn {
+        let [src, dst, reply_src] = addrs;
         Conn {
             id,
             orig_src: Ipv4Addr::from(src),
             orig_dst: Ipv4Addr::from(dst),
             reply_src: Ipv4Addr::from(reply_src),
-            orig: Count {
-                bytes: 1_000 + u64::from(id),
-                packets: 10,
-            },
-            reply: Count {
-                bytes: 5_000_000_000,
-                packets: 20,
-            },
+            orig,
+            reply,
         }
+    }
+
+    fn conn_of(id: u32, src: [u8; 4], dst: [u8; 4], reply_src: [u8; 4]) -> Conn {
+        let count = |bytes, packets| Count { bytes, packets };
+        test_conn(
+            id,
+            [src, dst, reply_src],
+            count(1_000 + u64::from(id), 10),
+            count(5_000_000_000, 20),
+        )
     }
 
     #[test]

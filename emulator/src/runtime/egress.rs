@@ -539,20 +539,11 @@ mod tests {
     }
 
     fn conn(id: u32, src: [u8; 4], dst: [u8; 4], reply_src: [u8; 4], o: u64, r: u64) -> Conn {
-        Conn {
-            id,
-            orig_src: Ipv4Addr::from(src),
-            orig_dst: Ipv4Addr::from(dst),
-            reply_src: Ipv4Addr::from(reply_src),
-            orig: Count {
-                bytes: o,
-                packets: o / 100,
-            },
-            reply: Count {
-                bytes: r,
-                packets: r / 100,
-            },
-        }
+        let count = |bytes: u64| Count {
+            bytes,
+            packets: bytes / 100,
+        };
+        conntrack::tests::test_conn(id, [src, dst, reply_src], count(o), count(r))
     }
 
     fn bytes(m: &Meter) -> [u64; 4] {
