@@ -860,6 +860,25 @@ impl Emulator {
         }
     }
 
+    /// RunTask of `task_definition`, then [`Emulator::wait_status`] for
+    /// `status`: the task's ARN and the task as it then is.
+    pub async fn run_until(
+        &self,
+        cluster: &str,
+        task_definition: &str,
+        status: &str,
+        timeout: Duration,
+    ) -> (String, Task) {
+        let arn = self
+            .run_task(cluster, task_definition)
+            .await
+            .task_arn()
+            .expect("a task has an ARN")
+            .to_string();
+        let t = self.wait_status(cluster, &arn, status, timeout).await;
+        (arn, t)
+    }
+
     /// Waits for `lastStatus == status`. Waiting for RUNNING fails at once
     /// when the task stops instead, as `aws ecs wait tasks-running` does.
     pub async fn wait_status(

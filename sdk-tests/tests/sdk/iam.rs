@@ -898,16 +898,10 @@ async fn an_ecr_image_needs_the_execution_roles_pull_permissions_in_enforce() {
             |b| b.execution_role_arn("pull-role"),
         )
         .await;
-    let arn = emu
-        .run_task("pulls", &td)
-        .await
-        .task_arn()
-        .unwrap()
-        .to_string();
-    let task_id = arn.rsplit('/').next().unwrap().to_string();
-    let t = emu
-        .wait_status("pulls", &arn, "STOPPED", Duration::from_secs(30))
+    let (arn, t) = emu
+        .run_until("pulls", &td, "STOPPED", Duration::from_secs(30))
         .await;
+    let task_id = arn.rsplit('/').next().unwrap().to_string();
     let reason = t.stopped_reason().unwrap_or_default();
     let want = format!(
         "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve ecr registry auth: service call has been retried 1 time(s): AccessDeniedException: User: arn:aws:sts::000000000000:assumed-role/pull-role/{task_id} is not authorized to perform: ecr:GetAuthorizationToken on resource: * because no identity-based policy allows the ecr:GetAuthorizationToken action status code: 400, request id: "
@@ -929,13 +923,8 @@ async fn an_ecr_image_needs_the_execution_roles_pull_permissions_in_enforce() {
             EXEC_POLICY,
         ],
     );
-    let arn = emu
-        .run_task("pulls", &td)
-        .await
-        .task_arn()
-        .unwrap()
-        .to_string();
-    emu.wait_status("pulls", &arn, "RUNNING", Duration::from_secs(30))
+    let (arn, _) = emu
+        .run_until("pulls", &td, "RUNNING", Duration::from_secs(30))
         .await;
     let notes = iam_notes(&emu);
     assert!(
@@ -998,14 +987,8 @@ async fn a_secure_string_secret_under_a_customer_key_needs_kms_decrypt_in_enforc
             |b| b.execution_role_arn("secrets-role"),
         )
         .await;
-    let arn = emu
-        .run_task("keys", &td)
-        .await
-        .task_arn()
-        .unwrap()
-        .to_string();
-    let t = emu
-        .wait_status("keys", &arn, "STOPPED", Duration::from_secs(30))
+    let (_, t) = emu
+        .run_until("keys", &td, "STOPPED", Duration::from_secs(30))
         .await;
     let reason = t.stopped_reason().unwrap_or_default();
     let want = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): AccessDeniedException: The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access. (Service: AWSKMS; Status Code: 400; Error Code: AccessDeniedException; Request ID: ";
@@ -1029,13 +1012,8 @@ async fn a_secure_string_secret_under_a_customer_key_needs_kms_decrypt_in_enforc
         "key",
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Decrypt","Resource":"arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"}]}"#,
     );
-    let arn = emu
-        .run_task("keys", &td)
-        .await
-        .task_arn()
-        .unwrap()
-        .to_string();
-    emu.wait_status("keys", &arn, "RUNNING", Duration::from_secs(30))
+    let (arn, _) = emu
+        .run_until("keys", &td, "RUNNING", Duration::from_secs(30))
         .await;
     emu.stop_task("keys", &arn, "done").await;
     emu.stop();

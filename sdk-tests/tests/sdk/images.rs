@@ -210,13 +210,12 @@ impl Registry {
 
     /// The docker CLI with a configuration of its own (a login here does not
     /// touch the user's).
-    fn docker(&self, args: &[&str]) -> std::process::Output {
-        std::process::Command::new("docker")
-            .arg("--config")
+    fn docker(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new("docker");
+        cmd.arg("--config")
             .arg(self.dir.join("docker-config"))
-            .args(args)
-            .output()
-            .expect("docker")
+            .args(args);
+        cmd
     }
 
     /// Pushes an image of its own (the test image with a label, so that
@@ -245,10 +244,8 @@ impl Registry {
         let out = build.wait_with_output().unwrap();
         assert!(out.status.success(), "docker build: {out:?}");
         let id = sdk_tests::docker(&["image", "inspect", "--format", "{{.Id}}", &image]);
-        let mut login = std::process::Command::new("docker")
-            .arg("--config")
-            .arg(self.dir.join("docker-config"))
-            .args(["login", &self.host, "-u", user, "--password-stdin"])
+        let mut login = self
+            .docker(&["login", &self.host, "-u", user, "--password-stdin"])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -261,7 +258,10 @@ impl Registry {
         }
         let out = login.wait_with_output().unwrap();
         assert!(out.status.success(), "docker login: {out:?}");
-        let out = self.docker(&["push", &image]);
+        let out = self
+            .docker(&["push", &image])
+            .output()
+            .expect("docker push");
         assert!(out.status.success(), "docker push: {out:?}");
         sdk_tests::docker(&["rmi", &image]);
         (image, id)
@@ -302,39 +302,33 @@ async fn a_private_registry_image_is_pulled_with_its_repository_credentials() {
                 .to_string()
         }
     };
-    let run = |family: &'static str, secret_arn: String| {
+    let register = |family: &'static str, secret_arn: String| {
         let (emu, image) = (&emu, image.clone());
         async move {
-            let td = emu
-                .register_with(
-                    family,
-                    vec![
-                        sh("app", UNTIL_TERM)
-                            .image(&image)
-                            .repository_credentials(
-                                aws_sdk_ecs::types::RepositoryCredentials::builder()
-                                    .credentials_parameter(secret_arn)
-                                    .build()
-                                    .unwrap(),
-                            )
-                            .build(),
-                    ],
-                    |r| r.execution_role_arn(EXECUTION_ROLE),
-                )
-                .await;
-            emu.run_task(CLUSTER, &td)
-                .await
-                .task_arn()
-                .unwrap()
-                .to_string()
+            emu.register_with(
+                family,
+                vec![
+                    sh("app", UNTIL_TERM)
+                        .image(&image)
+                        .repository_credentials(
+                            aws_sdk_ecs::types::RepositoryCredentials::builder()
+                                .credentials_parameter(secret_arn)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build(),
+                ],
+                |r| r.execution_role_arn(EXECUTION_ROLE),
+            )
+            .await
         }
     };
 
     // A wrong password first, while the image is not local.
     let wrong = secret("registry/wrong", "not-it").await;
-    let arn = run("private-wrong", wrong).await;
-    let t = emu
-        .wait_status(CLUSTER, &arn, "STOPPED", Duration::from_secs(60))
+    let td = register("private-wrong", wrong).await;
+    let (arn, t) = emu
+        .run_until(CLUSTER, &td, "STOPPED", Duration::from_secs(60))
         .await;
     assert_eq!(
         t.stop_code().map(|c| c.as_str()),
@@ -357,9 +351,9 @@ async fn a_private_registry_image_is_pulled_with_its_repository_credentials() {
 
     // The right one: pulled, and the task runs the registry's image.
     let right = secret("registry/right", "s3cret").await;
-    let arn = run("private-right", right).await;
-    let t = emu
-        .wait_status(CLUSTER, &arn, "RUNNING", Duration::from_secs(60))
+    let td = register("private-right", right).await;
+    let (arn, t) = emu
+        .run_until(CLUSTER, &td, "RUNNING", Duration::from_secs(60))
         .await;
     let pulled = sdk_tests::docker(&["image", "inspect", "--format", "{{.Id}}", &image]);
     assert_eq!(pulled, pushed, "the pushed image came back");
